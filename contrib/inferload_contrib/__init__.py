@@ -1,0 +1,1 @@
+"""Optional integrations and vendor adapters, registered as plugins like the built-ins."""

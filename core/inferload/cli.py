@@ -1,0 +1,98 @@
+"""The `inferload` command: a thin shell whose subcommands all come from `command` plugins.
+
+Plugin controls (``--disable-plugin``, ``-p``) are read from the whole argv before any plugin is imported,
+because the set of subcommands itself depends on which plugins load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from inferload import __version__
+from inferload.errors import EXIT_RUN_FAILED, EXIT_USAGE, InferloadError
+
+PROG = "inferload"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the fix, and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def plugin_control_parser() -> argparse.ArgumentParser:
+    """Options accepted before or after the subcommand."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("plugin controls")
+    group.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
+                       help="do not load this plugin (repeatable; also INFERLOAD_DISABLE_PLUGINS=a,b)")
+    group.add_argument("-p", "--plugin", action="append", default=[], metavar="NAME",
+                       help="load this plugin even when INFERLOAD_DISABLE_PLUGIN_AUTOLOAD=1 (repeatable)")
+    group.add_argument("-v", "--verbose", action="store_true", default=None,
+                       help="debug logging and full tracebacks")
+    return parent
+
+
+def build_parser(registry: object) -> ArgumentParser:
+    """The full parser: global options plus one subparser per registered command."""
+    controls = plugin_control_parser()
+    parser = ArgumentParser(
+        prog=PROG,
+        description="Benchmark LLM inference servers: time to first token, inter-token latency, "
+        "throughput and goodput, live over HTTP while the run goes on.",
+        parents=[controls],
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    for name, spec in registry.all("command").items():  # type: ignore[attr-defined]
+        sub = subparsers.add_parser(name, help=spec.description, description=spec.description,
+                                    parents=[controls])
+        spec.add_arguments(sub)
+        sub.set_defaults(_command=spec)
+    return parser
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(name)s: %(levelname)s: %(message)s" if verbose else "inferload: %(levelname)s: %(message)s",
+    )
+    logging.getLogger("inferload").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    early, _ = plugin_control_parser().parse_known_args(argv)
+    verbose = bool(early.verbose)
+    configure_logging(verbose)
+    try:
+        from inferload.registry import LoadRules, load_plugins
+
+        registry = load_plugins(LoadRules.from_env(disabled=early.disable_plugin, requested=early.plugin))
+        parser = build_parser(registry)
+        args = parser.parse_args(argv)
+        spec = getattr(args, "_command", None)
+        if spec is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return int(spec.run(args, registry) or 0)
+    except InferloadError as exc:
+        if verbose:
+            traceback.print_exc()
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback with --verbose
+        if verbose:
+            traceback.print_exc()
+        sys.stderr.write(f"{PROG}: error: {type(exc).__name__}: {exc} (run with --verbose for details)\n")
+        return EXIT_RUN_FAILED

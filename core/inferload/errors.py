@@ -1,0 +1,29 @@
+"""Errors a user can cause, and the exit codes they map to (0 ok, 1 run failed, 2 usage error)."""
+
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_USAGE = 2
+
+
+class InferloadError(Exception):
+    """Base for errors that end the CLI with one clear line instead of a traceback."""
+
+    exit_code = EXIT_RUN_FAILED
+
+
+class UsageError(InferloadError):
+    """The user gave a wrong flag, value, file or combination; the message says which and how to fix it."""
+
+    exit_code = EXIT_USAGE
+
+
+class PluginError(InferloadError):
+    """A plugin failed to load or conflicts with another; the message names the plugin and its distribution."""
+
+    exit_code = EXIT_USAGE
+
+
+class RunFailed(InferloadError):
+    """The benchmark could not complete (e.g. the target server never answered)."""
+
+    exit_code = EXIT_RUN_FAILED

@@ -1,0 +1,241 @@
+"""The public API of inferload: every hook a plugin can implement.
+
+A plugin is a module (or object) with functions marked ``@inferload.hookimpl`` whose names match the specs
+below, published as one entry point in the group ``inferload.plugins``. Registration hooks return lists of
+the frozen spec types from :mod:`inferload.types`; lifecycle hooks observe a run. Arguments are passed by
+keyword, so an implementation may accept fewer of them than the spec lists, and new ones can be added
+without breaking plugins.
+
+pluggy calls these at start-up and at lifecycle events only, never per request or per chunk.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from inferload import hookspec
+
+if TYPE_CHECKING:
+    from inferload.runstate import RunState
+    from inferload.types import (
+        ArrivalSpec,
+        CommandSpec,
+        DatasetSpec,
+        EndpointSpec,
+        ExecutorSpec,
+        ExporterSpec,
+        MetricSpec,
+        RouterSpec,
+        TokenizerSpec,
+        TransportSpec,
+    )
+
+# --------------------------------------------------------------------------------------------------
+# Registration: what a plugin provides. Called once per process at start-up.
+# --------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_commands() -> list[CommandSpec]:
+    """CLI subcommands (``inferload NAME``).
+
+    Example::
+
+        @hookimpl
+        def register_commands():
+            return [CommandSpec(name="hello", description="Say hello",
+                                add_arguments=lambda p: p.add_argument("--who", default="world"),
+                                run=lambda args, registry: print(f"hello {args.who}") or 0)]
+    """
+
+
+@hookspec
+def register_endpoints() -> list[EndpointSpec]:
+    """API flavours the load generator can drive (``--endpoint-type NAME``).
+
+    Example::
+
+        @hookimpl
+        def register_endpoints():
+            return [EndpointSpec(name="rerank", description="Cohere-style /v1/rerank",
+                                 path="/v1/rerank", streaming=False, produces_tokens=False,
+                                 factory=RerankAdapter)]
+    """
+
+
+@hookspec
+def register_transports() -> list[TransportSpec]:
+    """HTTP clients for the hot path (``--transport NAME``).
+
+    Example::
+
+        @hookimpl
+        def register_transports():
+            return [TransportSpec(name="h2", description="HTTP/2 via httpx", factory=H2Transport,
+                                  schemes=("http", "https"))]
+    """
+
+
+@hookspec
+def register_metrics() -> list[MetricSpec]:
+    """Metrics computed from request records (``name`` is the metric tag).
+
+    Example::
+
+        @hookimpl
+        def register_metrics():
+            return [MetricSpec(name="chunk_count", description="Chunks received per request",
+                               header="Chunk Count", unit="chunks", kind="record",
+                               compute=lambda record: len(record.chunk_ns), requires=("streaming",))]
+    """
+
+
+@hookspec
+def register_exporters() -> list[ExporterSpec]:
+    """Result writers run when a run ends (files, tables, uploads).
+
+    Example::
+
+        @hookimpl
+        def register_exporters():
+            return [ExporterSpec(name="ttft-txt", description="p50 TTFT in a text file",
+                                 filenames=("ttft.txt",), export=write_ttft)]
+    """
+
+
+@hookspec
+def register_api_routers() -> list[RouterSpec]:
+    """Route families of the live HTTP API (``--api-port``); each factory gets the read-only RunState.
+
+    Example::
+
+        @hookimpl
+        def register_api_routers():
+            return [RouterSpec(name="hello", description="GET /api/hello",
+                               routes=("GET /api/hello",), factory=make_router)]
+
+        def make_router(state):
+            from fastapi import APIRouter
+            router = APIRouter()
+            router.add_api_route("/api/hello", lambda: {"benchmark_id": state.run_info.benchmark_id})
+            return router
+    """
+
+
+@hookspec
+def register_datasets() -> list[DatasetSpec]:
+    """Prompt sources (``--dataset NAME``): synthetic, files, public sets.
+
+    Example::
+
+        @hookimpl
+        def register_datasets():
+            return [DatasetSpec(name="fixed", description="One fixed prompt", factory=make_fixed)]
+    """
+
+
+@hookspec
+def register_arrival_patterns() -> list[ArrivalSpec]:
+    """Inter-arrival distributions for ``--request-rate`` (``--arrival-pattern NAME``).
+
+    Example::
+
+        @hookimpl
+        def register_arrival_patterns():
+            return [ArrivalSpec(name="burst", description="All at once", factory=lambda rate, rng, **_:
+                                iter(lambda: 0.0, None))]
+    """
+
+
+@hookspec
+def register_tokenizers() -> list[TokenizerSpec]:
+    """Tokenizers for prompt synthesis and client-side token counts (``--tokenizer``).
+
+    Example::
+
+        @hookimpl
+        def register_tokenizers():
+            return [TokenizerSpec(name="whitespace", description="Splits on spaces", factory=WsTokenizer)]
+    """
+
+
+@hookspec
+def register_executors() -> list[ExecutorSpec]:
+    """Ways to run the schedule (local worker processes by default).
+
+    Example::
+
+        @hookimpl
+        def register_executors():
+            return [ExecutorSpec(name="ray", description="Workers on a Ray cluster", factory=RayExecutor)]
+    """
+
+
+# --------------------------------------------------------------------------------------------------
+# Lifecycle: observe a run. Called in the parent process, never per chunk.
+# --------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def run_started(state: RunState) -> None:
+    """The run is configured and about to send its first request.
+
+    Example::
+
+        @hookimpl
+        def run_started(state):
+            print("benchmark", state.run_info.benchmark_id, "starting")
+    """
+
+
+@hookspec
+def phase_changed(state: RunState, phase: str) -> None:
+    """A phase (``warmup``, ``profiling``) began.
+
+    Example::
+
+        @hookimpl
+        def phase_changed(state, phase):
+            log.info("now in %s", phase)
+    """
+
+
+@hookspec
+def record_batch(state: RunState, records: list[Any]) -> None:
+    """A batch of finished :class:`inferload.records.RequestRecord` arrived from a worker.
+
+    Example::
+
+        @hookimpl
+        def record_batch(state, records):
+            errors.extend(r for r in records if r.error)
+    """
+
+
+@hookspec
+def run_finished(state: RunState) -> None:
+    """The run ended (complete, cancelled or failed) and its artifacts are written.
+
+    Example::
+
+        @hookimpl
+        def run_finished(state):
+            notify_slack(state.run_info.benchmark_id, state.lifecycle)
+    """
+
+
+REGISTRATION_HOOKS: dict[str, str] = {
+    "command": "register_commands",
+    "endpoint": "register_endpoints",
+    "transport": "register_transports",
+    "metric": "register_metrics",
+    "exporter": "register_exporters",
+    "api_router": "register_api_routers",
+    "dataset": "register_datasets",
+    "arrival_pattern": "register_arrival_patterns",
+    "tokenizer": "register_tokenizers",
+    "executor": "register_executors",
+}
+"""Plugin category -> the hook that registers it."""
+
+LIFECYCLE_HOOKS: tuple[str, ...] = ("run_started", "phase_changed", "record_batch", "run_finished")

@@ -1,0 +1,285 @@
+"""Discovers, loads and indexes plugins: the one loader every plugin goes through.
+
+Each plugin is one entry point in the group ``inferload.plugins``. Loading reads the entry points once,
+applies the user's allow/deny rules on *names* (so a disabled plugin is never imported), then imports and
+registers each plugin inside its own try/except. A failure is rolled back and recorded (plugin,
+distribution, version, error) as one warning line, unless strict mode is on or the entry point is marked
+``[essential]``, in which case it is a :class:`~inferload.errors.PluginError` (exit 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import importlib_metadata
+import pluggy
+
+from inferload import ENTRY_POINT_GROUP, PROJECT_NAME, hookspecs
+from inferload.errors import PluginError, UsageError
+from inferload.types import SPEC_TYPES, PluginSpec
+
+log = logging.getLogger(__name__)
+
+SpecT = TypeVar("SpecT", bound=PluginSpec)
+
+_SPEC_BY_CATEGORY: dict[str, type[PluginSpec]] = {t.category: t for t in SPEC_TYPES}
+_CATEGORY_BY_HOOK: dict[str, str] = {hook: cat for cat, hook in hookspecs.REGISTRATION_HOOKS.items()}
+
+ENABLED, DISABLED, FAILED = "enabled", "disabled", "failed"
+
+
+@dataclass(frozen=True)
+class LoadRules:
+    """Which plugins to load, from flags and environment. Names are entry-point names."""
+
+    disabled: frozenset[str] = frozenset()
+    requested: frozenset[str] = frozenset()
+    autoload: bool = True
+    strict: bool = False
+
+    @classmethod
+    def from_env(
+        cls,
+        disabled: Iterable[str] = (),
+        requested: Iterable[str] = (),
+        environ: Mapping[str, str] | None = None,
+    ) -> LoadRules:
+        """Combine CLI values with ``INFERLOAD_DISABLE_PLUGINS``, ``INFERLOAD_PLUGINS``,
+        ``INFERLOAD_DISABLE_PLUGIN_AUTOLOAD`` and ``INFERLOAD_STRICT_PLUGINS``."""
+        env = os.environ if environ is None else environ
+        return cls(
+            disabled=frozenset(_split_names(disabled, env.get("INFERLOAD_DISABLE_PLUGINS", ""))),
+            requested=frozenset(_split_names(requested, env.get("INFERLOAD_PLUGINS", ""))),
+            autoload=not _truthy(env.get("INFERLOAD_DISABLE_PLUGIN_AUTOLOAD", "")),
+            strict=_truthy(env.get("INFERLOAD_STRICT_PLUGINS", "")),
+        )
+
+    def allows(self, name: str) -> bool:
+        if name in self.disabled:
+            return False
+        return self.autoload or name in self.requested
+
+
+@dataclass
+class PluginInfo:
+    """What `inferload plugins` shows about one plugin, whatever became of it."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    status: str
+    essential: bool = False
+    reason: str = ""
+    specs: list[PluginSpec] = field(default_factory=list)
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({spec.category for spec in self.specs})
+
+    @property
+    def provides(self) -> list[str]:
+        return [item for spec in self.specs for item in spec.provides()]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "category": ",".join(self.categories),
+            "provides": self.provides,
+            "module": self.module,
+            "distribution": self.distribution,
+            "version": self.version,
+            "status": self.status,
+            "essential": self.essential,
+            "reason": self.reason,
+        }
+
+
+class PluginRegistry:
+    """The loaded plugins and everything they registered, indexed by category and name.
+
+    Callers use the typed accessors (:meth:`get`, :meth:`all`) and :attr:`hook` for lifecycle events;
+    nothing outside this module touches pluggy directly.
+    """
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._index: dict[str, dict[str, tuple[PluginSpec, str]]] = {c: {} for c in _SPEC_BY_CATEGORY}
+
+    @property
+    def hook(self) -> Any:
+        """Lifecycle hooks: ``registry.hook.run_started(state=state)``."""
+        return self.pm.hook
+
+    def all(self, category: str) -> dict[str, Any]:
+        """Every spec of a category by name, in registration order."""
+        return {name: spec for name, (spec, _) in self._index[category].items()}
+
+    def get(self, category: str, name: str) -> Any:
+        """The spec called ``name``; a UsageError listing the choices if there is none."""
+        try:
+            return self._index[category][name][0]
+        except KeyError:
+            choices = ", ".join(sorted(self._index[category])) or "none installed"
+            raise UsageError(
+                f"unknown {category.replace('_', ' ')} {name!r}; available: {choices} "
+                "(see `inferload plugins`)"
+            ) from None
+
+    def provider(self, category: str, name: str) -> str:
+        """The plugin that registered ``name`` in ``category``."""
+        return self._index[category][name][1]
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def add(
+        self,
+        plugin: object,
+        name: str,
+        *,
+        module: str = "",
+        distribution: str = "",
+        version: str = "",
+        essential: bool = False,
+        strict: bool = False,
+    ) -> PluginInfo:
+        """Register one imported plugin object, collect its specs, and index them.
+
+        Public so tests and embedding programs can register a throwaway plugin object.
+        """
+        info = PluginInfo(name, module or getattr(plugin, "__name__", ""), distribution, version, ENABLED,
+                          essential=essential)
+        try:
+            self.pm.register(plugin, name=name)
+            try:
+                self.pm.check_pending()
+                info.specs = self._collect(plugin, name)
+            except BaseException:
+                self.pm.unregister(plugin)
+                raise
+        except Exception as exc:  # noqa: BLE001 - any plugin error is isolated and reported
+            self._fail(info, exc, strict=strict)
+            return info
+        self.plugins[name] = info
+        for spec in info.specs:
+            self._index_spec(spec, info)
+        return info
+
+    def _collect(self, plugin: object, plugin_name: str) -> list[PluginSpec]:
+        specs: list[PluginSpec] = []
+        for caller in self.pm.get_hookcallers(plugin) or []:
+            category = _CATEGORY_BY_HOOK.get(caller.name)
+            if category is None:
+                continue
+            expected = _SPEC_BY_CATEGORY[category]
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                returned = impl.function() or []
+                for spec in returned:
+                    if not isinstance(spec, expected):
+                        raise TypeError(
+                            f"{caller.name}() returned {type(spec).__name__}; expected {expected.__name__}"
+                        )
+                    specs.append(spec)
+        names = [(s.category, s.name) for s in specs]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"registers the same name twice: {sorted(dupes)}")
+        return specs
+
+    def _index_spec(self, spec: PluginSpec, info: PluginInfo) -> None:
+        slot = self._index[spec.category]
+        current = slot.get(spec.name)
+        if current is None:
+            slot[spec.name] = (spec, info.name)
+            return
+        other_spec, other_plugin = current
+        other = self.plugins[other_plugin]
+        if spec.priority == other_spec.priority:
+            raise PluginError(
+                f"{spec.category} {spec.name!r} is provided twice: by plugin {other.name!r} "
+                f"(distribution {other.distribution} {other.version}) and by plugin {info.name!r} "
+                f"(distribution {info.distribution} {info.version}); uninstall or disable one "
+                "(--disable-plugin NAME), or give one a higher priority"
+            )
+        winner, loser = (info, other) if spec.priority > other_spec.priority else (other, info)
+        if winner is info:
+            slot[spec.name] = (spec, info.name)
+        log.info(
+            "%s %r: plugin %r (%s) wins over %r (%s) by priority",
+            spec.category, spec.name, winner.name, winner.distribution, loser.name, loser.distribution,
+        )
+
+    def _fail(self, info: PluginInfo, exc: BaseException, *, strict: bool) -> None:
+        info.status = FAILED
+        info.reason = f"{type(exc).__name__}: {exc}".strip()
+        info.specs = []
+        self.plugins[info.name] = info
+        message = (
+            f"plugin {info.name!r} from {info.distribution or 'unknown distribution'} {info.version} "
+            f"failed to load: {info.reason}"
+        )
+        if strict or info.essential:
+            why = "it is essential" if info.essential else "INFERLOAD_STRICT_PLUGINS is set"
+            raise PluginError(f"{message} ({why}; fix or uninstall that distribution)") from exc
+        log.warning("%s (skipped; --disable-plugin %s silences this)", message, info.name)
+
+
+def load_plugins(rules: LoadRules | None = None, entry_points: Iterable[Any] | None = None) -> PluginRegistry:
+    """Discover every ``inferload.plugins`` entry point and load those the rules allow."""
+    rules = rules or LoadRules.from_env()
+    if entry_points is None:
+        entry_points = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP)
+    registry = PluginRegistry()
+    seen: dict[str, Any] = {}
+    for ep in entry_points:
+        dist_name, dist_version = _dist_of(ep)
+        if ep.name in seen:
+            first = seen[ep.name]
+            if _dist_of(first)[0] == dist_name:
+                continue  # the same distribution found twice on sys.path
+            raise PluginError(
+                f"plugin name {ep.name!r} is declared by two distributions: {_dist_of(first)[0]} "
+                f"{_dist_of(first)[1]} and {dist_name} {dist_version}; uninstall one"
+            )
+        seen[ep.name] = ep
+        essential = "essential" in (getattr(ep, "extras", None) or [])
+        if not rules.allows(ep.name) and not essential:
+            registry.plugins[ep.name] = PluginInfo(ep.name, ep.value.split()[0], dist_name, dist_version,
+                                                   DISABLED, essential=essential, reason="disabled by user")
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # noqa: BLE001 - isolated and reported
+            info = PluginInfo(ep.name, ep.module, dist_name, dist_version, ENABLED, essential=essential)
+            registry._fail(info, exc, strict=rules.strict)
+            continue
+        registry.add(plugin, ep.name, module=ep.module, distribution=dist_name, version=dist_version,
+                     essential=essential, strict=rules.strict)
+    unknown = (rules.disabled | rules.requested) - set(seen)
+    if unknown:
+        log.warning("no installed plugin is named %s (see `inferload plugins`)", ", ".join(sorted(unknown)))
+    return registry
+
+
+def _dist_of(ep: Any) -> tuple[str, str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "unknown", ""
+    return dist.name, dist.version
+
+
+def _split_names(values: Iterable[str], env_value: str) -> list[str]:
+    names = [part.strip() for value in [*values, env_value] for part in value.split(",")]
+    return [name for name in names if name]
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")

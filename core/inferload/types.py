@@ -1,0 +1,186 @@
+"""The frozen dataclasses that registration hooks return, one per plugin category.
+
+Each carries a unique ``name`` within its category, a one-line ``description`` and whatever the core needs
+to use it. Heavy work hides behind callables (``factory``, ``run``, ``export`` …) so that registering a
+plugin never imports its heavy dependencies. ``priority`` settles a deliberate name clash: the higher
+priority wins, equal priorities are a conflict error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import argparse
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PluginSpec:
+    """Fields every spec has. Subclasses add what their category needs."""
+
+    category: ClassVar[str] = ""
+    name: str
+    description: str
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ValueError(
+                f"{type(self).__name__} name {self.name!r} is invalid: use lower-case letters, digits, "
+                "'-', '_' or '.'"
+            )
+        if not isinstance(self.description, str) or not self.description.strip():
+            raise ValueError(f"{type(self).__name__} {self.name!r} needs a one-line description")
+        if "\n" in self.description.strip():
+            raise ValueError(f"{type(self).__name__} {self.name!r}: description must be one line")
+
+    def provides(self) -> list[str]:
+        """What `inferload plugins` shows for this spec: its name, unless a category says more."""
+        return [self.name]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandSpec(PluginSpec):
+    """A CLI subcommand: ``inferload NAME ...``.
+
+    ``add_arguments(parser)`` declares flags (keep it cheap: it runs for ``--help``);
+    ``run(args, registry)`` does the work and returns the exit code.
+    """
+
+    category: ClassVar[str] = "command"
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Any], int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointSpec(PluginSpec):
+    """An API the load generator can drive (OpenAI chat, completions, embeddings, a vendor API …).
+
+    ``factory()`` returns the adapter object that renders payloads and parses responses; see
+    :mod:`inferload.endpoint` for the protocol it implements.
+    """
+
+    category: ClassVar[str] = "endpoint"
+    path: str
+    streaming: bool
+    produces_tokens: bool
+    factory: Callable[[], Any]
+
+    def provides(self) -> list[str]:
+        return [f"{self.name} ({self.path})"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransportSpec(PluginSpec):
+    """The HTTP client used on the hot path. ``factory(**options)`` returns a transport object."""
+
+    category: ClassVar[str] = "transport"
+    factory: Callable[..., Any]
+    schemes: Sequence[str] = ("http",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricSpec(PluginSpec):
+    """One metric, identified by its tag (``name``), e.g. ``time_to_first_token``.
+
+    ``kind`` is ``record`` (one value per request, computed by ``compute(record)``), ``aggregate`` (one value
+    per run, computed by ``compute(summary)``) or ``derived`` (computed from other metrics' results).
+    ``requires`` names what a record must have for the metric to apply (``streaming``, ``tokens``,
+    ``reasoning``).
+    """
+
+    category: ClassVar[str] = "metric"
+    header: str
+    unit: str
+    kind: str
+    compute: Callable[..., Any]
+    requires: Sequence[str] = ()
+    display_order: int = 1000
+    higher_is_better: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.kind not in ("record", "aggregate", "derived"):
+            raise ValueError(f"MetricSpec {self.name!r}: kind must be record, aggregate or derived")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExporterSpec(PluginSpec):
+    """Writes results at the end of a run. ``export(context)`` returns the paths it wrote (may be empty)."""
+
+    category: ClassVar[str] = "exporter"
+    export: Callable[[Any], Sequence[Any]]
+    filenames: Sequence[str] = ()
+
+    def provides(self) -> list[str]:
+        return [self.name] + [f"file {name}" for name in self.filenames]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterSpec(PluginSpec):
+    """A family of HTTP API routes. ``factory(state)`` receives the read-only RunState and returns a
+    FastAPI ``APIRouter``; ``routes`` lists ``"METHOD /path"`` so they can be shown without importing FastAPI.
+    """
+
+    category: ClassVar[str] = "api_router"
+    factory: Callable[[Any], Any]
+    routes: Sequence[str] = field(default_factory=tuple)
+
+    def provides(self) -> list[str]:
+        return list(self.routes) or [self.name]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetSpec(PluginSpec):
+    """A source of prompts. ``factory(config, tokenizer)`` returns the list of conversations to send."""
+
+    category: ClassVar[str] = "dataset"
+    factory: Callable[..., Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArrivalSpec(PluginSpec):
+    """When requests start under a request rate. ``factory(rate, rng, **options)`` returns an iterator of
+    inter-arrival gaps in seconds; the engine turns them into an absolute schedule.
+    """
+
+    category: ClassVar[str] = "arrival_pattern"
+    factory: Callable[..., Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenizerSpec(PluginSpec):
+    """Counts and produces tokens. ``factory(name_or_path)`` returns an object with ``encode(text)`` and
+    ``decode(ids)``.
+    """
+
+    category: ClassVar[str] = "tokenizer"
+    factory: Callable[..., Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutorSpec(PluginSpec):
+    """Runs the schedule: local worker processes, a distributed engine … ``factory(**options)``."""
+
+    category: ClassVar[str] = "executor"
+    factory: Callable[..., Any]
+
+
+SPEC_TYPES: tuple[type[PluginSpec], ...] = (
+    CommandSpec,
+    EndpointSpec,
+    TransportSpec,
+    MetricSpec,
+    ExporterSpec,
+    RouterSpec,
+    DatasetSpec,
+    ArrivalSpec,
+    TokenizerSpec,
+    ExecutorSpec,
+)
+"""Every category, in the order `inferload plugins` lists them."""

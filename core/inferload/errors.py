@@ -18,7 +18,7 @@ class UsageError(InferloadError):
 
 
 class PluginError(InferloadError):
-    """A plugin failed to load or conflicts with another; the message names the plugin and its distribution."""
+    """A plugin failed to load or clashes with another; the message names the plugin and distribution."""
 
     exit_code = EXIT_USAGE
 

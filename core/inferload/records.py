@@ -1,0 +1,88 @@
+"""What a worker reports for each request it sent: the raw facts every metric is computed from.
+
+Times are ``time.perf_counter_ns()`` of the worker process (monotonic, comparable within one run on one
+machine because every worker and the parent share the system's monotonic clock); ``start_wall_ns`` anchors
+a request to wall-clock time for export. Records are plain slotted dataclasses so they pickle small and
+fast when batched back to the parent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+WARMUP = "warmup"
+PROFILING = "profiling"
+PHASES = (WARMUP, PROFILING)
+
+
+@dataclass(slots=True)
+class RequestError:
+    """Why a request failed. ``type`` is one of the ERROR_* names below (plugins may add their own)."""
+
+    type: str
+    message: str
+    code: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "type": self.type, "message": self.message}
+
+
+ERROR_HTTP = "http_error"  # the server answered with a non-2xx status
+ERROR_TIMEOUT = "timeout"  # --request-timeout-seconds elapsed
+ERROR_CONNECTION = "connection_error"  # refused, reset or closed before the response was complete
+ERROR_MALFORMED = "malformed_response"  # the body or an SSE event could not be parsed
+ERROR_CANCELLED = "cancelled"  # the run was interrupted while the request was in flight
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One request, sent once, reported once — whatever happened to it."""
+
+    request_id: int
+    """Position in the run's schedule; unique within a run."""
+    phase: str
+    worker_id: str
+    conversation_id: str
+    x_request_id: str
+    scheduled_ns: int
+    """When the schedule allowed this request to start (perf_counter_ns)."""
+    start_ns: int
+    """Just before the request's first byte was written."""
+    end_ns: int
+    """When the response's last byte was read, or when the failure was noticed."""
+    start_wall_ns: int
+    input_tokens: int
+    """Prompt length under the run's tokenizer, as prepared by the dataset."""
+    status: int | None = None
+    ack_ns: int | None = None
+    """When the response status line and headers had arrived."""
+    chunk_ns: list[int] = field(default_factory=list)
+    """Arrival time of each response chunk that carried output (answer or reasoning), in order."""
+    first_answer_ns: int | None = None
+    """Arrival of the first chunk with answer content, when reasoning content came before it."""
+    usage_prompt_tokens: int | None = None
+    usage_completion_tokens: int | None = None
+    usage_total_tokens: int | None = None
+    usage_reasoning_tokens: int | None = None
+    client_output_tokens: int | None = None
+    """Output tokens counted client-side from the answer text (fallback when the server sends no usage)."""
+    client_reasoning_tokens: int | None = None
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    error: RequestError | None = None
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def output_tokens(self) -> int | None:
+        """Output sequence length: the server's usage count when given, else the client-side count."""
+        if self.usage_completion_tokens is not None:
+            return self.usage_completion_tokens
+        return self.client_output_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

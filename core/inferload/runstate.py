@@ -1,0 +1,157 @@
+"""RunState: the one object that describes a run while it happens.
+
+The engine is its only writer; API routers, the console UI and lifecycle observers read it. The engine
+replaces containers instead of mutating them in place where a reader could see a half-made value (e.g.
+``live_metrics`` is swapped whole), so a reader never needs a lock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Lifecycle(str, Enum):
+    """States of a run. ``/readyz`` is ready only in RUNNING; ``/healthz`` fails only in FAILED."""
+
+    CREATED = "created"
+    STARTING = "starting"
+    RUNNING = "running"
+    COMPLETING = "completing"  # sending stopped; draining in-flight requests, computing, exporting
+    COMPLETE = "complete"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Lifecycle.COMPLETE, Lifecycle.CANCELLED, Lifecycle.FAILED)
+
+
+class RunInfo(BaseModel):
+    """Run identity, shared verbatim by ``/api/run`` and the ``run_info`` block of profile_export.json."""
+
+    benchmark_id: str
+    sweep_id: str | None = None
+    trial: int = 0
+    random_seed: int | None = None
+    run_label: str | None = None
+    variation_label: str | None = None
+    variation_index: int | None = None
+    variation_values: dict[str, Any] | None = None
+    cli_command: str = Field(description="The launch command, redacted before it was stored.")
+
+
+@dataclass
+class PhaseProgress:
+    """Counters of one phase (``warmup`` or ``profiling``). Times are wall-clock ns."""
+
+    phase: str
+    phase_index: int
+    total_expected_requests: int | None = None
+    expected_duration_sec: float | None = None
+    expected_grace_period_sec: float | None = None
+    start_ns: int | None = None
+    sent_end_ns: int | None = None
+    requests_end_ns: int | None = None
+    requests_sent: int = 0
+    requests_completed: int = 0
+    requests_cancelled: int = 0
+    request_errors: int = 0
+    timeout_triggered: bool = False
+    grace_period_timeout_triggered: bool = False
+    was_cancelled: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.requests_end_ns is not None
+
+    def elapsed_sec(self, now_ns: int | None = None) -> float:
+        if self.start_ns is None:
+            return 0.0
+        end = self.requests_end_ns or now_ns or time.time_ns()
+        return max(0.0, (end - self.start_ns) / 1e9)
+
+    def requests_per_second(self, now_ns: int | None = None) -> float | None:
+        elapsed = self.elapsed_sec(now_ns)
+        return self.requests_completed / elapsed if elapsed > 0 else None
+
+    def percent(self, now_ns: int | None = None) -> float | None:
+        """Completion in percent, by request count or else by elapsed duration."""
+        if self.finished:
+            return 100.0
+        if self.total_expected_requests:
+            return min(100.0, 100.0 * self.requests_completed / self.total_expected_requests)
+        if self.expected_duration_sec:
+            return min(100.0, 100.0 * self.elapsed_sec(now_ns) / self.expected_duration_sec)
+        return None
+
+    def eta_sec(self, now_ns: int | None = None) -> float | None:
+        if self.finished:
+            return 0.0
+        if self.total_expected_requests:
+            rate = self.requests_per_second(now_ns)
+            if not rate:
+                return None
+            return max(0.0, (self.total_expected_requests - self.requests_completed) / rate)
+        if self.expected_duration_sec:
+            return max(0.0, self.expected_duration_sec - self.elapsed_sec(now_ns))
+        return None
+
+
+@dataclass
+class WorkerStats:
+    """One worker process as the parent last saw it."""
+
+    worker_id: str
+    pid: int | None = None
+    state: str = "starting"  # starting, running, stopping, stopped, failed
+    requests_sent: int = 0
+    requests_completed: int = 0
+    request_errors: int = 0
+    requests_cancelled: int = 0
+    create_time: float | None = None
+    cpu_percent: float | None = None
+    cpu_user_sec: float | None = None
+    cpu_system_sec: float | None = None
+    memory_rss_bytes: int | None = None
+    num_threads: int | None = None
+    last_update_ns: int | None = None
+
+
+@dataclass
+class RunState:
+    """Everything known about the current run. Only the engine writes it."""
+
+    run_info: RunInfo
+    config: Any
+    """The validated profile configuration (a pydantic model); routers dump it with secrets excluded."""
+    artifact_dir: Path
+    version: str = ""
+    lifecycle: Lifecycle = Lifecycle.CREATED
+    error: str | None = None
+    phases: dict[str, PhaseProgress] = field(default_factory=dict)
+    workers: dict[str, WorkerStats] = field(default_factory=dict)
+    live_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Metric tag -> stats dict (header, unit, avg, min, max, p1…p99, std, count, sum); swapped whole."""
+    live_metrics_updated_ns: int | None = None
+    results: dict[str, Any] | None = None
+    """The final results (the content of profile_export.json) once artifacts are written."""
+    artifact_files: list[str] = field(default_factory=list)
+    """Paths relative to artifact_dir that *this* run wrote; only these are listed or served."""
+    artifacts_ready: bool = False
+    failed_exporters: list[str] = field(default_factory=list)
+    created_ns: int = field(default_factory=time.time_ns)
+    started_ns: int | None = None
+    ended_ns: int | None = None
+
+    @property
+    def current_phase(self) -> PhaseProgress | None:
+        for phase in reversed(self.phases.values()):
+            if phase.start_ns is not None:
+                return phase
+        return None

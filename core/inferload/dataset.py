@@ -1,0 +1,118 @@
+"""What a dataset hands the engine: :class:`Conversation`, and the :class:`Tokenizer` that measures it.
+
+Dataset plugins (``register_datasets``) return a ``list[Conversation]``; tokenizer plugins
+(``register_tokenizers``) return objects satisfying :class:`Tokenizer`. Both are prepared before the first
+request is sent, so nothing here is on the hot path except :meth:`Tokenizer.count`, which the engine may call
+once per response to count output tokens when the server reports no ``usage``.
+
+A dataset factory is called with keyword arguments only and must accept (and may ignore) all of these::
+
+    factory(*, tokenizer: Tokenizer, num_entries: int, isl_mean: int, isl_stddev: float,
+            osl_mean: int | None, osl_stddev: float, seed: int, path: str | None = None,
+            **_) -> list[Conversation]
+
+The trailing ``**_`` lets the engine pass new options (e.g. ``unique_prefix``) without breaking plugins.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from inferload.errors import UsageError
+
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
+
+DEFAULT_TOKENIZER = "builtin"
+"""The ``--tokenizer`` default: ships with the package, needs no download."""
+
+HF_TOKENIZER = "hf"
+"""The tokenizer plugin that takes any ``--tokenizer`` value that is not a registered tokenizer name."""
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """Turns text into token ids and back. ISL and client-side OSL are counted with it.
+
+    Counts never include special tokens (BOS/EOS) or a chat template: they measure the text inferload
+    sends or receives, which is what the tokenizer can know without the server's template.
+    """
+
+    name: str
+    """What ``--tokenizer`` resolved to (``builtin``, a path or a model name); recorded in run info."""
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``, without special tokens."""
+        ...
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of ``ids``; ``encode(decode(ids))`` need not equal ``ids`` in general."""
+        ...
+
+    def count(self, text: str) -> int:
+        """``len(encode(text))``, but as cheap as the tokenizer can make it (it runs per response)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One prompt to send, fully prepared: the engine renders it into a payload before t=0.
+
+    ``prompt`` is the text a completions endpoint sends. A chat endpoint sends :meth:`chat_messages`:
+    ``messages`` verbatim when the dataset gave them, else ``system`` (if any) and ``prompt`` as the user
+    turn. ``input_tokens`` is the exact token count of every text the request carries (``system`` plus
+    ``prompt``, or every message's content) under the run's tokenizer, without template or special tokens.
+    """
+
+    conversation_id: str
+    prompt: str
+    input_tokens: int
+    max_output_tokens: int | None = None
+    """Output length to ask for (``max_completion_tokens``); ``None`` lets the server decide."""
+    system: str | None = None
+    messages: tuple[Mapping[str, Any], ...] | None = None
+    """OpenAI-style ``{"role": ..., "content": ...}`` turns, when the source is a conversation."""
+
+    def chat_messages(self) -> list[dict[str, Any]]:
+        """The ``messages`` array for a chat request."""
+        if self.messages is not None:
+            return [dict(message) for message in self.messages]
+        turns: list[dict[str, Any]] = []
+        if self.system:
+            turns.append({"role": "system", "content": self.system})
+        turns.append({"role": "user", "content": self.prompt})
+        return turns
+
+
+def sample_length(rng: random.Random, mean: float, stddev: float) -> int:
+    """A token length from N(mean, stddev), rounded and clipped at 1; exactly ``round(mean)`` if stddev is 0.
+
+    The one rule every dataset uses for ``--isl``/``--isl-stddev`` and ``--osl``/``--osl-stddev``.
+    """
+    if stddev <= 0:
+        return max(1, round(mean))
+    return max(1, round(rng.gauss(mean, stddev)))
+
+
+def resolve_tokenizer(registry: PluginRegistry, value: str | None) -> Tokenizer:
+    """Build the tokenizer that ``--tokenizer VALUE`` names.
+
+    The rule: empty or ``builtin`` is the built-in offline tokenizer; a registered tokenizer name is that
+    plugin; anything else is a path to a ``tokenizer.json`` (or a directory holding one) or a model name
+    already in the local Hugging Face cache, handled by the ``hf`` plugin. Nothing is ever downloaded.
+    """
+    value = (value or DEFAULT_TOKENIZER).strip()
+    tokenizers = registry.all("tokenizer")
+    if value in tokenizers:
+        return tokenizers[value].factory(value)
+    if HF_TOKENIZER not in tokenizers:
+        raise UsageError(
+            f"--tokenizer {value!r} is not a registered tokenizer "
+            f"({', '.join(sorted(tokenizers)) or 'none'}) and the Hugging Face tokenizer plugin is not "
+            "available; install it with "
+            "`pip install 'inferload[hf]'` or use --tokenizer builtin"
+        )
+    return tokenizers[HF_TOKENIZER].factory(value)

@@ -1,0 +1,1 @@
+"""Dataset plugins: the prompts a run sends (``--dataset``)."""

@@ -1,0 +1,112 @@
+"""``--dataset file``: prompts from a JSONL file, one request per line, sent in file order.
+
+Each non-blank line is a JSON object with either ``"text"`` (a prompt string) or ``"messages"`` (OpenAI-style
+``[{"role": ..., "content": "..."}]`` turns), and optionally ``"max_tokens"`` (the output length to ask for;
+without it ``--osl``/``--osl-stddev`` apply when set, else the server decides). Every line is used:
+``--num-dataset-entries`` shapes synthetic data only. A bad line stops the run before it starts, with the
+file and line number, because a benchmark that silently skips prompts measures something else.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from inferload import hookimpl
+from inferload.dataset import Conversation, Tokenizer, sample_length
+from inferload.errors import UsageError
+from inferload.types import DatasetSpec
+
+NAME = "file"
+
+
+@hookimpl
+def register_datasets() -> list[DatasetSpec]:
+    return [
+        DatasetSpec(
+            name=NAME,
+            description='Prompts from a JSONL file: {"text": ...} or {"messages": [...]}, opt. max_tokens',
+            factory=load_jsonl,
+        )
+    ]
+
+
+def load_jsonl(
+    *,
+    tokenizer: Tokenizer,
+    path: str | Path | None = None,
+    osl_mean: int | None = None,
+    osl_stddev: float = 0.0,
+    seed: int | None = 0,
+    **_: Any,
+) -> list[Conversation]:
+    """One conversation per line of the JSONL file at ``path``; ``input_tokens`` counted by ``tokenizer``."""
+    if path is None:
+        raise UsageError("the file dataset needs the path of a JSONL file (--input-file PATH)")
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read dataset file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"dataset file {path} is not UTF-8 text: {exc}") from exc
+    osl_rng = random.Random(f"inferload-osl-{seed}") if seed is not None else random.Random()
+    conversations = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        prompt, messages = _prompt_of(entry, where)
+        max_tokens = _max_tokens_of(entry, where)
+        if max_tokens is None and osl_mean is not None:
+            max_tokens = sample_length(osl_rng, osl_mean, osl_stddev)
+        conversations.append(
+            Conversation(
+                conversation_id=f"{path.name}:{lineno}",
+                prompt=prompt,
+                input_tokens=tokenizer.count(prompt),
+                max_output_tokens=max_tokens,
+                messages=messages,
+            )
+        )
+    if not conversations:
+        raise UsageError(f"dataset file {path} has no entries; add one JSON object per line")
+    return conversations
+
+
+def _prompt_of(entry: Any, where: str) -> tuple[str, tuple[dict[str, str], ...] | None]:
+    """The prompt text and, for a conversation, its turns. A conversation's prompt (what ISL counts and a
+    completions endpoint sends) is its message contents joined by newlines."""
+    if not isinstance(entry, dict):
+        raise UsageError(f"{where}: expected a JSON object, got {type(entry).__name__}")
+    if "text" in entry:
+        if not isinstance(entry["text"], str) or not entry["text"]:
+            raise UsageError(f'{where}: "text" must be a non-empty string')
+        return entry["text"], None
+    if "messages" in entry:
+        raw = entry["messages"]
+        if not isinstance(raw, list) or not raw:
+            raise UsageError(f'{where}: "messages" must be a non-empty list of {{"role", "content"}} objects')
+        messages = []
+        for number, message in enumerate(raw, start=1):
+            if (not isinstance(message, dict) or not isinstance(message.get("role"), str)
+                    or not isinstance(message.get("content"), str)):
+                raise UsageError(f'{where}: message {number} needs a string "role" and a string "content"')
+            messages.append({"role": message["role"], "content": message["content"]})
+        return "\n".join(m["content"] for m in messages), tuple(messages)
+    raise UsageError(f'{where}: needs a "text" or a "messages" field')
+
+
+def _max_tokens_of(entry: dict[str, Any], where: str) -> int | None:
+    value = entry.get("max_tokens")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f'{where}: "max_tokens" must be a whole number >= 1, got {value!r}')
+    return value

@@ -1,0 +1,1 @@
+"""Tokenizer plugins: count prompt and output tokens (``--tokenizer``)."""

@@ -1,0 +1,84 @@
+"""The built-in tokenizer: offline, deterministic, reversible, and cheap to count with."""
+
+from __future__ import annotations
+
+import pickle
+import time
+
+import pytest
+
+from inferload.dataset import Tokenizer, resolve_tokenizer
+from inferload.registry import PluginRegistry, load_plugins
+from inferload_plugins.tokenizers.builtin import BYTE_CHUNK_BASE
+
+TEXTS = [
+    "",
+    "the",
+    "The quick brown fox jumps over the lazy dog.",
+    "Hello, world!  Two  spaces,\ttabs\nand\n\nnewlines\n",
+    "Numbers: 7, 42, 1234567 and 3.14159; symbols #@!$%^&*()[]{}",
+    "Naïve café — 日本語のテキスト, emoji 🚀🔥, and zalgo z̷̢a̵l̶g̴o",
+    "   leading and trailing whitespace   ",
+    "supercalifragilisticexpialidocious antidisestablishmentarianism",
+]
+
+
+@pytest.fixture(scope="module")
+def registry() -> PluginRegistry:
+    return load_plugins()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(registry: PluginRegistry) -> Tokenizer:
+    return registry.get("tokenizer", "builtin").factory("builtin")
+
+
+def test_builtin_is_the_default_and_satisfies_the_protocol(registry: PluginRegistry) -> None:
+    for value in (None, "", "builtin"):
+        tok = resolve_tokenizer(registry, value)
+        assert isinstance(tok, Tokenizer)
+        assert tok.name == "builtin"
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_any_text_round_trips_and_count_equals_encode_length(tokenizer: Tokenizer, text: str) -> None:
+    ids = tokenizer.encode(text)
+    assert tokenizer.decode(ids) == text
+    assert tokenizer.count(text) == len(ids)
+    assert tokenizer.encode(tokenizer.decode(ids)) == ids
+
+
+def test_common_words_are_one_token_each_and_ids_are_stable(tokenizer: Tokenizer) -> None:
+    ids = tokenizer.encode("The model gave an answer to the question.")
+    assert len(ids) == 9
+    assert all(i < BYTE_CHUNK_BASE for i in ids)
+    again = load_plugins().get("tokenizer", "builtin").factory("builtin")
+    assert again.encode("The model gave an answer to the question.") == ids
+
+
+def test_an_inflected_word_is_its_stem_plus_a_suffix(tokenizer: Tokenizer) -> None:
+    ids = tokenizer.encode(" answered")
+    assert ids == tokenizer.encode(" answer") + tokenizer.encode("ed")
+    assert tokenizer.count("The model answered the questions") == 7
+
+
+def test_unknown_words_cost_about_three_bytes_per_token(tokenizer: Tokenizer) -> None:
+    assert tokenizer.count(" xyzzyq") == 3  # 7 bytes
+    assert tokenizer.count("日本") == 2  # 6 bytes, each character one chunk
+
+
+def test_pickles_for_worker_processes(tokenizer: Tokenizer) -> None:
+    data = pickle.dumps(tokenizer)
+    assert len(data) < 200  # the vocabulary is rebuilt in the worker, not shipped
+    clone = pickle.loads(data)
+    assert clone.encode(TEXTS[4]) == tokenizer.encode(TEXTS[4])
+
+
+def test_counting_a_response_costs_microseconds(tokenizer: Tokenizer) -> None:
+    answer = "The server streamed this answer back, one short chunk at a time. " * 4  # ~56 tokens
+    rounds = 2000
+    started = time.perf_counter()
+    for _ in range(rounds):
+        tokenizer.count(answer)
+    per_call_us = (time.perf_counter() - started) / rounds * 1e6
+    assert per_call_us < 500, f"count() took {per_call_us:.1f} µs for {tokenizer.count(answer)} tokens"

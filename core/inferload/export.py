@@ -1,0 +1,215 @@
+"""End-of-run exports: the context every exporter receives, the summary document, and the runner.
+
+The engine, once the run is over, builds the summary with :func:`build_summary` (it is the content of
+``profile_export.json`` and of ``state.results``), wraps everything in an :class:`ExportContext` and calls
+:func:`run_exporters`. Each exporter plugin runs in its own try/except: one that fails is logged and
+named, the others still write. Afterwards every written file is scanned for the run's secret values, and a
+file that contains one is scrubbed — a last line of defence behind the redaction each exporter does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from inferload import __version__
+from inferload.metrics_engine import MetricsAccumulator, is_aggregate
+from inferload.records import RequestRecord
+from inferload.redact import REDACTED, redact_text
+from inferload.runstate import Lifecycle, RunState
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1.4"
+"""The AIPerf profile_export schema version whose layout profile_export.json follows."""
+
+
+@dataclass
+class ExportContext:
+    """Everything an exporter may use; built once by the engine after the last record arrived.
+
+    Exporters read it and never modify it. Construct it with keywords::
+
+        ExportContext(state=state, config=config, records=records, metrics=final_metrics,
+                      summary=summary, inputs=payloads, artifact_dir=state.artifact_dir,
+                      accumulator=accumulator, console=rich_console,
+                      client_warnings=summary["client_warnings"])
+    """
+
+    state: RunState
+    """The run's state (identity, lifecycle, phases); read-only here."""
+    config: Any
+    """The validated ProfileConfig; exporters use only ``redacted_dump()`` and ``secret_values()``."""
+    records: list[RequestRecord]
+    """Every record of the run, warmup and failed ones included, in arrival order."""
+    metrics: dict[str, dict[str, Any]]
+    """``accumulator.final(...)``: tag -> stats block (unit, avg, p1…p99, min, max, std, count, sum,
+    header; aggregates carry only unit, avg, count, header)."""
+    summary: dict[str, Any]
+    """:func:`build_summary`'s result: the content of profile_export.json."""
+    inputs: list[dict[str, Any]]
+    """The exact request bodies sent, in schedule order: payload dicts, or AIPerf-style
+    ``{"session_id": ..., "payloads": [...]}`` entries."""
+    artifact_dir: Path
+    """Where files go; exporters return paths inside it."""
+    accumulator: MetricsAccumulator
+    """Computes one request's metric values (``record_metrics``) with the run's metric plugins."""
+    console: Any = None
+    """Where the results table goes: a rich Console or a text file object; None means standard output."""
+    client_warnings: list[str] = field(default_factory=list)
+    """Client-side problems to show with the results (overload, rate shortfall …)."""
+    secrets: Sequence[str] = ()
+    """Secret values of the run (API key, auth header values); defaults to ``config.secret_values()``."""
+
+    def __post_init__(self) -> None:
+        self.artifact_dir = Path(self.artifact_dir)
+        if not self.secrets:
+            self.secrets = secret_values(self.config)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret value of the run replaced by ``<redacted>``."""
+        return redact_text(text, self.secrets)
+
+
+def secret_values(config: Any) -> list[str]:
+    """The config's own list of secret values, or none when it has no ``secret_values()``."""
+    getter = getattr(config, "secret_values", None)
+    return [s for s in getter() if s] if callable(getter) else []
+
+
+def iso_time(wall_ns: int | None) -> str | None:
+    """Wall-clock nanoseconds -> local ISO-8601 without offset, as AIPerf writes start_time/end_time."""
+    if wall_ns is None:
+        return None
+    return datetime.fromtimestamp(wall_ns / 1e9, tz=timezone.utc).astimezone().replace(tzinfo=None) \
+        .isoformat()
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None, so it serialises as strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def summary_block(block: Mapping[str, Any]) -> dict[str, Any]:
+    """A stats block as profile_export.json holds it: no ``header``; aggregates only ``unit`` and ``avg``."""
+    if is_aggregate(block):
+        return {"unit": block["unit"], "avg": block["avg"]}
+    return {key: value for key, value in block.items() if key != "header"}
+
+
+def build_summary(
+    state: RunState,
+    accumulator: MetricsAccumulator,
+    metrics: Mapping[str, Mapping[str, Any]],
+    *,
+    config: Any = None,
+    client_warnings: Sequence[str] = (),
+    start_wall_ns: int | None = None,
+    end_wall_ns: int | None = None,
+) -> dict[str, Any]:
+    """The profile_export.json document, in AIPerf's layout.
+
+    Top level: ``schema_version``, ``inferload_version``, ``benchmark_id``, then one stats block per metric
+    tag, then ``input_config`` (``config.redacted_dump()``: no secrets), ``run_info``, ``was_cancelled``,
+    ``is_complete``, ``error_summary``, ``start_time``/``end_time`` (ISO), and ``client_health`` with the
+    schedule-lag stats and every client warning (those passed in plus the accumulator's own overload
+    checks). ``config`` defaults to ``state.config``; the times default to the state's start and end.
+    """
+    config = state.config if config is None else config
+    secrets = secret_values(config)
+    lag = accumulator.schedule_lag_stats()
+    warnings = list(dict.fromkeys([*client_warnings, *accumulator.client_warnings(lag)]))
+    was_cancelled = state.lifecycle == Lifecycle.CANCELLED or any(
+        phase.was_cancelled for phase in state.phases.values()
+    )
+    summary: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "inferload_version": state.version or __version__,
+        "benchmark_id": state.run_info.benchmark_id,
+    }
+    for tag, block in metrics.items():
+        summary[tag] = summary_block(block)
+    dump = getattr(config, "redacted_dump", None)
+    summary["input_config"] = dump() if callable(dump) else {}
+    summary["run_info"] = state.run_info.model_dump(mode="json")
+    summary["was_cancelled"] = was_cancelled
+    summary["is_complete"] = not was_cancelled and state.lifecycle != Lifecycle.FAILED
+    summary["error_summary"] = [
+        {**entry, "error_details": {**entry["error_details"],
+                                    "message": redact_text(entry["error_details"]["message"], secrets)}}
+        for entry in accumulator.error_summary()
+    ]
+    summary["start_time"] = iso_time(start_wall_ns if start_wall_ns is not None else state.started_ns)
+    summary["end_time"] = iso_time(end_wall_ns if end_wall_ns is not None else state.ended_ns)
+    summary["client_health"] = {"schedule_lag": lag, "warnings": [redact_text(w, secrets) for w in warnings]}
+    return summary
+
+
+def run_exporters(registry: Any, context: ExportContext) -> tuple[list[str], list[str]]:
+    """Run every exporter plugin; return (paths written relative to the artifact dir, failed exporters).
+
+    Exporters run in name order, each isolated: an exception is logged with the exporter's name and the
+    rest still run. A returned path outside the artifact directory is ignored with a warning, so the API
+    never lists or serves a file this run did not put there.
+    """
+    written: list[str] = []
+    failed: list[str] = []
+    root = context.artifact_dir.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    for name, spec in sorted(registry.all("exporter").items()):
+        try:
+            paths = spec.export(context) or []
+            if isinstance(paths, (str, Path)):
+                paths = [paths]
+        except Exception as exc:  # one exporter's failure must not cost the other artifacts (logged below)
+            log.error("exporter %r failed: %s: %s", name, type(exc).__name__, context.scrub(str(exc)),
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            failed.append(name)
+            continue
+        for path in paths:
+            relative = _relative_to(root, Path(path))
+            if relative is None:
+                log.warning("exporter %r returned %s, which is outside %s; not listed", name, path, root)
+            elif relative not in written:
+                written.append(relative)
+    _scrub_files(root, written, context.secrets)
+    return written, failed
+
+
+def _relative_to(root: Path, path: Path) -> str | None:
+    resolved = (path if path.is_absolute() else root / path).resolve()
+    try:
+        return resolved.relative_to(root).as_posix()
+    except ValueError:
+        return None
+
+
+def _scrub_files(root: Path, relative_paths: Sequence[str], secrets: Sequence[str]) -> None:
+    """Replace any secret value that reached a written file (e.g. echoed in a server's error text)."""
+    needles = [s for s in secrets if s and len(s) >= 3]
+    if not needles:
+        return
+    for relative in relative_paths:
+        path = root / relative
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if not any(secret.encode() in data for secret in needles):
+            continue
+        text = data.decode("utf-8", errors="surrogateescape")
+        for secret in sorted(needles, key=len, reverse=True):
+            text = text.replace(secret, REDACTED)
+        path.write_bytes(text.encode("utf-8", errors="surrogateescape"))
+        log.warning("a secret value reached %s and was redacted there", relative)

@@ -1,0 +1,399 @@
+"""The metrics engine: turns the stream of RequestRecords into live and final statistics.
+
+Metric *definitions* are plugins (:class:`~inferload.types.MetricSpec`, looked up once through
+``registry.all("metric")``); this module only calls them. Per record it calls each applicable record
+metric's ``compute(record)`` directly — pluggy is never involved — and appends the value to a per-metric
+``array.array('d')`` column, so ingestion is O(1) amortised per record and memory is 8 bytes per value.
+Statistics are computed on demand with numpy over those columns.
+
+Which records count: warmup records are ignored entirely; records with an error are counted (and grouped
+for the error summary) but never feed a per-request metric; every other record feeds every record metric
+whose ``requires`` the run satisfies. A ``compute`` that returns ``None`` means "not applicable to this
+request" (e.g. time to second token of a one-chunk answer); a metric with no values is absent from the
+results rather than reported as zeros.
+
+A record metric may return a list (inter-chunk latency): each element is one value of its distribution.
+
+``add`` must be called from one thread (the engine's). ``snapshot`` and ``final`` may run on another
+thread: they copy each column in one GIL-atomic slice before handing it to numpy, so a concurrent ``add``
+never meets an exported buffer. Readers get the finished dicts, never the columns.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from inferload.errors import UsageError
+from inferload.records import WARMUP, RequestRecord
+from inferload.stats import compute_stats, ns_to, per_second
+from inferload.types import MetricSpec
+
+log = logging.getLogger(__name__)
+
+STREAMING, TOKENS, REASONING = "streaming", "tokens", "reasoning"
+RUN_CAPABILITIES: tuple[str, ...] = (STREAMING, TOKENS)
+"""Requirements decided once per run from the configuration. Any other ``requires`` entry (``reasoning``)
+is judged per request by the metric itself, which returns None where it does not apply."""
+
+SCHEDULE_LAG_WARN_MS = 1.0
+"""Client overload: warn when the p99 delay between a request's scheduled and actual start exceeds this."""
+RATE_SHORTFALL_WARN = 0.95
+"""Client overload: warn when requests went out at less than this fraction of the scheduled rate."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What ``aggregate`` and ``derived`` metrics compute from: run-level counts and the stats so far.
+
+    ``metrics`` holds the finished stats blocks of every metric computed before this one (record metrics
+    first, then aggregates in display order, then derived), keyed by tag, in reported units.
+    """
+
+    request_count: int
+    """Successful profiling requests (warmup and errors excluded)."""
+    error_count: int
+    """Profiling requests that ended with an error (including cancelled ones)."""
+    benchmark_duration_ns: int | None
+    """First profiling request start to last profiling response end, or the engine's figure at the end."""
+    metrics: Mapping[str, Mapping[str, Any]]
+    good_count: int | None = None
+    """Successful requests meeting every goodput SLO; None when no SLO was given."""
+    slos: Mapping[str, float] = field(default_factory=dict)
+    final: bool = False
+    """True for the end-of-run results, False for a live snapshot."""
+
+
+def parse_goodput(value: str | Mapping[str, Any] | Sequence[str] | None) -> dict[str, float]:
+    """``--goodput "time_to_first_token:200 inter_token_latency:10"`` -> ``{tag: threshold}``.
+
+    Accepts the string form (pairs separated by spaces or commas, ``:`` or ``=`` between tag and value),
+    a list of such strings, or a mapping. Thresholds are in the metric's reported unit (ms for latencies).
+    """
+    if value is None or value == "":
+        return {}
+    if isinstance(value, Mapping):
+        items = [(str(k), v) for k, v in value.items()]
+    else:
+        parts = [value] if isinstance(value, str) else list(value)
+        items = []
+        for part in parts:
+            for token in re.split(r"[\s,]+", str(part).strip()):
+                if not token:
+                    continue
+                tag, sep, number = token.replace("=", ":").partition(":")
+                if not sep or not tag:
+                    raise UsageError(
+                        f"--goodput entry {token!r} is not TAG:VALUE; e.g. --goodput "
+                        "'time_to_first_token:200 inter_token_latency:10'"
+                    )
+                items.append((tag.strip(), number.strip()))
+    slos: dict[str, float] = {}
+    for tag, number in items:
+        try:
+            threshold = float(number)
+        except (TypeError, ValueError):
+            raise UsageError(f"--goodput {tag}:{number!r}: the threshold must be a number") from None
+        if threshold != threshold or threshold in (float("inf"), float("-inf")):
+            raise UsageError(f"--goodput {tag}:{number}: the threshold must be a finite number")
+        slos[tag] = threshold
+    return slos
+
+
+def run_capabilities(config: Any = None, registry: Any = None) -> frozenset[str]:
+    """What the run's records can carry: ``streaming`` and/or ``tokens``.
+
+    Read from ``config.streaming`` and the endpoint named by ``config.endpoint_type`` (its spec says
+    whether it streams and produces tokens: embeddings do not). Without a config both are assumed, and the
+    metrics themselves skip requests that lack chunks or token counts.
+    """
+    if config is None:
+        return frozenset(RUN_CAPABILITIES)
+    streaming = bool(getattr(config, "streaming", True))
+    tokens = True
+    endpoint_type = getattr(config, "endpoint_type", None)
+    if endpoint_type is not None and registry is not None:
+        spec = registry.all("endpoint").get(str(getattr(endpoint_type, "value", endpoint_type)))
+        if spec is not None:
+            streaming = streaming and bool(spec.streaming)
+            tokens = bool(spec.produces_tokens)
+    return frozenset(name for name, on in ((STREAMING, streaming), (TOKENS, tokens)) if on)
+
+
+class MetricsAccumulator:
+    """Collects records as they arrive and computes statistics for the API (live) and the exports (final).
+
+    ``registry`` provides the metric plugins; ``config`` (optional) decides which apply (streaming, token
+    producing endpoint) and may carry ``goodput``; ``goodput`` overrides it (string or mapping, see
+    :func:`parse_goodput`). ``capabilities`` overrides what would be read from the config.
+    """
+
+    def __init__(
+        self,
+        registry: Any,
+        config: Any = None,
+        goodput: str | Mapping[str, Any] | Sequence[str] | None = None,
+        *,
+        capabilities: Iterable[str] | None = None,
+    ) -> None:
+        self.capabilities = (
+            frozenset(capabilities) if capabilities is not None else run_capabilities(config, registry)
+        )
+        specs: list[MetricSpec] = sorted(registry.all("metric").values(), key=lambda s: s.display_order)
+        self.specs: dict[str, MetricSpec] = {s.name: s for s in specs}
+        self.record_specs = [s for s in specs if s.kind == "record" and self._applies(s)]
+        self.aggregate_specs = [s for s in specs if s.kind == "aggregate" and self._applies(s)]
+        self.derived_specs = [s for s in specs if s.kind == "derived" and self._applies(s)]
+        self._columns: dict[str, array] = {s.name: array("d") for s in self.record_specs}
+        self._computers: list[tuple[str, Callable[[RequestRecord], Any], array]] = [
+            (s.name, s.compute, self._columns[s.name]) for s in self.record_specs
+        ]
+        if goodput is None:
+            goodput = getattr(config, "goodput", None)
+        self.slos = parse_goodput(goodput)
+        self._slo_checks = self._build_slo_checks()
+
+        self.request_count = 0
+        self.error_count = 0
+        self.warmup_count = 0
+        self.good_count = 0
+        self._errors: Counter[tuple[int | None, str, str]] = Counter()
+        self._first_start_ns: int | None = None
+        self._last_end_ns: int | None = None
+        self._first_scheduled_ns: int | None = None
+        self._last_scheduled_ns: int | None = None
+        self._last_start_ns: int | None = None
+        self._schedule_lag_ms = array("d")
+        self._compute_failures: Counter[str] = Counter()
+
+    # -- ingestion ---------------------------------------------------------------------------------
+
+    def add(self, records: Iterable[RequestRecord]) -> None:
+        """Take in one batch of finished records (any phase, ok or failed)."""
+        computers = self._computers
+        slo_checks = self._slo_checks
+        lag = self._schedule_lag_ms
+        for record in records:
+            if record.phase == WARMUP:
+                self.warmup_count += 1
+                continue
+            self._track_times(record)
+            lag.append(ns_to(max(0, record.start_ns - record.scheduled_ns), "ms"))
+            error = record.error
+            if error is not None:
+                self.error_count += 1
+                self._errors[(error.code, error.type, error.message)] += 1
+                continue
+            self.request_count += 1
+            row: dict[str, Any] | None = {} if slo_checks else None
+            for tag, compute, column in computers:
+                try:
+                    value = compute(record)
+                except Exception as exc:  # noqa: BLE001 - one bad metric must not stop the run
+                    self._note_failure(tag, exc)
+                    continue
+                if value is None:
+                    continue
+                if isinstance(value, list):
+                    column.extend(value)
+                else:
+                    column.append(value)
+                if row is not None:
+                    row[tag] = value
+            if row is not None and self._is_good(row):
+                self.good_count += 1
+
+    def _track_times(self, record: RequestRecord) -> None:
+        if self._first_start_ns is None or record.start_ns < self._first_start_ns:
+            self._first_start_ns = record.start_ns
+        if self._last_start_ns is None or record.start_ns > self._last_start_ns:
+            self._last_start_ns = record.start_ns
+        if self._last_end_ns is None or record.end_ns > self._last_end_ns:
+            self._last_end_ns = record.end_ns
+        if self._first_scheduled_ns is None or record.scheduled_ns < self._first_scheduled_ns:
+            self._first_scheduled_ns = record.scheduled_ns
+        if self._last_scheduled_ns is None or record.scheduled_ns > self._last_scheduled_ns:
+            self._last_scheduled_ns = record.scheduled_ns
+
+    def _note_failure(self, tag: str, exc: Exception) -> None:
+        self._compute_failures[tag] += 1
+        if self._compute_failures[tag] == 1:
+            log.warning("metric %r failed on a request and skips it: %s: %s (further failures counted "
+                        "silently)", tag, type(exc).__name__, exc)
+
+    # -- results -----------------------------------------------------------------------------------
+
+    @property
+    def observed_duration_ns(self) -> int | None:
+        """First profiling request start to the last response end seen so far."""
+        if self._first_start_ns is None or self._last_end_ns is None:
+            return None
+        return max(0, self._last_end_ns - self._first_start_ns)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Live stats of everything seen so far, for ``state.live_metrics`` (tag -> stats block).
+
+        Costs one numpy sort per metric column (about 2 ms per 100k values); call it on a timer, not per
+        batch.
+        """
+        return self._results(self.observed_duration_ns, final=False)
+
+    def final(self, benchmark_duration_ns: int | None = None) -> dict[str, dict[str, Any]]:
+        """The end-of-run results, tag -> stats block, in display order.
+
+        ``benchmark_duration_ns`` is the engine's measure of the profiling phase; by default it is the
+        span from the first request's start to the last response's end.
+        """
+        duration = self.observed_duration_ns if benchmark_duration_ns is None else benchmark_duration_ns
+        return self._results(duration, final=True)
+
+    def _results(self, duration_ns: int | None, *, final: bool) -> dict[str, dict[str, Any]]:
+        results: dict[str, dict[str, Any]] = {}
+        for spec in self.record_specs:
+            column = self._columns[spec.name][:]  # a copy: numpy must not pin the live buffer
+            if not column:
+                continue
+            results[spec.name] = record_block(spec, compute_stats(column))
+        for specs in (self.aggregate_specs, self.derived_specs):
+            for spec in specs:
+                summary = RunSummary(
+                    request_count=self.request_count,
+                    error_count=self.error_count,
+                    benchmark_duration_ns=duration_ns,
+                    metrics=results,
+                    good_count=self.good_count if self.slos else None,
+                    slos=self.slos,
+                    final=final,
+                )
+                try:
+                    value = spec.compute(summary)
+                except Exception as exc:  # noqa: BLE001 - a broken metric is reported, not fatal
+                    self._note_failure(spec.name, exc)
+                    continue
+                if value is not None:
+                    results[spec.name] = aggregate_block(spec, value)
+        return results
+
+    def record_metrics(self, record: RequestRecord) -> dict[str, dict[str, Any]]:
+        """One request's own metric values, ``{tag: {"value", "unit"}}`` (for profile_export.jsonl).
+
+        Failed requests have none; warmup requests get theirs computed like any other (the export marks
+        their phase).
+        """
+        if record.error is not None:
+            return {}
+        values: dict[str, dict[str, Any]] = {}
+        for spec in self.record_specs:
+            try:
+                value = spec.compute(record)
+            except Exception as exc:  # noqa: BLE001 - same isolation as during the run
+                self._note_failure(spec.name, exc)
+                continue
+            if value is not None:
+                values[spec.name] = {"value": value, "unit": spec.unit}
+        return values
+
+    def error_summary(self) -> list[dict[str, Any]]:
+        """Profiling errors grouped by (code, type, message), most frequent first, in AIPerf's layout."""
+        counts = sorted(dict(self._errors).items(), key=lambda item: -item[1])  # ties keep first-seen order
+        return [
+            {"error_details": {"code": code, "type": kind, "message": message}, "count": count}
+            for (code, kind, message), count in counts
+        ]
+
+    def schedule_lag_stats(self) -> dict[str, Any] | None:
+        """Stats (ms) of how late each profiling request started after its scheduled time."""
+        lag = self._schedule_lag_ms[:]
+        if not lag:
+            return None
+        return {"unit": "ms", **compute_stats(lag)}
+
+    def client_warnings(self, lag_stats: Mapping[str, Any] | None = None) -> list[str]:
+        """Plain-language warnings when the client, not the server, limited the run.
+
+        Two signs: requests started well after their scheduled time (p99 lag above
+        :data:`SCHEDULE_LAG_WARN_MS`), or they went out slower than the schedule asked
+        (:data:`RATE_SHORTFALL_WARN`). Either means the reported latencies and rates understate the load.
+        """
+        warnings: list[str] = []
+        lag = lag_stats if lag_stats is not None else self.schedule_lag_stats()
+        if lag and lag.get("p99", 0.0) > SCHEDULE_LAG_WARN_MS:
+            warnings.append(
+                f"client overloaded: requests started {lag['p99']:.2f} ms (p99) after their scheduled time "
+                f"(threshold {SCHEDULE_LAG_WARN_MS:g} ms); add --workers or lower the load"
+            )
+        if (
+            self._first_scheduled_ns is not None
+            and self._last_scheduled_ns is not None
+            and self._first_start_ns is not None
+            and self._last_start_ns is not None
+        ):
+            sent = self.request_count + self.error_count
+            scheduled_rate = per_second(sent - 1, self._last_scheduled_ns - self._first_scheduled_ns)
+            achieved_rate = per_second(sent - 1, self._last_start_ns - self._first_start_ns)
+            if sent >= 10 and scheduled_rate and achieved_rate is not None and \
+                    achieved_rate < RATE_SHORTFALL_WARN * scheduled_rate:
+                warnings.append(
+                    f"client could not keep up: requests went out at {achieved_rate:,.1f}/s against a "
+                    f"schedule of {scheduled_rate:,.1f}/s; add --workers or lower --request-rate"
+                )
+        return warnings
+
+    @property
+    def compute_failures(self) -> dict[str, int]:
+        """Metric tag -> how many requests its compute raised on (normally empty)."""
+        return dict(self._compute_failures)
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _applies(self, spec: MetricSpec) -> bool:
+        return all(req in self.capabilities for req in spec.requires if req in RUN_CAPABILITIES)
+
+    def _build_slo_checks(self) -> list[tuple[str, float, bool]]:
+        checks = []
+        available = {s.name for s in self.record_specs}
+        for tag, threshold in self.slos.items():
+            if tag not in available:
+                choices = ", ".join(sorted(available)) or "none"
+                why = " (it does not apply to this run)" if tag in self.specs else ""
+                raise UsageError(
+                    f"--goodput names metric {tag!r}{why}; SLOs can use per-request metrics: {choices}"
+                )
+            checks.append((tag, threshold, self.specs[tag].higher_is_better))
+        return checks
+
+    def _is_good(self, row: Mapping[str, Any]) -> bool:
+        """A request is good when it has a value for every SLO tag and each value meets its threshold:
+        at least the threshold for higher-is-better metrics (throughput), at most it for the rest."""
+        for tag, threshold, higher_is_better in self._slo_checks:
+            value = row.get(tag)
+            if value is None:
+                return False
+            values = value if isinstance(value, list) else (value,)
+            if higher_is_better:
+                if any(v < threshold for v in values):
+                    return False
+            elif any(v > threshold for v in values):
+                return False
+        return True
+
+
+def record_block(spec: MetricSpec, stats: Mapping[str, Any]) -> dict[str, Any]:
+    """A per-request metric's stats in AIPerf's live layout: unit, avg, p1…p99, min, max, std, count, sum,
+    header."""
+    return {"unit": spec.unit, **stats, "header": spec.header}
+
+
+def aggregate_block(spec: MetricSpec, value: float) -> dict[str, Any]:
+    """A run-level metric in AIPerf's live layout: unit, avg (the value), count 1, header."""
+    return {"unit": spec.unit, "avg": float(value), "count": 1, "header": spec.header}
+
+
+def is_aggregate(block: Mapping[str, Any]) -> bool:
+    """True for a run-level value (no distribution): its block has an ``avg`` but no ``min``."""
+    return "min" not in block

@@ -1,0 +1,109 @@
+"""The results table on the terminal (and as profile_export_console.txt): avg, min, max, p99, p90, p50,
+std per metric like AIPerf's console, then the errors by kind and any client warnings."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from inferload import hookimpl
+from inferload.metrics_engine import is_aggregate
+from inferload.types import ExporterSpec
+
+FILENAME = "profile_export_console.txt"
+COLUMNS = ("avg", "min", "max", "p99", "p90", "p50", "std")
+NARROW_COLUMNS = ("avg", "p50", "p99")
+"""What a terminal narrower than :data:`FULL_WIDTH` gets: cropped or folded numbers would mislead."""
+FULL_WIDTH = 100
+TITLE = "inferload | LLM Metrics"
+FILE_WIDTH = 120
+MESSAGE_WIDTH = 100
+
+
+def _label(tag: str, block: dict[str, Any]) -> str:
+    header = block.get("header") or tag
+    unit = block.get("unit")
+    return f"{header} ({unit})" if unit else header
+
+
+def _cell(block: dict[str, Any], column: str) -> str:
+    if is_aggregate(block) and column != "avg":
+        return "N/A"
+    value = block.get(column)
+    return "N/A" if value is None else f"{float(value):,.2f}"
+
+
+def renderables(context: Any, width: int = FILE_WIDTH) -> list[Any]:
+    """The table, the errors and the warnings as rich renderables for a ``width``-column display."""
+    from rich.panel import Panel
+    from rich.table import Table
+
+    columns = COLUMNS if width >= FULL_WIDTH else NARROW_COLUMNS
+    table = Table(title=TITLE)
+    table.add_column("Metric", justify="right", style="cyan", min_width=20)
+    for column in columns:
+        table.add_column(column, justify="right", no_wrap=True)  # a number cut in two misleads
+    metrics = context.metrics
+    # Distributions first, then run-level values, each group in the metrics' display order.
+    ordered = sorted(metrics, key=lambda tag: is_aggregate(metrics[tag]))
+    for tag in ordered:
+        block = metrics[tag]
+        table.add_row(_label(tag, block), *(_cell(block, column) for column in columns))
+    out: list[Any] = [table]
+
+    errors = context.summary.get("error_summary") or []
+    if errors:
+        total = sum(entry["count"] for entry in errors)
+        error_table = Table(title=f"Errors: {total} failed request{'s' if total != 1 else ''}")
+        for column, justify in (("count", "right"), ("type", "left"), ("code", "right"), ("message", "left")):
+            error_table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for entry in errors:
+            details = entry["error_details"]
+            message = context.scrub(str(details.get("message") or ""))
+            if len(message) > MESSAGE_WIDTH:
+                message = message[: MESSAGE_WIDTH - 1] + "…"
+            code = details.get("code")
+            error_table.add_row(str(entry["count"]), str(details.get("type")),
+                                "-" if code is None else str(code), message)
+        out.append(error_table)
+
+    warnings = list(dict.fromkeys([*context.client_warnings,
+                                   *context.summary.get("client_health", {}).get("warnings", [])]))
+    if warnings:
+        out.append(Panel("\n".join(f"- {context.scrub(w)}" for w in warnings), title="Client warnings",
+                         border_style="yellow", expand=False))
+    return out
+
+
+def export_console(context: Any) -> list[Path]:
+    """Print to the run's console and keep a plain-text copy among the artifacts."""
+    from rich.console import Console
+
+    target = context.console
+    if target is None:
+        console = Console()
+    elif isinstance(target, Console):
+        console = target
+    else:
+        console = Console(file=target, width=FILE_WIDTH, force_terminal=False, color_system=None)
+    if not console.is_terminal and console.width < FILE_WIDTH:
+        # A pipe or file gets rich's default 80 columns, which folds every label; such output has no
+        # terminal to fit, so write it at the artifact's width. A real terminal keeps its own width.
+        console = Console(file=console.file, width=FILE_WIDTH, force_terminal=False, color_system=None)
+    for item in renderables(context, console.width):
+        console.print(item)
+
+    buffer = io.StringIO()
+    plain = Console(file=buffer, width=FILE_WIDTH, force_terminal=False, color_system=None)
+    for item in renderables(context, FILE_WIDTH):
+        plain.print(item)
+    path = context.artifact_dir / FILENAME
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    return [path]
+
+
+@hookimpl
+def register_exporters() -> list[ExporterSpec]:
+    return [ExporterSpec(name="console", description="Results table on the terminal, errors and warnings",
+                         filenames=(FILENAME,), export=export_console)]

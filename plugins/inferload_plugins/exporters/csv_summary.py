@@ -1,0 +1,50 @@
+"""profile_export.csv: AIPerf's CSV layout — one table of per-request metrics (``Metric,avg,min,max,sum,
+p1…p99,std``), a blank line, then ``Metric,Value`` for run-level metrics; rows sorted by label, values
+with two decimals."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from inferload import hookimpl
+from inferload.metrics_engine import is_aggregate
+from inferload.types import ExporterSpec
+
+FILENAME = "profile_export.csv"
+RECORD_COLUMNS = ("avg", "min", "max", "sum", "p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99",
+                  "std")
+
+
+def metric_label(tag: str, block: dict[str, Any]) -> str:
+    """``Header (unit)`` as AIPerf labels rows."""
+    header = block.get("header") or tag
+    unit = block.get("unit")
+    return f"{header} ({unit})" if unit else header
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else f"{float(value):.2f}"
+
+
+def export_csv(context: Any) -> list[Path]:
+    records = sorted((metric_label(t, b), b) for t, b in context.metrics.items() if not is_aggregate(b))
+    aggregates = sorted((metric_label(t, b), b) for t, b in context.metrics.items() if is_aggregate(b))
+    path = context.artifact_dir / FILENAME
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["Metric", *RECORD_COLUMNS])
+        for label, block in records:
+            writer.writerow([label, *(_number(block.get(column)) for column in RECORD_COLUMNS)])
+        writer.writerow([])
+        writer.writerow(["Metric", "Value"])
+        for label, block in aggregates:
+            writer.writerow([label, _number(block.get("avg"))])
+    return [path]
+
+
+@hookimpl
+def register_exporters() -> list[ExporterSpec]:
+    return [ExporterSpec(name="csv", description="Summary statistics as CSV (AIPerf layout)",
+                         filenames=(FILENAME,), export=export_csv)]

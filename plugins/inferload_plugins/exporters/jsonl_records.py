@@ -1,0 +1,69 @@
+"""profile_export.jsonl: one JSON line per request sent — warmup and failed requests included — with
+``metadata`` (ids, worker, phase, wall-clock start/ack/end in ns, cancellation), ``metrics``
+(``{tag: {"value", "unit"}}`` for a successful request) and ``error`` (``{code, type, message}`` or
+null)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from inferload import hookimpl
+from inferload.export import json_safe
+from inferload.records import RequestRecord
+from inferload.types import ExporterSpec
+
+FILENAME = "profile_export.jsonl"
+
+
+def _wall(record: RequestRecord, perf_ns: int | None) -> int | None:
+    """A worker perf_counter stamp as wall-clock ns, anchored on the request's own start."""
+    if perf_ns is None:
+        return None
+    return record.start_wall_ns + (perf_ns - record.start_ns)
+
+
+def record_line(record: RequestRecord, metrics: dict[str, Any], scrub: Any) -> dict[str, Any]:
+    """The JSONL object of one request."""
+    error = record.error
+    return {
+        "metadata": {
+            "request_id": record.request_id,
+            "x_request_id": record.x_request_id,
+            "conversation_id": record.conversation_id,
+            "worker_id": record.worker_id,
+            "benchmark_phase": record.phase,
+            "request_scheduled_ns": _wall(record, record.scheduled_ns),
+            "request_start_ns": record.start_wall_ns,
+            "request_ack_ns": _wall(record, record.ack_ns),
+            "request_end_ns": _wall(record, record.end_ns),
+            "http_status": record.status,
+            "was_cancelled": record.cancelled,
+        },
+        "metrics": metrics,
+        "error": None if error is None else {**error.as_dict(), "message": scrub(error.message)},
+    }
+
+
+def _dumps(line: dict[str, Any]) -> str:
+    try:
+        return json.dumps(line, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN or infinity somewhere: rare, so only then pay for the walk
+        return json.dumps(json_safe(line), separators=(",", ":"), allow_nan=False)
+
+
+def export_jsonl(context: Any) -> list[Path]:
+    path = context.artifact_dir / FILENAME
+    per_record = context.accumulator.record_metrics
+    with path.open("w", encoding="utf-8") as handle:
+        for record in context.records:
+            handle.write(_dumps(record_line(record, per_record(record), context.scrub)))
+            handle.write("\n")
+    return [path]
+
+
+@hookimpl
+def register_exporters() -> list[ExporterSpec]:
+    return [ExporterSpec(name="jsonl", description="One JSON line per request: metadata, metrics, error",
+                         filenames=(FILENAME,), export=export_jsonl)]

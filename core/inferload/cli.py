@@ -27,8 +27,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def plugin_control_parser() -> argparse.ArgumentParser:
-    """Options accepted before or after the subcommand."""
-    parent = argparse.ArgumentParser(add_help=False)
+    """Options accepted before or after the subcommand.
+
+    Also parses the whole argv before plugins load, so it shares the one-line usage error.
+    """
+    parent = ArgumentParser(prog=PROG, add_help=False)
     group = parent.add_argument_group("plugin controls")
     group.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
                        help="do not load this plugin (repeatable; also INFERLOAD_DISABLE_PLUGINS=a,b)")

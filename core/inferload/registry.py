@@ -153,6 +153,14 @@ class PluginRegistry:
 
         Public so tests and embedding programs can register a throwaway plugin object.
         """
+        if name in self.plugins:
+            other = self.plugins[name]
+            raise PluginError(
+                f"plugin name {name!r} is used twice: by {other.module or 'an object'} "
+                f"({other.distribution or 'unknown distribution'} {other.version}) and by "
+                f"{module or getattr(plugin, '__name__', 'an object')} "
+                f"({distribution or 'unknown distribution'} {version}); plugin names must be unique"
+            )
         info = PluginInfo(name, module or getattr(plugin, "__name__", ""), distribution, version, ENABLED,
                           essential=essential)
         try:
@@ -217,6 +225,28 @@ class PluginRegistry:
             spec.category, spec.name, winner.name, winner.distribution, loser.name, loser.distribution,
         )
 
+    def check_routes(self) -> None:
+        """Two routers declaring the same ``METHOD /path`` is an error naming both plugins.
+
+        Checked on the declared ``RouterSpec.routes``, so a clash is caught at start-up without importing
+        FastAPI; routers that lost a name clash by priority are not served and so are not checked.
+        """
+        claimed: dict[tuple[str, str], tuple[str, str]] = {}
+        for router_name, (spec, plugin_name) in self._index["api_router"].items():
+            for route in spec.routes:
+                method, _, path = route.partition(" ")
+                key = (method.upper(), path.strip().rstrip("/") or "/")
+                if key in claimed:
+                    other_router, other_plugin = claimed[key]
+                    other, this = self.plugins[other_plugin], self.plugins[plugin_name]
+                    raise PluginError(
+                        f"route {key[0]} {key[1]} is claimed twice: by router {other_router!r} of plugin "
+                        f"{other.name!r} ({other.distribution} {other.version}) and by router "
+                        f"{router_name!r} of plugin {this.name!r} ({this.distribution} {this.version}); "
+                        "disable one (--disable-plugin NAME)"
+                    )
+                claimed[key] = (router_name, plugin_name)
+
     def _fail(self, info: PluginInfo, exc: BaseException, *, strict: bool) -> None:
         info.status = FAILED
         info.reason = f"{type(exc).__name__}: {exc}".strip()
@@ -251,10 +281,13 @@ def load_plugins(rules: LoadRules | None = None, entry_points: Iterable[Any] | N
             )
         seen[ep.name] = ep
         essential = "essential" in (getattr(ep, "extras", None) or [])
-        if not rules.allows(ep.name) and not essential:
-            registry.plugins[ep.name] = PluginInfo(ep.name, ep.value.split()[0], dist_name, dist_version,
-                                                   DISABLED, essential=essential, reason="disabled by user")
-            continue
+        if not rules.allows(ep.name):
+            if not essential:
+                registry.plugins[ep.name] = PluginInfo(ep.name, ep.module, dist_name, dist_version, DISABLED,
+                                                       reason="disabled by user")
+                continue
+            if ep.name in rules.disabled:
+                log.warning("plugin %r is essential and cannot be disabled; loading it anyway", ep.name)
         try:
             plugin = ep.load()
         except Exception as exc:  # noqa: BLE001 - isolated and reported
@@ -263,6 +296,7 @@ def load_plugins(rules: LoadRules | None = None, entry_points: Iterable[Any] | N
             continue
         registry.add(plugin, ep.name, module=ep.module, distribution=dist_name, version=dist_version,
                      essential=essential, strict=rules.strict)
+    registry.check_routes()
     unknown = (rules.disabled | rules.requested) - set(seen)
     if unknown:
         log.warning("no installed plugin is named %s (see `inferload plugins`)", ", ".join(sorted(unknown)))

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import argparse
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+_ROUTE = re.compile(r"^[A-Z]+ /\S*$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +131,16 @@ class RouterSpec(PluginSpec):
     category: ClassVar[str] = "api_router"
     factory: Callable[[Any], Any]
     routes: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # A bare string would be iterated character by character, so insist on a sequence of routes.
+        routes = self.routes
+        if isinstance(routes, str) or not all(isinstance(r, str) and _ROUTE.match(r) for r in routes):
+            raise ValueError(
+                f"RouterSpec {self.name!r}: routes must be a sequence of 'METHOD /path' strings, "
+                f"got {self.routes!r}"
+            )
 
     def provides(self) -> list[str]:
         return list(self.routes) or [self.name]

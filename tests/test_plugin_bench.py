@@ -1,0 +1,47 @@
+"""bench/ keeps working: the runner lists its benchmarks and runs the start-up one (figures not judged;
+benchmarks are never part of the pass/fail, but a runner that no longer runs would go unnoticed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_runner_lists_every_bench_module() -> None:
+    done = bench("--list")
+    assert done.returncode == 0, done.stderr
+    listed = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
+    assert listed == {p.stem.removeprefix("bench_") for p in (REPO_ROOT / "bench").glob("bench_*.py")}
+    assert "startup" in listed
+
+
+def test_startup_bench_reports_every_command(tmp_path: Path) -> None:
+    out = tmp_path / "startup.json"
+    done = bench("startup", "--", "--runs", "1", "--warmup", "0", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    for command in ("python -c pass", "inferload --help", "inferload plugins"):
+        assert command in done.stdout
+    figures = json.loads(out.read_text())["figures"]
+    assert figures["python -c pass"]["ratio_to_python"] == 1.0
+    assert all(row["median_ms"] > 0 for row in figures.values())
+    assert "startup              ok" in done.stdout
+
+
+def test_runner_rejects_an_unknown_benchmark() -> None:
+    done = bench("no-such-bench")
+    assert done.returncode == 2
+    assert "unknown benchmark no-such-bench" in done.stderr

@@ -1,0 +1,218 @@
+"""Contracts that keep the plugin platform honest as plugins are added.
+
+- plugins.yaml == the ``inferload.plugins`` entry points installed for the ``inferload`` distribution ==
+  what each of those plugins actually registers (data-driven: a new catalogue entry is checked as is).
+- The core (``inferload``) never imports ``inferload_plugins`` or ``inferload_contrib``.
+- Hook specs, categories and spec types agree with each other.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import importlib_metadata
+import pytest
+
+from inferload import ENTRY_POINT_GROUP, hookspecs
+from inferload.registry import ENABLED, LoadRules, PluginRegistry, load_plugins
+from inferload.runstate import RunInfo, RunState
+from inferload.types import SPEC_TYPES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CORE = REPO_ROOT / "core" / "inferload"
+FIRST_PARTY_ROOTS = {"inferload_plugins": REPO_ROOT / "plugins", "inferload_contrib": REPO_ROOT / "contrib"}
+FORBIDDEN_IN_CORE = frozenset(FIRST_PARTY_ROOTS)
+STALE_HINT = (
+    "entry points are generated from plugins.yaml when inferload is built or installed; "
+    "after editing plugins.yaml re-run `pip install -e .`"
+)
+
+
+def load_build_hook() -> ModuleType:
+    """hatch_build.py as the build runs it, so the test validates the catalogue exactly as the build does."""
+    spec = importlib.util.spec_from_file_location("inferload_hatch_build", REPO_ROOT / "hatch_build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CATALOGUE: list[dict[str, Any]] = load_build_hook().read_catalogue(REPO_ROOT)
+
+
+def entry_id(entry: dict[str, Any]) -> str:
+    return str(entry["name"])
+
+
+@pytest.fixture(scope="module")
+def registry() -> PluginRegistry:
+    """Every installed plugin, loaded in-process as the CLI loads them (failures recorded, not raised)."""
+    return load_plugins(LoadRules())
+
+
+# -- plugins.yaml == installed entry points == registrations ---------------------------------------------
+
+
+@pytest.mark.parametrize("entry", CATALOGUE, ids=entry_id)
+def test_catalogue_entry_is_well_formed(entry: dict[str, Any]) -> None:
+    assert entry["category"] in hookspecs.REGISTRATION_HOOKS, (
+        f"{entry['name']}: unknown category {entry['category']!r}; "
+        f"one of {sorted(hookspecs.REGISTRATION_HOOKS)}"
+    )
+    assert entry["module"].split(".")[0] in FIRST_PARTY_ROOTS
+    description = entry["description"]
+    assert isinstance(description, str) and description.strip() and "\n" not in description.strip()
+    provides = entry["provides"]
+    assert isinstance(provides, list) and provides and all(isinstance(p, str) for p in provides)
+    assert isinstance(entry.get("essential", False), bool)
+
+
+def test_installed_entry_points_equal_the_catalogue() -> None:
+    dist = importlib_metadata.distribution("inferload")
+    installed = {
+        ep.name: (ep.module, "essential" in ep.extras)
+        for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP)
+    }
+    catalogued = {e["name"]: (e["module"], bool(e.get("essential", False))) for e in CATALOGUE}
+    assert installed == catalogued, STALE_HINT
+
+
+@pytest.mark.parametrize("entry", CATALOGUE, ids=entry_id)
+def test_catalogued_plugin_registers_exactly_what_the_catalogue_says(
+    registry: PluginRegistry, entry: dict[str, Any]
+) -> None:
+    info = registry.plugins.get(entry["name"])
+    assert info is not None, f"plugin {entry['name']!r} is not installed; {STALE_HINT}"
+    assert info.status == ENABLED, f"{entry['name']}: {info.status}: {info.reason}"
+    assert info.distribution == "inferload"
+    assert info.module == entry["module"]
+    assert info.categories == [entry["category"]]
+    assert sorted(spec.name for spec in info.specs) == sorted(entry["provides"])
+    module = sys.modules[entry["module"]]
+    assert (module.__doc__ or "").strip(), f"{entry['module']} needs a module docstring saying what it holds"
+
+
+def plugin_modules_with_hookimpls() -> list[str]:
+    """Every first-party module that implements a hook, found from the source files."""
+    found = []
+    for package, root in FIRST_PARTY_ROOTS.items():
+        for path in sorted((root / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            if any(
+                isinstance(node, ast.FunctionDef)
+                and any(ast.unparse(d).split(".")[-1] == "hookimpl" for d in node.decorator_list)
+                for node in ast.walk(tree)
+            ):
+                found.append(".".join(path.relative_to(root).with_suffix("").parts))
+    return found
+
+
+def test_every_first_party_module_with_hooks_is_catalogued() -> None:
+    modules = plugin_modules_with_hookimpls()
+    assert "inferload_plugins.commands.plugins" in modules  # the scan itself works
+    uncatalogued = sorted(set(modules) - {e["module"] for e in CATALOGUE})
+    assert not uncatalogued, f"add these to plugins.yaml (or they never load): {uncatalogued}"
+
+
+def test_declared_routes_are_the_routes_each_router_serves(registry: PluginRegistry, tmp_path: Path) -> None:
+    """RouterSpec.routes is what `inferload plugins` shows and what clash detection uses: it must be true."""
+    state = RunState(
+        run_info=RunInfo(benchmark_id="contract", cli_command="inferload profile"),
+        config=None,
+        artifact_dir=tmp_path,
+    )
+    for name, spec in registry.all("api_router").items():
+        router = spec.factory(state)
+        served = {
+            f"{method} {route.path}"
+            for route in router.routes
+            for method in sorted(getattr(route, "methods", None) or ())
+            if method != "HEAD"
+        }
+        assert served == set(spec.routes), (
+            f"router {name!r} declares {sorted(spec.routes)}, serves {sorted(served)}"
+        )
+
+
+# -- hook specs, categories and spec types agree -----------------------------------------------------------
+
+
+def declared_hooks() -> set[str]:
+    return {name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "inferload_spec")}
+
+
+def test_every_category_has_one_registration_hook_and_one_spec_type() -> None:
+    assert set(hookspecs.REGISTRATION_HOOKS) == {spec.category for spec in SPEC_TYPES}
+    assert len(SPEC_TYPES) == len({spec.category for spec in SPEC_TYPES})
+    assert set(hookspecs.REGISTRATION_HOOKS.values()) | set(hookspecs.LIFECYCLE_HOOKS) == declared_hooks()
+    assert all(hook.startswith("register_") for hook in hookspecs.REGISTRATION_HOOKS.values())
+
+
+# -- the core never imports first-party plugins --------------------------------------------------------
+
+
+def imported_roots(path: Path) -> set[str]:
+    """Top-level names a module imports, statically or through importlib/__import__ with a literal name."""
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+        elif (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func).split(".")[-1] in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            roots.add(node.args[0].value.split(".")[0])
+    return roots
+
+
+def test_core_source_never_imports_first_party_plugins() -> None:
+    modules = sorted(CORE.rglob("*.py"))
+    assert CORE / "registry.py" in modules
+    offenders = {
+        str(path.relative_to(REPO_ROOT)): sorted(imported_roots(path) & FORBIDDEN_IN_CORE)
+        for path in modules
+        if imported_roots(path) & FORBIDDEN_IN_CORE
+    }
+    assert not offenders, f"core must reach plugins only through entry points: {offenders}"
+
+
+IMPORT_EVERY_CORE_MODULE = """
+import json, pkgutil, sys
+import inferload
+names = sorted(m.name for m in pkgutil.walk_packages(inferload.__path__, "inferload.")
+               if m.name != "inferload.__main__")
+for name in names:
+    __import__(name)
+print(json.dumps({"imported": names, "loaded": sorted(sys.modules)}))
+"""
+
+
+def test_importing_every_core_module_loads_no_first_party_plugin() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_CORE_MODULE],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    expected = {
+        ".".join(("inferload", *p.relative_to(CORE).with_suffix("").parts)).removesuffix(".__init__")
+        for p in CORE.rglob("*.py")
+    } - {"inferload", "inferload.__main__"}
+    assert expected <= set(result["imported"])
+    leaked = [m for m in result["loaded"] if m.split(".")[0] in FORBIDDEN_IN_CORE]
+    assert not leaked, f"importing the core pulled in {leaked}"

@@ -15,13 +15,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload import __version__
 from inferload.metrics_engine import MetricsAccumulator, is_aggregate
 from inferload.records import RequestRecord
 from inferload.redact import REDACTED, redact_text
-from inferload.runstate import Lifecycle, RunState
+
+if TYPE_CHECKING:
+    # runstate pulls in pydantic; exporters import this module at plugin registration, so keep it cheap.
+    from inferload.runstate import RunState
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +129,8 @@ def build_summary(
     schedule-lag stats and every client warning (those passed in plus the accumulator's own overload
     checks). ``config`` defaults to ``state.config``; the times default to the state's start and end.
     """
+    from inferload.runstate import Lifecycle
+
     config = state.config if config is None else config
     secrets = secret_values(config)
     lag = accumulator.schedule_lag_stats()

@@ -1,0 +1,46 @@
+"""GET /api/metrics — live metric values as JSON, from the first completed request on.
+
+The engine swaps ``state.live_metrics`` at least once a second; this route reads whatever is there, so
+it is never staler than the engine's last update (no fixed reporting tick, unlike the reference's 30 s).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inferload import hookimpl
+from inferload.types import RouterSpec
+
+ROUTES = ("GET /api/metrics",)
+
+
+@hookimpl
+def register_api_routers() -> list[RouterSpec]:
+    return [
+        RouterSpec(
+            name="api-metrics",
+            description="GET /api/metrics: live metric statistics (JSON)",
+            routes=ROUTES,
+            factory=make_router,
+        )
+    ]
+
+
+def make_router(state: Any) -> Any:
+    from fastapi import APIRouter
+
+    from inferload.api_models import MetricsResponse, build_metrics_response
+
+    router = APIRouter(tags=["metrics"])
+
+    @router.get(
+        "/api/metrics",
+        response_model=MetricsResponse,
+        summary="Live metrics (MetricsResponse)",
+        description="Per metric tag: header, unit, avg, min, max, p1…p99, std, count, sum (keys a metric "
+        "does not have are omitted). Empty until the first request completes.",
+    )
+    async def get_metrics() -> MetricsResponse:
+        return build_metrics_response(state)
+
+    return router

@@ -1,0 +1,136 @@
+"""GET /api/workers — every worker process: request counts, errors, lifecycle state, pid, CPU, memory.
+
+Counts come from the run state. Process health comes from the run state when the engine sampled it, and
+otherwise from the OS at request time (psutil, for the pid the state names); the router keeps one
+``psutil.Process`` per pid so CPU percent is measured between successive polls.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from inferload import hookimpl
+from inferload.types import RouterSpec
+
+ROUTES = ("GET /api/workers",)
+GROUP_ID = "local"
+
+
+@hookimpl
+def register_api_routers() -> list[RouterSpec]:
+    return [
+        RouterSpec(
+            name="api-workers",
+            description="GET /api/workers: per-worker request counts, errors, state, pid, CPU, memory",
+            routes=ROUTES,
+            factory=make_router,
+        )
+    ]
+
+
+def make_router(state: Any) -> Any:
+    from fastapi import APIRouter
+
+    from inferload.api_models import WorkersResponse
+
+    router = APIRouter(tags=["workers"])
+    probe = ProcessProbe()
+
+    @router.get(
+        "/api/workers",
+        response_model=WorkersResponse,
+        summary="Per-worker stats (WorkersResponse)",
+        description="Each worker process with task_stats (total sent, completed, failed, cancelled), "
+        "health (pid, CPU %, RSS bytes, CPU times, threads, uptime) and status; also grouped by executor.",
+    )
+    async def get_workers() -> WorkersResponse:
+        return workers_view(state, probe)
+
+    return router
+
+
+class ProcessProbe:
+    """Reads a worker's CPU and memory from the OS; remembers processes so CPU percent has a baseline."""
+
+    def __init__(self) -> None:
+        self._processes: dict[int, Any] = {}
+
+    def sample(self, pid: int) -> dict[str, Any]:
+        import psutil
+
+        try:
+            process = self._processes.get(pid)
+            if process is None or not process.is_running():
+                process = psutil.Process(pid)
+                process.cpu_percent(None)  # first call only sets the baseline
+                self._processes[pid] = process
+            with process.oneshot():
+                times = process.cpu_times()
+                return {
+                    "create_time": process.create_time(),
+                    "cpu_usage": process.cpu_percent(None),
+                    "memory_usage": process.memory_info().rss,
+                    "cpu_times": [times.user, times.system],
+                    "num_threads": process.num_threads(),
+                }
+        except (psutil.Error, OSError):
+            self._processes.pop(pid, None)
+            return {}
+
+
+def workers_view(state: Any, probe: ProcessProbe) -> Any:
+    from inferload.api_models import TaskStats, WorkerGroup, WorkerHealth, WorkerInfo, WorkersResponse
+
+    now_s = time.time()
+    workers: dict[str, WorkerInfo] = {}
+    for worker_id, w in dict(state.workers).items():
+        health = None
+        if w.pid is not None:
+            measured = {
+                "create_time": w.create_time,
+                "cpu_usage": w.cpu_percent,
+                "memory_usage": w.memory_rss_bytes,
+                "cpu_times": None if w.cpu_user_sec is None else [w.cpu_user_sec, w.cpu_system_sec or 0.0],
+                "num_threads": w.num_threads,
+            }
+            if w.state not in ("stopped", "failed") and (w.cpu_percent is None or w.memory_rss_bytes is None):
+                live = probe.sample(w.pid)
+                measured = {key: live.get(key) if value is None else value for key, value in measured.items()}
+            created = measured["create_time"]
+            health = WorkerHealth(pid=w.pid, uptime=None if created is None else max(0.0, now_s - created),
+                                  **measured)
+        workers[worker_id] = WorkerInfo(
+            worker_id=worker_id,
+            task_stats=TaskStats(total=w.requests_sent, completed=w.requests_completed,
+                                 failed=w.request_errors, cancelled=w.requests_cancelled),
+            health=health,
+            status=w.state,
+            last_update_ns=w.last_update_ns,
+        )
+    totals = TaskStats(
+        total=sum(w.task_stats.total for w in workers.values()),
+        completed=sum(w.task_stats.completed for w in workers.values()),
+        failed=sum(w.task_stats.failed for w in workers.values()),
+        cancelled=sum(w.task_stats.cancelled for w in workers.values()),
+    )
+    statuses = {w.status for w in workers.values()}
+    group = WorkerGroup(
+        group_id=GROUP_ID,
+        status=_group_status(statuses),
+        declared_workers=len(workers),
+        ready_workers=sum(1 for w in workers.values() if w.status == "running"),
+        task_stats=totals,
+        workers=workers,
+        last_update_ns=max((w.last_update_ns or 0 for w in workers.values()), default=None) or None,
+    )
+    return WorkersResponse(workers=workers, worker_groups={GROUP_ID: group})
+
+
+def _group_status(statuses: set[str]) -> str:
+    """idle with no workers, failed if any failed, otherwise the single shared state or 'mixed'."""
+    if not statuses:
+        return "idle"
+    if "failed" in statuses:
+        return "failed"
+    return statuses.pop() if len(statuses) == 1 else "mixed"

@@ -1,0 +1,418 @@
+"""Client benchmark of `inferload profile` (its own runner, not part of the tests): prints figures.
+
+Runs against a minimal fast HTTP/1.1 SSE server started here in a second process (uvloop + a hand-rolled
+parser: far cheaper per request than any real inference server), so the figures are the *client's*:
+
+- ceiling in requests/s for 4-token streams at concurrency 1, 32, 256, per transport;
+- CPU microseconds per request (worker processes, and the parent's aggregation, separately);
+- TTFT error against the server's truth (its own receive and first-write times) at concurrency 1, 64, 256;
+- achieved versus asked rate at 500, 2,000 and 8,000 requests/s, with the schedule lag;
+- start-up time from launching `inferload profile` to the server receiving the first request;
+- peak memory (RSS of the parent and its workers) during a 20,000-request run.
+
+Everything shares the machine's cores with the server, as a real loopback benchmark would.
+Usage: python bench/bench_client.py [--quick] [--transports protocol,aiohttp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import multiprocessing
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from inferload import hookimpl
+
+# -- the minimal server ------------------------------------------------------------------------------
+
+_EVENTS = [b'data: {"choices":[{"index":0,"delta":{"content":"tok%d"}}]}\n\n' % i for i in range(4)]
+_EVENTS.append(
+    b'data: {"choices":[],"usage":{"prompt_tokens":8,"completion_tokens":4,"total_tokens":12}}\n\n'
+)
+_EVENTS.append(b"data: [DONE]\n\n")
+_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+    b"Connection: keep-alive\r\n\r\n"
+)
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+_FIRST = _chunk(_EVENTS[0])
+_REST = [_chunk(e) for e in _EVENTS[1:]]
+_WHOLE = _HEAD + _FIRST + b"".join(_REST) + b"0\r\n\r\n"
+
+
+def serve(port_queue: Any, ttft_s: float, itl_s: float) -> None:
+    """A keep-alive SSE server: 4 tokens after ``ttft_s`` then ``itl_s`` apart (0: one write).
+
+    ``GET /truth`` answers {request_id: [received_ns, first_chunk_ns, first_request_ns]} and clears it.
+    """
+    import uvloop
+
+    truth: dict[str, list[int]] = {}
+    first_request = [0]
+
+    class Handler(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+            self.buf = b""
+
+        def data_received(self, data: bytes) -> None:
+            now = time.time_ns()
+            self.buf += data
+            while True:
+                end = self.buf.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head = self.buf[:end]
+                length = 0
+                pos = head.lower().find(b"content-length:")
+                if pos >= 0:
+                    length = int(
+                        head[pos + 15 : head.find(b"\r\n", pos) if head.find(b"\r\n", pos) > 0 else None]
+                    )
+                total = end + 4 + length
+                if len(self.buf) < total:
+                    return
+                self.buf = self.buf[total:]
+                if head.startswith(b"GET /truth"):
+                    body = json.dumps({"truth": truth, "first_request_ns": first_request[0]}).encode()
+                    truth.clear()
+                    first_request[0] = 0
+                    self.transport.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                    )
+                    continue
+                if not first_request[0]:
+                    first_request[0] = now
+                rid_pos = head.find(b"X-Request-Id: ")
+                rid = head[rid_pos + 14 : head.find(b"\r\n", rid_pos + 14)].decode() if rid_pos >= 0 else ""
+                record = truth[rid] = [now, 0]
+                if ttft_s <= 0:
+                    self.transport.write(_WHOLE)
+                    record[1] = time.time_ns()
+                else:
+                    self.transport.write(_HEAD)
+                    asyncio.get_running_loop().call_later(ttft_s, self._first, record)
+
+        def _first(self, record: list[int]) -> None:
+            if self.transport.is_closing():
+                return
+            self.transport.write(_FIRST)
+            record[1] = time.time_ns()
+            loop = asyncio.get_running_loop()
+            for i, piece in enumerate(_REST[:-2]):
+                loop.call_later(itl_s * (i + 1), self._write, piece)
+            loop.call_later(itl_s * (len(_REST) - 2), self._write, b"".join(_REST[-2:]) + b"0\r\n\r\n")
+
+        def _write(self, data: bytes) -> None:
+            if not self.transport.is_closing():
+                self.transport.write(data)
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(Handler, "127.0.0.1", 0, backlog=4096)
+        port_queue.put(server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
+class Server:
+    def __init__(self, ttft_s: float = 0.0, itl_s: float = 0.0) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        self.process = ctx.Process(target=serve, args=(queue, ttft_s, itl_s), daemon=True)
+        self.process.start()
+        self.url = f"http://127.0.0.1:{queue.get(timeout=30)}"
+
+    def truth(self) -> dict[str, Any]:
+        import httpx
+
+        return httpx.get(f"{self.url}/truth", timeout=30).json()
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.join()
+
+
+# -- running the client in-process ---------------------------------------------------------------------
+
+
+class Probe:
+    """A throwaway plugin: CPU of the workers and the parent over the profiling phase."""
+
+    def __init__(self) -> None:
+        self.start: dict[str, float] = {}
+        self.parent_start = 0.0
+        self.parent_last = 0.0
+        self.workers_end = 0.0
+        self.workers_start = 0.0
+
+    @staticmethod
+    def _workers_cpu(state: Any) -> float:
+        import psutil
+
+        total = 0.0
+        for stats in state.workers.values():
+            with contextlib.suppress(psutil.Error, TypeError):
+                times = psutil.Process(stats.pid).cpu_times()
+                total += times.user + times.system
+        return total
+
+    @staticmethod
+    def _self_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    @hookimpl
+    def phase_changed(self, state: Any, phase: str) -> None:
+        if phase == "profiling":
+            self.workers_start = self._workers_cpu(state)
+            self.parent_start = self.parent_last = self._self_cpu()
+
+    @hookimpl
+    def record_batch(self, state: Any, records: list[Any]) -> None:
+        self.parent_last = self._self_cpu()
+
+    @hookimpl
+    def run_finished(self, state: Any) -> None:
+        self.workers_end = self._workers_cpu(state)
+
+
+def run_client(url: str, workdir: Path, **settings: Any) -> dict[str, Any]:
+    """One `inferload profile` run in this process; returns summary, records and CPU figures."""
+    from inferload.config import ProfileConfig
+    from inferload.engine.runner import ProfileRun
+    from inferload.registry import load_plugins
+
+    registry = load_plugins()
+    probe = Probe()
+    registry.add(probe, "bench-probe")
+    artifacts = Path(tempfile.mkdtemp(dir=workdir))
+    values = {
+        "url": url,
+        "model": "bench",
+        "streaming": True,
+        "isl": 8,
+        "ui": "none",
+        "artifact_dir": artifacts,
+        "warmup_request_count": 200,
+        **settings,
+    }
+    config = ProfileConfig.load(values)
+    run = ProfileRun(config, registry, console=io.StringIO())
+    run.run()
+    summary = run.state.results or {}
+    run_dir = run.state.artifact_dir
+    records = [json.loads(line) for line in (run_dir / "profile_export.jsonl").read_text().splitlines()]
+    records = [r for r in records if r["metadata"]["benchmark_phase"] == "profiling"]
+    shutil.rmtree(artifacts, ignore_errors=True)
+    count = len(records)
+    return {
+        "summary": summary,
+        "records": records,
+        "workers": len(run.state.workers),
+        "worker_us": (probe.workers_end - probe.workers_start) / count * 1e6 if count else float("nan"),
+        "parent_us": (probe.parent_last - probe.parent_start) / count * 1e6 if count else float("nan"),
+    }
+
+
+def _pct(values: list[float], q: float) -> float:
+    import numpy
+
+    return float(numpy.percentile(values, q)) if values else float("nan")
+
+
+# -- the figures ----------------------------------------------------------------------------------------
+
+
+def bench_ceiling(workdir: Path, transports: list[str], quick: bool) -> None:
+    print("\n## Client ceiling: 4-token streams, zero-latency server")
+    print(
+        f"{'transport':>10} {'conc':>5} {'workers':>7} {'req/s':>9} {'worker CPU µs/req':>18} "
+        f"{'parent CPU µs/req':>18} {'errors':>6}"
+    )
+    server = Server()
+    try:
+        # one untimed run first, so one-time costs in this process (first imports, first numpy calls)
+        # are not charged to the first figure
+        run_client(server.url, workdir, concurrency=8, request_count=500)
+        server.truth()
+        for transport in transports:
+            for concurrency in (1, 32, 256):
+                count = (3000 if concurrency == 1 else 20000) // (4 if quick else 1)
+                result = run_client(
+                    server.url, workdir, concurrency=concurrency, request_count=count, transport=transport
+                )
+                server.truth()
+                summary = result["summary"]
+                print(
+                    f"{transport:>10} {concurrency:>5} {result['workers']:>7} "
+                    f"{summary['request_throughput']['avg']:>9,.0f} {result['worker_us']:>18.1f} "
+                    f"{result['parent_us']:>18.1f} {summary['error_request_count']['avg']:>6.0f}",
+                    flush=True,
+                )
+    finally:
+        server.stop()
+
+
+def bench_ttft_error(workdir: Path, quick: bool) -> None:
+    print("\n## TTFT error against server truth (server TTFT 20 ms, 4 tokens 5 ms apart)")
+    print("error = client TTFT - server TTFT (request read -> first chunk written); split into the request's")
+    print(
+        "way in (client start -> server read) and the first chunk's way back (server write -> client stamp)"
+    )
+    print(
+        f"{'conc':>5} {'requests':>8} {'mean ms':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'in p50/p99 ms':>14} {'back p50/p99 ms':>16}"
+    )
+    server = Server(ttft_s=0.020, itl_s=0.005)
+    try:
+        for concurrency in (1, 64, 256):
+            count = max(200, concurrency * (8 if quick else 20))
+            result = run_client(server.url, workdir, concurrency=concurrency, request_count=count)
+            truth = server.truth()["truth"]
+            errors, way_in, way_back = [], [], []
+            for record in result["records"]:
+                server_times = truth.get(record["metadata"]["x_request_id"])
+                ttft = record["metrics"].get("time_to_first_token", {}).get("value")
+                if server_times and ttft is not None and server_times[1]:
+                    error = ttft - (server_times[1] - server_times[0]) / 1e6
+                    inbound = (server_times[0] - record["metadata"]["request_start_ns"]) / 1e6
+                    errors.append(error)
+                    way_in.append(inbound)
+                    way_back.append(error - inbound)
+            mean = sum(errors) / len(errors)
+            print(
+                f"{concurrency:>5} {len(errors):>8} {mean:>8.3f} {_pct(errors, 50):>7.3f} "
+                f"{_pct(errors, 99):>7.3f} {max(errors):>7.3f} "
+                f"{_pct(way_in, 50):>6.3f}/{_pct(way_in, 99):<7.3f} {_pct(way_back, 50):>7.3f}/"
+                f"{_pct(way_back, 99):<8.3f}",
+                flush=True,
+            )
+    finally:
+        server.stop()
+
+
+def bench_rate(workdir: Path, quick: bool) -> None:
+    print("\n## Achieved versus asked rate (constant arrivals, zero-latency server, 3 s each)")
+    print(f"{'asked/s':>8} {'achieved/s':>10} {'lag p50 ms':>10} {'lag p99 ms':>10} {'workers':>7}  warnings")
+    server = Server()
+    try:
+        for rate in (500, 2000, 8000):
+            count = int(rate * (1.5 if quick else 3))
+            result = run_client(
+                server.url, workdir, request_rate=rate, arrival_pattern="constant", request_count=count
+            )
+            server.truth()
+            starts = sorted(r["metadata"]["request_start_ns"] for r in result["records"])
+            achieved = (len(starts) - 1) / ((starts[-1] - starts[0]) / 1e9)
+            lag = result["summary"]["client_health"]["schedule_lag"]
+            warnings = "; ".join(result["summary"]["client_health"]["warnings"]) or "-"
+            print(
+                f"{rate:>8,} {achieved:>10,.0f} {lag['p50']:>10.3f} {lag['p99']:>10.3f} "
+                f"{result['workers']:>7}  "
+                f"{warnings[:90]}",
+                flush=True,
+            )
+    finally:
+        server.stop()
+
+
+def bench_startup_and_memory(quick: bool) -> None:
+    import psutil
+
+    print("\n## Start-up time and peak memory (the real CLI, concurrency 256)")
+    server = Server()
+    workdir = Path(tempfile.mkdtemp())
+    try:
+        count = 5000 if quick else 20000
+        exe = Path(sys.executable).parent / "inferload"
+        launched = time.time_ns()
+        process = subprocess.Popen(
+            [
+                str(exe),
+                "profile",
+                "--url",
+                server.url,
+                "-m",
+                "bench",
+                "--streaming",
+                "--concurrency",
+                "256",
+                "--request-count",
+                str(count),
+                "--isl",
+                "8",
+                "--ui",
+                "none",
+                "--artifact-dir",
+                str(workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        parent = psutil.Process(process.pid)
+        peak_total = peak_parent = 0
+        while process.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                rss_parent = parent.memory_info().rss
+                rss_total = rss_parent + sum(c.memory_info().rss for c in parent.children(recursive=True))
+                peak_parent = max(peak_parent, rss_parent)
+                peak_total = max(peak_total, rss_total)
+            time.sleep(0.02)
+        truth = server.truth()
+        startup = (truth["first_request_ns"] - launched) / 1e9
+        print(f"first request reached the server {startup:.3f} s after launch (exit {process.returncode})")
+        print(
+            f"peak RSS: parent {peak_parent / 2**20:.0f} MB, parent + workers {peak_total / 2**20:.0f} MB "
+            f"({count:,} requests; RSS double-counts pages the forked workers share)"
+        )
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests per figure")
+    parser.add_argument("--transports", default="protocol,aiohttp")
+    parser.add_argument("--only", default="ceiling,ttft,rate,startup")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("inferload").setLevel(logging.ERROR)
+    print(f"inferload client bench on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    only = set(args.only.split(","))
+    workdir = Path(tempfile.mkdtemp())
+    try:
+        if "ceiling" in only:
+            bench_ceiling(workdir, args.transports.split(","), args.quick)
+        if "ttft" in only:
+            bench_ttft_error(workdir, args.quick)
+        if "rate" in only:
+            bench_rate(workdir, args.quick)
+        if "startup" in only:
+            bench_startup_and_memory(args.quick)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

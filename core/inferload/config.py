@@ -1,0 +1,402 @@
+"""ProfileConfig: every `inferload profile` setting, validated once, from CLI, environment and config file.
+
+Precedence is CLI > environment (``INFERLOAD_<FLAG>``) > config file (``-f FILE``, YAML or JSON) > default.
+The CLI layer passes only the flags the user actually typed as init values, so an omitted flag never hides
+an environment or file value. Secrets are ``SecretStr`` and :meth:`ProfileConfig.redacted_dump` is the one
+way configuration leaves the process (``/api/config``, ``input_config`` in profile_export.json).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from inferload.errors import UsageError
+from inferload.redact import is_secret_name, redact_header_value, redact_url, split_header
+
+DEFAULT_REQUEST_COUNT = 10
+"""AIPerf's default when neither --request-count nor --benchmark-duration is given."""
+
+_FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("inferload_config_file_values", default=None)
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """Values from the ``-f`` file, read once by :meth:`ProfileConfig.load` and handed over here."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        values = _FILE_VALUES.get() or {}
+        return values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_VALUES.get() or {})
+
+
+class ProfileConfig(BaseSettings):
+    """One validated profile run configuration. Field names are the flag names with ``_`` for ``-``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INFERLOAD_",
+        extra="forbid",
+        populate_by_name=True,
+        validate_default=True,
+        case_sensitive=False,
+    )
+
+    # -- target ----------------------------------------------------------------------------------
+    model: str | None = Field(None, description="Model name sent in each request")
+    url: str | None = Field(None, description="Server base URL; omitted: the embedded simulator")
+    endpoint_type: str = Field("chat", description="Endpoint plugin: chat, completions, embeddings …")
+    endpoint: str | None = Field(None, description="Request path overriding the endpoint type's own")
+    streaming: bool = Field(False, description="Request streamed (SSE) responses")
+    api_key: SecretStr | None = Field(None, description="Sent as 'Authorization: Bearer KEY'")
+    header: list[str] = Field(default_factory=list, description="Extra request headers 'Name: value'")
+    extra_inputs: list[str] = Field(default_factory=list, description="Extra body fields, 'k:v' or JSON")
+    request_timeout_seconds: float = Field(600.0, gt=0, description="Per-request timeout")
+    transport: str = Field("protocol", description="Hot-path HTTP client plugin")
+
+    # -- load ------------------------------------------------------------------------------------
+    concurrency: int | None = Field(None, ge=1, description="Hard cap on requests in flight")
+    request_rate: float | None = Field(None, gt=0, description="Requests per second")
+    arrival_pattern: str | None = Field(None, description="constant, poisson (default) or gamma")
+    arrival_smoothness: float | None = Field(None, gt=0, description="Gamma shape (1 = poisson)")
+    request_count: int | None = Field(None, ge=1, description="Stop after this many requests")
+    benchmark_duration: float | None = Field(None, gt=0, description="Stop sending after these seconds")
+    benchmark_grace_period: float | None = Field(None, ge=0, description="Wait for in-flight after duration")
+    warmup_request_count: int = Field(0, ge=0, description="Requests sent before profiling, not measured")
+
+    # -- dataset ---------------------------------------------------------------------------------
+    isl: int = Field(550, ge=1, description="Input sequence length (tokens) mean")
+    isl_stddev: float = Field(0.0, ge=0)
+    osl: int | None = Field(None, ge=1, description="Output sequence length (tokens) mean")
+    osl_stddev: float = Field(0.0, ge=0)
+    num_dataset_entries: int = Field(100, ge=1)
+    random_seed: int | None = Field(None, ge=0)
+    tokenizer: str = Field("builtin", description="Tokenizer plugin name, tokenizer.json path or HF name")
+
+    # -- results ---------------------------------------------------------------------------------
+    goodput: str | None = Field(None, description="SLOs 'tag:value tag:value' (ms for latencies)")
+    artifact_dir: Path = Field(Path("artifacts"))
+    workers: int | None = Field(None, ge=1, description="Worker processes (default: as useful for the cores)")
+    ui: Literal["none", "simple", "rich"] | None = Field(None, description="Progress view")
+
+    # -- live HTTP API ---------------------------------------------------------------------------
+    api_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        validation_alias=AliasChoices("api_port", "INFERLOAD_API_SERVER_PORT", "INFERLOAD_API_PORT"),
+    )
+    api_host: str = Field(
+        "127.0.0.1",
+        validation_alias=AliasChoices("api_host", "INFERLOAD_API_SERVER_HOST", "INFERLOAD_API_HOST"),
+    )
+    api_linger: float = Field(5.0, ge=0, description="Seconds the API stays up after artifacts (inf allowed)")
+
+    # -- validation ------------------------------------------------------------------------------
+
+    @field_validator("endpoint_type", "transport", "tokenizer")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("header")
+    @classmethod
+    def _headers_have_names(cls, values: list[str]) -> list[str]:
+        for value in values:
+            name, _ = split_header(value)
+            if not name or ":" not in value:
+                raise ValueError(f"{redact_value_for_error(value)!r} is not 'Name: value'")
+        return values
+
+    @field_validator("extra_inputs")
+    @classmethod
+    def _extra_inputs_parse(cls, values: list[str]) -> list[str]:
+        parse_extra_inputs(values)
+        return values
+
+    @field_validator("endpoint")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"{value!r} must be a path starting with '/'")
+        return value
+
+    @field_validator("arrival_pattern")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else value
+
+    @field_validator("goodput")
+    @classmethod
+    def _goodput_parse(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_goodput(value)
+        return value
+
+    @model_validator(mode="after")
+    def _combinations(self) -> ProfileConfig:
+        if self.request_count is not None and self.benchmark_duration is not None:
+            raise ValueError("give either --request-count or --benchmark-duration, not both")
+        if self.benchmark_grace_period is not None and self.benchmark_duration is None:
+            raise ValueError("--benchmark-grace-period only applies with --benchmark-duration")
+        if self.request_rate is None and (self.arrival_pattern or self.arrival_smoothness is not None):
+            raise ValueError("--arrival-pattern and --arrival-smoothness need --request-rate")
+        if self.arrival_smoothness is not None and (self.arrival_pattern or "gamma") != "gamma":
+            raise ValueError("--arrival-smoothness applies only to --arrival-pattern gamma")
+        if self.api_linger != self.api_linger:  # NaN
+            raise ValueError("--api-linger must be a number of seconds or inf")
+        return self
+
+    # -- derived values --------------------------------------------------------------------------
+
+    @property
+    def stimulus(self) -> str:
+        """What drives the load, as named in the artifact directory (``concurrency8``, ``request_rate50``)."""
+        if self.request_rate is not None:
+            rate = f"{self.request_rate:g}"
+            return f"request_rate{rate}" + (f"-concurrency{self.concurrency}" if self.concurrency else "")
+        return f"concurrency{self.effective_concurrency}"
+
+    @property
+    def effective_concurrency(self) -> int | None:
+        """Concurrency cap: as given, 1 when neither concurrency nor rate is set, else unlimited (None)."""
+        if self.concurrency is not None:
+            return self.concurrency
+        return None if self.request_rate is not None else 1
+
+    @property
+    def effective_request_count(self) -> int | None:
+        """Requests to send in the profiling phase, or None when the duration decides."""
+        if self.benchmark_duration is not None:
+            return None
+        return self.request_count if self.request_count is not None else DEFAULT_REQUEST_COUNT
+
+    @property
+    def effective_grace_period(self) -> float:
+        """AIPerf's default grace period is 30 s; it only matters with --benchmark-duration."""
+        return 30.0 if self.benchmark_grace_period is None else self.benchmark_grace_period
+
+    @property
+    def effective_arrival_pattern(self) -> str:
+        if self.arrival_pattern:
+            return self.arrival_pattern
+        return "gamma" if self.arrival_smoothness is not None else "poisson"
+
+    @property
+    def headers_map(self) -> dict[str, str]:
+        """Headers to send: ``Authorization`` from --api-key unless an explicit one was given."""
+        headers: dict[str, str] = {}
+        if self.api_key is not None:
+            headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
+        for value in self.header:
+            name, val = split_header(value)
+            for existing in list(headers):
+                if existing.lower() == name.lower():
+                    del headers[existing]
+            headers[name] = val
+        return headers
+
+    @property
+    def authorization_conflict(self) -> bool:
+        """True when --api-key and an explicit Authorization header are both given (the header wins)."""
+        return self.api_key is not None and any(
+            split_header(v)[0].lower() == "authorization" for v in self.header
+        )
+
+    @property
+    def extra_body(self) -> dict[str, Any]:
+        return parse_extra_inputs(self.extra_inputs)
+
+    @property
+    def goodput_slos(self) -> dict[str, float]:
+        return parse_goodput(self.goodput) if self.goodput else {}
+
+    def secret_values(self) -> list[str]:
+        """Every secret string of this config, for log and error scrubbing."""
+        secrets = []
+        if self.api_key is not None:
+            secrets.append(self.api_key.get_secret_value())
+        for value in self.header:
+            name, val = split_header(value)
+            if is_secret_name(name) and val:
+                secrets.append(val)
+                secrets.extend(part for part in val.split() if len(part) >= 6)
+        for key, value in self.extra_body.items():
+            if is_secret_name(key) and isinstance(value, str) and value:
+                secrets.append(value)
+        return secrets
+
+    def redacted_dump(self) -> dict[str, Any]:
+        """The configuration as JSON-safe data without secrets: no API key, secret header values
+        replaced by ``<redacted>``, URL userinfo and credential query values redacted."""
+        data = self.model_dump(mode="json", exclude={"api_key"})
+        data["header"] = [
+            f"{name}: {redact_header_value(name, val)}"
+            for name, val in (split_header(h) for h in self.header)
+        ]
+        data["headers"] = {
+            name: redact_header_value(name, val) for name, val in (split_header(h) for h in self.header)
+        }
+        data["api_key_set"] = self.api_key is not None
+        if self.url:
+            data["url"] = redact_url(self.url)
+        data["extra_inputs"] = {
+            key: ("<redacted>" if is_secret_name(key) else value) for key, value in self.extra_body.items()
+        }
+        if math.isinf(self.api_linger):
+            data["api_linger"] = "inf"
+        return data
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _ConfigFileSource(settings_cls))
+
+    @classmethod
+    def load(
+        cls,
+        cli: Mapping[str, Any] | None = None,
+        config_file: str | os.PathLike[str] | None = None,
+    ) -> ProfileConfig:
+        """Build the config from explicit CLI values, the environment and an optional YAML/JSON file.
+
+        Any invalid value or combination becomes one :class:`UsageError` line (exit 2) naming the flag.
+        """
+        file_values = read_config_file(config_file) if config_file else {}
+        unknown = sorted(set(file_values) - set(cls.model_fields))
+        if unknown:
+            raise UsageError(
+                f"config file {config_file}: unknown setting(s) {', '.join(unknown)}; "
+                "use the flag names, e.g. request-count or request_count"
+            )
+        token = _FILE_VALUES.set(file_values)
+        try:
+            return cls(**dict(cli or {}))
+        except ValidationError as exc:
+            raise UsageError(_one_line(exc)) from None
+        finally:
+            _FILE_VALUES.reset(token)
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A YAML or JSON mapping of settings; keys may use ``-`` or ``_``."""
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {file}: {exc.strerror or exc}") from None
+    try:
+        if file.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
+        raise UsageError(f"config file {file} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"config file {file} must hold a mapping of setting: value")
+    return {str(key).replace("-", "_").lower(): value for key, value in data.items()}
+
+
+def parse_extra_inputs(values: list[str]) -> dict[str, Any]:
+    """``k:v`` pairs (the value parsed as JSON when it is JSON, e.g. ``temperature:0.7``) or JSON objects."""
+    body: dict[str, Any] = {}
+    for value in values:
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{text!r} is not a JSON object: {exc.msg}") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{text!r} is not a JSON object")
+            body.update(obj)
+            continue
+        key, sep, raw = text.partition(":")
+        if not sep or not key.strip():
+            raise ValueError(f"{text!r} is neither 'key:value' nor a JSON object")
+        try:
+            body[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            body[key.strip()] = raw
+    return body
+
+
+def parse_goodput(value: str) -> dict[str, float]:
+    """``"time_to_first_token:100 inter_token_latency:10"`` -> {tag: threshold}."""
+    slos: dict[str, float] = {}
+    for part in value.replace(",", " ").split():
+        tag, sep, raw = part.partition(":")
+        if not sep:
+            tag, sep, raw = part.partition("=")
+        try:
+            slos[tag.strip()] = float(raw)
+        except ValueError:
+            raise ValueError(f"{part!r} is not 'metric_tag:value'") from None
+        if not tag.strip():
+            raise ValueError(f"{part!r} is not 'metric_tag:value'")
+    if not slos:
+        raise ValueError("give at least one 'metric_tag:value'")
+    return slos
+
+
+def redact_value_for_error(header: str) -> str:
+    name, value = split_header(header)
+    return f"{name}: {redact_header_value(name, value)}" if name else header
+
+
+def flag_name(field: str) -> str:
+    """``request_count`` -> ``--request-count`` (as the user typed it)."""
+    return "--" + field.replace("_", "-")
+
+
+def _one_line(exc: ValidationError) -> str:
+    """The first validation problem as 'invalid --flag VALUE: reason'; secrets never echoed."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not loc:
+        return message
+    field = loc[0].removeprefix("INFERLOAD_").lower()
+    if field in ("api_server_port",):
+        field = "api_port"
+    if field in ("api_server_host",):
+        field = "api_host"
+    value = error.get("input")
+    if isinstance(value, str) and "://" in value:
+        value = redact_url(value)
+    shown = "" if field in ("api_key", "header") or isinstance(value, (dict, list)) else f" {value!r}"
+    if error.get("type") == "extra_forbidden":
+        return f"unknown setting {field!r} (config file or INFERLOAD_ environment)"
+    return f"invalid {flag_name(field)}{shown}: {message}"

@@ -1,0 +1,73 @@
+"""What the parent and a worker process say to each other over their pipe (pickled tuples).
+
+Parent -> worker: ``(PHASE, PhaseCommand)``, ``(STOP, grace_deadline_ns)`` (stop sending, cancel in-flight
+requests at the deadline), ``(CANCEL, None)`` (cancel in-flight now), ``(EXIT, None)``.
+Worker -> parent: ``(READY, pid)``, ``(RECORDS, [RequestRecord …], sent_in_phase)``,
+``(PHASE_DONE, phase, sent_in_phase)``, ``(FAILED, message)``.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+PHASE, STOP, CANCEL, EXIT = "phase", "stop", "cancel", "exit"
+READY, RECORDS, PHASE_DONE, FAILED = "ready", "records", "phase_done", "failed"
+
+
+@dataclass
+class WorkerInit:
+    """Everything a worker needs, prepared before t=0 (payloads are final bytes)."""
+
+    worker_id: str
+    url: str
+    headers: dict[str, str]
+    transport_factory: Callable[..., Any]
+    endpoint_factory: Callable[[], Any]
+    streaming: bool
+    payloads: list[bytes]
+    conversation_ids: list[str]
+    input_tokens: list[int]
+    request_timeout: float
+    max_connections: int
+    request_id_prefix: str
+    counter: Any
+    """A shared ``multiprocessing.Value('q')``: the next request id in concurrency mode."""
+    tokenizer: Any = None
+    batch_interval: float = 0.1
+    batch_size: int = 512
+
+
+@dataclass
+class WorkerSchedule:
+    """A worker's round-robin share of a rate schedule, compact enough to pickle millions of entries:
+    entry ``i`` is request ``first_id + i * stride``, due ``offsets_ns[i]`` after the phase start."""
+
+    first_id: int
+    stride: int
+    offsets_ns: array[int]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        first, stride = self.first_id, self.stride
+        for i, offset in enumerate(self.offsets_ns):
+            yield first + i * stride, offset
+
+
+@dataclass
+class PhaseCommand:
+    """One phase as one worker runs it. Times are absolute ``perf_counter_ns``."""
+
+    phase: str
+    t0_ns: int
+    end_id: int | None
+    """Concurrency mode: take ids from the shared counter while below this (None: until the duration ends)."""
+    concurrency: int | None
+    """This worker's share of the in-flight cap (None: unlimited, rate mode only)."""
+    schedule: WorkerSchedule | None
+    """Rate mode: this worker's share of the schedule; None in concurrency mode."""
+    stop_ns: int | None
+    """Stop sending new requests at this time (--benchmark-duration)."""
+    grace_ns: int | None
+    """Cancel requests still in flight at this time (end of --benchmark-grace-period)."""

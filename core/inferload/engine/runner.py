@@ -1,0 +1,501 @@
+"""`inferload profile`'s engine in the parent process: prepare everything, drive the workers, keep RunState
+current, then compute, export, serve the results for a while and clean up.
+
+Order of events (DESIGN.md §3): RunState exists first; the dataset is built and every payload serialised;
+worker processes start with those bytes; the live API binds (a port in use is a usage error before any
+request is sent); ``run_started``; then each phase (``phase_changed``) with records streaming back in
+batches (``record_batch``); then metrics, exporters, ``run_finished`` and the API linger. SIGINT stops
+sending, lets in-flight requests finish within the grace period and still writes every artifact with
+``was_cancelled: true``; a second SIGINT cancels what is still in flight at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+import re
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from multiprocessing.connection import wait
+from pathlib import Path
+from time import perf_counter_ns
+from typing import Any
+
+from inferload import __version__
+from inferload.config import ProfileConfig
+from inferload.engine.aggregator import RecordAggregator
+from inferload.engine.messages import (
+    CANCEL,
+    EXIT,
+    FAILED,
+    PHASE,
+    PHASE_DONE,
+    READY,
+    RECORDS,
+    STOP,
+    PhaseCommand,
+    WorkerInit,
+)
+from inferload.engine.progress_view import ProgressView, resolve_ui
+from inferload.engine.schedule import PhasePlan, build_phases, default_workers, split_concurrency
+from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, RunFailed, UsageError
+from inferload.records import PROFILING
+from inferload.redact import SecretFilter, build_cli_command
+from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
+
+log = logging.getLogger("inferload.profile")
+
+EXIT_CANCELLED = 130
+_TICK_SEC = 0.25
+_START_LEAD_NS = 10_000_000
+"""Phase start is set this far ahead so every worker has the command before t0."""
+_READY_TIMEOUT_SEC = 60.0
+
+
+def artifact_dir_for(config: ProfileConfig) -> Path:
+    """``<artifact-dir>/<model>-<endpoint-type>-<stimulus>``, the model name made filesystem-safe."""
+    model = (
+        re.sub(r"[^A-Za-z0-9._-]+", "_", (config.model or "model").replace("/", "_")).strip("._") or "model"
+    )
+    return Path(config.artifact_dir) / f"{model}-{config.endpoint_type}-{config.stimulus}"
+
+
+def check_plugins(config: ProfileConfig, registry: Any) -> tuple[Any, Any, Any]:
+    """The endpoint, transport and executor specs the config names; a UsageError (exit 2) naming the
+    choices if one is missing or they do not fit together. Cheap: call it before starting anything."""
+    endpoint = registry.get("endpoint", config.endpoint_type)
+    if config.streaming and not endpoint.streaming:
+        raise UsageError(f"--streaming is not supported by --endpoint-type {config.endpoint_type}")
+    transport = registry.get("transport", config.transport)
+    scheme = (config.url or "http://").split("://", 1)[0]
+    if scheme not in transport.schemes:
+        raise UsageError(f"--transport {config.transport} does not support {scheme}:// URLs")
+    executor = registry.get("executor", "local")
+    if config.request_rate is not None:
+        registry.get("arrival_pattern", config.effective_arrival_pattern)
+    if config.goodput:
+        from inferload.metrics_engine import MetricsAccumulator
+
+        MetricsAccumulator(registry, config)  # raises UsageError for an SLO on an unknown metric
+    return endpoint, transport, executor
+
+
+class ProfileRun:
+    """One run of `inferload profile`; :meth:`run` returns the exit code."""
+
+    def __init__(
+        self, config: ProfileConfig, registry: Any, argv: Sequence[str] = (), console: Any = None
+    ) -> None:
+        if not config.model:
+            raise UsageError("--model is required with --url (the model name to put in each request)")
+        self.config = config
+        self.registry = registry
+        self.console = console
+        self.endpoint, self.transport, self.executor_spec = check_plugins(config, registry)
+        self.seed = (
+            config.random_seed if config.random_seed is not None else random.SystemRandom().randrange(2**31)
+        )
+        self.benchmark_id = uuid.uuid4().hex[:12]
+        self.state = RunState(
+            run_info=RunInfo(
+                benchmark_id=self.benchmark_id,
+                random_seed=self.seed,
+                cli_command=build_cli_command(list(argv)),
+            ),
+            config=config,
+            artifact_dir=artifact_dir_for(config),
+            version=__version__,
+        )
+        self.api_server: Any = None
+        self.handles: list[Any] = []
+        self.interrupts = 0
+        self.stopping_sent = False
+        self.worker_failure: str | None = None
+        self._log_handler: logging.Handler | None = None
+        self.inputs: list[dict[str, Any]] = []
+        self.client_warnings: list[str] = []
+
+    # -- the whole run ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        previous = signal.getsignal(signal.SIGINT)
+        on_main = threading.current_thread() is threading.main_thread()
+        if on_main:
+            signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            return self._run()
+        finally:
+            if on_main:
+                signal.signal(signal.SIGINT, previous)
+            self._shutdown_workers()
+            if self.api_server is not None:
+                with contextlib.suppress(Exception):
+                    self.api_server.stop()
+            self._close_log()
+
+    def _run(self) -> int:
+        state, config = self.state, self.config
+        state.lifecycle = Lifecycle.STARTING
+        self._open_log()
+        log.info(
+            "benchmark %s: %s %s against %s, artifacts in %s",
+            self.benchmark_id,
+            config.endpoint_type,
+            config.stimulus,
+            _safe_url(config.url),
+            state.artifact_dir,
+        )
+        if config.authorization_conflict:
+            log.warning("both --api-key and an explicit Authorization header were given; sending the header")
+        from inferload.metrics_engine import MetricsAccumulator
+
+        phases = build_phases(config, self.registry, self.seed)
+        init_kwargs = self._prepare_payloads()
+        self._spawn_workers(init_kwargs)
+        # built while the workers start and open their connections: its imports (numpy) overlap with them
+        accumulator = MetricsAccumulator(self.registry, config)
+        aggregator = RecordAggregator(state, self.registry, accumulator)
+        self._await_workers(aggregator)
+        if config.api_port is not None:
+            from inferload.api_server import ApiServer
+
+            self.api_server = ApiServer(self.registry, state, host=config.api_host, port=config.api_port)
+            self.api_server.start()
+        view = ProgressView(resolve_ui(config.ui), state)
+        state.started_ns = time.time_ns()
+        state.lifecycle = Lifecycle.RUNNING
+        self.registry.hook.run_started(state=state)
+        first_profiling_wall: int | None = None
+        try:
+            for index, plan in enumerate(phases):
+                if self.interrupts or self.worker_failure:
+                    break
+                if plan.phase == PROFILING:
+                    first_profiling_wall = time.time_ns()
+                self._run_phase(index, plan, aggregator, view)
+        finally:
+            view.close()
+        return self._finish(aggregator, accumulator, first_profiling_wall)
+
+    # -- preparation -----------------------------------------------------------------------------
+
+    def _prepare_payloads(self) -> dict[str, Any]:
+        """Dataset, then every request body rendered and serialised: all prompt work before t=0."""
+        from inferload.dataset import resolve_tokenizer
+
+        config = self.config
+        tokenizer = resolve_tokenizer(self.registry, config.tokenizer)
+        dataset = self.registry.get("dataset", "synthetic")
+        conversations = dataset.factory(
+            tokenizer=tokenizer,
+            num_entries=config.num_dataset_entries,
+            isl_mean=config.isl,
+            isl_stddev=config.isl_stddev,
+            osl_mean=config.osl,
+            osl_stddev=config.osl_stddev,
+            seed=self.seed,
+        )
+        if not conversations:
+            raise UsageError("the dataset produced no prompts; check --num-dataset-entries")
+        adapter = self.endpoint.factory()
+        bodies = [adapter.render(conversation, config) for conversation in conversations]
+        self.inputs = [
+            {"session_id": c.conversation_id, "payloads": [body]}
+            for c, body in zip(conversations, bodies, strict=True)
+        ]
+        url = f"{config.url}{config.endpoint or self.endpoint.path}"
+        return {
+            "url": url,
+            "headers": config.headers_map,
+            "transport_factory": self.transport.factory,
+            "endpoint_factory": self.endpoint.factory,
+            "streaming": bool(config.streaming),
+            "payloads": [
+                json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() for body in bodies
+            ],
+            "conversation_ids": [c.conversation_id for c in conversations],
+            "input_tokens": [c.input_tokens for c in conversations],
+            "request_timeout": config.request_timeout_seconds,
+            "request_id_prefix": self.benchmark_id,
+            "tokenizer": tokenizer if self.endpoint.produces_tokens else None,
+        }
+
+    def _spawn_workers(self, init_kwargs: dict[str, Any]) -> None:
+        """Start the worker processes (as many as useful, never more than the concurrency cap)."""
+        from inferload.engine.worker import worker_main
+
+        config = self.config
+        count = config.workers or default_workers(config)
+        cap = config.effective_concurrency
+        if cap is not None:
+            count = min(count, cap)
+        self.shares = split_concurrency(cap, count)
+        executor = self.executor_spec.factory()
+        self.counter = executor.shared_counter()
+        inits = [
+            WorkerInit(
+                worker_id=f"worker_{i}",
+                counter=self.counter,
+                max_connections=self.shares[i] or 0,
+                **init_kwargs,
+            )
+            for i in range(count)
+        ]
+        self.handles = executor.start(worker_main, inits)
+
+    def _await_workers(self, aggregator: RecordAggregator) -> None:
+        """Wait until every worker has its transport, adapter and warm connections ready."""
+        pending = {h.conn: h for h in self.handles}
+        deadline = time.monotonic() + _READY_TIMEOUT_SEC
+        while pending:
+            ready = wait(list(pending), timeout=max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise RunFailed("worker processes did not start within 60 s")
+            for conn in ready:
+                handle = pending.pop(conn)
+                try:
+                    kind, payload = conn.recv()
+                except (EOFError, OSError):
+                    raise RunFailed(f"{handle.worker_id} exited while starting") from None
+                if kind == FAILED:
+                    raise RunFailed(f"{handle.worker_id} failed to start: {payload}")
+                if kind == READY:
+                    aggregator.add_worker(handle.worker_id, payload)
+        log.info("%d worker process(es) ready", len(self.handles))
+
+    # -- phases ----------------------------------------------------------------------------------
+
+    def _run_phase(
+        self, index: int, plan: PhasePlan, aggregator: RecordAggregator, view: ProgressView
+    ) -> None:
+        state = self.state
+        progress = PhaseProgress(
+            phase=plan.phase,
+            phase_index=index,
+            total_expected_requests=len(plan.offsets_ns) if plan.offsets_ns is not None else plan.count,
+            expected_duration_sec=plan.duration_sec,
+            expected_grace_period_sec=plan.grace_sec,
+        )
+        aggregator.begin_phase(progress)
+        self.registry.hook.phase_changed(state=state, phase=plan.phase)
+        self.counter.value = plan.first_id
+        t0 = perf_counter_ns() + _START_LEAD_NS
+        stop_ns = t0 + int(plan.duration_sec * 1e9) if plan.duration_sec is not None else None
+        grace_ns = stop_ns + int((plan.grace_sec or 0.0) * 1e9) if stop_ns is not None else None
+        end_id = plan.first_id + plan.count if plan.count is not None else None
+        running = {}
+        for i, handle in enumerate(self.handles):
+            command = PhaseCommand(
+                phase=plan.phase,
+                t0_ns=t0,
+                end_id=end_id,
+                concurrency=self.shares[i],
+                schedule=plan.worker_schedule(i, len(self.handles)),
+                stop_ns=stop_ns,
+                grace_ns=grace_ns,
+            )
+            handle.conn.send((PHASE, command))
+            running[handle.conn] = handle
+        self.stopping_sent = False
+        last_refresh = 0.0
+        while running:
+            if self.interrupts and not self.stopping_sent:
+                self._send_stop(progress)
+            if self.interrupts > 1:
+                self._broadcast((CANCEL, None))
+            for conn in wait(list(running), timeout=_TICK_SEC):
+                handle = running[conn]
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    self._worker_lost(handle, aggregator)
+                    del running[conn]
+                    continue
+                kind = message[0]
+                if kind == RECORDS:
+                    aggregator.on_records(handle.worker_id, progress, message[1], message[2])
+                elif kind == PHASE_DONE:
+                    aggregator.on_records(handle.worker_id, progress, [], message[2])
+                    del running[conn]
+                elif kind == FAILED:
+                    self.worker_failure = f"{handle.worker_id} failed: {message[1]}"
+                    log.error("%s", self.worker_failure)
+                    aggregator.set_worker_state(handle.worker_id, "failed")
+                    del running[conn]
+            now = time.monotonic()
+            if now - last_refresh >= 0.5:
+                last_refresh = now
+                aggregator.refresh_live_metrics()
+                aggregator.refresh_workers()
+            if stop_ns is not None and progress.sent_end_ns is None and perf_counter_ns() >= stop_ns:
+                progress.sent_end_ns = time.time_ns()
+            if grace_ns is not None and perf_counter_ns() >= grace_ns:
+                progress.grace_period_timeout_triggered = True
+            view.update()
+        if progress.sent_end_ns is None:
+            progress.sent_end_ns = time.time_ns()
+        progress.requests_end_ns = time.time_ns()
+        if stop_ns is not None:
+            progress.timeout_triggered = True
+        if self.interrupts:
+            progress.was_cancelled = True
+        aggregator.refresh_live_metrics()
+        aggregator.refresh_workers()
+        view.update(force=True)
+
+    def _send_stop(self, progress: PhaseProgress) -> None:
+        grace = self.config.effective_grace_period
+        deadline = perf_counter_ns() + int(grace * 1e9)
+        self._broadcast((STOP, deadline))
+        self.stopping_sent = True
+        progress.was_cancelled = True
+        progress.sent_end_ns = time.time_ns()
+        log.warning(
+            "interrupted: no new requests; waiting up to %g s for %d in flight (Ctrl+C again to "
+            "cancel them now)",
+            grace,
+            max(0, progress.requests_sent - progress.requests_completed - progress.requests_cancelled),
+        )
+
+    def _worker_lost(self, handle: Any, aggregator: RecordAggregator) -> None:
+        self.worker_failure = f"{handle.worker_id} (pid {handle.pid}) exited unexpectedly"
+        log.error("%s; its unreported requests are lost", self.worker_failure)
+        aggregator.set_worker_state(handle.worker_id, "failed")
+
+    def _broadcast(self, message: tuple[str, Any]) -> None:
+        for handle in self.handles:
+            with contextlib.suppress(OSError, ValueError):
+                handle.conn.send(message)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self.interrupts += 1
+        if self.interrupts > 2:
+            raise KeyboardInterrupt
+
+    # -- the end ---------------------------------------------------------------------------------
+
+    def _finish(
+        self, aggregator: RecordAggregator, accumulator: Any, profiling_start_wall: int | None
+    ) -> int:
+        from inferload.export import ExportContext, build_summary, run_exporters
+
+        state, config = self.state, self.config
+        state.lifecycle = Lifecycle.COMPLETING
+        cancelled = bool(self.interrupts)
+        records = aggregator.records
+        sent = sum(p.requests_sent for p in state.phases.values())
+        if len(records) != sent:
+            message = f"{sent} requests were sent but {len(records)} records arrived (a worker was lost)"
+            self.client_warnings.append(message)
+            log.error("%s", message)
+        if self.worker_failure:
+            self.client_warnings.append(self.worker_failure)
+        metrics = accumulator.final()
+        if accumulator.error_count and not accumulator.request_count:
+            log.warning(
+                "every one of the %d profiling requests failed; see error_summary in profile_export.json",
+                accumulator.error_count,
+            )
+        for warning in accumulator.client_warnings():
+            log.warning("%s", warning)
+        state.ended_ns = time.time_ns()
+        if cancelled:
+            state.lifecycle = Lifecycle.CANCELLED
+        summary = build_summary(
+            state,
+            accumulator,
+            metrics,
+            config=config,
+            client_warnings=self.client_warnings,
+            start_wall_ns=profiling_start_wall or state.started_ns,
+            end_wall_ns=state.ended_ns,
+        )
+        context = ExportContext(
+            state=state,
+            config=config,
+            records=records,
+            metrics=metrics,
+            summary=summary,
+            inputs=self.inputs,
+            artifact_dir=state.artifact_dir,
+            accumulator=accumulator,
+            console=self.console,
+            client_warnings=summary["client_health"]["warnings"],
+        )
+        written, failed = run_exporters(self.registry, context)
+        if self._log_handler is not None:
+            self._log_handler.flush()
+        state.failed_exporters = failed
+        state.artifact_files = ["logs/inferload.log", *[p for p in written if p != "logs/inferload.log"]]
+        state.results = summary
+        state.artifacts_ready = True
+        if self.worker_failure:
+            state.error = self.worker_failure
+            state.lifecycle = Lifecycle.FAILED
+        elif not cancelled:
+            state.lifecycle = Lifecycle.COMPLETE
+        self.registry.hook.run_finished(state=state)
+        log.info("artifacts written to %s", state.artifact_dir)
+        self._linger()
+        if self.worker_failure:
+            return EXIT_RUN_FAILED
+        return EXIT_CANCELLED if cancelled else EXIT_OK
+
+    def _linger(self) -> None:
+        """Keep the API up after the artifacts, so a client can fetch them; Ctrl+C ends it early."""
+        if self.api_server is None:
+            return
+        linger = self.config.api_linger
+        if linger <= 0:
+            return
+        shown = "until Ctrl+C" if math.isinf(linger) else f"for {linger:g} s (Ctrl+C ends it)"
+        log.info("results served at %s %s", self.api_server.url, shown)
+        seen = self.interrupts
+        deadline = time.monotonic() + linger
+        while self.interrupts == seen and time.monotonic() < deadline:
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+    def _shutdown_workers(self) -> None:
+        self._broadcast((EXIT, None))
+        for handle in self.handles:
+            handle.join(5.0)
+            handle.kill()
+        self.handles = []
+
+    # -- logging ---------------------------------------------------------------------------------
+
+    def _open_log(self) -> None:
+        """``logs/inferload.log`` in the artifact dir, scrubbed of the run's secrets."""
+        path = self.state.artifact_dir / "logs" / "inferload.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+        handler.setLevel(
+            logging.DEBUG if logging.getLogger("inferload").isEnabledFor(logging.DEBUG) else logging.INFO
+        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(SecretFilter(self.config.secret_values()))
+        logging.getLogger("inferload").addHandler(handler)
+        self._log_handler = handler
+
+    def _close_log(self) -> None:
+        if self._log_handler is not None:
+            logging.getLogger("inferload").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+
+
+def _safe_url(url: str | None) -> str:
+    from inferload.redact import redact_url
+
+    return redact_url(url) if url else "-"
+
+
+def run_profile(config: ProfileConfig, registry: Any, argv: Sequence[str] = (), console: Any = None) -> int:
+    """Run one benchmark end to end and return the exit code (0 ok, 1 failed, 130 interrupted)."""
+    return ProfileRun(config, registry, argv=argv, console=console).run()

@@ -1,0 +1,106 @@
+"""The plan of a run, made before t=0: phases, request ids, per-worker shares and start offsets.
+
+Concurrency mode has no times: each worker gets its share of the in-flight cap and takes request ids from
+a shared counter, so the count is exact. Rate mode turns the arrival plugin's gaps into *absolute* offsets
+from the phase start (the first request at 0), so a late start never shifts the ones after it; workers get
+the offsets round-robin, which keeps each worker's share evenly spread in time.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+from inferload.engine.messages import WorkerSchedule
+from inferload.records import PROFILING, WARMUP
+
+_MAX_SCHEDULED = 50_000_000
+"""A guard against a rate x duration that would not fit in memory."""
+
+
+@dataclass
+class PhasePlan:
+    """One phase: which ids it sends and, in rate mode, when (offsets in ns from the phase start)."""
+
+    phase: str
+    first_id: int
+    count: int | None
+    """Requests to send; None when the duration decides (concurrency mode only)."""
+    duration_sec: float | None
+    grace_sec: float | None
+    offsets_ns: list[int] | None
+    """Rate mode: the start offset of request ``first_id + i``; None in concurrency mode."""
+
+    def worker_schedule(self, index: int, workers: int) -> WorkerSchedule | None:
+        """Worker ``index``'s share: every ``workers``-th request from ``index``, round-robin."""
+        if self.offsets_ns is None:
+            return None
+        return WorkerSchedule(self.first_id + index, workers, array("q", self.offsets_ns[index::workers]))
+
+
+def default_workers(config: Any) -> int:
+    """As many worker processes as are useful: one handles a few thousand requests/s or ~64 streams in
+    flight comfortably; more than the cores only adds contention."""
+    cores = os.cpu_count() or 1
+    if config.request_rate is not None:
+        needed = math.ceil(config.request_rate / 2500)
+    else:
+        needed = math.ceil((config.effective_concurrency or 1) / 64)
+    workers = max(1, min(cores, needed))
+    cap = config.effective_concurrency
+    return min(workers, cap) if cap else workers
+
+
+def split_concurrency(total: int | None, workers: int) -> list[int | None]:
+    """Share a hard cap among workers so the shares sum exactly to it."""
+    if total is None:
+        return [None] * workers
+    return [total // workers + (1 if i < total % workers else 0) for i in range(workers)]
+
+
+def arrival_offsets(gaps: Any, count: int | None, duration_sec: float | None) -> list[int]:
+    """Absolute offsets (ns) from gaps (s): the first request at 0, then the running sum of the gaps.
+    Stops after ``count`` requests, or before the first offset at or past ``duration_sec``."""
+    offsets: list[int] = []
+    limit_ns = None if duration_sec is None else int(duration_sec * 1e9)
+    total = 0.0
+    while True:
+        offset = round(total * 1e9)
+        if count is not None and len(offsets) >= count:
+            break
+        if limit_ns is not None and offset >= limit_ns:
+            break
+        if len(offsets) >= _MAX_SCHEDULED:
+            raise ValueError("the schedule would exceed 50 million requests; lower the rate or duration")
+        offsets.append(offset)
+        total += next(gaps)
+    return offsets
+
+
+def build_phases(config: Any, registry: Any, seed: int) -> list[PhasePlan]:
+    """Warmup (if asked) then profiling, ids consecutive across phases."""
+    phases: list[PhasePlan] = []
+    next_id = 0
+    rng = random.Random(seed ^ 0x5EED)
+
+    def offsets(count: int | None, duration: float | None) -> list[int] | None:
+        if config.request_rate is None:
+            return None
+        spec = registry.get("arrival_pattern", config.effective_arrival_pattern)
+        kwargs = {} if config.arrival_smoothness is None else {"smoothness": config.arrival_smoothness}
+        gaps = iter(spec.factory(config.request_rate, rng, **kwargs))
+        return arrival_offsets(gaps, count, duration)
+
+    if config.warmup_request_count:
+        count = config.warmup_request_count
+        phases.append(PhasePlan(WARMUP, next_id, count, None, None, offsets(count, None)))
+        next_id += count
+    count = config.effective_request_count
+    duration = config.benchmark_duration
+    grace = config.effective_grace_period if duration is not None else None
+    phases.append(PhasePlan(PROFILING, next_id, count, duration, grace, offsets(count, duration)))
+    return phases

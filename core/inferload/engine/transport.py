@@ -1,0 +1,54 @@
+"""The protocol hot-path HTTP clients (``transport`` plugins) implement.
+
+A worker builds one transport per process with ``TransportSpec.factory(url=..., headers=...,
+max_connections=..., connect_timeout=...)`` and calls :meth:`Transport.request` for every request. The
+transport owns its keep-alive connection pool. It reports the response to a :class:`ResponseSink` as it
+arrives, timestamping each body read with ``time.perf_counter_ns()`` taken *before* any parsing, and raises
+:class:`TransportError` (with a ``records.ERROR_*`` kind) for failures of the exchange itself. Timeouts and
+cancellation are the worker's: it cancels the awaiting task, and the transport must then drop (not reuse)
+the connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from inferload.records import ERROR_CONNECTION
+
+
+class ResponseSink(Protocol):
+    """Receives one response as it arrives."""
+
+    def on_headers(self, status: int, ts_ns: int) -> None:
+        """Status line and headers are complete."""
+
+    def on_body(self, data: bytes, ts_ns: int) -> None:
+        """A piece of the (de-chunked) body, read at ``ts_ns``."""
+
+
+class Transport(Protocol):
+    """One worker's HTTP client for one target URL."""
+
+    async def request(self, body: bytes, headers: Mapping[str, str], sink: ResponseSink) -> tuple[int, int]:
+        """POST ``body`` with the static headers plus ``headers``; return (bytes sent, bytes received)."""
+        ...
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        ...
+
+    # Optional: ``async def warm(self, count: int) -> int`` opens up to ``count`` connections before t=0
+    # (the worker calls it when present, with its share of --concurrency).
+
+
+class TransportError(Exception):
+    """The exchange failed before a complete response: refused, reset, closed early, unparseable HTTP."""
+
+    def __init__(
+        self, message: str, kind: str = ERROR_CONNECTION, bytes_sent: int = 0, bytes_received: int = 0
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.bytes_sent = bytes_sent
+        self.bytes_received = bytes_received

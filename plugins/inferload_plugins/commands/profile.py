@@ -1,0 +1,209 @@
+"""`inferload profile`: benchmark an OpenAI-compatible server (or the built-in simulator) and write results.
+
+Flags follow AIPerf's names. Every flag is also an ``INFERLOAD_<FLAG>`` environment variable and a key of
+the ``-f`` YAML/JSON file; only flags typed on the command line are passed on (argparse defaults are
+suppressed), so precedence is CLI > environment > file > default. This module stays cheap to import: the
+engine and the simulator are imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from inferload import hookimpl
+from inferload.types import CommandSpec
+
+
+@hookimpl
+def register_commands() -> list[CommandSpec]:
+    return [
+        CommandSpec(
+            name="profile",
+            description="Benchmark an inference server: TTFT, ITL, throughput, goodput; writes artifacts",
+            add_arguments=add_arguments,
+            run=run,
+        )
+    ]
+
+
+_S = argparse.SUPPRESS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the flags (no defaults here: ProfileConfig owns them, so env and file values can apply)."""
+    parser.add_argument(
+        "-f",
+        "--config-file",
+        dest="config_file",
+        default=None,
+        metavar="FILE",
+        help="YAML or JSON file of settings (flag names as keys); CLI and env override it",
+    )
+    target = parser.add_argument_group("target")
+    target.add_argument(
+        "-m", "--model", default=_S, help="model name (default with no --url: the simulator's)"
+    )
+    target.add_argument(
+        "-u",
+        "--url",
+        default=_S,
+        help="server base URL, e.g. http://127.0.0.1:8000 (omitted: start the built-in simulator)",
+    )
+    target.add_argument("--endpoint-type", default=_S, help="chat (default), completions, embeddings")
+    target.add_argument(
+        "--endpoint",
+        default=_S,
+        metavar="PATH",
+        help="request path instead of the endpoint type's own (e.g. /v2/chat)",
+    )
+    target.add_argument(
+        "--streaming",
+        action=argparse.BooleanOptionalAction,
+        default=_S,
+        help="request streamed responses (needed for TTFT and ITL)",
+    )
+    target.add_argument(
+        "--api-key", default=_S, help="sent as 'Authorization: Bearer KEY'; never written out"
+    )
+    target.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=_S,
+        metavar="'NAME: VALUE'",
+        help="extra request header (repeatable)",
+    )
+    target.add_argument(
+        "--extra-inputs",
+        action="append",
+        default=_S,
+        metavar="K:V|JSON",
+        help="extra request body fields, 'key:value' or a JSON object (repeatable)",
+    )
+    target.add_argument("--request-timeout-seconds", type=float, default=_S, metavar="S")
+    target.add_argument("--transport", default=_S, help="hot-path HTTP client plugin (default: protocol)")
+    load = parser.add_argument_group("load")
+    load.add_argument(
+        "--concurrency", type=int, default=_S, metavar="N", help="requests in flight (hard cap)"
+    )
+    load.add_argument("--request-rate", type=float, default=_S, metavar="RPS", help="requests per second")
+    load.add_argument("--arrival-pattern", default=_S, help="constant, poisson (default) or gamma")
+    load.add_argument("--arrival-smoothness", type=float, default=_S, metavar="K", help="gamma shape")
+    load.add_argument(
+        "--request-count", type=int, default=_S, metavar="N", help="profiling requests (default 10)"
+    )
+    load.add_argument("--benchmark-duration", type=float, default=_S, metavar="S", help="send for S seconds")
+    load.add_argument(
+        "--benchmark-grace-period",
+        type=float,
+        default=_S,
+        metavar="S",
+        help="after the duration, wait S s for in-flight requests (default 30)",
+    )
+    load.add_argument(
+        "--warmup-request-count",
+        type=int,
+        default=_S,
+        metavar="N",
+        help="requests sent first and excluded from metrics",
+    )
+    load.add_argument("--workers", type=int, default=_S, metavar="N", help="worker processes (default: auto)")
+    data = parser.add_argument_group("dataset")
+    data.add_argument(
+        "--isl",
+        "--synthetic-input-tokens-mean",
+        dest="isl",
+        type=int,
+        default=_S,
+        metavar="TOKENS",
+        help="input length mean (default 550)",
+    )
+    data.add_argument(
+        "--isl-stddev",
+        "--synthetic-input-tokens-stddev",
+        dest="isl_stddev",
+        type=float,
+        default=_S,
+        metavar="TOKENS",
+    )
+    data.add_argument(
+        "--osl",
+        "--output-tokens-mean",
+        dest="osl",
+        type=int,
+        default=_S,
+        metavar="TOKENS",
+        help="output length mean (default: the server decides)",
+    )
+    data.add_argument(
+        "--osl-stddev", "--output-tokens-stddev", dest="osl_stddev", type=float, default=_S, metavar="TOKENS"
+    )
+    data.add_argument("--num-dataset-entries", type=int, default=_S, metavar="N")
+    data.add_argument("--random-seed", type=int, default=_S, metavar="N")
+    data.add_argument(
+        "--tokenizer", default=_S, help="builtin (default), a tokenizer.json path or a cached HF name"
+    )
+    out = parser.add_argument_group("results")
+    out.add_argument(
+        "--goodput", default=_S, metavar="'TAG:VALUE ...'", help="SLOs, e.g. 'time_to_first_token:100'"
+    )
+    out.add_argument("--artifact-dir", default=_S, metavar="DIR", help="default ./artifacts")
+    out.add_argument(
+        "--ui",
+        choices=("none", "simple", "rich"),
+        default=_S,
+        help="progress view (default: rich on a terminal, else simple)",
+    )
+    api = parser.add_argument_group("live API")
+    api.add_argument(
+        "--api-port",
+        type=int,
+        default=_S,
+        metavar="PORT",
+        help="serve the live HTTP API on this port (env INFERLOAD_API_SERVER_PORT)",
+    )
+    api.add_argument(
+        "--api-host",
+        default=_S,
+        metavar="HOST",
+        help="address of the live API (default 127.0.0.1; env INFERLOAD_API_SERVER_HOST)",
+    )
+    api.add_argument(
+        "--api-linger",
+        type=float,
+        default=_S,
+        metavar="S",
+        help="keep the API up S seconds after the artifacts are written (default 5; inf)",
+    )
+
+
+def run(args: argparse.Namespace, registry: Any) -> int:
+    """Validate the configuration, start the embedded simulator when there is no --url, run the engine."""
+    from inferload.config import ProfileConfig
+    from inferload.engine.runner import check_plugins, run_profile
+
+    cli = {name: value for name, value in vars(args).items() if name in ProfileConfig.model_fields}
+    config = ProfileConfig.load(cli, args.config_file)
+    check_plugins(config, registry)
+    simulator = None
+    if config.url is None:
+        from inferload_plugins.simulator.embedded import start_embedded
+
+        simulator = start_embedded()
+        model = config.model or simulator.config.served_model_name
+        config = config.model_copy(update={"url": simulator.url, "model": model})
+        sys.stderr.write(
+            f"inferload: no --url given: started the built-in simulator at {simulator.url} "
+            f"(model {model!r})\n"
+        )
+    elif not config.model:
+        from inferload.errors import UsageError
+
+        raise UsageError("--model is required with --url (the model name to put in each request)")
+    try:
+        return run_profile(config, registry, argv=sys.argv[1:])
+    finally:
+        if simulator is not None:
+            simulator.stop()

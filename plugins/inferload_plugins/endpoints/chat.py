@@ -1,0 +1,61 @@
+"""OpenAI ``/v1/chat/completions``: messages in, (streamed) deltas out, reasoning kept apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inferload import hookimpl
+from inferload.types import EndpointSpec
+
+
+@hookimpl
+def register_endpoints() -> list[EndpointSpec]:
+    return [
+        EndpointSpec(
+            name="chat",
+            description="OpenAI chat completions (messages, streaming deltas)",
+            path="/v1/chat/completions",
+            streaming=True,
+            produces_tokens=True,
+            factory=ChatAdapter,
+        )
+    ]
+
+
+class ChatAdapter:
+    """Renders ``messages`` bodies; reads ``delta.content`` apart from ``reasoning_content``/``reasoning``."""
+
+    path = "/v1/chat/completions"
+    produces_tokens = True
+
+    def render(self, conversation: Any, config: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": config.model,
+            "messages": conversation.chat_messages(),
+            "stream": bool(config.streaming),
+        }
+        if conversation.max_output_tokens is not None:
+            body["max_completion_tokens"] = conversation.max_output_tokens
+            body["ignore_eos"] = True  # so the server produces exactly the requested length
+        if config.streaming:
+            body["stream_options"] = {"include_usage": True}
+        body.update(config.extra_body)
+        return body
+
+    def parser(self, streaming: bool) -> Any:
+        from inferload.endpoint import JSONBodyParser, SSEJSONParser
+
+        return SSEJSONParser(_delta) if streaming else JSONBodyParser(_message)
+
+
+def _delta(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+    choices = obj.get("choices")
+    if not choices:
+        return None, None  # e.g. the final usage-only event
+    delta = choices[0].get("delta") or {}
+    return delta.get("content"), delta.get("reasoning_content") or delta.get("reasoning")
+
+
+def _message(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+    message = obj["choices"][0]["message"]
+    return message.get("content") or "", message.get("reasoning_content") or message.get("reasoning")

@@ -1,0 +1,61 @@
+"""OpenAI ``/v1/completions``: a prompt in, (streamed) text out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inferload import hookimpl
+from inferload.types import EndpointSpec
+
+
+@hookimpl
+def register_endpoints() -> list[EndpointSpec]:
+    return [
+        EndpointSpec(
+            name="completions",
+            description="OpenAI text completions (prompt, streaming text)",
+            path="/v1/completions",
+            streaming=True,
+            produces_tokens=True,
+            factory=CompletionsAdapter,
+        )
+    ]
+
+
+class CompletionsAdapter:
+    """Renders ``prompt`` bodies with ``max_tokens``; reads ``choices[0].text``."""
+
+    path = "/v1/completions"
+    produces_tokens = True
+
+    def render(self, conversation: Any, config: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": config.model,
+            "prompt": conversation.prompt,
+            "stream": bool(config.streaming),
+        }
+        if conversation.max_output_tokens is not None:
+            body["max_tokens"] = conversation.max_output_tokens
+            body["ignore_eos"] = True
+        if config.streaming:
+            body["stream_options"] = {"include_usage": True}
+        body.update(config.extra_body)
+        return body
+
+    def parser(self, streaming: bool) -> Any:
+        from inferload.endpoint import JSONBodyParser, SSEJSONParser
+
+        return SSEJSONParser(_text) if streaming else JSONBodyParser(_text_or_empty)
+
+
+def _text(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+    choices = obj.get("choices")
+    if not choices:
+        return None, None
+    choice = choices[0]
+    return choice.get("text"), choice.get("reasoning_content") or choice.get("reasoning")
+
+
+def _text_or_empty(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+    choice = obj["choices"][0]
+    return choice.get("text") or "", choice.get("reasoning_content") or choice.get("reasoning")

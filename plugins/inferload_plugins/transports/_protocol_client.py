@@ -1,0 +1,174 @@
+"""The implementation behind the ``protocol`` transport plugin (imported only by a worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from time import perf_counter_ns
+from typing import Any
+from urllib.parse import urlsplit
+
+import httptools
+
+from inferload.engine.transport import ResponseSink, TransportError
+from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; parses responses with httptools as bytes arrive."""
+
+    __slots__ = ("_parser", "closed", "keep_alive", "received", "sink", "transport", "ts", "waiter")
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self.sink: ResponseSink | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.ts = 0
+        self.received = 0
+        self.keep_alive = True
+        self.closed = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.ts = perf_counter_ns()  # the arrival time, before any parsing
+        self.received += len(data)
+        if self.waiter is None:
+            return  # bytes outside a request (a server bug); ignored, the connection will be dropped
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(TransportError(f"invalid HTTP response: {exc}", ERROR_MALFORMED))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            reason = (
+                f"connection lost: {exc}" if exc else "server closed the connection before the response ended"
+            )
+            self._fail(TransportError(reason, ERROR_CONNECTION))
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    # httptools callbacks
+    def on_headers_complete(self) -> None:
+        self.sink.on_headers(self._parser.get_status_code(), self.ts)  # type: ignore[union-attr]
+
+    def on_body(self, body: bytes) -> None:
+        self.sink.on_body(body, self.ts)  # type: ignore[union-attr]
+
+    def on_message_complete(self) -> None:
+        self.keep_alive = self._parser.should_keep_alive()
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def _fail(self, error: TransportError) -> None:
+        self.keep_alive = False
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(error)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class ProtocolTransport:
+    """POSTs JSON to one URL over a pool of keep-alive connections owned by one event loop."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        max_connections: int = 0,
+        connect_timeout: float = 30.0,
+        **_: Any,
+    ) -> None:
+        parts = urlsplit(url)
+        self._host = parts.hostname or "127.0.0.1"
+        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
+        self._port = parts.port or (443 if self._ssl else 80)
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        host_header = parts.netloc.rsplit("@", 1)[-1]
+        lines = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {host_header}",
+            "Content-Type: application/json",
+            "Accept: */*",
+            "Connection: keep-alive",
+        ]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        self._head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        self._idle: list[_Connection] = []
+        self._all: set[_Connection] = set()
+        self._connect_timeout = connect_timeout
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl),
+                self._connect_timeout,
+            )
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise TransportError(
+                f"cannot connect to {self._host}:{self._port}: {exc or 'timed out'}", ERROR_CONNECTION
+            ) from None
+        self._all.add(conn)
+        return conn
+
+    async def warm(self, count: int) -> int:
+        """Open up to ``count`` keep-alive connections before t=0, so no measured request pays for a TCP
+        (or TLS) handshake; failures are left for the requests themselves to report. Returns how many."""
+        results = await asyncio.gather(*(self._connect() for _ in range(count)), return_exceptions=True)
+        opened = [conn for conn in results if isinstance(conn, _Connection)]
+        self._idle.extend(opened)
+        return len(opened)
+
+    async def request(self, body: bytes, headers: Mapping[str, str], sink: ResponseSink) -> tuple[int, int]:
+        conn = None
+        while self._idle:
+            candidate = self._idle.pop()
+            if not candidate.closed:
+                conn = candidate
+                break
+            self._all.discard(candidate)
+        if conn is None:
+            conn = await self._connect()
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        message = b"".join(
+            (self._head, f"{extra}Content-Length: {len(body)}\r\n\r\n".encode("latin-1"), body)
+        )
+        loop = asyncio.get_running_loop()
+        conn.sink, conn.waiter, conn.received = sink, loop.create_future(), 0
+        try:
+            conn.transport.write(message)  # type: ignore[union-attr]
+            await conn.waiter
+        except BaseException as exc:
+            conn.close()  # cancelled, timed out or failed mid-response: never reuse this connection
+            self._all.discard(conn)
+            if isinstance(exc, TransportError):
+                exc.bytes_sent, exc.bytes_received = len(message), conn.received
+            raise
+        finally:
+            conn.sink = conn.waiter = None
+        if conn.keep_alive and not conn.closed:
+            self._idle.append(conn)
+        else:
+            conn.close()
+            self._all.discard(conn)
+        return len(message), conn.received
+
+    async def close(self) -> None:
+        for conn in list(self._all):
+            conn.close()
+        self._all.clear()
+        self._idle.clear()

@@ -1,0 +1,101 @@
+"""ProfileConfig: precedence CLI > env > file > default, one-line usage errors, no secret in its dump."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from inferload.config import ProfileConfig
+from inferload.errors import UsageError
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("INFERLOAD_"):
+            monkeypatch.delenv(key)
+
+
+def test_precedence_cli_over_env_over_file_over_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = tmp_path / "c.json"
+    file.write_text(json.dumps({"request-count": 3, "isl": 12, "concurrency": 2, "osl": 5}))
+    monkeypatch.setenv("INFERLOAD_ISL", "16")
+    monkeypatch.setenv("INFERLOAD_OSL", "7")
+    config = ProfileConfig.load({"isl": 20}, file)
+    assert config.isl == 20  # CLI
+    assert config.osl == 7  # env over file
+    assert config.request_count == 3  # file over default
+    assert config.num_dataset_entries == 100  # default
+
+
+def test_api_flags_read_their_documented_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFERLOAD_API_SERVER_PORT", "9123")
+    monkeypatch.setenv("INFERLOAD_API_SERVER_HOST", "0.0.0.0")
+    monkeypatch.setenv("INFERLOAD_API_LINGER", "inf")
+    config = ProfileConfig.load({})
+    assert (config.api_port, config.api_host, config.api_linger) == (9123, "0.0.0.0", float("inf"))
+    assert ProfileConfig.load({"api_port": 9000}).api_port == 9000
+    assert config.redacted_dump()["api_linger"] == "inf"
+
+
+def test_redacted_dump_has_no_secret() -> None:
+    config = ProfileConfig.load(
+        {
+            "api_key": "sk-abc123456",
+            "header": ["Authorization: Bearer zz-998877", "X-Team: blue"],
+            "url": "http://user:pw12345@host:8000",
+            "extra_inputs": ["api_key:qq-55443322"],
+        }
+    )
+    text = json.dumps(config.redacted_dump())
+    for secret in ("sk-abc123456", "zz-998877", "pw12345", "qq-55443322"):
+        assert secret not in text
+    assert "X-Team: blue" in text
+    assert config.headers_map["Authorization"] == "Bearer zz-998877"  # the explicit header wins
+    assert config.authorization_conflict
+
+
+def test_api_key_becomes_a_bearer_header() -> None:
+    assert ProfileConfig.load({"api_key": "sk-1"}).headers_map == {"Authorization": "Bearer sk-1"}
+
+
+def test_extra_inputs_accept_pairs_and_json() -> None:
+    config = ProfileConfig.load({"extra_inputs": ["temperature:0.5", "user:abc", '{"top_p": 0.9}']})
+    assert config.extra_body == {"temperature": 0.5, "user": "abc", "top_p": 0.9}
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"isl": 0}, "--isl"),
+        ({"request_count": 2, "benchmark_duration": 1.0}, "not both"),
+        ({"arrival_smoothness": 2.0, "request_rate": 5.0, "arrival_pattern": "poisson"}, "gamma"),
+        ({"header": ["no-colon"]}, "--header"),
+        ({"extra_inputs": ["{not json"]}, "--extra-inputs"),
+        ({"ui": "fancy"}, "--ui"),
+    ],
+)
+def test_invalid_values_are_one_line_usage_errors(values: dict, fragment: str) -> None:
+    with pytest.raises(UsageError) as info:
+        ProfileConfig.load(values)
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_config_file_key_is_a_usage_error(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("request-cuont: 3\n")
+    with pytest.raises(UsageError, match="request_cuont"):
+        ProfileConfig.load({}, file)
+
+
+def test_stimulus_names_the_artifact_directory() -> None:
+    assert ProfileConfig.load({}).stimulus == "concurrency1"
+    assert ProfileConfig.load({"concurrency": 8}).stimulus == "concurrency8"
+    assert ProfileConfig.load({"request_rate": 2.5}).stimulus == "request_rate2.5"

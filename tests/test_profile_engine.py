@@ -1,0 +1,139 @@
+"""Engine parts in isolation: SSE framing and timing, response parsers, the schedule."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from inferload.endpoint import JSONBodyParser, SSEJSONParser, error_from_body
+from inferload.engine.schedule import arrival_offsets, default_workers, split_concurrency
+from inferload.engine.sse import SSEParser
+from inferload.records import ERROR_HTTP, ERROR_MALFORMED, RequestRecord
+from inferload_plugins.endpoints.chat import ChatAdapter
+from inferload_plugins.endpoints.completions import CompletionsAdapter
+
+
+def _record() -> RequestRecord:
+    return RequestRecord(0, "profiling", "w", "c", "x", 0, 0, 0, 0, 8)
+
+
+def _event(obj: object) -> bytes:
+    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+def test_sse_event_split_across_reads_is_timed_by_its_first_byte() -> None:
+    parser = SSEParser()
+    assert parser.feed(b'data: {"a"', 100) == []
+    assert parser.feed(b": 1}\n", 200) == []
+    assert parser.feed(b"\ndata: x\n\ndata: y", 300) == [(100, b'{"a": 1}'), (300, b"x")]
+    assert parser.feed(b"\n\n", 400) == [(300, b"y")]
+
+
+def test_sse_handles_crlf_comments_and_multiline_data() -> None:
+    parser = SSEParser()
+    events = parser.feed(b": keep-alive\r\n\r\nevent: message\r\ndata: a\r\ndata: b\r\n\r\n", 5)
+    assert events == [(5, b"a\nb")]
+
+
+def test_chat_stream_keeps_reasoning_apart_and_reads_usage() -> None:
+    parser = SSEJSONParser(ChatAdapter().parser(True)._extract)
+    chunks = [
+        _event({"choices": [{"delta": {"reasoning_content": "think"}}]}),
+        _event({"choices": [{"delta": {"content": "Hel"}}]}),
+        _event({"choices": [{"delta": {"content": "lo"}}]}),
+        _event(
+            {
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": 8,
+                    "completion_tokens": 3,
+                    "total_tokens": 11,
+                    "completion_tokens_details": {"reasoning_tokens": 1},
+                },
+            }
+        ),
+        b"data: [DONE]\n\n",
+    ]
+    for ts, chunk in enumerate(chunks, start=1):
+        parser.feed(chunk, ts * 10)
+    record = _record()
+    parser.finish(record, None)
+    assert record.chunk_ns == [10, 20, 30]
+    assert record.first_answer_ns == 20
+    assert (record.usage_completion_tokens, record.usage_reasoning_tokens) == (3, 1)
+    assert record.error is None
+
+
+def test_stream_without_done_or_with_bad_json_is_malformed() -> None:
+    parser = CompletionsAdapter().parser(True)
+    parser.feed(_event({"choices": [{"text": "a"}]}), 1)
+    record = _record()
+    parser.finish(record, None)
+    assert record.error is not None and record.error.type == ERROR_MALFORMED
+    parser = CompletionsAdapter().parser(True)
+    parser.feed(b"data: {not json\n\ndata: [DONE]\n\n", 1)
+    record = _record()
+    parser.finish(record, None)
+    assert record.error is not None and record.error.type == ERROR_MALFORMED
+
+
+def test_non_streamed_body_and_http_error() -> None:
+    parser = JSONBodyParser(ChatAdapter().parser(False)._extract)
+    parser.feed(
+        json.dumps({"choices": [{"message": {"content": "hi"}}], "usage": {"completion_tokens": 1}}).encode(),
+        1,
+    )
+    record = _record()
+    parser.finish(record, None)
+    assert record.error is None and record.usage_completion_tokens == 1
+    error = error_from_body(503, b'{"error": {"message": "busy", "type": "overloaded"}}')
+    assert (error.type, error.code, error.message) == (ERROR_HTTP, 503, "busy")
+
+
+def test_chat_body_has_the_openai_fields() -> None:
+    config = SimpleNamespace(model="m", streaming=True, extra_body={"temperature": 0.1})
+    conversation = SimpleNamespace(
+        chat_messages=lambda: [{"role": "user", "content": "x"}], max_output_tokens=7
+    )
+    body = ChatAdapter().render(conversation, config)
+    assert body == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+        "stream": True,
+        "max_completion_tokens": 7,
+        "ignore_eos": True,
+        "stream_options": {"include_usage": True},
+        "temperature": 0.1,
+    }
+    prompt = SimpleNamespace(prompt="p", max_output_tokens=None)
+    assert CompletionsAdapter().render(
+        prompt, SimpleNamespace(model="m", streaming=False, extra_body={})
+    ) == {"model": "m", "prompt": "p", "stream": False}
+
+
+def test_schedule_offsets_are_absolute_sums_of_gaps() -> None:
+    assert arrival_offsets(itertools.repeat(0.25), 4, None) == [0, 250_000_000, 500_000_000, 750_000_000]
+    assert arrival_offsets(itertools.repeat(0.4), None, 1.0) == [0, 400_000_000, 800_000_000]
+
+
+@pytest.mark.parametrize(
+    ("total", "workers", "shares"), [(8, 2, [4, 4]), (5, 2, [3, 2]), (None, 2, [None, None])]
+)
+def test_concurrency_shares_sum_to_the_cap(total: int | None, workers: int, shares: list[int | None]) -> None:
+    assert split_concurrency(total, workers) == shares
+
+
+def test_default_workers_never_exceed_the_cap() -> None:
+    config = SimpleNamespace(request_rate=None, effective_concurrency=1)
+    assert default_workers(config) == 1
+
+
+def test_rate_schedule_is_shared_round_robin_between_workers() -> None:
+    from inferload.engine.schedule import PhasePlan
+
+    plan = PhasePlan("profiling", 10, 5, None, None, [0, 1, 2, 3, 4])
+    assert list(plan.worker_schedule(0, 2)) == [(10, 0), (12, 2), (14, 4)]
+    assert list(plan.worker_schedule(1, 2)) == [(11, 1), (13, 3)]

@@ -1,0 +1,125 @@
+"""Every fault the simulator can inject ends as one counted error record of the right type, the run
+completes, and records = requests sent (= requests the server saw)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from profile_fixtures import FAST_SIM, artifact_dir, read_jsonl, simulator, start_simulator
+
+__all__ = ["simulator"]
+
+TIMEOUT_S = "1.0"
+EXPECTED_ERROR = {
+    "http500": ("http_error", 500),
+    "http503": ("http_error", 503),
+    "http429": ("http_error", 429),
+    "drop_mid": ("connection_error", None),
+    "malformed_chunk": ("malformed_response", None),
+    "never_end": ("timeout", None),
+    "stall_first_byte": ("timeout", None),  # stalls 10 s, past --request-timeout-seconds
+    "stall_mid": (None, None),  # a 0.2 s stall, then a normal end
+}
+FAULT_RATES = (
+    "http500=0.1,http503=0.05,http429=0.05,drop_mid=0.1,malformed_chunk=0.1,never_end=0.05,"
+    "stall_first_byte:10=0.05,stall_mid:0.2=0.1"
+)
+
+
+def test_random_faults_each_end_as_the_right_error(
+    inferload_exe: Path, cli_env: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    sim = start_simulator(
+        inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--fault-rate", FAULT_RATES, "--seed", "7"
+    )
+    try:
+        result = run_cli(
+            "profile",
+            "--url",
+            sim.url,
+            "-m",
+            "m",
+            "--streaming",
+            "--concurrency",
+            "8",
+            "--request-count",
+            "60",
+            "--osl",
+            "6",
+            "--isl",
+            "16",
+            "--request-timeout-seconds",
+            TIMEOUT_S,
+            "--artifact-dir",
+            tmp_path / "art",
+            "--ui",
+            "none",
+            timeout=120,
+        )
+    finally:
+        sim.stop()  # a stopping simulator logs what was still in flight (e.g. a 10 s stall the client left)
+    truth = sim.truth_by_request_id()
+    assert result.returncode == 0, result.stderr
+    run = artifact_dir(tmp_path / "art")
+    records = read_jsonl(run / "profile_export.jsonl")
+    summary = json.loads((run / "profile_export.json").read_text())
+    assert len(records) == 60 == len(truth)  # records = requests sent = requests served
+    seen_kinds = set()
+    errors = 0
+    for record in records:
+        server = truth[record["metadata"]["x_request_id"]]
+        kind = (server["fault"] or "").split(":")[0] or None
+        seen_kinds.add(kind)
+        error = record.get("error") or None
+        expected_type, expected_code = EXPECTED_ERROR.get(kind, (None, None)) if kind else (None, None)
+        if expected_type is None:
+            assert error is None, (kind, error)
+            continue
+        errors += 1
+        assert error["type"] == expected_type, (kind, error)
+        if expected_code is not None:
+            assert error["code"] == expected_code
+    assert len(seen_kinds - {None}) >= 6, seen_kinds  # the seed exercises most kinds
+    assert summary["error_request_count"]["avg"] == errors
+    assert sum(entry["count"] for entry in summary["error_summary"]) == errors
+    assert summary["request_count"]["avg"] == 60 - errors
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected_type"),
+    [("http503", "http_error"), ("drop_mid", "connection_error"), ("malformed_chunk", "malformed_response")],
+)
+def test_fault_header_hits_every_request(
+    run_cli: Any, simulator: Any, tmp_path: Path, fault: str, expected_type: str
+) -> None:
+    result = run_cli(
+        "profile",
+        "--url",
+        simulator.url,
+        "-m",
+        "m",
+        "--streaming",
+        "--concurrency",
+        "2",
+        "--request-count",
+        "6",
+        "--osl",
+        "6",
+        "--isl",
+        "8",
+        "-H",
+        f"X-Inferload-Fault: {fault}",
+        "--artifact-dir",
+        tmp_path,
+        "--ui",
+        "none",
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    records = read_jsonl(artifact_dir(tmp_path) / "profile_export.jsonl")
+    assert len(records) == 6
+    assert {r["error"]["type"] for r in records} == {expected_type}

@@ -318,8 +318,9 @@ def test_measured_ttft_and_itl_agree_with_the_server_truth(
         assert abs(client_icl_mean - server_icl_mean) < 5, (client_icl_mean, server_icl_mean)
 
 
-def test_sigint_writes_every_artifact_marked_cancelled(
-    inferload_exe: Path, cli_env: Any, simulator: Simulator, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_stop_signal_writes_every_artifact_marked_cancelled(
+    signum: int, inferload_exe: Path, cli_env: Any, simulator: Simulator, tmp_path: Path
 ) -> None:
     process = subprocess.Popen(
         [
@@ -350,12 +351,12 @@ def test_sigint_writes_every_artifact_marked_cancelled(
     )
     try:
         wait_for(lambda: len(simulator.truth()) >= 8)
-        os.kill(process.pid, signal.SIGINT)
+        os.kill(process.pid, signum)
         _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130, stderr
+    assert process.returncode == 128 + signum, stderr  # 130 for SIGINT, 143 for SIGTERM, as shells say
     _, summary, records = load_run(tmp_path / "art")
     assert summary["was_cancelled"] is True
     sent = {r["metadata"]["x_request_id"] for r in records}

@@ -42,7 +42,7 @@ class ProgressView:
     def __init__(self, kind: str, state: RunState, interval: float | None = None) -> None:
         self.kind = kind
         self.state = state
-        self.interval = interval if interval is not None else (0.25 if kind == "rich" else 2.0)
+        self.interval = interval if interval is not None else (0.25 if kind == "rich" else 5.0)
         self._last = 0.0
         self._progress: Any = None
         self._task: Any = None

@@ -51,7 +51,6 @@ from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
 
 log = logging.getLogger("inferload.profile")
 
-EXIT_CANCELLED = 130
 _TICK_SEC = 0.25
 _START_LEAD_NS = 10_000_000
 """Phase start is set this far ahead so every worker has the command before t0."""
@@ -115,6 +114,7 @@ class ProfileRun:
         self.api_server: Any = None
         self.handles: list[Any] = []
         self.interrupts = 0
+        self.stop_signal = signal.SIGINT
         self.stopping_sent = False
         self.worker_failure: str | None = None
         self._log_handler: logging.Handler | None = None
@@ -124,15 +124,20 @@ class ProfileRun:
     # -- the whole run ---------------------------------------------------------------------------
 
     def run(self) -> int:
-        previous = signal.getsignal(signal.SIGINT)
+        # SIGTERM (a supervisor or Kubernetes stopping us) ends the run as gracefully as Ctrl-C does:
+        # stop sending, drain, write every artifact with was_cancelled.
+        stop_signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {signum: signal.getsignal(signum) for signum in stop_signals}
         on_main = threading.current_thread() is threading.main_thread()
         if on_main:
-            signal.signal(signal.SIGINT, self._on_sigint)
+            for signum in stop_signals:
+                signal.signal(signum, self._on_sigint)
         try:
             return self._run()
         finally:
             if on_main:
-                signal.signal(signal.SIGINT, previous)
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
             self._shutdown_workers()
             if self.api_server is not None:
                 with contextlib.suppress(Exception):
@@ -375,6 +380,7 @@ class ProfileRun:
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         self.interrupts += 1
+        self.stop_signal = signum
         if self.interrupts > 2:
             raise KeyboardInterrupt
 
@@ -445,7 +451,7 @@ class ProfileRun:
         self._linger()
         if self.worker_failure:
             return EXIT_RUN_FAILED
-        return EXIT_CANCELLED if cancelled else EXIT_OK
+        return 128 + int(self.stop_signal) if cancelled else EXIT_OK
 
     def _linger(self) -> None:
         """Keep the API up after the artifacts, so a client can fetch them; Ctrl+C ends it early."""

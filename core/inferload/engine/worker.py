@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from time import perf_counter_ns
@@ -50,6 +51,8 @@ _WARM_TIMEOUT_SEC = 5.0
 def worker_main(conn: Any, init: WorkerInit) -> None:
     """Process entry point. SIGINT is the parent's to handle; it tells us to stop over the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
     # A forked worker inherits the parent's whole heap; without this, every full collection would walk
     # it and stall the loop for tens of milliseconds, delaying chunk timestamps.
     gc.freeze()
@@ -68,6 +71,23 @@ def worker_main(conn: Any, init: WorkerInit) -> None:
             conn.send((FAILED, f"{type(exc).__name__}: {exc}"))
     finally:
         loop.close()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this worker when the parent dies, so a killed run leaves no orphan sending
+    load. Elsewhere the closed pipe ends the worker at its next read."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # gone before prctl took effect
+        os._exit(1)
 
 
 class _Exchange:

@@ -1,14 +1,16 @@
 """A real third-party plugin, built from tests/thirdparty_plugin and pip-installed into an isolated
 directory, is discovered with no change to inferload, and what it registers works.
 
-End-to-end use of its router and exporter inside a real ``inferload profile`` run belongs to the profile
-and API tests, which reuse the ``thirdparty_plugin`` fixture.
+The last test uses its router and exporter inside a real ``inferload profile --api-port`` run.
 """
 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -114,3 +116,46 @@ def test_thirdparty_exporter_writes_into_the_artifact_dir(
         "plugin": "inferload-hello",
         "benchmark_id": "bench-7",
     }
+
+
+def test_thirdparty_router_and_exporter_are_used_by_a_real_profile_run(
+    thirdparty_plugin: Any, inferload_exe: Path, cli_env: Any, wait_for_port: Any, tmp_path: Path
+) -> None:
+    """No change to inferload: installing the distribution is enough for a run to serve its route and
+    write its file, listed among this run's results."""
+    import httpx
+
+    from conftest import pick_free_port
+
+    api_port = pick_free_port()
+    process = subprocess.Popen(
+        [str(inferload_exe), "profile", "--streaming", "--request-count", "4", "--concurrency", "2",
+         "--isl", "8", "--osl", "4", "--ui", "none", "--artifact-dir", str(tmp_path / "art"),
+         "--api-port", str(api_port), "--api-linger", "inf"],
+        env=cli_env(pythonpath=[thirdparty_plugin.site]),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_for_port(api_port, process=process, timeout=60)
+        with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10) as client:
+            deadline = time.monotonic() + 60
+            while client.get("/api/results").json()["status"] == "running":
+                assert time.monotonic() < deadline, "the run never completed"
+                assert process.poll() is None, process.communicate()
+                time.sleep(0.05)
+            run_id = client.get("/api/run").json()["benchmark_id"]
+            hello = client.get("/api/hello").json()
+            listed = {f["path"] for f in client.get("/api/results/list").json()["files"]}
+            served = client.get("/api/results/files/hello.json").json()
+        process.send_signal(signal.SIGINT)  # ends the infinite linger
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert hello == {"plugin": "inferload-hello", "benchmark_id": run_id}
+    assert "hello.json" in listed
+    assert served == {"plugin": "inferload-hello", "benchmark_id": run_id}
+    (run_dir,) = (tmp_path / "art").iterdir()
+    assert json.loads((run_dir / "hello.json").read_text())["benchmark_id"] == run_id

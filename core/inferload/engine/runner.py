@@ -403,11 +403,12 @@ class ProfileRun:
         if self.worker_failure:
             self.client_warnings.append(self.worker_failure)
         metrics = accumulator.final()
-        if accumulator.error_count and not accumulator.request_count:
-            log.warning(
-                "every one of the %d profiling requests failed; see error_summary in profile_export.json",
-                accumulator.error_count,
-            )
+        all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
+        if all_failed:
+            # Nothing was measured: the run failed, though every request is still accounted for on disk.
+            state.error = _all_failed_message(accumulator, config)
+            state.lifecycle = Lifecycle.FAILED  # before the summary, so is_complete says false
+            log.error("%s", state.error)
         for warning in accumulator.client_warnings():
             log.warning("%s", warning)
         state.ended_ns = time.time_ns()
@@ -444,12 +445,12 @@ class ProfileRun:
         if self.worker_failure:
             state.error = self.worker_failure
             state.lifecycle = Lifecycle.FAILED
-        elif not cancelled:
+        elif not cancelled and not all_failed:
             state.lifecycle = Lifecycle.COMPLETE
         self.registry.hook.run_finished(state=state)
         log.info("artifacts written to %s", state.artifact_dir)
         self._linger()
-        if self.worker_failure:
+        if self.worker_failure or all_failed:
             return EXIT_RUN_FAILED
         return 128 + int(self.stop_signal) if cancelled else EXIT_OK
 
@@ -505,3 +506,18 @@ def _safe_url(url: str | None) -> str:
 def run_profile(config: ProfileConfig, registry: Any, argv: Sequence[str] = (), console: Any = None) -> int:
     """Run one benchmark end to end and return the exit code (0 ok, 1 failed, 130 interrupted)."""
     return ProfileRun(config, registry, argv=argv, console=console).run()
+
+
+def _all_failed_message(accumulator: Any, config: ProfileConfig) -> str:
+    """One line for a run in which no request succeeded: the commonest error and where to look."""
+    errors = accumulator.error_summary()
+    commonest = ""
+    if errors:
+        details = errors[0]["error_details"]
+        code = f" {details['code']}" if details.get("code") is not None else ""
+        commonest = f" (most often {details['type']}{code}: {details['message']})"
+    return (
+        f"every one of the {accumulator.error_count} profiling requests failed{commonest}; check that the "
+        f"server at {_safe_url(config.url)} is up and that --url, --endpoint-type and --model are right "
+        "(error_summary in profile_export.json has every error)"
+    )

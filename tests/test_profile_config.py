@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,86 @@ def test_stimulus_names_the_artifact_directory() -> None:
     assert ProfileConfig.load({}).stimulus == "concurrency1"
     assert ProfileConfig.load({"concurrency": 8}).stimulus == "concurrency8"
     assert ProfileConfig.load({"request_rate": 2.5}).stimulus == "request_rate2.5"
+
+
+def test_input_file_implies_the_file_dataset_from_cli_env_and_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert ProfileConfig.load({}).effective_dataset == "synthetic"
+    assert ProfileConfig.load({"input_file": "p.jsonl"}).effective_dataset == "file"
+    assert ProfileConfig.load({"dataset": "mine", "input_file": "p.jsonl"}).effective_dataset == "mine"
+    file = tmp_path / "c.yaml"
+    file.write_text("input-file: from-file.jsonl\n")
+    assert ProfileConfig.load({}, file).input_file == Path("from-file.jsonl")
+    monkeypatch.setenv("INFERLOAD_INPUT_FILE", "from-env.jsonl")
+    config = ProfileConfig.load({}, file)
+    assert (config.input_file, config.effective_dataset) == (Path("from-env.jsonl"), "file")
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"dataset": "file"}, "--dataset file needs --input-file"),
+        ({"dataset": "synthetic", "input_file": "p.jsonl"}, "not used by --dataset synthetic"),
+        ({"goodput": "time_to_first_token"}, "--goodput entry 'time_to_first_token' is not TAG:VALUE"),
+        ({"goodput": "time_to_first_token:fast"}, "the threshold must be a number"),
+        ({"goodput": ""}, "give at least one"),
+    ],
+)
+def test_dataset_and_goodput_mistakes_are_one_line_usage_errors(values: dict, fragment: str) -> None:
+    with pytest.raises(UsageError) as info:
+        ProfileConfig.load(values)
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_goodput_takes_the_string_list_or_mapping_forms_of_the_one_parser(tmp_path: Path) -> None:
+    expected = {"time_to_first_token": 200.0, "inter_token_latency": 10.0}
+    text = "time_to_first_token:200 inter_token_latency=10"
+    assert ProfileConfig.load({"goodput": text}).goodput_slos == expected
+    file = tmp_path / "c.yaml"
+    file.write_text("goodput:\n  time_to_first_token: 200\n  inter_token_latency: 10\n")
+    assert ProfileConfig.load({}, file).goodput_slos == expected
+    file.write_text("goodput: [time_to_first_token:200, inter_token_latency:10]\n")
+    assert ProfileConfig.load({}, file).goodput_slos == expected
+    assert ProfileConfig.load({}).goodput_slos == {}
+
+
+def test_a_list_variable_that_is_not_json_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFERLOAD_HEADER", "X-Team: blue")
+    with pytest.raises(UsageError, match="JSON list"):
+        ProfileConfig.load({})
+
+
+PROFILE_GUIDE = Path(__file__).resolve().parent.parent / "docs" / "profile.md"
+
+
+def _documented_default(value: object) -> str:
+    """How docs/profile.md writes a field's default: `false`, `600`, `artifacts` …"""
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    return f"`{value}`"
+
+
+@pytest.mark.parametrize("field", sorted(ProfileConfig.model_fields))
+def test_every_setting_has_a_row_in_the_profile_guide_with_its_env_var_and_default(field: str) -> None:
+    flag = "--" + field.replace("_", "-")
+    rows = re.findall(
+        rf"^\| `{re.escape(flag)}`[^|]*\|(?P<env>[^|]*)\|(?P<default>[^|]*)\|",
+        PROFILE_GUIDE.read_text(encoding="utf-8"),
+        flags=re.MULTILINE,
+    )
+    assert len(rows) == 1, f"docs/profile.md needs one table row for {flag}"
+    env, default = (cell.strip() for cell in rows[0])
+    info = ProfileConfig.model_fields[field]
+    aliases = getattr(info.validation_alias, "choices", [])
+    names = [name for name in aliases if str(name).startswith("INFERLOAD_")] or [f"INFERLOAD_{field.upper()}"]
+    assert f"`{names[0]}`" in env, (env, names)
+    if info.default_factory is not None:
+        assert default == "none"
+    elif info.default is None:
+        assert default == "unset"
+    else:
+        assert default == _documented_default(info.default)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from inferload.errors import UsageError
 from inferload.redact import is_secret_name, redact_header_value, redact_url, split_header
@@ -81,9 +81,15 @@ class ProfileConfig(BaseSettings):
     num_dataset_entries: int = Field(100, ge=1)
     random_seed: int | None = Field(None, ge=0)
     tokenizer: str = Field("builtin", description="Tokenizer plugin name, tokenizer.json path or HF name")
+    dataset: str | None = Field(
+        None, description="Dataset plugin: synthetic (default), file (implied by --input-file) …"
+    )
+    input_file: Path | None = Field(None, description="JSONL prompts for the file dataset (AIPerf's flag)")
 
     # -- results ---------------------------------------------------------------------------------
-    goodput: str | None = Field(None, description="SLOs 'tag:value tag:value' (ms for latencies)")
+    goodput: str | list[str] | dict[str, Any] | None = Field(
+        None, description="SLOs 'tag:value tag:value' (ms for latencies); a list or mapping in a file"
+    )
     artifact_dir: Path = Field(Path("artifacts"))
     workers: int | None = Field(None, ge=1, description="Worker processes (default: as useful for the cores)")
     ui: Literal["none", "simple", "rich"] | None = Field(None, description="Progress view")
@@ -103,9 +109,11 @@ class ProfileConfig(BaseSettings):
 
     # -- validation ------------------------------------------------------------------------------
 
-    @field_validator("endpoint_type", "transport", "tokenizer")
+    @field_validator("endpoint_type", "transport", "tokenizer", "dataset")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
@@ -148,9 +156,16 @@ class ProfileConfig(BaseSettings):
 
     @field_validator("goodput")
     @classmethod
-    def _goodput_parse(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_goodput(value)
+    def _goodput_parse(
+        cls, value: str | list[str] | dict[str, Any] | None
+    ) -> str | list[str] | dict[str, Any] | None:
+        # One parser for --goodput: the metrics engine's. Imported here so loading the config stays cheap.
+        # Its UsageError already names the flag and the bad entry, so it propagates as is (pydantic
+        # wraps only ValueError), and ProfileConfig.load hands it on unchanged.
+        from inferload.metrics_engine import parse_goodput
+
+        if value is not None and not parse_goodput(value):
+            raise ValueError("give at least one 'metric_tag:value'")
         return value
 
     @model_validator(mode="after")
@@ -163,6 +178,10 @@ class ProfileConfig(BaseSettings):
             raise ValueError("--arrival-pattern and --arrival-smoothness need --request-rate")
         if self.arrival_smoothness is not None and (self.arrival_pattern or "gamma") != "gamma":
             raise ValueError("--arrival-smoothness applies only to --arrival-pattern gamma")
+        if self.input_file is not None and self.dataset == "synthetic":
+            raise ValueError("--input-file is not used by --dataset synthetic; drop one of them")
+        if self.dataset == "file" and self.input_file is None:
+            raise ValueError("--dataset file needs --input-file PATH (a JSONL file, one prompt per line)")
         if self.api_linger != self.api_linger:  # NaN
             raise ValueError("--api-linger must be a number of seconds or inf")
         return self
@@ -203,6 +222,13 @@ class ProfileConfig(BaseSettings):
         return "gamma" if self.arrival_smoothness is not None else "poisson"
 
     @property
+    def effective_dataset(self) -> str:
+        """The dataset plugin to use: as given, else ``file`` with --input-file, else ``synthetic``."""
+        if self.dataset:
+            return self.dataset
+        return "file" if self.input_file is not None else "synthetic"
+
+    @property
     def headers_map(self) -> dict[str, str]:
         """Headers to send: ``Authorization`` from --api-key unless an explicit one was given."""
         headers: dict[str, str] = {}
@@ -229,7 +255,10 @@ class ProfileConfig(BaseSettings):
 
     @property
     def goodput_slos(self) -> dict[str, float]:
-        return parse_goodput(self.goodput) if self.goodput else {}
+        """``--goodput`` as ``{metric tag: threshold}`` (empty without SLOs)."""
+        from inferload.metrics_engine import parse_goodput
+
+        return parse_goodput(self.goodput)
 
     def secret_values(self) -> list[str]:
         """Every secret string of this config, for log and error scrubbing."""
@@ -302,6 +331,10 @@ class ProfileConfig(BaseSettings):
             return cls(**dict(cli or {}))
         except ValidationError as exc:
             raise UsageError(_one_line(exc)) from None
+        except SettingsError as exc:  # an INFERLOAD_ list variable that is not JSON
+            raise UsageError(
+                f"{exc}: list settings take a JSON list, e.g. INFERLOAD_HEADER='[\"X-Team: blue\"]'"
+            ) from None
         finally:
             _FILE_VALUES.reset(token)
 
@@ -351,24 +384,6 @@ def parse_extra_inputs(values: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             body[key.strip()] = raw
     return body
-
-
-def parse_goodput(value: str) -> dict[str, float]:
-    """``"time_to_first_token:100 inter_token_latency:10"`` -> {tag: threshold}."""
-    slos: dict[str, float] = {}
-    for part in value.replace(",", " ").split():
-        tag, sep, raw = part.partition(":")
-        if not sep:
-            tag, sep, raw = part.partition("=")
-        try:
-            slos[tag.strip()] = float(raw)
-        except ValueError:
-            raise ValueError(f"{part!r} is not 'metric_tag:value'") from None
-        if not tag.strip():
-            raise ValueError(f"{part!r} is not 'metric_tag:value'")
-    if not slos:
-        raise ValueError("give at least one 'metric_tag:value'")
-    return slos
 
 
 def redact_value_for_error(header: str) -> str:

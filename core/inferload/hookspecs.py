@@ -67,6 +67,9 @@ def register_endpoints() -> list[EndpointSpec]:
 def register_transports() -> list[TransportSpec]:
     """HTTP clients for the hot path (``--transport NAME``).
 
+    Each worker calls ``factory(url=, headers=, max_connections=, connect_timeout=)`` once and gets an
+    :class:`inferload.engine.transport.Transport` (see :class:`inferload.types.TransportSpec`).
+
     Example::
 
         @hookimpl
@@ -94,12 +97,19 @@ def register_metrics() -> list[MetricSpec]:
 def register_exporters() -> list[ExporterSpec]:
     """Result writers run when a run ends (files, tables, uploads).
 
+    ``export(context)`` gets an :class:`inferload.export.ExportContext` and returns the paths it wrote.
+
     Example::
 
         @hookimpl
         def register_exporters():
             return [ExporterSpec(name="ttft-txt", description="p50 TTFT in a text file",
                                  filenames=("ttft.txt",), export=write_ttft)]
+
+        def write_ttft(context):
+            path = context.artifact_dir / "ttft.txt"
+            path.write_text(str(context.metrics["time_to_first_token"]["p50"]))
+            return [path]
     """
 
 
@@ -126,17 +136,31 @@ def register_api_routers() -> list[RouterSpec]:
 def register_datasets() -> list[DatasetSpec]:
     """Prompt sources (``--dataset NAME``): synthetic, files, public sets.
 
+    The factory is called with keywords only, before the first request, and returns the conversations
+    to send: ``factory(*, tokenizer, num_entries, isl_mean, isl_stddev, osl_mean, osl_stddev, seed,
+    path=None, **_) -> list[Conversation]`` (see :class:`inferload.types.DatasetSpec`).
+
     Example::
+
+        from inferload.dataset import Conversation
 
         @hookimpl
         def register_datasets():
-            return [DatasetSpec(name="fixed", description="One fixed prompt", factory=make_fixed)]
+            return [DatasetSpec(name="fixed", description="One fixed prompt, repeated", factory=make_fixed)]
+
+        def make_fixed(*, tokenizer, num_entries, osl_mean=None, **_):
+            prompt = "Why is the sky blue?"
+            return [Conversation(conversation_id=f"fixed-{i}", prompt=prompt,
+                                 input_tokens=tokenizer.count(prompt), max_output_tokens=osl_mean)
+                    for i in range(num_entries)]
     """
 
 
 @hookspec
 def register_arrival_patterns() -> list[ArrivalSpec]:
     """Inter-arrival distributions for ``--request-rate`` (``--arrival-pattern NAME``).
+
+    ``factory(rate, rng, smoothness=None, **_)`` returns an iterator of gaps in seconds, mean ``1/rate``.
 
     Example::
 
@@ -151,6 +175,9 @@ def register_arrival_patterns() -> list[ArrivalSpec]:
 def register_tokenizers() -> list[TokenizerSpec]:
     """Tokenizers for prompt synthesis and client-side token counts (``--tokenizer``).
 
+    ``factory(name_or_path)`` returns an :class:`inferload.dataset.Tokenizer` (``name``, ``encode``,
+    ``decode``, ``count``).
+
     Example::
 
         @hookimpl
@@ -161,7 +188,10 @@ def register_tokenizers() -> list[TokenizerSpec]:
 
 @hookspec
 def register_executors() -> list[ExecutorSpec]:
-    """Ways to run the schedule (local worker processes by default).
+    """Where the worker processes run (``local``: this machine).
+
+    ``factory()`` returns an executor with ``shared_counter()`` and ``start(target, inits)``; see
+    :class:`inferload.types.ExecutorSpec`. The engine currently always uses ``local``.
 
     Example::
 

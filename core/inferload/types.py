@@ -78,7 +78,15 @@ class EndpointSpec(PluginSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class TransportSpec(PluginSpec):
-    """The HTTP client used on the hot path. ``factory(**options)`` returns a transport object."""
+    """The HTTP client used on the hot path (``--transport NAME``).
+
+    Each worker process calls ``factory(url=..., headers=..., max_connections=..., connect_timeout=...)``
+    once: ``url`` is the full request URL, ``headers`` the static headers sent with every request,
+    ``max_connections`` the worker's share of ``--concurrency`` (0: no cap) and ``connect_timeout`` seconds.
+    Accept ``**_`` for options added later. It returns an :class:`inferload.engine.transport.Transport`;
+    ``schemes`` lists the URL schemes it serves. The factory travels to the workers, so make it a
+    module-level class or function.
+    """
 
     category: ClassVar[str] = "transport"
     factory: Callable[..., Any]
@@ -89,8 +97,11 @@ class TransportSpec(PluginSpec):
 class MetricSpec(PluginSpec):
     """One metric, identified by its tag (``name``), e.g. ``time_to_first_token``.
 
-    ``kind`` is ``record`` (one value per request, computed by ``compute(record)``), ``aggregate`` (one value
-    per run, computed by ``compute(summary)``) or ``derived`` (computed from other metrics' results).
+    ``kind`` is ``record`` (one value per request, ``compute(record)`` with a
+    :class:`inferload.records.RequestRecord`), ``aggregate`` (one value per run, ``compute(summary)`` with an
+    :class:`inferload.metrics_engine.RunSummary`) or ``derived`` (one value per run from other metrics'
+    results, also ``compute(summary)``: ``summary.metrics`` holds every block computed before it).
+    ``compute`` returns ``None`` where the metric does not apply.
     ``requires`` names what a record must have for the metric to apply (``streaming``, ``tokens``,
     ``reasoning``).
     """
@@ -112,7 +123,12 @@ class MetricSpec(PluginSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class ExporterSpec(PluginSpec):
-    """Writes results at the end of a run. ``export(context)`` returns the paths it wrote (may be empty)."""
+    """Writes results at the end of a run.
+
+    ``export(context)`` gets an :class:`inferload.export.ExportContext` (run state, records, final metrics,
+    the profile_export.json summary, inputs, ``artifact_dir``) and returns the paths it wrote inside
+    ``artifact_dir`` (may be empty). ``filenames`` lists them for ``inferload plugins``.
+    """
 
     category: ClassVar[str] = "exporter"
     export: Callable[[Any], Sequence[Any]]
@@ -148,7 +164,19 @@ class RouterSpec(PluginSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class DatasetSpec(PluginSpec):
-    """A source of prompts. ``factory(config, tokenizer)`` returns the list of conversations to send."""
+    """A source of prompts (``--dataset NAME``).
+
+    The engine calls the factory with keywords only, before the first request::
+
+        factory(*, tokenizer, num_entries, isl_mean, isl_stddev, osl_mean, osl_stddev, seed,
+                path=None, **_) -> list[Conversation]
+
+    ``tokenizer`` is the run's :class:`inferload.dataset.Tokenizer`; the lengths come from ``--isl``,
+    ``--isl-stddev``, ``--osl`` (``None``: the server decides), ``--osl-stddev``; ``num_entries`` from
+    ``--num-dataset-entries``; ``seed`` is the run's seed; ``path`` is ``--input-file`` (or ``None``).
+    Accept ``**_`` so new options do not break the plugin. Return :class:`inferload.dataset.Conversation`
+    objects with exact ``input_tokens``; raise :class:`inferload.errors.UsageError` for bad input.
+    """
 
     category: ClassVar[str] = "dataset"
     factory: Callable[..., Any]
@@ -156,8 +184,12 @@ class DatasetSpec(PluginSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class ArrivalSpec(PluginSpec):
-    """When requests start under a request rate. ``factory(rate, rng, **options)`` returns an iterator of
-    inter-arrival gaps in seconds; the engine turns them into an absolute schedule.
+    """When requests start under ``--request-rate`` (``--arrival-pattern NAME``).
+
+    ``factory(rate, rng, smoothness=None, **_)`` gets the rate in requests per second, a seeded
+    ``random.Random`` (draw randomness only from it) and ``--arrival-smoothness`` (passed only when given),
+    and returns an iterator of inter-arrival gaps in seconds with mean ``1/rate``; the engine adds them up
+    into an absolute schedule. Raise :class:`inferload.errors.UsageError` for arguments it cannot use.
     """
 
     category: ClassVar[str] = "arrival_pattern"
@@ -166,8 +198,11 @@ class ArrivalSpec(PluginSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class TokenizerSpec(PluginSpec):
-    """Counts and produces tokens. ``factory(name_or_path)`` returns an object with ``encode(text)`` and
-    ``decode(ids)``.
+    """Counts and produces tokens (``--tokenizer NAME``).
+
+    ``factory(name_or_path)`` gets the ``--tokenizer`` value and returns an
+    :class:`inferload.dataset.Tokenizer`: ``name``, ``encode(text)``, ``decode(ids)`` and a cheap
+    ``count(text)``. The object travels to the worker processes, so it must pickle.
     """
 
     category: ClassVar[str] = "tokenizer"
@@ -176,7 +211,14 @@ class TokenizerSpec(PluginSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class ExecutorSpec(PluginSpec):
-    """Runs the schedule: local worker processes, a distributed engine … ``factory(**options)``."""
+    """Where the worker processes run: on this machine (``local``), on a cluster …
+
+    ``factory()`` returns an executor with ``shared_counter()`` (a process-shared integer with
+    ``.value`` and ``.get_lock()``, the next request id) and ``start(target, inits)``, which runs
+    ``target(conn, init)`` once per init and returns one handle each, with ``worker_id``, ``conn`` (a
+    duplex ``multiprocessing`` connection to that worker), ``pid``, ``join(timeout)`` and ``kill()``.
+    The engine currently always uses the executor named ``local``; there is no flag to choose another yet.
+    """
 
     category: ClassVar[str] = "executor"
     factory: Callable[..., Any]

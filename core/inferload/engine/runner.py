@@ -76,6 +76,9 @@ def check_plugins(config: ProfileConfig, registry: Any) -> tuple[Any, Any, Any]:
     if scheme not in transport.schemes:
         raise UsageError(f"--transport {config.transport} does not support {scheme}:// URLs")
     executor = registry.get("executor", "local")
+    registry.get("dataset", config.effective_dataset)
+    if config.input_file is not None and config.effective_dataset == "file":
+        check_input_file(config.input_file)
     if config.request_rate is not None:
         registry.get("arrival_pattern", config.effective_arrival_pattern)
     if config.goodput:
@@ -85,17 +88,33 @@ def check_plugins(config: ProfileConfig, registry: Any) -> tuple[Any, Any, Any]:
     return endpoint, transport, executor
 
 
+def check_input_file(path: Path) -> None:
+    """A UsageError naming ``path`` unless it is a file this process can read (its lines are checked when
+    the dataset is built, still before the first request)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise UsageError(f"cannot read --input-file {path}: {exc.strerror or exc}") from None
+
+
 class ProfileRun:
     """One run of `inferload profile`; :meth:`run` returns the exit code."""
 
     def __init__(
-        self, config: ProfileConfig, registry: Any, argv: Sequence[str] = (), console: Any = None
+        self,
+        config: ProfileConfig,
+        registry: Any,
+        argv: Sequence[str] = (),
+        console: Any = None,
+        tokenizer: Any = None,
     ) -> None:
         if not config.model:
             raise UsageError("--model is required with --url (the model name to put in each request)")
         self.config = config
         self.registry = registry
         self.console = console
+        self.tokenizer = tokenizer  # None: resolved from config.tokenizer when the dataset is built
         self.endpoint, self.transport, self.executor_spec = check_plugins(config, registry)
         self.seed = (
             config.random_seed if config.random_seed is not None else random.SystemRandom().randrange(2**31)
@@ -147,6 +166,10 @@ class ProfileRun:
     def _run(self) -> int:
         state, config = self.state, self.config
         state.lifecycle = Lifecycle.STARTING
+        # The schedule and the dataset come before the log file: a bad --input-file line is a usage error
+        # that must not leave a fresh log over a previous run's artifacts.
+        phases = build_phases(config, self.registry, self.seed)
+        init_kwargs = self._prepare_payloads()
         self._open_log()
         log.info(
             "benchmark %s: %s %s against %s, artifacts in %s",
@@ -158,10 +181,9 @@ class ProfileRun:
         )
         if config.authorization_conflict:
             log.warning("both --api-key and an explicit Authorization header were given; sending the header")
+        log.info("dataset %s: %d prompt(s)", config.effective_dataset, len(self.inputs))
         from inferload.metrics_engine import MetricsAccumulator
 
-        phases = build_phases(config, self.registry, self.seed)
-        init_kwargs = self._prepare_payloads()
         self._spawn_workers(init_kwargs)
         # built while the workers start and open their connections: its imports (numpy) overlap with them
         accumulator = MetricsAccumulator(self.registry, config)
@@ -195,8 +217,8 @@ class ProfileRun:
         from inferload.dataset import resolve_tokenizer
 
         config = self.config
-        tokenizer = resolve_tokenizer(self.registry, config.tokenizer)
-        dataset = self.registry.get("dataset", "synthetic")
+        tokenizer = self.tokenizer or resolve_tokenizer(self.registry, config.tokenizer)
+        dataset = self.registry.get("dataset", config.effective_dataset)
         conversations = dataset.factory(
             tokenizer=tokenizer,
             num_entries=config.num_dataset_entries,
@@ -205,9 +227,13 @@ class ProfileRun:
             osl_mean=config.osl,
             osl_stddev=config.osl_stddev,
             seed=self.seed,
+            path=None if config.input_file is None else str(config.input_file),
         )
         if not conversations:
-            raise UsageError("the dataset produced no prompts; check --num-dataset-entries")
+            raise UsageError(
+                f"the {config.effective_dataset} dataset produced no prompts; check --num-dataset-entries"
+                " or --input-file"
+            )
         adapter = self.endpoint.factory()
         bodies = [adapter.render(conversation, config) for conversation in conversations]
         self.inputs = [
@@ -503,9 +529,17 @@ def _safe_url(url: str | None) -> str:
     return redact_url(url) if url else "-"
 
 
-def run_profile(config: ProfileConfig, registry: Any, argv: Sequence[str] = (), console: Any = None) -> int:
-    """Run one benchmark end to end and return the exit code (0 ok, 1 failed, 130 interrupted)."""
-    return ProfileRun(config, registry, argv=argv, console=console).run()
+def run_profile(
+    config: ProfileConfig,
+    registry: Any,
+    argv: Sequence[str] = (),
+    console: Any = None,
+    tokenizer: Any = None,
+) -> int:
+    """Run one benchmark end to end and return the exit code (0 ok, 1 failed, 130 SIGINT, 143 SIGTERM).
+
+    ``tokenizer`` is the already resolved ``--tokenizer``, if the caller built it to fail fast."""
+    return ProfileRun(config, registry, argv=argv, console=console, tokenizer=tokenizer).run()
 
 
 def _all_failed_message(accumulator: Any, config: ProfileConfig) -> str:

@@ -145,6 +145,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--tokenizer", default=_S, help="builtin (default), a tokenizer.json path or a cached HF name"
     )
+    data.add_argument(
+        "--dataset",
+        default=_S,
+        metavar="NAME",
+        help="dataset plugin: synthetic (default), file, or any installed one (see `inferload plugins`)",
+    )
+    data.add_argument(
+        "--input-file",
+        default=_S,
+        metavar="PATH",
+        help='JSONL prompts, one {"text": ...} or {"messages": [...]} per line; implies --dataset file',
+    )
     out = parser.add_argument_group("results")
     out.add_argument(
         "--goodput", default=_S, metavar="'TAG:VALUE ...'", help="SLOs, e.g. 'time_to_first_token:100'"
@@ -182,11 +194,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, registry: Any) -> int:
     """Validate the configuration, start the embedded simulator when there is no --url, run the engine."""
     from inferload.config import ProfileConfig
+    from inferload.dataset import resolve_tokenizer
     from inferload.engine.runner import check_plugins, run_profile
 
     cli = {name: value for name, value in vars(args).items() if name in ProfileConfig.model_fields}
     config = ProfileConfig.load(cli, args.config_file)
     check_plugins(config, registry)
+    # before the simulator starts, so a bad --tokenizer fails in a moment, not after a server start
+    tokenizer = resolve_tokenizer(registry, config.tokenizer)
     simulator = None
     if config.url is None:
         from inferload_plugins.simulator.embedded import start_embedded
@@ -203,7 +218,7 @@ def run(args: argparse.Namespace, registry: Any) -> int:
 
         raise UsageError("--model is required with --url (the model name to put in each request)")
     try:
-        return run_profile(config, registry, argv=sys.argv[1:])
+        return run_profile(config, registry, argv=sys.argv[1:], tokenizer=tokenizer)
     finally:
         if simulator is not None:
             simulator.stop()

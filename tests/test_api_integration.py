@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -71,6 +72,8 @@ class ProfileRun:
     early: Snapshot
     mid: Snapshot
     after: Snapshot
+    warmup_metrics: list[Any]
+    """/api/metrics bodies read while warmup requests had completed and no profiling request had."""
     downloads: dict[str, bytes]
     lingered_sec: float
     stdout: str
@@ -138,10 +141,17 @@ def profile_run(inferload_exe: Path, cli_env, wait_for_port, simulator: int,
         api = f"http://127.0.0.1:{api_port}"
         with httpx.Client(base_url=api, timeout=10) as client:
             early = snapshot(client)
+            warmup_metrics: list[Any] = []
 
             def profiling_completed() -> int:
-                phase = client.get("/api/progress").json()["phases"].get("profiling") or {}
-                return phase.get("requests_completed", 0)
+                # metrics first: if progress then shows no profiling record, there was none at that read
+                metrics = client.get("/api/metrics").json()["metrics"]
+                phases = client.get("/api/progress").json()["phases"]
+                phase = phases.get("profiling") or {}
+                done = phase.get("requests_completed", 0) + phase.get("requests_cancelled", 0)
+                if (phases.get("warmup") or {}).get("requests_completed", 0) >= 1 and not done:
+                    warmup_metrics.append(metrics)
+                return done
 
             wait_until(lambda: profiling_completed() >= 1, 60, "the first profiling request", process)
             # Live metrics refresh at least once a second: TTFT must show up within ~1 s of the first request.
@@ -172,7 +182,8 @@ def profile_run(inferload_exe: Path, cli_env, wait_for_port, simulator: int,
             process.kill()
             process.communicate()
     assert process.returncode == 0, err[-3000:]
-    return ProfileRun(api, artifact_root, process, early, mid, after, downloads, lingered, out, err)
+    return ProfileRun(api, artifact_root, process, early, mid, after, warmup_metrics, downloads, lingered,
+                      out, err)
 
 
 def test_every_route_answers_before_the_first_request_completes(profile_run: ProfileRun) -> None:
@@ -209,6 +220,33 @@ def test_mid_run_the_api_is_ready_with_live_metrics_and_progress(profile_run: Pr
     assert mid.json("/api/results")["status"] == "running"
     families = {f.name for f in text_string_to_metric_families(mid.responses["/metrics"].text)}
     assert {"inferload_info", "inferload_time_to_first_token_ms", "inferload_requests_sent"} <= families
+
+
+def test_live_metrics_stay_empty_until_the_first_profiling_request_completes(
+        profile_run: ProfileRun) -> None:
+    # Each warmup request takes ~0.9 s and the first profiling one as long again: the poll sees this window.
+    assert profile_run.warmup_metrics, "no poll fell between the first warmup and first profiling completion"
+    assert all(metrics == {} for metrics in profile_run.warmup_metrics), profile_run.warmup_metrics[:1]
+
+
+def test_mid_run_workers_are_running_and_after_the_run_they_have_stopped(
+        profile_run: ProfileRun) -> None:
+    mid = profile_run.mid.validated("/api/workers")
+    assert {w.status for w in mid.workers.values()} == {"running"}
+    after = profile_run.after.validated("/api/workers")
+    assert after.workers.keys() == mid.workers.keys()
+    group = after.worker_groups["local"]
+    assert (group.status, group.ready_workers) == ("stopped", 0)
+    for worker_id, worker in after.workers.items():
+        assert worker.status == "stopped", worker_id
+        health = worker.health
+        assert health is not None and health.pid == mid.workers[worker_id].health.pid
+        gone = not psutil.pid_exists(health.pid)
+        assert gone or psutil.Process(health.pid).create_time() != health.create_time  # (or pid reused)
+        assert health.cpu_usage == 0.0 and health.memory_usage and health.cpu_times and health.num_threads
+    assert sum(w.task_stats.total for w in after.workers.values()) == 18  # 2 warmup + 16 profiling
+    assert sum(w.task_stats.completed for w in after.workers.values()) == 18
+    assert profile_run.after.json("/api/progress")["workers"] == {"total": len(after.workers), "ready": 0}
 
 
 def test_after_the_run_results_are_complete_and_match_the_artifacts(profile_run: ProfileRun) -> None:

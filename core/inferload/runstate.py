@@ -121,6 +121,8 @@ class WorkerStats:
     memory_rss_bytes: int | None = None
     num_threads: int | None = None
     last_update_ns: int | None = None
+    stopped_ns: int | None = None
+    """When the process was seen gone (stopped or failed); its process figures are the last ones sampled."""
 
 
 @dataclass

@@ -5,6 +5,7 @@ It also samples the workers' CPU and memory with psutil for ``/api/workers``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -13,6 +14,11 @@ from inferload.records import ERROR_CANCELLED, RequestRecord
 from inferload.runstate import PhaseProgress, RunState, WorkerStats
 
 log = logging.getLogger(__name__)
+
+_MIN_CPU_INTERVAL_SEC = 0.2
+"""CPU percent is measured over at least this long: psutil counts CPU time in clock ticks (10 ms), so a
+shorter interval gives 0 % or a multiple of 100 % instead of a usage figure."""
+_GONE = ("stopped", "failed")
 
 
 class RecordAggregator:
@@ -24,7 +30,10 @@ class RecordAggregator:
         self.accumulator = accumulator
         self.records: list[RequestRecord] = []
         self.sent_by_worker: dict[str, int] = {}
+        self._sent_before_phase: dict[str, int] = {}
         self._procs: dict[str, Any] = {}
+        """One primed ``psutil.Process`` per worker, reused: cpu_percent measures since its previous call."""
+        self._cpu_sampled_at: dict[str, float] = {}
         self._live_dirty = False
 
     def add_worker(self, worker_id: str, pid: int | None) -> None:
@@ -36,6 +45,7 @@ class RecordAggregator:
             proc = psutil.Process(pid)
             proc.cpu_percent(None)  # primes the counter; the next call measures since now
             self._procs[worker_id] = proc
+            self._cpu_sampled_at[worker_id] = time.monotonic()
             stats.create_time = proc.create_time()
         except (psutil.Error, TypeError, ValueError):
             pass
@@ -43,12 +53,22 @@ class RecordAggregator:
         self.state.workers = workers
 
     def set_worker_state(self, worker_id: str, value: str) -> None:
+        """Move a worker to ``value`` (running, stopping, stopped, failed) as it happens. A failed worker
+        stays failed; a worker that is gone gets ``stopped_ns``, 0 % CPU and is no longer sampled."""
         stats = self.state.workers.get(worker_id)
-        if stats is not None:
-            stats.state = value
+        if stats is None or stats.state == "failed" or stats.state == value:
+            return
+        updated = dataclasses.replace(stats, state=value, last_update_ns=time.time_ns())
+        if value in _GONE:
+            updated.stopped_ns = updated.last_update_ns
+            if updated.cpu_percent is not None:
+                updated.cpu_percent = 0.0
+            self._procs.pop(worker_id, None)
+        self.state.workers = {**self.state.workers, worker_id: updated}
 
     def begin_phase(self, phase: PhaseProgress) -> None:
         self.sent_by_worker = {}
+        self._sent_before_phase = {wid: stats.requests_sent for wid, stats in self.state.workers.items()}
         phase.start_ns = time.time_ns()
         self.state.phases = {**self.state.phases, phase.phase: phase}
 
@@ -59,6 +79,8 @@ class RecordAggregator:
         self.sent_by_worker[worker_id] = sent
         phase.requests_sent = sum(self.sent_by_worker.values())
         stats = self.state.workers.get(worker_id)
+        if stats is not None:  # sent so far over all phases, in flight included (task_stats.total)
+            stats.requests_sent = self._sent_before_phase.get(worker_id, 0) + sent
         if not records:
             return
         errors = cancelled = 0
@@ -72,7 +94,6 @@ class RecordAggregator:
         phase.requests_cancelled += cancelled
         phase.request_errors += errors
         if stats is not None:
-            stats.requests_sent += len(records)
             stats.requests_completed += len(records) - cancelled
             stats.requests_cancelled += cancelled
             stats.request_errors += errors
@@ -83,9 +104,14 @@ class RecordAggregator:
         self.registry.hook.record_batch(state=self.state, records=records)
 
     def refresh_live_metrics(self) -> None:
-        """Swap in a fresh snapshot when new records arrived since the last one."""
+        """Swap in a fresh snapshot when new records arrived since the last one.
+
+        Live metrics describe the profiling phase only: until its first record (success, error or
+        cancellation) has arrived they stay empty, so warmup never shows zero-valued counts."""
         if not self._live_dirty:
             return
+        if not (self.accumulator.request_count or self.accumulator.error_count):
+            return  # only warmup records so far; stay dirty so the first profiling batch is published
         self._live_dirty = False
         try:
             snapshot = self.accumulator.snapshot()
@@ -96,24 +122,33 @@ class RecordAggregator:
         self.state.live_metrics_updated_ns = time.time_ns()
 
     def refresh_workers(self) -> None:
-        """CPU and memory of each worker process, swapped in as new WorkerStats objects."""
+        """CPU and memory of each live worker process, swapped in as new WorkerStats objects.
+
+        CPU percent is over the interval since the previous measurement of the same process (at least
+        ``_MIN_CPU_INTERVAL_SEC``; a sooner refresh keeps the previous figure). Workers that are gone keep
+        their last sampled figures."""
         import psutil
 
         workers = {}
+        now = time.monotonic()
         for worker_id, stats in self.state.workers.items():
             proc = self._procs.get(worker_id)
-            updated = WorkerStats(**vars(stats))
-            if proc is not None:
-                try:
-                    with proc.oneshot():
-                        cpu = proc.cpu_times()
+            if proc is None or stats.state in _GONE:
+                workers[worker_id] = stats
+                continue
+            updated = dataclasses.replace(stats)
+            try:
+                with proc.oneshot():
+                    cpu = proc.cpu_times()
+                    if now - self._cpu_sampled_at.get(worker_id, 0.0) >= _MIN_CPU_INTERVAL_SEC:
                         updated.cpu_percent = proc.cpu_percent(None)
-                        updated.cpu_user_sec = cpu.user
-                        updated.cpu_system_sec = cpu.system
-                        updated.memory_rss_bytes = proc.memory_info().rss
-                        updated.num_threads = proc.num_threads()
-                except psutil.Error:
-                    pass
+                        self._cpu_sampled_at[worker_id] = now
+                    updated.cpu_user_sec = cpu.user
+                    updated.cpu_system_sec = cpu.system
+                    updated.memory_rss_bytes = proc.memory_info().rss
+                    updated.num_threads = proc.num_threads()
+            except psutil.Error:
+                pass
             updated.last_update_ns = time.time_ns()
             workers[worker_id] = updated
         self.state.workers = workers

@@ -55,6 +55,7 @@ _TICK_SEC = 0.25
 _START_LEAD_NS = 10_000_000
 """Phase start is set this far ahead so every worker has the command before t0."""
 _READY_TIMEOUT_SEC = 60.0
+_EXIT_TIMEOUT_SEC = 5.0
 
 
 def artifact_dir_for(config: ProfileConfig) -> Path:
@@ -153,6 +154,9 @@ class ProfileRun:
                 signal.signal(signum, self._on_sigint)
         try:
             return self._run()
+        except BaseException as exc:
+            self._record_abort(exc)
+            raise
         finally:
             if on_main:
                 for signum, handler in previous.items():
@@ -208,6 +212,7 @@ class ProfileRun:
                 self._run_phase(index, plan, aggregator, view)
         finally:
             view.close()
+        self._stop_workers(aggregator)
         return self._finish(aggregator, accumulator, first_profiling_wall)
 
     # -- preparation -----------------------------------------------------------------------------
@@ -372,8 +377,8 @@ class ProfileRun:
         if progress.sent_end_ns is None:
             progress.sent_end_ns = time.time_ns()
         progress.requests_end_ns = time.time_ns()
-        if stop_ns is not None:
-            progress.timeout_triggered = True
+        if stop_ns is not None and perf_counter_ns() >= stop_ns:
+            progress.timeout_triggered = True  # ended by --benchmark-duration, not by its request count
         if self.interrupts:
             progress.was_cancelled = True
         aggregator.refresh_live_metrics()
@@ -428,6 +433,9 @@ class ProfileRun:
             log.error("%s", message)
         if self.worker_failure:
             self.client_warnings.append(self.worker_failure)
+            # before the summary, so is_complete says false, as for a run whose every request failed
+            state.error = self.worker_failure
+            state.lifecycle = Lifecycle.FAILED
         metrics = accumulator.final()
         all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
         if all_failed:
@@ -438,7 +446,7 @@ class ProfileRun:
         for warning in accumulator.client_warnings():
             log.warning("%s", warning)
         state.ended_ns = time.time_ns()
-        if cancelled:
+        if cancelled and not self.worker_failure:
             state.lifecycle = Lifecycle.CANCELLED
         summary = build_summary(
             state,
@@ -493,6 +501,53 @@ class ProfileRun:
         deadline = time.monotonic() + linger
         while self.interrupts == seen and time.monotonic() < deadline:
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+    def _stop_workers(self, aggregator: RecordAggregator) -> None:
+        """End the worker processes once sending is over, before the results are computed: in RunState
+        each goes ``stopping`` when told to exit, then ``stopped`` once its process has exited cleanly
+        (``failed`` if it had to be killed or exited with an error; a failed worker stays failed)."""
+        handles, self.handles = self.handles, []
+        if not handles:
+            return
+        aggregator.refresh_workers()  # the last CPU and memory figures, while the processes still exist
+        for handle in handles:
+            aggregator.set_worker_state(handle.worker_id, "stopping")
+        for handle in handles:
+            with contextlib.suppress(OSError, ValueError):
+                handle.conn.send((EXIT, None))
+        for handle in handles:
+            handle.join(_EXIT_TIMEOUT_SEC)
+            # is_alive() and exitcode are optional in an executor's handle (the local one has both)
+            is_alive = getattr(handle, "is_alive", None)
+            killed = bool(is_alive()) if is_alive is not None else False
+            if killed:
+                log.warning("%s did not exit within %g s; killed", handle.worker_id, _EXIT_TIMEOUT_SEC)
+            handle.kill()  # a no-op for a process that has exited
+            exitcode = getattr(handle, "exitcode", None)
+            clean = not killed and exitcode in (0, None)
+            aggregator.set_worker_state(handle.worker_id, "stopped" if clean else "failed")
+            with contextlib.suppress(OSError):
+                handle.conn.close()
+
+    def _record_abort(self, exc: BaseException) -> None:
+        """A run that ends by an exception still leaves a finished RunState: open phases get their end,
+        the lifecycle CANCELLED (interrupted) or FAILED, and ``ended_ns``."""
+        state = self.state
+        if state.lifecycle.finished:
+            return
+        now = time.time_ns()
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        for phase in state.phases.values():
+            if phase.start_ns is not None and phase.requests_end_ns is None:
+                phase.sent_end_ns = phase.sent_end_ns or now
+                phase.requests_end_ns = now
+                phase.was_cancelled = phase.was_cancelled or interrupted
+        state.ended_ns = state.ended_ns or now
+        if interrupted:
+            state.lifecycle = Lifecycle.CANCELLED
+        else:
+            state.error = state.error or f"{type(exc).__name__}: {exc}"
+            state.lifecycle = Lifecycle.FAILED
 
     def _shutdown_workers(self) -> None:
         self._broadcast((EXIT, None))

@@ -36,6 +36,11 @@ class WorkerHandle:
     def pid(self) -> int | None:
         return self.process.pid
 
+    @property
+    def exitcode(self) -> int | None:
+        """The process's exit code once it has ended (negative: killed by that signal), else None."""
+        return self.process.exitcode
+
     def is_alive(self) -> bool:
         return bool(self.process.is_alive())
 

@@ -1,8 +1,11 @@
 """GET /api/workers — every worker process: request counts, errors, lifecycle state, pid, CPU, memory.
 
-Counts come from the run state. Process health comes from the run state when the engine sampled it, and
-otherwise from the OS at request time (psutil, for the pid the state names); the router keeps one
-``psutil.Process`` per pid so CPU percent is measured between successive polls.
+Counts and the lifecycle state (running, stopping, stopped, failed) come from the run state, which the
+engine updates as each worker actually stops. Process health comes from the run state when the engine
+sampled it, and otherwise from the OS at request time (psutil, for the pid the state names); the router
+keeps one ``psutil.Process`` per pid so CPU percent is measured between successive polls (the first poll
+of a process has no interval yet: ``cpu_usage`` null, never a made-up 0). A worker that is gone keeps its
+last sampled figures, 0 % CPU and the uptime it had when it stopped.
 """
 
 from __future__ import annotations
@@ -61,15 +64,16 @@ class ProcessProbe:
 
         try:
             process = self._processes.get(pid)
-            if process is None or not process.is_running():
+            primed = process is not None and process.is_running()
+            if not primed:
                 process = psutil.Process(pid)
-                process.cpu_percent(None)  # first call only sets the baseline
                 self._processes[pid] = process
             with process.oneshot():
                 times = process.cpu_times()
+                cpu = process.cpu_percent(None)  # a new process: this call only sets the baseline
                 return {
                     "create_time": process.create_time(),
-                    "cpu_usage": process.cpu_percent(None),
+                    "cpu_usage": cpu if primed else None,
                     "memory_usage": process.memory_info().rss,
                     "cpu_times": [times.user, times.system],
                     "num_threads": process.num_threads(),
@@ -98,7 +102,8 @@ def workers_view(state: Any, probe: ProcessProbe) -> Any:
                 live = probe.sample(w.pid)
                 measured = {key: live.get(key) if value is None else value for key, value in measured.items()}
             created = measured["create_time"]
-            health = WorkerHealth(pid=w.pid, uptime=None if created is None else max(0.0, now_s - created),
+            until = now_s if w.stopped_ns is None else w.stopped_ns / 1e9
+            health = WorkerHealth(pid=w.pid, uptime=None if created is None else max(0.0, until - created),
                                   **measured)
         workers[worker_id] = WorkerInfo(
             worker_id=worker_id,

@@ -279,3 +279,17 @@ def test_a_run_ended_by_an_exception_leaves_a_finished_state(
     assert profiling.finished and profiling.sent_end_ns is not None
     assert profiling.was_cancelled is (lifecycle == Lifecycle.CANCELLED)
     assert (state.error is not None) is (lifecycle == Lifecycle.FAILED)
+
+
+def test_the_error_of_a_failed_run_holds_no_secret(tmp_path: Path) -> None:
+    from inferload.config import ProfileConfig
+
+    state = make_state(tmp_path / "artifacts")
+    state.config = ProfileConfig.load({"api_key": "sk-state-secret-4711", "url": "http://127.0.0.1:1"})
+    state.lifecycle = Lifecycle.RUNNING
+    run = ProfileRun.__new__(ProfileRun)
+    run.state = state
+    run._record_abort(RuntimeError("401 from http://bob:pw-4711@h/v1: bad key sk-state-secret-4711"))
+    assert state.lifecycle == Lifecycle.FAILED
+    assert "sk-state-secret-4711" not in state.error and "pw-4711" not in state.error
+    assert "bad key <redacted>" in state.error

@@ -21,7 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from inferload.errors import UsageError
-from inferload.redact import is_secret_name, redact_header_value, redact_url, split_header
+from inferload.redact import REDACTED, is_secret_name, redact_header_value, redact_url, split_header
 
 DEFAULT_REQUEST_COUNT = 10
 """AIPerf's default when neither --request-count nor --benchmark-duration is given."""
@@ -133,7 +133,8 @@ class ProfileConfig(BaseSettings):
         for value in values:
             name, _ = split_header(value)
             if not name or ":" not in value:
-                raise ValueError(f"{redact_value_for_error(value)!r} is not 'Name: value'")
+                # not echoed: a malformed header is often a credential with its name mistyped
+                raise ValueError("a header is not 'Name: value' (not shown: it may hold a credential)")
         return values
 
     @field_validator("extra_inputs")
@@ -290,7 +291,7 @@ class ProfileConfig(BaseSettings):
         if self.url:
             data["url"] = redact_url(self.url)
         data["extra_inputs"] = {
-            key: ("<redacted>" if is_secret_name(key) else value) for key, value in self.extra_body.items()
+            key: (REDACTED if is_secret_name(key) else value) for key, value in self.extra_body.items()
         }
         if math.isinf(self.api_linger):
             data["api_linger"] = "inf"
@@ -384,11 +385,6 @@ def parse_extra_inputs(values: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             body[key.strip()] = raw
     return body
-
-
-def redact_value_for_error(header: str) -> str:
-    name, value = split_header(header)
-    return f"{name}: {redact_header_value(name, value)}" if name else header
 
 
 def flag_name(field: str) -> str:

@@ -39,10 +39,8 @@ class ResponseParser(Protocol):
 
 
 class EndpointAdapter(Protocol):
-    """One API flavour: how to build its request body and read its response."""
-
-    path: str
-    produces_tokens: bool
+    """One API flavour: how to build its request body and read its response (its path and whether it
+    produces tokens are declared once, on the :class:`~inferload.types.EndpointSpec`)."""
 
     def render(self, conversation: Conversation, config: ProfileConfig) -> dict[str, Any]:
         """The JSON request body for ``conversation`` (``--extra-inputs`` already merged)."""

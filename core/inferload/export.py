@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from inferload import __version__
 from inferload.metrics_engine import MetricsAccumulator, is_aggregate
 from inferload.records import RequestRecord
-from inferload.redact import REDACTED, redact_text
+from inferload.redact import redact_text, replace_secrets
 
 if TYPE_CHECKING:
     # runstate pulls in pydantic; exporters import this module at plugin registration, so keep it cheap.
@@ -102,6 +102,13 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(item) for item in value]
     return value
+
+
+def metric_label(tag: str, block: Mapping[str, Any]) -> str:
+    """``Header (unit)`` as AIPerf labels a metric's row in its console table and CSV."""
+    header = block.get("header") or tag
+    unit = block.get("unit")
+    return f"{header} ({unit})" if unit else header
 
 
 def summary_block(block: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,8 +220,6 @@ def _scrub_files(root: Path, relative_paths: Sequence[str], secrets: Sequence[st
             continue
         if not any(secret.encode() in data for secret in needles):
             continue
-        text = data.decode("utf-8", errors="surrogateescape")
-        for secret in sorted(needles, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
+        text = replace_secrets(data.decode("utf-8", errors="surrogateescape"), needles)
         path.write_bytes(text.encode("utf-8", errors="surrogateescape"))
         log.warning("a secret value reached %s and was redacted there", relative)

@@ -108,12 +108,18 @@ def build_cli_command(argv: Sequence[str], prog: str = "inferload") -> str:
     return " ".join([prog, *(shlex.quote(arg) for arg in redact_argv(argv))])
 
 
+def replace_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every known secret value replaced by ``<redacted>``, the longest first (so a value
+    that contains a shorter one is not left half shown). Values under 3 characters are left alone: they
+    would redact ordinary words."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Scrub known secret values and URL userinfo from free text (error messages, log lines)."""
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, REDACTED)
-    return _URL_IN_TEXT.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+    return _URL_IN_TEXT.sub(lambda m: f"{m['scheme']}{REDACTED}@", replace_secrets(text, secrets))
 
 
 class SecretFilter(logging.Filter):

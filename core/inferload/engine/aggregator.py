@@ -152,10 +152,3 @@ class RecordAggregator:
             updated.last_update_ns = time.time_ns()
             workers[worker_id] = updated
         self.state.workers = workers
-
-    def worker_cpu_seconds(self) -> float:
-        """Total user+system CPU the workers have used so far (for the CPU-per-request figure)."""
-        total = 0.0
-        for stats in self.state.workers.values():
-            total += (stats.cpu_user_sec or 0.0) + (stats.cpu_system_sec or 0.0)
-        return total

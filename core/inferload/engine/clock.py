@@ -50,10 +50,6 @@ class AbsoluteSleeper:
             except (OSError, AttributeError):
                 self._fd = -1
 
-    @property
-    def precise(self) -> bool:
-        return self._fd >= 0
-
     async def sleep_until(self, deadline_ns: int) -> None:
         """Return at (or just after) ``deadline_ns``, or earlier if :meth:`wake` is called."""
         delay = deadline_ns - time.perf_counter_ns()

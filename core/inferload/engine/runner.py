@@ -46,7 +46,7 @@ from inferload.engine.progress_view import ProgressView, resolve_ui
 from inferload.engine.schedule import PhasePlan, build_phases, default_workers, split_concurrency
 from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, RunFailed, UsageError
 from inferload.records import PROFILING
-from inferload.redact import SecretFilter, build_cli_command
+from inferload.redact import SecretFilter, build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
 
 log = logging.getLogger("inferload.profile")
@@ -300,7 +300,7 @@ class ProfileRun:
                 except (EOFError, OSError):
                     raise RunFailed(f"{handle.worker_id} exited while starting") from None
                 if kind == FAILED:
-                    raise RunFailed(f"{handle.worker_id} failed to start: {payload}")
+                    raise RunFailed(self._scrub(f"{handle.worker_id} failed to start: {payload}"))
                 if kind == READY:
                     aggregator.add_worker(handle.worker_id, payload)
         log.info("%d worker process(es) ready", len(self.handles))
@@ -360,7 +360,7 @@ class ProfileRun:
                     aggregator.on_records(handle.worker_id, progress, [], message[2])
                     del running[conn]
                 elif kind == FAILED:
-                    self.worker_failure = f"{handle.worker_id} failed: {message[1]}"
+                    self.worker_failure = self._scrub(f"{handle.worker_id} failed: {message[1]}")
                     log.error("%s", self.worker_failure)
                     aggregator.set_worker_state(handle.worker_id, "failed")
                     del running[conn]
@@ -440,7 +440,7 @@ class ProfileRun:
         all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
         if all_failed:
             # Nothing was measured: the run failed, though every request is still accounted for on disk.
-            state.error = _all_failed_message(accumulator, config)
+            state.error = self._scrub(_all_failed_message(accumulator, config))
             state.lifecycle = Lifecycle.FAILED  # before the summary, so is_complete says false
             log.error("%s", state.error)
         for warning in accumulator.client_warnings():
@@ -546,8 +546,15 @@ class ProfileRun:
         if interrupted:
             state.lifecycle = Lifecycle.CANCELLED
         else:
-            state.error = state.error or f"{type(exc).__name__}: {exc}"
+            state.error = state.error or self._scrub(f"{type(exc).__name__}: {exc}")
             state.lifecycle = Lifecycle.FAILED
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the run's secret values or URL passwords: RunState.error and worker failures
+        quote servers and exceptions, and every reader of the state (routes, observers) must get it safe."""
+        from inferload.export import secret_values
+
+        return redact_text(text, secret_values(self.state.config))
 
     def _shutdown_workers(self) -> None:
         self._broadcast((EXIT, None))
@@ -579,8 +586,6 @@ class ProfileRun:
 
 
 def _safe_url(url: str | None) -> str:
-    from inferload.redact import redact_url
-
     return redact_url(url) if url else "-"
 
 

@@ -43,9 +43,11 @@ from inferload.records import ERROR_CANCELLED, ERROR_CONNECTION, ERROR_TIMEOUT, 
 log = logging.getLogger(__name__)
 
 _ERROR_BODY_LIMIT = 4096
+"""Bytes of a non-2xx response body kept for the error message."""
 _MAX_WARM_CONNECTIONS = 1024
-_WARM_TIMEOUT_SEC = 5.0
 """Connections a worker opens before t=0 at most (its share of --concurrency, if smaller)."""
+_WARM_TIMEOUT_SEC = 5.0
+"""How long opening those connections may delay the worker's start."""
 
 
 def worker_main(conn: Any, init: WorkerInit) -> None:

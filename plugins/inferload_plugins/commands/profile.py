@@ -213,10 +213,6 @@ def run(args: argparse.Namespace, registry: Any) -> int:
             f"inferload: no --url given: started the built-in simulator at {simulator.url} "
             f"(model {model!r})\n"
         )
-    elif not config.model:
-        from inferload.errors import UsageError
-
-        raise UsageError("--model is required with --url (the model name to put in each request)")
     try:
         return run_profile(config, registry, argv=sys.argv[1:], tokenizer=tokenizer)
     finally:

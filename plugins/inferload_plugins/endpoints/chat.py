@@ -25,9 +25,6 @@ def register_endpoints() -> list[EndpointSpec]:
 class ChatAdapter:
     """Renders ``messages`` bodies; reads ``delta.content`` apart from ``reasoning_content``/``reasoning``."""
 
-    path = "/v1/chat/completions"
-    produces_tokens = True
-
     def render(self, conversation: Any, config: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": config.model,

@@ -25,9 +25,6 @@ def register_endpoints() -> list[EndpointSpec]:
 class CompletionsAdapter:
     """Renders ``prompt`` bodies with ``max_tokens``; reads ``choices[0].text``."""
 
-    path = "/v1/completions"
-    produces_tokens = True
-
     def render(self, conversation: Any, config: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": config.model,

@@ -25,9 +25,6 @@ def register_endpoints() -> list[EndpointSpec]:
 class EmbeddingsAdapter:
     """Renders ``input`` bodies; a response is valid when it carries a ``data`` list."""
 
-    path = "/v1/embeddings"
-    produces_tokens = False
-
     def render(self, conversation: Any, config: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"model": config.model, "input": conversation.prompt}
         body.update(config.extra_body)

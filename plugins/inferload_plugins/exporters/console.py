@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from inferload import hookimpl
+from inferload.export import metric_label
 from inferload.metrics_engine import is_aggregate
 from inferload.types import ExporterSpec
 
@@ -19,12 +20,6 @@ FULL_WIDTH = 100
 TITLE = "inferload | LLM Metrics"
 FILE_WIDTH = 120
 MESSAGE_WIDTH = 100
-
-
-def _label(tag: str, block: dict[str, Any]) -> str:
-    header = block.get("header") or tag
-    unit = block.get("unit")
-    return f"{header} ({unit})" if unit else header
 
 
 def _cell(block: dict[str, Any], column: str) -> str:
@@ -49,7 +44,7 @@ def renderables(context: Any, width: int = FILE_WIDTH) -> list[Any]:
     ordered = sorted(metrics, key=lambda tag: is_aggregate(metrics[tag]))
     for tag in ordered:
         block = metrics[tag]
-        table.add_row(_label(tag, block), *(_cell(block, column) for column in columns))
+        table.add_row(metric_label(tag, block), *(_cell(block, column) for column in columns))
     out: list[Any] = [table]
 
     errors = context.summary.get("error_summary") or []

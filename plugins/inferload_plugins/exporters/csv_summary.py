@@ -9,19 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from inferload import hookimpl
+from inferload.export import metric_label
 from inferload.metrics_engine import is_aggregate
 from inferload.types import ExporterSpec
 
 FILENAME = "profile_export.csv"
 RECORD_COLUMNS = ("avg", "min", "max", "sum", "p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99",
                   "std")
-
-
-def metric_label(tag: str, block: dict[str, Any]) -> str:
-    """``Header (unit)`` as AIPerf labels rows."""
-    header = block.get("header") or tag
-    unit = block.get("unit")
-    return f"{header} ({unit})" if unit else header
 
 
 def _number(value: Any) -> str:

@@ -21,12 +21,11 @@ def output_sequence_length(record: RequestRecord) -> int | None:
     tokens) when reported, else the client-side count of answer plus reasoning tokens."""
     if record.usage_completion_tokens is not None:
         return record.usage_completion_tokens
-    if record.client_output_tokens is None:
-        return None
-    return record.client_output_tokens + (record.client_reasoning_tokens or 0)
+    return _client_output_total(record)
 
 
 def _client_output_total(record: RequestRecord) -> int | None:
+    """The client-side count of answer plus reasoning tokens, or None when the client did not count."""
     if record.client_output_tokens is None:
         return None
     return record.client_output_tokens + (record.client_reasoning_tokens or 0)
@@ -57,10 +56,15 @@ def _usage_diff_pct(record: RequestRecord) -> float | None:
     return abs(record.usage_completion_tokens - client) * 100.0 / client
 
 
+def run_total(summary: Any, tag: str) -> float | None:
+    """The sum of per-request metric ``tag`` over the run's successful requests, or None without it."""
+    block = summary.metrics.get(tag)
+    return None if block is None else block["sum"]
+
+
 def _sum_of(tag: str) -> Any:
     def total(summary: Any) -> float | None:
-        block = summary.metrics.get(tag)
-        return None if block is None else block["sum"]
+        return run_total(summary, tag)
 
     return total
 

@@ -12,7 +12,7 @@ from inferload import hookimpl
 from inferload.records import RequestRecord
 from inferload.stats import per_second
 from inferload.types import MetricSpec
-from inferload_plugins.metrics.sequence import output_sequence_length
+from inferload_plugins.metrics.sequence import output_sequence_length, run_total
 
 
 def output_token_throughput_per_user(record: RequestRecord) -> float | None:
@@ -30,11 +30,6 @@ def _rate(summary: Any, amount: float | None) -> float | None:
     return per_second(amount, summary.benchmark_duration_ns)
 
 
-def _sum(summary: Any, tag: str) -> float | None:
-    block = summary.metrics.get(tag)
-    return None if block is None else block["sum"]
-
-
 def request_throughput(summary: Any) -> float | None:
     """Successful requests per second."""
     return _rate(summary, summary.request_count)
@@ -42,18 +37,18 @@ def request_throughput(summary: Any) -> float | None:
 
 def output_token_throughput(summary: Any) -> float | None:
     """Output tokens of successful requests per second."""
-    return _rate(summary, _sum(summary, "output_sequence_length"))
+    return _rate(summary, run_total(summary, "output_sequence_length"))
 
 
 def input_token_throughput(summary: Any) -> float | None:
     """Prompt tokens of successful requests per second."""
-    return _rate(summary, _sum(summary, "input_sequence_length"))
+    return _rate(summary, run_total(summary, "input_sequence_length"))
 
 
 def total_token_throughput(summary: Any) -> float | None:
     """Input plus output tokens of successful requests per second."""
-    isl = _sum(summary, "input_sequence_length")
-    osl = _sum(summary, "output_sequence_length")
+    isl = run_total(summary, "input_sequence_length")
+    osl = run_total(summary, "output_sequence_length")
     if isl is None and osl is None:
         return None
     return _rate(summary, (isl or 0.0) + (osl or 0.0))

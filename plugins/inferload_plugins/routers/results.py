@@ -138,12 +138,12 @@ def results_view(state: Any) -> Any:
 
 def _safe_error(state: Any) -> str | None:
     """The run's error message, scrubbed of its secrets once more (the engine should have done it)."""
+    from inferload.export import secret_values
     from inferload.redact import redact_text
 
     if state.error is None:
         return None
-    secret_values = getattr(state.config, "secret_values", None)
-    return redact_text(str(state.error), secret_values() if callable(secret_values) else ())
+    return redact_text(str(state.error), secret_values(state.config))
 
 
 def list_view(state: Any) -> Any:

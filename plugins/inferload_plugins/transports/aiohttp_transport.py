@@ -22,14 +22,10 @@ def register_transports() -> list[TransportSpec]:
         TransportSpec(
             name="aiohttp",
             description="aiohttp ClientSession with a keep-alive connector",
-            factory=make_transport,
+            factory=AiohttpTransport,
             schemes=("http", "https"),
         )
     ]
-
-
-def make_transport(**options: Any) -> Any:
-    return AiohttpTransport(**options)
 
 
 class AiohttpTransport:

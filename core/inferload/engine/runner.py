@@ -138,6 +138,7 @@ class ProfileRun:
         self.stopping_sent = False
         self.worker_failure: str | None = None
         self._log_handler: logging.Handler | None = None
+        self._secret_filter: logging.Filter | None = None
         self.inputs: list[dict[str, Any]] = []
         self.client_warnings: list[str] = []
 
@@ -566,7 +567,8 @@ class ProfileRun:
     # -- logging ---------------------------------------------------------------------------------
 
     def _open_log(self) -> None:
-        """``logs/inferload.log`` in the artifact dir, scrubbed of the run's secrets."""
+        """``logs/inferload.log`` in the artifact dir; it and the terminal's handlers scrub the run's
+        secrets from every record that reaches them (any logger, third-party libraries included)."""
         path = self.state.artifact_dir / "logs" / "inferload.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, mode="w", encoding="utf-8")
@@ -574,11 +576,17 @@ class ProfileRun:
             logging.DEBUG if logging.getLogger("inferload").isEnabledFor(logging.DEBUG) else logging.INFO
         )
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.addFilter(SecretFilter(self.config.secret_values()))
+        self._secret_filter = SecretFilter(self.config.secret_values())
+        handler.addFilter(self._secret_filter)
+        for terminal in logging.getLogger().handlers:
+            terminal.addFilter(self._secret_filter)
         logging.getLogger("inferload").addHandler(handler)
         self._log_handler = handler
 
     def _close_log(self) -> None:
+        if self._secret_filter is not None:
+            for terminal in logging.getLogger().handlers:
+                terminal.removeFilter(self._secret_filter)
         if self._log_handler is not None:
             logging.getLogger("inferload").removeHandler(self._log_handler)
             self._log_handler.close()

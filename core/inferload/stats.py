@@ -42,34 +42,110 @@ def per_second(amount: float, duration_ns: float) -> float | None:
     return amount * NS_PER_UNIT["sec"] / duration_ns
 
 
-def compute_stats(values: Sequence[float] | np.ndarray) -> dict[str, Any]:
+SUM_SCALE_BITS = 1126
+"""Every finite float64 is an integer multiple of ``2**-1126`` once split by :func:`numpy.frexp` into a
+53-bit integer mantissa and an exponent (``2**-1074`` is the smallest subnormal, less 53 mantissa bits), so
+sums kept as Python integers in that unit are exact; see :func:`fixed_point_sum`."""
+
+_CHUNK = 1 << 24
+"""Values summed per bincount: 27-bit half-mantissas stay exact in float64 partial sums below 2**26 values."""
+
+
+def fixed_point_sum(values: Sequence[float] | np.ndarray) -> tuple[int, float]:
+    """The exact sum of ``values`` as ``(scaled, nonfinite)``: ``scaled`` is the sum of the finite values
+    in units of ``2**-SUM_SCALE_BITS`` (a Python int, no rounding at all), ``nonfinite`` the float sum of
+    any inf/NaN values (0.0 when there are none).
+
+    Vectorised: each value's mantissa is split into two halves that numpy sums per binary exponent
+    without rounding; Python touches only one integer per distinct exponent. Two such results add
+    exactly, so a running total over batches equals the total over the whole column bit for bit.
+    """
+    import numpy as np
+
+    x = np.asarray(values, dtype=np.float64).ravel()
+    nonfinite = 0.0
+    finite = np.isfinite(x)
+    if not finite.all():
+        with np.errstate(invalid="ignore"):  # inf + -inf is NaN, as numpy's own sum says
+            nonfinite = float(x[~finite].sum())
+        x = x[finite]
+    scaled = 0
+    for start in range(0, x.size, _CHUNK):
+        mantissa, exponent = np.frexp(x[start:start + _CHUNK])
+        whole = mantissa * 9007199254740992.0  # 2**53: an exact integer below 2**53 in magnitude
+        high = np.floor(whole * (1.0 / 67108864.0))  # 2**26
+        low = whole - high * 67108864.0  # 0 <= low < 2**26, exact
+        base = int(exponent.min())
+        bins = exponent - base
+        high_sums = np.bincount(bins, weights=high)
+        low_sums = np.bincount(bins, weights=low)
+        for k in np.flatnonzero((high_sums != 0) | (low_sums != 0)).tolist():
+            shift = k + base - 53 + SUM_SCALE_BITS  # x = whole * 2**(exponent - 53); >= 0 for every double
+            scaled += (int(high_sums[k]) << (shift + 26)) + (int(low_sums[k]) << shift)
+    return scaled, nonfinite
+
+
+def fixed_point_to_float(scaled: int, nonfinite: float = 0.0) -> float:
+    """The correctly rounded float of a :func:`fixed_point_sum` result (±inf past the float range)."""
+    try:
+        total = scaled / (1 << SUM_SCALE_BITS)  # int / int is correctly rounded in Python
+    except OverflowError:
+        total = float("inf") if scaled > 0 else float("-inf")
+    return total + nonfinite if nonfinite else total
+
+
+def exact_sum(values: Sequence[float] | np.ndarray) -> float:
+    """``values``' sum correctly rounded to float64 (what ``math.fsum`` gives), independent of order."""
+    return fixed_point_to_float(*fixed_point_sum(values))
+
+
+def percentile_ranks(count: int) -> list[tuple[int, int, int, float]]:
+    """For ``count`` sorted values: ``(p, low, high, fraction)`` per reported percentile, numpy's "linear"
+    rule — the percentile is ``interpolate(sorted[low], sorted[high], fraction)``."""
+    last = count - 1
+    ranks = []
+    for p in PERCENTILES:
+        position = last * (p / 100.0)
+        low = int(position)
+        ranks.append((p, low, min(low + 1, last), position - low))
+    return ranks
+
+
+def interpolate(a: float, b: float, fraction: float) -> float:
+    """numpy's linear interpolation between neighbouring ranks (the same float rounding as numpy)."""
+    return a + (b - a) * fraction if fraction < 0.5 else b - (b - a) * (1.0 - fraction)
+
+
+def compute_stats(
+    values: Sequence[float] | np.ndarray, *, total: float | None = None, is_sorted: bool = False
+) -> dict[str, Any]:
     """avg, p1…p99, min, max, std, count and sum of ``values`` (keys in :data:`STAT_KEYS` order).
 
     An empty input gives ``{"count": 0}``: callers omit such a metric rather than report zeros.
+    ``sum`` is the correctly rounded sum (:func:`exact_sum`), so it does not depend on the order values
+    arrived in; a caller that already holds it (the metrics engine's running sum) passes it as ``total``.
+``is_sorted=True`` says ``values`` is an ascending float64 array already (no second copy to sort).
     Floats are plain Python floats so the result serialises as JSON without conversion. numpy is imported
     here rather than at module level so that metric plugins can use :func:`ns_to` without paying for it.
     """
     import numpy as np
 
-    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    ordered = np.asarray(values, dtype=np.float64)
+    if not is_sorted:
+        ordered = np.sort(ordered)
     count = int(ordered.size)
     if count == 0:
         return {"count": 0}
-    total = float(ordered.sum())
+    if total is None:
+        total = exact_sum(ordered)
     stats: dict[str, Any] = {"avg": total / count}
     # One sort, then numpy's "linear" rule by hand: np.percentile would partition the data once per
-    # requested rank and costs ~5x more, which matters for live snapshots taken every second.
-    last = count - 1
-    for p in PERCENTILES:
-        position = last * (p / 100.0)
-        low = int(position)
-        high = min(low + 1, last)
-        a, b = float(ordered[low]), float(ordered[high])
-        fraction = position - low
-        stats[f"p{p}"] = a + (b - a) * fraction if fraction < 0.5 else b - (b - a) * (1.0 - fraction)
+    # requested rank and costs ~5x more.
+    for p, low, high, fraction in percentile_ranks(count):
+        stats[f"p{p}"] = interpolate(float(ordered[low]), float(ordered[high]), fraction)
     stats["min"] = float(ordered[0])
-    stats["max"] = float(ordered[last])
+    stats["max"] = float(ordered[-1])
     stats["std"] = float(ordered.std())
     stats["count"] = count
-    stats["sum"] = total
+    stats["sum"] = float(total)
     return stats

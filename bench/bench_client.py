@@ -191,7 +191,10 @@ class Probe:
 
     @hookimpl
     def run_finished(self, state: Any) -> None:
-        self.workers_end = self._workers_cpu(state)
+        # The workers have exited by now; the engine sampled their CPU times just before telling them to.
+        self.workers_end = sum(
+            (stats.cpu_user_sec or 0.0) + (stats.cpu_system_sec or 0.0) for stats in state.workers.values()
+        )
 
 
 def run_client(url: str, workdir: Path, **settings: Any) -> dict[str, Any]:

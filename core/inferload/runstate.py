@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from inferload.stats import ns_to
+
 
 class Lifecycle(str, Enum):
     """States of a run. ``/readyz`` is ready only in RUNNING; ``/healthz`` fails only in FAILED."""
@@ -74,7 +76,7 @@ class PhaseProgress:
         if self.start_ns is None:
             return 0.0
         end = self.requests_end_ns or now_ns or time.time_ns()
-        return max(0.0, (end - self.start_ns) / 1e9)
+        return max(0.0, ns_to(end - self.start_ns, "sec"))
 
     def requests_per_second(self, now_ns: int | None = None) -> float | None:
         elapsed = self.elapsed_sec(now_ns)

@@ -85,6 +85,7 @@ class ProcessProbe:
 
 def workers_view(state: Any, probe: ProcessProbe) -> Any:
     from inferload.api_models import TaskStats, WorkerGroup, WorkerHealth, WorkerInfo, WorkersResponse
+    from inferload.stats import ns_to
 
     now_s = time.time()
     workers: dict[str, WorkerInfo] = {}
@@ -102,7 +103,7 @@ def workers_view(state: Any, probe: ProcessProbe) -> Any:
                 live = probe.sample(w.pid)
                 measured = {key: live.get(key) if value is None else value for key, value in measured.items()}
             created = measured["create_time"]
-            until = now_s if w.stopped_ns is None else w.stopped_ns / 1e9
+            until = now_s if w.stopped_ns is None else ns_to(w.stopped_ns, "sec")
             health = WorkerHealth(pid=w.pid, uptime=None if created is None else max(0.0, until - created),
                                   **measured)
         workers[worker_id] = WorkerInfo(

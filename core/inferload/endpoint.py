@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from inferload.config import ProfileConfig
     from inferload.dataset import Conversation, Tokenizer
 
+_decode = json.JSONDecoder().decode
+
 Extract = Callable[[dict[str, Any]], "tuple[str | None, str | None]"]
 """From one decoded response object (or stream event) to (answer text, reasoning text)."""
 
@@ -86,7 +88,8 @@ class SSEJSONParser:
             self._done = True
             return
         try:
-            obj = json.loads(payload)
+            # what json.loads(bytes) does for UTF-8 (SSE is UTF-8 by definition), minus its per-call checks
+            obj = _decode(payload.decode("utf-8", "surrogatepass"))
         except ValueError:
             if self._error is None:
                 self._error = RequestError(ERROR_MALFORMED, f"stream event is not JSON: {payload[:80]!r}")

@@ -27,6 +27,15 @@ class SSEParser:
         """
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        elif (
+            not self._buf
+            and data[:5] == b"data:"
+            and data.find(b"\n") == len(data) - 2
+            and data[-1:] == b"\n"
+        ):
+            # the common read: exactly one event of one data line (what an HTTP chunk usually carries)
+            value = data[5:-2]
+            return [(ts_ns, value[1:] if value[:1] == b" " else value)]
         if not self._buf:
             self._start_ns = ts_ns
             buf = data

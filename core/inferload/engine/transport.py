@@ -26,6 +26,10 @@ class ResponseSink(Protocol):
     def on_body(self, data: bytes, ts_ns: int) -> None:
         """A piece of the (de-chunked) body, read at ``ts_ns``."""
 
+    # Optional: ``def on_sent(self, ts_ns: int) -> None`` -- a transport that can calls it with
+    # ``perf_counter_ns()`` taken immediately before the request's first byte is written (after taking a
+    # pooled connection and building the request), which then becomes the request's start time.
+
 
 class Transport(Protocol):
     """One worker's HTTP client for one target URL."""

@@ -14,6 +14,9 @@ import httptools
 from inferload.engine.transport import ResponseSink, TransportError
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 
+_MAX_CACHED_BODIES = 100_000
+"""Distinct request bodies whose framed bytes are kept (a run's payloads are prepared before t=0)."""
+
 
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; parses responses with httptools as bytes arrive."""
@@ -107,6 +110,10 @@ class ProtocolTransport:
         ]
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         self._head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        self._tails: dict[bytes, bytes] = {}
+        """Per body: ``Content-Length``, the blank line and the body, built on the body's first use (the
+        worker's payloads are a fixed set of bytes objects, and bytes cache their hash)."""
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
         self._connect_timeout = connect_timeout
@@ -143,13 +150,24 @@ class ProtocolTransport:
             self._all.discard(candidate)
         if conn is None:
             conn = await self._connect()
-        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        message = b"".join(
-            (self._head, f"{extra}Content-Length: {len(body)}\r\n\r\n".encode("latin-1"), body)
-        )
-        loop = asyncio.get_running_loop()
+        tail = self._tails.get(body)
+        if tail is None:
+            tail = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            if len(self._tails) < _MAX_CACHED_BODIES:
+                self._tails[body] = tail
+        if headers:
+            extra = "".join([f"{name}: {value}\r\n" for name, value in headers.items()]).encode("latin-1")
+            message = b"".join((self._head, extra, tail))
+        else:
+            message = self._head + tail
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         conn.sink, conn.waiter, conn.received = sink, loop.create_future(), 0
         try:
+            on_sent = getattr(sink, "on_sent", None)
+            if on_sent is not None:
+                on_sent(perf_counter_ns())  # the request's start: immediately before its first byte
             conn.transport.write(message)  # type: ignore[union-attr]
             await conn.waiter
         except BaseException as exc:

@@ -86,6 +86,16 @@ def test_malformed_line_is_a_usage_error_naming_file_and_line_before_any_request
     assert not (tmp_path / "art").exists()  # and no half-made artifact directory
 
 
+def test_without_url_a_malformed_line_fails_before_the_simulator_starts(run_cli: Any, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"text": "fine"}\n{"text": 3}\n', encoding="utf-8")
+    result = run_cli("profile", "--input-file", prompts, "--artifact-dir", tmp_path / "art", "--ui", "none")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr  # no "started the built-in simulator" line before it
+    assert f"{prompts}:2:" in lines[0]
+
+
 def test_missing_input_file_is_one_line_naming_the_path(run_cli: Any, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.jsonl"
     result = run_cli("profile", "--input-file", missing, "--artifact-dir", tmp_path / "art", "--ui", "none")

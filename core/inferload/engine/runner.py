@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from pathlib import Path
 from time import perf_counter_ns
@@ -109,13 +109,21 @@ class ProfileRun:
         argv: Sequence[str] = (),
         console: Any = None,
         tokenizer: Any = None,
+        start_target: Callable[[], Any] | None = None,
     ) -> None:
+        if config.url is None and start_target is None:
+            raise UsageError("--url is required: the address of the server to benchmark")
         if not config.model:
             raise UsageError("--model is required with --url (the model name to put in each request)")
         self.config = config
         self.registry = registry
         self.console = console
         self.tokenizer = tokenizer  # None: resolved from config.tokenizer when the dataset is built
+        # Starts the server under test when there is no --url (the embedded simulator): called once the
+        # dataset is built, so bad input fails before any server starts. Returns an object with .url
+        # and .stop(); stopped when the run ends.
+        self.start_target = start_target
+        self.target: Any = None
         self.endpoint, self.transport, self.executor_spec = check_plugins(config, registry)
         self.seed = (
             config.random_seed if config.random_seed is not None else random.SystemRandom().randrange(2**31)
@@ -166,6 +174,9 @@ class ProfileRun:
             if self.api_server is not None:
                 with contextlib.suppress(Exception):
                     self.api_server.stop()
+            if self.target is not None:
+                with contextlib.suppress(Exception):
+                    self.target.stop()
             self._close_log()
 
     def _run(self) -> int:
@@ -175,6 +186,11 @@ class ProfileRun:
         # that must not leave a fresh log over a previous run's artifacts.
         phases = build_phases(config, self.registry, self.seed)
         init_kwargs = self._prepare_payloads()
+        if self.start_target is not None:
+            self.target = self.start_target()
+            self.config = config = config.model_copy(update={"url": self.target.url})
+            state.config = config
+        init_kwargs["url"] = f"{config.url}{config.endpoint or self.endpoint.path}"
         self._open_log()
         log.info(
             "benchmark %s: %s %s against %s, artifacts in %s",
@@ -246,9 +262,7 @@ class ProfileRun:
             {"session_id": c.conversation_id, "payloads": [body]}
             for c, body in zip(conversations, bodies, strict=True)
         ]
-        url = f"{config.url}{config.endpoint or self.endpoint.path}"
         return {
-            "url": url,
             "headers": config.headers_map,
             "transport_factory": self.transport.factory,
             "endpoint_factory": self.endpoint.factory,
@@ -603,11 +617,15 @@ def run_profile(
     argv: Sequence[str] = (),
     console: Any = None,
     tokenizer: Any = None,
+    start_target: Callable[[], Any] | None = None,
 ) -> int:
     """Run one benchmark end to end and return the exit code (0 ok, 1 failed, 130 SIGINT, 143 SIGTERM).
 
-    ``tokenizer`` is the already resolved ``--tokenizer``, if the caller built it to fail fast."""
-    return ProfileRun(config, registry, argv=argv, console=console, tokenizer=tokenizer).run()
+    ``tokenizer`` is the already resolved ``--tokenizer``, if the caller built it to fail fast;
+    ``start_target`` starts the server under test when ``config.url`` is None (see :class:`ProfileRun`)."""
+    return ProfileRun(
+        config, registry, argv=argv, console=console, tokenizer=tokenizer, start_target=start_target
+    ).run()
 
 
 def _all_failed_message(accumulator: Any, config: ProfileConfig) -> str:

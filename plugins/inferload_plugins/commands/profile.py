@@ -202,19 +202,23 @@ def run(args: argparse.Namespace, registry: Any) -> int:
     check_plugins(config, registry)
     # before the simulator starts, so a bad --tokenizer fails in a moment, not after a server start
     tokenizer = resolve_tokenizer(registry, config.tokenizer)
-    simulator = None
+    start_target = None
     if config.url is None:
-        from inferload_plugins.simulator.embedded import start_embedded
+        from inferload_plugins.simulator.config import SimulatorConfig
 
-        simulator = start_embedded()
-        model = config.model or simulator.config.served_model_name
-        config = config.model_copy(update={"url": simulator.url, "model": model})
-        sys.stderr.write(
-            f"inferload: no --url given: started the built-in simulator at {simulator.url} "
-            f"(model {model!r})\n"
-        )
-    try:
-        return run_profile(config, registry, argv=sys.argv[1:], tokenizer=tokenizer)
-    finally:
-        if simulator is not None:
-            simulator.stop()
+        simulator_config = SimulatorConfig()  # INFERLOAD_SIM_* settings apply to the embedded one too
+        config = config.model_copy(update={"model": config.model or simulator_config.served_model_name})
+        model = config.model
+
+        def start_target() -> Any:
+            """Started by the run once its dataset is built, so bad input never starts a server."""
+            from inferload_plugins.simulator.embedded import start_embedded
+
+            simulator = start_embedded(simulator_config)
+            sys.stderr.write(
+                f"inferload: no --url given: started the built-in simulator at {simulator.url} "
+                f"(model {model!r})\n"
+            )
+            return simulator
+
+    return run_profile(config, registry, argv=sys.argv[1:], tokenizer=tokenizer, start_target=start_target)

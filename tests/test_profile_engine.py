@@ -11,7 +11,7 @@ import pytest
 from inferload.endpoint import JSONBodyParser, SSEJSONParser, error_from_body
 from inferload.engine.schedule import arrival_offsets, default_workers, split_concurrency
 from inferload.engine.sse import SSEParser
-from inferload.records import ERROR_HTTP, ERROR_MALFORMED, RequestRecord
+from inferload.records import ERROR_HTTP, ERROR_INCOMPLETE, ERROR_MALFORMED, RequestRecord
 from inferload_plugins.endpoints.chat import ChatAdapter
 from inferload_plugins.endpoints.completions import CompletionsAdapter
 
@@ -28,14 +28,34 @@ def test_sse_event_split_across_reads_is_timed_by_its_first_byte() -> None:
     parser = SSEParser()
     assert parser.feed(b'data: {"a"', 100) == []
     assert parser.feed(b": 1}\n", 200) == []
-    assert parser.feed(b"\ndata: x\n\ndata: y", 300) == [(100, b'{"a": 1}'), (300, b"x")]
-    assert parser.feed(b"\n\n", 400) == [(300, b"y")]
+    assert parser.feed(b"\ndata: x\n\ndata: y", 300) == [(100, b"", b'{"a": 1}'), (300, b"", b"x")]
+    assert parser.feed(b"\n\n", 400) == [(300, b"", b"y")]
 
 
 def test_sse_handles_crlf_comments_and_multiline_data() -> None:
     parser = SSEParser()
     events = parser.feed(b": keep-alive\r\n\r\nevent: message\r\ndata: a\r\ndata: b\r\n\r\n", 5)
-    assert events == [(5, b"a\nb")]
+    assert events == [(5, b"message", b"a\nb")]
+
+
+def test_sse_crlf_split_across_reads_is_one_line_end() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: a\r", 1) == []
+    assert parser.feed(b"\ndata: b\r", 2) == []
+    assert parser.feed(b"\n\r", 3) == [(1, b"", b"a\nb")]
+    assert parser.feed(b"\ndata: c\n\n", 4) == [(4, b"", b"c")]
+
+
+def test_sse_lone_cr_line_ends_and_event_names_are_kept() -> None:
+    parser = SSEParser()
+    events = parser.feed(b"\xef\xbb\xbfevent: error\rdata: {\"details\": 1}\r\rdata\r\r", 7)
+    assert events == [(7, b"error", b'{"details": 1}'), (7, b"", b"")]
+
+
+def test_sse_event_without_data_is_not_dispatched_and_partial_last_line_is_dropped() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"event: ping\n\nid: 3\nretry: 10\n\ndata: x\ndata: {\"cut", 1) == []
+    assert parser.close() == [(1, b"", b"x")]
 
 
 def test_chat_stream_keeps_reasoning_apart_and_reads_usage() -> None:
@@ -67,12 +87,25 @@ def test_chat_stream_keeps_reasoning_apart_and_reads_usage() -> None:
     assert record.error is None
 
 
-def test_stream_without_done_or_with_bad_json_is_malformed() -> None:
+def test_stream_ending_before_finish_reason_is_incomplete_and_keeps_timings() -> None:
     parser = CompletionsAdapter().parser(True)
     parser.feed(_event({"choices": [{"text": "a"}]}), 1)
     record = _record()
     parser.finish(record, None)
-    assert record.error is not None and record.error.type == ERROR_MALFORMED
+    assert record.error is not None and record.error.type == ERROR_INCOMPLETE
+    assert record.chunk_ns == [1]
+
+
+def test_stream_ending_after_finish_reason_without_done_succeeds() -> None:
+    parser = CompletionsAdapter().parser(True)
+    parser.feed(_event({"choices": [{"text": "a", "finish_reason": None}]}), 1)
+    parser.feed(_event({"choices": [{"text": "", "finish_reason": "length"}]}), 2)
+    record = _record()
+    parser.finish(record, None)
+    assert record.error is None and record.chunk_ns == [1]
+
+
+def test_bad_json_stream_event_is_malformed() -> None:
     parser = CompletionsAdapter().parser(True)
     parser.feed(b"data: {not json\n\ndata: [DONE]\n\n", 1)
     record = _record()

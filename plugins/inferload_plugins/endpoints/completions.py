@@ -42,7 +42,7 @@ class CompletionsAdapter:
     def parser(self, streaming: bool) -> Any:
         from inferload.endpoint import JSONBodyParser, SSEJSONParser
 
-        return SSEJSONParser(_text) if streaming else JSONBodyParser(_text_or_empty)
+        return SSEJSONParser(_text) if streaming else JSONBodyParser(_text_or_empty, require_output=True)
 
 
 def _text(obj: dict[str, Any]) -> tuple[str | None, str | None]:

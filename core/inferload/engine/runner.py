@@ -455,10 +455,10 @@ class ProfileRun:
         all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
         if all_failed:
             # Nothing was measured: the run failed, though every request is still accounted for on disk.
-            state.error = self._scrub(_all_failed_message(accumulator, config))
+            state.error = self._scrub(_all_failed_message(accumulator, config, self._scrub))
             state.lifecycle = Lifecycle.FAILED  # before the summary, so is_complete says false
             log.error("%s", state.error)
-        for warning in accumulator.client_warnings():
+        for warning in [*accumulator.client_warnings(), *accumulator.measurement_warnings()]:
             log.warning("%s", warning)
         state.ended_ns = time.time_ns()
         if cancelled and not self.worker_failure:
@@ -628,16 +628,17 @@ def run_profile(
     ).run()
 
 
-def _all_failed_message(accumulator: Any, config: ProfileConfig) -> str:
-    """One line for a run in which no request succeeded: the commonest error and where to look."""
-    errors = accumulator.error_summary()
+def _all_failed_message(accumulator: Any, config: ProfileConfig, scrub: Callable[[str], str]) -> str:
+    """One line for a run in which no request succeeded: the commonest error and the hint that fits it."""
+    errors = accumulator.error_summary(scrub)
     commonest = ""
+    hint = f"check the server at {_safe_url(config.url)}"
     if errors:
         details = errors[0]["error_details"]
         code = f" {details['code']}" if details.get("code") is not None else ""
         commonest = f" (most often {details['type']}{code}: {details['message']})"
+        hint = errors[0].get("hint") or hint
     return (
-        f"every one of the {accumulator.error_count} profiling requests failed{commonest}; check that the "
-        f"server at {_safe_url(config.url)} is up and that --url, --endpoint-type and --model are right "
+        f"every one of the {accumulator.error_count} profiling requests failed{commonest}; {hint} "
         "(error_summary in profile_export.json has every error)"
     )

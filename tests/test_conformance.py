@@ -119,3 +119,50 @@ def test_recorded_response_is_measured_right(
     if "hint_contains" in case.expect:
         hints = [entry.get("hint") or "" for entry in summary["error_summary"]]
         assert any(case.expect["hint_contains"] in hint for hint in hints), hints
+
+
+_BUGGY_ENDPOINT = '''
+from inferload import hookimpl
+from inferload.types import EndpointSpec
+from inferload_plugins.endpoints.chat import ChatAdapter
+
+
+class _Parser:
+    def feed(self, data, ts_ns):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    def finish(self, record, tokenizer):
+        pass
+
+
+class BuggyAdapter(ChatAdapter):
+    def parser(self, streaming):
+        return _Parser()
+
+
+@hookimpl
+def register_endpoints():
+    return [EndpointSpec(name="buggy", description="raises while parsing", path="/v1/chat/completions",
+                         streaming=True, produces_tokens=True, factory=BuggyAdapter)]
+'''
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_exception_inside_the_client_is_a_client_error_never_a_connection_error(
+    transport: str, run_cli: Any, plugin_site: Any, tmp_path: Path
+) -> None:
+    plugin_site.add_distribution("inferload-buggy", {"buggy": "inferload_buggy"},
+                                 {"inferload_buggy": _BUGGY_ENDPOINT})
+    case = Case.load(CASES_DIR / "vllm_chat_stream.json")
+    with ReplayServer(case, "chunked") as server:
+        result = run_cli(
+            "profile", "--url", server.url, "-m", "m", "--endpoint-type", "buggy", "--streaming",
+            "--request-count", "2", "--transport", transport, "--artifact-dir", tmp_path / "out",
+            "--ui", "none", env=plugin_site.env, timeout=90,
+        )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    (jsonl_path,) = tmp_path.rglob("profile_export.jsonl")
+    errors = [json.loads(text)["error"] for text in jsonl_path.read_text().splitlines()]
+    assert [e["type"] for e in errors] == ["client_error", "client_error"]
+    assert "TypeError" in errors[0]["message"]
+    assert "-v" in result.stderr  # the hint: an inferload or plugin bug, run with -v and report it

@@ -50,10 +50,14 @@ class ChatAdapter:
 def _output(part: dict[str, Any]) -> tuple[str | None, str | None]:
     """(answer, reasoning) of a ``delta`` or ``message``: text or typed-block content, tool-call names and
     argument fragments (output, as in AIPerf), and ``reasoning_content``/``reasoning`` kept apart."""
-    answer, reasoning = content_text(part.get("content"))
-    tools = tool_call_text(part.get("tool_calls"))
-    if tools:
-        answer = (answer or "") + tools
+    content = part.get("content")
+    if content is None or content.__class__ is str:  # the common delta: no call for it
+        answer, reasoning = content, None
+    else:
+        answer, reasoning = content_text(content)
+    tool_calls = part.get("tool_calls")
+    if tool_calls:
+        answer = (answer or "") + (tool_call_text(tool_calls) or "")
     return answer, reasoning or part.get("reasoning_content") or part.get("reasoning")
 
 

@@ -22,6 +22,7 @@ import threading
 import time
 from time import perf_counter_ns
 from typing import Any
+from uuid import uuid4
 
 from inferload.endpoint import error_from_body
 from inferload.engine.clock import AbsoluteSleeper
@@ -37,7 +38,7 @@ from inferload.engine.messages import (
     PhaseCommand,
     WorkerInit,
 )
-from inferload.engine.transport import TransportError
+from inferload.engine.transport import REQUEST_ID_HEADER, TransportError
 from inferload.records import ERROR_CANCELLED, ERROR_CONNECTION, ERROR_TIMEOUT, RequestError, RequestRecord
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,10 @@ class Worker:
         self.wall_offset = self.wall_anchor - self.perf_anchor
         """Add to a perf_counter_ns() time for wall-clock ns (one anchor per process)."""
         self.timeout_ns = int(init.request_timeout * 1e9)
+        self.user_request_id = next(
+            (value for name, value in init.headers.items() if name.lower() == REQUEST_ID_HEADER.lower()), None
+        )
+        """The user's own ``-H X-Request-Id`` value: it replaces the per-request UUID (and is recorded)."""
         self.timeout_timer: asyncio.TimerHandle | None = None
 
     async def serve(self) -> None:
@@ -294,12 +299,13 @@ class Worker:
             self.phase,
             init.worker_id,
             init.conversation_ids[index],
-            f"{init.request_id_prefix}-{request_id}",
+            self.user_request_id or str(uuid4()),
             scheduled_ns,
             0,
             0,
             0,
             init.input_tokens[index],
+            init.output_tokens[index],
         )
         exchange = _Exchange(record, self.adapter.parser(init.streaming), self.wall_offset)
         task = asyncio.current_task(self.loop)
@@ -313,7 +319,9 @@ class Worker:
             self.timeout_timer = self.loop.call_later(init.request_timeout, self._expire)
         try:
             record.bytes_sent, record.bytes_received = await self.transport.request(
-                init.payloads[index], {"X-Request-Id": record.x_request_id}, exchange
+                init.payloads[index],
+                {} if self.user_request_id else {REQUEST_ID_HEADER: record.x_request_id},
+                exchange,
             )
             record.end_ns = exchange.last_ns or perf_counter_ns()
             if exchange.error_body is not None:

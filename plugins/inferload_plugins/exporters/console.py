@@ -68,6 +68,10 @@ def renderables(context: Any, width: int = FILE_WIDTH) -> list[Any]:
     if warnings:
         out.append(Panel("\n".join(f"- {context.scrub(w)}" for w in warnings), title="Client warnings",
                          border_style="yellow", expand=False))
+    output_warning = (context.summary.get("output_length") or {}).get("warning")
+    if output_warning:
+        out.append(Panel(context.scrub(output_warning), title="Output length", border_style="yellow",
+                         expand=False))
     return out
 
 

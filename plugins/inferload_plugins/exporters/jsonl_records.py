@@ -1,7 +1,7 @@
 """profile_export.jsonl: one JSON line per request sent — warmup and failed requests included — with
-``metadata`` (ids, worker, phase, wall-clock start/ack/end in ns, cancellation), ``metrics``
-(``{tag: {"value", "unit"}}`` for a successful request) and ``error`` (``{code, type, message}`` or
-null)."""
+``metadata`` (ids, worker, phase, wall-clock start/ack/end in ns, the output length asked for,
+cancellation), ``metrics`` (``{tag: {"value", "unit"}}`` for a successful request) and ``error``
+(``{code, type, message}`` or null)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ def record_line(record: RequestRecord, metrics: dict[str, Any], scrub: Any) -> d
             "request_start_ns": record.start_wall_ns,
             "request_ack_ns": _wall(record, record.ack_ns),
             "request_end_ns": _wall(record, record.end_ns),
+            "requested_output_tokens": record.requested_output_tokens,
             "http_status": record.status,
             "was_cancelled": record.cancelled,
         },

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from conftest import build_env, pick_free_port
-from profile_fixtures import artifact_dir, read_jsonl
+from profile_fixtures import artifact_dir, read_jsonl, stop_process
 from real_server_install import INSTALL_COMMAND, NEEDS_COMPILER, is_installed, missing_build_tools, python_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -53,13 +53,7 @@ class Server:
     api_key: str | None = None
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, grace=20.0)
 
 
 def server_python(name: str) -> Path:

@@ -98,7 +98,8 @@ def test_every_request_carries_a_fresh_uuid_request_id_that_its_record_keeps(
     sent = [_values(headers, "X-Request-Id") for headers, _ in capture.requests]
     assert all(len(values) == 1 for values in sent)
     ids = [values[0] for values in sent]
-    assert len(set(ids)) == 6 and all(str(uuid.UUID(value)) == value for value in ids)
+    assert len(set(ids)) == 6
+    assert all(str(uuid.UUID(value)) == value and uuid.UUID(value).version == 4 for value in ids)
     records = read_jsonl(artifact_dir(tmp_path) / "profile_export.jsonl")
     assert sorted(r["metadata"]["x_request_id"] for r in records) == sorted(ids)
     assert {r["metadata"]["requested_output_tokens"] for r in records} == {5}

@@ -49,7 +49,7 @@ class RequestRecord:
     worker_id: str
     conversation_id: str
     x_request_id: str
-    """The ``X-Request-Id`` header sent: a fresh UUID per request, or the user's own ``-H`` value."""
+    """The ``X-Request-Id`` header sent: a distinct UUID per request, or the user's own ``-H`` value."""
     scheduled_ns: int
     """When the schedule allowed this request to start (perf_counter_ns)."""
     start_ns: int

@@ -165,6 +165,10 @@ class Worker:
             (value for name, value in init.headers.items() if name.lower() == REQUEST_ID_HEADER.lower()), None
         )
         """The user's own ``-H X-Request-Id`` value: it replaces the per-request UUID (and is recorded)."""
+        self.uuid_prefix = str(uuid4())[:24]
+        """A random version-4 UUID without its last 48 bits, which each request fills with its run-unique
+        id: a valid UUID per request (~70 random bits tell workers and runs apart) for ~0.2 µs instead of
+        the ~2.6 µs of ``str(uuid4())`` on the hot path."""
         self.timeout_timer: asyncio.TimerHandle | None = None
 
     async def serve(self) -> None:
@@ -299,7 +303,7 @@ class Worker:
             self.phase,
             init.worker_id,
             init.conversation_ids[index],
-            self.user_request_id or str(uuid4()),
+            self.user_request_id or f"{self.uuid_prefix}{request_id:012x}",
             scheduled_ns,
             0,
             0,

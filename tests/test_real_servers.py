@@ -258,3 +258,22 @@ def test_a_strict_server_rejects_ignore_eos_so_it_is_sent_only_when_asked(
     records = read_jsonl(artifact_dir(tmp_path) / "profile_export.jsonl")
     assert [(r["error"]["type"], r["error"]["code"]) for r in records] == [("http_error", 422)] * 2
     assert result.returncode == 1  # every request failed: the run failed, and says why
+
+
+def test_a_server_ignoring_max_completion_tokens_is_reported_with_the_flag_to_try(
+    llama_server: Server, run_cli: Callable[..., Any], models: Path, tmp_path: Path
+) -> None:
+    # llama-cpp-python ignores max_completion_tokens and generates until its 1024-token context is full
+    result = run_cli(
+        "profile", "--url", llama_server.url, "-m", llama_server.model, "--osl", str(OSL), "--isl", str(ISL),
+        "--request-count", "2", "--no-use-legacy-max-tokens", "--tokenizer", models / "tokenizer.json",
+        "--artifact-dir", tmp_path, "--ui", "none", timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    run = artifact_dir(tmp_path)
+    check = json.loads((run / "profile_export.json").read_text())["output_length"]
+    assert check["requested_avg"] == OSL and check["measured_avg"] > 10 * OSL
+    assert not check["within_tolerance"]
+    assert "ignored 'max_completion_tokens'" in check["warning"]
+    assert "--use-legacy-max-tokens" in check["warning"] and "--use-legacy-max-tokens" in result.stdout
+    assert "output length missed" in (run / "logs" / "inferload.log").read_text()

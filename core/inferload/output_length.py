@@ -85,7 +85,8 @@ def _likely_cause(
                 "on chat, try --no-use-legacy-max-tokens (sends max_completion_tokens), or set the "
                 "server's own length field with --extra-inputs (e.g. n_predict:N for llama.cpp)"
             )
-        cause = f"likely cause: the server ignored {length_field!r}; {advice}"
+        field = repr(length_field) if length_field else "the asked length (no field inferload knows was sent)"
+        cause = f"likely cause: the server ignored {field}; {advice}"
         return f"{cause}; or {counting}" if counting else cause
     if ignore_eos:
         cause = (

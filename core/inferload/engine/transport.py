@@ -52,12 +52,6 @@ def static_headers(user: Mapping[str, str] | None = None) -> dict[str, str]:
     return merge_headers(BUILTIN_HEADERS, (user or {}).items())
 
 
-def has_header(headers: Mapping[str, str], name: str) -> bool:
-    """Whether ``headers`` holds ``name``, compared case-insensitively as HTTP does."""
-    name = name.lower()
-    return any(key.lower() == name for key in headers)
-
-
 class ResponseSink(Protocol):
     """Receives one response as it arrives."""
 

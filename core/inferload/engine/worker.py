@@ -303,7 +303,7 @@ class Worker:
             self.phase,
             init.worker_id,
             init.conversation_ids[index],
-            self.user_request_id or f"{self.uuid_prefix}{request_id:012x}",
+            f"{self.uuid_prefix}{request_id:012x}" if self.user_request_id is None else self.user_request_id,
             scheduled_ns,
             0,
             0,
@@ -324,7 +324,7 @@ class Worker:
         try:
             record.bytes_sent, record.bytes_received = await self.transport.request(
                 init.payloads[index],
-                {} if self.user_request_id else {REQUEST_ID_HEADER: record.x_request_id},
+                {REQUEST_ID_HEADER: record.x_request_id} if self.user_request_id is None else {},
                 exchange,
             )
             record.end_ns = exchange.last_ns or perf_counter_ns()

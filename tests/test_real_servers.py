@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -277,3 +278,20 @@ def test_a_server_ignoring_max_completion_tokens_is_reported_with_the_flag_to_tr
     assert "ignored 'max_completion_tokens'" in check["warning"]
     assert "--use-legacy-max-tokens" in check["warning"] and "--use-legacy-max-tokens" in result.stdout
     assert "output length missed" in (run / "logs" / "inferload.log").read_text()
+
+
+def test_the_installer_keys_each_venv_by_its_pins_and_names_the_servers_it_knows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import real_server_install
+
+    env = {**build_env(), "INFERLOAD_TEST_SERVERS": str(tmp_path)}
+    unknown = subprocess.run([sys.executable, str(TESTS / "real_server_install.py"), "vllm"], env=env,
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "unknown server 'vllm': choose from llama, transformers, litellm"
+    assert not any(tmp_path.iterdir())  # nothing was installed
+    dirs = {name: real_server_install.venv_dir(name) for name in real_server_install.SERVERS}
+    assert len(set(dirs.values())) == 3 and all(d.name.startswith(f"{n}-") for n, d in dirs.items())
+    monkeypatch.setitem(real_server_install.SERVERS, "llama", ("llama-cpp-python[server]==0.3.37",))
+    assert real_server_install.venv_dir("llama") != dirs["llama"]  # a new pin installs afresh

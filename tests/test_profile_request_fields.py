@@ -165,7 +165,7 @@ def test_the_quick_start_simulator_produces_exactly_the_asked_output_length(
     check = json.loads((run / "profile_export.json").read_text())["output_length"]
     assert check["within_tolerance"] and check["warning"] is None
     assert (check["requested_avg"], check["measured_avg"], check["counted_by"]) == (12, 12, "server")
-    assert "Output length" not in result.stdout
+    assert "output length missed" not in result.stdout
 
 
 def test_an_output_length_miss_is_reported_on_console_in_the_summary_and_in_the_log(
@@ -185,7 +185,7 @@ def test_an_output_length_miss_is_reported_on_console_in_the_summary_and_in_the_
     assert (check["requests"], check["requested_avg"], check["measured_avg"]) == (5, 40, 4)
     assert check["difference_pct"] == -90 and not check["within_tolerance"]
     assert "--ignore-eos" in check["warning"] and "end-of-sequence" in check["warning"]
-    assert "Output length" in result.stdout and "--ignore-eos" in result.stdout
+    assert "output length missed" in result.stdout and "--ignore-eos" in result.stdout
     assert "output length missed" in (run / "logs" / "inferload.log").read_text()
 
 

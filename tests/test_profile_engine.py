@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from inferload.config import ProfileConfig
 from inferload.endpoint import JSONBodyParser, SSEJSONParser, error_from_body
 from inferload.engine.schedule import arrival_offsets, default_workers, split_concurrency
 from inferload.engine.sse import SSEParser
@@ -126,8 +127,8 @@ def test_non_streamed_body_and_http_error() -> None:
     assert (error.type, error.code, error.message) == (ERROR_HTTP, 503, "busy")
 
 
-def test_chat_body_has_the_openai_fields() -> None:
-    config = SimpleNamespace(model="m", streaming=True, extra_body={"temperature": 0.1})
+def test_chat_body_has_only_standard_openai_fields_by_default() -> None:
+    config = ProfileConfig(model="m", streaming=True, extra_inputs=["temperature:0.1"])
     conversation = SimpleNamespace(
         chat_messages=lambda: [{"role": "user", "content": "x"}], max_output_tokens=7
     )
@@ -136,15 +137,27 @@ def test_chat_body_has_the_openai_fields() -> None:
         "model": "m",
         "messages": [{"role": "user", "content": "x"}],
         "stream": True,
-        "max_completion_tokens": 7,
-        "ignore_eos": True,
+        "max_tokens": 7,
         "stream_options": {"include_usage": True},
         "temperature": 0.1,
     }
     prompt = SimpleNamespace(prompt="p", max_output_tokens=None)
-    assert CompletionsAdapter().render(
-        prompt, SimpleNamespace(model="m", streaming=False, extra_body={})
-    ) == {"model": "m", "prompt": "p", "stream": False}
+    assert CompletionsAdapter().render(prompt, ProfileConfig(model="m")) == {
+        "model": "m", "prompt": "p", "stream": False
+    }
+
+
+def test_no_use_legacy_max_tokens_sends_max_completion_tokens_and_ignore_eos_only_when_asked() -> None:
+    conversation = SimpleNamespace(chat_messages=lambda: [], max_output_tokens=9)
+    modern = ChatAdapter().render(conversation, ProfileConfig(use_legacy_max_tokens=False))
+    assert modern["max_completion_tokens"] == 9 and "max_tokens" not in modern and "ignore_eos" not in modern
+    forced = ChatAdapter().render(conversation, ProfileConfig(ignore_eos=True))
+    assert (forced["max_tokens"], forced["ignore_eos"]) == (9, True)
+    prompt = SimpleNamespace(prompt="p", max_output_tokens=9)
+    # the completions API has one length field, whatever --use-legacy-max-tokens says
+    modern_config = ProfileConfig(use_legacy_max_tokens=False, ignore_eos=True)
+    completions = CompletionsAdapter().render(prompt, modern_config)
+    assert (completions["max_tokens"], completions["ignore_eos"]) == (9, True)
 
 
 def test_schedule_offsets_are_absolute_sums_of_gaps() -> None:

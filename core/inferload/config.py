@@ -60,6 +60,10 @@ class ProfileConfig(BaseSettings):
     api_key: SecretStr | None = Field(None, description="Sent as 'Authorization: Bearer KEY'")
     header: list[str] = Field(default_factory=list, description="Extra request headers 'Name: value'")
     extra_inputs: list[str] = Field(default_factory=list, description="Extra body fields, 'k:v' or JSON")
+    use_legacy_max_tokens: bool = Field(
+        True, description="Chat output length as 'max_tokens' (default) or else 'max_completion_tokens'"
+    )
+    ignore_eos: bool = Field(False, description="Send 'ignore_eos': true (vLLM, SGLang, TensorRT-LLM)")
     request_timeout_seconds: float = Field(600.0, gt=0, description="Per-request timeout")
     transport: str = Field("protocol", description="Hot-path HTTP client plugin")
 
@@ -130,11 +134,15 @@ class ProfileConfig(BaseSettings):
     @field_validator("header")
     @classmethod
     def _headers_have_names(cls, values: list[str]) -> list[str]:
+        from inferload.engine.transport import FRAMING_HEADERS
+
         for value in values:
             name, _ = split_header(value)
             if not name or ":" not in value:
                 # not echoed: a malformed header is often a credential with its name mistyped
                 raise ValueError("a header is not 'Name: value' (not shown: it may hold a credential)")
+            if name.lower() in FRAMING_HEADERS:
+                raise ValueError(f"{name} is set by the client for each body; drop this header")
         return values
 
     @field_validator("extra_inputs")
@@ -232,16 +240,12 @@ class ProfileConfig(BaseSettings):
     @property
     def headers_map(self) -> dict[str, str]:
         """Headers to send: ``Authorization`` from --api-key unless an explicit one was given."""
+        from inferload.engine.transport import merge_headers
+
         headers: dict[str, str] = {}
         if self.api_key is not None:
             headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
-        for value in self.header:
-            name, val = split_header(value)
-            for existing in list(headers):
-                if existing.lower() == name.lower():
-                    del headers[existing]
-            headers[name] = val
-        return headers
+        return merge_headers(headers, (split_header(value) for value in self.header))
 
     @property
     def authorization_conflict(self) -> bool:

@@ -54,6 +54,7 @@ class RequestRecord:
     worker_id: str
     conversation_id: str
     x_request_id: str
+    """The ``X-Request-Id`` header sent: a distinct UUID per request, or the user's own ``-H`` value."""
     scheduled_ns: int
     """When the schedule allowed this request to start (perf_counter_ns)."""
     start_ns: int
@@ -63,6 +64,9 @@ class RequestRecord:
     start_wall_ns: int
     input_tokens: int
     """Prompt length under the run's tokenizer, as prepared by the dataset."""
+    requested_output_tokens: int | None = None
+    """The output length the request asked for (``--osl`` or the input file's ``max_tokens``); None when
+    the server decides."""
     status: int | None = None
     ack_ns: int | None = None
     """When the response status line and headers had arrived."""
@@ -91,11 +95,13 @@ class RequestRecord:
 
     @property
     def output_tokens(self) -> int | None:
-        """Output sequence length: the server's usage count when given and trusted, else the client-side
-        count."""
+        """Output sequence length: the server's usage count when given and trusted (no ``usage_note``),
+        else the client-side count of answer plus reasoning tokens (None when neither exists)."""
         if self.usage_completion_tokens is not None and self.usage_note is None:
             return self.usage_completion_tokens
-        return self.client_output_tokens
+        if self.client_output_tokens is None:
+            return None
+        return self.client_output_tokens + (self.client_reasoning_tokens or 0)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -272,8 +272,8 @@ class ProfileRun:
             ],
             "conversation_ids": [c.conversation_id for c in conversations],
             "input_tokens": [c.input_tokens for c in conversations],
+            "output_tokens": [c.max_output_tokens for c in conversations],
             "request_timeout": config.request_timeout_seconds,
-            "request_id_prefix": self.benchmark_id,
             "tokenizer": tokenizer if self.endpoint.produces_tokens else None,
         }
 
@@ -321,6 +321,21 @@ class ProfileRun:
         log.info("%d worker process(es) ready", len(self.handles))
 
     # -- phases ----------------------------------------------------------------------------------
+
+    def _check_output_length(self, records: list[Any]) -> dict[str, Any] | None:
+        """The asked-versus-measured output length block; its warning goes to the log here."""
+        from inferload.output_length import LENGTH_FIELDS, check_output_length
+
+        if not self.endpoint.produces_tokens:
+            return None
+        bodies = (entry["payloads"][0] for entry in self.inputs)
+        sent = next((field for body in bodies for field in LENGTH_FIELDS if field in body), None)
+        result = check_output_length(
+            records, length_field=sent, ignore_eos=self.config.ignore_eos, tokenizer=self.config.tokenizer
+        )
+        if result is not None and result["warning"]:
+            log.warning("%s", result["warning"])
+        return result
 
     def _run_phase(
         self, index: int, plan: PhasePlan, aggregator: RecordAggregator, view: ProgressView
@@ -460,6 +475,7 @@ class ProfileRun:
             log.error("%s", state.error)
         for warning in [*accumulator.client_warnings(), *accumulator.measurement_warnings()]:
             log.warning("%s", warning)
+        output_length = self._check_output_length(records)
         state.ended_ns = time.time_ns()
         if cancelled and not self.worker_failure:
             state.lifecycle = Lifecycle.CANCELLED
@@ -472,6 +488,10 @@ class ProfileRun:
             start_wall_ns=profiling_start_wall or state.started_ns,
             end_wall_ns=state.ended_ns,
         )
+        if output_length is not None:
+            summary["output_length"] = output_length
+            if output_length["warning"]:
+                summary["measurement_warnings"].append(output_length["warning"])
         context = ExportContext(
             state=state,
             config=config,

@@ -22,6 +22,7 @@ import threading
 import time
 from time import perf_counter_ns
 from typing import Any
+from uuid import uuid4
 
 from inferload.endpoint import error_from_body
 from inferload.engine.clock import AbsoluteSleeper
@@ -37,7 +38,7 @@ from inferload.engine.messages import (
     PhaseCommand,
     WorkerInit,
 )
-from inferload.engine.transport import TransportError
+from inferload.engine.transport import REQUEST_ID_HEADER, TransportError
 from inferload.records import ERROR_CANCELLED, ERROR_CLIENT, ERROR_TIMEOUT, RequestError, RequestRecord
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,14 @@ class Worker:
         self.wall_offset = self.wall_anchor - self.perf_anchor
         """Add to a perf_counter_ns() time for wall-clock ns (one anchor per process)."""
         self.timeout_ns = int(init.request_timeout * 1e9)
+        self.user_request_id = next(
+            (value for name, value in init.headers.items() if name.lower() == REQUEST_ID_HEADER.lower()), None
+        )
+        """The user's own ``-H X-Request-Id`` value: it replaces the per-request UUID (and is recorded)."""
+        self.uuid_prefix = str(uuid4())[:24]
+        """A random version-4 UUID without its last 48 bits, which each request fills with its run-unique
+        id: a valid UUID per request (~70 random bits tell workers and runs apart) for ~0.2 µs instead of
+        the ~2.6 µs of ``str(uuid4())`` on the hot path."""
         self.timeout_timer: asyncio.TimerHandle | None = None
 
     async def serve(self) -> None:
@@ -310,12 +319,13 @@ class Worker:
             self.phase,
             init.worker_id,
             init.conversation_ids[index],
-            f"{init.request_id_prefix}-{request_id}",
+            f"{self.uuid_prefix}{request_id:012x}" if self.user_request_id is None else self.user_request_id,
             scheduled_ns,
             0,
             0,
             0,
             init.input_tokens[index],
+            init.output_tokens[index],
         )
         exchange = _Exchange(record, self.adapter.parser(init.streaming), self.wall_offset)
         task = asyncio.current_task(self.loop)
@@ -329,7 +339,9 @@ class Worker:
             self.timeout_timer = self.loop.call_later(init.request_timeout, self._expire)
         try:
             record.bytes_sent, record.bytes_received = await self.transport.request(
-                init.payloads[index], {"X-Request-Id": record.x_request_id}, exchange
+                init.payloads[index],
+                {REQUEST_ID_HEADER: record.x_request_id} if self.user_request_id is None else {},
+                exchange,
             )
             record.end_ns = exchange.last_ns or perf_counter_ns()
             if exchange.error_body is not None:

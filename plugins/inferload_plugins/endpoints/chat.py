@@ -24,8 +24,9 @@ def register_endpoints() -> list[EndpointSpec]:
 
 
 class ChatAdapter:
-    """Renders ``messages`` bodies; reads ``delta.content`` (text or typed blocks) and ``tool_calls`` as
-    output, apart from ``reasoning_content``/``reasoning``."""
+    """Renders ``messages`` bodies (standard OpenAI fields only unless ``--ignore-eos``/``--extra-inputs``
+    add others); reads ``delta.content`` (text or typed blocks) and ``tool_calls`` as output, apart from
+    ``reasoning_content``/``reasoning``."""
 
     def render(self, conversation: Any, config: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -34,8 +35,12 @@ class ChatAdapter:
             "stream": bool(config.streaming),
         }
         if conversation.max_output_tokens is not None:
-            body["max_completion_tokens"] = conversation.max_output_tokens
-            body["ignore_eos"] = True  # so the server produces exactly the requested length
+            # max_tokens by default: every server we target honours it, and several silently ignore
+            # max_completion_tokens (docs/profile.md, "Output length")
+            field = "max_tokens" if config.use_legacy_max_tokens else "max_completion_tokens"
+            body[field] = conversation.max_output_tokens
+        if config.ignore_eos:
+            body["ignore_eos"] = True
         if config.streaming:
             body["stream_options"] = {"include_usage": True}
         body.update(config.extra_body)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from inferload.engine.transport import ResponseSink, TransportError
+from inferload.engine.transport import ResponseSink, TransportError, merge_headers, static_headers
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 
 _MAX_CACHED_BODIES = 100_000
@@ -114,14 +114,9 @@ class ProtocolTransport:
         if parts.query:
             path += "?" + parts.query
         host_header = parts.netloc.rsplit("@", 1)[-1]
-        lines = [
-            f"POST {path} HTTP/1.1",
-            f"Host: {host_header}",
-            "Content-Type: application/json",
-            "Accept: */*",
-            "Connection: keep-alive",
-        ]
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        connection = {"Host": host_header, "Connection": "keep-alive"}
+        sent = merge_headers(connection, static_headers(headers).items())
+        lines = [f"POST {path} HTTP/1.1", *(f"{name}: {value}" for name, value in sent.items())]
         self._head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
         self._tails: dict[bytes, bytes] = {}
         """Per body: ``Content-Length``, the blank line and the body, built on the body's first use (the

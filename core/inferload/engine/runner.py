@@ -6,7 +6,9 @@ worker processes start with those bytes; the live API binds (a port in use is a 
 request is sent); ``run_started``; then each phase (``phase_changed``) with records streaming back in
 batches (``record_batch``); then metrics, exporters, ``run_finished`` and the API linger. SIGINT stops
 sending, lets in-flight requests finish within the grace period and still writes every artifact with
-``was_cancelled: true``; a second SIGINT cancels what is still in flight at once.
+``was_cancelled: true``; a second SIGINT cancels what is still in flight at once. SIGTERM and SIGHUP act
+as SIGINT; workers ignore all of them (a signal to the process group reaches them too) and wait for the
+parent's word.
 """
 
 from __future__ import annotations
@@ -153,9 +155,10 @@ class ProfileRun:
     # -- the whole run ---------------------------------------------------------------------------
 
     def run(self) -> int:
-        # SIGTERM (a supervisor or Kubernetes stopping us) ends the run as gracefully as Ctrl-C does:
-        # stop sending, drain, write every artifact with was_cancelled.
-        stop_signals = (signal.SIGINT, signal.SIGTERM)
+        # SIGTERM (a supervisor, `timeout` or Kubernetes stopping us) and SIGHUP (the terminal went away)
+        # end the run as gracefully as Ctrl-C does: stop sending, drain, write every artifact with
+        # was_cancelled. Workers ignore all three (a group signal reaches them too) and wait for our word.
+        stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {signum: signal.getsignal(signum) for signum in stop_signals}
         on_main = threading.current_thread() is threading.main_thread()
         if on_main:
@@ -279,7 +282,7 @@ class ProfileRun:
 
     def _spawn_workers(self, init_kwargs: dict[str, Any]) -> None:
         """Start the worker processes (as many as useful, never more than the concurrency cap)."""
-        from inferload.engine.worker import worker_main
+        from inferload.engine.worker import terminal_signals_blocked, worker_main
 
         config = self.config
         count = config.workers or default_workers(config)
@@ -298,7 +301,8 @@ class ProfileRun:
             )
             for i in range(count)
         ]
-        self.handles = executor.start(worker_main, inits)
+        with terminal_signals_blocked():
+            self.handles = executor.start(worker_main, inits)
 
     def _await_workers(self, aggregator: RecordAggregator) -> None:
         """Wait until every worker has its transport, adapter and warm connections ready."""
@@ -619,7 +623,8 @@ def run_profile(
     tokenizer: Any = None,
     start_target: Callable[[], Any] | None = None,
 ) -> int:
-    """Run one benchmark end to end and return the exit code (0 ok, 1 failed, 130 SIGINT, 143 SIGTERM).
+    """Run one benchmark end to end; return the exit code (0 ok, 1 failed, 128 + signal: 130 SIGINT,
+    143 SIGTERM, 129 SIGHUP).
 
     ``tokenizer`` is the already resolved ``--tokenizer``, if the caller built it to fail fast;
     ``start_target`` starts the server under test when ``config.url`` is None (see :class:`ProfileRun`)."""

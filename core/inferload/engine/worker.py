@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from time import perf_counter_ns
 from typing import Any
 
@@ -53,10 +54,20 @@ _SEND_SLICE = 64
 stalled the event loop and its chunk timestamps) for ~1 ms; 64 records take ~0.1 ms."""
 
 
+TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+"""Signals a shell, ``timeout`` or a container runtime sends to the whole process group. They are the
+parent's to handle (it drains the run and tells the workers over the pipe), so a worker ignores them: a
+worker that died of one would take its in-flight requests with it."""
+
+
 def worker_main(conn: Any, init: WorkerInit) -> None:
-    """Process entry point. SIGINT is the parent's to handle; it tells us to stop over the pipe."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """Process entry point. Terminal signals are the parent's to handle; it tells us to stop over the pipe.
+
+    The parent starts workers with :data:`TERMINAL_SIGNALS` blocked (:func:`terminal_signals_blocked`),
+    so one sent to the group while this process starts stays pending until it is ignored here."""
+    for signum in TERMINAL_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINAL_SIGNALS)
     _die_with_parent()
     # A forked worker inherits the parent's whole heap; without this, every full collection would walk
     # it and stall the loop for tens of milliseconds, delaying chunk timestamps.
@@ -78,16 +89,29 @@ def worker_main(conn: Any, init: WorkerInit) -> None:
         loop.close()
 
 
+@contextlib.contextmanager
+def terminal_signals_blocked() -> Iterator[None]:
+    """Block :data:`TERMINAL_SIGNALS` in the calling thread while worker processes start: a child inherits
+    the mask, so a group signal that arrives before :func:`worker_main` ignores it cannot kill the child.
+    The parent's own pending signals are delivered (to its handlers) when the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM this worker when the parent dies, so a killed run leaves no orphan sending
-    load. Elsewhere the closed pipe ends the worker at its next read."""
+    """Ask Linux to SIGKILL this worker when the parent dies, so a killed run (even ``kill -9``) leaves no
+    orphan sending load; SIGKILL because the terminal signals are ignored here. Elsewhere the closed pipe
+    ends the worker at its next read."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     pr_set_pdeathsig = 1
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
     import multiprocessing
 
     parent = multiprocessing.parent_process()

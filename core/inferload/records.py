@@ -38,6 +38,23 @@ ERROR_CONNECTION = "connection_error"  # refused, reset or closed before the res
 ERROR_MALFORMED = "malformed_response"  # the body or an SSE event could not be parsed
 ERROR_CANCELLED = "cancelled"  # the run was interrupted while the request was in flight
 
+DEFAULT_REQUEST_TIMEOUT_S = 600.0
+"""``--request-timeout-seconds`` when not given: how long one request may take, first byte out to last in."""
+
+
+def timeout_message(seconds: float, output_limited: bool = True) -> str:
+    """The error message of a request ended by ``--request-timeout-seconds``: the limit that ended it and
+    how to change it; ``output_limited=False`` (no ``--osl``) adds the likely cause of a server that never
+    finishes. The same for every timeout of a run, so ``error_summary`` groups them in one row."""
+    message = (
+        f"no complete response within {seconds:g} s: ended by --request-timeout-seconds "
+        f"(default {DEFAULT_REQUEST_TIMEOUT_S:g} s); raise it, or INFERLOAD_REQUEST_TIMEOUT_SECONDS, to wait "
+        "longer"
+    )
+    if not output_limited:
+        message += "; no --osl was set, so the server may generate until its context is full: set --osl"
+    return message
+
 
 @dataclass(slots=True)
 class RequestRecord:

@@ -38,6 +38,8 @@ class WorkerInit:
     tokenizer: Any = None
     batch_interval: float = 0.1
     batch_size: int = 512
+    output_limited: bool = True
+    """Whether requests carry an output limit (--osl): shapes the hint of a timeout's error message."""
 
 
 @dataclass

@@ -47,7 +47,7 @@ from inferload.engine.messages import (
 from inferload.engine.progress_view import ProgressView, resolve_ui
 from inferload.engine.schedule import PhasePlan, build_phases, default_workers, split_concurrency
 from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, RunFailed, UsageError
-from inferload.records import PROFILING
+from inferload.records import DEFAULT_REQUEST_TIMEOUT_S, ERROR_TIMEOUT, PROFILING
 from inferload.redact import SecretFilter, build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
 
@@ -206,6 +206,12 @@ class ProfileRun:
         if config.authorization_conflict:
             log.warning("both --api-key and an explicit Authorization header were given; sending the header")
         log.info("dataset %s: %d prompt(s)", config.effective_dataset, len(self.inputs))
+        log.info(
+            "request timeout %g s%s: a request with no complete response by then ends as a timeout error "
+            "(--request-timeout-seconds)",
+            config.request_timeout_seconds,
+            " (the default)" if config.request_timeout_seconds == DEFAULT_REQUEST_TIMEOUT_S else "",
+        )
         from inferload.metrics_engine import MetricsAccumulator
 
         self._spawn_workers(init_kwargs)
@@ -276,6 +282,7 @@ class ProfileRun:
             "conversation_ids": [c.conversation_id for c in conversations],
             "input_tokens": [c.input_tokens for c in conversations],
             "request_timeout": config.request_timeout_seconds,
+            "output_limited": config.osl is not None,
             "request_id_prefix": self.benchmark_id,
             "tokenizer": tokenizer if self.endpoint.produces_tokens else None,
         }
@@ -464,6 +471,9 @@ class ProfileRun:
             log.error("%s", state.error)
         for warning in accumulator.client_warnings():
             log.warning("%s", warning)
+        timeouts = [r.error for r in records if r.error is not None and r.error.type == ERROR_TIMEOUT]
+        if timeouts:
+            log.warning("%d request(s) timed out: %s", len(timeouts), timeouts[0].message)
         state.ended_ns = time.time_ns()
         if cancelled and not self.worker_failure:
             state.lifecycle = Lifecycle.CANCELLED

@@ -39,7 +39,14 @@ from inferload.engine.messages import (
     WorkerInit,
 )
 from inferload.engine.transport import TransportError
-from inferload.records import ERROR_CANCELLED, ERROR_CONNECTION, ERROR_TIMEOUT, RequestError, RequestRecord
+from inferload.records import (
+    ERROR_CANCELLED,
+    ERROR_CONNECTION,
+    ERROR_TIMEOUT,
+    RequestError,
+    RequestRecord,
+    timeout_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +191,7 @@ class Worker:
         self.wall_offset = self.wall_anchor - self.perf_anchor
         """Add to a perf_counter_ns() time for wall-clock ns (one anchor per process)."""
         self.timeout_ns = int(init.request_timeout * 1e9)
+        self.timeout_message = timeout_message(init.request_timeout, init.output_limited)
         self.timeout_timer: asyncio.TimerHandle | None = None
 
     async def serve(self) -> None:
@@ -351,10 +359,7 @@ class Worker:
                 task.uncancel()
             self._partial(exchange)
             if kind == ERROR_TIMEOUT:
-                record.error = RequestError(
-                    ERROR_TIMEOUT,
-                    f"no complete response within {init.request_timeout:g} s (--request-timeout-seconds)",
-                )
+                record.error = RequestError(ERROR_TIMEOUT, self.timeout_message)
             else:
                 record.cancelled = True
                 record.error = RequestError(ERROR_CANCELLED, "cancelled in flight: the run was stopping")

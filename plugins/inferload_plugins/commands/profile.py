@@ -82,7 +82,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K:V|JSON",
         help="extra request body fields, 'key:value' or a JSON object (repeatable)",
     )
-    target.add_argument("--request-timeout-seconds", type=float, default=_S, metavar="S")
+    target.add_argument(
+        "--request-timeout-seconds",
+        type=float,
+        default=_S,
+        metavar="S",
+        help="seconds one request may take, first byte out to last byte in (default 600)",
+    )
     target.add_argument("--transport", default=_S, help="hot-path HTTP client plugin (default: protocol)")
     load = parser.add_argument_group("load")
     load.add_argument(

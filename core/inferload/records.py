@@ -93,6 +93,13 @@ class RequestRecord:
     bytes_received: int = 0
     error: RequestError | None = None
     cancelled: bool = False
+    client_lag_ns: int = 0
+    """The client's own lateness: from the moment the request could go (its scheduled time, or the moment
+    a ``--concurrency`` slot came free if it had to wait for one) to the moment the worker handed it to its
+    transport. Excludes the slot wait and connection set-up, which the server and network control."""
+    slot_wait_ns: int = 0
+    """Rate mode with a ``--concurrency`` cap: how long the request waited past its scheduled time for a
+    free slot (0 when one was free), i.e. the server's answers, not the client, held it back."""
 
     @property
     def ok(self) -> bool:

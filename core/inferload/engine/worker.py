@@ -3,9 +3,9 @@
 The worker receives its prepared payloads once, then runs phases on command. In concurrency mode each of
 its slots sends back-to-back requests (ids from a counter shared by all workers, so a request count is
 exact); in rate mode it sleeps until each scheduled start on an absolute clock (no drift) and, with a cap,
-waits for a free slot (the wait shows up as schedule lag). Every request that is sent ends as exactly one
-:class:`~inferload.records.RequestRecord` — success, error, timeout or cancellation — and records go back to
-the parent in batches a few times per second.
+waits for a free slot (recorded as the request's slot wait, apart from the client's own schedule lag).
+Every request that is sent ends as exactly one :class:`~inferload.records.RequestRecord` — success, error,
+timeout or cancellation — and records go back to the parent in batches a few times per second.
 """
 
 from __future__ import annotations
@@ -307,18 +307,30 @@ class Worker:
                 await sleeper.sleep_until(due)  # type: ignore[union-attr]
             if self.stopping:
                 return
+            ready = due
             if cap is not None:
+                held = cap.locked()
                 await cap.acquire()
                 if self.stopping:
                     cap.release()
                     return
-            task = self.loop.create_task(self._send(request_id, due, cap))
+                if held:  # it could go only once a slot came free: that wait is the server's pace
+                    ready = max(due, perf_counter_ns())
+            task = self.loop.create_task(self._send(request_id, due, cap, ready))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
     # -- one request -----------------------------------------------------------------------------
 
-    async def _send(self, request_id: int, scheduled_ns: int, cap: asyncio.Semaphore | None = None) -> None:
+    async def _send(
+        self,
+        request_id: int,
+        scheduled_ns: int,
+        cap: asyncio.Semaphore | None = None,
+        ready_ns: int | None = None,
+    ) -> None:
+        """Send one request and record it. ``ready_ns``: when it could go (default ``scheduled_ns``); later
+        only when a ``--concurrency`` cap held it for a free slot."""
         init = self.init
         index = request_id % len(init.payloads)
         record = RequestRecord(
@@ -340,6 +352,10 @@ class Worker:
         # the start if the transport does not stamp it itself (on_sent) just before writing
         record.start_ns = start = perf_counter_ns()
         record.start_wall_ns = start + self.wall_offset
+        # Measured to the hand-over, not to on_sent: connecting (a reconnect after a timeout) is not ours.
+        ready = scheduled_ns if ready_ns is None else ready_ns
+        record.slot_wait_ns = ready - scheduled_ns
+        record.client_lag_ns = max(0, start - ready)
         exchange.deadline_ns = start + self.timeout_ns
         if self.timeout_timer is None:
             self.timeout_timer = self.loop.call_later(init.request_timeout, self._expire)

@@ -50,6 +50,7 @@ from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, RunFailed, UsageError
 from inferload.records import DEFAULT_REQUEST_TIMEOUT_S, ERROR_TIMEOUT, PROFILING
 from inferload.redact import SecretFilter, build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
+from inferload.stats import ns_to
 
 log = logging.getLogger("inferload.profile")
 
@@ -314,6 +315,7 @@ class ProfileRun:
     def _await_workers(self, aggregator: RecordAggregator) -> None:
         """Wait until every worker has its transport, adapter and warm connections ready."""
         pending = {h.conn: h for h in self.handles}
+        setup_ns = 0
         deadline = time.monotonic() + _READY_TIMEOUT_SEC
         while pending:
             ready = wait(list(pending), timeout=max(0.0, deadline - time.monotonic()))
@@ -328,8 +330,12 @@ class ProfileRun:
                 if kind == FAILED:
                     raise RunFailed(self._scrub(f"{handle.worker_id} failed to start: {payload}"))
                 if kind == READY:
-                    aggregator.add_worker(handle.worker_id, payload)
-        log.info("%d worker process(es) ready", len(self.handles))
+                    aggregator.add_worker(handle.worker_id, payload.pid, payload.ready_wall_ns)
+                    setup_ns = max(setup_ns, payload.setup_ns)
+        log.info(
+            "%d worker process(es) ready; transport set-up and connection warming took up to %.1f ms, all "
+            "before the first request", len(self.handles), ns_to(setup_ns, "ms"),
+        )
 
     # -- phases ----------------------------------------------------------------------------------
 

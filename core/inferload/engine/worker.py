@@ -37,6 +37,7 @@ from inferload.engine.messages import (
     STOP,
     PhaseCommand,
     WorkerInit,
+    WorkerReady,
 )
 from inferload.engine.transport import TransportError
 from inferload.records import (
@@ -208,6 +209,12 @@ class Worker:
         # uvloop makes a watched fd non-blocking; a pickled batch must be written whole, so undo that (sends
         # happen on the sender thread, where blocking on a full pipe is harmless backpressure).
         os.set_blocking(self.conn.fileno(), True)
+        setup_start = perf_counter_ns()
+        prepare = getattr(self.transport, "prepare", None)
+        if prepare is not None:
+            # imports, client sessions, pools: every set-up a transport would otherwise do lazily inside the
+            # first request's timed window
+            await prepare()
         warm = getattr(self.transport, "warm", None)
         if warm is not None and init.max_connections:
             # bounded: an unreachable server must show up as request errors, not as a worker that never starts
@@ -216,7 +223,8 @@ class Worker:
                     warm(min(init.max_connections, _MAX_WARM_CONNECTIONS)),
                     min(_WARM_TIMEOUT_SEC, init.request_timeout),
                 )
-        self.conn.send((READY, os.getpid()))
+        ready = perf_counter_ns()
+        self.conn.send((READY, WorkerReady(os.getpid(), ready + self.wall_offset, ready - setup_start)))
         sender = threading.Thread(target=self._sender, name="inferload-records", daemon=True)
         sender.start()
         try:

@@ -152,7 +152,7 @@ def test_after_a_timeout_the_reconnect_is_not_reported_as_client_overload(
     try:
         result = run_cli(
             "profile", "--url", server.url, "-m", "m", "--streaming", "--concurrency", "1",
-            "--request-count", "12", "--isl", "8", "--osl", "4", "--request-timeout-seconds", "0.2",
+            "--request-count", "12", "--isl", "8", "--osl", "4", "--request-timeout-seconds", "1",
             "--artifact-dir", tmp_path, "--ui", "none",
         )
     finally:

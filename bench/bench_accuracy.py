@@ -24,20 +24,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_startup import inferload_script  # this directory is on sys.path when run as a script
 from inferload_plugins.simulator.config import SimulatorConfig
 from inferload_plugins.simulator.embedded import start_embedded
 from inferload_plugins.simulator.truthlog import read_truth_log
 
 PROFILE_FLAGS = ("-m", "m", "--streaming", "--concurrency", "4", "--workers", "2", "--request-count", "32",
                  "--osl", "8", "--isl", "64", "--ui", "none")
-
-
-def inferload_script() -> str:
-    beside = Path(sys.executable).parent / "inferload"
-    found = str(beside) if beside.exists() else shutil.which("inferload")
-    if found is None:
-        raise SystemExit("bench_accuracy: no `inferload` console script; install inferload first")
-    return found
 
 
 def one_run(url: str, transport: str, workdir: Path, truth_log: Path) -> dict[str, float]:

@@ -169,3 +169,17 @@ def test_after_a_timeout_the_reconnect_is_not_reported_as_client_overload(
     assert not [w for w in health["warnings"] if "could not keep up" in w]
     for warning in health["warnings"]:
         assert f"{health['schedule_lag']['p99']:.2f} ms (p99)" in warning, warning
+
+
+def test_with_the_api_serving_the_run_the_log_still_ends_with_the_timeout_warning(
+    run_cli: Any, stalling_server: StallingServer, free_port: int, tmp_path: Path
+) -> None:
+    result = run_cli(
+        "profile", "--url", stalling_server.url, "-m", "m", "--streaming", "--request-count", "1",
+        "--isl", "8", "--request-timeout-seconds", "0.3", "--api-port", str(free_port), "--api-linger", "0",
+        "--artifact-dir", tmp_path, "--ui", "none",
+    )
+    assert result.returncode == 1, result.stderr
+    log = (artifact_dir(tmp_path) / "logs" / "inferload.log").read_text()
+    assert "1 request(s) timed out: no complete response within 0.3 s" in log
+    assert "artifacts written to" in log

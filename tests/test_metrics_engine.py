@@ -41,10 +41,16 @@ def make_record(
     reasoning_tokens: int | None = None,
     client_output_tokens: int | None = None,
     scheduled_lag_ms: float = 0.0,
+    client_lag_ms: float | None = None,
+    slot_wait_ms: float = 0.0,
 ) -> RequestRecord:
     """A streamed request: first chunk ``ttft_ms`` after start, then one chunk every ``gap_ms``, the end
     ``tail_ms`` after the last chunk. OSL defaults to one token per chunk (server usage). Without
-    reasoning the first chunk is the first answer chunk, as the stream parser records it."""
+    reasoning the first chunk is the first answer chunk, as the stream parser records it. The request
+    started ``scheduled_lag_ms`` after its scheduled time; of that, ``slot_wait_ms`` waiting for a slot and
+    ``client_lag_ms`` (default: the rest) the client's own lag; what is left is connection set-up."""
+    if client_lag_ms is None:
+        client_lag_ms = scheduled_lag_ms - slot_wait_ms
     start = BASE_NS + int(start_ms * MS)
     chunk_ns = [start + int((ttft_ms + i * gap_ms) * MS) for i in range(chunks)]
     end = (chunk_ns[-1] if chunk_ns else start) + int(tail_ms * MS)
@@ -60,6 +66,7 @@ def make_record(
         usage_prompt_tokens=input_tokens, usage_completion_tokens=chunks if osl is None else osl,
         usage_total_tokens=input_tokens + (chunks if osl is None else osl),
         usage_reasoning_tokens=reasoning_tokens, client_output_tokens=client_output_tokens, error=error,
+        client_lag_ns=int(client_lag_ms * MS), slot_wait_ns=int(slot_wait_ms * MS),
     )
 
 
@@ -354,6 +361,27 @@ def test_client_overload_is_reported_not_silent(registry: PluginRegistry) -> Non
     slow = MetricsAccumulator(registry)
     slow.add([make_record(i, start_ms=i * 10, scheduled_lag_ms=i * 9.0) for i in range(20)])
     assert any("could not keep up" in w for w in slow.client_warnings())
+
+
+def test_reconnect_time_after_a_timeout_is_not_client_lag(registry: PluginRegistry) -> None:
+    """Concurrency 1: the request after a timeout started 30 ms late because it had to connect again;
+    the client itself handed it over at once, so its schedule lag is its own 0.05 ms and no overload."""
+    acc = MetricsAccumulator(registry)
+    acc.add([make_record(i, start_ms=i * 100, scheduled_lag_ms=30.0 if i % 2 else 0.05, client_lag_ms=0.05)
+             for i in range(20)])
+    assert acc.client_warnings() == []
+    assert acc.schedule_lag_stats()["max"] == pytest.approx(0.05)
+
+
+def test_a_concurrency_cap_holding_requests_is_not_called_client_overload(registry: PluginRegistry) -> None:
+    """Rate mode, scheduled every 1 ms, but the cap let one go every 10 ms as the server answered."""
+    acc = MetricsAccumulator(registry)
+    acc.add([make_record(i, start_ms=i * 10, scheduled_lag_ms=i * 9.0, slot_wait_ms=i * 9.0 - 0.01)
+             for i in range(20)])
+    (warning,) = acc.client_warnings()
+    assert "--concurrency cap held 19 of 20" in warning and "not the client" in warning
+    assert "--workers" not in warning and "overload" not in warning
+    assert acc.schedule_lag_stats()["max"] == pytest.approx(0.01)
 
 
 def test_snapshot_of_100k_records_counts_every_record(registry: PluginRegistry) -> None:

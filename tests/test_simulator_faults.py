@@ -21,6 +21,9 @@ STALL = 0.3
 """Stall length in these tests; checks only ever use it as a lower bound (a sleep never ends early)."""
 TOLERANCE = 0.05
 """Timer granularity allowance for those lower bounds (the event loop's clock ticks in milliseconds)."""
+SILENCE = 2.0
+"""How long a read waits before a response that never ends counts as stalled. Its first half comes from a
+fast simulator in milliseconds; the window is wide so a loaded machine's pauses are not taken for it."""
 
 
 def chat(stream: bool, tokens: int = 10) -> dict[str, Any]:
@@ -118,7 +121,7 @@ def test_malformed_chunk_is_one_bad_event_in_a_complete_stream(fast_simulator: E
 
 
 def test_never_end_sends_half_then_nothing(fast_simulator: EmbeddedSimulator) -> None:
-    exchange = faulted(fast_simulator, "never_end", chat(stream=True), "never", timeout=0.5)
+    exchange = faulted(fast_simulator, "never_end", chat(stream=True), "never", timeout=SILENCE)
     assert exchange.timed_out and not exchange.eof and not exchange.payload()[1]
     assert classify(exchange.events()).count("token") == 5
 
@@ -138,7 +141,7 @@ def test_never_end_is_closed_when_the_server_stops(start_simulator: StartSimulat
 
 @pytest.mark.parametrize("fault", ["drop_mid", "never_end"])
 def test_mid_body_faults_cut_a_content_length_body(fast_simulator: EmbeddedSimulator, fault: str) -> None:
-    exchange = faulted(fast_simulator, fault, chat(stream=False), f"whole-{fault}", timeout=0.5)
+    exchange = faulted(fast_simulator, fault, chat(stream=False), f"whole-{fault}", timeout=SILENCE)
     length = int(exchange.header("content-length") or 0)
     assert exchange.status == 200 and 0 < len(exchange.body) < length
     assert exchange.eof if fault == "drop_mid" else exchange.timed_out

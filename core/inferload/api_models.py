@@ -152,6 +152,11 @@ class WorkerInfo(BaseModel):
     health: WorkerHealth | None = None
     status: str = Field(description="starting, running, stopping, stopped or failed")
     last_update_ns: int | None = None
+    ready_ns: int | None = Field(
+        None,
+        description="Wall-clock ns when the worker's transport was set up (clients created, connections "
+        "warmed); none of its requests starts before it",
+    )
 
 
 class WorkerGroup(BaseModel):

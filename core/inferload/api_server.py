@@ -147,6 +147,9 @@ class ApiServer:
         self._bound_port = int(self._socket.getsockname()[1])
         config = uvicorn.Config(
             self.app,
+            # None: uvicorn's own dictConfig would close every existing handler, the run's log file too
+            # (a mode "w" FileHandler never reopens), and lose every log line after the API started.
+            log_config=None,
             log_level=self._log_level,
             access_log=False,
             lifespan="off",

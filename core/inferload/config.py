@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from inferload.errors import UsageError
+from inferload.records import DEFAULT_REQUEST_TIMEOUT_S
 from inferload.redact import REDACTED, is_secret_name, redact_header_value, redact_url, split_header
 
 DEFAULT_REQUEST_COUNT = 10
@@ -64,7 +65,7 @@ class ProfileConfig(BaseSettings):
         True, description="Chat output length as 'max_tokens' (default) or else 'max_completion_tokens'"
     )
     ignore_eos: bool = Field(False, description="Send 'ignore_eos': true (vLLM, SGLang, TensorRT-LLM)")
-    request_timeout_seconds: float = Field(600.0, gt=0, description="Per-request timeout")
+    request_timeout_seconds: float = Field(DEFAULT_REQUEST_TIMEOUT_S, gt=0, description="Per-request timeout")
     transport: str = Field("protocol", description="Hot-path HTTP client plugin")
 
     # -- load ------------------------------------------------------------------------------------

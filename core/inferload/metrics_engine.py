@@ -190,6 +190,9 @@ class MetricsAccumulator:
         self._last_scheduled_ns: int | None = None
         self._last_start_ns: int | None = None
         self._schedule_lag_ms = array("d")
+        self._slot_waits = 0
+        """Profiling requests a --concurrency cap held past their scheduled time (rate mode)."""
+        self._slot_wait_max_ns = 0
         self._compute_failures: Counter[str] = Counter()
         self.usage_distrusted = 0
         """Successful requests whose usage.completion_tokens contradicted the stream (OSL from the client)."""
@@ -206,7 +209,10 @@ class MetricsAccumulator:
                 self.warmup_count += 1
                 continue
             self._track_times(record)
-            lag.append(ns_to(max(0, record.start_ns - record.scheduled_ns), "ms"))
+            lag.append(ns_to(record.client_lag_ns, "ms"))
+            if record.slot_wait_ns > 0:
+                self._slot_waits += 1
+                self._slot_wait_max_ns = max(self._slot_wait_max_ns, record.slot_wait_ns)
             error = record.error
             if error is None:
                 error = self._measure(record, computers, slo_checks)
@@ -390,7 +396,8 @@ class MetricsAccumulator:
         return summary
 
     def schedule_lag_stats(self) -> dict[str, Any] | None:
-        """Stats (ms) of how late each profiling request started after its scheduled time."""
+        """Stats (ms) of the client's own lateness per profiling request (``RequestRecord.client_lag_ns``:
+        ready to hand-over, without slot waits or connection set-up)."""
         lag = self._schedule_lag_ms[:]
         if not lag:
             return None
@@ -399,9 +406,11 @@ class MetricsAccumulator:
     def client_warnings(self, lag_stats: Mapping[str, Any] | None = None) -> list[str]:
         """Plain-language warnings when the client, not the server, limited the run.
 
-        Two signs: requests started well after their scheduled time (p99 lag above
-        :data:`SCHEDULE_LAG_WARN_MS`), or they went out slower than the schedule asked
+        Two signs: the client handed requests to its transport well after they could go (p99 of its own
+        lag above :data:`SCHEDULE_LAG_WARN_MS`), or they went out slower than the schedule asked
         (:data:`RATE_SHORTFALL_WARN`). Either means the reported latencies and rates understate the load.
+        A shortfall caused by a ``--concurrency`` cap waiting for the server's answers is reported as that,
+        not as client overload.
         """
         warnings: list[str] = []
         lag = lag_stats if lag_stats is not None else self.schedule_lag_stats()
@@ -421,10 +430,20 @@ class MetricsAccumulator:
             achieved_rate = per_second(sent - 1, self._last_start_ns - self._first_start_ns)
             if sent >= 10 and scheduled_rate and achieved_rate is not None and \
                     achieved_rate < RATE_SHORTFALL_WARN * scheduled_rate:
-                warnings.append(
-                    f"client could not keep up: requests went out at {achieved_rate:,.1f}/s against a "
-                    f"schedule of {scheduled_rate:,.1f}/s; add --workers or lower --request-rate"
-                )
+                if self._slot_waits:
+                    held_ms = ns_to(self._slot_wait_max_ns, "ms")
+                    warnings.append(
+                        f"requests went out at {achieved_rate:,.1f}/s against a schedule of "
+                        f"{scheduled_rate:,.1f}/s because the --concurrency cap held {self._slot_waits} of "
+                        f"{sent} until a slot came free (up to {held_ms:,.1f} ms): "
+                        "the server answered slower than the schedule, not the client; raise --concurrency "
+                        "or lower --request-rate"
+                    )
+                else:
+                    warnings.append(
+                        f"client could not keep up: requests went out at {achieved_rate:,.1f}/s against a "
+                        f"schedule of {scheduled_rate:,.1f}/s; add --workers or lower --request-rate"
+                    )
         return warnings
 
     def measurement_warnings(self) -> list[str]:

@@ -43,6 +43,23 @@ ERROR_EMPTY = "empty_response"  # a generating endpoint answered 2xx with no out
 ERROR_CLIENT = "client_error"  # an exception inside inferload while handling the response (a bug)
 ERROR_METRIC = "metric_error"  # a metric plugin raised on this request's record
 
+DEFAULT_REQUEST_TIMEOUT_S = 600.0
+"""``--request-timeout-seconds`` when not given: how long one request may take, first byte out to last in."""
+
+
+def timeout_message(seconds: float, output_limited: bool = True) -> str:
+    """The error message of a request ended by ``--request-timeout-seconds``: the limit that ended it and
+    how to change it; ``output_limited=False`` (no ``--osl``) adds the likely cause of a server that never
+    finishes. The same for every timeout of a run, so ``error_summary`` groups them in one row."""
+    message = (
+        f"no complete response within {seconds:g} s: ended by --request-timeout-seconds "
+        f"(default {DEFAULT_REQUEST_TIMEOUT_S:g} s); raise it, or INFERLOAD_REQUEST_TIMEOUT_SECONDS, to wait "
+        "longer"
+    )
+    if not output_limited:
+        message += "; no --osl was set, so the server may generate until its context is full: set --osl"
+    return message
+
 
 @dataclass(slots=True)
 class RequestRecord:
@@ -88,6 +105,13 @@ class RequestRecord:
     bytes_received: int = 0
     error: RequestError | None = None
     cancelled: bool = False
+    client_lag_ns: int = 0
+    """The client's own lateness: from the moment the request could go (its scheduled time, or the moment
+    a ``--concurrency`` slot came free if it had to wait for one) to the moment the worker handed it to its
+    transport. Excludes the slot wait and connection set-up, which the server and network control."""
+    slot_wait_ns: int = 0
+    """Rate mode with a ``--concurrency`` cap: how long the request waited past its scheduled time for a
+    free slot (0 when one was free), i.e. the server's answers, not the client, held it back."""
 
     @property
     def ok(self) -> bool:

@@ -125,6 +125,9 @@ class WorkerStats:
     last_update_ns: int | None = None
     stopped_ns: int | None = None
     """When the process was seen gone (stopped or failed); its process figures are the last ones sampled."""
+    ready_ns: int | None = None
+    """Wall-clock ns when the worker had its transport set up (clients created, connections warmed); none
+    of its requests starts before it."""
 
 
 @dataclass

@@ -36,11 +36,12 @@ class RecordAggregator:
         self._cpu_sampled_at: dict[str, float] = {}
         self._live_dirty = False
 
-    def add_worker(self, worker_id: str, pid: int | None) -> None:
+    def add_worker(self, worker_id: str, pid: int | None, ready_ns: int | None = None) -> None:
+        """A worker reported ready (``ready_ns``: wall-clock ns its transport set-up ended)."""
         import psutil
 
         workers = dict(self.state.workers)
-        stats = WorkerStats(worker_id=worker_id, pid=pid, state="running")
+        stats = WorkerStats(worker_id=worker_id, pid=pid, state="running", ready_ns=ready_ns)
         try:
             proc = psutil.Process(pid)
             proc.cpu_percent(None)  # primes the counter; the next call measures since now

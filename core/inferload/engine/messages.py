@@ -2,7 +2,7 @@
 
 Parent -> worker: ``(PHASE, PhaseCommand)``, ``(STOP, grace_deadline_ns)`` (stop sending, cancel in-flight
 requests at the deadline), ``(CANCEL, None)`` (cancel in-flight now), ``(EXIT, None)``.
-Worker -> parent: ``(READY, pid)``, ``(RECORDS, [RequestRecord …], sent_in_phase)``,
+Worker -> parent: ``(READY, WorkerReady)``, ``(RECORDS, [RequestRecord …], sent_in_phase)``,
 ``(PHASE_DONE, phase, sent_in_phase)``, ``(FAILED, message)``.
 """
 
@@ -39,6 +39,19 @@ class WorkerInit:
     tokenizer: Any = None
     batch_interval: float = 0.1
     batch_size: int = 512
+    output_limited: bool = True
+    """Whether requests carry an output limit (--osl): shapes the hint of a timeout's error message."""
+
+
+@dataclass
+class WorkerReady:
+    """A worker's word that it can send: its transport is set up (clients created, connections warmed)."""
+
+    pid: int
+    ready_wall_ns: int
+    """When set-up ended, wall-clock ns: every request of this worker starts after it."""
+    setup_ns: int
+    """How long the transport's ``prepare`` and ``warm`` took, all before any request's t0."""
 
 
 @dataclass

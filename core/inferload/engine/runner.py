@@ -6,7 +6,9 @@ worker processes start with those bytes; the live API binds (a port in use is a 
 request is sent); ``run_started``; then each phase (``phase_changed``) with records streaming back in
 batches (``record_batch``); then metrics, exporters, ``run_finished`` and the API linger. SIGINT stops
 sending, lets in-flight requests finish within the grace period and still writes every artifact with
-``was_cancelled: true``; a second SIGINT cancels what is still in flight at once.
+``was_cancelled: true``; a second SIGINT cancels what is still in flight at once. SIGTERM and SIGHUP act
+as SIGINT; workers ignore all of them (a signal to the process group reaches them too) and wait for the
+parent's word.
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ from inferload.engine.messages import (
 from inferload.engine.progress_view import ProgressView, resolve_ui
 from inferload.engine.schedule import PhasePlan, build_phases, default_workers, split_concurrency
 from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, RunFailed, UsageError
-from inferload.records import PROFILING
+from inferload.records import DEFAULT_REQUEST_TIMEOUT_S, ERROR_TIMEOUT, PROFILING
 from inferload.redact import SecretFilter, build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
+from inferload.stats import ns_to
 
 log = logging.getLogger("inferload.profile")
 
@@ -153,9 +156,10 @@ class ProfileRun:
     # -- the whole run ---------------------------------------------------------------------------
 
     def run(self) -> int:
-        # SIGTERM (a supervisor or Kubernetes stopping us) ends the run as gracefully as Ctrl-C does:
-        # stop sending, drain, write every artifact with was_cancelled.
-        stop_signals = (signal.SIGINT, signal.SIGTERM)
+        # SIGTERM (a supervisor, `timeout` or Kubernetes stopping us) and SIGHUP (the terminal went away)
+        # end the run as gracefully as Ctrl-C does: stop sending, drain, write every artifact with
+        # was_cancelled. Workers ignore all three (a group signal reaches them too) and wait for our word.
+        stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {signum: signal.getsignal(signum) for signum in stop_signals}
         on_main = threading.current_thread() is threading.main_thread()
         if on_main:
@@ -203,6 +207,12 @@ class ProfileRun:
         if config.authorization_conflict:
             log.warning("both --api-key and an explicit Authorization header were given; sending the header")
         log.info("dataset %s: %d prompt(s)", config.effective_dataset, len(self.inputs))
+        log.info(
+            "request timeout %g s%s: a request with no complete response by then ends as a timeout error "
+            "(--request-timeout-seconds)",
+            config.request_timeout_seconds,
+            " (the default)" if config.request_timeout_seconds == DEFAULT_REQUEST_TIMEOUT_S else "",
+        )
         from inferload.metrics_engine import MetricsAccumulator
 
         self._spawn_workers(init_kwargs)
@@ -274,12 +284,13 @@ class ProfileRun:
             "input_tokens": [c.input_tokens for c in conversations],
             "output_tokens": [c.max_output_tokens for c in conversations],
             "request_timeout": config.request_timeout_seconds,
+            "output_limited": config.osl is not None,
             "tokenizer": tokenizer if self.endpoint.produces_tokens else None,
         }
 
     def _spawn_workers(self, init_kwargs: dict[str, Any]) -> None:
         """Start the worker processes (as many as useful, never more than the concurrency cap)."""
-        from inferload.engine.worker import worker_main
+        from inferload.engine.worker import terminal_signals_blocked, worker_main
 
         config = self.config
         count = config.workers or default_workers(config)
@@ -298,11 +309,13 @@ class ProfileRun:
             )
             for i in range(count)
         ]
-        self.handles = executor.start(worker_main, inits)
+        with terminal_signals_blocked():
+            self.handles = executor.start(worker_main, inits)
 
     def _await_workers(self, aggregator: RecordAggregator) -> None:
         """Wait until every worker has its transport, adapter and warm connections ready."""
         pending = {h.conn: h for h in self.handles}
+        setup_ns = 0
         deadline = time.monotonic() + _READY_TIMEOUT_SEC
         while pending:
             ready = wait(list(pending), timeout=max(0.0, deadline - time.monotonic()))
@@ -317,8 +330,12 @@ class ProfileRun:
                 if kind == FAILED:
                     raise RunFailed(self._scrub(f"{handle.worker_id} failed to start: {payload}"))
                 if kind == READY:
-                    aggregator.add_worker(handle.worker_id, payload)
-        log.info("%d worker process(es) ready", len(self.handles))
+                    aggregator.add_worker(handle.worker_id, payload.pid, payload.ready_wall_ns)
+                    setup_ns = max(setup_ns, payload.setup_ns)
+        log.info(
+            "%d worker process(es) ready; transport set-up and connection warming took up to %.1f ms, all "
+            "before the first request", len(self.handles), ns_to(setup_ns, "ms"),
+        )
 
     # -- phases ----------------------------------------------------------------------------------
 
@@ -476,6 +493,9 @@ class ProfileRun:
         for warning in [*accumulator.client_warnings(), *accumulator.measurement_warnings()]:
             log.warning("%s", warning)
         output_length = self._check_output_length(records)
+        timeouts = [r.error for r in records if r.error is not None and r.error.type == ERROR_TIMEOUT]
+        if timeouts:
+            log.warning("%d request(s) timed out: %s", len(timeouts), timeouts[0].message)
         state.ended_ns = time.time_ns()
         if cancelled and not self.worker_failure:
             state.lifecycle = Lifecycle.CANCELLED
@@ -639,7 +659,8 @@ def run_profile(
     tokenizer: Any = None,
     start_target: Callable[[], Any] | None = None,
 ) -> int:
-    """Run one benchmark end to end and return the exit code (0 ok, 1 failed, 130 SIGINT, 143 SIGTERM).
+    """Run one benchmark end to end; return the exit code (0 ok, 1 failed, 128 + signal: 130 SIGINT,
+    143 SIGTERM, 129 SIGHUP).
 
     ``tokenizer`` is the already resolved ``--tokenizer``, if the caller built it to fail fast;
     ``start_target`` starts the server under test when ``config.url`` is None (see :class:`ProfileRun`)."""

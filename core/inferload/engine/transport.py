@@ -77,8 +77,12 @@ class Transport(Protocol):
         """Close every pooled connection."""
         ...
 
+    # Optional: ``async def prepare(self) -> None`` does every set-up a request would otherwise do lazily
+    # (imports, client sessions, pools), inside the worker's loop; the worker awaits it before reporting
+    # ready, so no request's timed window pays for it. A transport with a prepare step may refuse
+    # requests before it.
     # Optional: ``async def warm(self, count: int) -> int`` opens up to ``count`` connections before t=0
-    # (the worker calls it when present, with its share of --concurrency).
+    # (the worker calls it after prepare, when present, with its share of --concurrency).
 
 
 class TransportError(Exception):

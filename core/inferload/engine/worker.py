@@ -3,9 +3,9 @@
 The worker receives its prepared payloads once, then runs phases on command. In concurrency mode each of
 its slots sends back-to-back requests (ids from a counter shared by all workers, so a request count is
 exact); in rate mode it sleeps until each scheduled start on an absolute clock (no drift) and, with a cap,
-waits for a free slot (the wait shows up as schedule lag). Every request that is sent ends as exactly one
-:class:`~inferload.records.RequestRecord` — success, error, timeout or cancellation — and records go back to
-the parent in batches a few times per second.
+waits for a free slot (recorded as the request's slot wait, apart from the client's own schedule lag).
+Every request that is sent ends as exactly one :class:`~inferload.records.RequestRecord` — success, error,
+timeout or cancellation — and records go back to the parent in batches a few times per second.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from time import perf_counter_ns
 from typing import Any
 from uuid import uuid4
@@ -37,9 +38,17 @@ from inferload.engine.messages import (
     STOP,
     PhaseCommand,
     WorkerInit,
+    WorkerReady,
 )
 from inferload.engine.transport import REQUEST_ID_HEADER, TransportError
-from inferload.records import ERROR_CANCELLED, ERROR_CLIENT, ERROR_TIMEOUT, RequestError, RequestRecord
+from inferload.records import (
+    ERROR_CANCELLED,
+    ERROR_CLIENT,
+    ERROR_TIMEOUT,
+    RequestError,
+    RequestRecord,
+    timeout_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +71,20 @@ def _client_error(exc: Exception, status: int | None = None) -> RequestError:
     )
 
 
+TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+"""Signals a shell, ``timeout`` or a container runtime sends to the whole process group. They are the
+parent's to handle (it drains the run and tells the workers over the pipe), so a worker ignores them: a
+worker that died of one would take its in-flight requests with it."""
+
+
 def worker_main(conn: Any, init: WorkerInit) -> None:
-    """Process entry point. SIGINT is the parent's to handle; it tells us to stop over the pipe."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """Process entry point. Terminal signals are the parent's to handle; it tells us to stop over the pipe.
+
+    The parent starts workers with :data:`TERMINAL_SIGNALS` blocked (:func:`terminal_signals_blocked`),
+    so one sent to the group while this process starts stays pending until it is ignored here."""
+    for signum in TERMINAL_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINAL_SIGNALS)
     _die_with_parent()
     # A forked worker inherits the parent's whole heap; without this, every full collection would walk
     # it and stall the loop for tens of milliseconds, delaying chunk timestamps.
@@ -87,16 +106,29 @@ def worker_main(conn: Any, init: WorkerInit) -> None:
         loop.close()
 
 
+@contextlib.contextmanager
+def terminal_signals_blocked() -> Iterator[None]:
+    """Block :data:`TERMINAL_SIGNALS` in the calling thread while worker processes start: a child inherits
+    the mask, so a group signal that arrives before :func:`worker_main` ignores it cannot kill the child.
+    The parent's own pending signals are delivered (to its handlers) when the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM this worker when the parent dies, so a killed run leaves no orphan sending
-    load. Elsewhere the closed pipe ends the worker at its next read."""
+    """Ask Linux to SIGKILL this worker when the parent dies, so a killed run (even ``kill -9``) leaves no
+    orphan sending load; SIGKILL because the terminal signals are ignored here. Elsewhere the closed pipe
+    ends the worker at its next read."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     pr_set_pdeathsig = 1
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
     import multiprocessing
 
     parent = multiprocessing.parent_process()
@@ -185,6 +217,7 @@ class Worker:
         """A random version-4 UUID without its last 48 bits, which each request fills with its run-unique
         id: a valid UUID per request (~70 random bits tell workers and runs apart) for ~0.2 µs instead of
         the ~2.6 µs of ``str(uuid4())`` on the hot path."""
+        self.timeout_message = timeout_message(init.request_timeout, init.output_limited)
         self.timeout_timer: asyncio.TimerHandle | None = None
 
     async def serve(self) -> None:
@@ -201,6 +234,12 @@ class Worker:
         # uvloop makes a watched fd non-blocking; a pickled batch must be written whole, so undo that (sends
         # happen on the sender thread, where blocking on a full pipe is harmless backpressure).
         os.set_blocking(self.conn.fileno(), True)
+        setup_start = perf_counter_ns()
+        prepare = getattr(self.transport, "prepare", None)
+        if prepare is not None:
+            # imports, client sessions, pools: every set-up a transport would otherwise do lazily inside the
+            # first request's timed window
+            await prepare()
         warm = getattr(self.transport, "warm", None)
         if warm is not None and init.max_connections:
             # bounded: an unreachable server must show up as request errors, not as a worker that never starts
@@ -209,7 +248,8 @@ class Worker:
                     warm(min(init.max_connections, _MAX_WARM_CONNECTIONS)),
                     min(_WARM_TIMEOUT_SEC, init.request_timeout),
                 )
-        self.conn.send((READY, os.getpid()))
+        ready = perf_counter_ns()
+        self.conn.send((READY, WorkerReady(os.getpid(), ready + self.wall_offset, ready - setup_start)))
         sender = threading.Thread(target=self._sender, name="inferload-records", daemon=True)
         sender.start()
         try:
@@ -300,18 +340,30 @@ class Worker:
                 await sleeper.sleep_until(due)  # type: ignore[union-attr]
             if self.stopping:
                 return
+            ready = due
             if cap is not None:
+                held = cap.locked()
                 await cap.acquire()
                 if self.stopping:
                     cap.release()
                     return
-            task = self.loop.create_task(self._send(request_id, due, cap))
+                if held:  # it could go only once a slot came free: that wait is the server's pace
+                    ready = max(due, perf_counter_ns())
+            task = self.loop.create_task(self._send(request_id, due, cap, ready))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
     # -- one request -----------------------------------------------------------------------------
 
-    async def _send(self, request_id: int, scheduled_ns: int, cap: asyncio.Semaphore | None = None) -> None:
+    async def _send(
+        self,
+        request_id: int,
+        scheduled_ns: int,
+        cap: asyncio.Semaphore | None = None,
+        ready_ns: int | None = None,
+    ) -> None:
+        """Send one request and record it. ``ready_ns``: when it could go (default ``scheduled_ns``); later
+        only when a ``--concurrency`` cap held it for a free slot."""
         init = self.init
         index = request_id % len(init.payloads)
         record = RequestRecord(
@@ -334,6 +386,10 @@ class Worker:
         # the start if the transport does not stamp it itself (on_sent) just before writing
         record.start_ns = start = perf_counter_ns()
         record.start_wall_ns = start + self.wall_offset
+        # Measured to the hand-over, not to on_sent: connecting (a reconnect after a timeout) is not ours.
+        ready = scheduled_ns if ready_ns is None else ready_ns
+        record.slot_wait_ns = ready - scheduled_ns
+        record.client_lag_ns = max(0, start - ready)
         exchange.deadline_ns = start + self.timeout_ns
         if self.timeout_timer is None:
             self.timeout_timer = self.loop.call_later(init.request_timeout, self._expire)
@@ -357,10 +413,7 @@ class Worker:
                 task.uncancel()
             self._partial(exchange)
             if kind == ERROR_TIMEOUT:
-                record.error = RequestError(
-                    ERROR_TIMEOUT,
-                    f"no complete response within {init.request_timeout:g} s (--request-timeout-seconds)",
-                )
+                record.error = RequestError(ERROR_TIMEOUT, self.timeout_message)
             else:
                 record.cancelled = True
                 record.error = RequestError(ERROR_CANCELLED, "cancelled in flight: the run was stopping")

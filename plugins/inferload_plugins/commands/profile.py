@@ -96,7 +96,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="send 'ignore_eos': true so the server generates the full --osl (vLLM, SGLang, TensorRT-LLM); "
         "strict servers reject it",
     )
-    target.add_argument("--request-timeout-seconds", type=float, default=_S, metavar="S")
+    target.add_argument(
+        "--request-timeout-seconds",
+        type=float,
+        default=_S,
+        metavar="S",
+        help="seconds one request may take, first byte out to last byte in (default 600)",
+    )
     target.add_argument("--transport", default=_S, help="hot-path HTTP client plugin (default: protocol)")
     load = parser.add_argument_group("load")
     load.add_argument(

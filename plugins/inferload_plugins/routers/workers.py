@@ -113,6 +113,7 @@ def workers_view(state: Any, probe: ProcessProbe) -> Any:
             health=health,
             status=w.state,
             last_update_ns=w.last_update_ns,
+            ready_ns=w.ready_ns,
         )
     totals = TaskStats(
         total=sum(w.task_stats.total for w in workers.values()),

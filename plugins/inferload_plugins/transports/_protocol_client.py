@@ -140,6 +140,10 @@ class ProtocolTransport:
         self._all.add(conn)
         return conn
 
+    async def prepare(self) -> None:
+        """Bind to the worker's running loop (the parser and TLS context already exist)."""
+        self._loop = asyncio.get_running_loop()
+
     async def warm(self, count: int) -> int:
         """Open up to ``count`` keep-alive connections before t=0, so no measured request pays for a TCP
         (or TLS) handshake; failures are left for the requests themselves to report. Returns how many."""

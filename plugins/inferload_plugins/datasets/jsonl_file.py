@@ -1,7 +1,8 @@
 """``--dataset file``: prompts from a JSONL file, one request per line, sent in file order.
 
 Each non-blank line is a JSON object with either ``"text"`` (a prompt string) or ``"messages"`` (OpenAI-style
-``[{"role": ..., "content": "..."}]`` turns) — not both — and optionally ``"max_tokens"`` (the output length to ask for;
+``[{"role": ..., "content": "..."}]`` turns), never both, and optionally ``"max_tokens"`` (the output length
+to ask for;
 without it ``--osl``/``--osl-stddev`` apply when set, else the server decides). Every line is used:
 ``--num-dataset-entries`` shapes synthetic data only. A bad line stops the run before it starts, with the
 file and line number, because a benchmark that silently skips prompts measures something else. The file

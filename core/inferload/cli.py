@@ -105,7 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         if verbose:
             traceback.print_exc()
-        sys.stderr.write(f"{PROG}: error: {type(exc).__name__}: {exc} (run with --verbose for details)\n")
+        from inferload.redact import redact_text  # an unexpected error may quote a URL or a header
+
+        message = redact_text(f"{type(exc).__name__}: {exc}")
+        sys.stderr.write(f"{PROG}: error: {message} (run with --verbose for details)\n")
         return EXIT_RUN_FAILED
 
 

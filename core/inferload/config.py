@@ -444,18 +444,20 @@ def parse_extra_inputs(values: list[str]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for value in values:
         text = value.strip()
+        # a value that looks like it holds a credential is not echoed in the error
+        shown = "an entry (not shown: it may hold a credential)" if is_secret_name(text) else repr(text)
         if text.startswith("{"):
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{text!r} is not a JSON object: {exc.msg}") from None
+                raise ValueError(f"{shown} is not a JSON object: {exc.msg}") from None
             if not isinstance(obj, dict):
-                raise ValueError(f"{text!r} is not a JSON object")
+                raise ValueError(f"{shown} is not a JSON object")
             body.update(obj)
             continue
         key, sep, raw = text.partition(":")
         if not sep or not key.strip():
-            raise ValueError(f"{text!r} is neither 'key:value' nor a JSON object")
+            raise ValueError(f"{shown} is neither 'key:value' nor a JSON object")
         try:
             body[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:

@@ -143,6 +143,8 @@ class ProfileConfig(BaseSettings):
             raise ValueError(f"{str(exc).lower()}; give a port 1-65535") from None
         if not parts.hostname:
             raise ValueError(f"{redact_url(value)!r} has no host")
+        if parts.port == 0:
+            raise ValueError("port 0 is not a server's port; give a port 1-65535")
         return value.rstrip("/")
 
     @field_validator("header")

@@ -21,7 +21,7 @@ from inferload import __version__
 from inferload.artifact_files import open_artifact, write_artifact
 from inferload.metrics_engine import MetricsAccumulator, is_aggregate
 from inferload.records import RequestRecord
-from inferload.redact import redact_text, replace_secrets
+from inferload.redact import redact_payload, redact_text, replace_secrets
 
 if TYPE_CHECKING:
     # runstate pulls in pydantic; exporters import this module at plugin registration, so keep it cheap.
@@ -57,8 +57,9 @@ class ExportContext:
     summary: dict[str, Any]
     """:func:`build_summary`'s result: the content of profile_export.json."""
     inputs: list[dict[str, Any]]
-    """The exact request bodies sent, in schedule order: payload dicts, or AIPerf-style
-    ``{"session_id": ..., "payloads": [...]}`` entries."""
+    """The request bodies sent, in schedule order: payload dicts, or AIPerf-style
+    ``{"session_id": ..., "payloads": [...]}`` entries; secret-named fields at any depth are
+    ``<redacted>`` (done here, once the run is over, so no exporter ever sees them)."""
     artifact_dir: Path
     """Where files go; exporters return paths inside it."""
     accumulator: MetricsAccumulator
@@ -72,6 +73,7 @@ class ExportContext:
 
     def __post_init__(self) -> None:
         self.artifact_dir = Path(self.artifact_dir)
+        self.inputs = [redact_payload(entry) for entry in self.inputs]
         if not self.secrets:
             self.secrets = secret_values(self.config)
 

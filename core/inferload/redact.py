@@ -10,6 +10,7 @@ configuration, payloads or errors goes through these functions; nothing else dec
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shlex
@@ -43,6 +44,7 @@ _FIELD_IN_TEXT = re.compile(
 """``name: value`` / ``"name": "value"`` / ``name=value`` in free text (an echoed header or JSON body)."""
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """True for header, flag, body-field or query-parameter names that carry credentials
     (``Authorization``, ``X-Api-Key``, ``api_token``, ``--hf-token``, ``Cookie``, ``clientSecret`` …);
@@ -105,15 +107,7 @@ def redact_payload(value: Any) -> Any:
     """A copy of a JSON-like value with every secret-named field's value replaced by ``<redacted>``,
     at any depth; the shape is kept (a secret-named object or list keeps its keys and length, its leaves
     become ``<redacted>``). Values that hold no secret-named key are returned as they are, not copied."""
-    if isinstance(value, Mapping):
-        if not _has_secret_key(value):
-            return value
-        return {key: _redact_leaves(item) if is_secret_name(str(key)) else redact_payload(item)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        redacted = [redact_payload(item) for item in value]
-        return value if all(a is b for a, b in zip(redacted, value, strict=True)) else redacted
-    return value
+    return _redact_secret_fields(value) if _holds_secret_field(value) else value
 
 
 def secret_leaves(value: Any, inside_secret: bool = False) -> list[str]:
@@ -215,15 +209,21 @@ def _redact_field(match: re.Match[str]) -> str:
     return f"{match['name']}{match['q']}{match['sep']}{quote}{REDACTED}{quote}"
 
 
-def _has_secret_key(value: Mapping[Any, Any]) -> bool:
-    for key, item in value.items():
-        if is_secret_name(str(key)):
-            return True
-        if isinstance(item, Mapping) and _has_secret_key(item):
-            return True
-        if isinstance(item, list) and any(redact_payload(entry) is not entry for entry in item):
-            return True
+def _holds_secret_field(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(is_secret_name(str(key)) or _holds_secret_field(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_secret_field(item) for item in value)
     return False
+
+
+def _redact_secret_fields(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _redact_leaves(item) if is_secret_name(str(key)) else _redact_secret_fields(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact_secret_fields(item) for item in value]
+    return value
 
 
 def _redact_leaves(value: Any) -> Any:

@@ -49,7 +49,7 @@ from inferload.engine.progress_view import ProgressView, resolve_ui
 from inferload.engine.schedule import PhasePlan, build_phases, default_workers, split_concurrency
 from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, RunFailed, UsageError
 from inferload.records import PROFILING
-from inferload.redact import SecretFilter, build_cli_command, redact_payload, redact_text, redact_url
+from inferload.redact import SecretFilter, build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
 
 log = logging.getLogger("inferload.profile")
@@ -301,9 +301,8 @@ class ProfileRun:
             )
         adapter = self.endpoint.factory()
         bodies = [adapter.render(conversation, config) for conversation in conversations]
-        # what inputs.json and other exporters see: the bodies sent, secret-named fields <redacted>
         self.inputs = [
-            {"session_id": c.conversation_id, "payloads": [redact_payload(body)]}
+            {"session_id": c.conversation_id, "payloads": [body]}
             for c, body in zip(conversations, bodies, strict=True)
         ]
         return {

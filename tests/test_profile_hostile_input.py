@@ -318,12 +318,13 @@ def _maps(process: subprocess.Popen) -> str:
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see the start-up stage")
 @pytest.mark.parametrize(
     "stage",
-    # importing (pydantic_core loaded by the config), then once the simulator is up and workers start
+    # loading the plugin machinery, reading the config (pydantic_core), once the simulator is up
     [
+        lambda p: "_opcode" in _maps(p),  # pluggy (via inspect) is being imported
         lambda p: "pydantic_core" in _maps(p),
         lambda p: "started the built-in simulator" in p.stderr.readline(),
     ],
-    ids=["while-importing", "while-starting-servers"],
+    ids=["while-loading-plugins", "while-reading-the-config", "while-starting-servers"],
 )
 def test_ctrl_c_during_start_up_prints_one_line_and_no_traceback(
     inferload_exe: Path, cli_env: Any, tmp_path: Path, stage: Any

@@ -11,8 +11,10 @@ import re
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 """RFC 9110 §5.1 field-name: a token of tchar."""
-_BAD_VALUE_CHAR = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
-"""RFC 9110 §5.5 field-value: VCHAR, SP, HTAB and obs-text only (so no CR, LF, NUL or non-Latin-1)."""
+_BAD_VALUE_CHAR = re.compile(r"[^\t\x20-\x7e]")
+"""RFC 9110 §5.5 field-value as senders should write it: VCHAR, SP and HTAB (so no CR, LF or NUL). obs-text
+(bytes 0x80-0xFF) is refused too: transports encode it differently (Latin-1, UTF-8, or an error), so the
+same -H would not send the same bytes on every transport."""
 TRANSPORT_HEADERS = frozenset({"content-length", "host", "transfer-encoding"})
 """Framing headers the transport sets itself from the URL and the body; a user value would corrupt it."""
 
@@ -41,15 +43,15 @@ def check_header(line: str) -> tuple[str, str]:
 
 def check_header_value(name: str, value: str) -> None:
     """ValueError if ``value`` cannot be sent as the value of header ``name`` (CR/LF, control
-    characters, characters beyond Latin-1); the message gives the position, never the value."""
+    characters, anything beyond ASCII); the message gives the position, never the value."""
     bad = _BAD_VALUE_CHAR.search(value)
     if bad is None:
         return
     char = bad.group()
     if char in "\r\n":
         what = "a line break (it would inject header lines)"
-    elif ord(char) > 0xFF:
-        what = f"U+{ord(char):04X}, outside Latin-1 (percent-encode it or use ASCII)"
+    elif ord(char) > 0x7E:
+        what = f"U+{ord(char):04X}, which is not ASCII (percent-encode it)"
     else:
         what = f"the control character U+{ord(char):04X}"
     raise ValueError(f"the value of header {name!r} holds {what} at character {bad.start() + 1}")

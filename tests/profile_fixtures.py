@@ -36,13 +36,18 @@ class Simulator:
         return {t["request_id"]: t for t in self.truth() if t.get("request_id")}
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """Terminate ``process`` if it still runs; kill it when it has not exited ``grace`` seconds later."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def start_simulator(inferload_exe: Path, env: dict[str, str], directory: Path, *args: str) -> Simulator:

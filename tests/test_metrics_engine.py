@@ -43,7 +43,8 @@ def make_record(
     scheduled_lag_ms: float = 0.0,
 ) -> RequestRecord:
     """A streamed request: first chunk ``ttft_ms`` after start, then one chunk every ``gap_ms``, the end
-    ``tail_ms`` after the last chunk. OSL defaults to one token per chunk (server usage)."""
+    ``tail_ms`` after the last chunk. OSL defaults to one token per chunk (server usage). Without
+    reasoning the first chunk is the first answer chunk, as the stream parser records it."""
     start = BASE_NS + int(start_ms * MS)
     chunk_ns = [start + int((ttft_ms + i * gap_ms) * MS) for i in range(chunks)]
     end = (chunk_ns[-1] if chunk_ns else start) + int(tail_ms * MS)
@@ -52,7 +53,10 @@ def make_record(
         x_request_id=f"x{request_id}", scheduled_ns=start - int(scheduled_lag_ms * MS), start_ns=start,
         end_ns=end, start_wall_ns=1_700_000_000 * SEC + int(start_ms * MS), input_tokens=input_tokens,
         status=200 if error is None else error.code, chunk_ns=chunk_ns,
-        first_answer_ns=None if first_answer_ms is None else start + int(first_answer_ms * MS),
+        first_answer_ns=(
+            start + int(first_answer_ms * MS) if first_answer_ms is not None
+            else chunk_ns[0] if chunk_ns and reasoning_tokens is None else None
+        ),
         usage_prompt_tokens=input_tokens, usage_completion_tokens=chunks if osl is None else osl,
         usage_total_tokens=input_tokens + (chunks if osl is None else osl),
         usage_reasoning_tokens=reasoning_tokens, client_output_tokens=client_output_tokens, error=error,
@@ -63,14 +67,15 @@ def test_known_timings_give_exact_latency_metrics(registry: PluginRegistry) -> N
     acc = MetricsAccumulator(registry)
     acc.add([make_record(0), make_record(1, start_ms=200, ttft_ms=30, gap_ms=20, chunks=3, tail_ms=0)])
     values = acc.record_metrics(make_record(0))
-    # Record 0: chunks at 50, 60, 70, 80, 90 ms, end at 95 ms, 5 tokens.
+    # Record 0: chunks at 50, 60, 70, 80, 90 ms, last byte (trailing usage, [DONE]) at 95 ms, 5 tokens.
     assert values["time_to_first_token"] == {"value": 50.0, "unit": "ms"}
     assert values["time_to_second_token"]["value"] == 10.0
     assert values["time_to_first_output_token"]["value"] == 50.0
-    assert values["request_latency"]["value"] == 95.0
-    assert values["inter_token_latency"]["value"] == pytest.approx((95 - 50) / (5 - 1))
+    assert values["request_latency"]["value"] == 90.0  # ends at the last output chunk, as in AIPerf
+    assert values["request_latency_last_byte"]["value"] == 95.0
+    assert values["inter_token_latency"]["value"] == pytest.approx((90 - 50) / (5 - 1))
     assert values["inter_chunk_latency"]["value"] == [10.0, 10.0, 10.0, 10.0]
-    assert values["output_token_throughput_per_user"] == {"value": pytest.approx(4 / 0.045),
+    assert values["output_token_throughput_per_user"] == {"value": pytest.approx(4 / 0.040),
                                                           "unit": "tokens/sec/user"}
     assert values["output_sequence_length"]["value"] == 5
     assert values["input_sequence_length"]["value"] == 32
@@ -79,11 +84,11 @@ def test_known_timings_give_exact_latency_metrics(registry: PluginRegistry) -> N
     assert final["time_to_first_token"]["avg"] == pytest.approx(40.0)
     assert final["time_to_first_token"]["min"] == 30.0 and final["time_to_first_token"]["max"] == 50.0
     # Record 1: chunks at 30, 50, 70 ms, end at 70 ms -> ITL (70 - 30) / 2 = 20 ms.
-    assert final["inter_token_latency"]["sum"] == pytest.approx(11.25 + 20.0)
+    assert final["inter_token_latency"]["sum"] == pytest.approx(10.0 + 20.0)
     # Inter-chunk latency pools every gap of every request: four 10 ms gaps and two 20 ms gaps.
     icl = final["inter_chunk_latency"]
     assert icl["count"] == 6 and icl["sum"] == pytest.approx(80.0) and icl["p50"] == 10.0
-    assert final["request_latency"]["max"] == 95.0
+    assert final["request_latency"]["max"] == 90.0 and final["request_latency_last_byte"]["max"] == 95.0
 
 
 def test_final_aggregates_use_the_given_duration(registry: PluginRegistry) -> None:
@@ -154,8 +159,11 @@ def test_errors_are_counted_and_summarised_but_feed_no_latency(registry: PluginR
     assert final["time_to_first_token"]["count"] == 1 and final["time_to_first_token"]["min"] == 50.0
     http_500 = {"code": 500, "type": "http_error", "message": "Internal Server Error"}
     timeout = {"code": None, "type": "timeout", "message": "no response within 5 s"}
-    assert acc.error_summary() == [{"error_details": http_500, "count": 2},
-                                   {"error_details": timeout, "count": 1}]
+    assert acc.error_summary() == [
+        {"error_details": http_500, "count": 2},
+        {"error_details": timeout, "count": 1,
+         "hint": "responses took longer than --request-timeout-seconds; raise it or lower the load"},
+    ]
     assert acc.record_metrics(failed[0]) == {}
 
 
@@ -180,7 +188,7 @@ def test_non_streaming_runs_have_no_streaming_metrics(registry: PluginRegistry) 
     config = ProfileConfig.load({"model": "m", "url": "http://127.0.0.1:1", "streaming": False,
                                  "request_count": 3})
     acc = MetricsAccumulator(registry, config)
-    acc.add([make_record(0, chunks=1, osl=12)])  # a non-streamed answer still arrives as one chunk
+    acc.add([make_record(0, chunks=0, tail_ms=55, osl=12)])  # a non-streamed answer has no chunk times
     final = acc.final()
     for tag in ("time_to_first_token", "time_to_second_token", "inter_token_latency", "inter_chunk_latency",
                 "time_to_first_output_token", "output_token_throughput_per_user"):
@@ -297,26 +305,39 @@ def test_client_count_is_the_fallback_output_length(registry: PluginRegistry) ->
 
 
 class _BrokenMetric:
-    """A throwaway metric plugin whose compute always raises."""
+    """A throwaway metric plugin whose compute raises on request 1 (a value it cannot handle)."""
 
     @hookimpl
     def register_metrics(self) -> list[MetricSpec]:
         def explode(record: Any) -> float:
-            raise ZeroDivisionError("bad metric")
+            if record.request_id == 1:
+                raise ZeroDivisionError("bad metric")
+            return 1.0
 
         return [MetricSpec(name="broken_metric", description="always fails", header="Broken", unit="ms",
                            kind="record", compute=explode)]
 
 
-def test_a_failing_metric_is_skipped_and_the_rest_still_compute() -> None:
+def test_a_metric_failing_on_one_response_makes_that_request_a_metric_error() -> None:
     registry = load_plugins(LoadRules())
     registry.add(_BrokenMetric(), "broken-metric-test")
     acc = MetricsAccumulator(registry)
-    acc.add([make_record(0), make_record(1)])
+    bad = make_record(1)
+    acc.add([make_record(0), bad, make_record(2)])
     final = acc.final()
-    assert "broken_metric" not in final
-    assert final["time_to_first_token"]["count"] == 2
-    assert acc.compute_failures == {"broken_metric": 2}
+    assert final["broken_metric"]["count"] == 2
+    assert final["time_to_first_token"]["count"] == 2  # none of the failed request's values count
+    assert (acc.request_count, acc.error_count) == (2, 1)
+    assert bad.error is not None and bad.error.type == "metric_error" and "broken_metric" in bad.error.message
+    assert acc.compute_failures == {"broken_metric": 1}
+
+
+def test_error_summary_groups_messages_that_differ_only_by_ids(registry: PluginRegistry) -> None:
+    acc = MetricsAccumulator(registry)
+    messages = [f"not JSON: b'{{\"id\":\"chatcmpl-{i:08x}f\"'" for i in range(3)]
+    acc.add([make_record(i, error=RequestError("malformed_response", m)) for i, m in enumerate(messages)])
+    (entry,) = acc.error_summary()
+    assert entry["count"] == 3 and "chatcmpl-<id>" in entry["error_details"]["message"]
 
 
 def test_client_overload_is_reported_not_silent(registry: PluginRegistry) -> None:

@@ -8,10 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from inferload.config import ProfileConfig
 from inferload.endpoint import JSONBodyParser, SSEJSONParser, error_from_body
 from inferload.engine.schedule import arrival_offsets, default_workers, split_concurrency
 from inferload.engine.sse import SSEParser
-from inferload.records import ERROR_HTTP, ERROR_MALFORMED, RequestRecord
+from inferload.records import ERROR_HTTP, ERROR_INCOMPLETE, ERROR_MALFORMED, RequestRecord
 from inferload_plugins.endpoints.chat import ChatAdapter
 from inferload_plugins.endpoints.completions import CompletionsAdapter
 
@@ -28,14 +29,34 @@ def test_sse_event_split_across_reads_is_timed_by_its_first_byte() -> None:
     parser = SSEParser()
     assert parser.feed(b'data: {"a"', 100) == []
     assert parser.feed(b": 1}\n", 200) == []
-    assert parser.feed(b"\ndata: x\n\ndata: y", 300) == [(100, b'{"a": 1}'), (300, b"x")]
-    assert parser.feed(b"\n\n", 400) == [(300, b"y")]
+    assert parser.feed(b"\ndata: x\n\ndata: y", 300) == [(100, b"", b'{"a": 1}'), (300, b"", b"x")]
+    assert parser.feed(b"\n\n", 400) == [(300, b"", b"y")]
 
 
 def test_sse_handles_crlf_comments_and_multiline_data() -> None:
     parser = SSEParser()
     events = parser.feed(b": keep-alive\r\n\r\nevent: message\r\ndata: a\r\ndata: b\r\n\r\n", 5)
-    assert events == [(5, b"a\nb")]
+    assert events == [(5, b"message", b"a\nb")]
+
+
+def test_sse_crlf_split_across_reads_is_one_line_end() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: a\r", 1) == []
+    assert parser.feed(b"\ndata: b\r", 2) == []
+    assert parser.feed(b"\n\r", 3) == [(1, b"", b"a\nb")]
+    assert parser.feed(b"\ndata: c\n\n", 4) == [(4, b"", b"c")]
+
+
+def test_sse_lone_cr_line_ends_and_event_names_are_kept() -> None:
+    parser = SSEParser()
+    events = parser.feed(b"\xef\xbb\xbfevent: error\rdata: {\"details\": 1}\r\rdata\r\r", 7)
+    assert events == [(7, b"error", b'{"details": 1}'), (7, b"", b"")]
+
+
+def test_sse_event_without_data_is_not_dispatched_and_partial_last_line_is_dropped() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"event: ping\n\nid: 3\nretry: 10\n\ndata: x\ndata: {\"cut", 1) == []
+    assert parser.close() == [(1, b"", b"x")]
 
 
 def test_chat_stream_keeps_reasoning_apart_and_reads_usage() -> None:
@@ -67,12 +88,25 @@ def test_chat_stream_keeps_reasoning_apart_and_reads_usage() -> None:
     assert record.error is None
 
 
-def test_stream_without_done_or_with_bad_json_is_malformed() -> None:
+def test_stream_ending_before_finish_reason_is_incomplete_and_keeps_timings() -> None:
     parser = CompletionsAdapter().parser(True)
     parser.feed(_event({"choices": [{"text": "a"}]}), 1)
     record = _record()
     parser.finish(record, None)
-    assert record.error is not None and record.error.type == ERROR_MALFORMED
+    assert record.error is not None and record.error.type == ERROR_INCOMPLETE
+    assert record.chunk_ns == [1]
+
+
+def test_stream_ending_after_finish_reason_without_done_succeeds() -> None:
+    parser = CompletionsAdapter().parser(True)
+    parser.feed(_event({"choices": [{"text": "a", "finish_reason": None}]}), 1)
+    parser.feed(_event({"choices": [{"text": "", "finish_reason": "length"}]}), 2)
+    record = _record()
+    parser.finish(record, None)
+    assert record.error is None and record.chunk_ns == [1]
+
+
+def test_bad_json_stream_event_is_malformed() -> None:
     parser = CompletionsAdapter().parser(True)
     parser.feed(b"data: {not json\n\ndata: [DONE]\n\n", 1)
     record = _record()
@@ -93,8 +127,8 @@ def test_non_streamed_body_and_http_error() -> None:
     assert (error.type, error.code, error.message) == (ERROR_HTTP, 503, "busy")
 
 
-def test_chat_body_has_the_openai_fields() -> None:
-    config = SimpleNamespace(model="m", streaming=True, extra_body={"temperature": 0.1})
+def test_chat_body_has_only_standard_openai_fields_by_default() -> None:
+    config = ProfileConfig(model="m", streaming=True, extra_inputs=["temperature:0.1"])
     conversation = SimpleNamespace(
         chat_messages=lambda: [{"role": "user", "content": "x"}], max_output_tokens=7
     )
@@ -103,15 +137,27 @@ def test_chat_body_has_the_openai_fields() -> None:
         "model": "m",
         "messages": [{"role": "user", "content": "x"}],
         "stream": True,
-        "max_completion_tokens": 7,
-        "ignore_eos": True,
+        "max_tokens": 7,
         "stream_options": {"include_usage": True},
         "temperature": 0.1,
     }
     prompt = SimpleNamespace(prompt="p", max_output_tokens=None)
-    assert CompletionsAdapter().render(
-        prompt, SimpleNamespace(model="m", streaming=False, extra_body={})
-    ) == {"model": "m", "prompt": "p", "stream": False}
+    assert CompletionsAdapter().render(prompt, ProfileConfig(model="m")) == {
+        "model": "m", "prompt": "p", "stream": False
+    }
+
+
+def test_no_use_legacy_max_tokens_sends_max_completion_tokens_and_ignore_eos_only_when_asked() -> None:
+    conversation = SimpleNamespace(chat_messages=lambda: [], max_output_tokens=9)
+    modern = ChatAdapter().render(conversation, ProfileConfig(use_legacy_max_tokens=False))
+    assert modern["max_completion_tokens"] == 9 and "max_tokens" not in modern and "ignore_eos" not in modern
+    forced = ChatAdapter().render(conversation, ProfileConfig(ignore_eos=True))
+    assert (forced["max_tokens"], forced["ignore_eos"]) == (9, True)
+    prompt = SimpleNamespace(prompt="p", max_output_tokens=9)
+    # the completions API has one length field, whatever --use-legacy-max-tokens says
+    modern_config = ProfileConfig(use_legacy_max_tokens=False, ignore_eos=True)
+    completions = CompletionsAdapter().render(prompt, modern_config)
+    assert (completions["max_tokens"], completions["ignore_eos"]) == (9, True)
 
 
 def test_schedule_offsets_are_absolute_sums_of_gaps() -> None:

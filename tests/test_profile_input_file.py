@@ -51,7 +51,7 @@ def test_input_file_prompts_are_what_the_server_receives_in_file_order(
     for entry, line in zip(inputs, LINES, strict=True):
         (body,) = entry["payloads"]
         assert [m["content"] for m in body["messages"]] == contents(line)
-        assert body["max_completion_tokens"] == line["max_tokens"]
+        assert body["max_tokens"] == line["max_tokens"]
     # and the server got exactly those: request i carries line i % 3, as the server's truth log counts it
     records = read_jsonl(run / "profile_export.jsonl")
     truth = simulator.truth_by_request_id()

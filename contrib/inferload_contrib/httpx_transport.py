@@ -12,7 +12,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from inferload import hookimpl
-from inferload.engine.transport import TransportError
+from inferload.engine.transport import TransportError, static_headers
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 from inferload.types import TransportSpec
 
@@ -42,7 +42,7 @@ class HttpxTransport:
         **_: Any,
     ) -> None:
         self._url = url
-        self._headers = {"Content-Type": "application/json", **(headers or {})}
+        self._headers = static_headers(headers)
         self._limit = max_connections or None
         self._connect_timeout = connect_timeout
         self._client: Any = None

@@ -71,6 +71,10 @@ class ProfileConfig(BaseSettings):
     api_key: SecretStr | None = Field(None, description="Sent as 'Authorization: Bearer KEY'")
     header: list[str] = Field(default_factory=list, description="Extra request headers 'Name: value'")
     extra_inputs: list[str] = Field(default_factory=list, description="Extra body fields, 'k:v' or JSON")
+    use_legacy_max_tokens: bool = Field(
+        True, description="Chat output length as 'max_tokens' (default) or else 'max_completion_tokens'"
+    )
+    ignore_eos: bool = Field(False, description="Send 'ignore_eos': true (vLLM, SGLang, TensorRT-LLM)")
     request_timeout_seconds: float = Field(600.0, gt=0, description="Per-request timeout")
     transport: str = Field("protocol", description="Hot-path HTTP client plugin")
 
@@ -276,19 +280,15 @@ class ProfileConfig(BaseSettings):
     def headers_map(self) -> dict[str, str]:
         """Headers to send, lowest precedence first: ``Authorization: Basic`` from URL userinfo, then
         ``Authorization: Bearer`` from --api-key, then every -H header (a name given twice: the last)."""
+        from inferload.engine.transport import merge_headers
+
         headers: dict[str, str] = {}
         basic = self.url_basic_auth
         if basic is not None:
             headers["Authorization"] = basic
         if self.api_key is not None:
             headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
-        for value in self.header:
-            name, val = split_header(value)
-            for existing in list(headers):
-                if existing.lower() == name.lower():
-                    del headers[existing]
-            headers[name] = val
-        return headers
+        return merge_headers(headers, (split_header(value) for value in self.header))
 
     @property
     def authorization_conflict(self) -> bool:

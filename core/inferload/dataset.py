@@ -71,7 +71,7 @@ class Conversation:
     prompt: str
     input_tokens: int
     max_output_tokens: int | None = None
-    """Output length to ask for (``max_completion_tokens``); ``None`` lets the server decide."""
+    """Output length to ask for (``max_tokens`` by default); ``None`` lets the server decide."""
     system: str | None = None
     messages: tuple[Mapping[str, Any], ...] | None = None
     """OpenAI-style ``{"role": ..., "content": ...}`` turns, when the source is a conversation."""

@@ -18,7 +18,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from inferload.engine.sse import SSEParser
-from inferload.records import ERROR_HTTP, ERROR_MALFORMED, RequestError, RequestRecord
+from inferload.records import (
+    ERROR_EMPTY,
+    ERROR_HTTP,
+    ERROR_INCOMPLETE,
+    ERROR_MALFORMED,
+    ERROR_SERVER,
+    RequestError,
+    RequestRecord,
+)
 
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
@@ -54,7 +62,15 @@ class EndpointAdapter(Protocol):
 
 
 class SSEJSONParser:
-    """An OpenAI-style stream: ``data: {json}`` events, an optional ``usage`` event, then ``data: [DONE]``."""
+    """An OpenAI-style stream: ``data: {json}`` events, an optional ``usage`` event, then ``data: [DONE]``.
+
+    How a stream ends decides the record: an error object or an ``event: error`` frame fails it as
+    ``server_error`` (whatever follows); a stream that ends cleanly after a ``finish_reason`` succeeds
+    with or without ``[DONE]`` (older llama.cpp and its forks send none); one that ends before either is
+    ``stream_incomplete`` and keeps its chunk times; one with no output at all is ``empty_response`` when
+    ``require_output`` (every generating endpoint). Reasoning-, answer- and tool-call deltas all count as
+    output chunks, as in AIPerf.
+    """
 
     __slots__ = (
         "_answer",
@@ -62,28 +78,36 @@ class SSEJSONParser:
         "_done",
         "_error",
         "_extract",
+        "_finished",
         "_first_answer_ns",
         "_reasoning",
+        "_require_output",
         "_sse",
         "_usage",
     )
 
-    def __init__(self, extract: Extract) -> None:
+    def __init__(self, extract: Extract, *, require_output: bool = True) -> None:
         self._extract = extract
+        self._require_output = require_output
         self._sse = SSEParser()
         self._chunk_ns: list[int] = []
         self._answer: list[str] = []
         self._reasoning: list[str] = []
         self._first_answer_ns: int | None = None
-        self._usage: dict[str, Any] | None = None
+        self._usage: Any = None
         self._done = False
+        self._finished = False
         self._error: RequestError | None = None
 
     def feed(self, data: bytes, ts_ns: int) -> None:
-        for event_ns, payload in self._sse.feed(data, ts_ns):
-            self._event(event_ns, payload)
+        for event_ns, event_type, payload in self._sse.feed(data, ts_ns):
+            self._event(event_ns, event_type, payload)
 
-    def _event(self, ts_ns: int, payload: bytes) -> None:
+    def _event(self, ts_ns: int, event_type: bytes, payload: bytes) -> None:
+        if event_type == b"error":
+            if self._error is None:
+                self._error = _stream_error(payload)
+            return
         if payload == b"[DONE]":
             self._done = True
             return
@@ -100,14 +124,18 @@ class SSEJSONParser:
                     ERROR_MALFORMED, f"stream event is not an object: {payload[:80]!r}"
                 )
             return
-        if obj.get("error") is not None and self._error is None:
-            self._error = _server_error(obj["error"])
+        if obj.get("error") is not None:
+            if self._error is None:
+                self._error = server_error(obj)
             return
         usage = obj.get("usage")
         if usage:
             self._usage = usage
         try:
             answer, reasoning = self._extract(obj)
+            choices = obj.get("choices")
+            if choices and choices[0].get("finish_reason"):
+                self._finished = True
         except (KeyError, IndexError, TypeError, AttributeError):
             if self._error is None:
                 self._error = RequestError(ERROR_MALFORMED, f"unexpected stream event: {payload[:80]!r}")
@@ -117,33 +145,44 @@ class SSEJSONParser:
             if reasoning:
                 self._reasoning.append(reasoning)
             if answer:
-                if self._first_answer_ns is None and self._reasoning:
+                if self._first_answer_ns is None:
                     self._first_answer_ns = ts_ns
                 self._answer.append(answer)
 
     def finish(self, record: RequestRecord, tokenizer: Tokenizer | None) -> None:
-        for event_ns, payload in self._sse.close():
-            self._event(event_ns, payload)
+        for event_ns, event_type, payload in self._sse.close():
+            self._event(event_ns, event_type, payload)
         record.chunk_ns = self._chunk_ns
         record.first_answer_ns = self._first_answer_ns
-        _apply_usage(record, self._usage)
+        usage_error = apply_usage(record, self._usage)
         if tokenizer is not None:
             record.client_output_tokens = tokenizer.count("".join(self._answer)) if self._answer else 0
             if self._reasoning:
                 record.client_reasoning_tokens = tokenizer.count("".join(self._reasoning))
+        check_usage(record, len(self._chunk_ns))
         if self._error is not None:
             record.error = self._error
-        elif not self._done:
-            record.error = RequestError(ERROR_MALFORMED, "stream ended without 'data: [DONE]'")
+        elif usage_error is not None:
+            record.error = usage_error
+        elif not self._done and not self._finished:
+            record.error = RequestError(
+                ERROR_INCOMPLETE, "stream ended before any finish_reason and without 'data: [DONE]'"
+            )
+        elif self._require_output and not self._chunk_ns:
+            record.error = RequestError(
+                ERROR_EMPTY, "the stream carried no output (no content, reasoning or tool-call delta)"
+            )
 
 
 class JSONBodyParser:
-    """A non-streamed JSON response: parsed once, when complete."""
+    """A non-streamed JSON response: parsed once, when complete. With ``require_output`` (generating
+    endpoints), a response without answer or reasoning text is ``empty_response``."""
 
-    __slots__ = ("_extract", "_parts")
+    __slots__ = ("_extract", "_parts", "_require_output")
 
-    def __init__(self, extract: Extract) -> None:
+    def __init__(self, extract: Extract, *, require_output: bool = False) -> None:
         self._extract = extract
+        self._require_output = require_output
         self._parts: list[bytes] = []
 
     def feed(self, data: bytes, ts_ns: int) -> None:
@@ -156,7 +195,7 @@ class JSONBodyParser:
             if not isinstance(obj, dict):
                 raise TypeError("not a JSON object")
             if obj.get("error") is not None:
-                record.error = _server_error(obj["error"])
+                record.error = server_error(obj)
                 return
             answer, reasoning = self._extract(obj)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
@@ -164,40 +203,161 @@ class JSONBodyParser:
                 ERROR_MALFORMED, f"response body is not the expected JSON ({exc}): {body[:80]!r}"
             )
             return
-        _apply_usage(record, obj.get("usage"))
+        usage_error = apply_usage(record, obj.get("usage"))
         if tokenizer is not None and answer is not None:
             record.client_output_tokens = tokenizer.count(answer) if answer else 0
             if reasoning:
                 record.client_reasoning_tokens = tokenizer.count(reasoning)
+        check_usage(record, 1 if answer or reasoning else 0)
+        if usage_error is not None:
+            record.error = usage_error
+        elif self._require_output and not answer and not reasoning:
+            record.error = RequestError(ERROR_EMPTY, "the response carried no output text")
 
 
 def error_from_body(status: int, body: bytes) -> RequestError:
-    """An HTTP error record from a non-2xx status and (the start of) its body."""
-    message = ""
+    """An HTTP error record from a non-2xx status and (the start of) its body, whatever its shape."""
     try:
         obj = json.loads(body)
-        err = obj.get("error", obj) if isinstance(obj, dict) else obj
-        message = err.get("message", "") if isinstance(err, dict) else str(err)
     except ValueError:
-        message = body[:200].decode("utf-8", "replace").strip()
+        message = body[:300].decode("utf-8", "replace").strip()
+    else:
+        message = server_message(obj)
     return RequestError(ERROR_HTTP, message or f"HTTP {status}", code=status)
 
 
-def _server_error(err: Any) -> RequestError:
-    if isinstance(err, dict):
-        code = err.get("code")
-        return RequestError(
-            ERROR_HTTP, str(err.get("message") or err)[:300], code=code if isinstance(code, int) else None
-        )
-    return RequestError(ERROR_HTTP, str(err)[:300])
+def server_message(obj: Any) -> str:
+    """The server's reason from a decoded error body of any common shape (at most 300 characters).
+
+    Read in order: ``{"error": {"message"|"msg"|"detail": ...}}``, ``{"error": "..."}``,
+    ``{"message": ...}``, FastAPI's ``{"detail": "..."}`` and ``{"detail": [{"loc", "msg"}, ...]}``,
+    ``{"details": ...}``; anything else is shown as compact JSON.
+    """
+    if isinstance(obj, dict):
+        for key in ("error", "message", "msg", "detail", "details"):
+            value = obj.get(key)
+            if value is None or value == "":
+                continue
+            if isinstance(value, str):
+                return value[:300]
+            if isinstance(value, list):
+                return "; ".join(_detail_item(item) for item in value)[:300]
+            if isinstance(value, dict) and key == "error":
+                return server_message(value) or json.dumps(value)[:300]
+            return json.dumps(value)[:300]
+        return json.dumps(obj)[:300] if obj else ""
+    if isinstance(obj, list):
+        return "; ".join(_detail_item(item) for item in obj)[:300]
+    return str(obj)[:300]
 
 
-def _apply_usage(record: RequestRecord, usage: dict[str, Any] | None) -> None:
+def _detail_item(item: Any) -> str:
+    """One entry of a FastAPI/pydantic validation list: ``body.field: message``."""
+    if isinstance(item, dict) and "msg" in item:
+        loc = item.get("loc")
+        where = ".".join(str(part) for part in loc) if isinstance(loc, list) else ""
+        return f"{where}: {item['msg']}" if where else str(item["msg"])
+    return server_message(item)
+
+
+def server_error(obj: dict[str, Any]) -> RequestError:
+    """The record error for an error object inside a 2xx response (a stream event or a JSON body)."""
+    err = obj.get("error", obj)
+    code = err.get("code") if isinstance(err, dict) else obj.get("code")
+    return RequestError(
+        ERROR_SERVER, server_message(obj) or "error", code=code if isinstance(code, int) else None
+    )
+
+
+def _stream_error(payload: bytes) -> RequestError:
+    """An SSE ``event: error`` frame, whatever its data holds (JSON of any shape, or text)."""
+    try:
+        obj = json.loads(payload)
+    except ValueError:
+        text = payload[:300].decode("utf-8", "replace").strip()
+        return RequestError(ERROR_SERVER, text or "the server sent an 'event: error' frame")
+    if isinstance(obj, dict):
+        return server_error(obj)
+    return RequestError(ERROR_SERVER, server_message(obj) or "the server sent an 'event: error' frame")
+
+
+_USAGE_FIELDS = (
+    ("prompt_tokens", "usage_prompt_tokens"),
+    ("completion_tokens", "usage_completion_tokens"),
+    ("total_tokens", "usage_total_tokens"),
+)
+
+
+def apply_usage(record: RequestRecord, usage: Any) -> RequestError | None:
+    """Copy a response's ``usage`` into the record; a value that is not a token count is the request's
+    ``malformed_response`` error (returned, so the caller decides its precedence), never an exception."""
     if not usage:
-        return
-    record.usage_prompt_tokens = usage.get("prompt_tokens")
-    record.usage_completion_tokens = usage.get("completion_tokens")
-    record.usage_total_tokens = usage.get("total_tokens")
+        return None
+    if not isinstance(usage, dict):
+        return RequestError(ERROR_MALFORMED, f"usage is {_shown(usage)}, not an object")
     details = usage.get("completion_tokens_details") or {}
+    fields = [(usage, key, attr) for key, attr in _USAGE_FIELDS]
     if isinstance(details, dict):
-        record.usage_reasoning_tokens = details.get("reasoning_tokens")
+        fields.append((details, "reasoning_tokens", "usage_reasoning_tokens"))
+    for source, key, attr in fields:
+        value = source.get(key)
+        if value is None:
+            continue
+        if type(value) is not int or value < 0:
+            name = key if source is usage else f"completion_tokens_details.{key}"
+            return RequestError(
+                ERROR_MALFORMED, f"usage.{name} is {_shown(value)}, not a non-negative integer"
+            )
+        setattr(record, attr, value)
+    return None
+
+
+def _shown(value: Any) -> str:
+    return f"{json.dumps(value)[:40]} ({type(value).__name__})"
+
+
+def check_usage(record: RequestRecord, chunks: int) -> None:
+    """Distrust ``usage.completion_tokens`` that contradicts the received output: zero, or fewer tokens
+    than output chunks (each output chunk holds at least one token). Sets ``record.usage_note``; OSL then
+    uses the client count. Gateways that estimate usage (or send zeros with ``include_usage`` off) are
+    the usual cause."""
+    reported = record.usage_completion_tokens
+    if reported is None or not chunks or (reported >= chunks and reported > 0):
+        return
+    unit = "output chunks" if chunks > 1 else "output chunk"
+    record.usage_note = (
+        f"usage.completion_tokens = {reported} contradicts {chunks} {unit} received; using the client count"
+    )
+
+
+def content_text(content: Any) -> tuple[str | None, str | None]:
+    """``(answer, reasoning)`` from a message/delta ``content``: a string, or a list of typed blocks
+    (``{"type": "text", "text"}``; ``thinking``/``reasoning`` blocks are reasoning; others are ignored)."""
+    if content is None or isinstance(content, str):
+        return content, None
+    if not isinstance(content, list):
+        raise TypeError(f"content is a {type(content).__name__}")
+    answer: list[str] = []
+    reasoning: list[str] = []
+    for block in content:
+        if isinstance(block, str):
+            answer.append(block)
+            continue
+        kind = block.get("type")
+        if kind in ("thinking", "reasoning"):
+            reasoning.append(block.get("thinking") or block.get("text") or "")
+        elif kind in ("text", "output_text", None):
+            answer.append(block.get("text") or "")
+    return "".join(answer) or None, "".join(reasoning) or None
+
+
+def tool_call_text(tool_calls: Any) -> str | None:
+    """The generated text of ``tool_calls`` entries (function name and argument fragments), or None."""
+    if not tool_calls:
+        return None
+    parts: list[str] = []
+    for call in tool_calls:
+        function = call.get("function") or {}
+        parts.append(function.get("name") or "")
+        parts.append(function.get("arguments") or "")
+    return "".join(parts) or None

@@ -145,9 +145,10 @@ def build_summary(
 
     Top level: ``schema_version``, ``inferload_version``, ``benchmark_id``, then one stats block per metric
     tag, then ``input_config`` (``config.redacted_dump()``: no secrets), ``run_info``, ``was_cancelled``,
-    ``is_complete``, ``error_summary``, ``start_time``/``end_time`` (ISO), and ``client_health`` with the
+    ``is_complete``, ``error_summary``, ``start_time``/``end_time`` (ISO), ``client_health`` with the
     schedule-lag stats and every client warning (those passed in plus the accumulator's own overload
-    checks). ``config`` defaults to ``state.config``; the times default to the state's start and end.
+    checks), and ``measurement_warnings`` (figures that fell back, e.g. usage contradicting the stream).
+    ``config`` defaults to ``state.config``; the times default to the state's start and end.
     """
     from inferload.runstate import Lifecycle
 
@@ -170,14 +171,11 @@ def build_summary(
     summary["run_info"] = state.run_info.model_dump(mode="json")
     summary["was_cancelled"] = was_cancelled
     summary["is_complete"] = not was_cancelled and state.lifecycle != Lifecycle.FAILED
-    summary["error_summary"] = [
-        {**entry, "error_details": {**entry["error_details"],
-                                    "message": redact_text(entry["error_details"]["message"], secrets)}}
-        for entry in accumulator.error_summary()
-    ]
+    summary["error_summary"] = accumulator.error_summary(lambda message: redact_text(message, secrets))
     summary["start_time"] = iso_time(start_wall_ns if start_wall_ns is not None else state.started_ns)
     summary["end_time"] = iso_time(end_wall_ns if end_wall_ns is not None else state.ended_ns)
     summary["client_health"] = {"schedule_lag": lag, "warnings": [redact_text(w, secrets) for w in warnings]}
+    summary["measurement_warnings"] = accumulator.measurement_warnings()
     return summary
 
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 
+from inferload.engine.transport import FRAMING_HEADERS
+
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 """RFC 9110 §5.1 field-name: a token of tchar."""
 _BAD_VALUE_CHAR = re.compile(r"[^\t\x20-\x7e]")
 """RFC 9110 §5.5 field-value as senders should write it: VCHAR, SP and HTAB (so no CR, LF or NUL). obs-text
 (bytes 0x80-0xFF) is refused too: transports encode it differently (Latin-1, UTF-8, or an error), so the
 same -H would not send the same bytes on every transport."""
-TRANSPORT_HEADERS = frozenset({"content-length", "host", "transfer-encoding"})
-"""Framing headers the transport sets itself from the URL and the body; a user value would corrupt it."""
+TRANSPORT_HEADERS = FRAMING_HEADERS | {"host"}
+"""Headers the transport sets itself from the URL and each body; a user value would corrupt the request."""
 
 
 def check_header(line: str) -> tuple[str, str]:
@@ -36,7 +38,8 @@ def check_header(line: str) -> tuple[str, str]:
             "no spaces)"
         )
     if name.lower() in TRANSPORT_HEADERS:
-        raise ValueError(f"header {name!r} is set by the transport from the URL and the body; drop it")
+        raise ValueError(f"{name} is set by the client for each request (from the URL and the body); "
+                         "drop this header")
     check_header_value(name, value)
     return name, value
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inferload.errors import UsageError
-from inferload.records import WARMUP, RequestRecord
+from inferload.records import ERROR_METRIC, WARMUP, RequestError, RequestRecord
 from inferload.stats import compute_stats, ns_to, per_second
 from inferload.types import MetricSpec
 
@@ -191,6 +191,8 @@ class MetricsAccumulator:
         self._last_start_ns: int | None = None
         self._schedule_lag_ms = array("d")
         self._compute_failures: Counter[str] = Counter()
+        self.usage_distrusted = 0
+        """Successful requests whose usage.completion_tokens contradicted the stream (OSL from the client)."""
 
     # -- ingestion ---------------------------------------------------------------------------------
 
@@ -206,33 +208,46 @@ class MetricsAccumulator:
             self._track_times(record)
             lag.append(ns_to(max(0, record.start_ns - record.scheduled_ns), "ms"))
             error = record.error
+            if error is None:
+                error = self._measure(record, computers, slo_checks)
             if error is not None:
                 self.error_count += 1
                 self._errors[(error.code, error.type, error.message)] += 1
                 continue
             self.request_count += 1
-            row: dict[str, Any] | None = {} if slo_checks else None
-            for tag, compute, column in computers:
-                try:
-                    value = compute(record)
-                except Exception as exc:  # noqa: BLE001 - one bad metric must not stop the run
-                    self._note_failure(tag, exc)
-                    continue
-                if value is None:
-                    continue
-                if isinstance(value, list):
-                    column.extend(value)
-                else:
-                    column.append(value)
-                if row is not None:
-                    row[tag] = value
-            if row is not None and self._is_good(row):
-                self.good_count += 1
+            if record.usage_note is not None:
+                self.usage_distrusted += 1
         fed = self._fed
         for tag, _, column in computers:
             if len(column) - fed[tag] >= SKETCH_FEED_VALUES:
                 with self._sketch_lock:
                     self._feed(tag)
+
+    def _measure(
+        self, record: RequestRecord, computers: list[tuple[str, Any, array]], slo_checks: list[Any]
+    ) -> RequestError | None:
+        """Compute every record metric of a successful record and append the values; a metric that raises
+        makes the request a ``metric_error`` (set on the record, returned) and none of its values count."""
+        values: list[tuple[str, Any, array]] = []
+        for tag, compute, column in computers:
+            try:
+                value = compute(record)
+            except Exception as exc:  # noqa: BLE001 - one bad value costs one request, never the run
+                self._note_failure(tag, exc)
+                record.error = RequestError(
+                    ERROR_METRIC, f"metric {tag!r} failed on this response: {type(exc).__name__}: {exc}"
+                )
+                return record.error
+            if value is not None:
+                values.append((tag, value, column))
+        for _, value, column in values:
+            if isinstance(value, list):
+                column.extend(value)
+            else:
+                column.append(value)
+        if slo_checks and self._is_good({tag: value for tag, value, _ in values}):
+            self.good_count += 1
+        return None
 
     def _feed(self, tag: str) -> None:
         """Pass the values appended to ``tag``'s column since the last feed to its sketch (lock held)."""
@@ -257,8 +272,8 @@ class MetricsAccumulator:
     def _note_failure(self, tag: str, exc: Exception) -> None:
         self._compute_failures[tag] += 1
         if self._compute_failures[tag] == 1:
-            log.warning("metric %r failed on a request and skips it: %s: %s (further failures counted "
-                        "silently)", tag, type(exc).__name__, exc)
+            log.warning("metric %r failed on a request, which is counted as a metric_error: %s: %s "
+                        "(further failures counted silently)", tag, type(exc).__name__, exc)
 
     # -- results -----------------------------------------------------------------------------------
 
@@ -351,13 +366,28 @@ class MetricsAccumulator:
                 values[spec.name] = {"value": value, "unit": spec.unit}
         return values
 
-    def error_summary(self) -> list[dict[str, Any]]:
-        """Profiling errors grouped by (code, type, message), most frequent first, in AIPerf's layout."""
-        counts = sorted(dict(self._errors).items(), key=lambda item: -item[1])  # ties keep first-seen order
-        return [
-            {"error_details": {"code": code, "type": kind, "message": message}, "count": count}
-            for (code, kind, message), count in counts
-        ]
+    def error_summary(self, scrub: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
+        """Profiling errors grouped by (code, type, message with ids normalised), most frequent first, in
+        AIPerf's layout, plus a ``hint`` (likely cause and flag to change) where one fits.
+
+        ``scrub`` (e.g. secret redaction) is applied to each message *before* its ids are normalised, so
+        a secret is still recognised whole."""
+        from inferload.hints import hint_for
+
+        grouped: Counter[tuple[int | None, str, str]] = Counter()
+        for (code, kind, message), count in self._errors.items():
+            grouped[(code, kind, normalise_message(scrub(message) if scrub else message))] += count
+        counts = sorted(grouped.items(), key=lambda item: -item[1])  # ties keep first-seen order
+        summary = []
+        for (code, kind, message), count in counts:
+            entry: dict[str, Any] = {
+                "error_details": {"code": code, "type": kind, "message": message}, "count": count
+            }
+            hint = hint_for(kind, code, message)
+            if hint is not None:
+                entry["hint"] = hint
+            summary.append(entry)
+        return summary
 
     def schedule_lag_stats(self) -> dict[str, Any] | None:
         """Stats (ms) of how late each profiling request started after its scheduled time."""
@@ -397,6 +427,19 @@ class MetricsAccumulator:
                 )
         return warnings
 
+    def measurement_warnings(self) -> list[str]:
+        """Plain-language warnings about the figures themselves (not the client): responses whose usage
+        contradicted what was streamed, so OSL fell back to the client-side count."""
+        warnings: list[str] = []
+        if self.usage_distrusted:
+            warnings.append(
+                f"{self.usage_distrusted} of {self.request_count} successful responses reported "
+                "usage.completion_tokens that contradicts the streamed output (zero, or fewer tokens than "
+                "output chunks); their output sequence length is the client-side count (gateways often "
+                "send zeros or estimates; see usage_note in profile_export.jsonl)"
+            )
+        return warnings
+
     @property
     def compute_failures(self) -> dict[str, int]:
         """Metric tag -> how many requests its compute raised on (normally empty)."""
@@ -434,6 +477,23 @@ class MetricsAccumulator:
             elif any(v > threshold for v in values):
                 return False
         return True
+
+
+_ID_PATTERNS = (
+    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<id>"),
+    (re.compile(r"(?<=[-_:=])(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_]{6,}"), "<id>"),
+    (re.compile(r"\b(?=[a-zA-Z]*[0-9])(?=[0-9]*[a-zA-Z])[A-Za-z0-9]{12,}\b"), "<id>"),
+    (re.compile(r"\b[0-9]{7,}\b"), "<n>"),
+)
+
+
+def normalise_message(message: str) -> str:
+    """An error message with its per-request ids replaced, so ``error_summary`` groups by kind: UUIDs,
+    suffixes like ``chatcmpl-3f9a1c07`` or ``req_8842a1``, long alphanumeric tokens with digits, and
+    numbers of 7+ digits become ``<id>``/``<n>``. Status codes, token counts and short words stay."""
+    for pattern, placeholder in _ID_PATTERNS:
+        message = pattern.sub(placeholder, message)
+    return message
 
 
 def record_block(spec: MetricSpec, stats: Mapping[str, Any]) -> dict[str, Any]:

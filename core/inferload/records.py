@@ -37,6 +37,11 @@ ERROR_TIMEOUT = "timeout"  # --request-timeout-seconds elapsed
 ERROR_CONNECTION = "connection_error"  # refused, reset or closed before the response was complete
 ERROR_MALFORMED = "malformed_response"  # the body or an SSE event could not be parsed
 ERROR_CANCELLED = "cancelled"  # the run was interrupted while the request was in flight
+ERROR_SERVER = "server_error"  # a 2xx response carried an error object or an SSE ``event: error`` frame
+ERROR_INCOMPLETE = "stream_incomplete"  # the stream ended cleanly before any finish_reason or [DONE]
+ERROR_EMPTY = "empty_response"  # a generating endpoint answered 2xx with no output at all
+ERROR_CLIENT = "client_error"  # an exception inside inferload while handling the response (a bug)
+ERROR_METRIC = "metric_error"  # a metric plugin raised on this request's record
 
 
 @dataclass(slots=True)
@@ -49,6 +54,7 @@ class RequestRecord:
     worker_id: str
     conversation_id: str
     x_request_id: str
+    """The ``X-Request-Id`` header sent: a distinct UUID per request, or the user's own ``-H`` value."""
     scheduled_ns: int
     """When the schedule allowed this request to start (perf_counter_ns)."""
     start_ns: int
@@ -58,6 +64,9 @@ class RequestRecord:
     start_wall_ns: int
     input_tokens: int
     """Prompt length under the run's tokenizer, as prepared by the dataset."""
+    requested_output_tokens: int | None = None
+    """The output length the request asked for (``--osl`` or the input file's ``max_tokens``); None when
+    the server decides."""
     status: int | None = None
     ack_ns: int | None = None
     """When the response status line and headers had arrived."""
@@ -72,6 +81,9 @@ class RequestRecord:
     client_output_tokens: int | None = None
     """Output tokens counted client-side from the answer text (fallback when the server sends no usage)."""
     client_reasoning_tokens: int | None = None
+    usage_note: str | None = None
+    """Why the server's ``usage.completion_tokens`` was not trusted (zero or fewer than the output chunks
+    received); OSL then uses the client count. None when usage was trusted or absent."""
     bytes_sent: int = 0
     bytes_received: int = 0
     error: RequestError | None = None
@@ -83,10 +95,13 @@ class RequestRecord:
 
     @property
     def output_tokens(self) -> int | None:
-        """Output sequence length: the server's usage count when given, else the client-side count."""
-        if self.usage_completion_tokens is not None:
+        """Output sequence length: the server's usage count when given and trusted (no ``usage_note``),
+        else the client-side count of answer plus reasoning tokens (None when neither exists)."""
+        if self.usage_completion_tokens is not None and self.usage_note is None:
             return self.usage_completion_tokens
-        return self.client_output_tokens
+        if self.client_output_tokens is None:
+            return None
+        return self.client_output_tokens + (self.client_reasoning_tokens or 0)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -30,9 +30,10 @@ class WorkerInit:
     payloads: list[bytes]
     conversation_ids: list[str]
     input_tokens: list[int]
+    output_tokens: list[int | None]
+    """The output length each payload asks for (None: the server decides)."""
     request_timeout: float
     max_connections: int
-    request_id_prefix: str
     counter: Any
     """A shared ``multiprocessing.Value('q')``: the next request id in concurrency mode."""
     tokenizer: Any = None

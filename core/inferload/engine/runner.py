@@ -315,8 +315,8 @@ class ProfileRun:
             ],
             "conversation_ids": [c.conversation_id for c in conversations],
             "input_tokens": [c.input_tokens for c in conversations],
+            "output_tokens": [c.max_output_tokens for c in conversations],
             "request_timeout": config.request_timeout_seconds,
-            "request_id_prefix": self.benchmark_id,
             "tokenizer": tokenizer if self.endpoint.produces_tokens else None,
         }
 
@@ -364,6 +364,21 @@ class ProfileRun:
         log.info("%d worker process(es) ready", len(self.handles))
 
     # -- phases ----------------------------------------------------------------------------------
+
+    def _check_output_length(self, records: list[Any]) -> dict[str, Any] | None:
+        """The asked-versus-measured output length block; its warning goes to the log here."""
+        from inferload.output_length import LENGTH_FIELDS, check_output_length
+
+        if not self.endpoint.produces_tokens:
+            return None
+        bodies = (entry["payloads"][0] for entry in self.inputs)
+        sent = next((field for body in bodies for field in LENGTH_FIELDS if field in body), None)
+        result = check_output_length(
+            records, length_field=sent, ignore_eos=self.config.ignore_eos, tokenizer=self.config.tokenizer
+        )
+        if result is not None and result["warning"]:
+            log.warning("%s", result["warning"])
+        return result
 
     def _run_phase(
         self, index: int, plan: PhasePlan, aggregator: RecordAggregator, view: ProgressView
@@ -498,11 +513,12 @@ class ProfileRun:
         all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
         if all_failed:
             # Nothing was measured: the run failed, though every request is still accounted for on disk.
-            state.error = self._scrub(_all_failed_message(accumulator, config))
+            state.error = self._scrub(_all_failed_message(accumulator, config, self._scrub))
             state.lifecycle = Lifecycle.FAILED  # before the summary, so is_complete says false
             log.error("%s", state.error)
-        for warning in accumulator.client_warnings():
+        for warning in [*accumulator.client_warnings(), *accumulator.measurement_warnings()]:
             log.warning("%s", warning)
+        output_length = self._check_output_length(records)
         state.ended_ns = time.time_ns()
         if cancelled and not self.worker_failure:
             state.lifecycle = Lifecycle.CANCELLED
@@ -515,6 +531,10 @@ class ProfileRun:
             start_wall_ns=profiling_start_wall or state.started_ns,
             end_wall_ns=state.ended_ns,
         )
+        if output_length is not None:
+            summary["output_length"] = output_length
+            if output_length["warning"]:
+                summary["measurement_warnings"].append(output_length["warning"])
         context = ExportContext(
             state=state,
             config=config,
@@ -689,16 +709,17 @@ def run_profile(
     ).run()
 
 
-def _all_failed_message(accumulator: Any, config: ProfileConfig) -> str:
-    """One line for a run in which no request succeeded: the commonest error and where to look."""
-    errors = accumulator.error_summary()
+def _all_failed_message(accumulator: Any, config: ProfileConfig, scrub: Callable[[str], str]) -> str:
+    """One line for a run in which no request succeeded: the commonest error and the hint that fits it."""
+    errors = accumulator.error_summary(scrub)
     commonest = ""
+    hint = f"check the server at {_safe_url(config.url)}"
     if errors:
         details = errors[0]["error_details"]
         code = f" {details['code']}" if details.get("code") is not None else ""
         commonest = f" (most often {details['type']}{code}: {details['message']})"
+        hint = errors[0].get("hint") or hint
     return (
-        f"every one of the {accumulator.error_count} profiling requests failed{commonest}; check that the "
-        f"server at {_safe_url(config.url)} is up and that --url, --endpoint-type and --model are right "
+        f"every one of the {accumulator.error_count} profiling requests failed{commonest}; {hint} "
         "(error_summary in profile_export.json has every error)"
     )

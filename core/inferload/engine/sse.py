@@ -1,31 +1,53 @@
-"""The one Server-Sent Events parser: bytes in, ``(first_byte_ns, data)`` events out.
+"""The one Server-Sent Events parser: bytes in, ``(first_byte_ns, event_type, data)`` events out.
+
+Framing follows the HTML living standard's "interpreting an event stream": a line ends in CR, LF or CRLF
+(a CRLF split across two reads is one line end, not two); a blank line dispatches the event; ``data:``
+fields are joined with ``\\n``; ``event:`` sets the event's type (``b""`` when absent, the standard's
+"message"); comments (``:``), ``id:`` and ``retry:`` are read and ignored; a field name without a colon
+has an empty value; one space after the colon is dropped; a leading UTF-8 BOM is dropped. An event with no
+``data`` field is not dispatched.
+
+One deliberate leniency: the standard discards an event that the stream ends in the middle of; servers
+that omit the final blank line exist, so :meth:`SSEParser.close` dispatches a last event whose lines are
+complete.
 
 Each event keeps the arrival time of the network read that carried its first byte, so an event split
 across reads is timed from when it started to arrive, and several events in one read share that read's
-time. Only ``data:`` fields matter for inference streams; comments, ``event:``, ``id:`` and ``retry:`` are
-skipped.
+time.
 """
 
 from __future__ import annotations
 
-__all__ = ["SSEParser"]
+__all__ = ["SSEEvent", "SSEParser"]
+
+SSEEvent = tuple[int, bytes, bytes]
+"""``(first_byte_ns, event_type, data)``: ``event_type`` is ``b""`` for an event without ``event:``."""
+
+_BOM = b"\xef\xbb\xbf"
 
 
 class SSEParser:
     """Incremental SSE framing. Feed it every body chunk in order; it returns the completed events."""
 
-    __slots__ = ("_buf", "_start_ns")
+    __slots__ = ("_buf", "_cr", "_fresh", "_start_ns")
 
     def __init__(self) -> None:
         self._buf = b""
         self._start_ns = 0
+        self._cr = False
+        """The previous read ended in CR: a LF opening the next read belongs to that line end."""
+        self._fresh = True
+        """Nothing read yet (a BOM may open the stream)."""
 
-    def feed(self, data: bytes, ts_ns: int) -> list[tuple[int, bytes]]:
-        """Add one chunk that arrived at ``ts_ns``; return ``(first_byte_ns, data_field)`` per complete event.
-
-        ``data_field`` joins multi-line ``data:`` fields with ``\\n``; events without data are dropped.
-        """
+    def feed(self, data: bytes, ts_ns: int) -> list[SSEEvent]:
+        """Add one chunk that arrived at ``ts_ns``; return ``(first_byte_ns, event_type, data)`` per
+        complete event, in order."""
+        if self._cr:
+            self._cr = False
+            if data[:1] == b"\n":
+                data = data[1:]
         if b"\r" in data:
+            self._cr = data[-1:] == b"\r"
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         elif (
             not self._buf
@@ -34,25 +56,29 @@ class SSEParser:
             and data[-1:] == b"\n"
         ):
             # the common read: exactly one event of one data line (what an HTTP chunk usually carries)
+            self._fresh = False
             value = data[5:-2]
-            return [(ts_ns, value[1:] if value[:1] == b" " else value)]
+            return [(ts_ns, b"", value[1:] if value[:1] == b" " else value)]
+        if self._fresh and data:
+            self._fresh = False
+            if data[:3] == _BOM:
+                data = data[3:]
         if not self._buf:
             self._start_ns = ts_ns
             buf = data
         else:
             buf = self._buf + data
-        events: list[tuple[int, bytes]] = []
+        events: list[SSEEvent] = []
         start = self._start_ns
         pos = 0
         while True:
             end = buf.find(b"\n\n", pos)
             if end < 0:
                 break
-            block = buf[pos:end]
+            event = _event_of(buf[pos:end])
             pos = end + 2
-            payload = _data_of(block)
-            if payload is not None:
-                events.append((start, payload))
+            if event is not None:
+                events.append((start, event[0], event[1]))
             start = ts_ns  # anything after the first completed event began in this read
         rest = buf[pos:]
         if rest.strip(b"\n"):
@@ -67,23 +93,34 @@ class SSEParser:
         """Bytes of an incomplete event left at end of stream (a server that omits the final blank line)."""
         return self._buf
 
-    def close(self) -> list[tuple[int, bytes]]:
-        """Flush an unterminated last event, as browsers do at end of stream."""
-        if not self._buf:
+    def close(self) -> list[SSEEvent]:
+        """At end of stream: dispatch a last event whose lines are complete but that lacks the final blank
+        line (a partial last line is discarded, as the standard discards the whole event)."""
+        buf, self._buf = self._buf, b""
+        if not buf:
             return []
-        payload = _data_of(self._buf.rstrip(b"\n"))
-        start, self._buf = self._start_ns, b""
-        return [(start, payload)] if payload is not None else []
+        end = buf.rfind(b"\n")
+        if end < 0:
+            return []
+        event = _event_of(buf[:end])
+        return [] if event is None else [(self._start_ns, event[0], event[1])]
 
 
-def _data_of(block: bytes) -> bytes | None:
-    """The data field of one event block, or None if it has none."""
-    if block.startswith(b"data:") and b"\n" not in block:  # the common case: one data line
+def _event_of(block: bytes) -> tuple[bytes, bytes] | None:
+    """``(event_type, data)`` of one event block (its lines, LF-separated), or None if it has no data."""
+    if block[:5] == b"data:" and b"\n" not in block:  # the common case: one data line
         value = block[5:]
-        return value[1:] if value.startswith(b" ") else value
-    parts = []
+        return b"", value[1:] if value[:1] == b" " else value
+    parts: list[bytes] = []
+    event_type = b""
     for line in block.split(b"\n"):
-        if line.startswith(b"data:"):
-            value = line[5:]
-            parts.append(value[1:] if value.startswith(b" ") else value)
-    return b"\n".join(parts) if parts else None
+        if not line or line[:1] == b":":
+            continue
+        name, _, value = line.partition(b":")
+        if value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            parts.append(value)
+        elif name == b"event":
+            event_type = value
+    return (event_type, b"\n".join(parts)) if parts else None

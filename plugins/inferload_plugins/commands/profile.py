@@ -82,6 +82,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K:V|JSON",
         help="extra request body fields, 'key:value' or a JSON object (repeatable)",
     )
+    target.add_argument(
+        "--use-legacy-max-tokens",
+        action=argparse.BooleanOptionalAction,
+        default=_S,
+        help="chat: ask the output length as 'max_tokens' (default; honoured by every common server); "
+        "--no-use-legacy-max-tokens sends 'max_completion_tokens' (AIPerf's default, OpenAI o-series)",
+    )
+    target.add_argument(
+        "--ignore-eos",
+        action=argparse.BooleanOptionalAction,
+        default=_S,
+        help="send 'ignore_eos': true so the server generates the full --osl (vLLM, SGLang, TensorRT-LLM); "
+        "strict servers reject it",
+    )
     target.add_argument("--request-timeout-seconds", type=float, default=_S, metavar="S")
     target.add_argument("--transport", default=_S, help="hot-path HTTP client plugin (default: protocol)")
     load = parser.add_argument_group("load")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from inferload import hookimpl
+from inferload.endpoint import content_text, tool_call_text
 from inferload.types import EndpointSpec
 
 
@@ -23,7 +24,9 @@ def register_endpoints() -> list[EndpointSpec]:
 
 
 class ChatAdapter:
-    """Renders ``messages`` bodies; reads ``delta.content`` apart from ``reasoning_content``/``reasoning``."""
+    """Renders ``messages`` bodies (standard OpenAI fields only unless ``--ignore-eos``/``--extra-inputs``
+    add others); reads ``delta.content`` (text or typed blocks) and ``tool_calls`` as output, apart from
+    ``reasoning_content``/``reasoning``."""
 
     def render(self, conversation: Any, config: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -32,8 +35,12 @@ class ChatAdapter:
             "stream": bool(config.streaming),
         }
         if conversation.max_output_tokens is not None:
-            body["max_completion_tokens"] = conversation.max_output_tokens
-            body["ignore_eos"] = True  # so the server produces exactly the requested length
+            # max_tokens by default: every server we target honours it, and several silently ignore
+            # max_completion_tokens (docs/profile.md, "Output length")
+            field = "max_tokens" if config.use_legacy_max_tokens else "max_completion_tokens"
+            body[field] = conversation.max_output_tokens
+        if config.ignore_eos:
+            body["ignore_eos"] = True
         if config.streaming:
             body["stream_options"] = {"include_usage": True}
         body.update(config.extra_body)
@@ -42,17 +49,30 @@ class ChatAdapter:
     def parser(self, streaming: bool) -> Any:
         from inferload.endpoint import JSONBodyParser, SSEJSONParser
 
-        return SSEJSONParser(_delta) if streaming else JSONBodyParser(_message)
+        return SSEJSONParser(_delta) if streaming else JSONBodyParser(_message, require_output=True)
+
+
+def _output(part: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(answer, reasoning) of a ``delta`` or ``message``: text or typed-block content, tool-call names and
+    argument fragments (output, as in AIPerf), and ``reasoning_content``/``reasoning`` kept apart."""
+    content = part.get("content")
+    if content is None or content.__class__ is str:  # the common delta: no call for it
+        answer, reasoning = content, None
+    else:
+        answer, reasoning = content_text(content)
+    tool_calls = part.get("tool_calls")
+    if tool_calls:
+        answer = (answer or "") + (tool_call_text(tool_calls) or "")
+    return answer, reasoning or part.get("reasoning_content") or part.get("reasoning")
 
 
 def _delta(obj: dict[str, Any]) -> tuple[str | None, str | None]:
     choices = obj.get("choices")
     if not choices:
         return None, None  # e.g. the final usage-only event
-    delta = choices[0].get("delta") or {}
-    return delta.get("content"), delta.get("reasoning_content") or delta.get("reasoning")
+    return _output(choices[0].get("delta") or {})
 
 
 def _message(obj: dict[str, Any]) -> tuple[str | None, str | None]:
-    message = obj["choices"][0]["message"]
-    return message.get("content") or "", message.get("reasoning_content") or message.get("reasoning")
+    answer, reasoning = _output(obj["choices"][0]["message"])
+    return answer or "", reasoning

@@ -23,7 +23,8 @@ def register_endpoints() -> list[EndpointSpec]:
 
 
 class CompletionsAdapter:
-    """Renders ``prompt`` bodies with ``max_tokens``; reads ``choices[0].text``."""
+    """Renders ``prompt`` bodies with ``max_tokens`` (the completions API's only length field; standard
+    fields only unless ``--ignore-eos``/``--extra-inputs`` add others); reads ``choices[0].text``."""
 
     def render(self, conversation: Any, config: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -33,6 +34,7 @@ class CompletionsAdapter:
         }
         if conversation.max_output_tokens is not None:
             body["max_tokens"] = conversation.max_output_tokens
+        if config.ignore_eos:
             body["ignore_eos"] = True
         if config.streaming:
             body["stream_options"] = {"include_usage": True}
@@ -42,7 +44,7 @@ class CompletionsAdapter:
     def parser(self, streaming: bool) -> Any:
         from inferload.endpoint import JSONBodyParser, SSEJSONParser
 
-        return SSEJSONParser(_text) if streaming else JSONBodyParser(_text_or_empty)
+        return SSEJSONParser(_text) if streaming else JSONBodyParser(_text_or_empty, require_output=True)
 
 
 def _text(obj: dict[str, Any]) -> tuple[str | None, str | None]:

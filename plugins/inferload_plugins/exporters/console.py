@@ -62,11 +62,20 @@ def renderables(context: Any, width: int = FILE_WIDTH) -> list[Any]:
             error_table.add_row(str(entry["count"]), str(details.get("type")),
                                 "-" if code is None else str(code), message)
         out.append(error_table)
+        hints = list(dict.fromkeys(entry["hint"] for entry in errors if entry.get("hint")))
+        if hints:
+            out.append(Panel("\n".join(f"- {context.scrub(h)}" for h in hints), title="Likely causes",
+                             border_style="red", expand=False))
 
     warnings = list(dict.fromkeys([*context.client_warnings,
                                    *context.summary.get("client_health", {}).get("warnings", [])]))
     if warnings:
         out.append(Panel("\n".join(f"- {context.scrub(w)}" for w in warnings), title="Client warnings",
+                         border_style="yellow", expand=False))
+    measurement = context.summary.get("measurement_warnings") or []
+    if measurement:
+        out.append(Panel("\n".join(f"- {context.scrub(w)}" for w in measurement),
+                         title="Measurement warnings",
                          border_style="yellow", expand=False))
     return out
 

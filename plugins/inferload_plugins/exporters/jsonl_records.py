@@ -1,5 +1,7 @@
 """profile_export.jsonl: one JSON line per request sent — warmup and failed requests included — with
-``metadata`` (ids, worker, phase, wall-clock start/ack/end in ns, cancellation), ``metrics``
+``metadata`` (ids, worker, phase, wall-clock start/ack/end in ns, the output length asked for,
+cancellation, the start on the monotonic clock ``request_start_perf_ns`` for lining up with other
+processes' ``perf_counter_ns``, and ``usage_note`` when the server's usage was not trusted), ``metrics``
 (``{tag: {"value", "unit"}}`` for a successful request) and ``error`` (``{code, type, message}`` or
 null)."""
 
@@ -38,8 +40,11 @@ def record_line(record: RequestRecord, metrics: dict[str, Any], scrub: Any) -> d
             "request_start_ns": record.start_wall_ns,
             "request_ack_ns": _wall(record, record.ack_ns),
             "request_end_ns": _wall(record, record.end_ns),
+            "requested_output_tokens": record.requested_output_tokens,
             "http_status": record.status,
             "was_cancelled": record.cancelled,
+            "request_start_perf_ns": record.start_ns,
+            "usage_note": record.usage_note,
         },
         "metrics": metrics,
         "error": None if error is None else {**error.as_dict(), "message": scrub(error.message)},

@@ -21,7 +21,14 @@ _NS_PER_MS = NS_PER_UNIT[MS]
 
 
 def request_latency(record: RequestRecord) -> float:
-    """Request start to the last byte of the response."""
+    """Request start to the last output chunk of a stream (AIPerf's ``responses[-1]``: a trailing usage
+    event or ``[DONE]`` is not a response), or to the last byte of a response without output chunks."""
+    end = record.chunk_ns[-1] if record.chunk_ns else record.end_ns
+    return ns_to(end - record.start_ns, MS)
+
+
+def request_latency_last_byte(record: RequestRecord) -> float:
+    """Request start to the last byte of the response, trailing usage event and ``[DONE]`` included."""
     return ns_to(record.end_ns - record.start_ns, MS)
 
 
@@ -40,21 +47,40 @@ def time_to_second_token(record: RequestRecord) -> float | None:
 
 
 def time_to_first_output_token(record: RequestRecord) -> float | None:
-    """Request start to the first *answer* chunk: after any reasoning. Equal to TTFT when the model did
-    not reason; absent when it reasoned but never answered."""
-    if record.first_answer_ns is not None:
-        return ns_to(record.first_answer_ns - record.start_ns, MS)
-    if record.usage_reasoning_tokens or record.client_reasoning_tokens:
+    """Request start to the first *answer* chunk: after any streamed reasoning. Equal to TTFT when no
+    reasoning was streamed (hidden reasoning included: its time is inside both); absent when no answer
+    chunk came."""
+    if record.first_answer_ns is None:
         return None
-    return time_to_first_token(record)
+    return ns_to(record.first_answer_ns - record.start_ns, MS)
 
 
 def inter_token_latency(record: RequestRecord) -> float | None:
-    """(request latency - TTFT) / (OSL - 1): the mean gap between output tokens after the first."""
+    """(request latency - TTFT) / (OSL - 1) = (last chunk - first chunk) / (OSL - 1): the mean gap
+    between output tokens after the first. OSL counts hidden reasoning tokens too (see
+    :func:`inter_token_latency_visible`)."""
     osl = output_sequence_length(record)
-    if not record.chunk_ns or osl is None or osl < 2:
+    if len(record.chunk_ns) < 2 or osl is None or osl < 2:
         return None
-    return ns_to((record.end_ns - record.chunk_ns[0]) / (osl - 1), MS)
+    return ns_to((record.chunk_ns[-1] - record.chunk_ns[0]) / (osl - 1), MS)
+
+
+def hidden_reasoning_tokens(record: RequestRecord) -> int:
+    """Reasoning tokens the server's usage reports but that were never streamed (0 when none)."""
+    if record.client_reasoning_tokens or record.usage_note is not None:
+        return 0
+    return record.usage_reasoning_tokens or 0
+
+
+def inter_token_latency_visible(record: RequestRecord) -> float | None:
+    """ITL over the streamed tokens only, for requests with hidden reasoning:
+    (last chunk - first chunk) / (OSL - hidden reasoning tokens - 1). Hidden reasoning is generated before
+    the first chunk, so dividing the streaming window by an OSL that includes it understates ITL."""
+    hidden = hidden_reasoning_tokens(record)
+    osl = output_sequence_length(record)
+    if not hidden or len(record.chunk_ns) < 2 or osl is None or osl - hidden < 2:
+        return None
+    return ns_to((record.chunk_ns[-1] - record.chunk_ns[0]) / (osl - hidden - 1), MS)
 
 
 def inter_chunk_latency(record: RequestRecord) -> list[float] | None:
@@ -87,13 +113,24 @@ def register_metrics() -> list[MetricSpec]:
         ),
         MetricSpec(
             name="request_latency", header="Request Latency", unit=MS, kind="record",
-            description="Request start to the end of the response", compute=request_latency,
+            description="Request start to the last output chunk (or the end of a non-streamed response)",
+            compute=request_latency,
             display_order=200,
+        ),
+        MetricSpec(
+            name="request_latency_last_byte", header="Request Latency to Last Byte", unit=MS,
+            kind="record", description="Request start to the last byte (trailing usage and [DONE] included)",
+            compute=request_latency_last_byte, display_order=210,
         ),
         MetricSpec(
             name="inter_token_latency", header="Inter Token Latency", unit=MS, kind="record",
             description="(request latency - TTFT) / (output tokens - 1)", compute=inter_token_latency,
             requires=("streaming", "tokens"), display_order=300,
+        ),
+        MetricSpec(
+            name="inter_token_latency_visible", header="Inter Token Latency (Visible)", unit=MS,
+            kind="record", description="ITL over streamed tokens only, for requests with hidden reasoning",
+            compute=inter_token_latency_visible, requires=("streaming", "tokens"), display_order=305,
         ),
         MetricSpec(
             name="inter_chunk_latency", header="Inter Chunk Latency", unit=MS, kind="record",

@@ -18,8 +18,9 @@ TOKENS = "tokens"
 
 def output_sequence_length(record: RequestRecord) -> int | None:
     """Output tokens of a request: the server's ``usage.completion_tokens`` (which includes reasoning
-    tokens) when reported, else the client-side count of answer plus reasoning tokens."""
-    if record.usage_completion_tokens is not None:
+    tokens) when reported and not contradicted by the stream (``record.usage_note``), else the client-side
+    count of answer plus reasoning tokens."""
+    if record.usage_completion_tokens is not None and record.usage_note is None:
         return record.usage_completion_tokens
     return _client_output_total(record)
 
@@ -53,7 +54,7 @@ def _usage_diff_pct(record: RequestRecord) -> float | None:
     client = _client_output_total(record)
     if record.usage_completion_tokens is None or not client:
         return None
-    return abs(record.usage_completion_tokens - client) * 100.0 / client
+    return (record.usage_completion_tokens - client) * 100.0 / client
 
 
 def run_total(summary: Any, tag: str) -> float | None:
@@ -115,7 +116,7 @@ def register_metrics() -> list[MetricSpec]:
         ),
         MetricSpec(
             name="usage_completion_tokens_diff_pct", header="Usage Completion Diff %", unit="%",
-            kind="record", description="|server usage - client count| / client count of output tokens",
+            kind="record", description="(server usage - client count) / client count of output tokens",
             compute=_usage_diff_pct, requires=("tokens",), display_order=650,
         ),
         MetricSpec(

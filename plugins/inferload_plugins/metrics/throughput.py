@@ -16,12 +16,12 @@ from inferload_plugins.metrics.sequence import output_sequence_length, run_total
 
 
 def output_token_throughput_per_user(record: RequestRecord) -> float | None:
-    """Tokens per second one user sees while the answer streams: (OSL - 1) / (latency - TTFT), i.e.
-    1 / inter-token latency."""
+    """Tokens per second one user sees while the answer streams: (OSL - 1) / (last chunk - first chunk),
+    i.e. 1 / inter-token latency."""
     osl = output_sequence_length(record)
     if not record.chunk_ns or osl is None or osl < 2:
         return None
-    return per_second(osl - 1, record.end_ns - record.chunk_ns[0])
+    return per_second(osl - 1, record.chunk_ns[-1] - record.chunk_ns[0])
 
 
 def _rate(summary: Any, amount: float | None) -> float | None:

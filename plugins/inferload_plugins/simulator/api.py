@@ -156,8 +156,6 @@ class Generation:
                 raise ApiError(400, "'prompt' is required", param="prompt")
             text, self.prompt_tokens = _prompt(data["prompt"])
             max_tokens = _optional_int(data, "max_tokens", 1)
-            if max_tokens is None:
-                max_tokens = COMPLETIONS_DEFAULT_MAX_TOKENS
         n = data.get("n")
         if n not in (None, 1):
             raise ApiError(400, f"the simulator supports n=1 only, got n={n!r}", param="n")
@@ -166,7 +164,11 @@ class Generation:
         if options is not None and not isinstance(options, dict):
             raise ApiError(400, "'stream_options' must be an object", param="stream_options")
         self.include_usage = bool(options and options.get("include_usage"))
-        ignore_eos = _flag(data, "ignore_eos")
+        # max tokens asked for is the exact length unless --natural-stop: what --osl needs, and what a
+        # real server does with ignore_eos (which strict servers reject, so inferload does not send it)
+        ignore_eos = _flag(data, "ignore_eos") or (max_tokens is not None and not config.natural_stop)
+        if max_tokens is None and not chat:
+            max_tokens = COMPLETIONS_DEFAULT_MAX_TOKENS
         limit = config.max_model_len - self.prompt_tokens
         if limit < 1:
             raise ApiError(

@@ -42,6 +42,7 @@ class SimulatorConfig(BaseSettings):
     tokens_per_chunk: int = _field("tokens_per_chunk", ge=1)
     output_len_mean: int = _field("output_len_mean", ge=1)
     output_len_sigma: float = _field("output_len_sigma", ge=0)
+    natural_stop: bool = _field("natural_stop")
     max_model_len: int = _field("max_model_len", ge=2)
     reasoning_tokens: int = _field("reasoning_tokens", ge=0)
     embedding_dim: int = _field("embedding_dim", ge=1, le=65536)

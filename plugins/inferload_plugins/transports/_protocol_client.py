@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from inferload.engine.transport import ResponseSink, TransportError
+from inferload.engine.transport import ResponseSink, TransportError, merge_headers, static_headers
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 
 _MAX_CACHED_BODIES = 100_000
@@ -21,7 +21,9 @@ _MAX_CACHED_BODIES = 100_000
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; parses responses with httptools as bytes arrive."""
 
-    __slots__ = ("_parser", "closed", "keep_alive", "received", "sink", "transport", "ts", "waiter")
+    __slots__ = (
+        "_parser", "closed", "ends_at_eof", "keep_alive", "received", "sink", "transport", "ts", "waiter"
+    )
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -32,6 +34,9 @@ class _Connection(asyncio.Protocol):
         self.received = 0
         self.keep_alive = True
         self.closed = False
+        self.ends_at_eof = False
+        """The current response may be delimited by the server closing (HTTP/1.0, or ``Connection:
+        close`` without a length): a clean close after its headers completes it."""
 
     # asyncio.Protocol
     def connection_made(self, transport: Any) -> None:
@@ -49,6 +54,13 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if exc is None and self.ends_at_eof and self.waiter is not None and not self.waiter.done():
+            # httptools has no "end of input" call: a close-delimited body ends here, cleanly. A body cut
+            # short under Connection: close also lands here; the response parser judges it (a stream
+            # without finish_reason, a truncated JSON body).
+            self.keep_alive = False
+            self.waiter.set_result(None)
+            return
         if self.waiter is not None and not self.waiter.done():
             reason = (
                 f"connection lost: {exc}" if exc else "server closed the connection before the response ended"
@@ -60,6 +72,7 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_headers_complete(self) -> None:
+        self.ends_at_eof = not self._parser.should_keep_alive()
         self.sink.on_headers(self._parser.get_status_code(), self.ts)  # type: ignore[union-attr]
 
     def on_body(self, body: bytes) -> None:
@@ -101,14 +114,9 @@ class ProtocolTransport:
         if parts.query:
             path += "?" + parts.query
         host_header = parts.netloc.rsplit("@", 1)[-1]
-        lines = [
-            f"POST {path} HTTP/1.1",
-            f"Host: {host_header}",
-            "Content-Type: application/json",
-            "Accept: */*",
-            "Connection: keep-alive",
-        ]
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        connection = {"Host": host_header, "Connection": "keep-alive"}
+        sent = merge_headers(connection, static_headers(headers).items())
+        lines = [f"POST {path} HTTP/1.1", *(f"{name}: {value}" for name, value in sent.items())]
         self._head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
         self._tails: dict[bytes, bytes] = {}
         """Per body: ``Content-Length``, the blank line and the body, built on the body's first use (the
@@ -163,7 +171,7 @@ class ProtocolTransport:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        conn.sink, conn.waiter, conn.received = sink, loop.create_future(), 0
+        conn.sink, conn.waiter, conn.received, conn.ends_at_eof = sink, loop.create_future(), 0, False
         try:
             on_sent = getattr(sink, "on_sent", None)
             if on_sent is not None:

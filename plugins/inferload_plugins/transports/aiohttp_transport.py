@@ -11,7 +11,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from inferload import hookimpl
-from inferload.engine.transport import TransportError
+from inferload.engine.transport import TransportError, static_headers
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 from inferload.types import TransportSpec
 
@@ -41,7 +41,7 @@ class AiohttpTransport:
         **_: Any,
     ) -> None:
         self._url = url
-        self._headers = {"Content-Type": "application/json", **(headers or {})}
+        self._headers = static_headers(headers)
         self._limit = max_connections
         self._connect_timeout = connect_timeout
         self._session: Any = None
@@ -56,7 +56,6 @@ class AiohttpTransport:
             timeout=timeout,
             headers=self._headers,
             auto_decompress=False,
-            skip_auto_headers=("User-Agent",),
         )
         return self._session
 

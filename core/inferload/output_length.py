@@ -1,0 +1,102 @@
+"""Did the server produce the output length the run asked for? The check behind the "output length"
+block of profile_export.json and its console and log warning.
+
+Servers differ in which length field they honour (``max_tokens`` / ``max_completion_tokens``) and whether
+they stop early at EOS; a run whose measured output sequence length (OSL) misses the asked one measures a
+different workload than the user meant, so it says so, with the likely cause and the flag to try.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from inferload.records import PROFILING, RequestRecord
+
+LENGTH_FIELDS = ("max_completion_tokens", "max_tokens")
+"""The request body fields that carry the asked output length, as OpenAI-style endpoints send them."""
+
+TOLERANCE = 0.10
+"""Mean measured OSL may differ from the mean asked OSL by this fraction before the run warns."""
+
+
+def check_output_length(
+    records: Iterable[RequestRecord], *, length_field: str | None, ignore_eos: bool, tokenizer: str
+) -> dict[str, Any] | None:
+    """Compare measured with asked output length over the successful profiling requests that asked one.
+
+    Returns None when no such request exists, else ``{"requests", "requested_avg", "measured_avg",
+    "difference_pct", "counted_by", "within_tolerance", "warning"}``: averages in tokens, the signed
+    difference of the means in percent of the asked mean, ``counted_by`` ``"server"`` when every measured
+    length is the server's ``usage.completion_tokens`` (else ``"client"``, the --tokenizer count), and
+    ``warning`` the plain-language message (None within :data:`TOLERANCE`). ``length_field`` (the body
+    field that carried the length, one of :data:`LENGTH_FIELDS`), ``ignore_eos`` and ``tokenizer`` say
+    what was sent, to name the likely cause and the flag to try.
+    """
+    asked = measured = count = 0
+    by_client = False
+    for record in records:
+        if record.phase != PROFILING or record.error is not None or record.requested_output_tokens is None:
+            continue
+        osl = record.output_tokens
+        if osl is None:
+            continue
+        asked += record.requested_output_tokens
+        measured += osl
+        count += 1
+        by_client = by_client or record.usage_completion_tokens is None
+    if not count:
+        return None
+    requested_avg, measured_avg = asked / count, measured / count
+    difference = (measured_avg - requested_avg) / requested_avg
+    within = abs(difference) <= TOLERANCE
+    warning = None
+    if not within:
+        warning = (
+            f"output length missed: asked {requested_avg:.1f} tokens on average (--osl), measured "
+            f"{measured_avg:.1f} ({difference * 100:+.0f}%, {count} requests); "
+            + _likely_cause(difference > 0, length_field, ignore_eos, by_client, tokenizer)
+        )
+    return {
+        "requests": count,
+        "requested_avg": requested_avg,
+        "measured_avg": measured_avg,
+        "difference_pct": difference * 100.0,
+        "counted_by": "client" if by_client else "server",
+        "within_tolerance": within,
+        "warning": warning,
+    }
+
+
+def _likely_cause(
+    longer: bool, length_field: str | None, ignore_eos: bool, by_client: bool, tokenizer: str
+) -> str:
+    counting = ""
+    if by_client and tokenizer == "builtin":
+        counting = (
+            "the server sent no usage, so output was counted with --tokenizer builtin, not the model's "
+            "tokenizer: give --tokenizer the model's tokenizer.json (or HF name) for a true count"
+        )
+    if longer:
+        if length_field == "max_completion_tokens":
+            advice = "try --use-legacy-max-tokens (sends max_tokens, which every common server honours)"
+        else:
+            advice = (
+                "on chat, try --no-use-legacy-max-tokens (sends max_completion_tokens), or set the "
+                "server's own length field with --extra-inputs (e.g. n_predict:N for llama.cpp)"
+            )
+        field = repr(length_field) if length_field else "the asked length (no field inferload knows was sent)"
+        cause = f"likely cause: the server ignored {field}; {advice}"
+        return f"{cause}; or {counting}" if counting else cause
+    if ignore_eos:
+        cause = (
+            "likely cause: the server stopped at end-of-sequence although 'ignore_eos' was sent, so it "
+            "does not honour ignore_eos; use prompts that ask for long answers, or its own min-length field "
+            "via --extra-inputs"
+        )
+    else:
+        cause = (
+            "likely cause: the model stopped at end-of-sequence before the asked length; try --ignore-eos "
+            "(vLLM, SGLang, TensorRT-LLM honour it; strict servers reject it)"
+        )
+    return f"{cause}; or {counting}" if counting else cause

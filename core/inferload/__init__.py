@@ -22,16 +22,25 @@ and in your package's pyproject.toml::
 See docs/plugins.md for the full guide.
 """
 
-import pluggy
+
 
 __version__ = "0.1.0"
 
 PROJECT_NAME = "inferload"
 ENTRY_POINT_GROUP = "inferload.plugins"
 
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
-"""Decorator marking a function as the implementation of one of the hooks in :mod:`inferload.hookspecs`."""
 
-hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+def __getattr__(name: str) -> object:
+    """``hookimpl`` (the decorator marking a hook implementation) and ``hookspec``, made on first use.
+
+    pluggy is imported only then, so `inferload` reaches the CLI's Ctrl+C handling before any heavy
+    import: an interrupt during start-up ends with one line, not a traceback."""
+    if name in ("hookimpl", "hookspec"):
+        import pluggy
+
+        globals()["hookimpl"] = pluggy.HookimplMarker(PROJECT_NAME)
+        globals()["hookspec"] = pluggy.HookspecMarker(PROJECT_NAME)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["ENTRY_POINT_GROUP", "PROJECT_NAME", "__version__", "hookimpl", "hookspec"]

@@ -19,7 +19,12 @@ PROG = "inferload"
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line naming the fix, and exit code 2."""
+    """argparse, but a usage error is one line naming the fix, and exit code 2, and no abbreviated long
+    options: ``--api-ke`` is an error, not a silent ``--api-key`` that redaction by flag name would miss."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
@@ -95,7 +100,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return 130
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback with --verbose
+        if _interrupted(exc):  # Ctrl+C inside an import, which Python may wrap (RuntimeError …)
+            sys.stderr.write(f"{PROG}: interrupted\n")
+            return 130
         if verbose:
             traceback.print_exc()
-        sys.stderr.write(f"{PROG}: error: {type(exc).__name__}: {exc} (run with --verbose for details)\n")
+        from inferload.redact import redact_text  # an unexpected error may quote a URL or a header
+
+        message = redact_text(f"{type(exc).__name__}: {exc}")
+        sys.stderr.write(f"{PROG}: error: {message} (run with --verbose for details)\n")
         return EXIT_RUN_FAILED
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """True when ``exc`` was caused by a KeyboardInterrupt somewhere in its chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

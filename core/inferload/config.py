@@ -8,21 +8,32 @@ way configuration leaves the process (``/api/config``, ``input_config`` in profi
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from inferload.errors import UsageError
+from inferload.headers import check_header, check_header_value
 from inferload.records import DEFAULT_REQUEST_TIMEOUT_S
-from inferload.redact import REDACTED, is_secret_name, redact_header_value, redact_url, split_header
+from inferload.redact import (
+    is_secret_name,
+    redact_header_value,
+    redact_payload,
+    redact_url,
+    secret_leaves,
+    split_header,
+)
 
 DEFAULT_REQUEST_COUNT = 10
 """AIPerf's default when neither --request-count nor --benchmark-duration is given."""
@@ -130,21 +141,30 @@ class ProfileConfig(BaseSettings):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+        except ValueError as exc:
+            raise ValueError(f"{str(exc).lower()}; give a port 1-65535") from None
+        if not parts.hostname:
+            raise ValueError(f"{redact_url(value)!r} has no host")
+        if parts.port == 0:
+            raise ValueError("port 0 is not a server's port; give a port 1-65535")
         return value.rstrip("/")
 
     @field_validator("header")
     @classmethod
-    def _headers_have_names(cls, values: list[str]) -> list[str]:
-        from inferload.engine.transport import FRAMING_HEADERS
-
+    def _headers_are_valid(cls, values: list[str]) -> list[str]:
         for value in values:
-            name, _ = split_header(value)
-            if not name or ":" not in value:
-                # not echoed: a malformed header is often a credential with its name mistyped
-                raise ValueError("a header is not 'Name: value' (not shown: it may hold a credential)")
-            if name.lower() in FRAMING_HEADERS:
-                raise ValueError(f"{name} is set by the client for each body; drop this header")
+            check_header(value)
         return values
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_is_a_header_value(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_header_value("Authorization", value.get_secret_value())
+        return value
 
     @field_validator("extra_inputs")
     @classmethod
@@ -239,11 +259,34 @@ class ProfileConfig(BaseSettings):
         return "file" if self.input_file is not None else "synthetic"
 
     @property
+    def base_url(self) -> str | None:
+        """``--url`` without its userinfo (``user:pass@``), which :attr:`headers_map` sends as Basic auth."""
+        if self.url is None or "@" not in self.url:
+            return self.url
+        parts = urlsplit(self.url)
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+    @property
+    def url_basic_auth(self) -> str | None:
+        """``Basic base64(user:password)`` from the URL's userinfo (percent-decoded), or None."""
+        if self.url is None or "@" not in self.url:
+            return None
+        parts = urlsplit(self.url)
+        if parts.username is None:
+            return None
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+
+    @property
     def headers_map(self) -> dict[str, str]:
-        """Headers to send: ``Authorization`` from --api-key unless an explicit one was given."""
+        """Headers to send, lowest precedence first: ``Authorization: Basic`` from URL userinfo, then
+        ``Authorization: Bearer`` from --api-key, then every -H header (a name given twice: the last)."""
         from inferload.engine.transport import merge_headers
 
         headers: dict[str, str] = {}
+        basic = self.url_basic_auth
+        if basic is not None:
+            headers["Authorization"] = basic
         if self.api_key is not None:
             headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
         return merge_headers(headers, (split_header(value) for value in self.header))
@@ -267,18 +310,24 @@ class ProfileConfig(BaseSettings):
         return parse_goodput(self.goodput)
 
     def secret_values(self) -> list[str]:
-        """Every secret string of this config, for log and error scrubbing."""
+        """Every secret string of this config, for log, error and artifact scrubbing: the API key, secret
+        header values (and their credential part after ``Bearer``/``Basic``), URL userinfo and the Basic
+        value made of it, and secret-named --extra-inputs values at any depth."""
         secrets = []
         if self.api_key is not None:
             secrets.append(self.api_key.get_secret_value())
-        for value in self.header:
-            name, val = split_header(value)
+        pairs = [split_header(value) for value in self.header]
+        basic = self.url_basic_auth
+        if basic is not None:
+            parts = urlsplit(self.url or "")
+            pairs.append(("Authorization", basic))
+            secrets += [unquote(parts.password)] if parts.password else []
+            secrets.append(parts.netloc.rsplit("@", 1)[0])
+        for name, val in pairs:
             if is_secret_name(name) and val:
                 secrets.append(val)
                 secrets.extend(part for part in val.split() if len(part) >= 6)
-        for key, value in self.extra_body.items():
-            if is_secret_name(key) and isinstance(value, str) and value:
-                secrets.append(value)
+        secrets.extend(leaf for leaf in secret_leaves(self.extra_body) if len(leaf) >= 3)
         return secrets
 
     def redacted_dump(self) -> dict[str, Any]:
@@ -295,9 +344,7 @@ class ProfileConfig(BaseSettings):
         data["api_key_set"] = self.api_key is not None
         if self.url:
             data["url"] = redact_url(self.url)
-        data["extra_inputs"] = {
-            key: (REDACTED if is_secret_name(key) else value) for key, value in self.extra_body.items()
-        }
+        data["extra_inputs"] = redact_payload(self.extra_body)
         if math.isinf(self.api_linger):
             data["api_linger"] = "inf"
         return data
@@ -332,17 +379,44 @@ class ProfileConfig(BaseSettings):
                 f"config file {config_file}: unknown setting(s) {', '.join(unknown)}; "
                 "use the flag names, e.g. request-count or request_count"
             )
+        cli = dict(cli or {})
+
+        def source(field: str) -> str:
+            """Where ``field``'s value came from, as the user would name it (precedence order)."""
+            if field in cli:
+                return flag_name(field)
+            env = next((name for name in env_names(field) if _environ_has(name)), None)
+            if env is not None:
+                return env
+            if field in file_values:
+                return f"{field.replace('_', '-')} in config file {config_file}"
+            return flag_name(field)
+
         token = _FILE_VALUES.set(file_values)
         try:
-            return cls(**dict(cli or {}))
+            return cls(**cli)
         except ValidationError as exc:
-            raise UsageError(_one_line(exc)) from None
+            raise UsageError(_one_line(exc, source)) from None
         except SettingsError as exc:  # an INFERLOAD_ list variable that is not JSON
+            match = re.search(r'field "(\w+)"', str(exc))
+            env = source(match.group(1)) if match else "an INFERLOAD_ list variable"
             raise UsageError(
-                f"{exc}: list settings take a JSON list, e.g. INFERLOAD_HEADER='[\"X-Team: blue\"]'"
+                f"{env} is not a JSON list; list settings take one, e.g. {env}='[\"X-Team: blue\"]'"
             ) from None
         finally:
             _FILE_VALUES.reset(token)
+
+
+def env_names(field: str) -> list[str]:
+    """The ``INFERLOAD_...`` environment variables that set ``field`` (aliases included)."""
+    info = ProfileConfig.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    choices = [c for c in getattr(alias, "choices", ()) if isinstance(c, str) and c.startswith("INFERLOAD_")]
+    return [f"INFERLOAD_{field.upper()}", *choices]
+
+
+def _environ_has(name: str) -> bool:
+    return any(key.upper() == name for key in os.environ)
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -373,18 +447,20 @@ def parse_extra_inputs(values: list[str]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for value in values:
         text = value.strip()
+        # a value that looks like it holds a credential is not echoed in the error
+        shown = "an entry (not shown: it may hold a credential)" if is_secret_name(text) else repr(text)
         if text.startswith("{"):
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{text!r} is not a JSON object: {exc.msg}") from None
+                raise ValueError(f"{shown} is not a JSON object: {exc.msg}") from None
             if not isinstance(obj, dict):
-                raise ValueError(f"{text!r} is not a JSON object")
+                raise ValueError(f"{shown} is not a JSON object")
             body.update(obj)
             continue
         key, sep, raw = text.partition(":")
         if not sep or not key.strip():
-            raise ValueError(f"{text!r} is neither 'key:value' nor a JSON object")
+            raise ValueError(f"{shown} is neither 'key:value' nor a JSON object")
         try:
             body[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
@@ -397,8 +473,9 @@ def flag_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def _one_line(exc: ValidationError) -> str:
-    """The first validation problem as 'invalid --flag VALUE: reason'; secrets never echoed."""
+def _one_line(exc: ValidationError, source: Any = flag_name) -> str:
+    """The first validation problem as 'invalid SOURCE VALUE: reason', SOURCE naming where the value came
+    from (``--flag``, ``INFERLOAD_FLAG`` or the config file); secrets never echoed."""
     error = exc.errors()[0]
     loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
@@ -415,4 +492,5 @@ def _one_line(exc: ValidationError) -> str:
     shown = "" if field in ("api_key", "header") or isinstance(value, (dict, list)) else f" {value!r}"
     if error.get("type") == "extra_forbidden":
         return f"unknown setting {field!r} (config file or INFERLOAD_ environment)"
-    return f"invalid {flag_name(field)}{shown}: {message}"
+    name = source(field) if field in ProfileConfig.model_fields else flag_name(field)
+    return f"invalid {name}{shown}: {message}"

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferload import __version__
+from inferload.artifact_files import open_artifact, write_artifact
 from inferload.metrics_engine import MetricsAccumulator, is_aggregate
 from inferload.records import RequestRecord
-from inferload.redact import redact_text, replace_secrets
+from inferload.redact import redact_payload, redact_text, replace_secrets
 
 if TYPE_CHECKING:
     # runstate pulls in pydantic; exporters import this module at plugin registration, so keep it cheap.
@@ -56,8 +57,9 @@ class ExportContext:
     summary: dict[str, Any]
     """:func:`build_summary`'s result: the content of profile_export.json."""
     inputs: list[dict[str, Any]]
-    """The exact request bodies sent, in schedule order: payload dicts, or AIPerf-style
-    ``{"session_id": ..., "payloads": [...]}`` entries."""
+    """The request bodies sent, in schedule order: payload dicts, or AIPerf-style
+    ``{"session_id": ..., "payloads": [...]}`` entries; secret-named fields at any depth are
+    ``<redacted>`` (done here, once the run is over, so no exporter ever sees them)."""
     artifact_dir: Path
     """Where files go; exporters return paths inside it."""
     accumulator: MetricsAccumulator
@@ -71,12 +73,23 @@ class ExportContext:
 
     def __post_init__(self) -> None:
         self.artifact_dir = Path(self.artifact_dir)
+        self.inputs = [redact_payload(entry) for entry in self.inputs]
         if not self.secrets:
             self.secrets = secret_values(self.config)
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret value of the run replaced by ``<redacted>``."""
         return redact_text(text, self.secrets)
+
+    def open(self, name: str, *, binary: bool = False, newline: str | None = None) -> Any:
+        """A context manager writing ``artifact_dir/name`` atomically (temporary file, then
+        ``os.replace``; a link at ``name`` is replaced, never followed): ``with context.open(n) as f``.
+        Raises ValueError for a name leading out of the artifact directory."""
+        return open_artifact(self.artifact_dir, name, binary=binary, newline=newline)
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Write ``text`` (UTF-8) to ``artifact_dir/name`` atomically; returns the path."""
+        return write_artifact(self.artifact_dir, name, text)
 
 
 def secret_values(config: Any) -> list[str]:
@@ -219,5 +232,5 @@ def _scrub_files(root: Path, relative_paths: Sequence[str], secrets: Sequence[st
         if not any(secret.encode() in data for secret in needles):
             continue
         text = replace_secrets(data.decode("utf-8", errors="surrogateescape"), needles)
-        path.write_bytes(text.encode("utf-8", errors="surrogateescape"))
+        write_artifact(root, relative, text.encode("utf-8", errors="surrogateescape"))
         log.warning("a secret value reached %s and was redacted there", relative)

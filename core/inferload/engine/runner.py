@@ -14,9 +14,11 @@ parent's word.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
+import os
 import random
 import re
 import signal
@@ -30,6 +32,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from inferload import __version__
+from inferload.artifact_files import artifact_path, clear_run_dir
 from inferload.config import ProfileConfig
 from inferload.engine.aggregator import RecordAggregator
 from inferload.engine.messages import (
@@ -61,12 +64,49 @@ _READY_TIMEOUT_SEC = 60.0
 _EXIT_TIMEOUT_SEC = 5.0
 
 
+_MODEL_DIR_CHARS = 80
+"""Characters of the model name kept in the run directory's name (a path component is 255 bytes)."""
+
+
 def artifact_dir_for(config: ProfileConfig) -> Path:
-    """``<artifact-dir>/<model>-<endpoint-type>-<stimulus>``, the model name made filesystem-safe."""
-    model = (
-        re.sub(r"[^A-Za-z0-9._-]+", "_", (config.model or "model").replace("/", "_")).strip("._") or "model"
-    )
-    return Path(config.artifact_dir) / f"{model}-{config.endpoint_type}-{config.stimulus}"
+    """``<artifact-dir>/<model>-<endpoint-type>-<stimulus>``, absolute (resolved once, against the
+    working directory at start), with the model name made filesystem-safe by :func:`model_dir_name`."""
+    root = Path(os.path.abspath(Path(config.artifact_dir).expanduser()))
+    return root / f"{model_dir_name(config.model or 'model')}-{config.endpoint_type}-{config.stimulus}"
+
+
+def model_dir_name(model: str) -> str:
+    """The model name as a directory name: ``/`` becomes ``_`` (AIPerf's habit), letters and digits of
+    any script, ``.``, ``-`` and ``_`` are kept. When anything else had to go, or the name is longer than
+    80 characters, a short hash of the full name is appended so that different models never share a
+    directory (``мод€l 名前`` -> ``мод_l_名前-1f3a9c2e``)."""
+    base = model.replace("/", "_")
+    safe = re.sub(r"[^\w.-]+", "_", base).strip("._") or "model"
+    if safe == base and len(safe) <= _MODEL_DIR_CHARS:
+        return safe
+    digest = hashlib.sha256(model.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe[:_MODEL_DIR_CHARS].rstrip('._')}-{digest}"
+
+
+def check_artifact_dir(run_dir: Path) -> None:
+    """A UsageError naming the path unless the run directory can be created and written: not a file,
+    not under a file, not in a pseudo filesystem (/proc, /sys, /dev), no component too long."""
+    for part in run_dir.parts:
+        if len(part.encode("utf-8", "surrogatepass")) > 255:
+            raise UsageError(f"--artifact-dir: the path component {part[:40]!r}… is longer than 255 bytes; "
+                             "use a shorter --artifact-dir")
+    for pseudo in ("/proc", "/sys", "/dev"):
+        if run_dir == Path(pseudo) or run_dir.is_relative_to(pseudo):
+            raise UsageError(f"--artifact-dir {run_dir.parent} is in {pseudo}, which holds no files; "
+                             "choose a directory on disk")
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a file" if existing == run_dir.parent else f"is under the file {existing}"
+        raise UsageError(f"--artifact-dir {run_dir.parent} {what}; give a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--artifact-dir {run_dir.parent}: {existing} is not writable by this user")
 
 
 def check_plugins(config: ProfileConfig, registry: Any) -> tuple[Any, Any, Any]:
@@ -80,6 +120,7 @@ def check_plugins(config: ProfileConfig, registry: Any) -> tuple[Any, Any, Any]:
     if scheme not in transport.schemes:
         raise UsageError(f"--transport {config.transport} does not support {scheme}:// URLs")
     executor = registry.get("executor", "local")
+    check_artifact_dir(artifact_dir_for(config))
     registry.get("dataset", config.effective_dataset)
     if config.input_file is not None and config.effective_dataset == "file":
         check_input_file(config.input_file)
@@ -136,7 +177,7 @@ class ProfileRun:
             run_info=RunInfo(
                 benchmark_id=self.benchmark_id,
                 random_seed=self.seed,
-                cli_command=build_cli_command(list(argv)),
+                cli_command=build_cli_command(list(argv), secrets=config.secret_values()),
             ),
             config=config,
             artifact_dir=artifact_dir_for(config),
@@ -194,8 +235,10 @@ class ProfileRun:
             self.target = self.start_target()
             self.config = config = config.model_copy(update={"url": self.target.url})
             state.config = config
-        init_kwargs["url"] = f"{config.url}{config.endpoint or self.endpoint.path}"
+        init_kwargs["url"] = url = request_url(config.base_url or "", config.endpoint or self.endpoint.path)
         self._open_log()
+        if self.target is None and url != f"{config.base_url}{config.endpoint or self.endpoint.path}":
+            log.info("--url already ends in the API version: sending requests to %s", _safe_url(url))
         log.info(
             "benchmark %s: %s %s against %s, artifacts in %s",
             self.benchmark_id,
@@ -623,9 +666,12 @@ class ProfileRun:
     def _open_log(self) -> None:
         """``logs/inferload.log`` in the artifact dir; it and the terminal's handlers scrub the run's
         secrets from every record that reaches them (any logger, third-party libraries included)."""
-        path = self.state.artifact_dir / "logs" / "inferload.log"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+        run_dir = self.state.artifact_dir
+        removed = clear_run_dir(run_dir)
+        path = artifact_path(run_dir, "logs/inferload.log")
+        # created here, exclusively and without following a link; the handler then appends to it
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644))
+        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
         handler.setLevel(
             logging.DEBUG if logging.getLogger("inferload").isEnabledFor(logging.DEBUG) else logging.INFO
         )
@@ -636,6 +682,10 @@ class ProfileRun:
             terminal.addFilter(self._secret_filter)
         logging.getLogger("inferload").addHandler(handler)
         self._log_handler = handler
+        if removed:
+            shown = ", ".join(removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
+            log.warning("%s held an earlier run's files (%s); removed them: a run owns its directory",
+                        run_dir, shown)
 
     def _close_log(self) -> None:
         if self._secret_filter is not None:
@@ -645,6 +695,17 @@ class ProfileRun:
             logging.getLogger("inferload").removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
+
+
+def request_url(base_url: str, path: str) -> str:
+    """The URL requests go to: ``base_url`` + the endpoint ``path``, except that a base URL already
+    ending in the path's API version (``http://host:8000/v1``, the OpenAI SDK's ``base_url`` habit) does
+    not get it twice: ``/v1`` + ``/v1/chat/completions`` -> ``/v1/chat/completions``."""
+    base = base_url.rstrip("/")
+    version = path.split("/", 2)[1] if path.count("/") >= 2 else ""
+    if version and base.endswith("/" + version):
+        return base + path[len(version) + 1 :]
+    return base + path
 
 
 def _safe_url(url: str | None) -> str:

@@ -1,10 +1,12 @@
 """``--dataset file``: prompts from a JSONL file, one request per line, sent in file order.
 
 Each non-blank line is a JSON object with either ``"text"`` (a prompt string) or ``"messages"`` (OpenAI-style
-``[{"role": ..., "content": "..."}]`` turns), and optionally ``"max_tokens"`` (the output length to ask for;
+``[{"role": ..., "content": "..."}]`` turns), never both, and optionally ``"max_tokens"`` (the output length
+to ask for;
 without it ``--osl``/``--osl-stddev`` apply when set, else the server decides). Every line is used:
 ``--num-dataset-entries`` shapes synthetic data only. A bad line stops the run before it starts, with the
-file and line number, because a benchmark that silently skips prompts measures something else.
+file and line number, because a benchmark that silently skips prompts measures something else. The file
+is UTF-8, with or without a byte-order mark (as Windows editors save it).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def load_jsonl(
         raise UsageError("the file dataset needs the path of a JSONL file (--input-file PATH)")
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
         raise UsageError(f"cannot read dataset file {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
@@ -85,6 +87,8 @@ def _prompt_of(entry: Any, where: str) -> tuple[str, tuple[dict[str, str], ...] 
     completions endpoint sends) is its message contents joined by newlines."""
     if not isinstance(entry, dict):
         raise UsageError(f"{where}: expected a JSON object, got {type(entry).__name__}")
+    if "text" in entry and "messages" in entry:
+        raise UsageError(f'{where}: has both "text" and "messages"; keep one (a line is one prompt)')
     if "text" in entry:
         if not isinstance(entry["text"], str) or not entry["text"]:
             raise UsageError(f'{where}: "text" must be a non-empty string')

@@ -102,9 +102,7 @@ def export_console(context: Any) -> list[Path]:
     plain = Console(file=buffer, width=FILE_WIDTH, force_terminal=False, color_system=None)
     for item in renderables(context, FILE_WIDTH):
         plain.print(item)
-    path = context.artifact_dir / FILENAME
-    path.write_text(buffer.getvalue(), encoding="utf-8")
-    return [path]
+    return [context.write_text(FILENAME, buffer.getvalue())]
 
 
 @hookimpl

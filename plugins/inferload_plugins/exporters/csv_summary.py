@@ -25,8 +25,7 @@ def _number(value: Any) -> str:
 def export_csv(context: Any) -> list[Path]:
     records = sorted((metric_label(t, b), b) for t, b in context.metrics.items() if not is_aggregate(b))
     aggregates = sorted((metric_label(t, b), b) for t, b in context.metrics.items() if is_aggregate(b))
-    path = context.artifact_dir / FILENAME
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with context.open(FILENAME, newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["Metric", *RECORD_COLUMNS])
         for label, block in records:
@@ -35,7 +34,7 @@ def export_csv(context: Any) -> list[Path]:
         writer.writerow(["Metric", "Value"])
         for label, block in aggregates:
             writer.writerow([label, _number(block.get("avg"))])
-    return [path]
+    return [context.artifact_dir / FILENAME]
 
 
 @hookimpl

@@ -15,10 +15,8 @@ FILENAME = "profile_export.json"
 
 def export_json(context: Any) -> list[Path]:
     """Write the summary the engine built; it is also what ``/api/results`` serves."""
-    path = context.artifact_dir / FILENAME
-    path.write_text(json.dumps(json_safe(context.summary), indent=2, allow_nan=False) + "\n",
-                    encoding="utf-8")
-    return [path]
+    return [context.write_text(FILENAME, json.dumps(json_safe(context.summary), indent=2, allow_nan=False)
+                               + "\n")]
 
 
 @hookimpl

@@ -59,13 +59,12 @@ def _dumps(line: dict[str, Any]) -> str:
 
 
 def export_jsonl(context: Any) -> list[Path]:
-    path = context.artifact_dir / FILENAME
     per_record = context.accumulator.record_metrics
-    with path.open("w", encoding="utf-8") as handle:
+    with context.open(FILENAME) as handle:
         for record in context.records:
             handle.write(_dumps(record_line(record, per_record(record), context.scrub)))
             handle.write("\n")
-    return [path]
+    return [context.artifact_dir / FILENAME]
 
 
 @hookimpl

@@ -22,6 +22,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from inferload.errors import UsageError
+
 
 class Trace:
     """What happened to one request, filled in as it is served."""
@@ -82,9 +84,13 @@ class TruthLog:
     """Appends one JSON line per finished request to a file (truncated when the server starts)."""
 
     def __init__(self, path: Path) -> None:
+        """Raises UsageError naming ``path`` (``--truth-log``) when it cannot be created or written."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("w", encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"simulate: cannot write --truth-log {path}: {exc.strerror or exc}") from None
 
     def write(self, trace: Trace) -> None:
         self._file.write(json.dumps(trace.as_record(), separators=(",", ":")) + "\n")

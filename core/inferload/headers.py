@@ -1,0 +1,60 @@
+"""Request header rules (RFC 9110 §5): what a user may put in ``-H``/``--header`` and ``--api-key``.
+
+Checked when the configuration is parsed, so a header that would inject lines on the wire, crash a
+worker's encoder or fight the transport's own framing is a usage error (exit 2) before anything starts.
+Messages name the header but never echo its value: a malformed header is often a mistyped credential.
+"""
+
+from __future__ import annotations
+
+import re
+
+from inferload.engine.transport import FRAMING_HEADERS
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+"""RFC 9110 §5.1 field-name: a token of tchar."""
+_BAD_VALUE_CHAR = re.compile(r"[^\t\x20-\x7e]")
+"""RFC 9110 §5.5 field-value as senders should write it: VCHAR, SP and HTAB (so no CR, LF or NUL). obs-text
+(bytes 0x80-0xFF) is refused too: transports encode it differently (Latin-1, UTF-8, or an error), so the
+same -H would not send the same bytes on every transport."""
+TRANSPORT_HEADERS = FRAMING_HEADERS | {"host"}
+"""Headers the transport sets itself from the URL and each body; a user value would corrupt the request."""
+
+
+def check_header(line: str) -> tuple[str, str]:
+    """``"Name: value"`` -> (name, value) if it is a valid header to send; ValueError saying what is wrong.
+
+    Raises ValueError when there is no ``:``, the name is not an RFC 9110 token, the value holds a
+    character a header cannot carry, or the name is a transport framing header (Content-Length, Host,
+    Transfer-Encoding)."""
+    name, sep, rest = line.partition(":")
+    name, value = name.strip(), rest.strip()
+    if not sep or not name:
+        raise ValueError("a header is not 'Name: value' (not shown: it may hold a credential)")
+    if not _TOKEN.match(name):
+        shown = name[:40].encode("unicode_escape").decode("ascii")
+        raise ValueError(
+            f"header name '{shown}' is not a valid HTTP token (letters, digits and !#$%&'*+-.^_`|~ only; "
+            "no spaces)"
+        )
+    if name.lower() in TRANSPORT_HEADERS:
+        raise ValueError(f"{name} is set by the client for each request (from the URL and the body); "
+                         "drop this header")
+    check_header_value(name, value)
+    return name, value
+
+
+def check_header_value(name: str, value: str) -> None:
+    """ValueError if ``value`` cannot be sent as the value of header ``name`` (CR/LF, control
+    characters, anything beyond ASCII); the message gives the position, never the value."""
+    bad = _BAD_VALUE_CHAR.search(value)
+    if bad is None:
+        return
+    char = bad.group()
+    if char in "\r\n":
+        what = "a line break (it would inject header lines)"
+    elif ord(char) > 0x7E:
+        what = f"U+{ord(char):04X}, which is not ASCII (percent-encode it)"
+    else:
+        what = f"the control character U+{ord(char):04X}"
+    raise ValueError(f"the value of header {name!r} holds {what} at character {bad.start() + 1}")

@@ -1,0 +1,347 @@
+"""Hostile and careless input through the real CLI: every case ends in one clear line naming the input
+(exit 2, no traceback) or is accepted and said so; files stay inside the run's own directory."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from profile_fixtures import Simulator, artifact_dir, read_jsonl, simulator, wait_for
+
+__all__ = ["simulator"]
+
+QUICK = ("--request-count", "2", "--isl", "8", "--osl", "2", "--ui", "none")
+
+
+def assert_one_line_usage_error(result: Any, *needles: str) -> None:
+    """Exit 2, exactly one stderr line, no traceback, and the line names every needle."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+# -- flags ---------------------------------------------------------------------------------------------
+
+
+def test_abbreviated_long_options_are_refused(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("profile", "--api-ke", "sk-abbrev-S3CR3T", "-m", "m", "--artifact-dir", tmp_path)
+    assert_one_line_usage_error(result, "--api-ke")
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["-u", "http://127.0.0.1:99999"], ["--url", "port"]),
+        (["-u", "http://127.0.0.1:8000", "--api-port", "70000"], ["--api-port", "65535"]),
+    ],
+    ids=["url-port", "api-port"],
+)
+def test_port_out_of_range_is_one_line(
+    run_cli: Any, tmp_path: Path, args: list[str], needles: list[str]
+) -> None:
+    result = run_cli("profile", *args, "-m", "m", "--artifact-dir", tmp_path, *QUICK)
+    assert_one_line_usage_error(result, *needles)
+
+
+def test_artifact_dir_that_is_a_file_under_a_file_or_in_proc_is_one_line(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("not a directory")
+    cases = {
+        a_file: "is a file",
+        a_file / "sub": f"is under the file {a_file}",
+        Path("/proc/inferload"): "/proc",
+    }
+    for directory, reason in cases.items():
+        result = run_cli(
+            "profile", "-u", "http://127.0.0.1:9", "-m", "m", "--artifact-dir", directory, *QUICK
+        )
+        assert_one_line_usage_error(result, str(directory), reason)
+    assert a_file.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize(
+    ("header", "needle"),
+    [
+        ("X-Name: caf\u00e9 \u20ac", "U+00E9, which is not ASCII"),
+        ("X-Name: \u20ac", "U+20AC, which is not ASCII"),
+        ("X-Inject: ok\r\nX-Evil: 1", "line break"),
+        ("Bad Name: v", "not a valid HTTP token"),
+        ("Content-Length: 5", "Content-Length"),
+        ("Host: elsewhere", "Host"),
+        ("Transfer-Encoding: chunked", "Transfer-Encoding"),
+        ("no colon here", "Name: value"),
+    ],
+    ids=["latin-1", "non-latin-1", "crlf", "bad-name", "content-length", "host", "transfer-encoding",
+         "no-colon"],
+)
+def test_invalid_header_is_refused_at_parse_time(
+    run_cli: Any, tmp_path: Path, header: str, needle: str
+) -> None:
+    with socket.socket() as listener:  # the target: it must never see a connection
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0)
+        port = listener.getsockname()[1]
+        result = run_cli(
+            "profile",
+            "-u",
+            f"http://127.0.0.1:{port}",
+            "-m",
+            "m",
+            "-H",
+            header,
+            "--artifact-dir",
+            tmp_path,
+            *QUICK,
+        )
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    assert_one_line_usage_error(result, "--header", needle)
+    assert not (tmp_path / "m-chat-concurrency1").exists()
+
+
+def test_newline_in_api_key_is_refused_without_echoing_it(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli(
+        "profile",
+        "-u",
+        "http://127.0.0.1:9",
+        "-m",
+        "m",
+        "--api-key",
+        "sk-line\nX-Evil: 1",
+        "--artifact-dir",
+        tmp_path,
+        *QUICK,
+    )
+    assert_one_line_usage_error(result, "--api-key", "line break")
+    assert "sk-line" not in result.stderr
+
+
+# -- environment -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"INFERLOAD_CONCURRENCY": "many"}, "INFERLOAD_CONCURRENCY"),
+        ({"INFERLOAD_HEADER": "X-Team: blue"}, "INFERLOAD_HEADER"),
+        ({"INFERLOAD_API_KEY": "sk-env\nX: 1"}, "INFERLOAD_API_KEY"),
+        ({"INFERLOAD_API_SERVER_PORT": "99999"}, "INFERLOAD_API_SERVER_PORT"),
+    ],
+    ids=["int", "list-not-json", "api-key-newline", "api-port-alias"],
+)
+def test_env_var_errors_name_the_variable_and_no_pydantic_internals(
+    run_cli: Any, tmp_path: Path, env: dict[str, str], needle: str
+) -> None:
+    result = run_cli(
+        "profile", "-u", "http://127.0.0.1:9", "-m", "m", "--artifact-dir", tmp_path, *QUICK, env=env
+    )
+    assert_one_line_usage_error(result, needle)
+    assert "SettingsSource" not in result.stderr and "--" not in result.stderr.split("error:", 1)[1]
+
+
+def test_config_file_error_names_the_file(run_cli: Any, tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("concurrency: 0\n")
+    result = run_cli(
+        "profile", "-u", "http://127.0.0.1:9", "-m", "m", "-f", config, "--artifact-dir", tmp_path, *QUICK
+    )
+    assert_one_line_usage_error(result, str(config), "concurrency")
+
+
+def test_simulate_unwritable_truth_log_names_the_file(run_cli: Any) -> None:
+    result = run_cli("simulate", "--port", "0", "--truth-log", "/proc/inferload-truth.jsonl")
+    assert_one_line_usage_error(result, "--truth-log /proc/inferload-truth.jsonl")
+    assert "port" not in result.stderr
+
+
+# -- artifact files ----------------------------------------------------------------------------------------
+
+
+def test_default_relative_artifact_dir_serves_every_file_over_the_api(
+    inferload_exe: Path, cli_env: Any, tmp_path: Path
+) -> None:
+    process = subprocess.Popen(
+        [str(inferload_exe), "profile", *QUICK, "--api-port", "0", "--api-linger", "inf"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = ""
+        while "HTTP API on " not in line:
+            line = process.stderr.readline()
+            assert line, "the run ended before its API started"
+        base = line.split("HTTP API on ", 1)[1].split()[0]
+        wait_for(
+            lambda: httpx.get(f"{base}/api/results", timeout=5).json()["status"] != "running", timeout=60
+        )
+        listed = {f["path"] for f in httpx.get(f"{base}/api/results/list", timeout=5).json()["files"]}
+        assert {
+            "profile_export.json",
+            "profile_export.jsonl",
+            "profile_export.csv",
+            "inputs.json",
+            "profile_export_console.txt",
+            "logs/inferload.log",
+        } <= listed
+        exported = httpx.get(f"{base}/api/results/files/profile_export.json", timeout=5)
+        assert exported.status_code == 200 and exported.json()["benchmark_id"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert (artifact_dir(tmp_path / "artifacts") / "profile_export.json").is_file()
+
+
+def test_exporters_replace_a_planted_symlink_instead_of_writing_through_it(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    run_dir = tmp_path / "art" / "m-chat-concurrency1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "profile_export.csv").symlink_to(victim)
+    (run_dir / "logs").symlink_to(tmp_path, target_is_directory=True)
+    result = run_cli("profile", "-m", "m", "--artifact-dir", tmp_path / "art", *QUICK)
+    assert result.returncode == 0, result.stderr
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "inferload.log").exists()
+    for name in ("profile_export.csv", "logs", "logs/inferload.log"):
+        assert not (run_dir / name).is_symlink()
+    assert (run_dir / "profile_export.csv").read_text().startswith("Metric,")
+
+
+def test_a_run_clears_what_an_earlier_run_left_and_says_so(
+    run_cli: Any, simulator: Simulator, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "art" / "m-chat-concurrency1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "profile_export.json").write_text('{"benchmark_id": "old"}')
+    (run_dir / "stale_from_an_old_run.txt").write_text("old")
+    with socket.socket() as busy:  # a usage error that happens once the run directory is in use
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = run_cli(
+            "profile",
+            "-u",
+            simulator.url,
+            "-m",
+            "m",
+            "--artifact-dir",
+            tmp_path / "art",
+            *QUICK,
+            "--api-port",
+            str(busy.getsockname()[1]),
+        )
+    assert result.returncode == 2, result.stderr
+    assert "earlier run" in result.stderr and "stale_from_an_old_run.txt" in result.stderr
+    assert sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")) == [
+        "logs",
+        "logs/inferload.log",
+    ]
+
+
+def test_long_and_unicode_model_names_get_distinct_safe_directories(run_cli: Any, tmp_path: Path) -> None:
+    names = ["мод€l 名前", "мод$l 名前", "m" * 300]
+    for name in names:
+        result = run_cli("profile", "-m", name, "--artifact-dir", tmp_path, *QUICK)
+        assert result.returncode == 0, result.stderr
+    dirs = sorted(p.name for p in tmp_path.iterdir())
+    assert len(dirs) == 3 and all(len(d.encode()) <= 255 for d in dirs)
+    assert sum(d.startswith("мод_l_名前-") for d in dirs) == 2
+
+
+# -- input files ---------------------------------------------------------------------------------------------
+
+
+def test_input_file_with_a_utf8_bom_is_accepted(run_cli: Any, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_bytes(b"\xef\xbb\xbf" + b'{"text": "hello there"}\n{"text": "and again"}\n')
+    result = run_cli(
+        "profile", "-m", "m", "--input-file", prompts, "--artifact-dir", tmp_path / "art", *QUICK
+    )
+    assert result.returncode == 0, result.stderr
+    inputs = json.loads((artifact_dir(tmp_path / "art") / "inputs.json").read_text())["data"]
+    assert [e["payloads"][0]["messages"][0]["content"] for e in inputs] == ["hello there", "and again"]
+
+
+def test_input_line_with_both_text_and_messages_is_an_error_naming_the_line(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"text": "ok"}\n{"text": "a", "messages": [{"role": "user", "content": "b"}]}\n')
+    result = run_cli("profile", "-m", "m", "--input-file", prompts, "--artifact-dir", tmp_path, *QUICK)
+    assert_one_line_usage_error(result, f"{prompts}:2", '"text" and "messages"')
+
+
+# -- start-up and URLs ---------------------------------------------------------------------------------------
+
+
+def _interrupt_once(
+    inferload_exe: Path, cli_env: Any, tmp_path: Path, ready: Any
+) -> subprocess.CompletedProcess:
+    process = subprocess.Popen(
+        [str(inferload_exe), "profile", "--artifact-dir", str(tmp_path), *QUICK],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not ready(process) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def _maps(process: subprocess.Popen) -> str:
+    try:
+        return Path(f"/proc/{process.pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see the start-up stage")
+@pytest.mark.parametrize(
+    "stage",
+    # loading the plugin machinery, reading the config (pydantic_core), once the simulator is up
+    [
+        lambda p: "_opcode" in _maps(p),  # pluggy (via inspect) is being imported
+        lambda p: "pydantic_core" in _maps(p),
+        lambda p: "started the built-in simulator" in p.stderr.readline(),
+    ],
+    ids=["while-loading-plugins", "while-reading-the-config", "while-starting-servers"],
+)
+def test_ctrl_c_during_start_up_prints_one_line_and_no_traceback(
+    inferload_exe: Path, cli_env: Any, tmp_path: Path, stage: Any
+) -> None:
+    result = _interrupt_once(inferload_exe, cli_env, tmp_path, stage)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 130, result.stderr
+
+
+def test_url_ending_in_v1_is_accepted_and_says_what_it_uses(
+    run_cli: Any, simulator: Simulator, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "-u", f"{simulator.url}/v1", "-m", "m", "--artifact-dir", tmp_path, *QUICK)
+    assert result.returncode == 0, result.stderr
+    assert f"sending requests to {simulator.url}/v1/chat/completions" in result.stderr
+    assert {t["route"] for t in simulator.truth()} == {"/v1/chat/completions"}
+    records = read_jsonl(artifact_dir(tmp_path) / "profile_export.jsonl")
+    assert len(records) == 2 and all(r["error"] is None for r in records)

@@ -404,7 +404,7 @@ def test_failed_registration_is_rolled_back(caplog: pytest.LogCaptureFixture) ->
     assert registry.plugins["half"] is info
     assert registry.pm.get_plugin("half") is None
     assert registry.all("exporter") == {} and registry.all("command") == {}
-    registry.hook.run_started(state="a run")
+    registry.hooks.run_started(state="a run")
     assert plugin.seen == [], "a rolled-back plugin still received lifecycle events"
     (record,) = caplog.records
     assert "plugin 'half' from inferload-half 0.1 failed to load" in record.getMessage()
@@ -435,7 +435,7 @@ def test_a_throwaway_plugin_object_registers_and_observes_lifecycle_events() -> 
     registry.add(Throwaway(), "throwaway")
     assert registry.provider("exporter", "throwaway") == "throwaway"
     assert registry.plugins["throwaway"].provides == ["throwaway"]
-    registry.hook.phase_changed(state=None, phase="profiling")
+    registry.hooks.phase_changed(state=None, phase="profiling")
     assert seen == [("phase", "profiling")]
 
 

@@ -238,7 +238,7 @@ def _routes_of(router: Any) -> list[tuple[str, str]]:
     return routes
 
 
-def _describe_owner(registry: Any, router_name: str) -> str:
+def _describe_owner(registry: PluginRegistry, router_name: str) -> str:
     try:
         plugin = registry.provider("api_router", router_name)
         info = registry.plugins[plugin]

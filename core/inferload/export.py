@@ -24,6 +24,7 @@ from inferload.redact import redact_text, replace_secrets
 
 if TYPE_CHECKING:
     # runstate pulls in pydantic; exporters import this module at plugin registration, so keep it cheap.
+    from inferload.registry import PluginRegistry
     from inferload.runstate import RunState
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def build_summary(
     return summary
 
 
-def run_exporters(registry: Any, context: ExportContext) -> tuple[list[str], list[str]]:
+def run_exporters(registry: PluginRegistry, context: ExportContext) -> tuple[list[str], list[str]]:
     """Run every exporter plugin; return (paths written relative to the artifact dir, failed exporters).
 
     Exporters run in name order, each isolated: an exception is logged with the exporter's name and the

@@ -38,12 +38,15 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
 from inferload.records import WARMUP, RequestRecord
 from inferload.stats import compute_stats, ns_to, per_second
 from inferload.types import MetricSpec
+
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +123,7 @@ def parse_goodput(value: str | Mapping[str, Any] | Sequence[str] | None) -> dict
     return slos
 
 
-def run_capabilities(config: Any = None, registry: Any = None) -> frozenset[str]:
+def run_capabilities(config: Any = None, registry: PluginRegistry | None = None) -> frozenset[str]:
     """What the run's records can carry: ``streaming`` and/or ``tokens``.
 
     Read from ``config.streaming`` and the endpoint named by ``config.endpoint_type`` (its spec says
@@ -150,7 +153,7 @@ class MetricsAccumulator:
 
     def __init__(
         self,
-        registry: Any,
+        registry: PluginRegistry,
         config: Any = None,
         goodput: str | Mapping[str, Any] | Sequence[str] | None = None,
         *,

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from pathlib import Path
 from time import perf_counter_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload import __version__
 from inferload.config import ProfileConfig
@@ -49,6 +49,9 @@ from inferload.records import PROFILING
 from inferload.redact import SecretFilter, build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
 
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
+
 log = logging.getLogger("inferload.profile")
 
 _TICK_SEC = 0.25
@@ -66,7 +69,7 @@ def artifact_dir_for(config: ProfileConfig) -> Path:
     return Path(config.artifact_dir) / f"{model}-{config.endpoint_type}-{config.stimulus}"
 
 
-def check_plugins(config: ProfileConfig, registry: Any) -> tuple[Any, Any, Any]:
+def check_plugins(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any, Any, Any]:
     """The endpoint, transport and executor specs the config names; a UsageError (exit 2) naming the
     choices if one is missing or they do not fit together. Cheap: call it before starting anything."""
     endpoint = registry.get("endpoint", config.endpoint_type)
@@ -105,7 +108,7 @@ class ProfileRun:
     def __init__(
         self,
         config: ProfileConfig,
-        registry: Any,
+        registry: PluginRegistry,
         argv: Sequence[str] = (),
         console: Any = None,
         tokenizer: Any = None,
@@ -218,7 +221,7 @@ class ProfileRun:
         view = ProgressView(resolve_ui(config.ui), state)
         state.started_ns = time.time_ns()
         state.lifecycle = Lifecycle.RUNNING
-        self.registry.hook.run_started(state=state)
+        self.registry.hooks.run_started(state=state)
         first_profiling_wall: int | None = None
         try:
             for index, plan in enumerate(phases):
@@ -334,7 +337,7 @@ class ProfileRun:
             expected_grace_period_sec=plan.grace_sec,
         )
         aggregator.begin_phase(progress)
-        self.registry.hook.phase_changed(state=state, phase=plan.phase)
+        self.registry.hooks.phase_changed(state=state, phase=plan.phase)
         self.counter.value = plan.first_id
         t0 = perf_counter_ns() + _START_LEAD_NS
         stop_ns = t0 + int(plan.duration_sec * 1e9) if plan.duration_sec is not None else None
@@ -451,6 +454,7 @@ class ProfileRun:
             # before the summary, so is_complete says false, as for a run whose every request failed
             state.error = self.worker_failure
             state.lifecycle = Lifecycle.FAILED
+        self.client_warnings.extend(self.registry.hooks.failure_lines())
         metrics = accumulator.final()
         all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
         if all_failed:
@@ -496,7 +500,7 @@ class ProfileRun:
             state.lifecycle = Lifecycle.FAILED
         elif not cancelled and not all_failed:
             state.lifecycle = Lifecycle.COMPLETE
-        self.registry.hook.run_finished(state=state)
+        self.registry.hooks.run_finished(state=state)
         log.info("artifacts written to %s", state.artifact_dir)
         self._linger()
         if self.worker_failure or all_failed:
@@ -613,7 +617,7 @@ def _safe_url(url: str | None) -> str:
 
 def run_profile(
     config: ProfileConfig,
-    registry: Any,
+    registry: PluginRegistry,
     argv: Sequence[str] = (),
     console: Any = None,
     tokenizer: Any = None,

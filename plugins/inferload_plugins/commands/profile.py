@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.types import CommandSpec
+
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
 
 
 @hookimpl
@@ -191,7 +194,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace, registry: Any) -> int:
+def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     """Validate the configuration, start the embedded simulator when there is no --url, run the engine."""
     from inferload.config import ProfileConfig
     from inferload.dataset import resolve_tokenizer

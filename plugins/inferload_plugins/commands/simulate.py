@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from inferload import hookimpl
 from inferload.types import CommandSpec
+
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
 
 
 @hookimpl
@@ -42,7 +45,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                                 help=help_text)
 
 
-def _run(args: argparse.Namespace, registry: Any) -> int:
+def _run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from pydantic import ValidationError
 
     from inferload.errors import UsageError

@@ -42,13 +42,18 @@ print(json.dumps({
 
 
 def catalogue() -> dict[str, str]:
+    """plugin name -> ``module [essential, default_<category>…]``, as plugins.yaml says it should ship."""
     import yaml
 
     data = yaml.safe_load((REPO_ROOT / "plugins.yaml").read_text(encoding="utf-8"))
-    return {
-        e["name"]: e["module"] + (" [essential]" if e.get("essential") else "")
-        for e in data.get("plugins") or []
-    }
+    expected = {}
+    for e in data.get("plugins") or []:
+        categories = e["category"] if isinstance(e["category"], list) else [e["category"]]
+        marks = ["essential"] * bool(e.get("essential")) + [f"default_{c}" for c in categories] * bool(
+            e.get("default")
+        )
+        expected[e["name"]] = e["module"] + (f" [{', '.join(marks)}]" if marks else "")
+    return expected
 
 
 def link_dependencies(target: Path) -> None:

@@ -86,6 +86,11 @@ class RunSummary:
     final: bool = False
     """True for the end-of-run results, False for a live snapshot."""
 
+    def total(self, tag: str) -> float | None:
+        """The sum of per-request metric ``tag`` over the run's successful requests, or None without it."""
+        block = self.metrics.get(tag)
+        return None if block is None else block["sum"]
+
 
 def parse_goodput(value: str | Mapping[str, Any] | Sequence[str] | None) -> dict[str, float]:
     """``--goodput "time_to_first_token:200 inter_token_latency:10"`` -> ``{tag: threshold}``.

@@ -83,10 +83,19 @@ class RequestRecord:
 
     @property
     def output_tokens(self) -> int | None:
-        """Output sequence length: the server's usage count when given, else the client-side count."""
+        """Output sequence length (OSL, docs/metrics.md): the server's ``usage.completion_tokens`` (which
+        includes reasoning tokens) when reported, else :attr:`client_output_total`. The one definition
+        every metric plugin uses."""
         if self.usage_completion_tokens is not None:
             return self.usage_completion_tokens
-        return self.client_output_tokens
+        return self.client_output_total
+
+    @property
+    def client_output_total(self) -> int | None:
+        """The client-side count of answer plus reasoning tokens, or None when the client did not count."""
+        if self.client_output_tokens is None:
+            return None
+        return self.client_output_tokens + (self.client_reasoning_tokens or 0)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

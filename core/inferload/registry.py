@@ -148,16 +148,16 @@ class PluginRegistry:
                 f"{' and '.join(info.describe() for info in enabled)}; disable one (--disable-plugin NAME)"
             )
         if not enabled:
-            available = ", ".join(sorted(self._index[category])) or "none installed"
+            names = ", ".join(sorted(self._index[category]))
+            available = f" (available: {names})" if names else ""
             if owners:
                 owner = owners[0]
                 why = "disabled" if owner.status == DISABLED else f"failed to load ({owner.reason})"
                 raise UsageError(
                     f"the default {noun} comes from plugin {owner.name!r}, which is {why}: enable it (drop "
-                    f"--disable-plugin {owner.name}) or give {choose} (available: {available})"
+                    f"--disable-plugin {owner.name}) or give {choose}{available}"
                 )
-            raise UsageError(f"no installed plugin provides a default {noun}: give {choose} "
-                             f"(available: {available})")
+            raise UsageError(f"no installed plugin provides a default {noun}: give {choose}{available}")
         specs = [spec for spec in enabled[0].specs if spec.category == category]
         if len(specs) != 1:
             raise PluginError(

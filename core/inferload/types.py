@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import argparse
 
+    from inferload.target import TargetProvider
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 _ROUTE = re.compile(r"^[A-Z]+ /\S*$")
 
@@ -176,10 +178,14 @@ class DatasetSpec(PluginSpec):
     ``--num-dataset-entries``; ``seed`` is the run's seed; ``path`` is ``--input-file`` (or ``None``).
     Accept ``**_`` so new options do not break the plugin. Return :class:`inferload.dataset.Conversation`
     objects with exact ``input_tokens``; raise :class:`inferload.errors.UsageError` for bad input.
+
+    ``input_file`` says the dataset reads ``--input-file`` (it is then required with this dataset, and
+    ``--input-file`` without ``--dataset`` picks the one such dataset installed); others refuse it.
     """
 
     category: ClassVar[str] = "dataset"
     factory: Callable[..., Any]
+    input_file: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,10 +196,14 @@ class ArrivalSpec(PluginSpec):
     ``random.Random`` (draw randomness only from it) and ``--arrival-smoothness`` (passed only when given),
     and returns an iterator of inter-arrival gaps in seconds with mean ``1/rate``; the engine adds them up
     into an absolute schedule. Raise :class:`inferload.errors.UsageError` for arguments it cannot use.
+
+    ``smoothness`` says the pattern takes ``--arrival-smoothness`` (then ``--arrival-smoothness`` without
+    ``--arrival-pattern`` picks the one such pattern installed); the others refuse it.
     """
 
     category: ClassVar[str] = "arrival_pattern"
     factory: Callable[..., Any]
+    smoothness: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,10 +213,14 @@ class TokenizerSpec(PluginSpec):
     ``factory(name_or_path)`` gets the ``--tokenizer`` value and returns an
     :class:`inferload.dataset.Tokenizer`: ``name``, ``encode(text)``, ``decode(ids)`` and a cheap
     ``count(text)``. The object travels to the worker processes, so it must pickle.
+
+    ``accepts_paths`` says ``factory`` also takes a tokenizer file path or model name: a ``--tokenizer``
+    value that is no registered name goes to the one such tokenizer installed.
     """
 
     category: ClassVar[str] = "tokenizer"
     factory: Callable[..., Any]
+    accepts_paths: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,11 +231,25 @@ class ExecutorSpec(PluginSpec):
     ``.value`` and ``.get_lock()``, the next request id) and ``start(target, inits)``, which runs
     ``target(conn, init)`` once per init and returns one handle each, with ``worker_id``, ``conn`` (a
     duplex ``multiprocessing`` connection to that worker), ``pid``, ``join(timeout)`` and ``kill()``.
-    The engine currently always uses the executor named ``local``; there is no flag to choose another yet.
+    ``--executor NAME`` chooses one; the catalogue's default (``local``) otherwise.
     """
 
     category: ClassVar[str] = "executor"
     factory: Callable[..., Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetSpec(PluginSpec):
+    """A server to benchmark that inferload starts itself when ``inferload profile`` gets no ``--url``.
+
+    ``factory()`` returns a :class:`inferload.target.TargetProvider`: its ``model`` (the model name it
+    serves, used when there is no ``--model``) and ``start()``, called once the dataset is built, which
+    returns a :class:`inferload.target.RunningTarget` (``url``, ``stop()``). The default target comes from
+    the catalogue (the built-in simulator); disabling its plugin means ``--url`` is required.
+    """
+
+    category: ClassVar[str] = "target"
+    factory: Callable[[], TargetProvider]
 
 
 SPEC_TYPES: tuple[type[PluginSpec], ...] = (
@@ -235,5 +263,6 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     ArrivalSpec,
     TokenizerSpec,
     ExecutorSpec,
+    TargetSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""

@@ -1,12 +1,12 @@
 """`inferload profile`'s engine in the parent process: prepare everything, drive the workers, keep RunState
 current, then compute, export, serve the results for a while and clean up.
 
-Order of events (DESIGN.md §3): RunState exists first; the dataset is built and every payload serialised;
-worker processes start with those bytes; the live API binds (a port in use is a usage error before any
-request is sent); ``run_started``; then each phase (``phase_changed``) with records streaming back in
-batches (``record_batch``); then metrics, exporters, ``run_finished`` and the API linger. SIGINT stops
-sending, lets in-flight requests finish within the grace period and still writes every artifact with
-``was_cancelled: true``; a second SIGINT cancels what is still in flight at once.
+Order of events (docs/architecture.md, "Data flow"): RunState exists first; the dataset is built and every
+payload serialised; worker processes start with those bytes; the live API binds (a port in use is a usage
+error before any request is sent); ``run_started``; then each phase (``phase_changed``) with records
+streaming back in batches (``record_batch``); then metrics, exporters, ``run_finished`` and the API linger.
+SIGINT stops sending, lets in-flight requests finish within the grace period and still writes every
+artifact with ``was_cancelled: true``; a second SIGINT cancels what is still in flight at once.
 """
 
 from __future__ import annotations
@@ -71,7 +71,10 @@ def artifact_dir_for(config: ProfileConfig) -> Path:
 
 def check_plugins(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any, Any, Any]:
     """The endpoint, transport and executor specs the config names; a UsageError (exit 2) naming the
-    choices if one is missing or they do not fit together. Cheap: call it before starting anything."""
+    choices if one is missing or they do not fit together. Cheap: call it before starting anything.
+    Choices the config leaves open are the catalogue's defaults (:meth:`ProfileConfig.with_plugin_defaults`).
+    """
+    config = config.with_plugin_defaults(registry)
     endpoint = registry.get("endpoint", config.endpoint_type)
     if config.streaming and not endpoint.streaming:
         raise UsageError(f"--streaming is not supported by --endpoint-type {config.endpoint_type}")
@@ -79,9 +82,8 @@ def check_plugins(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any,
     scheme = (config.url or "http://").split("://", 1)[0]
     if scheme not in transport.schemes:
         raise UsageError(f"--transport {config.transport} does not support {scheme}:// URLs")
-    executor = registry.get("executor", "local")
-    registry.get("dataset", config.effective_dataset)
-    if config.input_file is not None and config.effective_dataset == "file":
+    executor = registry.get("executor", config.executor)
+    if config.input_file is not None and registry.get("dataset", config.effective_dataset).input_file:
         check_input_file(config.input_file)
     if config.request_rate is not None:
         registry.get("arrival_pattern", config.effective_arrival_pattern)
@@ -118,6 +120,7 @@ class ProfileRun:
             raise UsageError("--url is required: the address of the server to benchmark")
         if not config.model:
             raise UsageError("--model is required with --url (the model name to put in each request)")
+        config = config.with_plugin_defaults(registry)
         self.config = config
         self.registry = registry
         self.console = console

@@ -14,7 +14,6 @@ from inferload import hookimpl
 from inferload.records import RequestRecord
 from inferload.stats import NS_PER_UNIT, ns_to
 from inferload.types import MetricSpec
-from inferload_plugins.metrics.sequence import output_sequence_length
 
 MS = "ms"
 _NS_PER_MS = NS_PER_UNIT[MS]
@@ -51,7 +50,7 @@ def time_to_first_output_token(record: RequestRecord) -> float | None:
 
 def inter_token_latency(record: RequestRecord) -> float | None:
     """(request latency - TTFT) / (OSL - 1): the mean gap between output tokens after the first."""
-    osl = output_sequence_length(record)
+    osl = record.output_tokens
     if not record.chunk_ns or osl is None or osl < 2:
         return None
     return ns_to((record.end_ns - record.chunk_ns[0]) / (osl - 1), MS)

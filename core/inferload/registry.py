@@ -1,17 +1,22 @@
 """Discovers, loads and indexes plugins: the one loader every plugin goes through.
 
-Each plugin is one entry point in the group ``inferload.plugins``. Loading reads the entry points once,
-applies the user's allow/deny rules on *names* (so a disabled plugin is never imported), then imports and
-registers each plugin inside its own try/except. A failure is rolled back and recorded (plugin,
-distribution, version, error) as one warning line, unless strict mode is on or the entry point is marked
-``[essential]``, in which case it is a :class:`~inferload.errors.PluginError` (exit 2).
+Each plugin is one entry point in the group ``inferload.plugins``. A distribution may also publish an
+in-process catalogue (group ``inferload.catalogues``: a function returning ``{plugin name: "module
+[extras]"}``); its plugin list then comes from that function, not from its installed entry points, so a
+catalogue edited since the last install is never stale (inferload's own built-ins work this way).
+
+Loading reads the entry points once, applies the user's allow/deny rules on *names* (so a disabled plugin
+is never imported), then imports and registers each plugin inside its own try/except. A failure is rolled
+back and recorded (plugin, distribution, version, error) as one warning line, unless strict mode is on or
+the entry point is marked ``[essential]``, in which case it is a :class:`~inferload.errors.PluginError`
+(exit 2).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -31,6 +36,9 @@ _SPEC_BY_CATEGORY: dict[str, type[PluginSpec]] = {t.category: t for t in SPEC_TY
 _CATEGORY_BY_HOOK: dict[str, str] = {hook: cat for cat, hook in hookspecs.REGISTRATION_HOOKS.items()}
 
 ENABLED, DISABLED, FAILED = "enabled", "disabled", "failed"
+
+CATALOGUE_GROUP = "inferload.catalogues"
+"""Entry points naming a distribution's in-process plugin catalogue (see the module docstring)."""
 
 DEFAULT_EXTRA_PREFIX = "default_"
 """An entry point marked ``[default_<category>]`` provides that category's default (``--transport`` with no
@@ -319,7 +327,10 @@ def load_plugins(rules: LoadRules | None = None, entry_points: Iterable[Any] | N
     """Discover every ``inferload.plugins`` entry point and load those the rules allow."""
     rules = rules or LoadRules.from_env()
     if entry_points is None:
-        entry_points = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP)
+        entry_points = with_catalogues(
+            list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP)),
+            list(importlib_metadata.entry_points(group=CATALOGUE_GROUP)),
+        )
     registry = PluginRegistry(strict=rules.strict)
     if _truthy(os.environ.get(TRACE_ENV, "")):
         install_tracing(registry.pm)
@@ -361,6 +372,59 @@ def load_plugins(rules: LoadRules | None = None, entry_points: Iterable[Any] | N
     if unknown:
         log.warning("no installed plugin is named %s (see `inferload plugins`)", ", ".join(sorted(unknown)))
     return registry
+
+
+@dataclass(frozen=True)
+class CataloguedEntryPoint:
+    """A plugin listed by a distribution's in-process catalogue, shaped like an installed entry point."""
+
+    point: importlib_metadata.EntryPoint
+    dist: Any
+
+    @property
+    def name(self) -> str:
+        return self.point.name
+
+    @property
+    def module(self) -> str:
+        return self.point.module
+
+    @property
+    def extras(self) -> list[str]:
+        return list(self.point.extras)
+
+    def load(self) -> Any:
+        return self.point.load()
+
+
+def with_catalogues(entry_points: list[Any], catalogues: Iterable[Any]) -> list[Any]:
+    """``entry_points`` with each catalogue's distribution listing what its catalogue says now, in place of
+    its installed entry points (which may predate an edit of the catalogue). A catalogue that cannot be read
+    leaves that distribution's entry points as installed, with a warning."""
+    result = list(entry_points)
+    for catalogue in catalogues:
+        dist = getattr(catalogue, "dist", None)
+        dist_name, dist_version = _dist_of(catalogue)
+        try:
+            listing: Callable[[], Mapping[str, str]] = catalogue.load()
+            fresh = [
+                CataloguedEntryPoint(importlib_metadata.EntryPoint(name, value, ENTRY_POINT_GROUP), dist)
+                for name, value in listing().items()
+            ]
+        except Exception as exc:  # noqa: BLE001 - fall back to the installed entry points, reported
+            log.warning("the plugin catalogue of %s %s cannot be read (%s: %s); using its installed entry "
+                        "points", dist_name, dist_version, type(exc).__name__, exc)
+            continue
+        positions = [i for i, ep in enumerate(result) if _dist_of(ep)[0] == dist_name]
+        at = positions[0] if positions else len(result)
+        stale = {result[i].name for i in positions} - {ep.name for ep in fresh}
+        if stale:
+            log.debug("%s: installed entry points %s are not in its catalogue; ignored", dist_name,
+                      sorted(stale))
+        result = [ep for ep in result[:at] if _dist_of(ep)[0] != dist_name] + fresh + [
+            ep for ep in result[at:] if _dist_of(ep)[0] != dist_name
+        ]
+    return result
 
 
 def _dist_of(ep: Any) -> tuple[str, str]:

@@ -324,3 +324,23 @@ def test_no_builtin_plugin_imports_contrib_or_another_plugins_module() -> None:
         root / "inferload_plugins" / "transports" / "protocol.py", "inferload_plugins", root
     )  # the scan sees imports inside functions
     assert not offenders, f"plugins import other plugins' modules: {offenders}"
+
+
+def test_builtin_catalogue_is_read_in_process_only_when_newer_than_the_installed_entry_points() -> None:
+    import os
+    import time
+
+    from inferload_plugins import catalogue
+
+    path = REPO_ROOT / "plugins.yaml"
+    assert catalogue.catalogue_path() == path
+    installed = importlib_metadata.distribution("inferload").entry_points.select(group=ENTRY_POINT_GROUP)
+    expected = {ep.name: ep.value for ep in installed}  # what the build wrote from the same file
+    before = path.stat()
+    try:
+        os.utime(path, (before.st_atime, time.time() + 60))  # edited after the last install
+        assert catalogue.entry_points() == expected
+        os.utime(path, (before.st_atime, 0))  # older than the install: the entry points say the same
+        assert catalogue.entry_points() is None
+    finally:
+        os.utime(path, (before.st_atime, before.st_mtime))

@@ -2,8 +2,9 @@
 
 Each plugin is one entry point in the group ``inferload.plugins``. A distribution may also publish an
 in-process catalogue (group ``inferload.catalogues``: a function returning ``{plugin name: "module
-[extras]"}``); its plugin list then comes from that function, not from its installed entry points, so a
-catalogue edited since the last install is never stale (inferload's own built-ins work this way).
+[extras]"}``, or None when its installed entry points are current); its plugin list then comes from that
+function, not from its installed entry points, so a catalogue edited since the last install is never stale
+(inferload's own built-ins work this way).
 
 Loading reads the entry points once, applies the user's allow/deny rules on *names* (so a disabled plugin
 is never imported), then imports and registers each plugin inside its own try/except. A failure is rolled
@@ -406,10 +407,13 @@ def with_catalogues(entry_points: list[Any], catalogues: Iterable[Any]) -> list[
         dist = getattr(catalogue, "dist", None)
         dist_name, dist_version = _dist_of(catalogue)
         try:
-            listing: Callable[[], Mapping[str, str]] = catalogue.load()
+            listing: Callable[[], Mapping[str, str] | None] = catalogue.load()
+            current = listing()
+            if current is None:
+                continue  # the installed entry points are up to date
             fresh = [
                 CataloguedEntryPoint(importlib_metadata.EntryPoint(name, value, ENTRY_POINT_GROUP), dist)
-                for name, value in listing().items()
+                for name, value in current.items()
             ]
         except Exception as exc:  # noqa: BLE001 - fall back to the installed entry points, reported
             log.warning("the plugin catalogue of %s %s cannot be read (%s: %s); using its installed entry "

@@ -9,13 +9,21 @@ priority wins, equal priorities are a conflict error.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
+    from inferload.dataset import Conversation, Tokenizer
+    from inferload.endpoint import EndpointAdapter
+    from inferload.engine.executor import Executor
+    from inferload.engine.transport import Transport
+    from inferload.export import ExportContext
+    from inferload.registry import PluginRegistry
+    from inferload.runstate import RunState
     from inferload.target import TargetProvider
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
@@ -57,7 +65,7 @@ class CommandSpec(PluginSpec):
 
     category: ClassVar[str] = "command"
     add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace, Any], int]
+    run: Callable[[argparse.Namespace, PluginRegistry], int]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,7 +80,7 @@ class EndpointSpec(PluginSpec):
     path: str
     streaming: bool
     produces_tokens: bool
-    factory: Callable[[], Any]
+    factory: Callable[[], EndpointAdapter]
 
     def provides(self) -> list[str]:
         return [f"{self.name} ({self.path})"]
@@ -91,7 +99,7 @@ class TransportSpec(PluginSpec):
     """
 
     category: ClassVar[str] = "transport"
-    factory: Callable[..., Any]
+    factory: Callable[..., Transport]
     schemes: Sequence[str] = ("http",)
 
 
@@ -112,7 +120,7 @@ class MetricSpec(PluginSpec):
     header: str
     unit: str
     kind: str
-    compute: Callable[..., Any]
+    compute: Callable[..., float | int | None]
     requires: Sequence[str] = ()
     display_order: int = 1000
     higher_is_better: bool = False
@@ -133,7 +141,7 @@ class ExporterSpec(PluginSpec):
     """
 
     category: ClassVar[str] = "exporter"
-    export: Callable[[Any], Sequence[Any]]
+    export: Callable[[ExportContext], Sequence[str | Path]]
     filenames: Sequence[str] = ()
 
     def provides(self) -> list[str]:
@@ -147,7 +155,8 @@ class RouterSpec(PluginSpec):
     """
 
     category: ClassVar[str] = "api_router"
-    factory: Callable[[Any], Any]
+    factory: Callable[[RunState], Any]
+    """Returns a FastAPI ``APIRouter`` (typed loosely so registering never needs FastAPI)."""
     routes: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -184,7 +193,7 @@ class DatasetSpec(PluginSpec):
     """
 
     category: ClassVar[str] = "dataset"
-    factory: Callable[..., Any]
+    factory: Callable[..., list[Conversation]]
     input_file: bool = False
 
 
@@ -202,7 +211,7 @@ class ArrivalSpec(PluginSpec):
     """
 
     category: ClassVar[str] = "arrival_pattern"
-    factory: Callable[..., Any]
+    factory: Callable[..., Iterator[float]]
     smoothness: bool = False
 
 
@@ -219,7 +228,7 @@ class TokenizerSpec(PluginSpec):
     """
 
     category: ClassVar[str] = "tokenizer"
-    factory: Callable[..., Any]
+    factory: Callable[[str], Tokenizer]
     accepts_paths: bool = False
 
 
@@ -231,11 +240,12 @@ class ExecutorSpec(PluginSpec):
     ``.value`` and ``.get_lock()``, the next request id) and ``start(target, inits)``, which runs
     ``target(conn, init)`` once per init and returns one handle each, with ``worker_id``, ``conn`` (a
     duplex ``multiprocessing`` connection to that worker), ``pid``, ``join(timeout)`` and ``kill()``.
-    ``--executor NAME`` chooses one; the catalogue's default (``local``) otherwise.
+    ``--executor NAME`` chooses one; the catalogue's default (``local``) otherwise. The contract is
+    :class:`inferload.engine.executor.Executor`.
     """
 
     category: ClassVar[str] = "executor"
-    factory: Callable[..., Any]
+    factory: Callable[[], Executor]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -317,6 +317,10 @@ def test_a_failing_metric_is_skipped_and_the_rest_still_compute() -> None:
     assert "broken_metric" not in final
     assert final["time_to_first_token"]["count"] == 2
     assert acc.compute_failures == {"broken_metric": 2}
+    assert registry.hooks.failure_lines() == [
+        "plugin 'broken-metric-test' (unknown distribution) failed in metric 'broken_metric' (2 times): "
+        "ZeroDivisionError: bad metric; that request has no value for it, the run went on"
+    ]
 
 
 def test_client_overload_is_reported_not_silent(registry: PluginRegistry) -> None:

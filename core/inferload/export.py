@@ -185,9 +185,10 @@ def run_exporters(registry: PluginRegistry, context: ExportContext) -> tuple[lis
             paths = spec.export(context) or []
             if isinstance(paths, (str, Path)):
                 paths = [paths]
-        except Exception as exc:  # one exporter's failure must not cost the other artifacts (logged below)
-            log.error("exporter %r failed: %s: %s", name, type(exc).__name__, context.scrub(str(exc)),
-                      exc_info=log.isEnabledFor(logging.DEBUG))
+        except Exception as exc:  # noqa: BLE001 - one exporter's failure must not cost the other artifacts
+            registry.hooks.report(registry.provider("exporter", name), f"exporter {name!r}", exc,
+                                  consequence="its files are not written",
+                                  error=context.scrub(f"{type(exc).__name__}: {exc}"))
             failed.append(name)
             continue
         for path in paths:

@@ -164,6 +164,7 @@ class MetricsAccumulator:
         *,
         capabilities: Iterable[str] | None = None,
     ) -> None:
+        self._registry = registry
         self.capabilities = (
             frozenset(capabilities) if capabilities is not None else run_capabilities(config, registry)
         )
@@ -263,10 +264,10 @@ class MetricsAccumulator:
             self._last_scheduled_ns = record.scheduled_ns
 
     def _note_failure(self, tag: str, exc: Exception) -> None:
+        """Counted here, reported under the one rule for plugin failures (once, naming the plugin)."""
         self._compute_failures[tag] += 1
-        if self._compute_failures[tag] == 1:
-            log.warning("metric %r failed on a request and skips it: %s: %s (further failures counted "
-                        "silently)", tag, type(exc).__name__, exc)
+        self._registry.hooks.report(self._registry.provider("metric", tag), f"metric {tag!r}", exc,
+                                    consequence="that request has no value for it")
 
     # -- results -----------------------------------------------------------------------------------
 

@@ -37,13 +37,16 @@ class HookFailure:
     plugin: str
     """``name (distribution version)``, as the report shows it."""
     hook: str
+    """Where it failed: a hook name, or e.g. ``exporter 'csv'``."""
     error: str
     count: int = 1
+    consequence: str = "skipped"
 
     def line(self) -> str:
         """One line for logs and ``client_health.warnings``."""
         times = "" if self.count == 1 else f" ({self.count} times)"
-        return f"plugin {self.plugin} failed in {self.hook}{times}: {self.error}; skipped, the run went on"
+        what = f"{self.error}; {self.consequence}, the run went on"
+        return f"plugin {self.plugin} failed in {self.hook}{times}: {what}"
 
 
 class PluginHooks:
@@ -96,12 +99,22 @@ class PluginHooks:
         """Every plugin that failed in a lifecycle hook so far, one line each."""
         return [failure.line() for failure in self.failures.values()]
 
+    def report(
+        self, plugin_name: str, where: str, exc: Exception, *, consequence: str = "skipped",
+        error: str | None = None,
+    ) -> None:
+        """The one rule for any call into a plugin that raised (a hook, an exporter, a router factory):
+        a PluginError in strict mode; otherwise one warning per plugin and ``where`` naming the plugin,
+        its distribution and version, and a count in :meth:`failure_lines`. ``error`` replaces the
+        exception's text (e.g. with secrets scrubbed)."""
+        self._failed(plugin_name, where, exc, consequence, error)
+
     def _notify(self, hook: str, kwargs: Mapping[str, Any]) -> None:
         for plugin_name, caller in self._callers_of(hook):
             try:
                 caller(**kwargs)
             except Exception as exc:  # noqa: BLE001 - one plugin's error must not cost the run (issue 9 #15)
-                self._failed(plugin_name, hook, exc)
+                self._failed(plugin_name, hook, exc, "skipped")
 
     def _callers_of(self, hook: str) -> list[tuple[str, pluggy.HookCaller]]:
         callers = self._callers.get(hook)
@@ -113,9 +126,11 @@ class PluginHooks:
             self._callers[hook] = callers
         return callers
 
-    def _failed(self, plugin_name: str, hook: str, exc: Exception) -> None:
+    def _failed(
+        self, plugin_name: str, hook: str, exc: Exception, consequence: str, error: str | None = None
+    ) -> None:
         who = self._describe(plugin_name)
-        error = f"{type(exc).__name__}: {exc}".strip()
+        error = error or f"{type(exc).__name__}: {exc}".strip()
         if self.strict:
             raise PluginError(
                 f"plugin {who} failed in {hook}: {error} (INFERLOAD_STRICT_PLUGINS is set; fix or disable "
@@ -127,11 +142,11 @@ class PluginHooks:
             failure.count += 1
             log.debug("plugin %s failed in %s again: %s", who, hook, error)
             return
-        self.failures[key] = HookFailure(who, hook, error)
+        self.failures[key] = HookFailure(who, hook, error, consequence=consequence)
         log.warning(
-            "plugin %s failed in %s: %s; skipped, the run goes on (--disable-plugin %s silences it, "
+            "plugin %s failed in %s: %s; %s, the run goes on (--disable-plugin %s silences it, "
             "INFERLOAD_STRICT_PLUGINS=1 makes it fatal)",
-            who, hook, error, plugin_name, exc_info=log.isEnabledFor(logging.DEBUG),
+            who, hook, error, consequence, plugin_name, exc_info=log.isEnabledFor(logging.DEBUG),
         )
 
 

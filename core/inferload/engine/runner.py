@@ -457,8 +457,8 @@ class ProfileRun:
             # before the summary, so is_complete says false, as for a run whose every request failed
             state.error = self.worker_failure
             state.lifecycle = Lifecycle.FAILED
-        self.client_warnings.extend(self.registry.hooks.failure_lines())
         metrics = accumulator.final()
+        self.client_warnings.extend(self.registry.hooks.failure_lines())  # plugins that failed so far
         all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
         if all_failed:
             # Nothing was measured: the run failed, though every request is still accounted for on disk.

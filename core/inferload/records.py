@@ -88,7 +88,9 @@ class RequestRecord:
         every metric plugin uses."""
         if self.usage_completion_tokens is not None:
             return self.usage_completion_tokens
-        return self.client_output_total
+        if self.client_output_tokens is None:  # inlined: this runs per record for several metrics
+            return None
+        return self.client_output_tokens + (self.client_reasoning_tokens or 0)
 
     @property
     def client_output_total(self) -> int | None:

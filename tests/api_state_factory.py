@@ -1,7 +1,7 @@
 """Real RunState objects and a live ApiServer for the HTTP API tests (imported by tests/test_api_*.py).
 
 The state is built the way the engine builds it: RunInfo with a cli_command from the one redaction
-helper, a pydantic config object with ``redacted_dump``, real artifact files on disk.
+helper, a real ProfileConfig, real artifact files on disk.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
-
 from inferload.api_server import ApiServer
-from inferload.redact import build_cli_command, redact_header_value, redact_url, split_header
+from inferload.config import ProfileConfig
+from inferload.redact import build_cli_command
 from inferload.registry import LoadRules, PluginRegistry, load_plugins
 from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState, WorkerStats
 
@@ -32,28 +31,15 @@ ARGV = [
 ]
 
 
-class DemoConfig(BaseModel):
-    """A stand-in for ProfileConfig with the fields the API reads and the same redaction contract."""
-
-    model: str = "mock"
-    url: str = f"http://user:{URL_PASSWORD}@127.0.0.1:8000"
-    endpoint_type: str = "chat"
-    streaming: bool = True
-    api_key: SecretStr | None = SecretStr(API_KEY)
-    header: list[str] = [f"Authorization: Bearer {BEARER}", "X-Team: blue"]
-    concurrency: int | None = 4
-    request_rate: float | None = None
-    request_count: int = 20
-    tokenizer: str = "builtin"
-
-    def secret_values(self) -> list[str]:
-        return [API_KEY, BEARER]
-
-    def redacted_dump(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json", exclude={"api_key"})
-        data["url"] = redact_url(self.url)
-        data["header"] = [f"{n}: {redact_header_value(n, v)}" for n, v in map(split_header, self.header)]
-        return data
+def profile_config() -> ProfileConfig:
+    """The ProfileConfig `inferload profile ARGV` builds (the live-API flags left out), plugin defaults
+    filled in: real redaction, real derived values."""
+    config = ProfileConfig.load({
+        "model": "mock", "url": f"http://user:{URL_PASSWORD}@127.0.0.1:8000", "api_key": API_KEY,
+        "header": [f"Authorization: Bearer {BEARER}", "X-Team: blue"], "concurrency": 4,
+        "request_count": 20, "streaming": True,
+    })
+    return config.with_plugin_defaults(registry())
 
 
 def live_metrics(count: int = 5) -> dict[str, dict[str, Any]]:
@@ -78,7 +64,7 @@ def make_state(artifact_dir: Path, argv: list[str] | None = None) -> RunState:
     """A freshly created run (lifecycle CREATED), nothing sent yet."""
     info = RunInfo(benchmark_id="bench-test-0001", random_seed=7,
                    cli_command=build_cli_command(argv or ARGV))
-    return RunState(run_info=info, config=DemoConfig(), artifact_dir=artifact_dir, version="0.1.0-test")
+    return RunState(run_info=info, config=profile_config(), artifact_dir=artifact_dir, version="0.1.0-test")
 
 
 def start_running(state: RunState) -> None:

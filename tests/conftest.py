@@ -246,9 +246,11 @@ class PluginSite:
         entry_points: Mapping[str, str],
         modules: Mapping[str, str],
         version: str = "1.0",
+        other_groups: Mapping[str, Mapping[str, str]] | None = None,
     ) -> Path:
         """Install distribution ``name`` with ``entry_points`` (plugin name -> ``module [extras]``) and
-        ``modules`` (dotted module name -> source). Returns its ``.dist-info`` directory."""
+        ``modules`` (dotted module name -> source); ``other_groups`` adds entry points of other groups
+        (group -> name -> value). Returns its ``.dist-info`` directory."""
         written: list[str] = []
         for module, source in modules.items():
             parts = module.split(".")
@@ -270,6 +272,8 @@ class PluginSite:
             f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
         )
         lines = [f"[{ENTRY_POINT_GROUP}]", *(f"{ep} = {value}" for ep, value in entry_points.items()), ""]
+        for group, points in (other_groups or {}).items():
+            lines += [f"[{group}]", *(f"{ep} = {value}" for ep, value in points.items()), ""]
         (dist_info / "entry_points.txt").write_text("\n".join(lines), encoding="utf-8")
         (dist_info / "INSTALLER").write_text("inferload-tests\n", encoding="utf-8")
         record = [*written, *(f"{dist_info.name}/{f}" for f in ("METADATA", "entry_points.txt", "INSTALLER"))]

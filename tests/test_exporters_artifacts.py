@@ -14,6 +14,7 @@ import pytest
 
 from inferload import hookimpl
 from inferload.config import ProfileConfig
+from inferload.errors import PluginError
 from inferload.export import ExportContext, build_summary, run_exporters
 from inferload.metrics_engine import MetricsAccumulator
 from inferload.records import ERROR_HTTP, PROFILING, WARMUP, RequestError, RequestRecord
@@ -209,13 +210,22 @@ class _FailingExporter:
 def test_a_failing_exporter_does_not_stop_the_others(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    registry = load_plugins(LoadRules())
-    registry.add(_FailingExporter(), "failing-exporter-test")
+    registry = load_plugins(LoadRules(strict=False))
+    registry.add(_FailingExporter(), "failing-exporter-test", distribution="inferload-disk", version="1.0")
     written, failed = run_exporters(registry, make_context(registry, tmp_path))
     assert failed == ["aaa-failing"]
     assert set(written) == EXPECTED_FILES
-    assert "exporter 'aaa-failing' failed" in caplog.text
+    assert ("plugin 'failing-exporter-test' (inferload-disk 1.0) failed in exporter 'aaa-failing': "
+            "RuntimeError: disk full while holding") in caplog.text
     assert API_KEY not in caplog.text
+    assert registry.hooks.failure_lines()[0].endswith("its files are not written, the run went on")
+
+
+def test_a_failing_exporter_in_strict_mode_is_a_plugin_error(tmp_path: Path) -> None:
+    registry = load_plugins(LoadRules(strict=True))
+    registry.add(_FailingExporter(), "failing-exporter-test")
+    with pytest.raises(PluginError, match=r"'failing-exporter-test' .* failed in exporter 'aaa-failing'"):
+        run_exporters(registry, make_context(registry, tmp_path))
 
 
 class _OutsideExporter:

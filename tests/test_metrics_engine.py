@@ -337,6 +337,9 @@ def test_a_metric_failing_on_one_response_makes_that_request_a_metric_error() ->
     assert (acc.request_count, acc.error_count) == (2, 1)
     assert bad.error is not None and bad.error.type == "metric_error" and "broken_metric" in bad.error.message
     assert acc.compute_failures == {"broken_metric": 1}
+    (line,) = registry.hooks.failure_lines()
+    assert "plugin 'broken-metric-test'" in line and "metric 'broken_metric'" in line
+    assert "counted as a metric_error" in line
 
 
 def test_error_summary_groups_messages_that_differ_only_by_ids(registry: PluginRegistry) -> None:

@@ -2,7 +2,9 @@
 
 - plugins.yaml == the ``inferload.plugins`` entry points installed for the ``inferload`` distribution ==
   what each of those plugins actually registers (data-driven: a new catalogue entry is checked as is).
-- The core (``inferload``) never imports ``inferload_plugins`` or ``inferload_contrib``.
+- Each category a run picks one of has exactly one catalogued default, and the installed registry agrees.
+- The core (``inferload``) never imports ``inferload_plugins`` or ``inferload_contrib``, and names no plugin.
+- No built-in plugin imports contrib or another plugin's module.
 - Hook specs, categories and spec types agree with each other.
 """
 
@@ -51,6 +53,11 @@ def entry_id(entry: dict[str, Any]) -> str:
     return str(entry["name"])
 
 
+def categories(entry: dict[str, Any]) -> list[str]:
+    category = entry["category"]
+    return list(category) if isinstance(category, list) else [category]
+
+
 @pytest.fixture(scope="module")
 def registry() -> PluginRegistry:
     """Every installed plugin, loaded in-process as the CLI loads them (failures recorded, not raised)."""
@@ -62,26 +69,46 @@ def registry() -> PluginRegistry:
 
 @pytest.mark.parametrize("entry", CATALOGUE, ids=entry_id)
 def test_catalogue_entry_is_well_formed(entry: dict[str, Any]) -> None:
-    assert entry["category"] in hookspecs.REGISTRATION_HOOKS, (
-        f"{entry['name']}: unknown category {entry['category']!r}; "
-        f"one of {sorted(hookspecs.REGISTRATION_HOOKS)}"
-    )
+    unknown = set(categories(entry)) - set(hookspecs.REGISTRATION_HOOKS)
+    assert not unknown, f"{entry['name']}: unknown {unknown}; one of {sorted(hookspecs.REGISTRATION_HOOKS)}"
     assert entry["module"].split(".")[0] in FIRST_PARTY_ROOTS
     description = entry["description"]
     assert isinstance(description, str) and description.strip() and "\n" not in description.strip()
     provides = entry["provides"]
     assert isinstance(provides, list) and provides and all(isinstance(p, str) for p in provides)
     assert isinstance(entry.get("essential", False), bool)
+    assert isinstance(entry.get("default", False), bool)
+    if entry.get("default"):
+        assert set(categories(entry)) & set(hookspecs.CHOSEN_CATEGORIES), (
+            f"{entry['name']} is marked default but none of its categories has a default"
+        )
 
 
 def test_installed_entry_points_equal_the_catalogue() -> None:
     dist = importlib_metadata.distribution("inferload")
     installed = {
-        ep.name: (ep.module, "essential" in ep.extras)
+        ep.name: (ep.module, "essential" in ep.extras, sorted(x for x in ep.extras if "default_" in x))
         for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP)
     }
-    catalogued = {e["name"]: (e["module"], bool(e.get("essential", False))) for e in CATALOGUE}
+    catalogued = {
+        e["name"]: (e["module"], bool(e.get("essential", False)),
+                    sorted(f"default_{c}" for c in categories(e)) if e.get("default") else [])
+        for e in CATALOGUE
+    }
     assert installed == catalogued, STALE_HINT
+
+
+@pytest.mark.parametrize("category", sorted(hookspecs.CHOSEN_CATEGORIES))
+def test_each_chosen_category_has_one_catalogued_default_and_the_registry_serves_it(
+    registry: PluginRegistry, category: str
+) -> None:
+    defaults = [e for e in CATALOGUE if e.get("default") and category in categories(e)]
+    assert len(defaults) == 1, f"{category}: exactly one plugin needs `default: true`, found {defaults}"
+    (entry,) = defaults
+    spec = registry.default(category, choose="--flag")
+    assert spec.category == category
+    assert registry.provider(category, spec.name) == entry["name"]
+    assert spec.name in entry["provides"]
 
 
 @pytest.mark.parametrize("entry", CATALOGUE, ids=entry_id)
@@ -93,7 +120,7 @@ def test_catalogued_plugin_registers_exactly_what_the_catalogue_says(
     assert info.status == ENABLED, f"{entry['name']}: {info.status}: {info.reason}"
     assert info.distribution == "inferload"
     assert info.module == entry["module"]
-    assert info.categories == [entry["category"]]
+    assert info.categories == sorted(categories(entry))
     assert sorted(spec.name for spec in info.specs) == sorted(entry["provides"])
     module = sys.modules[entry["module"]]
     assert (module.__doc__ or "").strip(), f"{entry['module']} needs a module docstring saying what it holds"
@@ -216,3 +243,104 @@ def test_importing_every_core_module_loads_no_first_party_plugin() -> None:
     assert expected <= set(result["imported"])
     leaked = [m for m in result["loaded"] if m.split(".")[0] in FORBIDDEN_IN_CORE]
     assert not leaked, f"importing the core pulled in {leaked}"
+
+
+def string_constants(path: Path) -> set[str]:
+    """Every string literal of a module except docstrings, f-string pieces (messages may name things) and
+    documented examples (``json_schema_extra=`` of an API model)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }
+    in_fstrings = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in node.values}
+    in_fstrings |= {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.keyword) and node.arg == "json_schema_extra"
+        for inner in ast.walk(node.value)
+    }
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        and id(node) not in docstrings and id(node) not in in_fstrings
+    }
+
+
+def test_core_names_no_plugin_of_a_chosen_category() -> None:
+    """Defaults come from the catalogue: a plugin name written into core would survive disabling it."""
+    chosen = set(hookspecs.CHOSEN_CATEGORIES)
+    names = {e["name"] for e in CATALOGUE if set(categories(e)) & chosen}
+    names |= {p for e in CATALOGUE if set(categories(e)) & chosen for p in e["provides"]}
+    assert {"chat", "protocol", "builtin", "poisson", "gamma", "file", "synthetic", "local", "hf"} <= names
+    offenders = {
+        str(path.relative_to(REPO_ROOT)): sorted(string_constants(path) & names)
+        for path in sorted(CORE.rglob("*.py"))
+        if string_constants(path) & names
+    }
+    assert not offenders, f"core names plugins; take them from the catalogue's defaults: {offenders}"
+
+
+def first_party_imports(path: Path, package: str, root: Path) -> set[str]:
+    """Dotted first-party modules a file imports (relative imports resolved)."""
+    module = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+    here = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] in FIRST_PARTY_ROOTS)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = here.split(".")[: len(here.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            if base.split(".")[0] in FIRST_PARTY_ROOTS:
+                found.add(base)
+                found.update(f"{base}.{a.name}" for a in node.names)
+    return found
+
+
+def test_no_builtin_plugin_imports_contrib_or_another_plugins_module() -> None:
+    """Plugins share code only through the core's public API: importing another plugin's module makes
+    disabling that plugin a lie (and a contrib import makes the built-ins depend on optional code)."""
+    plugin_modules = {e["module"] for e in CATALOGUE}
+    root = FIRST_PARTY_ROOTS["inferload_plugins"]
+    offenders: dict[str, list[str]] = {}
+    for path in sorted((root / "inferload_plugins").rglob("*.py")):
+        own = ".".join(path.relative_to(root).with_suffix("").parts)
+        imported = first_party_imports(path, "inferload_plugins", root)
+        bad = sorted(
+            name for name in imported
+            if name.startswith("inferload_contrib") or (name in plugin_modules and name != own)
+            or (name.rpartition(".")[2].startswith("_") and not name.rpartition(".")[2].startswith("__")
+                and name.rsplit(".", 2)[0] != own.rsplit(".", 2)[0])
+        )
+        if bad:
+            offenders[own] = bad
+    assert "inferload_plugins.transports._protocol_client" in first_party_imports(
+        root / "inferload_plugins" / "transports" / "protocol.py", "inferload_plugins", root
+    )  # the scan sees imports inside functions
+    assert not offenders, f"plugins import other plugins' modules: {offenders}"
+
+
+def test_builtin_catalogue_is_read_in_process_only_when_newer_than_the_installed_entry_points() -> None:
+    import os
+    import time
+
+    from inferload_plugins import catalogue
+
+    path = REPO_ROOT / "plugins.yaml"
+    assert catalogue.catalogue_path() == path
+    installed = importlib_metadata.distribution("inferload").entry_points.select(group=ENTRY_POINT_GROUP)
+    expected = {ep.name: ep.value for ep in installed}  # what the build wrote from the same file
+    before = path.stat()
+    try:
+        os.utime(path, (before.st_atime, time.time() + 60))  # edited after the last install
+        assert catalogue.entry_points() == expected
+        os.utime(path, (before.st_atime, 0))  # older than the install: the entry points say the same
+        assert catalogue.entry_points() is None
+    finally:
+        os.utime(path, (before.st_atime, before.st_mtime))

@@ -404,7 +404,7 @@ def test_failed_registration_is_rolled_back(caplog: pytest.LogCaptureFixture) ->
     assert registry.plugins["half"] is info
     assert registry.pm.get_plugin("half") is None
     assert registry.all("exporter") == {} and registry.all("command") == {}
-    registry.hook.run_started(state="a run")
+    registry.hooks.run_started(state="a run")
     assert plugin.seen == [], "a rolled-back plugin still received lifecycle events"
     (record,) = caplog.records
     assert "plugin 'half' from inferload-half 0.1 failed to load" in record.getMessage()
@@ -435,7 +435,7 @@ def test_a_throwaway_plugin_object_registers_and_observes_lifecycle_events() -> 
     registry.add(Throwaway(), "throwaway")
     assert registry.provider("exporter", "throwaway") == "throwaway"
     assert registry.plugins["throwaway"].provides == ["throwaway"]
-    registry.hook.phase_changed(state=None, phase="profiling")
+    registry.hooks.phase_changed(state=None, phase="profiling")
     assert seen == [("phase", "profiling")]
 
 
@@ -452,3 +452,66 @@ def test_unknown_name_lists_the_choices() -> None:
     registry.add(HalfBrokenPlugin(), "x")
     with pytest.raises(UsageError, match=r"unknown exporter 'nope'; available: none installed"):
         registry.get("exporter", "nope")
+
+
+# -- in-process catalogues: no stale install ------------------------------------------------------------
+
+
+def catalogued_site(plugin_site: Any, catalogue_source: str) -> Any:
+    """A distribution whose installed entry points predate its catalogue: ``old-exporter`` points at a
+    module that no longer exists, ``new-exporter`` was added to the catalogue after the install."""
+    plugin_site.add_distribution(
+        "inferload-catalogued",
+        {"old-exporter": "catalogued_pkg.removed", "kept": "catalogued_pkg.kept"},
+        {
+            "catalogued_pkg.catalogue": catalogue_source,
+            "catalogued_pkg.kept": exporter_module("kept"),
+            "catalogued_pkg.fresh": exporter_module("fresh"),
+        },
+        version="4.2",
+        other_groups={"inferload.catalogues": {"catalogued": "catalogued_pkg.catalogue:entry_points"}},
+    )
+    return plugin_site
+
+
+def test_a_catalogue_edited_since_the_install_is_loaded_as_it_is_now(run_cli: Any, plugin_site: Any) -> None:
+    site = catalogued_site(plugin_site, "def entry_points():\n"
+                                        "    return {'kept': 'catalogued_pkg.kept',\n"
+                                        "            'new-exporter': 'catalogued_pkg.fresh'}\n")
+    done = run_cli("plugins", "--json", env={**LENIENT, **site.env})
+    rows = plugin_rows(done)
+    assert rows["new-exporter"]["status"] == ENABLED
+    assert rows["new-exporter"]["distribution"] == "inferload-catalogued"
+    assert rows["new-exporter"]["version"] == "4.2"
+    assert rows["kept"]["status"] == ENABLED
+    assert "old-exporter" not in rows  # its stale entry point is not even tried
+    assert stderr_lines(done) == []
+    # the built-ins load from inferload's own catalogue the same way
+    assert rows["command-profile"]["distribution"] == "inferload"
+
+
+def test_an_unreadable_catalogue_falls_back_to_the_installed_entry_points(
+    run_cli: Any, plugin_site: Any
+) -> None:
+    site = catalogued_site(plugin_site, "def entry_points():\n    raise OSError('catalogue file missing')\n")
+    done = run_cli("plugins", "--json", env={**LENIENT, **site.env})
+    rows = plugin_rows(done)
+    assert rows["kept"]["status"] == ENABLED
+    assert rows["old-exporter"]["status"] == FAILED
+    assert "new-exporter" not in rows
+    assert any("plugin catalogue of inferload-catalogued 4.2 cannot be read (OSError: catalogue file missing)"
+               in line for line in stderr_lines(done))
+
+
+def test_the_entry_point_path_alone_loads_every_built_in() -> None:
+    """Without the in-process catalogue (an installed wheel's entry points only), nothing is missing."""
+    import importlib_metadata
+
+    from inferload import ENTRY_POINT_GROUP
+
+    via_catalogue = load_plugins(LoadRules())
+    installed = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP)
+    via_entry_points = load_plugins(LoadRules(), entry_points=installed)
+    built_in = {n for n, info in via_catalogue.plugins.items() if info.distribution == "inferload"}
+    assert built_in == {n for n, info in via_entry_points.plugins.items() if info.distribution == "inferload"}
+    assert all(via_entry_points.plugins[n].status == ENABLED for n in built_in)

@@ -42,13 +42,18 @@ print(json.dumps({
 
 
 def catalogue() -> dict[str, str]:
+    """plugin name -> ``module [essential, default_<category>…]``, as plugins.yaml says it should ship."""
     import yaml
 
     data = yaml.safe_load((REPO_ROOT / "plugins.yaml").read_text(encoding="utf-8"))
-    return {
-        e["name"]: e["module"] + (" [essential]" if e.get("essential") else "")
-        for e in data.get("plugins") or []
-    }
+    expected = {}
+    for e in data.get("plugins") or []:
+        categories = e["category"] if isinstance(e["category"], list) else [e["category"]]
+        marks = ["essential"] * bool(e.get("essential")) + [f"default_{c}" for c in categories] * bool(
+            e.get("default")
+        )
+        expected[e["name"]] = e["module"] + (f" [{', '.join(marks)}]" if marks else "")
+    return expected
 
 
 def link_dependencies(target: Path) -> None:
@@ -114,6 +119,9 @@ def test_wheel_declares_the_catalogue_as_entry_points(fresh_install: dict[str, P
     parser.read_string(text)
     assert dict(parser[ENTRY_POINT_GROUP]) == catalogue()
     assert dict(parser["console_scripts"]) == {"inferload": "inferload.cli:main"}
+    # the in-process catalogue: one fixed entry point and the catalogue file it reads
+    assert dict(parser["inferload.catalogues"]) == {"inferload": "inferload_plugins.catalogue:entry_points"}
+    assert "inferload_plugins/plugins.yaml" in names
     assert "inferload/hookspecs.py" in names and "inferload_plugins/commands/plugins.py" in names
     assert "inferload_contrib/__init__.py" in names
     assert not [n for n in names if n.startswith(("core/", "plugins/", "contrib/", "tests/"))]
@@ -138,6 +146,7 @@ def test_inferload_plugins_from_the_wheel_lists_every_catalogued_plugin(
     done = run([fresh_install["inferload"], "plugins", "--json"], cwd=fresh_install["root"])
     assert done.returncode == 0, done.stderr
     rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert "catalogue" not in done.stderr, done.stderr  # read from the wheel's own plugins.yaml
     for name, value in catalogue().items():
         row = rows[name]
         assert (row["distribution"], row["version"]) == ("inferload", __version__)

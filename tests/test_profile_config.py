@@ -10,6 +10,18 @@ import pytest
 
 from inferload.config import ProfileConfig
 from inferload.errors import UsageError
+from inferload.registry import LoadRules, PluginRegistry, load_plugins
+
+
+@pytest.fixture(scope="module")
+def registry() -> PluginRegistry:
+    """The installed plugins, as the CLI loads them: plugin choices are checked against them."""
+    return load_plugins(LoadRules())
+
+
+def load_checked(registry: PluginRegistry, values: dict, file: Path | None = None) -> ProfileConfig:
+    """What `inferload profile` does: load, then fill and check the plugin choices."""
+    return ProfileConfig.load(values, file).with_plugin_defaults(registry)
 
 
 @pytest.fixture(autouse=True)
@@ -76,15 +88,18 @@ def test_extra_inputs_accept_pairs_and_json() -> None:
     [
         ({"isl": 0}, "--isl"),
         ({"request_count": 2, "benchmark_duration": 1.0}, "not both"),
-        ({"arrival_smoothness": 2.0, "request_rate": 5.0, "arrival_pattern": "poisson"}, "gamma"),
+        ({"arrival_smoothness": 2.0, "request_rate": 5.0, "arrival_pattern": "poisson"},
+         "--arrival-smoothness does not apply to --arrival-pattern poisson"),
         ({"header": ["no-colon"]}, "--header"),
         ({"extra_inputs": ["{not json"]}, "--extra-inputs"),
         ({"ui": "fancy"}, "--ui"),
     ],
 )
-def test_invalid_values_are_one_line_usage_errors(values: dict, fragment: str) -> None:
+def test_invalid_values_are_one_line_usage_errors(
+    registry: PluginRegistry, values: dict, fragment: str
+) -> None:
     with pytest.raises(UsageError) as info:
-        ProfileConfig.load(values)
+        load_checked(registry, values)
     assert fragment in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -103,17 +118,31 @@ def test_stimulus_names_the_artifact_directory() -> None:
 
 
 def test_input_file_implies_the_file_dataset_from_cli_env_and_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registry: PluginRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert ProfileConfig.load({}).effective_dataset == "synthetic"
-    assert ProfileConfig.load({"input_file": "p.jsonl"}).effective_dataset == "file"
-    assert ProfileConfig.load({"dataset": "mine", "input_file": "p.jsonl"}).effective_dataset == "mine"
+    assert load_checked(registry, {}).effective_dataset == "synthetic"
+    assert load_checked(registry, {"input_file": "p.jsonl"}).effective_dataset == "file"
+    with pytest.raises(UsageError, match="unknown dataset 'mine'; available: file, synthetic"):
+        load_checked(registry, {"dataset": "mine", "input_file": "p.jsonl"})
     file = tmp_path / "c.yaml"
     file.write_text("input-file: from-file.jsonl\n")
     assert ProfileConfig.load({}, file).input_file == Path("from-file.jsonl")
     monkeypatch.setenv("INFERLOAD_INPUT_FILE", "from-env.jsonl")
-    config = ProfileConfig.load({}, file)
+    config = load_checked(registry, {}, file)
     assert (config.input_file, config.effective_dataset) == (Path("from-env.jsonl"), "file")
+
+
+def test_plugin_choices_left_open_are_the_catalogues_defaults(registry: PluginRegistry) -> None:
+    config = ProfileConfig.load({"request_rate": 3.0})
+    assert (config.endpoint_type, config.transport, config.executor, config.tokenizer) == (None,) * 4
+    filled = config.with_plugin_defaults(registry)
+    chosen = (filled.endpoint_type, filled.transport, filled.executor, filled.tokenizer, filled.dataset,
+              filled.arrival_pattern)
+    assert chosen == ("chat", "protocol", "local", "builtin", "synthetic", "poisson")
+    smooth = load_checked(registry, {"request_rate": 3.0, "arrival_smoothness": 4.0})
+    assert smooth.arrival_pattern == "gamma"  # the one pattern that takes --arrival-smoothness
+    given = load_checked(registry, {"transport": "aiohttp", "endpoint_type": "completions"})
+    assert (given.transport, given.endpoint_type) == ("aiohttp", "completions")
 
 
 @pytest.mark.parametrize(
@@ -126,9 +155,11 @@ def test_input_file_implies_the_file_dataset_from_cli_env_and_file(
         ({"goodput": ""}, "give at least one"),
     ],
 )
-def test_dataset_and_goodput_mistakes_are_one_line_usage_errors(values: dict, fragment: str) -> None:
+def test_dataset_and_goodput_mistakes_are_one_line_usage_errors(
+    registry: PluginRegistry, values: dict, fragment: str
+) -> None:
     with pytest.raises(UsageError) as info:
-        ProfileConfig.load(values)
+        load_checked(registry, values)
     assert fragment in str(info.value)
     assert "\n" not in str(info.value)
 

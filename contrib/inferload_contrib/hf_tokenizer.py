@@ -28,6 +28,7 @@ def register_tokenizers() -> list[TokenizerSpec]:
             name=NAME,
             description="Hugging Face tokenizer: a local tokenizer.json or the local HF cache (no download)",
             factory=HFTokenizer,
+            accepts_paths=True,
         )
     ]
 

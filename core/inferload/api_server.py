@@ -18,7 +18,6 @@ Usage (what ``inferload profile --api-port`` does)::
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import time
@@ -67,11 +66,9 @@ def build_app(registry: PluginRegistry, state: RunState) -> FastAPI:
         owner = _describe_owner(registry, name)
         try:
             router = spec.factory(state)
-        except Exception as exc:  # one broken router must not take the others down
-            message = f"API {owner} failed to build its routes: {type(exc).__name__}: {exc}"
-            if _strict():
-                raise PluginError(f"{message} (INFERLOAD_STRICT_PLUGINS is set)") from exc
-            log.warning("%s (its routes are not served; --disable-plugin silences this)", message)
+        except Exception as exc:  # noqa: BLE001 - one broken router must not take the others down
+            registry.hooks.report(registry.provider("api_router", name), f"router {name!r}", exc,
+                                  consequence="its routes are not served")
             continue
         served = _routes_of(router)
         undeclared = sorted({f"{m} {p}" for m, p in served} - {r.strip() for r in spec.routes})
@@ -241,7 +238,7 @@ def _routes_of(router: Any) -> list[tuple[str, str]]:
     return routes
 
 
-def _describe_owner(registry: Any, router_name: str) -> str:
+def _describe_owner(registry: PluginRegistry, router_name: str) -> str:
     try:
         plugin = registry.provider("api_router", router_name)
         info = registry.plugins[plugin]
@@ -250,6 +247,3 @@ def _describe_owner(registry: Any, router_name: str) -> str:
     where = f"{info.distribution} {info.version}".strip()
     return f"router {router_name!r} of plugin {plugin!r}" + (f" ({where})" if where else "")
 
-
-def _strict() -> bool:
-    return os.environ.get("INFERLOAD_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes", "on")

@@ -11,9 +11,13 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from inferload import __version__
 from inferload.errors import EXIT_RUN_FAILED, EXIT_USAGE, InferloadError
+
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
 
 PROG = "inferload"
 
@@ -47,7 +51,7 @@ def plugin_control_parser() -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser(registry: object) -> ArgumentParser:
+def build_parser(registry: PluginRegistry) -> ArgumentParser:
     """The full parser: global options plus one subparser per registered command."""
     controls = plugin_control_parser()
     parser = ArgumentParser(
@@ -58,7 +62,7 @@ def build_parser(registry: object) -> ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
-    for name, spec in registry.all("command").items():  # type: ignore[attr-defined]
+    for name, spec in registry.all("command").items():
         sub = subparsers.add_parser(name, help=spec.description, description=spec.description,
                                     parents=[controls])
         spec.add_arguments(sub)

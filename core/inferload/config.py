@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -34,6 +34,9 @@ from inferload.redact import (
     secret_leaves,
     split_header,
 )
+
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
 
 DEFAULT_REQUEST_COUNT = 10
 """AIPerf's default when neither --request-count nor --benchmark-duration is given."""
@@ -66,7 +69,7 @@ class ProfileConfig(BaseSettings):
     # -- target ----------------------------------------------------------------------------------
     model: str | None = Field(None, description="Model name sent in each request")
     url: str | None = Field(None, description="Server base URL; omitted: the embedded simulator")
-    endpoint_type: str = Field("chat", description="Endpoint plugin: chat, completions, embeddings …")
+    endpoint_type: str | None = Field(None, description="Endpoint plugin (default: the catalogue's, chat)")
     endpoint: str | None = Field(None, description="Request path overriding the endpoint type's own")
     streaming: bool = Field(False, description="Request streamed (SSE) responses")
     api_key: SecretStr | None = Field(None, description="Sent as 'Authorization: Bearer KEY'")
@@ -77,12 +80,13 @@ class ProfileConfig(BaseSettings):
     )
     ignore_eos: bool = Field(False, description="Send 'ignore_eos': true (vLLM, SGLang, TensorRT-LLM)")
     request_timeout_seconds: float = Field(DEFAULT_REQUEST_TIMEOUT_S, gt=0, description="Per-request timeout")
-    transport: str = Field("protocol", description="Hot-path HTTP client plugin")
+    transport: str | None = Field(None, description="Hot-path HTTP client plugin (default: the catalogue's)")
+    executor: str | None = Field(None, description="Where workers run (default: the catalogue's, local)")
 
     # -- load ------------------------------------------------------------------------------------
     concurrency: int | None = Field(None, ge=1, description="Hard cap on requests in flight")
     request_rate: float | None = Field(None, gt=0, description="Requests per second")
-    arrival_pattern: str | None = Field(None, description="constant, poisson (default) or gamma")
+    arrival_pattern: str | None = Field(None, description="Arrival pattern plugin (poisson …)")
     arrival_smoothness: float | None = Field(None, gt=0, description="Gamma shape (1 = poisson)")
     request_count: int | None = Field(None, ge=1, description="Stop after this many requests")
     benchmark_duration: float | None = Field(None, gt=0, description="Stop sending after these seconds")
@@ -96,7 +100,9 @@ class ProfileConfig(BaseSettings):
     osl_stddev: float = Field(0.0, ge=0)
     num_dataset_entries: int = Field(100, ge=1)
     random_seed: int | None = Field(None, ge=0)
-    tokenizer: str = Field("builtin", description="Tokenizer plugin name, tokenizer.json path or HF name")
+    tokenizer: str | None = Field(
+        None, description="Tokenizer plugin name, tokenizer.json path or HF name (default: the catalogue's)"
+    )
     dataset: str | None = Field(
         None, description="Dataset plugin: synthetic (default), file (implied by --input-file) …"
     )
@@ -125,7 +131,7 @@ class ProfileConfig(BaseSettings):
 
     # -- validation ------------------------------------------------------------------------------
 
-    @field_validator("endpoint_type", "transport", "tokenizer", "dataset")
+    @field_validator("endpoint_type", "transport", "executor", "tokenizer", "dataset")
     @classmethod
     def _not_blank(cls, value: str | None) -> str | None:
         if value is None:
@@ -206,12 +212,6 @@ class ProfileConfig(BaseSettings):
             raise ValueError("--benchmark-grace-period only applies with --benchmark-duration")
         if self.request_rate is None and (self.arrival_pattern or self.arrival_smoothness is not None):
             raise ValueError("--arrival-pattern and --arrival-smoothness need --request-rate")
-        if self.arrival_smoothness is not None and (self.arrival_pattern or "gamma") != "gamma":
-            raise ValueError("--arrival-smoothness applies only to --arrival-pattern gamma")
-        if self.input_file is not None and self.dataset == "synthetic":
-            raise ValueError("--input-file is not used by --dataset synthetic; drop one of them")
-        if self.dataset == "file" and self.input_file is None:
-            raise ValueError("--dataset file needs --input-file PATH (a JSONL file, one prompt per line)")
         if self.api_linger != self.api_linger:  # NaN
             raise ValueError("--api-linger must be a number of seconds or inf")
         return self
@@ -247,16 +247,56 @@ class ProfileConfig(BaseSettings):
 
     @property
     def effective_arrival_pattern(self) -> str:
-        if self.arrival_pattern:
-            return self.arrival_pattern
-        return "gamma" if self.arrival_smoothness is not None else "poisson"
+        """The arrival plugin, once :meth:`with_plugin_defaults` has filled it in."""
+        return _chosen(self.arrival_pattern, "arrival_pattern")
 
     @property
     def effective_dataset(self) -> str:
-        """The dataset plugin to use: as given, else ``file`` with --input-file, else ``synthetic``."""
-        if self.dataset:
-            return self.dataset
-        return "file" if self.input_file is not None else "synthetic"
+        """The dataset plugin, once :meth:`with_plugin_defaults` has filled it in."""
+        return _chosen(self.dataset, "dataset")
+
+    def with_plugin_defaults(self, registry: PluginRegistry) -> ProfileConfig:
+        """This config with every plugin choice left open filled in, and checked against the plugins.
+
+        The defaults come from the catalogue (``default: true`` in plugins.yaml), never from names written
+        here: a value the user gave is kept; ``--input-file`` alone picks the dataset that reads files,
+        ``--arrival-smoothness`` alone the arrival pattern that takes it. A UsageError (exit 2) names the
+        plugin to enable when a default is disabled, or the flag and value that do not fit.
+        """
+        from inferload.hookspecs import CHOSEN_CATEGORIES
+
+        def default(category: str) -> str:
+            return registry.default(category, choose=CHOSEN_CATEGORIES[category]).name
+
+        updates: dict[str, Any] = {}
+        for field, category in (("endpoint_type", "endpoint"), ("transport", "transport"),
+                                ("executor", "executor"), ("tokenizer", "tokenizer")):
+            if getattr(self, field) is None:
+                updates[field] = default(category)
+        datasets = registry.all("dataset")
+        dataset = self.dataset
+        if dataset is None:
+            readers = sorted(name for name, spec in datasets.items() if spec.input_file)
+            dataset = _the_one(readers, "--input-file", "dataset") if self.input_file else default("dataset")
+        spec = registry.get("dataset", dataset)
+        if self.input_file is not None and not spec.input_file:
+            raise UsageError(f"--input-file is not used by --dataset {dataset}; drop one of them")
+        if spec.input_file and self.input_file is None:
+            raise UsageError(
+                f"--dataset {dataset} needs --input-file PATH (a JSONL file, one prompt per line)"
+            )
+        updates["dataset"] = dataset
+        if self.request_rate is not None:
+            pattern = self.arrival_pattern
+            if pattern is None and self.arrival_smoothness is not None:
+                smooth = sorted(name for name, s in registry.all("arrival_pattern").items() if s.smoothness)
+                pattern = _the_one(smooth, "--arrival-smoothness", "arrival pattern")
+            pattern = pattern or default("arrival_pattern")
+            takes_smoothness = registry.get("arrival_pattern", pattern).smoothness
+            if self.arrival_smoothness is not None and not takes_smoothness:
+                raise UsageError(f"--arrival-smoothness does not apply to --arrival-pattern {pattern}")
+            updates["arrival_pattern"] = pattern
+        return self.model_copy(update=updates)
 
     @property
     def base_url(self) -> str | None:
@@ -466,6 +506,22 @@ def parse_extra_inputs(values: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             body[key.strip()] = raw
     return body
+
+
+def _chosen(value: str | None, field: str) -> str:
+    if value is None:
+        raise RuntimeError(f"{field} is chosen by ProfileConfig.with_plugin_defaults(); call it first")
+    return value
+
+
+def _the_one(names: list[str], flag: str, noun: str) -> str:
+    """The single plugin that ``flag`` implies; a UsageError when none or several are installed."""
+    if len(names) == 1:
+        return names[0]
+    choice = f"--{noun.replace(' ', '-')}"
+    if not names:
+        raise UsageError(f"no installed {noun} plugin takes {flag} (see `inferload plugins`)")
+    raise UsageError(f"{flag} is taken by the {noun}s {', '.join(names)}: choose one with {choice} NAME")
 
 
 def flag_name(field: str) -> str:

@@ -26,12 +26,6 @@ from inferload.errors import UsageError
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
 
-DEFAULT_TOKENIZER = "builtin"
-"""The ``--tokenizer`` default: ships with the package, needs no download."""
-
-HF_TOKENIZER = "hf"
-"""The tokenizer plugin that takes any ``--tokenizer`` value that is not a registered tokenizer name."""
-
 
 @runtime_checkable
 class Tokenizer(Protocol):
@@ -100,19 +94,24 @@ def sample_length(rng: random.Random, mean: float, stddev: float) -> int:
 def resolve_tokenizer(registry: PluginRegistry, value: str | None) -> Tokenizer:
     """Build the tokenizer that ``--tokenizer VALUE`` names.
 
-    The rule: empty or ``builtin`` is the built-in offline tokenizer; a registered tokenizer name is that
-    plugin; anything else is a path to a ``tokenizer.json`` (or a directory holding one) or a model name
-    already in the local Hugging Face cache, handled by the ``hf`` plugin. Nothing is ever downloaded.
+    The rule: no value (or a blank one) is the catalogue's default tokenizer; a registered tokenizer name
+    is that plugin; anything else (a ``tokenizer.json`` path, a directory holding one, a model name in a
+    local cache) goes to the first registered tokenizer whose spec says ``accepts_paths``. Raises
+    UsageError naming the choices when there is none.
     """
-    value = (value or DEFAULT_TOKENIZER).strip()
+    if value is None or not value.strip():
+        spec = registry.default("tokenizer", choose="--tokenizer NAME")
+        return spec.factory(spec.name)
+    value = value.strip()
     tokenizers = registry.all("tokenizer")
     if value in tokenizers:
         return tokenizers[value].factory(value)
-    if HF_TOKENIZER not in tokenizers:
+    loaders = [spec for spec in tokenizers.values() if spec.accepts_paths]
+    if not loaders:
+        names = ", ".join(sorted(tokenizers)) or "none"
         raise UsageError(
-            f"--tokenizer {value!r} is not a registered tokenizer "
-            f"({', '.join(sorted(tokenizers)) or 'none'}) and the Hugging Face tokenizer plugin is not "
-            "available; install it with "
-            "`pip install 'inferload[hf]'` or use --tokenizer builtin"
+            f"--tokenizer {value!r} is not a registered tokenizer ({names}) and no installed tokenizer "
+            "plugin loads tokenizer files or model names; give one of those names, or install such a "
+            "plugin (the Hugging Face one: `pip install 'inferload[hf]'`)"
         )
-    return tokenizers[HF_TOKENIZER].factory(value)
+    return loaders[0].factory(value)

@@ -25,6 +25,7 @@ from inferload.redact import redact_payload, redact_text, replace_secrets
 
 if TYPE_CHECKING:
     # runstate pulls in pydantic; exporters import this module at plugin registration, so keep it cheap.
+    from inferload.registry import PluginRegistry
     from inferload.runstate import RunState
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def build_summary(
     return summary
 
 
-def run_exporters(registry: Any, context: ExportContext) -> tuple[list[str], list[str]]:
+def run_exporters(registry: PluginRegistry, context: ExportContext) -> tuple[list[str], list[str]]:
     """Run every exporter plugin; return (paths written relative to the artifact dir, failed exporters).
 
     Exporters run in name order, each isolated: an exception is logged with the exporter's name and the
@@ -195,9 +196,10 @@ def run_exporters(registry: Any, context: ExportContext) -> tuple[list[str], lis
             paths = spec.export(context) or []
             if isinstance(paths, (str, Path)):
                 paths = [paths]
-        except Exception as exc:  # one exporter's failure must not cost the other artifacts (logged below)
-            log.error("exporter %r failed: %s: %s", name, type(exc).__name__, context.scrub(str(exc)),
-                      exc_info=log.isEnabledFor(logging.DEBUG))
+        except Exception as exc:  # noqa: BLE001 - one exporter's failure must not cost the other artifacts
+            registry.hooks.report(registry.provider("exporter", name), f"exporter {name!r}", exc,
+                                  consequence="its files are not written",
+                                  error=context.scrub(f"{type(exc).__name__}: {exc}"))
             failed.append(name)
             continue
         for path in paths:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         ExporterSpec,
         MetricSpec,
         RouterSpec,
+        TargetSpec,
         TokenizerSpec,
         TransportSpec,
     )
@@ -188,16 +189,34 @@ def register_tokenizers() -> list[TokenizerSpec]:
 
 @hookspec
 def register_executors() -> list[ExecutorSpec]:
-    """Where the worker processes run (``local``: this machine).
+    """Where the worker processes run (``--executor NAME``; the default, ``local``, is this machine).
 
     ``factory()`` returns an executor with ``shared_counter()`` and ``start(target, inits)``; see
-    :class:`inferload.types.ExecutorSpec`. The engine currently always uses ``local``.
+    :class:`inferload.types.ExecutorSpec`.
 
     Example::
 
         @hookimpl
         def register_executors():
             return [ExecutorSpec(name="ray", description="Workers on a Ray cluster", factory=RayExecutor)]
+    """
+
+
+@hookspec
+def register_targets() -> list[TargetSpec]:
+    """Servers inferload can start itself to benchmark when ``inferload profile`` has no ``--url``.
+
+    Example::
+
+        @hookimpl
+        def register_targets():
+            return [TargetSpec(name="echo", description="A local echo server", factory=EchoProvider)]
+
+        class EchoProvider:
+            model = "echo"
+
+            def start(self):
+                return start_echo_server()  # has .url and .stop()
     """
 
 
@@ -265,7 +284,19 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "arrival_pattern": "register_arrival_patterns",
     "tokenizer": "register_tokenizers",
     "executor": "register_executors",
+    "target": "register_targets",
 }
 """Plugin category -> the hook that registers it."""
+
+CHOSEN_CATEGORIES: dict[str, str] = {
+    "endpoint": "--endpoint-type NAME",
+    "transport": "--transport NAME",
+    "dataset": "--dataset NAME",
+    "arrival_pattern": "--arrival-pattern NAME",
+    "tokenizer": "--tokenizer NAME",
+    "executor": "--executor NAME",
+    "target": "--url URL (the server to benchmark)",
+}
+"""Categories of which a run uses one, the catalogue's default unless the user names another -> how."""
 
 LIFECYCLE_HOOKS: tuple[str, ...] = ("run_started", "phase_changed", "record_batch", "run_finished")

@@ -38,12 +38,15 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
 from inferload.records import ERROR_METRIC, WARMUP, RequestError, RequestRecord
 from inferload.stats import compute_stats, ns_to, per_second
 from inferload.types import MetricSpec
+
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,11 @@ class RunSummary:
     final: bool = False
     """True for the end-of-run results, False for a live snapshot."""
 
+    def total(self, tag: str) -> float | None:
+        """The sum of per-request metric ``tag`` over the run's successful requests, or None without it."""
+        block = self.metrics.get(tag)
+        return None if block is None else block["sum"]
+
 
 def parse_goodput(value: str | Mapping[str, Any] | Sequence[str] | None) -> dict[str, float]:
     """``--goodput "time_to_first_token:200 inter_token_latency:10"`` -> ``{tag: threshold}``.
@@ -120,7 +128,7 @@ def parse_goodput(value: str | Mapping[str, Any] | Sequence[str] | None) -> dict
     return slos
 
 
-def run_capabilities(config: Any = None, registry: Any = None) -> frozenset[str]:
+def run_capabilities(config: Any = None, registry: PluginRegistry | None = None) -> frozenset[str]:
     """What the run's records can carry: ``streaming`` and/or ``tokens``.
 
     Read from ``config.streaming`` and the endpoint named by ``config.endpoint_type`` (its spec says
@@ -150,12 +158,13 @@ class MetricsAccumulator:
 
     def __init__(
         self,
-        registry: Any,
+        registry: PluginRegistry,
         config: Any = None,
         goodput: str | Mapping[str, Any] | Sequence[str] | None = None,
         *,
         capabilities: Iterable[str] | None = None,
     ) -> None:
+        self._registry = registry
         self.capabilities = (
             frozenset(capabilities) if capabilities is not None else run_capabilities(config, registry)
         )
@@ -276,10 +285,10 @@ class MetricsAccumulator:
             self._last_scheduled_ns = record.scheduled_ns
 
     def _note_failure(self, tag: str, exc: Exception) -> None:
+        """Counted here, reported under the one rule for plugin failures (once, naming the plugin)."""
         self._compute_failures[tag] += 1
-        if self._compute_failures[tag] == 1:
-            log.warning("metric %r failed on a request, which is counted as a metric_error: %s: %s "
-                        "(further failures counted silently)", tag, type(exc).__name__, exc)
+        self._registry.hooks.report(self._registry.provider("metric", tag), f"metric {tag!r}", exc,
+                                    consequence="that request is counted as a metric_error")
 
     # -- results -----------------------------------------------------------------------------------
 

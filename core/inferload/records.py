@@ -119,10 +119,18 @@ class RequestRecord:
 
     @property
     def output_tokens(self) -> int | None:
-        """Output sequence length: the server's usage count when given and trusted (no ``usage_note``),
-        else the client-side count of answer plus reasoning tokens (None when neither exists)."""
+        """Output sequence length (OSL, docs/metrics.md): the server's ``usage.completion_tokens`` (which
+        includes reasoning tokens) when reported and not contradicted by the stream (no ``usage_note``),
+        else :attr:`client_output_total`. The one definition every metric plugin uses."""
         if self.usage_completion_tokens is not None and self.usage_note is None:
             return self.usage_completion_tokens
+        if self.client_output_tokens is None:  # inlined: this runs per record for several metrics
+            return None
+        return self.client_output_tokens + (self.client_reasoning_tokens or 0)
+
+    @property
+    def client_output_total(self) -> int | None:
+        """The client-side count of answer plus reasoning tokens, or None when the client did not count."""
         if self.client_output_tokens is None:
             return None
         return self.client_output_tokens + (self.client_reasoning_tokens or 0)

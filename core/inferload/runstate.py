@@ -11,11 +11,14 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from inferload.stats import ns_to
+
+if TYPE_CHECKING:
+    from inferload.config import ProfileConfig
 
 
 class Lifecycle(str, Enum):
@@ -135,8 +138,9 @@ class RunState:
     """Everything known about the current run. Only the engine writes it."""
 
     run_info: RunInfo
-    config: Any
-    """The validated profile configuration (a pydantic model); routers dump it with secrets excluded."""
+    config: ProfileConfig | None
+    """The validated profile configuration, plugin choices filled in (None only before one exists);
+    routers show it through ``redacted_dump()``."""
     artifact_dir: Path
     version: str = ""
     lifecycle: Lifecycle = Lifecycle.CREATED

@@ -9,12 +9,22 @@ priority wins, equal priorities are a conflict error.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
+
+    from inferload.dataset import Conversation, Tokenizer
+    from inferload.endpoint import EndpointAdapter
+    from inferload.engine.executor import Executor
+    from inferload.engine.transport import Transport
+    from inferload.export import ExportContext
+    from inferload.registry import PluginRegistry
+    from inferload.runstate import RunState
+    from inferload.target import TargetProvider
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 _ROUTE = re.compile(r"^[A-Z]+ /\S*$")
@@ -55,7 +65,7 @@ class CommandSpec(PluginSpec):
 
     category: ClassVar[str] = "command"
     add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace, Any], int]
+    run: Callable[[argparse.Namespace, PluginRegistry], int]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +80,7 @@ class EndpointSpec(PluginSpec):
     path: str
     streaming: bool
     produces_tokens: bool
-    factory: Callable[[], Any]
+    factory: Callable[[], EndpointAdapter]
 
     def provides(self) -> list[str]:
         return [f"{self.name} ({self.path})"]
@@ -89,7 +99,7 @@ class TransportSpec(PluginSpec):
     """
 
     category: ClassVar[str] = "transport"
-    factory: Callable[..., Any]
+    factory: Callable[..., Transport]
     schemes: Sequence[str] = ("http",)
 
 
@@ -110,7 +120,7 @@ class MetricSpec(PluginSpec):
     header: str
     unit: str
     kind: str
-    compute: Callable[..., Any]
+    compute: Callable[..., float | int | None]
     requires: Sequence[str] = ()
     display_order: int = 1000
     higher_is_better: bool = False
@@ -131,7 +141,7 @@ class ExporterSpec(PluginSpec):
     """
 
     category: ClassVar[str] = "exporter"
-    export: Callable[[Any], Sequence[Any]]
+    export: Callable[[ExportContext], Sequence[str | Path]]
     filenames: Sequence[str] = ()
 
     def provides(self) -> list[str]:
@@ -145,7 +155,8 @@ class RouterSpec(PluginSpec):
     """
 
     category: ClassVar[str] = "api_router"
-    factory: Callable[[Any], Any]
+    factory: Callable[[RunState], Any]
+    """Returns a FastAPI ``APIRouter`` (typed loosely so registering never needs FastAPI)."""
     routes: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -176,10 +187,14 @@ class DatasetSpec(PluginSpec):
     ``--num-dataset-entries``; ``seed`` is the run's seed; ``path`` is ``--input-file`` (or ``None``).
     Accept ``**_`` so new options do not break the plugin. Return :class:`inferload.dataset.Conversation`
     objects with exact ``input_tokens``; raise :class:`inferload.errors.UsageError` for bad input.
+
+    ``input_file`` says the dataset reads ``--input-file`` (it is then required with this dataset, and
+    ``--input-file`` without ``--dataset`` picks the one such dataset installed); others refuse it.
     """
 
     category: ClassVar[str] = "dataset"
-    factory: Callable[..., Any]
+    factory: Callable[..., list[Conversation]]
+    input_file: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,10 +205,14 @@ class ArrivalSpec(PluginSpec):
     ``random.Random`` (draw randomness only from it) and ``--arrival-smoothness`` (passed only when given),
     and returns an iterator of inter-arrival gaps in seconds with mean ``1/rate``; the engine adds them up
     into an absolute schedule. Raise :class:`inferload.errors.UsageError` for arguments it cannot use.
+
+    ``smoothness`` says the pattern takes ``--arrival-smoothness`` (then ``--arrival-smoothness`` without
+    ``--arrival-pattern`` picks the one such pattern installed); the others refuse it.
     """
 
     category: ClassVar[str] = "arrival_pattern"
-    factory: Callable[..., Any]
+    factory: Callable[..., Iterator[float]]
+    smoothness: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,10 +222,14 @@ class TokenizerSpec(PluginSpec):
     ``factory(name_or_path)`` gets the ``--tokenizer`` value and returns an
     :class:`inferload.dataset.Tokenizer`: ``name``, ``encode(text)``, ``decode(ids)`` and a cheap
     ``count(text)``. The object travels to the worker processes, so it must pickle.
+
+    ``accepts_paths`` says ``factory`` also takes a tokenizer file path or model name: a ``--tokenizer``
+    value that is no registered name goes to the one such tokenizer installed.
     """
 
     category: ClassVar[str] = "tokenizer"
-    factory: Callable[..., Any]
+    factory: Callable[[str], Tokenizer]
+    accepts_paths: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,11 +240,26 @@ class ExecutorSpec(PluginSpec):
     ``.value`` and ``.get_lock()``, the next request id) and ``start(target, inits)``, which runs
     ``target(conn, init)`` once per init and returns one handle each, with ``worker_id``, ``conn`` (a
     duplex ``multiprocessing`` connection to that worker), ``pid``, ``join(timeout)`` and ``kill()``.
-    The engine currently always uses the executor named ``local``; there is no flag to choose another yet.
+    ``--executor NAME`` chooses one; the catalogue's default (``local``) otherwise. The contract is
+    :class:`inferload.engine.executor.Executor`.
     """
 
     category: ClassVar[str] = "executor"
-    factory: Callable[..., Any]
+    factory: Callable[[], Executor]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetSpec(PluginSpec):
+    """A server to benchmark that inferload starts itself when ``inferload profile`` gets no ``--url``.
+
+    ``factory()`` returns a :class:`inferload.target.TargetProvider`: its ``model`` (the model name it
+    serves, used when there is no ``--model``) and ``start()``, called once the dataset is built, which
+    returns a :class:`inferload.target.RunningTarget` (``url``, ``stop()``). The default target comes from
+    the catalogue (the built-in simulator); disabling its plugin means ``--url`` is required.
+    """
+
+    category: ClassVar[str] = "target"
+    factory: Callable[[], TargetProvider]
 
 
 SPEC_TYPES: tuple[type[PluginSpec], ...] = (
@@ -235,5 +273,6 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     ArrivalSpec,
     TokenizerSpec,
     ExecutorSpec,
+    TargetSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""

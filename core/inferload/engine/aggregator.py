@@ -8,10 +8,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload.records import ERROR_CANCELLED, RequestRecord
 from inferload.runstate import PhaseProgress, RunState, WorkerStats
+
+if TYPE_CHECKING:
+    from inferload.metrics_engine import MetricsAccumulator
+    from inferload.registry import PluginRegistry
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +28,7 @@ _GONE = ("stopped", "failed")
 class RecordAggregator:
     """Owns the run's records and keeps ``state.phases``/``state.workers`` current."""
 
-    def __init__(self, state: RunState, registry: Any, accumulator: Any) -> None:
+    def __init__(self, state: RunState, registry: PluginRegistry, accumulator: MetricsAccumulator) -> None:
         self.state = state
         self.registry = registry
         self.accumulator = accumulator
@@ -102,7 +106,7 @@ class RecordAggregator:
         self.records.extend(records)
         self.accumulator.add(records)
         self._live_dirty = True
-        self.registry.hook.record_batch(state=self.state, records=records)
+        self.registry.hooks.record_batch(state=self.state, records=records)
 
     def refresh_live_metrics(self) -> None:
         """Swap in a fresh snapshot when new records arrived since the last one.

@@ -1,14 +1,14 @@
 """`inferload profile`'s engine in the parent process: prepare everything, drive the workers, keep RunState
 current, then compute, export, serve the results for a while and clean up.
 
-Order of events (DESIGN.md §3): RunState exists first; the dataset is built and every payload serialised;
-worker processes start with those bytes; the live API binds (a port in use is a usage error before any
-request is sent); ``run_started``; then each phase (``phase_changed``) with records streaming back in
-batches (``record_batch``); then metrics, exporters, ``run_finished`` and the API linger. SIGINT stops
-sending, lets in-flight requests finish within the grace period and still writes every artifact with
-``was_cancelled: true``; a second SIGINT cancels what is still in flight at once. SIGTERM and SIGHUP act
-as SIGINT; workers ignore all of them (a signal to the process group reaches them too) and wait for the
-parent's word.
+Order of events (docs/architecture.md, "Data flow"): RunState exists first; the dataset is built and every
+payload serialised; worker processes start with those bytes; the live API binds (a port in use is a usage
+error before any request is sent); ``run_started``; then each phase (``phase_changed``) with records
+streaming back in batches (``record_batch``); then metrics, exporters, ``run_finished`` and the API linger.
+SIGINT stops sending, lets in-flight requests finish within the grace period and still writes every
+artifact with ``was_cancelled: true``; a second SIGINT cancels what is still in flight at once.
+SIGTERM and SIGHUP act as SIGINT; workers ignore all of them (a signal to the process group reaches them
+too) and wait for the parent's word.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from pathlib import Path
 from time import perf_counter_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload import __version__
 from inferload.artifact_files import artifact_path, clear_run_dir
@@ -54,6 +54,9 @@ from inferload.records import DEFAULT_REQUEST_TIMEOUT_S, ERROR_TIMEOUT, PROFILIN
 from inferload.redact import SecretFilter, build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
 from inferload.stats import ns_to
+
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
 
 log = logging.getLogger("inferload.profile")
 
@@ -109,9 +112,12 @@ def check_artifact_dir(run_dir: Path) -> None:
         raise UsageError(f"--artifact-dir {run_dir.parent}: {existing} is not writable by this user")
 
 
-def check_plugins(config: ProfileConfig, registry: Any) -> tuple[Any, Any, Any]:
+def check_plugins(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any, Any, Any]:
     """The endpoint, transport and executor specs the config names; a UsageError (exit 2) naming the
-    choices if one is missing or they do not fit together. Cheap: call it before starting anything."""
+    choices if one is missing or they do not fit together. Cheap: call it before starting anything.
+    Choices the config leaves open are the catalogue's defaults (:meth:`ProfileConfig.with_plugin_defaults`).
+    """
+    config = config.with_plugin_defaults(registry)
     endpoint = registry.get("endpoint", config.endpoint_type)
     if config.streaming and not endpoint.streaming:
         raise UsageError(f"--streaming is not supported by --endpoint-type {config.endpoint_type}")
@@ -119,10 +125,9 @@ def check_plugins(config: ProfileConfig, registry: Any) -> tuple[Any, Any, Any]:
     scheme = (config.url or "http://").split("://", 1)[0]
     if scheme not in transport.schemes:
         raise UsageError(f"--transport {config.transport} does not support {scheme}:// URLs")
-    executor = registry.get("executor", "local")
+    executor = registry.get("executor", config.executor)
     check_artifact_dir(artifact_dir_for(config))
-    registry.get("dataset", config.effective_dataset)
-    if config.input_file is not None and config.effective_dataset == "file":
+    if config.input_file is not None and registry.get("dataset", config.effective_dataset).input_file:
         check_input_file(config.input_file)
     if config.request_rate is not None:
         registry.get("arrival_pattern", config.effective_arrival_pattern)
@@ -149,7 +154,7 @@ class ProfileRun:
     def __init__(
         self,
         config: ProfileConfig,
-        registry: Any,
+        registry: PluginRegistry,
         argv: Sequence[str] = (),
         console: Any = None,
         tokenizer: Any = None,
@@ -159,6 +164,7 @@ class ProfileRun:
             raise UsageError("--url is required: the address of the server to benchmark")
         if not config.model:
             raise UsageError("--model is required with --url (the model name to put in each request)")
+        config = config.with_plugin_defaults(registry)
         self.config = config
         self.registry = registry
         self.console = console
@@ -271,7 +277,7 @@ class ProfileRun:
         view = ProgressView(resolve_ui(config.ui), state)
         state.started_ns = time.time_ns()
         state.lifecycle = Lifecycle.RUNNING
-        self.registry.hook.run_started(state=state)
+        self.registry.hooks.run_started(state=state)
         first_profiling_wall: int | None = None
         try:
             for index, plan in enumerate(phases):
@@ -409,7 +415,7 @@ class ProfileRun:
             expected_grace_period_sec=plan.grace_sec,
         )
         aggregator.begin_phase(progress)
-        self.registry.hook.phase_changed(state=state, phase=plan.phase)
+        self.registry.hooks.phase_changed(state=state, phase=plan.phase)
         self.counter.value = plan.first_id
         t0 = perf_counter_ns() + _START_LEAD_NS
         stop_ns = t0 + int(plan.duration_sec * 1e9) if plan.duration_sec is not None else None
@@ -527,6 +533,7 @@ class ProfileRun:
             state.error = self.worker_failure
             state.lifecycle = Lifecycle.FAILED
         metrics = accumulator.final()
+        self.client_warnings.extend(self.registry.hooks.failure_lines())  # plugins that failed so far
         all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
         if all_failed:
             # Nothing was measured: the run failed, though every request is still accounted for on disk.
@@ -579,7 +586,7 @@ class ProfileRun:
             state.lifecycle = Lifecycle.FAILED
         elif not cancelled and not all_failed:
             state.lifecycle = Lifecycle.COMPLETE
-        self.registry.hook.run_finished(state=state)
+        self.registry.hooks.run_finished(state=state)
         log.info("artifacts written to %s", state.artifact_dir)
         self._linger()
         if self.worker_failure or all_failed:
@@ -714,7 +721,7 @@ def _safe_url(url: str | None) -> str:
 
 def run_profile(
     config: ProfileConfig,
-    registry: Any,
+    registry: PluginRegistry,
     argv: Sequence[str] = (),
     console: Any = None,
     tokenizer: Any = None,

@@ -13,10 +13,14 @@ import os
 import random
 from array import array
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload.engine.messages import WorkerSchedule
 from inferload.records import PROFILING, WARMUP
+
+if TYPE_CHECKING:
+    from inferload.config import ProfileConfig
+    from inferload.registry import PluginRegistry
 
 _MAX_SCHEDULED = 50_000_000
 """A guard against a rate x duration that would not fit in memory."""
@@ -81,7 +85,7 @@ def arrival_offsets(gaps: Any, count: int | None, duration_sec: float | None) ->
     return offsets
 
 
-def build_phases(config: Any, registry: Any, seed: int) -> list[PhasePlan]:
+def build_phases(config: ProfileConfig, registry: PluginRegistry, seed: int) -> list[PhasePlan]:
     """Warmup (if asked) then profiling, ids consecutive across phases."""
     phases: list[PhasePlan] = []
     next_id = 0

@@ -20,7 +20,7 @@ DEFAULT_SMOOTHNESS = 1.0
 
 @hookimpl
 def register_arrival_patterns() -> list[ArrivalSpec]:
-    return [ArrivalSpec(name="gamma", factory=gamma_gaps,
+    return [ArrivalSpec(name="gamma", factory=gamma_gaps, smoothness=True,
                         description="Gamma gaps, mean 1/rate; --arrival-smoothness k gives CV 1/sqrt(k)")]
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.types import CommandSpec
+
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
 
 
 @hookimpl
@@ -25,7 +28,7 @@ def _add_arguments(parser: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def _run(args: Any, registry: Any) -> int:
+def _run(args: Any, registry: PluginRegistry) -> int:
     rows = [info.as_dict() for info in registry.plugins.values()]
     rows.sort(key=lambda row: (row["status"] != "enabled", row["category"], row["name"]))
     if args.json:

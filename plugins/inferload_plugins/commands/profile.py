@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from inferload import hookimpl
 from inferload.types import CommandSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from inferload.registry import PluginRegistry
+    from inferload.target import RunningTarget
 
 
 @hookimpl
@@ -130,6 +136,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="requests sent first and excluded from metrics",
     )
     load.add_argument("--workers", type=int, default=_S, metavar="N", help="worker processes (default: auto)")
+    load.add_argument(
+        "--executor",
+        default=_S,
+        metavar="NAME",
+        help="where the worker processes run: an executor plugin (default: local, this machine)",
+    )
     data = parser.add_argument_group("dataset")
     data.add_argument(
         "--isl",
@@ -211,34 +223,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace, registry: Any) -> int:
-    """Validate the configuration, start the embedded simulator when there is no --url, run the engine."""
+def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
+    """Validate the configuration, start the default target (the catalogue's: the built-in simulator) when
+    there is no --url, run the engine."""
     from inferload.config import ProfileConfig
     from inferload.dataset import resolve_tokenizer
     from inferload.engine.runner import check_plugins, run_profile
 
     cli = {name: value for name, value in vars(args).items() if name in ProfileConfig.model_fields}
-    config = ProfileConfig.load(cli, args.config_file)
+    config = ProfileConfig.load(cli, args.config_file).with_plugin_defaults(registry)
     check_plugins(config, registry)
-    # before the simulator starts, so a bad --tokenizer fails in a moment, not after a server start
+    # before any target starts, so a bad --tokenizer fails in a moment, not after a server start
     tokenizer = resolve_tokenizer(registry, config.tokenizer)
-    start_target = None
+    start_target: Callable[[], RunningTarget] | None = None
     if config.url is None:
-        from inferload_plugins.simulator.config import SimulatorConfig
-
-        simulator_config = SimulatorConfig()  # INFERLOAD_SIM_* settings apply to the embedded one too
-        config = config.model_copy(update={"model": config.model or simulator_config.served_model_name})
+        spec = registry.default("target", choose="--url URL (the server to benchmark)")
+        provider = spec.factory()
+        config = config.model_copy(update={"model": config.model or provider.model})
         model = config.model
 
-        def start_target() -> Any:
+        def start_target() -> RunningTarget:
             """Started by the run once its dataset is built, so bad input never starts a server."""
-            from inferload_plugins.simulator.embedded import start_embedded
-
-            simulator = start_embedded(simulator_config)
+            target = provider.start()
             sys.stderr.write(
-                f"inferload: no --url given: started the built-in simulator at {simulator.url} "
-                f"(model {model!r})\n"
+                f"inferload: no --url given: started {spec.description} at {target.url} (model {model!r})\n"
             )
-            return simulator
+            return target
 
     return run_profile(config, registry, argv=sys.argv[1:], tokenizer=tokenizer, start_target=start_target)

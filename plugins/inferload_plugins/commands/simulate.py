@@ -1,4 +1,6 @@
-"""`inferload simulate`: run the built-in simulated OpenAI-compatible inference server until stopped.
+"""The built-in simulator as a plugin: the `inferload simulate` command, which runs it until stopped, and
+the ``simulator`` target, which `inferload profile` starts when no --url is given (the catalogue's default
+target; ``--disable-plugin simulate`` turns both off).
 
 Flags come from the simulator's parameter table (cheap to import); the server itself, pydantic and uvloop
 are imported only when the command runs.
@@ -8,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
-from inferload.types import CommandSpec
+from inferload.types import CommandSpec, TargetSpec
+
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
 
 
 @hookimpl
@@ -24,6 +29,23 @@ def register_commands() -> list[CommandSpec]:
             run=_run,
         )
     ]
+
+
+@hookimpl
+def register_targets() -> list[TargetSpec]:
+    return [
+        TargetSpec(
+            name="simulator",
+            description="the built-in simulator",
+            factory=_embedded_provider,
+        )
+    ]
+
+
+def _embedded_provider() -> Any:
+    from inferload_plugins.simulator.embedded import EmbeddedProvider
+
+    return EmbeddedProvider()
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +64,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                                 help=help_text)
 
 
-def _run(args: argparse.Namespace, registry: Any) -> int:
+def _run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from pydantic import ValidationError
 
     from inferload.errors import UsageError

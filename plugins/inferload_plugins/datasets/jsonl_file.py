@@ -31,6 +31,7 @@ def register_datasets() -> list[DatasetSpec]:
             name=NAME,
             description='Prompts from a JSONL file: {"text": ...} or {"messages": [...]}, opt. max_tokens',
             factory=load_jsonl,
+            input_file=True,
         )
     ]
 

@@ -14,7 +14,6 @@ from inferload import hookimpl
 from inferload.records import RequestRecord
 from inferload.stats import NS_PER_UNIT, ns_to
 from inferload.types import MetricSpec
-from inferload_plugins.metrics.sequence import output_sequence_length
 
 MS = "ms"
 _NS_PER_MS = NS_PER_UNIT[MS]
@@ -59,7 +58,7 @@ def inter_token_latency(record: RequestRecord) -> float | None:
     """(request latency - TTFT) / (OSL - 1) = (last chunk - first chunk) / (OSL - 1): the mean gap
     between output tokens after the first. OSL counts hidden reasoning tokens too (see
     :func:`inter_token_latency_visible`)."""
-    osl = output_sequence_length(record)
+    osl = record.output_tokens
     if len(record.chunk_ns) < 2 or osl is None or osl < 2:
         return None
     return ns_to((record.chunk_ns[-1] - record.chunk_ns[0]) / (osl - 1), MS)
@@ -77,7 +76,7 @@ def inter_token_latency_visible(record: RequestRecord) -> float | None:
     (last chunk - first chunk) / (OSL - hidden reasoning tokens - 1). Hidden reasoning is generated before
     the first chunk, so dividing the streaming window by an OSL that includes it understates ITL."""
     hidden = hidden_reasoning_tokens(record)
-    osl = output_sequence_length(record)
+    osl = record.output_tokens
     if not hidden or len(record.chunk_ns) < 2 or osl is None or osl - hidden < 2:
         return None
     return ns_to((record.chunk_ns[-1] - record.chunk_ns[0]) / (osl - hidden - 1), MS)

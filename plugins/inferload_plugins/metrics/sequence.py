@@ -1,35 +1,26 @@
 """Sequence-length metrics: input and output tokens per request, server usage counts, the difference
 between the server's and the client's output count, and run totals.
 
-Output sequence length (OSL) has one definition, :func:`output_sequence_length`, which the latency and
-throughput metrics import so that every token-based number agrees.
+Output sequence length (OSL) has one definition, the core's ``RequestRecord.output_tokens``, which the
+latency and throughput metrics use too, so that every token-based number agrees.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.records import RequestRecord
 from inferload.types import MetricSpec
 
+if TYPE_CHECKING:
+    from inferload.metrics_engine import RunSummary
+
 TOKENS = "tokens"
 
 
-def output_sequence_length(record: RequestRecord) -> int | None:
-    """Output tokens of a request: the server's ``usage.completion_tokens`` (which includes reasoning
-    tokens) when reported and not contradicted by the stream (``record.usage_note``), else the client-side
-    count of answer plus reasoning tokens."""
-    if record.usage_completion_tokens is not None and record.usage_note is None:
-        return record.usage_completion_tokens
-    return _client_output_total(record)
-
-
-def _client_output_total(record: RequestRecord) -> int | None:
-    """The client-side count of answer plus reasoning tokens, or None when the client did not count."""
-    if record.client_output_tokens is None:
-        return None
-    return record.client_output_tokens + (record.client_reasoning_tokens or 0)
+def _osl(record: RequestRecord) -> int | None:
+    return record.output_tokens
 
 
 def _isl(record: RequestRecord) -> int:
@@ -44,28 +35,22 @@ def _reasoning_tokens(record: RequestRecord) -> int | None:
 
 
 def _usage_diff(record: RequestRecord) -> int | None:
-    client = _client_output_total(record)
+    client = record.client_output_total
     if record.usage_completion_tokens is None or client is None:
         return None
     return record.usage_completion_tokens - client
 
 
 def _usage_diff_pct(record: RequestRecord) -> float | None:
-    client = _client_output_total(record)
+    client = record.client_output_total
     if record.usage_completion_tokens is None or not client:
         return None
     return (record.usage_completion_tokens - client) * 100.0 / client
 
 
-def run_total(summary: Any, tag: str) -> float | None:
-    """The sum of per-request metric ``tag`` over the run's successful requests, or None without it."""
-    block = summary.metrics.get(tag)
-    return None if block is None else block["sum"]
-
-
 def _sum_of(tag: str) -> Any:
-    def total(summary: Any) -> float | None:
-        return run_total(summary, tag)
+    def total(summary: RunSummary) -> float | None:
+        return summary.total(tag)
 
     return total
 
@@ -76,7 +61,7 @@ def register_metrics() -> list[MetricSpec]:
         MetricSpec(
             name="output_sequence_length", header="Output Sequence Length", unit=TOKENS, kind="record",
             description="Output tokens per request: server usage, else the client-side count",
-            compute=output_sequence_length, requires=("tokens",), display_order=500,
+            compute=_osl, requires=("tokens",), display_order=500,
         ),
         MetricSpec(
             name="input_sequence_length", header="Input Sequence Length", unit=TOKENS, kind="record",

@@ -6,49 +6,51 @@ start to last response end, or the engine's figure at the end of the run).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from inferload import hookimpl
 from inferload.records import RequestRecord
 from inferload.stats import per_second
 from inferload.types import MetricSpec
-from inferload_plugins.metrics.sequence import output_sequence_length, run_total
+
+if TYPE_CHECKING:
+    from inferload.metrics_engine import RunSummary
 
 
 def output_token_throughput_per_user(record: RequestRecord) -> float | None:
     """Tokens per second one user sees while the answer streams: (OSL - 1) / (last chunk - first chunk),
     i.e. 1 / inter-token latency."""
-    osl = output_sequence_length(record)
+    osl = record.output_tokens
     if not record.chunk_ns or osl is None or osl < 2:
         return None
     return per_second(osl - 1, record.chunk_ns[-1] - record.chunk_ns[0])
 
 
-def _rate(summary: Any, amount: float | None) -> float | None:
+def _rate(summary: RunSummary, amount: float | None) -> float | None:
     if amount is None or summary.benchmark_duration_ns is None:
         return None
     return per_second(amount, summary.benchmark_duration_ns)
 
 
-def request_throughput(summary: Any) -> float | None:
+def request_throughput(summary: RunSummary) -> float | None:
     """Successful requests per second."""
     return _rate(summary, summary.request_count)
 
 
-def output_token_throughput(summary: Any) -> float | None:
+def output_token_throughput(summary: RunSummary) -> float | None:
     """Output tokens of successful requests per second."""
-    return _rate(summary, run_total(summary, "output_sequence_length"))
+    return _rate(summary, summary.total("output_sequence_length"))
 
 
-def input_token_throughput(summary: Any) -> float | None:
+def input_token_throughput(summary: RunSummary) -> float | None:
     """Prompt tokens of successful requests per second."""
-    return _rate(summary, run_total(summary, "input_sequence_length"))
+    return _rate(summary, summary.total("input_sequence_length"))
 
 
-def total_token_throughput(summary: Any) -> float | None:
+def total_token_throughput(summary: RunSummary) -> float | None:
     """Input plus output tokens of successful requests per second."""
-    isl = run_total(summary, "input_sequence_length")
-    osl = run_total(summary, "output_sequence_length")
+    isl = summary.total("input_sequence_length")
+    osl = summary.total("output_sequence_length")
     if isl is None and osl is None:
         return None
     return _rate(summary, (isl or 0.0) + (osl or 0.0))

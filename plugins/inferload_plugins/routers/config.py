@@ -1,18 +1,24 @@
 """GET /api/config — the run's declarative configuration, with every secret removed.
 
 The config's own ``redacted_dump()`` is the one way configuration leaves the process; a second, generic
-pass here still drops credential-named keys, redacts credential headers and URL userinfo, so a config
-object without ``redacted_dump`` (or a future field nobody marked secret) cannot leak through this route.
+pass here still drops credential-named keys, redacts credential headers and URL userinfo, so a future
+field nobody marked secret cannot leak through this route.
 Run-identity fields belong to ``/api/run`` and are left out.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.redact import REDACTED, is_secret_flag, redact_header_arg, redact_headers, redact_url
 from inferload.types import RouterSpec
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from inferload.config import ProfileConfig
+    from inferload.runstate import RunState
 
 ROUTES = ("GET /api/config",)
 IDENTITY_FIELDS = frozenset(
@@ -33,37 +39,26 @@ def register_api_routers() -> list[RouterSpec]:
     ]
 
 
-def make_router(state: Any) -> Any:
-    from fastapi import APIRouter
+def make_router(state: RunState) -> APIRouter:
+    from inferload.api_routes import json_get_router
+    from inferload_plugins.routers.config_models import BenchmarkConfig
 
-    from inferload.api_models import BenchmarkConfig
-
-    router = APIRouter(tags=["config"])
-
-    @router.get(
+    return json_get_router(
         "/api/config",
+        lambda: BenchmarkConfig(config_view(state.config)),
         response_model=BenchmarkConfig,
+        tag="config",
         summary="Benchmark configuration (BenchmarkConfig)",
         description="The validated configuration of this run, as given by flags, environment and config "
         "file. The API key is excluded, credential header values and URL passwords are `<redacted>`. "
         "Run identity (benchmark_id, cli_command, …) is on /api/run.",
     )
-    async def get_config() -> BenchmarkConfig:
-        return BenchmarkConfig(config_view(state.config))
-
-    return router
 
 
-def config_view(config: Any) -> dict[str, Any]:
-    """The configuration as JSON-safe data with no secret and no run-identity field."""
-    if hasattr(config, "redacted_dump"):
-        data = config.redacted_dump()
-    elif hasattr(config, "model_dump"):
-        data = config.model_dump(mode="json")
-    elif isinstance(config, dict):
-        data = dict(config)
-    else:
-        data = {}
+def config_view(config: ProfileConfig | None) -> dict[str, Any]:
+    """The configuration as JSON-safe data with no secret and no run-identity field ({} before a run has
+    a configuration)."""
+    data = config.redacted_dump() if config is not None else {}
     return {key: scrub(value, key) for key, value in data.items()
             if key not in IDENTITY_FIELDS and not _secret_key(key, value)}
 

@@ -6,10 +6,15 @@ it is never staler than the engine's last update (no fixed reporting tick, unlik
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from inferload import hookimpl
 from inferload.types import RouterSpec
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from inferload.runstate import RunState
 
 ROUTES = ("GET /api/metrics",)
 
@@ -26,21 +31,16 @@ def register_api_routers() -> list[RouterSpec]:
     ]
 
 
-def make_router(state: Any) -> Any:
-    from fastapi import APIRouter
-
+def make_router(state: RunState) -> APIRouter:
     from inferload.api_models import MetricsResponse, build_metrics_response
+    from inferload.api_routes import json_get_router
 
-    router = APIRouter(tags=["metrics"])
-
-    @router.get(
+    return json_get_router(
         "/api/metrics",
+        lambda: build_metrics_response(state),
         response_model=MetricsResponse,
+        tag="metrics",
         summary="Live metrics (MetricsResponse)",
         description="Per metric tag: header, unit, avg, min, max, p1…p99, std, count, sum (keys a metric "
         "does not have are omitted). Empty until the first request completes.",
     )
-    async def get_metrics() -> MetricsResponse:
-        return build_metrics_response(state)
-
-    return router

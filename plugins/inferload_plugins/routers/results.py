@@ -62,7 +62,11 @@ def make_router(state: Any) -> Any:
     from fastapi import Path as PathParam
     from fastapi.responses import FileResponse
 
-    from inferload.api_models import BenchmarkResultsResponse, ErrorResponse, ResultsListResponse
+    from inferload_plugins.routers.results_models import (
+        BenchmarkResultsResponse,
+        ErrorResponse,
+        ResultsListResponse,
+    )
 
     router = APIRouter(tags=["results"])
 
@@ -123,7 +127,7 @@ def make_router(state: Any) -> Any:
 
 
 def results_view(state: Any) -> Any:
-    from inferload.api_models import BenchmarkResultsResponse
+    from inferload_plugins.routers.results_models import BenchmarkResultsResponse
 
     lifecycle = str(getattr(state.lifecycle, "value", state.lifecycle))
     if not state.artifacts_ready:
@@ -147,7 +151,7 @@ def _safe_error(state: Any) -> str | None:
 
 
 def list_view(state: Any) -> Any:
-    from inferload.api_models import ArtifactFile, ResultsListResponse
+    from inferload_plugins.routers.results_models import ArtifactFile, ResultsListResponse
 
     files = []
     recorded = run_files(state)

@@ -6,10 +6,15 @@ profile_export.json, so the two can never differ.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from inferload import hookimpl
 from inferload.types import RouterSpec
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from inferload.runstate import RunState
 
 ROUTES = ("GET /api/run",)
 
@@ -26,21 +31,16 @@ def register_api_routers() -> list[RouterSpec]:
     ]
 
 
-def make_router(state: Any) -> Any:
-    from fastapi import APIRouter
-
+def make_router(state: RunState) -> APIRouter:
+    from inferload.api_routes import json_get_router
     from inferload.runstate import RunInfo
 
-    router = APIRouter(tags=["run"])
-
-    @router.get(
+    return json_get_router(
         "/api/run",
+        lambda: state.run_info,
         response_model=RunInfo,
+        tag="run",
         summary="Run identity (RunInfo)",
         description="benchmark_id, sweep_id, trial, random_seed, run_label, variation_*, and cli_command "
         "with secrets already redacted; identical to run_info in profile_export.json.",
     )
-    async def get_run() -> RunInfo:
-        return state.run_info
-
-    return router

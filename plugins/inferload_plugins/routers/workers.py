@@ -11,10 +11,16 @@ last sampled figures, 0 % CPU and the uptime it had when it stopped.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.types import RouterSpec
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+    from pydantic import BaseModel
+
+    from inferload.runstate import RunState
 
 ROUTES = ("GET /api/workers",)
 GROUP_ID = "local"
@@ -32,25 +38,20 @@ def register_api_routers() -> list[RouterSpec]:
     ]
 
 
-def make_router(state: Any) -> Any:
-    from fastapi import APIRouter
+def make_router(state: RunState) -> APIRouter:
+    from inferload.api_routes import json_get_router
+    from inferload_plugins.routers.workers_models import WorkersResponse
 
-    from inferload.api_models import WorkersResponse
-
-    router = APIRouter(tags=["workers"])
     probe = ProcessProbe()
-
-    @router.get(
+    return json_get_router(
         "/api/workers",
+        lambda: workers_view(state, probe),
         response_model=WorkersResponse,
+        tag="workers",
         summary="Per-worker stats (WorkersResponse)",
         description="Each worker process with task_stats (total sent, completed, failed, cancelled), "
         "health (pid, CPU %, RSS bytes, CPU times, threads, uptime) and status; also grouped by executor.",
     )
-    async def get_workers() -> WorkersResponse:
-        return workers_view(state, probe)
-
-    return router
 
 
 class ProcessProbe:
@@ -83,9 +84,15 @@ class ProcessProbe:
             return {}
 
 
-def workers_view(state: Any, probe: ProcessProbe) -> Any:
-    from inferload.api_models import TaskStats, WorkerGroup, WorkerHealth, WorkerInfo, WorkersResponse
+def workers_view(state: RunState, probe: ProcessProbe) -> BaseModel:
     from inferload.stats import ns_to
+    from inferload_plugins.routers.workers_models import (
+        TaskStats,
+        WorkerGroup,
+        WorkerHealth,
+        WorkerInfo,
+        WorkersResponse,
+    )
 
     now_s = time.time()
     workers: dict[str, WorkerInfo] = {}
@@ -108,8 +115,7 @@ def workers_view(state: Any, probe: ProcessProbe) -> Any:
                                   **measured)
         workers[worker_id] = WorkerInfo(
             worker_id=worker_id,
-            task_stats=TaskStats(total=w.requests_sent, completed=w.requests_completed,
-                                 failed=w.request_errors, cancelled=w.requests_cancelled),
+            task_stats=TaskStats.model_validate(w, from_attributes=True),
             health=health,
             status=w.state,
             last_update_ns=w.last_update_ns,

@@ -17,7 +17,7 @@ from .api import ApiError, Embeddings, Generation, models_body, parse_body
 from .faults import HTTP_STATUS_FAULTS, MID_BODY_FAULTS, Fault, FaultPicker, FaultSyntaxError
 from .metrics import ServerMetrics
 from .model import Engine, Sequence
-from .text import TokenTape
+from .text import TokenTape, count_tokens
 from .truthlog import Trace, TruthLog
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ class SimulatorApp:
         self.faults = FaultPicker(config.fault_rate, config.seed)
         self.metrics = ServerMetrics(config.served_model_name, self._gauges)
         self.tape = TokenTape(config.seed)
+        count_tokens("")  # loads the counting tokenizer now, so the first request's TTFT does not pay for it
         self.truth: TruthLog | None = None
         self.in_flight = 0
         self.stopping = False

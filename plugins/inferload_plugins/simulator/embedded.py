@@ -53,6 +53,18 @@ class EmbeddedSimulator:
         return f"EmbeddedSimulator(url={self.url!r}, pid={self.pid})"
 
 
+class EmbeddedProvider:
+    """The ``simulator`` target (:class:`inferload.target.TargetProvider`): reads ``INFERLOAD_SIM_*`` once,
+    so the model name is known before the server starts."""
+
+    def __init__(self) -> None:
+        self.config = SimulatorConfig()
+        self.model = self.config.served_model_name
+
+    def start(self) -> EmbeddedSimulator:
+        return start_embedded(self.config)
+
+
 def start_embedded(
     config: SimulatorConfig | None = None,
     *,

@@ -1,7 +1,8 @@
 """Deterministic text: the simulator's token-counting rule and its generated tokens.
 
-Counting rule (used for prompt tokens and to check completions): inferload's built-in offline tokenizer,
-the one `inferload profile` uses by default, so a synthetic prompt of ISL N is reported by the simulator's
+Counting rule (used for prompt tokens and to check completions): the catalogue's default tokenizer (the
+built-in offline one), the one `inferload profile` uses by default, reached through the core's plugin
+registry like any other tokenizer, so a synthetic prompt of ISL N is reported by the simulator's
 ``usage.prompt_tokens`` as exactly N. Generated tokens are a leading space plus one vocabulary word, each a
 single token under that tokenizer, so counting a generated text gives exactly the number of tokens the
 simulator says it produced.
@@ -14,7 +15,10 @@ from __future__ import annotations
 import hashlib
 import random
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from inferload.dataset import Tokenizer
 
 _WORD_TEXT = (
     "the of and to in is it you that he was for on are with as his they be at one have this from or had "
@@ -41,15 +45,17 @@ TOKENS: tuple[str, ...] = tuple(" " + word for word in VOCABULARY)
 
 
 def count_tokens(text: str) -> int:
-    """Tokens in ``text`` under inferload's built-in tokenizer (see the module docstring)."""
-    return _builtin_tokenizer().count(text)
+    """Tokens in ``text`` under the default tokenizer (see the module docstring)."""
+    return _default_tokenizer().count(text)
 
 
 @cache
-def _builtin_tokenizer() -> Any:
-    from inferload_plugins.tokenizers.builtin import BuiltinTokenizer
+def _default_tokenizer() -> Tokenizer:
+    """Loaded once per process through the registry (``INFERLOAD_DISABLE_PLUGINS`` and friends apply)."""
+    from inferload.dataset import resolve_tokenizer
+    from inferload.registry import load_plugins
 
-    return BuiltinTokenizer()
+    return resolve_tokenizer(load_plugins(), None)
 
 
 def request_rng(seed: int, *parts: str) -> random.Random:

@@ -197,21 +197,22 @@ def _record(request_id: int, asked: int | None, usage: int | None, client: int |
 def test_output_longer_than_asked_names_the_length_field_flag_to_try() -> None:
     records = [_record(i, 10, 300, 300) for i in range(4)]
     ignored_modern = check_output_length(records, length_field="max_completion_tokens", ignore_eos=False,
-                                         tokenizer="builtin")
+                                         generic_tokenizer="builtin")
     assert ignored_modern is not None and "--use-legacy-max-tokens" in ignored_modern["warning"]
     ignored_legacy = check_output_length(records, length_field="max_tokens", ignore_eos=False,
-                                         tokenizer="builtin")
+                                         generic_tokenizer="builtin")
     assert ignored_legacy is not None and "--no-use-legacy-max-tokens" in ignored_legacy["warning"]
     assert "--extra-inputs" in ignored_legacy["warning"]
 
 
 def test_output_length_check_counts_only_requests_that_asked_and_names_a_client_side_count() -> None:
     records = [_record(0, 20, None, 10), _record(1, None, 99, 99), _record(2, 20, None, 10)]
-    check = check_output_length(records, length_field="max_tokens", ignore_eos=True, tokenizer="builtin")
+    check = check_output_length(records, length_field="max_tokens", ignore_eos=True,
+                                generic_tokenizer="builtin")
     assert check is not None and (check["requests"], check["counted_by"]) == (2, "client")
     assert "--tokenizer" in check["warning"] and "does not honour ignore_eos" in check["warning"]
     within = [_record(0, 20, 19, None), _record(1, 20, 21, None)]
     assert check_output_length(within, length_field="max_tokens", ignore_eos=False,
-                               tokenizer="builtin")["warning"] is None  # type: ignore[index]
+                               generic_tokenizer="builtin")["warning"] is None  # type: ignore[index]
     assert check_output_length([_record(0, None, 5, 5)], length_field=None, ignore_eos=False,
-                               tokenizer="builtin") is None
+                               generic_tokenizer="builtin") is None

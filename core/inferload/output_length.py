@@ -21,7 +21,11 @@ TOLERANCE = 0.10
 
 
 def check_output_length(
-    records: Iterable[RequestRecord], *, length_field: str | None, ignore_eos: bool, tokenizer: str
+    records: Iterable[RequestRecord],
+    *,
+    length_field: str | None,
+    ignore_eos: bool,
+    generic_tokenizer: str | None,
 ) -> dict[str, Any] | None:
     """Compare measured with asked output length over the successful profiling requests that asked one.
 
@@ -30,8 +34,9 @@ def check_output_length(
     difference of the means in percent of the asked mean, ``counted_by`` ``"server"`` when every measured
     length is the server's ``usage.completion_tokens`` (else ``"client"``, the --tokenizer count), and
     ``warning`` the plain-language message (None within :data:`TOLERANCE`). ``length_field`` (the body
-    field that carried the length, one of :data:`LENGTH_FIELDS`), ``ignore_eos`` and ``tokenizer`` say
-    what was sent, to name the likely cause and the flag to try.
+    field that carried the length, one of :data:`LENGTH_FIELDS`) and ``ignore_eos`` say what was sent, and
+    ``generic_tokenizer`` names the --tokenizer when it is the catalogue's generic default rather than the
+    model's own (None otherwise), to name the likely cause and the flag to try.
     """
     asked = measured = count = 0
     by_client = False
@@ -55,7 +60,7 @@ def check_output_length(
         warning = (
             f"output length missed: asked {requested_avg:.1f} tokens on average (--osl), measured "
             f"{measured_avg:.1f} ({difference * 100:+.0f}%, {count} requests); "
-            + _likely_cause(difference > 0, length_field, ignore_eos, by_client, tokenizer)
+            + _likely_cause(difference > 0, length_field, ignore_eos, by_client, generic_tokenizer)
         )
     return {
         "requests": count,
@@ -69,13 +74,13 @@ def check_output_length(
 
 
 def _likely_cause(
-    longer: bool, length_field: str | None, ignore_eos: bool, by_client: bool, tokenizer: str
+    longer: bool, length_field: str | None, ignore_eos: bool, by_client: bool, generic_tokenizer: str | None
 ) -> str:
     counting = ""
-    if by_client and tokenizer == "builtin":
+    if by_client and generic_tokenizer is not None:
         counting = (
-            "the server sent no usage, so output was counted with --tokenizer builtin, not the model's "
-            "tokenizer: give --tokenizer the model's tokenizer.json (or HF name) for a true count"
+            f"the server sent no usage, so output was counted with --tokenizer {generic_tokenizer}, not the "
+            "model's tokenizer: give --tokenizer the model's tokenizer.json (or HF name) for a true count"
         )
     if longer:
         if length_field == "max_completion_tokens":

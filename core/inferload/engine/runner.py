@@ -49,7 +49,7 @@ from inferload.engine.messages import (
 )
 from inferload.engine.progress_view import ProgressView, resolve_ui
 from inferload.engine.schedule import PhasePlan, build_phases, default_workers, split_concurrency
-from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, RunFailed, UsageError
+from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, PluginError, RunFailed, UsageError
 from inferload.records import DEFAULT_REQUEST_TIMEOUT_S, ERROR_TIMEOUT, PROFILING
 from inferload.redact import SecretFilter, build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
@@ -396,8 +396,12 @@ class ProfileRun:
             return None
         bodies = (entry["payloads"][0] for entry in self.inputs)
         sent = next((field for body in bodies for field in LENGTH_FIELDS if field in body), None)
+        default: str | None = None
+        with contextlib.suppress(UsageError, PluginError):  # a disabled default: no generic tokenizer
+            default = self.registry.default("tokenizer", choose="--tokenizer NAME").name
+        generic = self.config.tokenizer if self.config.tokenizer == default else None
         result = check_output_length(
-            records, length_field=sent, ignore_eos=self.config.ignore_eos, tokenizer=self.config.tokenizer
+            records, length_field=sent, ignore_eos=self.config.ignore_eos, generic_tokenizer=generic
         )
         if result is not None and result["warning"]:
             log.warning("%s", result["warning"])

@@ -129,6 +129,15 @@ class ProfileConfig(BaseSettings):
     )
     api_linger: float = Field(5.0, ge=0, description="Seconds the API stays up after artifacts (inf allowed)")
 
+    # -- server-side metrics (docs/server-metrics.md) ----------------------------------------------
+    server_metrics: list[str] = Field(
+        default_factory=list, description="Extra Prometheus endpoints to scrape (the target's /metrics too)"
+    )
+    no_server_metrics: bool = Field(False, description="Scrape no server metrics at all")
+    server_metrics_interval: float = Field(1.0, gt=0, description="Seconds between scrapes of each source")
+    gpu_telemetry: list[str] = Field(default_factory=list, description="DCGM exporter /metrics URLs")
+    no_gpu_telemetry: bool = Field(False, description="Scrape no GPU telemetry (overrides --gpu-telemetry)")
+
     # -- validation ------------------------------------------------------------------------------
 
     @field_validator("endpoint_type", "transport", "executor", "tokenizer", "dataset")
@@ -139,6 +148,11 @@ class ProfileConfig(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+    @field_validator("server_metrics", "gpu_telemetry")
+    @classmethod
+    def _http_urls(cls, values: list[str]) -> list[str]:
+        return [cls._http_url(value) for value in values]
 
     @field_validator("url")
     @classmethod
@@ -359,10 +373,9 @@ class ProfileConfig(BaseSettings):
         pairs = [split_header(value) for value in self.header]
         basic = self.url_basic_auth
         if basic is not None:
-            parts = urlsplit(self.url or "")
             pairs.append(("Authorization", basic))
-            secrets += [unquote(parts.password)] if parts.password else []
-            secrets.append(parts.netloc.rsplit("@", 1)[0])
+        for url in (self.url, *self.server_metrics, *self.gpu_telemetry):
+            secrets.extend(url_userinfo_secrets(url))
         for name, val in pairs:
             if is_secret_name(name) and val:
                 secrets.append(val)
@@ -384,6 +397,8 @@ class ProfileConfig(BaseSettings):
         data["api_key_set"] = self.api_key is not None
         if self.url:
             data["url"] = redact_url(self.url)
+        data["server_metrics"] = [redact_url(url) for url in self.server_metrics]
+        data["gpu_telemetry"] = [redact_url(url) for url in self.gpu_telemetry]
         data["extra_inputs"] = redact_payload(self.extra_body)
         if math.isinf(self.api_linger):
             data["api_linger"] = "inf"
@@ -522,6 +537,16 @@ def _the_one(names: list[str], flag: str, noun: str) -> str:
     if not names:
         raise UsageError(f"no installed {noun} plugin takes {flag} (see `inferload plugins`)")
     raise UsageError(f"{flag} is taken by the {noun}s {', '.join(names)}: choose one with {choice} NAME")
+
+
+def url_userinfo_secrets(url: str | None) -> list[str]:
+    """The secret parts of a URL's userinfo: the percent-decoded password and the raw ``user:pass``."""
+    if not url or "@" not in url:
+        return []
+    parts = urlsplit(url)
+    if parts.username is None:
+        return []
+    return ([unquote(parts.password)] if parts.password else []) + [parts.netloc.rsplit("@", 1)[0]]
 
 
 def flag_name(field: str) -> str:

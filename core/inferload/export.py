@@ -148,7 +148,9 @@ def build_summary(
     tag, then ``input_config`` (``config.redacted_dump()``: no secrets), ``run_info``, ``was_cancelled``,
     ``is_complete``, ``error_summary``, ``start_time``/``end_time`` (ISO), ``client_health`` with the
     schedule-lag stats and every client warning (those passed in plus the accumulator's own overload
-    checks), and ``measurement_warnings`` (figures that fell back, e.g. usage contradicting the stream).
+    checks), and ``measurement_warnings`` (figures that fell back, e.g. usage contradicting the stream);
+    ``server_metrics`` (docs/server-metrics.md) when any server-metrics or GPU source was scraped, whose
+    failing sources add one client warning each.
     ``config`` defaults to ``state.config``; the times default to the state's start and end.
     """
     from inferload.runstate import Lifecycle
@@ -177,6 +179,10 @@ def build_summary(
     summary["end_time"] = iso_time(end_wall_ns if end_wall_ns is not None else state.ended_ns)
     summary["client_health"] = {"schedule_lag": lag, "warnings": [redact_text(w, secrets) for w in warnings]}
     summary["measurement_warnings"] = accumulator.measurement_warnings()
+    store = state.server_metrics
+    if store is not None and store.sources:
+        summary["server_metrics"] = json_safe(store.summary(state.windows(), metrics))
+        summary["client_health"]["warnings"] += [redact_text(w, secrets) for w in store.warnings()]
     return summary
 
 

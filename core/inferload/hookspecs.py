@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         ExporterSpec,
         MetricSpec,
         RouterSpec,
+        ServerMetricMapSpec,
         TargetSpec,
         TokenizerSpec,
         TransportSpec,
@@ -220,6 +221,23 @@ def register_targets() -> list[TargetSpec]:
     """
 
 
+@hookspec
+def register_server_metric_maps() -> list[ServerMetricMapSpec]:
+    """The meaning of an inference server's (or GPU exporter's) Prometheus families.
+
+    Example::
+
+        from inferload.types import FamilyMeaning
+
+        @hookimpl
+        def register_server_metric_maps():
+            return [ServerMetricMapSpec(name="myserver", description="MyServer's /metrics", families={
+                "myserver_queue_size": FamilyMeaning("requests_waiting", "requests", "Requests queued"),
+                "myserver_ttft_seconds": FamilyMeaning("time_to_first_token", "ms", "TTFT", scale=1000.0),
+            })]
+    """
+
+
 # --------------------------------------------------------------------------------------------------
 # Lifecycle: observe a run. Called in the parent process, never per chunk.
 # --------------------------------------------------------------------------------------------------
@@ -262,6 +280,20 @@ def record_batch(state: RunState, records: list[Any]) -> None:
 
 
 @hookspec
+def run_stopping(state: RunState) -> None:
+    """Sending and draining are over, every record is in; the summary and artifacts come next.
+
+    The place to stop background work whose results belong in the artifacts (a scraper's last scrape).
+
+    Example::
+
+        @hookimpl
+        def run_stopping(state):
+            poller.stop(final_poll=True)
+    """
+
+
+@hookspec
 def run_finished(state: RunState) -> None:
     """The run ended (complete, cancelled or failed) and its artifacts are written.
 
@@ -285,6 +317,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "tokenizer": "register_tokenizers",
     "executor": "register_executors",
     "target": "register_targets",
+    "server_metric_map": "register_server_metric_maps",
 }
 """Plugin category -> the hook that registers it."""
 
@@ -299,4 +332,6 @@ CHOSEN_CATEGORIES: dict[str, str] = {
 }
 """Categories of which a run uses one, the catalogue's default unless the user names another -> how."""
 
-LIFECYCLE_HOOKS: tuple[str, ...] = ("run_started", "phase_changed", "record_batch", "run_finished")
+LIFECYCLE_HOOKS: tuple[str, ...] = (
+    "run_started", "phase_changed", "record_batch", "run_stopping", "run_finished",
+)

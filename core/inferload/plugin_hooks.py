@@ -77,6 +77,10 @@ class PluginHooks:
         """A batch of finished records arrived from a worker (once per batch, never per record)."""
         self._notify("record_batch", {"state": state, "records": records})
 
+    def run_stopping(self, *, state: RunState) -> None:
+        """Sending and draining are over; the summary and artifacts come next."""
+        self._notify("run_stopping", {"state": state})
+
     def run_finished(self, *, state: RunState) -> None:
         """The run ended and its artifacts are written."""
         self._notify("run_finished", {"state": state})

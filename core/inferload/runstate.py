@@ -156,9 +156,30 @@ class RunState:
     """Paths relative to artifact_dir that *this* run wrote; only these are listed or served."""
     artifacts_ready: bool = False
     failed_exporters: list[str] = field(default_factory=list)
+    server_metrics: Any = None
+    """The run's :class:`inferload.server_metrics.ServerMetricsStore` (created by the engine before
+    ``run_started``; scraper plugins fill it, routers and exporters read it); None before then."""
     created_ns: int = field(default_factory=time.time_ns)
     started_ns: int | None = None
     ended_ns: int | None = None
+
+    def windows(self) -> dict[str, tuple[int, int] | None]:
+        """Named time windows of the run (wall-clock ns): ``run`` (first request out to the end),
+        ``profiling`` (the profiling phase, start to its last response; to the run's end when it is the
+        last phase, so end-of-run work such as a final scrape falls inside) and ``steady_state`` (the
+        profiling window without its first and last 10 %: ramp-up and drain). None where unknown."""
+        end = self.ended_ns or time.time_ns()
+        run = (self.started_ns, end) if self.started_ns is not None else None
+        phase = self.phases.get("profiling")
+        profiling = None
+        if phase is not None and phase.start_ns is not None:
+            last = list(self.phases)[-1] == "profiling"
+            profiling = (phase.start_ns, end if last else phase.requests_end_ns or end)
+        steady = None
+        if profiling is not None:
+            trim = int((profiling[1] - profiling[0]) * 0.10)
+            steady = (profiling[0] + trim, profiling[1] - trim)
+        return {"run": run, "profiling": profiling, "steady_state": steady}
 
     @property
     def current_phase(self) -> PhaseProgress | None:

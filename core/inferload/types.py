@@ -9,7 +9,7 @@ priority wins, equal priorities are a conflict error.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -262,6 +262,38 @@ class TargetSpec(PluginSpec):
     factory: Callable[[], TargetProvider]
 
 
+@dataclass(frozen=True)
+class FamilyMeaning:
+    """What one exposed metric family measures (see ``docs/server-metrics.md``).
+
+    ``concept``: the field-standard name (``requests_running``, ``kv_cache_usage``,
+    ``time_to_first_token``, ``gpu_power`` …); the client's metric tag where both sides measure it.
+    ``unit``: the unit after scaling; ``scale``: multiplier from the exposed unit (1000 for s -> ms).
+    """
+
+    concept: str
+    unit: str
+    description: str
+    scale: float = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerMetricMapSpec(PluginSpec):
+    """The meaning of a server's Prometheus families (vLLM, SGLang, TGI, TensorRT-LLM, llama.cpp, DCGM).
+
+    ``families`` maps the exposed family name (counters with their ``_total``; histograms by base name)
+    to a :class:`FamilyMeaning`. Families no map names are kept raw.
+    """
+
+    category: ClassVar[str] = "server_metric_map"
+    families: Mapping[str, FamilyMeaning]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.families:
+            raise ValueError(f"server metric map {self.name!r} names no family")
+
+
 SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     CommandSpec,
     EndpointSpec,
@@ -274,5 +306,6 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     TokenizerSpec,
     ExecutorSpec,
     TargetSpec,
+    ServerMetricMapSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""

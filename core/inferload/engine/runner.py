@@ -275,6 +275,9 @@ class ProfileRun:
             self.api_server = ApiServer(self.registry, state, host=config.api_host, port=config.api_port)
             self.api_server.start()
         view = ProgressView(resolve_ui(config.ui), state)
+        from inferload.server_metrics import ServerMetricsStore
+
+        state.server_metrics = ServerMetricsStore(self.registry.all("server_metric_map").values())
         state.started_ns = time.time_ns()
         state.lifecycle = Lifecycle.RUNNING
         self.registry.hooks.run_started(state=state)
@@ -524,6 +527,7 @@ class ProfileRun:
 
         state, config = self.state, self.config
         state.lifecycle = Lifecycle.COMPLETING
+        self.registry.hooks.run_stopping(state=state)
         cancelled = bool(self.interrupts)
         records = aggregator.records
         sent = sum(p.requests_sent for p in state.phases.values())

@@ -91,10 +91,10 @@ class SimulatorApp:
             self.truth.close()
             self.truth = None
 
-    def _gauges(self) -> tuple[int, int]:
+    def _gauges(self) -> tuple[int, int, float]:
         if self.engine is None:
-            return self.in_flight, 0
-        return len(self.engine.running), len(self.engine.waiting)
+            return self.in_flight, 0, 0.0
+        return len(self.engine.running), len(self.engine.waiting), self.engine.kv_cache_usage()
 
     # -- routing -----------------------------------------------------------------------------------
 

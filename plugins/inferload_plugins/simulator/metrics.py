@@ -3,7 +3,9 @@
 The hot path only bumps plain integers and bucket counts; prometheus-client is imported on the first
 scrape and reads them through a custom collector, so serving pays no locking and start-up stays fast.
 
-Series (all labelled ``model_name``): ``vllm:num_requests_running``, ``vllm:num_requests_waiting`` (gauges),
+Series (all labelled ``model_name``): ``vllm:num_requests_running``, ``vllm:num_requests_waiting``,
+``vllm:kv_cache_usage_perc`` (0-1: tokens held by running sequences over max_running_seqs x max_model_len)
+(gauges),
 ``vllm:prompt_tokens_total``, ``vllm:generation_tokens_total``, ``vllm:request_success_total``
 (+ ``finished_reason``) (counters), ``vllm:time_to_first_token_seconds``,
 ``vllm:time_per_output_token_seconds``, ``vllm:e2e_request_latency_seconds``,
@@ -49,9 +51,10 @@ class Histogram:
 
 
 class ServerMetrics:
-    """Counters and histograms the server updates; ``gauges()`` returns (running, waiting) at scrape time."""
+    """Counters and histograms the server updates; ``gauges()`` returns (running, waiting, KV-cache use
+    0-1) at scrape time."""
 
-    def __init__(self, model_name: str, gauges: Callable[[], tuple[int, int]]) -> None:
+    def __init__(self, model_name: str, gauges: Callable[[], tuple[int, int, float]]) -> None:
         self.model_name = model_name
         self.gauges = gauges
         self.prompt_tokens = 0
@@ -108,10 +111,11 @@ class _Collector:
 
         m = self.metrics
         model = [m.model_name]
-        running, waiting = m.gauges()
+        running, waiting, kv_usage = m.gauges()
         for name, doc, value in (
             ("vllm:num_requests_running", "Number of requests in model execution batches.", running),
             ("vllm:num_requests_waiting", "Number of requests waiting to be processed.", waiting),
+            ("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", kv_usage),
         ):
             family = GaugeMetricFamily(name, doc, labels=["model_name"])
             family.add_metric(model, value)

@@ -77,15 +77,15 @@ class Sequence:
     """
 
     __slots__ = (
-        "_waiter", "aborted", "chunk", "done", "finished_ns", "first_token_ns", "pending", "prefill_left",
-        "remaining", "scheduled_ns", "stream",
+        "_waiter", "aborted", "chunk", "done", "finished_ns", "first_token_ns", "output_tokens", "pending",
+        "prefill_left", "prompt_tokens", "remaining", "scheduled_ns", "stream",
     )
 
     def __init__(
         self, prompt_tokens: int, output_tokens: int, *, stream: bool, tokens_per_chunk: int
     ) -> None:
-        self.prefill_left = max(1, prompt_tokens)
-        self.remaining = output_tokens
+        self.prefill_left = self.prompt_tokens = max(1, prompt_tokens)
+        self.remaining = self.output_tokens = output_tokens
         self.stream = stream
         self.chunk = tokens_per_chunk
         self.pending = 0
@@ -95,6 +95,11 @@ class Sequence:
         self.first_token_ns = 0
         self.finished_ns = 0
         self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def kv_tokens(self) -> int:
+        """Tokens this sequence holds in the KV cache: its prefilled prompt plus its output so far."""
+        return self.prompt_tokens - self.prefill_left + self.output_tokens - max(0, self.remaining)
 
     def _deliver(self, tokens: int, now_ns: int) -> None:
         if not self.first_token_ns:
@@ -143,6 +148,12 @@ class Engine:
         self.running: list[Sequence] = []
         self._wake: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+
+    def kv_cache_usage(self) -> float:
+        """KV-cache use as vLLM's ``kv_cache_usage_perc`` reports it (0-1): tokens the running sequences
+        hold over the cache's capacity, taken as ``max_running_seqs`` full contexts (``max_model_len``)."""
+        capacity = self.config.max_running_seqs * self.config.max_model_len
+        return min(1.0, sum(seq.kv_tokens for seq in self.running) / capacity)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="simulator-engine")

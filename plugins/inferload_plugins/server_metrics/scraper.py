@@ -1,0 +1,142 @@
+"""Scrape server metrics and GPU telemetry during a run, off the hot path (lifecycle plugin).
+
+Sources: the target's ``{url}/metrics`` (sent the run's own auth headers) unless ``--no-server-metrics``,
+every ``--server-metrics URL``, and every ``--gpu-telemetry URL`` unless ``--no-gpu-telemetry``. Each source
+gets its own daemon thread and ``httpx.Client`` in the parent process, so a slow or dead source delays
+neither a request (workers are other processes) nor another source. Scrapes happen every
+``--server-metrics-interval`` seconds, plus one final scrape at ``run_stopping``; a scrape slot missed
+because the previous scrape overran is skipped, not queued. ``run_started`` waits for every source's first
+scrape (the baseline that counters and histograms are measured from), at most one scrape timeout, before
+the first request goes out: no request is ever delayed by a scrape.
+
+A failed scrape (refused, timeout after max(1 s, 2 x interval), HTTP status other than 200, a body that is
+not Prometheus text) is recorded as a gap in the store; the first failure of a source is logged once as a
+warning (as info for the discovered ``{url}/metrics`` that never answered: many servers have none).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from inferload import hookimpl
+from inferload.redact import redact_url
+
+if TYPE_CHECKING:
+    from inferload.runstate import RunState
+
+log = logging.getLogger(__name__)
+
+_POLLERS: dict[str, list[_Poller]] = {}
+"""benchmark_id -> the pollers of that run (several runs may share one process: sweeps, tests)."""
+
+
+class _Poller(threading.Thread):
+    def __init__(self, store: Any, url: str, label: str, *, kind: str, discovered: bool, interval: float,
+                 headers: dict[str, str]) -> None:
+        super().__init__(name=f"inferload-scrape-{label}", daemon=True)
+        self.store, self.url, self.label, self.kind = store, url, label, kind
+        self.discovered, self.interval, self.headers = discovered, interval, headers
+        self.done = threading.Event()
+        self.baseline = threading.Event()
+        self.timeout = max(1.0, 2 * interval)
+        store.add_source(label, kind, discovered=discovered)
+
+    def run(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=self.timeout, headers=self.headers, follow_redirects=True) as client:
+            next_at = time.monotonic()
+            while not self.done.is_set():
+                self.scrape(client)
+                self.baseline.set()
+                next_at += self.interval
+                now = time.monotonic()
+                if next_at < now:  # overran: skip the missed slots
+                    next_at = now + self.interval - (now - next_at) % self.interval
+                self.done.wait(next_at - now)
+            self.scrape(client)  # the final scrape: counters and histograms up to the last response
+
+    def scrape(self, client: Any) -> None:
+        from inferload.server_metrics import ScrapeError
+
+        timestamp = time.time_ns()
+        try:
+            response = client.get(self.url)
+            if response.status_code != 200:
+                raise ScrapeError(f"HTTP {response.status_code}")
+            self.store.ingest(self.label, response.text, timestamp)
+        except Exception as exc:  # noqa: BLE001 - any failure is a gap, never the run's end
+            error = str(exc) if isinstance(exc, ScrapeError) else f"{type(exc).__name__}: {exc}"
+            error = redact_url(error)[:300] if error else type(exc).__name__
+            if self.store.failed(self.label, error, timestamp):
+                quiet = self.discovered and not self.store.sources[self.label].scrapes_ok
+                (log.info if quiet else log.warning)(
+                    "%s from %s: scrape failed (%s); the run goes on and the gap is recorded",
+                    "GPU telemetry" if self.kind == "gpu" else "server metrics", self.label, error)
+
+
+def sources(state: RunState) -> list[tuple[str, str, bool]]:
+    """(url, kind, discovered) of every source this run scrapes, in order, no URL twice."""
+    config = state.config
+    if config is None:
+        return []
+    found: list[tuple[str, str, bool]] = []
+    if not config.no_server_metrics:
+        if config.base_url:
+            found.append((f"{config.base_url}/metrics", "server", True))
+        found += [(url, "server", False) for url in config.server_metrics]
+    if not config.no_gpu_telemetry:
+        found += [(url, "gpu", False) for url in config.gpu_telemetry]
+    unique: dict[str, tuple[str, str, bool]] = {}
+    for url, kind, discovered in found:
+        if url in unique and discovered is False:
+            unique[url] = (url, unique[url][1], False)  # given explicitly as well: its failures count
+        unique.setdefault(url, (url, kind, discovered))
+    return list(unique.values())
+
+
+@hookimpl
+def run_started(state: RunState) -> None:
+    """Start one poller per source."""
+    store, config = state.server_metrics, state.config
+    if store is None or config is None:
+        return
+    pollers = []
+    for url, kind, discovered in sources(state):
+        headers = config.headers_map if discovered else {}
+        poller = _Poller(store, url, redact_url(url), kind=kind, discovered=discovered,
+                         interval=config.server_metrics_interval, headers=headers)
+        pollers.append(poller)
+    _POLLERS[state.run_info.benchmark_id] = pollers
+    if pollers:
+        import httpx  # noqa: F401 - imported here, not in the threads, so the baseline scrape is prompt
+    for poller in pollers:
+        poller.start()
+    for poller in pollers:
+        poller.baseline.wait(poller.timeout + 1.0)
+    if pollers:
+        labels = ", ".join(p.label for p in pollers)
+        log.info("scraping %s every %g s", labels, config.server_metrics_interval)
+
+
+@hookimpl
+def run_stopping(state: RunState) -> None:
+    """Take the final scrape of every source and stop."""
+    _stop(state)
+
+
+@hookimpl
+def run_finished(state: RunState) -> None:
+    """Stop pollers still running (a run that ended without ``run_stopping``)."""
+    _stop(state)
+
+
+def _stop(state: RunState) -> None:
+    pollers = _POLLERS.pop(state.run_info.benchmark_id, [])
+    for poller in pollers:
+        poller.done.set()
+    for poller in pollers:
+        poller.join(poller.timeout + 1.0)

@@ -90,6 +90,9 @@ class ServerMetricsStore:
         for spec in maps:
             for family, meaning in spec.families.items():
                 self._meanings.setdefault(family, (spec.name, meaning))
+                # the parser names counter samples `x_total` even when the server exposed `x` (TGI, DCGM)
+                if not family.endswith("_total"):
+                    self._meanings.setdefault(f"{family}_total", (spec.name, meaning))
         self.sources: dict[str, SourceStatus] = {}
         self.scrapes: list[dict[str, Any]] = []
         """One entry per scrape attempt: ``{timestamp_ns, source, kind, ok, error?, series: [...]}``."""
@@ -429,9 +432,9 @@ def _merged_histogram(series: Sequence[Mapping[str, Any]], window: str) -> dict[
 
 def parse_exposition(text: str) -> list[dict[str, Any]]:
     """Prometheus text exposition -> ``[{name, type, series: {labels tuple: sample}}]`` via
-    prometheus-client's parser. Counters and summaries are named by their samples (``_total`` as
-    exposed); histogram series carry ``buckets`` ({upper bound: cumulative count}), ``sum`` and
-    ``count``. Raises ScrapeError."""
+    prometheus-client's parser. Counters and summaries are named by their samples (counters always end in
+    ``_total``: the parser adds it where a server left it out); histogram series carry ``buckets``
+    ({upper bound: cumulative count}), ``sum`` and ``count``. Raises ScrapeError."""
     from prometheus_client.parser import text_string_to_metric_families
 
     if "\x00" in text:
@@ -464,7 +467,6 @@ def parse_exposition(text: str) -> list[dict[str, Any]]:
             if kind == "counter" and sample.name.endswith("_created"):
                 continue  # creation timestamps are not counts
             labels = tuple(sorted(sample.labels.items()))
-            # counters by their sample name: `x_total` as exposed, or `x` from servers that omit `_total`
             by_name.setdefault(sample.name if kind != "gauge" else name, {})[labels] = {
                 "value": float(sample.value)}
         for sample_name, samples in by_name.items():

@@ -1,0 +1,116 @@
+"""The server-metrics store on real exposition text: counters to rates, gauges kept, histogram intervals to
+quantiles by Prometheus' rule, unknown families raw, windows and failures (inferload.server_metrics)."""
+
+from __future__ import annotations
+
+import pytest
+
+from inferload.server_metrics import ScrapeError, ServerMetricsStore, bucket_quantile, parse_exposition
+from inferload.types import FamilyMeaning, ServerMetricMapSpec
+
+S = 1_000_000_000
+MAP = ServerMetricMapSpec(name="t", description="test map", families={
+    "srv:ttft_seconds": FamilyMeaning("time_to_first_token", "ms", "TTFT", scale=1000.0),
+    "srv:tokens_total": FamilyMeaning("generation_tokens", "tokens/s", "tokens"),
+    "srv_requests": FamilyMeaning("requests_started", "requests/s", "no _total, as TGI"),
+})
+
+
+def body(tokens: float, requests: float, buckets: tuple[float, float, float], extra: str = "") -> str:
+    le1, le2, inf = buckets
+    return f"""# TYPE srv:tokens_total counter
+srv:tokens_total{{model="m"}} {tokens}
+# TYPE srv_requests counter
+srv_requests {requests}
+# TYPE srv:queue gauge
+srv:queue 3
+# TYPE srv:ttft_seconds histogram
+srv:ttft_seconds_bucket{{le="0.1"}} {le1}
+srv:ttft_seconds_bucket{{le="0.2"}} {le2}
+srv:ttft_seconds_bucket{{le="+Inf"}} {inf}
+srv:ttft_seconds_sum {inf * 0.12}
+srv:ttft_seconds_count {inf}
+{extra}"""
+
+
+def rows(store: ServerMetricsStore) -> dict[str, dict]:
+    return {row["family"]: row for row in store.scrapes[-1]["series"]}
+
+
+def test_counters_become_per_second_rates_and_a_reset_starts_over() -> None:
+    store = ServerMetricsStore([MAP])
+    store.add_source("u", "server")
+    store.ingest("u", body(100, 5, (0, 0, 0)), 0)
+    assert "rate" not in rows(store)["srv:tokens_total"]  # no interval yet
+    store.ingest("u", body(300, 9, (0, 0, 0)), 2 * S)
+    assert rows(store)["srv:tokens_total"]["rate"] == 100.0
+    # a counter exposed without _total (TGI, DCGM) is named with it, and its map entry still applies
+    assert rows(store)["srv_requests_total"]["rate"] == 2.0
+    assert rows(store)["srv_requests_total"]["concept"] == "requests_started"
+    store.ingest("u", body(40, 9, (0, 0, 0)), 4 * S)  # the server restarted
+    assert rows(store)["srv:tokens_total"]["rate"] == 20.0
+
+
+def test_histogram_interval_quantiles_follow_histogram_quantile_and_scale_to_ms() -> None:
+    store = ServerMetricsStore([MAP])
+    store.add_source("u", "server")
+    store.ingest("u", body(0, 0, (10, 10, 10)), 0)
+    store.ingest("u", body(0, 0, (10, 30, 50)), S)  # this interval: 0 <= 0.1, 20 in (0.1, 0.2], 20 above
+    ttft = rows(store)["srv:ttft_seconds"]
+    assert ttft["count"] == 40 and ttft["concept"] == "time_to_first_token" and ttft["unit"] == "ms"
+    assert ttft["p50"] == pytest.approx(200.0)  # rank 20 is the top of the (0.1, 0.2] bucket
+    assert ttft["p90"] == pytest.approx(200.0)  # +Inf bucket: the highest finite bound
+    assert ttft["avg"] == pytest.approx((50 - 10) * 0.12 * 1000 / 40)
+    assert bucket_quantile({0.1: 4.0, 0.2: 8.0, float("inf"): 8.0}, 0.25) == pytest.approx(0.05)
+
+
+def test_unknown_families_are_kept_raw_and_gauges_as_scraped() -> None:
+    store = ServerMetricsStore([MAP])
+    store.add_source("u", "server")
+    store.ingest("u", body(0, 0, (0, 0, 0), "# TYPE other_thing gauge\nother_thing{a=\"b\"} 7.5\n"), 0)
+    other = rows(store)["other_thing"]
+    assert other == {"family": "other_thing", "type": "gauge", "labels": {"a": "b"}, "value": 7.5}
+    assert rows(store)["srv:queue"]["value"] == 3.0
+
+
+def test_window_summary_uses_only_scrapes_inside_the_window() -> None:
+    store = ServerMetricsStore([MAP])
+    store.add_source("u", "server")
+    for second, tokens in enumerate((0, 10, 30, 60, 100)):
+        store.ingest("u", body(tokens, 0, (0, 0, 0)), second * S)
+    block = store.summary({"run": (0, 4 * S), "late": (3 * S, 4 * S)})
+    series = block["families"]["srv:tokens_total"]["series"][0]
+    assert series["run"]["avg"] == pytest.approx(25.0)  # rates 10, 20, 30, 40
+    assert series["run"]["total_increase"] == 100
+    assert series["late"]["min"] == 30 and series["late"]["max"] == 40
+    assert series["late"]["total_increase"] == 40
+
+
+@pytest.mark.parametrize(
+    "text", ["<html><body>oops</body></html>", "{\"json\": true}", "Service Unavailable", "\x00\x01binary"]
+)
+def test_garbage_is_a_scrape_error(text: str) -> None:
+    with pytest.raises(ScrapeError):
+        parse_exposition(text)
+
+
+def test_failures_form_gaps_closed_by_the_next_good_scrape() -> None:
+    store = ServerMetricsStore([MAP])
+    store.add_source("u", "server")
+    store.ingest("u", "up 1\n", 0)
+    assert store.failed("u", "boom", S) is True
+    assert store.failed("u", "boom again", 2 * S) is False
+    store.ingest("u", "up 1\n", 3 * S)
+    (source,) = store.snapshot()[0]
+    assert source["gaps"] == [{"start_ns": S, "end_ns": 3 * S, "scrapes_missed": 2, "error": "boom"}]
+    assert source["status"] == "gaps"
+    assert store.warnings() == ["server metrics from u: 2 of 4 scrapes failed (boom); the gaps are in "
+                                "server_metrics.jsonl"]
+
+
+def test_a_discovered_endpoint_that_never_answered_is_not_a_warning() -> None:
+    store = ServerMetricsStore()
+    store.add_source("http://h/metrics", "server", discovered=True)
+    store.failed("http://h/metrics", "HTTP 404", 0)
+    assert store.warnings() == []
+    assert store.snapshot()[0][0]["status"] == "unavailable"

@@ -138,6 +138,11 @@ class ProfileConfig(BaseSettings):
     gpu_telemetry: list[str] = Field(default_factory=list, description="DCGM exporter /metrics URLs")
     no_gpu_telemetry: bool = Field(False, description="Scrape no GPU telemetry (overrides --gpu-telemetry)")
 
+    # -- integrations (docs/integrations.md) -----------------------------------------------------------
+    otel_url: str | None = Field(None, description="OTLP/HTTP collector base URL (metrics go to /v1/metrics)")
+    mlflow_tracking_uri: str | None = Field(None, description="MLflow tracking URI: one MLflow run per run")
+    mlflow_experiment: str = Field("inferload", min_length=1, description="MLflow experiment name")
+
     # -- validation ------------------------------------------------------------------------------
 
     @field_validator("endpoint_type", "transport", "executor", "tokenizer", "dataset")
@@ -148,6 +153,23 @@ class ProfileConfig(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+    @field_validator("otel_url")
+    @classmethod
+    def _otel_url(cls, value: str | None) -> str | None:
+        value = cls._http_url(value)
+        if value is not None:
+            require_extra("--otel-url", "otel", "opentelemetry.exporter.otlp.proto.http")
+        return value
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _mlflow_uri(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not value.strip():
+                raise ValueError("must not be empty")
+            require_extra("--mlflow-tracking-uri", "mlflow", "mlflow")
+        return value
 
     @field_validator("server_metrics", "gpu_telemetry")
     @classmethod
@@ -374,7 +396,8 @@ class ProfileConfig(BaseSettings):
         basic = self.url_basic_auth
         if basic is not None:
             pairs.append(("Authorization", basic))
-        for url in (self.url, *self.server_metrics, *self.gpu_telemetry):
+        for url in (self.url, *self.server_metrics, *self.gpu_telemetry, self.otel_url,
+                    self.mlflow_tracking_uri):
             secrets.extend(url_userinfo_secrets(url))
         for name, val in pairs:
             if is_secret_name(name) and val:
@@ -399,6 +422,9 @@ class ProfileConfig(BaseSettings):
             data["url"] = redact_url(self.url)
         data["server_metrics"] = [redact_url(url) for url in self.server_metrics]
         data["gpu_telemetry"] = [redact_url(url) for url in self.gpu_telemetry]
+        for name in ("otel_url", "mlflow_tracking_uri"):
+            value = getattr(self, name)
+            data[name] = redact_url(value) if value else None
         data["extra_inputs"] = redact_payload(self.extra_body)
         if math.isinf(self.api_linger):
             data["api_linger"] = "inf"
@@ -537,6 +563,18 @@ def _the_one(names: list[str], flag: str, noun: str) -> str:
     if not names:
         raise UsageError(f"no installed {noun} plugin takes {flag} (see `inferload plugins`)")
     raise UsageError(f"{flag} is taken by the {noun}s {', '.join(names)}: choose one with {choice} NAME")
+
+
+def require_extra(flag: str, extra: str, module: str) -> None:
+    """Raise ValueError (a one-line usage error) naming the extra to install when ``module`` is missing."""
+    from importlib.util import find_spec
+
+    try:
+        found = find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ValueError(f"{flag} needs the '{extra}' extra: pip install 'inferload[{extra}]'")
 
 
 def url_userinfo_secrets(url: str | None) -> list[str]:

@@ -236,6 +236,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=_S,
         help="scrape no GPU telemetry, even if --gpu-telemetry comes from the environment or -f file",
     )
+    integrations = parser.add_argument_group("integrations (docs/integrations.md)")
+    integrations.add_argument(
+        "--otel-url",
+        default=_S,
+        metavar="URL",
+        help="send live and final metrics to this OTLP/HTTP collector (needs 'inferload[otel]')",
+    )
+    integrations.add_argument(
+        "--mlflow-tracking-uri",
+        default=_S,
+        metavar="URI",
+        help="log the run to MLflow: params, metrics, time series, artifacts (needs 'inferload[mlflow]')",
+    )
+    integrations.add_argument(
+        "--mlflow-experiment", default=_S, metavar="NAME", help="MLflow experiment (default inferload)"
+    )
     api = parser.add_argument_group("live API")
     api.add_argument(
         "--api-port",

@@ -1,0 +1,1 @@
+"""Integrations with observability and experiment-tracking systems (OpenTelemetry, MLflow)."""

@@ -149,19 +149,28 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nAPI poller: every route {POLLS_PER_SECOND}x/s, measured {statistics.mean(polls):.0f} "
           "responses/s over each whole run (start-up included, when the API is not up yet)")
-    header = f"{'figure':<18}" + "".join(f"{mode:>22}" for mode in MODES)
-    header += f"{'polled vs none':>16}{'noise':>10}"
+    compare(results, MODES, "no-api", "api-polled", "polled vs none", "polling the API")
+    return 0
+
+
+def compare(results: dict[str, list[dict]], modes: tuple[str, ...], base_mode: str, test_mode: str,
+            title: str, what: str) -> float:
+    """Print FIGURES per mode (mean ± stdev over rounds), ``test_mode``'s change against ``base_mode``
+    next to the pooled run-to-run noise, and the verdict on ``what``; return the worst excess of |change|
+    over 2 x noise (<= 0: within noise)."""
+    header = f"{'figure':<18}" + "".join(f"{mode:>22}" for mode in modes)
+    header += f"{title:>16}{'noise':>10}"
     print("\n" + header)
     print("-" * len(header))
     worst = 0.0
     for label, tag, stat in FIGURES:
         row = f"{label:<18}"
-        series = {mode: [r[tag][stat] for r in results[mode] if stat in r.get(tag, {})] for mode in MODES}
-        for mode in MODES:
+        series = {mode: [r[tag][stat] for r in results[mode] if stat in r.get(tag, {})] for mode in modes}
+        for mode in modes:
             values = series[mode]
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             row += f"{statistics.mean(values):>14.2f} ± {spread:<5.2f}" if values else f"{'n/a':>22}"
-        base, polled = series["no-api"], series["api-polled"]
+        base, polled = series[base_mode], series[test_mode]
         if base and polled:
             change = 100.0 * (statistics.mean(polled) - statistics.mean(base)) / statistics.mean(base)
             spreads = [statistics.stdev(v) for v in (base, polled) if len(v) > 1]
@@ -170,12 +179,12 @@ def main(argv: list[str] | None = None) -> int:
             worst = max(worst, abs(change) - 2 * noise)
             row += f"{change:>+15.1f}%{noise:>9.1f}%"
         print(row)
-    print("\nnoise = run-to-run standard deviation (pooled over the no-API and polled runs), in percent of "
-          "the no-API mean.")
+    print(f"\nnoise = run-to-run standard deviation (pooled over the {base_mode} and {test_mode} runs), in "
+          f"percent of the {base_mode} mean.")
     verdict = "within noise (|change| <= 2 x noise for every figure)" if worst <= 0 else \
         f"beyond noise by up to {worst:.1f} percentage points"
-    print(f"verdict: polling the API changed the figures {verdict}")
-    return 0
+    print(f"verdict: {what} changed the figures {verdict}")
+    return worst
 
 
 if __name__ == "__main__":

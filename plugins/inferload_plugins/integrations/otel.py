@@ -2,15 +2,15 @@
 
 From ``run_started`` on, an SDK ``MeterProvider`` with a periodic reader (its own thread, every
 ``OTEL_METRIC_EXPORT_INTERVAL`` ms, default 1000 here) exports three observable gauges read from the
-RunState: ``inferload.metric`` with attributes ``metric`` (the tag, e.g. ``time_to_first_token``),
-``unit``, ``stat`` (avg, p50, p90, p99) and ``scope`` (``live`` during the run, ``final`` once the summary
-exists); ``inferload.requests`` (attribute ``state``: sent, completed, errors of the profiling phase); and
+RunState: ``inferload.metric`` with attributes ``metric`` (the tag, e.g. ``time_to_first_token``), ``unit``,
+``stat`` (avg, p50, p90, p99) and ``scope`` (``live`` during the run, ``final`` once the summary exists);
+``inferload.requests`` (attribute ``state``: sent, completed, errors of the profiling phase); and
 ``inferload.server`` (attributes ``concept``, ``family``, ``source`` and the series' labels) from each
 server-metrics source's latest scrape. Metric tags appear during the run, so they are attributes of one
-instrument (an instrument cannot be created while the SDK collects). ``run_finished`` exports once more
-(the final summary) and shuts the provider down. Resource attributes: ``service.name=inferload``, ``inferload.benchmark_id``, ``inferload.model``,
-``inferload.endpoint_type``, ``inferload.run_label``. Userinfo in the URL becomes a Basic auth header and
-is never part of the endpoint the SDK logs.
+instrument (an instrument cannot be created while the SDK collects). ``run_finished`` exports once more (the
+final summary) and shuts the provider down. Resource attributes: ``service.name=inferload``,
+``inferload.benchmark_id``, ``inferload.model``, ``inferload.endpoint_type``, ``inferload.run_label``.
+Userinfo in the URL becomes a Basic auth header and is never part of the endpoint the SDK logs.
 """
 
 from __future__ import annotations

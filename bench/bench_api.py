@@ -111,8 +111,9 @@ def run_profile(mode: str, sim_port: int, workdir: Path, args: argparse.Namespac
     return json.loads(export.read_text()), counts[0]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def round_args(description: str, argv: list[str] | None) -> argparse.Namespace:
+    """``--rounds``, ``--requests``, ``--concurrency`` and ``--quick`` (2 rounds of 48 requests)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--rounds", type=int, default=3, help="runs per mode (default 3)")
     parser.add_argument("--requests", type=int, default=120, help="profiling requests per run (default 120)")
     parser.add_argument("--concurrency", type=int, default=8)
@@ -120,15 +121,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.requests = 2, 48
+    return args
 
+
+def start_simulator() -> tuple[subprocess.Popen[bytes], int]:
+    """`inferload simulate --seed 1` on a free port, once it listens; returns (process, port)."""
     sim_port = free_port()
     simulator = subprocess.Popen([*inferload_command(), "simulate", "--port", str(sim_port), "--seed", "1"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(sim_port)
+    return simulator, sim_port
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = round_args(__doc__.splitlines()[0], argv)
+    simulator, sim_port = start_simulator()
     workdir = Path(tempfile.mkdtemp(prefix="bench-api-"))
     results: dict[str, list[dict]] = {mode: [] for mode in MODES}
     polls: list[float] = []
     try:
-        wait_for_port(sim_port)
         print(f"{args.rounds} rounds x {len(MODES)} modes, {args.requests} requests at concurrency "
               f"{args.concurrency}, streaming, ISL 128 / OSL 32, against the simulator")
         for round_index in range(args.rounds):

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_api import compare, free_port, inferload_command, wait_for_port
+from bench_api import compare, inferload_command, round_args, start_simulator
 
 MODES = {"no-scrape": ["--no-server-metrics"], "scrape-1s": [], "scrape-100ms": ["--server-metrics-interval",
                                                                                 "0.1"]}
@@ -40,22 +40,12 @@ def run_profile(flags: list[str], sim_port: int, workdir: Path, args: argparse.N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="runs per mode (default 3)")
-    parser.add_argument("--requests", type=int, default=120, help="profiling requests per run (default 120)")
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 48 requests")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.requests = 2, 48
-    sim_port = free_port()
-    simulator = subprocess.Popen([*inferload_command(), "simulate", "--port", str(sim_port), "--seed", "1"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = round_args(__doc__.splitlines()[0], argv)
+    simulator, sim_port = start_simulator()
     workdir = Path(tempfile.mkdtemp(prefix="bench-server-metrics-"))
     results: dict[str, list[dict]] = {mode: [] for mode in MODES}
     scrapes: list[int] = []
     try:
-        wait_for_port(sim_port)
         print(f"{args.rounds} rounds x {len(MODES)} modes, {args.requests} requests at concurrency "
               f"{args.concurrency}, streaming, ISL 128 / OSL 32, against the simulator")
         for round_index in range(args.rounds):

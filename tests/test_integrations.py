@@ -160,3 +160,33 @@ def test_missing_extra_is_one_line_naming_it_with_exit_2(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and flag in lines[0] and f"pip install 'inferload[{extra}]'" in lines[0]
     assert not (tmp_path / "art").exists()
+
+
+def test_sweep_variations_are_nested_under_one_parent_run(tmp_path: Path) -> None:
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    from inferload.config import ProfileConfig
+    from inferload.runstate import Lifecycle, RunInfo, RunState
+    from inferload_plugins.integrations import mlflow_tracking
+
+    uri = f"sqlite:///{tmp_path / 'sweep.db'}"
+    config = ProfileConfig(url="http://127.0.0.1:9", model="m", mlflow_tracking_uri=uri)
+    for index, label in enumerate(("concurrency1", "concurrency8")):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "profile_export.json").write_text("{}")
+        state = RunState(run_info=RunInfo(benchmark_id=f"b{index}", sweep_id="sweep-7", variation_label=label,
+                                          variation_index=index, cli_command="inferload profile"),
+                         config=config, artifact_dir=tmp_path / label, lifecycle=Lifecycle.COMPLETE,
+                         results={"request_count": {"unit": "requests", "avg": 10 * (index + 1)}},
+                         started_ns=time.time_ns(), ended_ns=time.time_ns())
+        mlflow_tracking.run_finished(state)
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("inferload").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("inferload.sweep_id") == "sweep-7"]
+    children = sorted((r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id),
+                      key=lambda r: r.data.metrics["request_count.avg"])
+    assert [c.info.run_name for c in children] == ["concurrency1", "concurrency8"]
+    assert [c.data.metrics["request_count.avg"] for c in children] == [10, 20]
+    assert len(runs) == 3 and parent.info.status == "FINISHED"

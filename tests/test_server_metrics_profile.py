@@ -26,6 +26,18 @@ def profile(run_cli: Any, url: str, root: Path, *args: str) -> tuple[subprocess.
     return result, artifact_dir(root)
 
 
+def wait_for_final_block(base: str) -> None:
+    """Until ``GET /api/server-metrics`` of the API at ``base`` carries the final summary block."""
+
+    def final_block() -> bool:
+        try:
+            return httpx.get(f"{base}/api/server-metrics", timeout=2).json()["summary"] is not None
+        except httpx.HTTPError:
+            return False
+
+    wait_for(final_block, timeout=60)
+
+
 def summary_of(run: Path) -> dict[str, Any]:
     return json.loads((run / "profile_export.json").read_text())
 
@@ -42,13 +54,7 @@ def test_default_profile_yields_vllm_families_in_jsonl_summary_and_api_route(
     )
     base = f"http://127.0.0.1:{free_port}"
     try:
-        def final_block() -> bool:
-            try:
-                return httpx.get(f"{base}/api/server-metrics", timeout=2).json()["summary"] is not None
-            except httpx.HTTPError:
-                return False
-
-        wait_for(final_block, timeout=60)
+        wait_for_final_block(base)
         body = httpx.get(f"{base}/api/server-metrics", timeout=2).json()
     finally:
         process.terminate()
@@ -204,13 +210,7 @@ def test_url_userinfo_is_sent_as_basic_auth_and_redacted_everywhere(
     base = f"http://127.0.0.1:{free_port}"
     routes = {}
     try:
-        def done() -> bool:
-            try:
-                return httpx.get(f"{base}/api/server-metrics", timeout=2).json()["summary"] is not None
-            except httpx.HTTPError:
-                return False
-
-        wait_for(done, timeout=60)
+        wait_for_final_block(base)
         for route in ("/api/config", "/api/run", "/api/server-metrics", "/api/results"):
             routes[route] = httpx.get(base + route, timeout=2).text
     finally:

@@ -28,6 +28,7 @@ from inferload_plugins.routers.results_models import BenchmarkResultsResponse, R
 from inferload_plugins.routers.workers_models import WorkersResponse
 
 JSON_ROUTES = ("/api/config", "/api/run", "/api/metrics", "/api/progress", "/api/workers", "/api/results",
+               "/api/server-metrics",
                "/api/results/list")
 ALL_ROUTES = (*JSON_ROUTES, "/metrics", "/healthz", "/readyz")
 

@@ -442,7 +442,8 @@ def parse_exposition(text: str) -> list[dict[str, Any]]:
     try:
         parsed = list(text_string_to_metric_families(text))
     except Exception as exc:  # noqa: BLE001 - the parser raises ValueError, IndexError, … on garbage
-        raise ScrapeError(f"not Prometheus text: {type(exc).__name__}: {str(exc)[:120]}") from None
+        # the parser's message quotes the body, which may echo a secret: name the failure only
+        raise ScrapeError(f"not Prometheus text (the parser raised {type(exc).__name__})") from None
     if text.strip() and not parsed:
         raise ScrapeError("not Prometheus text: no metric family in the body")
     families = []

@@ -147,7 +147,13 @@ class ReplayServer:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length":
                         length = int(value)
-                self.request_bodies.append(await reader.readexactly(length))
+                body = await reader.readexactly(length)
+                if head.startswith(b"GET "):
+                    # not a request of the recording (the server-metrics scraper's GET /metrics): 404
+                    writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                    await writer.drain()
+                    continue
+                self.request_bodies.append(body)
                 index = len(self.write_ns)
                 stamps: list[int] = []
                 self.write_ns.append(stamps)

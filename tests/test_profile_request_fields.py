@@ -59,6 +59,9 @@ class CapturingServer:
                         return
                     buffer += data
                 head, buffer = buffer.split(b"\r\n\r\n", 1)
+                if head.startswith(b"GET "):  # the server-metrics scraper's GET /metrics: not captured
+                    conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                    continue
                 lines = head.decode("latin-1").split("\r\n")[1:]
                 headers = [(name.strip(), value.strip()) for name, value in
                            (line.split(":", 1) for line in lines)]

@@ -61,7 +61,11 @@ class StallingServer:
                         if name.strip().lower() == b"content-length":
                             length = int(value)
                     if len(data) >= head_end + 4 + length:
+                        is_get = data.startswith(b"GET ")
                         data = data[head_end + 4 + length:]
+                        if is_get:  # the server-metrics scraper's GET /metrics: not a request to stall
+                            conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                            continue
                         self.requests += 1
                         if self.stalls is not None and self.requests > self.stalls:
                             conn.sendall(COMPLETE)

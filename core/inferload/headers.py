@@ -3,6 +3,8 @@
 Checked when the configuration is parsed, so a header that would inject lines on the wire, crash a
 worker's encoder or fight the transport's own framing is a usage error (exit 2) before anything starts.
 Messages name the header but never echo its value: a malformed header is often a mistyped credential.
+The same rules hold for transports (:data:`FRAMING_HEADERS`), and URL userinfo becomes Basic auth in one
+place, :func:`split_userinfo`, for the config and every transport.
 """
 
 from __future__ import annotations

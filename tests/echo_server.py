@@ -1,8 +1,10 @@
 """A tiny OpenAI-shaped HTTP server for secret-leak tests: it echoes every request back.
 
 Each POST is answered with a streamed chat completion (chunked SSE) whose content is the request's
-headers and body as JSON; every ``error_every``-th request gets a 500 whose JSON error message is the
-same echo, so the echo lands in error records too. It records every request it received. It runs on its
+headers and body as JSON; every ``error_every``-th POST gets a 500 whose JSON error message is the
+same echo, so the echo lands in error records too. A GET (the server-metrics scraper's ``GET /metrics``)
+gets the same echo, never a 500, and is not counted among the POSTs: scrapes, whenever they happen,
+do not move which of the run's requests fail. It records every request it received. It runs on its
 own event loop in a thread, on 127.0.0.1 and a port the OS picks.
 """
 
@@ -67,17 +69,19 @@ class EchoServer:
                 length = int(next((v for n, v in headers if n.lower() == "content-length"), "0"))
                 body = await reader.readexactly(length)
                 self.requests.append(EchoedRequest(method, path, headers, body))
-                await self._answer(writer, headers, body, len(self.requests))
+                # a scrape is echoed too (its body then holds the secrets it was sent with), unnumbered
+                number = None if method == "GET" else sum(r.method != "GET" for r in self.requests)
+                await self._answer(writer, headers, body, number)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             writer.close()
 
     async def _answer(
-        self, writer: asyncio.StreamWriter, headers: list[tuple[str, str]], body: bytes, number: int
+        self, writer: asyncio.StreamWriter, headers: list[tuple[str, str]], body: bytes, number: int | None
     ) -> None:
         echo = json.dumps({"headers": dict(headers), "body": body.decode("utf-8", "replace")})
-        if self.error_every and number % self.error_every == 0:
+        if self.error_every and number is not None and number % self.error_every == 0:
             payload = json.dumps(
                 {"error": {"message": f"rejected, you sent {echo}", "type": "echo"}}
             ).encode()

@@ -157,8 +157,9 @@ class RunState:
     artifacts_ready: bool = False
     failed_exporters: list[str] = field(default_factory=list)
     server_metrics: Any = None
-    """The run's :class:`inferload.server_metrics.ServerMetricsStore` (created by the engine before
-    ``run_started``; scraper plugins fill it, routers and exporters read it); None before then."""
+    """The run's :class:`inferload.server_metrics.ServerMetricsStore` (created by the engine with the
+    RunState, before ``run_started``; scraper plugins fill it, routers and exporters read it); None in a
+    RunState the engine did not build."""
     created_ns: int = field(default_factory=time.time_ns)
     started_ns: int | None = None
     ended_ns: int | None = None

@@ -116,6 +116,21 @@ class ProfileConfig(BaseSettings):
     workers: int | None = Field(None, ge=1, description="Worker processes (default: as useful for the cores)")
     ui: Literal["none", "simple", "rich"] | None = Field(None, description="Progress view")
 
+    # -- sweeps, trials, the SLA search (inferload.sweep; docs/sweeps.md) --------------------------
+    run_label: str | None = Field(None, description="A name for this run, written as run_info.run_label")
+    num_profile_runs: int = Field(1, ge=1, description="Trials of each variation (AIPerf's name)")
+    confidence_level: float = Field(0.95, gt=0, lt=1, description="Of the trials' confidence intervals")
+    max_variations: int = Field(64, ge=1, description="Refuse a sweep with more variations than this")
+    search_max_load: bool = Field(
+        False, description="Find the highest load whose goodput ratio stays >= --search-min-goodput-ratio"
+    )
+    search_min_goodput_ratio: float = Field(
+        0.99, gt=0, le=1, description="Share of requests that must meet every --goodput SLO"
+    )
+    search_precision: float = Field(
+        0.05, gt=0, lt=1, description="Relative width the --request-rate search stops at (concurrency: 1)"
+    )
+
     # -- live HTTP API ---------------------------------------------------------------------------
     api_port: int | None = Field(
         None,
@@ -212,6 +227,8 @@ class ProfileConfig(BaseSettings):
             raise ValueError("--benchmark-grace-period only applies with --benchmark-duration")
         if self.request_rate is None and (self.arrival_pattern or self.arrival_smoothness is not None):
             raise ValueError("--arrival-pattern and --arrival-smoothness need --request-rate")
+        if self.search_max_load and self.goodput is None:
+            raise ValueError("--search-max-load needs --goodput SLOs ('time_to_first_token:500 ...')")
         if self.api_linger != self.api_linger:  # NaN
             raise ValueError("--api-linger must be a number of seconds or inf")
         return self

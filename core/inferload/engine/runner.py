@@ -52,7 +52,7 @@ from inferload.engine.schedule import PhasePlan, build_phases, default_workers, 
 from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, PluginError, RunFailed, UsageError
 from inferload.records import DEFAULT_REQUEST_TIMEOUT_S, ERROR_TIMEOUT, PROFILING
 from inferload.redact import SecretFilter, build_cli_command, redact_text, redact_url
-from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
+from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunSlot, RunState
 from inferload.stats import ns_to
 
 if TYPE_CHECKING:
@@ -159,6 +159,7 @@ class ProfileRun:
         console: Any = None,
         tokenizer: Any = None,
         start_target: Callable[[], Any] | None = None,
+        slot: RunSlot | None = None,
     ) -> None:
         if config.url is None and start_target is None:
             raise UsageError("--url is required: the address of the server to benchmark")
@@ -179,16 +180,27 @@ class ProfileRun:
             config.random_seed if config.random_seed is not None else random.SystemRandom().randrange(2**31)
         )
         self.benchmark_id = uuid.uuid4().hex[:12]
-        self.state = RunState(
+        # one run of a sweep (inferload.sweep) gets its identity, directory and shared live state from its
+        # slot; the engine itself always runs exactly one configuration
+        state_fields: dict[str, Any] = dict(
             run_info=RunInfo(
                 benchmark_id=self.benchmark_id,
                 random_seed=self.seed,
                 cli_command=build_cli_command(list(argv), secrets=config.secret_values()),
+                run_label=config.run_label,
+                **(slot.identity if slot is not None else {}),
             ),
             config=config,
-            artifact_dir=artifact_dir_for(config),
+            artifact_dir=slot.artifact_dir if slot is not None else artifact_dir_for(config),
             version=__version__,
         )
+        if slot is not None and slot.state is not None:
+            state_fields["sweep"] = slot.state.sweep
+            slot.state.__init__(**state_fields)  # type: ignore[misc] - reset in place: the API serves it
+            self.state = slot.state
+        else:
+            self.state = RunState(**state_fields)
+        self.api_shared = slot is not None and slot.api_shared
         self.api_server: Any = None
         self.handles: list[Any] = []
         self.interrupts = 0
@@ -269,7 +281,7 @@ class ProfileRun:
         accumulator = MetricsAccumulator(self.registry, config)
         aggregator = RecordAggregator(state, self.registry, accumulator)
         self._await_workers(aggregator)
-        if config.api_port is not None:
+        if config.api_port is not None and not self.api_shared:
             from inferload.api_server import ApiServer
 
             self.api_server = ApiServer(self.registry, state, host=config.api_host, port=config.api_port)
@@ -730,14 +742,17 @@ def run_profile(
     console: Any = None,
     tokenizer: Any = None,
     start_target: Callable[[], Any] | None = None,
+    slot: RunSlot | None = None,
 ) -> int:
     """Run one benchmark end to end; return the exit code (0 ok, 1 failed, 128 + signal: 130 SIGINT,
     143 SIGTERM, 129 SIGHUP).
 
     ``tokenizer`` is the already resolved ``--tokenizer``, if the caller built it to fail fast;
-    ``start_target`` starts the server under test when ``config.url`` is None (see :class:`ProfileRun`)."""
+    ``start_target`` starts the server under test when ``config.url`` is None (see :class:`ProfileRun`);
+    ``slot`` places the run in a sweep (:class:`inferload.runstate.RunSlot`)."""
     return ProfileRun(
-        config, registry, argv=argv, console=console, tokenizer=tokenizer, start_target=start_target
+        config, registry, argv=argv, console=console, tokenizer=tokenizer, start_target=start_target,
+        slot=slot,
     ).run()
 
 

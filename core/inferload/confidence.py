@@ -7,7 +7,7 @@ Definitions are in docs/sweeps.md ("Trials") and docs/compare.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -46,49 +46,48 @@ def t_interval(values: Sequence[float], level: float) -> dict[str, Any]:
 def bootstrap_change(
     baseline: Sequence[float],
     candidate: Sequence[float],
-    statistic: Callable[[np.ndarray], float],
+    stat: str,
     level: float,
     *,
     resamples: int = 2000,
     seed: int = 0,
 ) -> tuple[float, float, float]:
-    """The relative change ``statistic(candidate) / statistic(baseline) - 1`` and its percentile bootstrap
-    interval at ``level``: both samples are resampled with replacement ``resamples`` times (seeded, so a
-    comparison is reproducible). Returns ``(change, low, high)`` as fractions (0.05 = +5 %); NaN when
-    the baseline statistic is 0. Raises ValueError when either sample is empty.
+    """The relative change of the statistic ``stat`` (see :func:`statistic`), ``cand / base - 1``, and its
+    percentile bootstrap interval at ``level``: both samples are resampled with replacement
+    ``resamples`` times (seeded, so a comparison is reproducible). Returns ``(change, low, high)`` as
+    fractions (0.05 = +5 %); NaN when the baseline statistic is 0. Raises ValueError when either sample
+    is empty or ``stat`` is unknown.
     """
     base = np.asarray(baseline, dtype=float)
     cand = np.asarray(candidate, dtype=float)
     if base.size == 0 or cand.size == 0:
         raise ValueError("an empty sample")
-    point_base = statistic(base)
+    point_base = float(statistic(base, stat))
     if point_base == 0:
         return math.nan, math.nan, math.nan
-    change = statistic(cand) / point_base - 1
+    change = float(statistic(cand, stat)) / point_base - 1
     rng = np.random.default_rng(seed)
-    changes = np.empty(resamples)
-    for i in range(resamples):
-        b = statistic(base[rng.integers(0, base.size, base.size)])
-        c = statistic(cand[rng.integers(0, cand.size, cand.size)])
-        changes[i] = c / b - 1 if b else math.nan
+    boot_base = statistic(base[rng.integers(0, base.size, (resamples, base.size))], stat)
+    boot_cand = statistic(cand[rng.integers(0, cand.size, (resamples, cand.size))], stat)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        changes = boot_cand / boot_base - 1
     changes = changes[np.isfinite(changes)]
     if changes.size == 0:
         return change, math.nan, math.nan
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(changes, [tail, 100 - tail])
-    return float(change), float(low), float(high)
+    return change, float(low), float(high)
 
 
-def statistic_for(stat: str) -> Callable[[np.ndarray], float]:
-    """The numpy function of a stats-block key: ``avg``, ``p50`` … ``p99``, ``min``, ``max``, ``std``.
-    Raises ValueError for another key."""
+def statistic(data: np.ndarray, stat: str) -> Any:
+    """A stats-block statistic of ``data`` along its last axis (a float for 1-D data, an array per row
+    for 2-D): ``avg``, ``min``, ``max``, ``std``, ``p50`` … ``p99``. Raises ValueError for another key."""
     if stat == "avg":
-        return lambda a: float(a.mean())
+        return data.mean(axis=-1)
     if stat in ("min", "max"):
-        return lambda a: float(getattr(a, stat)())
+        return getattr(data, stat)(axis=-1)
     if stat == "std":
-        return lambda a: float(a.std())
+        return data.std(axis=-1)
     if stat.startswith("p") and stat[1:].replace(".", "", 1).isdigit():
-        q = float(stat[1:])
-        return lambda a: float(np.percentile(a, q))
+        return np.percentile(data, float(stat[1:]), axis=-1)
     raise ValueError(f"{stat!r} is not a statistic (avg, min, max, std, p50, p90, p99 …)")

@@ -132,6 +132,16 @@ class ProfileConfig(BaseSettings):
         0.05, gt=0, lt=1, description="Relative width the --request-rate search stops at (concurrency: 1)"
     )
 
+    reset_kv_cache: bool = Field(
+        False, description="Reset the server's KV/prefix cache before each run (cache_reset plugins)"
+    )
+    reset_kv_cache_path: str | None = Field(
+        None, description="POST this path to reset the cache instead of trying the cache_reset plugins"
+    )
+    wait_for_model_timeout: float | None = Field(
+        None, ge=0, description="Wait up to S s before the first request until a one-token request succeeds"
+    )
+
     # -- live HTTP API ---------------------------------------------------------------------------
     api_port: int | None = Field(
         None,
@@ -194,7 +204,7 @@ class ProfileConfig(BaseSettings):
         parse_extra_inputs(values)
         return values
 
-    @field_validator("endpoint")
+    @field_validator("endpoint", "reset_kv_cache_path")
     @classmethod
     def _path(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("/"):
@@ -228,6 +238,8 @@ class ProfileConfig(BaseSettings):
             raise ValueError("--benchmark-grace-period only applies with --benchmark-duration")
         if self.request_rate is None and (self.arrival_pattern or self.arrival_smoothness is not None):
             raise ValueError("--arrival-pattern and --arrival-smoothness need --request-rate")
+        if self.reset_kv_cache_path is not None and not self.reset_kv_cache:
+            raise ValueError("--reset-kv-cache-path needs --reset-kv-cache")
         if self.search_max_load and self.goodput is None:
             raise ValueError("--search-max-load needs --goodput SLOs ('time_to_first_token:500 ...')")
         if self.api_linger != self.api_linger:  # NaN

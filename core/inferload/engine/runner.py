@@ -210,6 +210,7 @@ class ProfileRun:
         self._log_handler: logging.Handler | None = None
         self._secret_filter: logging.Filter | None = None
         self.inputs: list[dict[str, Any]] = []
+        self.probe_body: dict[str, Any] = {}
         self.client_warnings: list[str] = []
 
     # -- the whole run ---------------------------------------------------------------------------
@@ -255,6 +256,7 @@ class ProfileRun:
             state.config = config
         init_kwargs["url"] = url = request_url(config.base_url or "", config.endpoint or self.endpoint.path)
         self._open_log()
+        self._prepare_server(url)
         if self.target is None and url != f"{config.base_url}{config.endpoint or self.endpoint.path}":
             log.info("--url already ends in the API version: sending requests to %s", _safe_url(url))
         log.info(
@@ -305,6 +307,21 @@ class ProfileRun:
 
     # -- preparation -----------------------------------------------------------------------------
 
+    def _prepare_server(self, url: str) -> None:
+        """--reset-kv-cache, then --wait-for-model-timeout (inferload.server_prep), before any worker."""
+        config = self.config
+        if config.reset_kv_cache:
+            from inferload.server_prep import reset_cache
+
+            warning = reset_cache(config, self.registry, config.base_url or "")
+            if warning:
+                log.warning("%s", warning)
+                self.client_warnings.append(warning)
+        if config.wait_for_model_timeout is not None:
+            from inferload.server_prep import wait_for_model
+
+            wait_for_model(config, url, self.probe_body)
+
     def _prepare_payloads(self) -> dict[str, Any]:
         """Dataset, then every request body rendered and serialised: all prompt work before t=0."""
         from inferload.dataset import resolve_tokenizer
@@ -329,6 +346,9 @@ class ProfileRun:
             )
         adapter = self.endpoint.factory()
         bodies = [adapter.render(conversation, config) for conversation in conversations]
+        # --wait-for-model-timeout's probe: the first prompt, asking for one token, not streamed
+        one_token = config.model_copy(update={"osl": 1, "osl_stddev": 0.0, "streaming": False})
+        self.probe_body = adapter.render(conversations[0], one_token)
         self.inputs = [
             {"session_id": c.conversation_id, "payloads": [body]}
             for c, body in zip(conversations, bodies, strict=True)

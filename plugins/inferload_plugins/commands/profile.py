@@ -285,6 +285,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="relative gap the --request-rate bisection stops at (default 0.05; concurrency: 1)",
     )
+    server = parser.add_argument_group("a clean, ready server (docs/sweeps.md)")
+    server.add_argument(
+        "--reset-kv-cache",
+        action=argparse.BooleanOptionalAction,
+        default=_S,
+        help="reset the server's KV/prefix cache before each run (vLLM, SGLang; see `inferload plugins`)",
+    )
+    server.add_argument(
+        "--reset-kv-cache-path",
+        default=_S,
+        metavar="PATH",
+        help="POST this path to reset the cache instead (e.g. /reset_prefix_cache)",
+    )
+    server.add_argument(
+        "--wait-for-model-timeout",
+        type=single_value(float, "--wait-for-model-timeout"),
+        default=_S,
+        metavar="S",
+        help="before the first request (and after a reset), wait up to S s until a one-token request "
+        "succeeds",
+    )
     api = parser.add_argument_group("live API")
     api.add_argument(
         "--api-port",

@@ -594,6 +594,9 @@ class ProfileRun:
             start_wall_ns=profiling_start_wall or state.started_ns,
             end_wall_ns=state.ended_ns,
         )
+        from inferload.steady_state import steady_state
+
+        summary["steady_state"] = steady_state(records, config, self.registry)
         if output_length is not None:
             summary["output_length"] = output_length
             if output_length["warning"]:

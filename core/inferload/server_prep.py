@@ -29,6 +29,23 @@ _POLL_S = 0.5
 _REQUEST_TIMEOUT_S = 10.0
 
 
+def prepare_server(
+    config: ProfileConfig, registry: PluginRegistry, url: str, probe_body: dict[str, Any]
+) -> list[str]:
+    """``--reset-kv-cache``, then ``--wait-for-model-timeout`` (``probe_body`` sent to ``url``), each only
+    when asked for; returns the client warnings for the run's summary (a reset no server path took).
+    Raises RunFailed when the model does not answer in time."""
+    warnings: list[str] = []
+    if config.reset_kv_cache:
+        warning = reset_cache(config, registry, config.base_url or "")
+        if warning:
+            log.warning("%s", warning)
+            warnings.append(warning)
+    if config.wait_for_model_timeout is not None:
+        wait_for_model(config, url, probe_body)
+    return warnings
+
+
 def reset_cache(config: ProfileConfig, registry: PluginRegistry, base_url: str) -> str | None:
     """Reset the server's cache; returns a warning line when no reset worked (once per server), else
     None. With ``--reset-kv-cache-path`` only that path is tried (POST); otherwise every cache_reset

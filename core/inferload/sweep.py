@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inferload.artifact_files import clear_run_dir, write_artifact
+from inferload.artifact_files import artifact_dir_for, clear_run_dir, model_dir_name, write_artifact
 from inferload.confidence import CV_WARNING, t_interval
 from inferload.config import ProfileConfig, flag_name
 from inferload.errors import EXIT_OK, UsageError
@@ -227,7 +227,7 @@ class Sweep:
 
     def config_for(self, values: Mapping[str, Any]) -> ProfileConfig:
         """The validated config of one variation (UsageError naming the flag when a value does not fit)."""
-        from inferload.engine.runner import check_plugins
+        from inferload.engine.preflight import check_plugins
 
         config = ProfileConfig.load({**self.cli, **values}, self.config_file).with_plugin_defaults(
             self.registry)
@@ -237,8 +237,6 @@ class Sweep:
     def root(self, kind: str) -> Path:
         """``<artifact-dir>/<model>-<endpoint-type>-<kind>``: kind is ``sweep``, ``search`` or, for trials
         of one configuration, its stimulus (``concurrency4``)."""
-        from inferload.engine.runner import artifact_dir_for, model_dir_name
-
         if kind == self.base.stimulus:
             return artifact_dir_for(self.base)
         base = Path(self.base.artifact_dir).expanduser().absolute()

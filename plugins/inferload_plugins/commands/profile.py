@@ -334,7 +334,8 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     there is no --url, run the engine."""
     from inferload.config import ProfileConfig, flag_name
     from inferload.dataset import resolve_tokenizer
-    from inferload.engine.runner import check_plugins, run_profile
+    from inferload.engine.preflight import check_plugins
+    from inferload.engine.runner import run_profile
     from inferload.errors import UsageError
     from inferload.sweep import expand, split_axes
 

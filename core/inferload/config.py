@@ -34,6 +34,7 @@ from inferload.redact import (
     secret_leaves,
     split_header,
 )
+from inferload.textfiles import read_capped
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
@@ -462,10 +463,7 @@ def _environ_has(name: str) -> bool:
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A YAML or JSON mapping of settings; keys may use ``-`` or ``_``."""
     file = Path(path)
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read config file {file}: {exc.strerror or exc}") from None
+    text = read_capped(file, what="config file")
     try:
         if file.suffix.lower() == ".json":
             data = json.loads(text)

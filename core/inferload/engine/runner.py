@@ -22,6 +22,7 @@ import os
 import random
 import re
 import signal
+import stat
 import threading
 import time
 import uuid
@@ -49,7 +50,7 @@ from inferload.engine.messages import (
 )
 from inferload.engine.progress_view import ProgressView, resolve_ui
 from inferload.engine.schedule import PhasePlan, build_phases, default_workers, split_concurrency
-from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, PluginError, RunFailed, UsageError
+from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, Interrupted, PluginError, RunFailed, UsageError
 from inferload.records import DEFAULT_REQUEST_TIMEOUT_S, ERROR_TIMEOUT, PROFILING
 from inferload.redact import SecretFilter, build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
@@ -140,12 +141,16 @@ def check_plugins(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any,
 
 def check_input_file(path: Path) -> None:
     """A UsageError naming ``path`` unless it is a file this process can read (its lines are checked when
-    the dataset is built, still before the first request)."""
+    the dataset is built, still before the first request). Nothing is read here: opening a FIFO (or
+    ``<(cmd)``) and closing it again would throw away what its writer sent."""
     try:
-        with open(path, "rb") as handle:
-            handle.read(1)
+        info = os.stat(path)
     except OSError as exc:
         raise UsageError(f"cannot read --input-file {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"cannot read --input-file {path}: it is a directory; give a JSONL file")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"cannot read --input-file {path}: Permission denied")
 
 
 class ProfileRun:
@@ -512,8 +517,10 @@ class ProfileRun:
     def _on_sigint(self, signum: int, frame: Any) -> None:
         self.interrupts += 1
         self.stop_signal = signum
-        if self.interrupts > 2:
-            raise KeyboardInterrupt
+        # Before any worker exists there is nothing to drain: the signal ends the start-up (a dataset file
+        # that never ends a line, a slow dataset build) at once, with 128 + its number.
+        if self.interrupts > 2 or not self.handles:
+            raise Interrupted(signum)
 
     # -- the end ---------------------------------------------------------------------------------
 

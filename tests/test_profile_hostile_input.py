@@ -345,3 +345,29 @@ def test_url_ending_in_v1_is_accepted_and_says_what_it_uses(
     assert {t["route"] for t in simulator.truth()} == {"/v1/chat/completions"}
     records = read_jsonl(artifact_dir(tmp_path) / "profile_export.jsonl")
     assert len(records) == 2 and all(r["error"] is None for r in records)
+
+
+@pytest.mark.parametrize(
+    ("flag", "suffix", "needle"),
+    [
+        ("--url", "/a b", "holds a space (write it as %20) at character"),
+        ("--url", "/a\r\nX-Injected: 1", "holds a line break at character"),
+        ("--url", "/a\tb", "holds the control character U+0009 at character"),
+        ("--url", "/base#frag", "holds a '#' fragment, which is never sent to a server"),
+        ("--endpoint", "/v1/chat completions", "holds a space (write it as %20) at character 9"),
+        ("--endpoint", "/v1/chat\r\n/completions", "holds a line break at character 9"),
+        ("--endpoint", "/v1/chat/completions#x", "holds a '#' fragment"),
+    ],
+    ids=["url-space", "url-crlf", "url-tab", "url-fragment", "endpoint-space", "endpoint-crlf",
+         "endpoint-fragment"],
+)
+def test_url_and_endpoint_with_spaces_line_breaks_or_a_fragment_are_one_line_and_nothing_is_sent(
+    run_cli: Any, simulator: Simulator, tmp_path: Path, flag: str, suffix: str, needle: str
+) -> None:
+    target = ("--url", simulator.url + suffix) if flag == "--url" else (
+        "--url", simulator.url, "--endpoint", suffix)
+    result = run_cli("profile", *target, "-m", "m", "--artifact-dir", tmp_path / "art", *QUICK)
+    assert_one_line_usage_error(result, f"invalid {flag}", needle)
+    assert "\r" not in result.stderr  # the line break is shown escaped, never echoed raw
+    assert simulator.truth() == []
+    assert not (tmp_path / "art").exists()

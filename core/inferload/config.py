@@ -35,6 +35,7 @@ from inferload.redact import (
     split_header,
 )
 from inferload.textfiles import read_capped
+from inferload.urls import check_no_fragment, check_target_text
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
@@ -148,6 +149,8 @@ class ProfileConfig(BaseSettings):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
+        check_target_text(value, "the URL")
+        check_no_fragment(value, "the URL")
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
@@ -182,7 +185,11 @@ class ProfileConfig(BaseSettings):
     @field_validator("endpoint")
     @classmethod
     def _path(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
+        if value is None:
+            return None
+        check_target_text(value, "the path")
+        check_no_fragment(value, "the path")
+        if not value.startswith("/"):
             raise ValueError(f"{value!r} must be a path starting with '/'")
         return value
 
@@ -541,9 +548,10 @@ def _one_line(exc: ValidationError, source: Any = flag_name) -> str:
     if field in ("api_server_host",):
         field = "api_host"
     value = error.get("input")
-    if isinstance(value, str) and "://" in value:
-        value = redact_url(value)
     shown = "" if field in ("api_key", "header") or isinstance(value, (dict, list)) else f" {value!r}"
+    if isinstance(value, str) and "://" in value and shown:
+        # escaped before redacting: urlsplit would silently drop the CR/LF/TAB the message is about
+        shown = " '" + redact_url(value.encode("unicode_escape").decode("ascii")) + "'"
     if error.get("type") == "extra_forbidden":
         return f"unknown setting {field!r} (config file or INFERLOAD_ environment)"
     name = source(field) if field in ProfileConfig.model_fields else flag_name(field)

@@ -196,6 +196,8 @@ class ProfileRun:
         )
         self.api_server: Any = None
         self.handles: list[Any] = []
+        self._preparing = True
+        """True until the workers are spawned: a stop signal then ends the start-up at once."""
         self.interrupts = 0
         self.stop_signal = signal.SIGINT
         self.stopping_sent = False
@@ -363,6 +365,7 @@ class ProfileRun:
             )
             for i in range(count)
         ]
+        self._preparing = False
         with terminal_signals_blocked():
             self.handles = executor.start(worker_main, inits)
 
@@ -519,7 +522,7 @@ class ProfileRun:
         self.stop_signal = signum
         # Before any worker exists there is nothing to drain: the signal ends the start-up (a dataset file
         # that never ends a line, a slow dataset build) at once, with 128 + its number.
-        if self.interrupts > 2 or not self.handles:
+        if self.interrupts > 2 or self._preparing:
             raise Interrupted(signum)
 
     # -- the end ---------------------------------------------------------------------------------

@@ -162,6 +162,13 @@ class ProfileConfig(BaseSettings):
             raise ValueError("port 0 is not a server's port; give a port 1-65535")
         return value.rstrip("/")
 
+    @field_validator("artifact_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # resolved once, against the working directory at start: input_config, the API's file routes and
+        # the secret scrubbing of files all see the same absolute path
+        return Path(os.path.abspath(value.expanduser()))
+
     @field_validator("header")
     @classmethod
     def _headers_are_valid(cls, values: list[str]) -> list[str]:

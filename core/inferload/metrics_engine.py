@@ -96,7 +96,8 @@ def parse_goodput(value: str | Mapping[str, Any] | Sequence[str] | None) -> dict
     """``--goodput "time_to_first_token:200 inter_token_latency:10"`` -> ``{tag: threshold}``.
 
     Accepts the string form (pairs separated by spaces or commas, ``:`` or ``=`` between tag and value),
-    a list of such strings, or a mapping. Thresholds are in the metric's reported unit (ms for latencies).
+    a list of such strings, or a mapping. Thresholds are in the metric's reported unit (ms for latencies)
+    and must be finite and greater than 0; anything else is a UsageError naming the entry.
     """
     if value is None or value == "":
         return {}
@@ -124,6 +125,9 @@ def parse_goodput(value: str | Mapping[str, Any] | Sequence[str] | None) -> dict
             raise UsageError(f"--goodput {tag}:{number!r}: the threshold must be a number") from None
         if threshold != threshold or threshold in (float("inf"), float("-inf")):
             raise UsageError(f"--goodput {tag}:{number}: the threshold must be a finite number")
+        if threshold <= 0:
+            raise UsageError(f"--goodput {tag}:{number}: the threshold must be greater than 0 (no request "
+                             "can meet a latency SLO of 0 or less)")
         slos[tag] = threshold
     return slos
 
@@ -511,14 +515,17 @@ _ID_PATTERNS = (
     (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<id>"),
     (re.compile(r"(?<=[-_:=])(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_]{6,}"), "<id>"),
     (re.compile(r"\b(?=[a-zA-Z]*[0-9])(?=[0-9]*[a-zA-Z])[A-Za-z0-9]{12,}\b"), "<id>"),
-    (re.compile(r"\b[0-9]{7,}\b"), "<n>"),
+    (re.compile(r"(?i)(?<![\w-])((?:request|req|trace|span|session|seq|sequence|chunk|call|conversation)"
+                r"[ _-]?(?:id|number|no)?|id|#)([ :=#]*)[0-9]+\b"), r"\1\2<n>"),
 )
 
 
 def normalise_message(message: str) -> str:
     """An error message with its per-request ids replaced, so ``error_summary`` groups by kind: UUIDs,
-    suffixes like ``chatcmpl-3f9a1c07`` or ``req_8842a1``, long alphanumeric tokens with digits, and
-    numbers of 7+ digits become ``<id>``/``<n>``. Status codes, token counts and short words stay."""
+    suffixes like ``chatcmpl-3f9a1c07`` or ``req_8842a1``, long alphanumeric tokens with digits, and a
+    number that follows an id word (``request 1234``, ``id=77``, ``#12``) become ``<id>``/``<n>``. Plain
+    numbers stay, whatever their size: sizes, limits, status codes and token counts are the same for every
+    request and tell the user what went wrong (``larger than 16777216 bytes``)."""
     for pattern, placeholder in _ID_PATTERNS:
         message = pattern.sub(placeholder, message)
     return message

@@ -53,6 +53,11 @@ class ScriptedServer:
 
     answer: Callable[[ScriptedRequest, int], bytes]
     close_after_response: bool = False
+    answer_in_groups_of: int = 1
+    """Hold each answer until this many requests are waiting, then answer them all at once (so that their
+    responses arrive at the client together)."""
+    group_delay_s: float = 0.0
+    """With groups: how long a complete group is held before it is answered (a slow server)."""
     requests: list[ScriptedRequest] = field(default_factory=list)
     connections: int = 0
     url: str = ""
@@ -80,6 +85,18 @@ class ScriptedServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
+    async def _group_released(self, number: int) -> None:
+        """Wait until the group of request ``number`` is complete (see ``answer_in_groups_of``)."""
+        size = self.answer_in_groups_of
+        if size <= 1:
+            return
+        groups: dict[int, asyncio.Event] = self.__dict__.setdefault("_groups", {})
+        event = groups.setdefault(number // size, asyncio.Event())
+        if number % size == size - 1:
+            await asyncio.sleep(self.group_delay_s)
+            event.set()
+        await event.wait()
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = self.connections
         self.connections += 1
@@ -99,6 +116,7 @@ class ScriptedServer:
                 request = ScriptedRequest(lines[0], headers, body, connection)
                 number = len(self.requests)
                 self.requests.append(request)
+                await self._group_released(number)
                 writer.write(self.answer(request, number))
                 await writer.drain()
                 if self.close_after_response:

@@ -32,6 +32,7 @@ feed, never for a record). Readers get the finished dicts, never the columns.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from array import array
@@ -60,7 +61,13 @@ SKETCH_FEED_VALUES = 65_536
 numpy batches to be cheap per value, small enough that a snapshot has little left to feed."""
 
 SCHEDULE_LAG_WARN_MS = 1.0
-"""Client overload: warn when the p99 delay between a request's scheduled and actual start exceeds this."""
+"""Client overload: warn only when the p99 of the client's own lag exceeds this (ms) ..."""
+SCHEDULE_LAG_WARN_SHARE = 0.05
+"""... and is at least this share of the mean request latency (1 ms matters to a 2 ms request, not to a 2 s
+one) ..."""
+SCHEDULE_LAG_MIN_SAMPLE = 100
+"""... over at least this many profiling requests: below 100 the p99 is simply the largest value, and one
+late timer wake-up is not an overloaded client."""
 RATE_SHORTFALL_WARN = 0.95
 """Client overload: warn when requests went out at less than this fraction of the scheduled rate."""
 
@@ -169,6 +176,7 @@ class MetricsAccumulator:
         capabilities: Iterable[str] | None = None,
     ) -> None:
         self._registry = registry
+        self._config = config
         self.capabilities = (
             frozenset(capabilities) if capabilities is not None else run_capabilities(config, registry)
         )
@@ -427,10 +435,11 @@ class MetricsAccumulator:
         """
         warnings: list[str] = []
         lag = lag_stats if lag_stats is not None else self.schedule_lag_stats()
-        if lag and lag.get("p99", 0.0) > SCHEDULE_LAG_WARN_MS:
+        if lag and self._lag_matters(lag):
             warnings.append(
-                f"client overloaded: requests started {lag['p99']:.2f} ms (p99) after their scheduled time "
-                f"(threshold {SCHEDULE_LAG_WARN_MS:g} ms); add --workers or lower the load"
+                f"client overloaded: requests started {lag['p99']:.2f} ms (p99 of {lag['count']:,}) after "
+                f"they could go, {lag['p99'] / self._mean_latency_ms():.0%} of the mean request latency; "
+                f"{self._overload_advice()}"
             )
         if (
             self._first_scheduled_ns is not None
@@ -455,9 +464,39 @@ class MetricsAccumulator:
                 else:
                     warnings.append(
                         f"client could not keep up: requests went out at {achieved_rate:,.1f}/s against a "
-                        f"schedule of {scheduled_rate:,.1f}/s; add --workers or lower --request-rate"
+                        f"schedule of {scheduled_rate:,.1f}/s; {self._overload_advice()}"
                     )
         return warnings
+
+    def _lag_matters(self, lag: Mapping[str, Any]) -> bool:
+        """The overload rule (see :data:`SCHEDULE_LAG_WARN_MS` and the two after it)."""
+        p99 = float(lag.get("p99", 0.0))
+        mean = self._mean_latency_ms()
+        return (int(lag.get("count", 0)) >= SCHEDULE_LAG_MIN_SAMPLE and p99 > SCHEDULE_LAG_WARN_MS
+                and mean > 0 and p99 >= SCHEDULE_LAG_WARN_SHARE * mean)
+
+    def _mean_latency_ms(self) -> float:
+        column = self._columns.get("request_latency")
+        return sum(column) / len(column) if column else 0.0
+
+    def _overload_advice(self) -> str:
+        """What to do about a late client, by cause: a machine busy with other work, too few workers for
+        the cores, or a client already on every core."""
+        from inferload.engine.schedule import default_workers
+
+        cores = os.cpu_count() or 1
+        config = self._config
+        cap = getattr(config, "effective_concurrency", None)
+        workers = getattr(config, "workers", None) or (default_workers(config) if config is not None else 1)
+        workers = min(workers, cap) if cap else workers
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        if load > cores and load - workers >= 1:
+            return (f"the machine is busy (load average {load:.1f} on {cores} cores, {workers} of it "
+                    "inferload's workers): other processes take CPU from the client; rerun on a quieter "
+                    "machine or lower the load")
+        if workers < cores and (cap is None or workers < cap):
+            return f"add --workers ({workers} now, {cores} cores) or lower the load"
+        return f"every core ({cores}) already runs a worker: lower the load or use a larger machine"
 
     def measurement_warnings(self) -> list[str]:
         """Plain-language warnings about the figures themselves (not the client): responses whose usage

@@ -371,3 +371,37 @@ def test_url_and_endpoint_with_spaces_line_breaks_or_a_fragment_are_one_line_and
     assert "\r" not in result.stderr  # the line break is shown escaped, never echoed raw
     assert simulator.truth() == []
     assert not (tmp_path / "art").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--isl", "99999999999"), "invalid --isl 99999999999: Input should be less than or equal to 1000000"
+         ""),
+        (("--isl", "2000000"), "invalid --isl 2000000: Input should be less than or equal to 1000000"),
+        (("--osl", "1000001"), "invalid --osl 1000001: Input should be less than or equal to 1000000"),
+        (("--num-dataset-entries", "1000", "--isl", "1000000"),
+         "--num-dataset-entries 1000 x --isl 1000000 = 1,000,000,000 prompt tokens"),
+    ],
+    ids=["isl-huge", "isl-over-bound", "osl-over-bound", "dataset-over-bound"],
+)
+def test_lengths_beyond_the_documented_bounds_are_one_line_before_anything_is_built(
+    run_cli: Any, tmp_path: Path, args: tuple[str, ...], needle: str
+) -> None:
+    result = run_cli("profile", "-m", "m", *args, "--artifact-dir", tmp_path / "art", "--ui", "none")
+    assert_one_line_usage_error(result, needle)
+    assert not (tmp_path / "art").exists()
+
+
+def test_a_large_synthetic_dataset_says_it_is_being_built_before_the_first_request(
+    run_cli: Any, simulator: Simulator, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "-u", simulator.url, "-m", "m", "--isl", "5000", "--num-dataset-entries",
+                     "200", "--request-count", "1", "--osl", "1", "--artifact-dir", tmp_path, "--ui", "none")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    building = next(i for i, line in enumerate(lines)
+                    if "building 200 synthetic prompts, 1,000,000 tokens in all" in line)
+    # said before the workers start (the first request comes after them)
+    ready = next(i for i, line in enumerate(lines) if "worker process(es) ready" in line)
+    assert building < ready

@@ -23,6 +23,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from inferload.dataset import MAX_DATASET_TOKENS, MAX_SEQUENCE_TOKENS
 from inferload.errors import UsageError
 from inferload.headers import check_header, check_header_value
 from inferload.records import DEFAULT_REQUEST_TIMEOUT_S
@@ -96,11 +97,13 @@ class ProfileConfig(BaseSettings):
     warmup_request_count: int = Field(0, ge=0, description="Requests sent before profiling, not measured")
 
     # -- dataset ---------------------------------------------------------------------------------
-    isl: int = Field(550, ge=1, description="Input sequence length (tokens) mean")
+    isl: int = Field(550, ge=1, le=MAX_SEQUENCE_TOKENS, description="Input sequence length (tokens) mean")
     isl_stddev: float = Field(0.0, ge=0)
-    osl: int | None = Field(None, ge=1, description="Output sequence length (tokens) mean")
+    osl: int | None = Field(
+        None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Output sequence length (tokens) mean"
+    )
     osl_stddev: float = Field(0.0, ge=0)
-    num_dataset_entries: int = Field(100, ge=1)
+    num_dataset_entries: int = Field(100, ge=1, le=MAX_DATASET_TOKENS)
     random_seed: int | None = Field(None, ge=0)
     tokenizer: str | None = Field(
         None, description="Tokenizer plugin name, tokenizer.json path or HF name (default: the catalogue's)"
@@ -227,6 +230,13 @@ class ProfileConfig(BaseSettings):
             raise ValueError("--benchmark-grace-period only applies with --benchmark-duration")
         if self.request_rate is None and (self.arrival_pattern or self.arrival_smoothness is not None):
             raise ValueError("--arrival-pattern and --arrival-smoothness need --request-rate")
+        if self.input_file is None and self.num_dataset_entries * self.isl > MAX_DATASET_TOKENS:
+            raise ValueError(
+                f"--num-dataset-entries {self.num_dataset_entries} x --isl {self.isl} = "
+                f"{self.num_dataset_entries * self.isl:,} prompt tokens to build before the first request, "
+                f"over the limit of {MAX_DATASET_TOKENS:,}; lower one of them (requests cycle through the "
+                "entries)"
+            )
         if self.api_linger != self.api_linger:  # NaN
             raise ValueError("--api-linger must be a number of seconds or inf")
         return self

@@ -8,7 +8,6 @@ way configuration leaves the process (``/api/config``, ``input_config`` in profi
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
@@ -17,7 +16,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -25,7 +24,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from inferload.dataset import MAX_DATASET_TOKENS, MAX_SEQUENCE_TOKENS
 from inferload.errors import UsageError
-from inferload.headers import check_header, check_header_value
+from inferload.headers import check_header, check_header_value, split_userinfo
 from inferload.records import DEFAULT_REQUEST_TIMEOUT_S
 from inferload.redact import (
     is_secret_name,
@@ -326,21 +325,12 @@ class ProfileConfig(BaseSettings):
     @property
     def base_url(self) -> str | None:
         """``--url`` without its userinfo (``user:pass@``), which :attr:`headers_map` sends as Basic auth."""
-        if self.url is None or "@" not in self.url:
-            return self.url
-        parts = urlsplit(self.url)
-        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+        return None if self.url is None else split_userinfo(self.url)[0]
 
     @property
     def url_basic_auth(self) -> str | None:
         """``Basic base64(user:password)`` from the URL's userinfo (percent-decoded), or None."""
-        if self.url is None or "@" not in self.url:
-            return None
-        parts = urlsplit(self.url)
-        if parts.username is None:
-            return None
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+        return None if self.url is None else split_userinfo(self.url)[1]
 
     @property
     def headers_map(self) -> dict[str, str]:

@@ -228,7 +228,8 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     there is no --url, run the engine."""
     from inferload.config import ProfileConfig
     from inferload.dataset import resolve_tokenizer
-    from inferload.engine.runner import check_plugins, run_profile
+    from inferload.engine.preflight import check_plugins
+    from inferload.engine.runner import run_profile
 
     cli = {name: value for name, value in vars(args).items() if name in ProfileConfig.model_fields}
     config = ProfileConfig.load(cli, args.config_file).with_plugin_defaults(registry)

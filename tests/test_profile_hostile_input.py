@@ -266,6 +266,17 @@ def test_long_and_unicode_model_names_get_distinct_safe_directories(run_cli: Any
     assert sum(d.startswith("мод_l_名前-") for d in dirs) == 2
 
 
+def test_model_names_starting_with_a_dash_never_make_a_directory_a_shell_reads_as_an_option(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    for name in ("-", "--x"):
+        result = run_cli("profile", f"--model={name}", "--artifact-dir", tmp_path, *QUICK)
+        assert result.returncode == 0, result.stderr
+    dirs = sorted(p.name for p in tmp_path.iterdir())
+    assert len(dirs) == 2 and not [d for d in dirs if d.startswith("-")], dirs
+    assert sum(d.startswith("model-") for d in dirs) == 1 and sum(d.startswith("x-") for d in dirs) == 1
+
+
 # -- input files ---------------------------------------------------------------------------------------------
 
 

@@ -416,3 +416,25 @@ def test_a_large_synthetic_dataset_says_it_is_being_built_before_the_first_reque
     # said before the workers start (the first request comes after them)
     ready = next(i for i, line in enumerate(lines) if "worker process(es) ready" in line)
     assert building < ready
+
+
+@pytest.mark.parametrize("bad", ["port-in-use", "unknown-host"])
+def test_an_api_address_that_cannot_be_had_leaves_the_previous_runs_results_alone(
+    run_cli: Any, simulator: Simulator, tmp_path: Path, bad: str
+) -> None:
+    first = run_cli("profile", "-u", simulator.url, "-m", "m", "--artifact-dir", tmp_path, *QUICK)
+    assert first.returncode == 0, first.stderr
+    run = artifact_dir(tmp_path)
+    before = {path.relative_to(run): path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    assert Path("profile_export.json") in before
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        address = (("--api-port", str(taken.getsockname()[1])) if bad == "port-in-use"
+                   else ("--api-port", "0", "--api-host", "no-such-host.invalid"))
+        second = run_cli("profile", "-u", simulator.url, "-m", "m", *address, "--artifact-dir", tmp_path,
+                         *QUICK)
+    assert_one_line_usage_error(second, "cannot serve the HTTP API on")
+    after = {path.relative_to(run): path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    assert after == before  # not one file removed, added or changed
+    assert len(simulator.truth()) == 2  # and the second run sent nothing

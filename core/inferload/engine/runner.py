@@ -26,7 +26,7 @@ from inferload.artifact_files import artifact_dir_for
 from inferload.config import ProfileConfig
 from inferload.engine.aggregator import RecordAggregator
 from inferload.engine.finish import finish_run, record_abort
-from inferload.engine.live_api import linger, start_live_api
+from inferload.engine.live_api import bind_live_api, linger
 from inferload.engine.payloads import Payloads, prepare_payloads
 from inferload.engine.phase_loop import PhaseLoop
 from inferload.engine.preflight import check_plugins
@@ -131,6 +131,8 @@ class ProfileRun:
         )
         phases = build_phases(self.config, registry, self.seed)
         url = self._start_target()
+        # the last usage check, before the artifact directory is touched: the API's address can be had
+        self.api_server = bind_live_api(self.config, registry, state)
         self.run_log.open()
         self._log_start(url, payloads)
         self.signals.preparing = False  # from here a signal drains the workers instead of ending at once
@@ -139,7 +141,8 @@ class ProfileRun:
         accumulator = MetricsAccumulator(registry, self.config)
         aggregator = RecordAggregator(state, registry, accumulator)
         self.pool.wait_ready(aggregator, self.scrub)
-        self.api_server = start_live_api(self.config, registry, state)
+        if self.api_server is not None:
+            self.api_server.start()
         view = ProgressView(resolve_ui(self.config.ui), state)
         state.started_ns = time.time_ns()
         state.lifecycle = Lifecycle.RUNNING

@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass
@@ -28,6 +28,22 @@ class ScriptedRequest:
     def target(self) -> str:
         """The request target as sent: ``/v1/chat/completions?api-version=2024``."""
         return self.request_line.split(" ")[1]
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes] | None:
+    """One HTTP/1.1 request from ``reader``: (request line, headers by lower-case name, the
+    ``Content-Length`` body); None when the client closed before a complete head."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return lines[0], headers, await reader.readexactly(int(headers.get("content-length", "0")))
 
 
 def json_response(status: int, obj: Any, *, reason: str = "OK") -> bytes:
@@ -47,8 +63,38 @@ def chat_completion(text: str = "hello there") -> bytes:
     })
 
 
+class LoopbackServer:
+    """Serves ``self._handle`` (an asyncio stream handler) on 127.0.0.1 and a port the OS picks, on its own
+    event loop in a thread, as a context manager; ``self.url`` is set on entry."""
+
+    url: str
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._loop = asyncio.new_event_loop()
+
+        async def serve() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            self._server.close()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
 @dataclass
-class ScriptedServer:
+class ScriptedServer(LoopbackServer):
     """``with ScriptedServer(answer) as server: server.url ...``; ``server.requests`` holds what arrived."""
 
     answer: Callable[[ScriptedRequest, int], bytes]
@@ -61,29 +107,6 @@ class ScriptedServer:
     requests: list[ScriptedRequest] = field(default_factory=list)
     connections: int = 0
     url: str = ""
-
-    def __enter__(self) -> ScriptedServer:
-        self._loop = asyncio.new_event_loop()
-        started = threading.Event()
-
-        async def serve() -> None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-            self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-            started.set()
-
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(serve(), self._loop)
-        started.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def stop() -> None:
-            self._server.close()
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
     async def _group_released(self, number: int) -> None:
         """Wait until the group of request ``number`` is complete (see ``answer_in_groups_of``)."""
@@ -102,18 +125,10 @@ class ScriptedServer:
         self.connections += 1
         try:
             while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
+                got = await read_request(reader)
+                if got is None:
                     return
-                lines = head.decode("latin-1").split("\r\n")
-                headers = {}
-                for line in lines[1:]:
-                    if ":" in line:
-                        name, _, value = line.partition(":")
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                request = ScriptedRequest(lines[0], headers, body, connection)
+                request = ScriptedRequest(*got, connection)
                 number = len(self.requests)
                 self.requests.append(request)
                 await self._group_released(number)

@@ -233,27 +233,13 @@ def test_a_run_clears_what_an_earlier_run_left_and_says_so(
     run_dir.mkdir(parents=True)
     (run_dir / "profile_export.json").write_text('{"benchmark_id": "old"}')
     (run_dir / "stale_from_an_old_run.txt").write_text("old")
-    with socket.socket() as busy:  # a usage error that happens once the run directory is in use
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        result = run_cli(
-            "profile",
-            "-u",
-            simulator.url,
-            "-m",
-            "m",
-            "--artifact-dir",
-            tmp_path / "art",
-            *QUICK,
-            "--api-port",
-            str(busy.getsockname()[1]),
-        )
-    assert result.returncode == 2, result.stderr
+    result = run_cli("profile", "-u", simulator.url, "-m", "m", "--artifact-dir", tmp_path / "art", *QUICK)
+    assert result.returncode == 0, result.stderr
     assert "earlier run" in result.stderr and "stale_from_an_old_run.txt" in result.stderr
-    assert sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")) == [
-        "logs",
-        "logs/inferload.log",
-    ]
+    left = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*"))
+    assert "stale_from_an_old_run.txt" not in left and "logs/inferload.log" in left
+    summary = json.loads((run_dir / "profile_export.json").read_text())
+    assert summary["benchmark_id"] != "old"  # the run's own, not the earlier one's
 
 
 def test_long_and_unicode_model_names_get_distinct_safe_directories(run_cli: Any, tmp_path: Path) -> None:

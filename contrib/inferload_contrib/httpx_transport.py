@@ -8,7 +8,6 @@ for servers only reachable over HTTP/2, where multiplexing matters more than cli
 from __future__ import annotations
 
 from collections.abc import Mapping
-from time import perf_counter_ns
 from typing import Any
 
 from inferload import hookimpl
@@ -75,7 +74,6 @@ class HttpxTransport(BaseTransport):
 
     async def request(self, body: bytes, headers: Mapping[str, str], sink: Any) -> tuple[int, int]:
         async def attempt(tried: Attempt) -> tuple[int, int]:
-            received = 0
             tried.reused = True  # until httpcore reports that it opened a connection for this request
 
             async def trace(event: str, info: Any) -> None:
@@ -86,12 +84,9 @@ class HttpxTransport(BaseTransport):
             try:
                 async with client.stream("POST", self.url, content=body, headers=headers,
                                          extensions={"trace": trace}) as response:
-                    sink.on_headers(response.status_code, perf_counter_ns())
-                    async for data in response.aiter_raw():
-                        received += len(data)
-                        sink.on_body(data, perf_counter_ns())
+                    await self.relay(tried, response.status_code, response.aiter_raw(), sink)
             except self.errors as exc:
-                raise self.transport_error(exc, len(body), received) from None
-            return len(body), received
+                raise self.transport_error(exc, len(body), tried.received) from None
+            return len(body), tried.received
 
         return await self.with_stale_retry(attempt)

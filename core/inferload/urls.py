@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+from inferload.headers import refuse_character
+
 _BAD_TARGET_CHAR = re.compile(r"[^\x21-\x7e]")
 """Anything but visible ASCII: space, CR, LF, TAB and other controls, and non-ASCII (which RFC 3986
 requires percent-encoded; transports would encode it differently)."""
@@ -18,19 +20,7 @@ requires percent-encoded; transports would encode it differently)."""
 def check_target_text(value: str, what: str) -> None:
     """ValueError naming the first character of ``value`` that cannot go into a request line, its position
     and the fix; ``what`` names the value in the message (``the URL``, ``the path``)."""
-    bad = _BAD_TARGET_CHAR.search(value)
-    if bad is None:
-        return
-    char = bad.group()
-    if char in "\r\n":
-        kind = "a line break"
-    elif char == " ":
-        kind = "a space (write it as %20)"
-    elif ord(char) > 0x7E:
-        kind = f"U+{ord(char):04X}, which is not ASCII (percent-encode it)"
-    else:
-        kind = f"the control character U+{ord(char):04X}"
-    raise ValueError(f"{what} holds {kind} at character {bad.start() + 1}")
+    refuse_character(_BAD_TARGET_CHAR, value, what, space="a space (write it as %20)")
 
 
 def check_no_fragment(value: str, what: str) -> None:

@@ -17,8 +17,9 @@ library's exceptions to :class:`TransportError` — so a plugin keeps only what 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from time import perf_counter_ns
 from typing import Any, Protocol
 from urllib.parse import SplitResult, urlsplit
 
@@ -173,6 +174,16 @@ class BaseTransport:
                 raise
         return await send(Attempt(fresh=True))
 
+    @staticmethod
+    async def relay(tried: Attempt, status: int, chunks: AsyncIterator[bytes], sink: ResponseSink) -> None:
+        """Hand a client library's response to ``sink``: the status, then each body chunk as it arrives,
+        each stamped with ``perf_counter_ns()``; ``tried.received`` counts the bytes (also when the
+        body is cut short, for the TransportError)."""
+        sink.on_headers(status, perf_counter_ns())
+        async for data in chunks:
+            tried.received += len(data)
+            sink.on_body(data, perf_counter_ns())
+
     def transport_error(self, exc: BaseException, bytes_sent: int, bytes_received: int) -> TransportError:
         """``exc`` as a TransportError: the kind and message prefix of the first :meth:`_errors` entry it
         is an instance of (prefix None: the exception's class name); a connection error otherwise."""
@@ -200,6 +211,8 @@ class Attempt:
 
     fresh: bool = False
     reused: bool = False
+    received: int = 0
+    """Response bytes this try received (:meth:`BaseTransport.relay` counts them)."""
 
 
 class TransportError(Exception):

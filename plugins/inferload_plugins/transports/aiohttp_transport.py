@@ -7,7 +7,6 @@ client overhead than with the default ``protocol`` transport; see bench/bench_cl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from time import perf_counter_ns
 from typing import Any
 
 from inferload import hookimpl
@@ -60,18 +59,14 @@ class AiohttpTransport(BaseTransport):
 
     async def request(self, body: bytes, headers: Mapping[str, str], sink: Any) -> tuple[int, int]:
         async def attempt(tried: Attempt) -> tuple[int, int]:
-            received = 0
             session = self.client(fresh=tried.fresh)
             try:
                 async with session.post(self.url, data=body, headers=headers,
                                         trace_request_ctx=tried) as response:
-                    sink.on_headers(response.status, perf_counter_ns())
-                    async for data in response.content.iter_any():
-                        received += len(data)
-                        sink.on_body(data, perf_counter_ns())
+                    await self.relay(tried, response.status, response.content.iter_any(), sink)
             except self.errors as exc:
-                raise self.transport_error(exc, len(body), received) from None
-            return len(body), received
+                raise self.transport_error(exc, len(body), tried.received) from None
+            return len(body), tried.received
 
         return await self.with_stale_retry(attempt)
 

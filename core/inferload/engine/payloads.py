@@ -89,14 +89,3 @@ def prepare_payloads(
             "tokenizer": tokenizer if endpoint.produces_tokens else None,
         },
     )
-
-
-def request_url(base_url: str, path: str) -> str:
-    """The URL requests go to: ``base_url`` + the endpoint ``path``, except that a base URL already
-    ending in the path's API version (``http://host:8000/v1``, the OpenAI SDK's ``base_url`` habit) does
-    not get it twice: ``/v1`` + ``/v1/chat/completions`` -> ``/v1/chat/completions``."""
-    base = base_url.rstrip("/")
-    version = path.split("/", 2)[1] if path.count("/") >= 2 else ""
-    if version and base.endswith("/" + version):
-        return base + path[len(version) + 1 :]
-    return base + path

@@ -28,8 +28,8 @@ from inferload.artifact_files import artifact_dir_for
 from inferload.config import ProfileConfig
 from inferload.engine.aggregator import RecordAggregator
 from inferload.engine.finish import finish_run, record_abort
-from inferload.engine.live_api import linger, start_live_api
-from inferload.engine.payloads import Payloads, prepare_payloads, request_url
+from inferload.engine.live_api import bind_live_api, linger
+from inferload.engine.payloads import Payloads, prepare_payloads
 from inferload.engine.phase_loop import PhaseLoop
 from inferload.engine.preflight import check_plugins
 from inferload.engine.progress_view import ProgressView, resolve_ui
@@ -42,6 +42,7 @@ from inferload.records import DEFAULT_REQUEST_TIMEOUT_S
 from inferload.redact import build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, RunInfo, RunSlot, RunState
 from inferload.server_prep import prepare_server
+from inferload.urls import request_url, version_in_base
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
@@ -149,15 +150,19 @@ class ProfileRun:
         )
         phases = build_phases(self.config, registry, self.seed)
         url = self._start_target()
+        # the last usage check, before the artifact directory is touched: the API's address can be had
+        self.api_server = bind_live_api(self.config, registry, state, shared=self.api_shared)
         self.run_log.open()
         self._log_start(url, payloads)
         server_warnings = prepare_server(self.config, registry, url, payloads.probe_body)
+        self.signals.preparing = False  # from here a signal drains the workers instead of ending at once
         self.pool.start(self.config, {**payloads.worker_fields, "url": url})
         # built while the workers start and open their connections: its imports (numpy) overlap with them
         accumulator = MetricsAccumulator(registry, self.config)
         aggregator = RecordAggregator(state, registry, accumulator)
         self.pool.wait_ready(aggregator, self.scrub)
-        self.api_server = start_live_api(self.config, registry, state, shared=self.api_shared)
+        if self.api_server is not None:
+            self.api_server.start()
         view = ProgressView(resolve_ui(self.config.ui), state)
         state.started_ns = time.time_ns()
         state.lifecycle = Lifecycle.RUNNING
@@ -205,7 +210,8 @@ class ProfileRun:
     def _log_start(self, url: str, payloads: Payloads) -> None:
         """What the run is about to do, in the log: target, artifacts, dataset size, request timeout."""
         config = self.config
-        if self.target is None and url != f"{config.base_url}{config.endpoint or self.endpoint.path}":
+        path = config.endpoint or self.endpoint.path
+        if self.target is None and version_in_base(config.base_url or "", path):
             log.info("--url already ends in the API version: sending requests to %s", _safe_url(url))
         log.info(
             "benchmark %s: %s %s against %s, artifacts in %s",

@@ -3,6 +3,8 @@ quantiles by Prometheus' rule, unknown families raw, windows and failures (infer
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from inferload.server_metrics import ScrapeError, ServerMetricsStore, bucket_quantile, parse_exposition
@@ -114,3 +116,15 @@ def test_a_discovered_endpoint_that_never_answered_is_not_a_warning() -> None:
     store.failed("http://h/metrics", "HTTP 404", 0)
     assert store.warnings() == []
     assert store.snapshot()[0][0]["status"] == "unavailable"
+
+
+def test_the_discovered_source_keeps_the_url_query_at_the_end() -> None:
+    # --url with a query (Azure-style ?api-version=): {url}/metrics is joined to the path, the query after it
+    from inferload.config import ProfileConfig
+    from inferload.runstate import RunInfo, RunState
+    from inferload_plugins.server_metrics.scraper import sources
+
+    config = ProfileConfig(url="http://u:p@127.0.0.1:9/v1?api-version=2024", model="m")
+    state = RunState(run_info=RunInfo(benchmark_id="b", random_seed=1, cli_command=""), config=config,
+                     artifact_dir=Path("unused"))
+    assert sources(state) == [("http://127.0.0.1:9/v1/metrics?api-version=2024", "server", True)]

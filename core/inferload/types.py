@@ -294,6 +294,17 @@ class ServerMetricMapSpec(PluginSpec):
             raise ValueError(f"server metric map {self.name!r} names no family")
 
 
+@dataclass(frozen=True, kw_only=True)
+class CacheResetSpec(PluginSpec):
+    """A server's cache reset: ``method`` (default POST) to ``path`` on the server's base URL, e.g. vLLM's
+    ``POST /reset_prefix_cache`` or SGLang's ``POST /flush_cache``. ``--reset-kv-cache`` tries every
+    installed one in name order until one answers 2xx; a 404/405 means "not this server"."""
+
+    category: ClassVar[str] = "cache_reset"
+    path: str
+    method: str = "POST"
+
+
 SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     CommandSpec,
     EndpointSpec,
@@ -307,5 +318,6 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     ExecutorSpec,
     TargetSpec,
     ServerMetricMapSpec,
+    CacheResetSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""

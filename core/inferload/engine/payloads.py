@@ -23,10 +23,13 @@ class Payloads:
 
     ``inputs`` are the ``inputs.json`` entries (``{"session_id", "payloads": [body]}``, one per
     conversation); ``worker_fields`` the :class:`~inferload.engine.messages.WorkerInit` fields every worker
-    shares except ``url``, ``worker_id``, ``counter`` and ``max_connections`` (payloads as final bytes)."""
+    shares except ``url``, ``worker_id``, ``counter`` and ``max_connections`` (payloads as final bytes);
+    ``probe_body`` the ``--wait-for-model-timeout`` probe: the first prompt asking for one token, not
+    streamed (:func:`inferload.server_prep.wait_for_model`)."""
 
     inputs: list[dict[str, Any]] = field(default_factory=list)
     worker_fields: dict[str, Any] = field(default_factory=dict)
+    probe_body: dict[str, Any] = field(default_factory=dict)
 
 
 def prepare_payloads(
@@ -62,12 +65,14 @@ def prepare_payloads(
         )
     adapter = endpoint.factory()
     bodies = [adapter.render(conversation, config) for conversation in conversations]
+    one_token = config.model_copy(update={"osl": 1, "osl_stddev": 0.0, "streaming": False})
     inputs = [
         {"session_id": c.conversation_id, "payloads": [body]}
         for c, body in zip(conversations, bodies, strict=True)
     ]
     return Payloads(
         inputs=inputs,
+        probe_body=adapter.render(conversations[0], one_token),
         worker_fields={
             "headers": config.headers_map,
             "transport_factory": transport.factory,
@@ -84,14 +89,3 @@ def prepare_payloads(
             "tokenizer": tokenizer if endpoint.produces_tokens else None,
         },
     )
-
-
-def request_url(base_url: str, path: str) -> str:
-    """The URL requests go to: ``base_url`` + the endpoint ``path``, except that a base URL already
-    ending in the path's API version (``http://host:8000/v1``, the OpenAI SDK's ``base_url`` habit) does
-    not get it twice: ``/v1`` + ``/v1/chat/completions`` -> ``/v1/chat/completions``."""
-    base = base_url.rstrip("/")
-    version = path.split("/", 2)[1] if path.count("/") >= 2 else ""
-    if version and base.endswith("/" + version):
-        return base + path[len(version) + 1 :]
-    return base + path

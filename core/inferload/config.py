@@ -37,6 +37,7 @@ from inferload.redact import (
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
+    from inferload.types import EndpointSpec
 
 DEFAULT_REQUEST_COUNT = 10
 """AIPerf's default when neither --request-count nor --benchmark-duration is given."""
@@ -321,14 +322,24 @@ class ProfileConfig(BaseSettings):
     def headers_map(self) -> dict[str, str]:
         """Headers to send, lowest precedence first: ``Authorization: Basic`` from URL userinfo, then
         ``Authorization: Bearer`` from --api-key, then every -H header (a name given twice: the last)."""
+        return self.headers_for(None)
+
+    def headers_for(self, endpoint: EndpointSpec | None) -> dict[str, str]:
+        """:attr:`headers_map` for an endpoint type: its static ``headers`` first (lowest precedence),
+        and --api-key as its ``auth_headers(key)`` when it has them (e.g. ``x-api-key``) instead of
+        ``Authorization: Bearer``."""
         from inferload.engine.transport import merge_headers
 
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(endpoint.headers) if endpoint is not None else {}
         basic = self.url_basic_auth
         if basic is not None:
             headers["Authorization"] = basic
         if self.api_key is not None:
-            headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
+            key = self.api_key.get_secret_value()
+            if endpoint is not None and endpoint.auth_headers is not None:
+                headers.update(endpoint.auth_headers(key))
+            else:
+                headers["Authorization"] = f"Bearer {key}"
         return merge_headers(headers, (split_header(value) for value in self.header))
 
     @property

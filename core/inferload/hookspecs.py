@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         ExporterSpec,
         MetricSpec,
         RouterSpec,
+        SimulatorRouteSpec,
         TargetSpec,
         TokenizerSpec,
         TransportSpec,
@@ -220,6 +221,41 @@ def register_targets() -> list[TargetSpec]:
     """
 
 
+@hookspec
+def register_simulator_routes() -> list[SimulatorRouteSpec]:
+    """Routes the built-in simulator serves in an endpoint plugin's dialect, so the adapter is tested
+    against the same latency model, usage accounting, truth log and fault injection as the OpenAI routes
+    (``inferload simulate``, and ``inferload profile`` without ``--url``). See :mod:`inferload.simulated`.
+
+    Example::
+
+        from inferload.simulated import SimulatedRequest
+
+        @hookimpl
+        def register_simulator_routes():
+            return [SimulatorRouteSpec(name="echo_generate", description="POST /echo in the echo dialect",
+                                       path="/echo", parse=parse, render=EchoResponse)]
+
+        def parse(body):
+            return SimulatedRequest(prompt=(body["text"],), max_tokens=body.get("max"),
+                                    stream=bool(body.get("stream")))
+
+        class EchoResponse:
+            def __init__(self, output, request):
+                self.out = output
+            def opening(self):
+                return b""
+            def tokens(self, start, end):
+                return b"data: " + json.dumps({"text": self.out.text(start, end)}).encode() + b"\\n\\n"
+            def closing(self):
+                return b"data: " + json.dumps({"done": self.out.output_tokens}).encode() + b"\\n\\n"
+            def malformed(self):
+                return b'data: {"text": "cut\\n\\n'
+            def body(self):
+                return json.dumps({"text": self.out.answer}).encode()
+    """
+
+
 # --------------------------------------------------------------------------------------------------
 # Lifecycle: observe a run. Called in the parent process, never per chunk.
 # --------------------------------------------------------------------------------------------------
@@ -285,6 +321,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "tokenizer": "register_tokenizers",
     "executor": "register_executors",
     "target": "register_targets",
+    "simulator_route": "register_simulator_routes",
 }
 """Plugin category -> the hook that registers it."""
 

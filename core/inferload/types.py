@@ -9,7 +9,7 @@ priority wins, equal priorities are a conflict error.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from inferload.export import ExportContext
     from inferload.registry import PluginRegistry
     from inferload.runstate import RunState
+    from inferload.simulated import SimulatedOutput, SimulatedRequest, SimulatedResponse
     from inferload.target import TargetProvider
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
@@ -81,6 +82,13 @@ class EndpointSpec(PluginSpec):
     streaming: bool
     produces_tokens: bool
     factory: Callable[[], EndpointAdapter]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Static headers the dialect needs (e.g. ``anthropic-version``); ``-H`` overrides them."""
+    auth_headers: Callable[[str], dict[str, str]] | None = None
+    """The headers ``--api-key KEY`` becomes (None: ``Authorization: Bearer KEY``)."""
+    models_path: str | None = "/v1/models"
+    """Where the server lists its models (OpenAI's list shape, or Ollama's ``/api/tags``), asked when no
+    ``--model`` is given; None: the dialect cannot list them."""
 
     def provides(self) -> list[str]:
         return [f"{self.name} ({self.path})"]
@@ -262,6 +270,34 @@ class TargetSpec(PluginSpec):
     factory: Callable[[], TargetProvider]
 
 
+@dataclass(frozen=True, kw_only=True)
+class SimulatorRouteSpec(PluginSpec):
+    """A route the built-in simulator serves in a plugin's dialect (see :mod:`inferload.simulated`).
+
+    ``parse(body) -> SimulatedRequest`` reads the decoded JSON request body (raise
+    :class:`~inferload.simulated.SimulatedRequestError` to refuse it); ``render(output, request)`` returns
+    the :class:`~inferload.simulated.SimulatedResponse` that writes the answer. ``error_body(status,
+    message)`` gives the dialect's error JSON (None: OpenAI's ``{"error": {...}}``). ``stream_content_type``
+    is the streamed response's media type. The ``name`` is the endpoint type the route serves.
+    """
+
+    category: ClassVar[str] = "simulator_route"
+    path: str
+    parse: Callable[[dict[str, Any]], SimulatedRequest]
+    render: Callable[[SimulatedOutput, SimulatedRequest], SimulatedResponse]
+    method: str = "POST"
+    stream_content_type: str = "text/event-stream; charset=utf-8"
+    error_body: Callable[[int, str], bytes] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.path.startswith("/"):
+            raise ValueError(f"SimulatorRouteSpec {self.name!r}: path {self.path!r} must start with '/'")
+
+    def provides(self) -> list[str]:
+        return [f"{self.method} {self.path}"]
+
+
 SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     CommandSpec,
     EndpointSpec,
@@ -274,5 +310,6 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     TokenizerSpec,
     ExecutorSpec,
     TargetSpec,
+    SimulatorRouteSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""

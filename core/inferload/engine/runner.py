@@ -322,7 +322,7 @@ class ProfileRun:
             for c, body in zip(conversations, bodies, strict=True)
         ]
         return {
-            "headers": config.headers_map,
+            "headers": config.headers_for(self.endpoint),
             "transport_factory": self.transport.factory,
             "endpoint_factory": self.endpoint.factory,
             "streaming": bool(config.streaming),

@@ -1,0 +1,132 @@
+"""Each contrib endpoint adapter end to end: the real `inferload profile` CLI against a real simulator
+process speaking that dialect (its route comes from the adapter's own plugin), checked against the
+simulator's truth log by ordering and by counts, never by wall-clock thresholds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from profile_fixtures import (
+    FAST_SIM,
+    assert_bracketed_by_truth,
+    load_run,
+    profile,
+    start_simulator,
+)
+
+STREAMING = ["responses", "anthropic_messages"]
+SECRET = "sk-ant-e2e-secret-4c3b2a"
+PATHS = {"responses": "/v1/responses", "anthropic_messages": "/v1/messages"}
+
+
+@pytest.mark.parametrize("endpoint_type", STREAMING)
+def test_streaming_timings_are_bracketed_by_the_truth_and_reasoning_is_apart(
+    endpoint_type: str, inferload_exe: Path, cli_env: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, "--decode-step-s", "0.01",
+                          "--decode-step-per-seq-s", "0", "--prefill-tokens-per-s", "4000",
+                          "--reasoning-tokens", "2")
+    try:
+        result = profile(run_cli, sim.url, tmp_path / "art", "-m", "m", "--endpoint-type", endpoint_type,
+                         "--streaming", "--concurrency", "4", "--request-count", "12", "--osl", "8",
+                         "--isl", "64", "--api-key", SECRET)
+        assert result.returncode == 0, result.stderr
+        run, _, records = load_run(tmp_path / "art")
+        truth = sim.truth_by_request_id()
+    finally:
+        sim.stop()
+    assert len(truth) == len(records) == 12
+    assert {t["route"] for t in truth.values()} == {PATHS[endpoint_type]}
+    assert all(record["error"] is None for record in records)
+    assert_bracketed_by_truth(records, truth)
+    for record in records:
+        metrics = record["metrics"]
+        server = truth[record["metadata"]["x_request_id"]]
+        assert metrics["output_sequence_length"]["value"] == server["completion_tokens"] == 8
+        assert metrics["usage_prompt_tokens"]["value"] == server["prompt_tokens"] == 64
+        assert metrics["usage_completion_tokens_diff"]["value"] == 0  # usage read and agreeing
+        assert metrics["reasoning_token_count"]["value"] == server["reasoning_tokens"] == 2
+        # the answer starts after the reasoning: the first output token is not the first token
+        assert metrics["time_to_first_output_token"]["value"] > metrics["time_to_first_token"]["value"]
+    for path in (p for p in run.rglob("*") if p.is_file()):
+        assert SECRET not in path.read_text(errors="replace"), path.name
+    assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("endpoint_type", STREAMING)
+def test_whole_responses_are_measured_with_usage(
+    endpoint_type: str, inferload_exe: Path, cli_env: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM)
+    try:
+        result = profile(run_cli, sim.url, tmp_path / "art", "-m", "m", "--endpoint-type", endpoint_type,
+                         "--request-count", "6", "--osl", "5")
+        assert result.returncode == 0, result.stderr
+        _, _, records = load_run(tmp_path / "art")
+        truth = sim.truth_by_request_id()
+    finally:
+        sim.stop()
+    assert len(records) == len(truth) == 6
+    assert {t["stream"] for t in truth.values()} == {False}
+    for record in records:
+        assert record["error"] is None
+        assert record["metrics"]["output_sequence_length"]["value"] == 5
+        assert record["metrics"]["usage_completion_tokens"]["value"] == 5
+
+
+@pytest.mark.parametrize("endpoint_type", STREAMING)
+def test_injected_faults_are_typed_per_request_and_the_run_goes_on(
+    endpoint_type: str, inferload_exe: Path, cli_env: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--seed", "7",
+                          "--fault-rate", "http500=0.2,malformed_chunk=0.2,drop_mid=0.1")
+    try:
+        result = profile(run_cli, sim.url, tmp_path / "art", "-m", "m", "--endpoint-type", endpoint_type,
+                         "--streaming", "--request-count", "30", "--concurrency", "3", "--osl", "6")
+        _, summary, records = load_run(tmp_path / "art")
+        truth = sim.truth_by_request_id()
+    finally:
+        sim.stop()
+    assert len(records) == len(truth) == 30
+    expected = {None: None, "http500": "http_error", "malformed_chunk": "malformed_response",
+                "drop_mid": "connection_error"}
+    seen = set()
+    for record in records:
+        fault = truth[record["metadata"]["x_request_id"]]["fault"]
+        error = record["error"]
+        assert (error or {}).get("type") == expected[fault], (fault, error)
+        seen.add(fault)
+        if fault == "http500":
+            # the server's message, read from the dialect's own error body
+            assert error["message"] == "simulated internal server error (fault injection)"
+            assert error["code"] == 500
+    assert seen == set(expected)
+    assert summary["error_request_count"]["avg"] == sum(1 for r in records if r["error"])
+    assert result.returncode in (0, 1), result.stderr
+
+
+@pytest.mark.parametrize("endpoint_type", STREAMING)
+def test_another_dialect_in_answer_is_a_typed_error_with_a_hint_naming_the_endpoint_type(
+    endpoint_type: str, inferload_exe: Path, cli_env: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    """The adapter's request sent to the simulator's OpenAI chat route, which answers chat chunks (the
+    Responses body gets a ``messages`` field too, so the chat route accepts it, as a gateway would)."""
+    extra = ("--extra-inputs", '{"messages": [{"role": "user", "content": "hi"}]}')
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM)
+    try:
+        result = profile(run_cli, sim.url, tmp_path / "art", "-m", "m", "--endpoint-type", endpoint_type,
+                         "--endpoint", "/v1/chat/completions", "--streaming", "--request-count", "4",
+                         "--osl", "4", *(extra if endpoint_type == "responses" else ()))
+        _, _summary, records = load_run(tmp_path / "art")
+    finally:
+        sim.stop()
+    assert len(records) == 4
+    for record in records:
+        assert record["error"]["type"] == "malformed_response"
+        assert "looks like --endpoint-type chat" in record["error"]["message"]
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "run with --endpoint-type chat" in result.stderr + result.stdout

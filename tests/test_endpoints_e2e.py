@@ -17,9 +17,12 @@ from profile_fixtures import (
     start_simulator,
 )
 
-STREAMING = ["responses", "anthropic_messages"]
+STREAMING = ["responses", "anthropic_messages", "tgi_generate", "ollama_chat"]
+REASONING = {"responses", "anthropic_messages", "ollama_chat"}
+"""Dialects that carry reasoning apart (TGI's native API has none)."""
 SECRET = "sk-ant-e2e-secret-4c3b2a"
-PATHS = {"responses": "/v1/responses", "anthropic_messages": "/v1/messages"}
+PATHS = {"responses": "/v1/responses", "anthropic_messages": "/v1/messages",
+         "tgi_generate": "/generate_stream", "ollama_chat": "/api/chat"}
 
 
 @pytest.mark.parametrize("endpoint_type", STREAMING)
@@ -41,16 +44,22 @@ def test_streaming_timings_are_bracketed_by_the_truth_and_reasoning_is_apart(
     assert len(truth) == len(records) == 12
     assert {t["route"] for t in truth.values()} == {PATHS[endpoint_type]}
     assert all(record["error"] is None for record in records)
-    assert_bracketed_by_truth(records, truth)
+    # with --osl the output is cut at max tokens: TGI's last token event is then its final event
+    assert_bracketed_by_truth(records, truth, final_write=endpoint_type != "tgi_generate")
     for record in records:
         metrics = record["metrics"]
         server = truth[record["metadata"]["x_request_id"]]
         assert metrics["output_sequence_length"]["value"] == server["completion_tokens"] == 8
-        assert metrics["usage_prompt_tokens"]["value"] == server["prompt_tokens"] == 64
+        assert server["prompt_tokens"] == 64
+        if endpoint_type != "tgi_generate":  # TGI reports no prompt count without decoder_input_details
+            assert metrics["usage_prompt_tokens"]["value"] == 64
         assert metrics["usage_completion_tokens_diff"]["value"] == 0  # usage read and agreeing
-        assert metrics["reasoning_token_count"]["value"] == server["reasoning_tokens"] == 2
-        # the answer starts after the reasoning: the first output token is not the first token
-        assert metrics["time_to_first_output_token"]["value"] > metrics["time_to_first_token"]["value"]
+        if endpoint_type in REASONING:
+            assert metrics["reasoning_token_count"]["value"] == server["reasoning_tokens"] == 2
+            # the answer starts after the reasoning: the first output token is not the first token
+            assert metrics["time_to_first_output_token"]["value"] > metrics["time_to_first_token"]["value"]
+        else:
+            assert server["reasoning_tokens"] == 0
     for path in (p for p in run.rglob("*") if p.is_file()):
         assert SECRET not in path.read_text(errors="replace"), path.name
     assert SECRET not in result.stdout + result.stderr
@@ -113,13 +122,14 @@ def test_another_dialect_in_answer_is_a_typed_error_with_a_hint_naming_the_endpo
     endpoint_type: str, inferload_exe: Path, cli_env: Any, run_cli: Any, tmp_path: Path
 ) -> None:
     """The adapter's request sent to the simulator's OpenAI chat route, which answers chat chunks (the
-    Responses body gets a ``messages`` field too, so the chat route accepts it, as a gateway would)."""
+    Responses and TGI bodies get a ``messages`` field too, so the chat route accepts them, as a gateway
+    would)."""
     extra = ("--extra-inputs", '{"messages": [{"role": "user", "content": "hi"}]}')
     sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM)
     try:
         result = profile(run_cli, sim.url, tmp_path / "art", "-m", "m", "--endpoint-type", endpoint_type,
                          "--endpoint", "/v1/chat/completions", "--streaming", "--request-count", "4",
-                         "--osl", "4", *(extra if endpoint_type == "responses" else ()))
+                         "--osl", "4", *(extra if endpoint_type in ("responses", "tgi_generate") else ()))
         _, _summary, records = load_run(tmp_path / "art")
     finally:
         sim.stop()

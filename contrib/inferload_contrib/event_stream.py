@@ -75,6 +75,9 @@ class EventStreamParser:
         self.usage: dict[str, Any] | None = None
         self.finished = False
         self.error: RequestError | None = None
+        self._events = 0
+        self._head = b""
+        """The body's first bytes while no event has arrived (to name a whole JSON body for what it is)."""
 
     # -- what subclasses call ----------------------------------------------------------------------
 
@@ -106,6 +109,8 @@ class EventStreamParser:
     # -- the ResponseParser protocol ---------------------------------------------------------------
 
     def feed(self, data: bytes, ts_ns: int) -> None:
+        if not self._events and len(self._head) < 4096:
+            self._head += data[:4096]
         if self._sse is not None:
             for event_ns, event_type, payload in self._sse.feed(data, ts_ns):
                 self._decode(event_ns, event_type.decode("utf-8", "replace"), payload)
@@ -120,8 +125,16 @@ class EventStreamParser:
             self._line_ns = ts_ns
 
     def _decode(self, ts_ns: int, event_type: str, payload: bytes) -> None:
-        if self.ndjson is False and payload == b"[DONE]":
+        self._events += 1
+        if not self.ndjson and payload == b"[DONE]":
             self.fail(unexpected({"choices": []}, "an OpenAI '[DONE]' event", payload))
+            return
+        if self.ndjson and payload.startswith(b"data:"):
+            try:
+                obj = _decode(payload[5:].decode("utf-8", "replace"))
+            except ValueError:
+                obj = None
+            self.fail(unexpected(obj, "an SSE event where NDJSON lines were expected", payload))
             return
         try:
             obj = _decode(payload.decode("utf-8", "surrogatepass"))
@@ -142,6 +155,12 @@ class EventStreamParser:
                 self._decode(event_ns, event_type.decode("utf-8", "replace"), payload)
         elif self._line.strip():
             self._decode(self._line_ns, "", self._line)
+        if not self._events and self._head.lstrip()[:1] in (b"{", b"["):
+            try:
+                obj = json.loads(self._head)
+            except ValueError:
+                obj = None
+            self.fail(unexpected(obj, "a whole JSON body where a stream was expected", self._head))
         record.chunk_ns = self.chunk_ns
         record.first_answer_ns = self.first_answer_ns
         usage_error = apply_usage(record, self.usage)

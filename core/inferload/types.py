@@ -82,16 +82,22 @@ class EndpointSpec(PluginSpec):
     streaming: bool
     produces_tokens: bool
     factory: Callable[[], EndpointAdapter]
+    stream_path: str | None = None
+    """The path of streamed requests when the API has a separate one (TGI's ``/generate_stream``)."""
     headers: Mapping[str, str] = field(default_factory=dict)
     """Static headers the dialect needs (e.g. ``anthropic-version``); ``-H`` overrides them."""
     auth_headers: Callable[[str], dict[str, str]] | None = None
     """The headers ``--api-key KEY`` becomes (None: ``Authorization: Bearer KEY``)."""
     models_path: str | None = "/v1/models"
-    """Where the server lists its models (OpenAI's list shape, or Ollama's ``/api/tags``), asked when no
+    """Where the server lists its models in OpenAI's shape (``{"data": [{"id"}]}``), asked when no
     ``--model`` is given; None: the dialect cannot list them."""
 
     def provides(self) -> list[str]:
         return [f"{self.name} ({self.path})"]
+
+    def path_for(self, streaming: bool) -> str:
+        """The path a request goes to: ``stream_path`` for streamed requests when set, else ``path``."""
+        return self.stream_path if streaming and self.stream_path else self.path
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -241,9 +241,10 @@ class ProfileRun:
             self.target = self.start_target()
             self.config = config = config.model_copy(update={"url": self.target.url})
             state.config = config
-        init_kwargs["url"] = url = request_url(config.base_url or "", config.endpoint or self.endpoint.path)
+        path = config.endpoint or self.endpoint.path_for(bool(config.streaming))
+        init_kwargs["url"] = url = request_url(config.base_url or "", path)
         self._open_log()
-        if self.target is None and url != f"{config.base_url}{config.endpoint or self.endpoint.path}":
+        if self.target is None and url != f"{config.base_url}{path}":
             log.info("--url already ends in the API version: sending requests to %s", _safe_url(url))
         log.info(
             "benchmark %s: %s %s against %s, artifacts in %s",

@@ -37,6 +37,7 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=True,
             produces_tokens=True,
             factory=OllamaChatAdapter,
+            models_path="/api/tags",
         )
     ]
 

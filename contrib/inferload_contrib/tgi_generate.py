@@ -35,6 +35,7 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=True,
             produces_tokens=True,
             factory=TGIGenerateAdapter,
+            models_path="/info",
         )
     ]
 

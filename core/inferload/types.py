@@ -89,8 +89,8 @@ class EndpointSpec(PluginSpec):
     auth_headers: Callable[[str], dict[str, str]] | None = None
     """The headers ``--api-key KEY`` becomes (None: ``Authorization: Bearer KEY``)."""
     models_path: str | None = "/v1/models"
-    """Where the server lists its models in OpenAI's shape (``{"data": [{"id"}]}``), asked when no
-    ``--model`` is given; None: the dialect cannot list them."""
+    """Where the server lists its models, asked when no ``--model`` is given (OpenAI's ``{"data": [{"id"}]}``,
+    Ollama's ``{"models": [{"name"}]}`` or TGI's ``/info`` ``{"model_id"}``); None: it cannot list them."""
 
     def provides(self) -> list[str]:
         return [f"{self.name} ({self.path})"]

@@ -233,6 +233,13 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     cli = {name: value for name, value in vars(args).items() if name in ProfileConfig.model_fields}
     config = ProfileConfig.load(cli, args.config_file).with_plugin_defaults(registry)
     check_plugins(config, registry)
+    if config.url is not None and not config.model:
+        from inferload.discovery import discover_model
+
+        endpoint = registry.get("endpoint", config.endpoint_type)
+        model = discover_model(config, endpoint)
+        sys.stderr.write(f"inferload: no --model given: using {model!r}, the one model the server lists\n")
+        config = config.model_copy(update={"model": model})
     # before any target starts, so a bad --tokenizer fails in a moment, not after a server start
     tokenizer = resolve_tokenizer(registry, config.tokenizer)
     start_target: Callable[[], RunningTarget] | None = None

@@ -127,8 +127,7 @@ class EventStreamParser:
     def _decode(self, ts_ns: int, event_type: str, payload: bytes) -> None:
         self._events += 1
         if not self.ndjson and payload == b"[DONE]":
-            self.fail(unexpected({"choices": []}, "an OpenAI '[DONE]' event", payload))
-            return
+            return  # gateways (LiteLLM) end every SSE stream so; the dialect's own final event decides
         if self.ndjson and payload.startswith(b"data:"):
             try:
                 obj = _decode(payload[5:].decode("utf-8", "replace"))
@@ -224,4 +223,6 @@ class DialectBodyParser:
         if usage_error is not None:
             record.error = usage_error
         elif not answer and not reasoning:
-            record.error = RequestError(ERROR_EMPTY, "the response carried no output text")
+            reported = (usage or {}).get("completion_tokens")
+            also = f" although its usage reports {reported} output tokens" if reported else ""
+            record.error = RequestError(ERROR_EMPTY, f"the response carried no output text{also}")

@@ -4,6 +4,9 @@ simulator's truth log by ordering and by counts, never by wall-clock thresholds.
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +143,46 @@ def test_another_dialect_in_answer_is_a_typed_error_with_a_hint_naming_the_endpo
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "run with --endpoint-type chat" in result.stderr + result.stdout
+
+
+PLUGINS = {"responses": "endpoint-responses", "anthropic_messages": "endpoint-anthropic-messages",
+           "tgi_generate": "endpoint-tgi-generate", "ollama_chat": "endpoint-ollama-chat"}
+
+
+def test_each_adapter_is_its_own_contrib_plugin_with_its_simulator_route(run_cli: Any) -> None:
+    rows = {row["name"]: row for row in json.loads(run_cli("plugins", "--json").stdout)}
+    for endpoint_type, plugin in PLUGINS.items():
+        row = rows[plugin]
+        assert row["status"] == "enabled" and row["module"].startswith("inferload_contrib.")
+        assert set(row["category"].split(",")) >= {"endpoint", "simulator_route"}
+        assert f"{endpoint_type} (" in row["provides"][0]
+        assert f"POST {PATHS[endpoint_type].replace('_stream', '')}" in row["provides"]
+
+
+@pytest.mark.parametrize("endpoint_type", STREAMING)
+def test_disabling_one_adapter_removes_only_its_endpoint_type_and_route(
+    endpoint_type: str, inferload_exe: Path, cli_env: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    """Against the embedded simulator (no --url): the disabled plugin's type is an unknown endpoint type
+    (exit 2, one line), and the simulator no longer serves its route; every other dialect still runs."""
+    disabled = PLUGINS[endpoint_type]
+    env = {"INFERLOAD_DISABLE_PLUGINS": disabled}
+    refused = profile(run_cli, None, tmp_path / "off", "--endpoint-type", endpoint_type, "--request-count",
+                      "2", env=env)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        refused.stderr.strip().splitlines()[0]] and f"unknown endpoint {endpoint_type!r}" in refused.stderr
+    for other in (t for t in STREAMING if t != endpoint_type):
+        result = profile(run_cli, None, tmp_path / other, "--endpoint-type", other, "--streaming",
+                         "--request-count", "2", "--osl", "3", env=env)
+        assert result.returncode == 0, result.stderr
+        _, _, records = load_run(tmp_path / other)
+        assert [r["error"] for r in records] == [None, None]
+    sim = start_simulator(inferload_exe, {**cli_env(), **env}, tmp_path, *FAST_SIM)
+    try:
+        request = urllib.request.Request(sim.url + PATHS[endpoint_type], data=b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=10)
+        assert info.value.code == 404
+    finally:
+        sim.stop()

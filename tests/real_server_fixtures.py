@@ -11,14 +11,15 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import build_env, pick_free_port
-from profile_fixtures import stop_process
+from profile_fixtures import artifact_dir, read_jsonl, stop_process
 from real_server_install import INSTALL_COMMAND, NEEDS_COMPILER, is_installed, missing_build_tools, python_of
 
 TESTS = Path(__file__).resolve().parent
@@ -155,3 +156,20 @@ def litellm_server(llama_server: Server, models: Path) -> Iterator[Server]:
 
 
 SERVERS = {"llama": "llama_server", "transformers": "transformers_server", "litellm": "litellm_server"}
+
+
+def profile_server(
+    run_cli: Callable[..., Any], server: Server, models: Path, out: Path, *, endpoint: str, streaming: bool,
+    osl: int, isl: int, requests: int,
+) -> tuple[Any, Path, list[dict[str, Any]]]:
+    """`inferload profile` against ``server`` with default flags (its API key when it has one, the tiny
+    model's tokenizer); returns the finished process, the run directory and its records."""
+    result = run_cli(
+        "profile", "--url", server.url, "-m", server.model, "--endpoint-type", endpoint,
+        *(["--streaming"] if streaming else []), "--osl", str(osl), "--isl", str(isl),
+        "--request-count", str(requests), "--concurrency", "2", "--tokenizer", models / "tokenizer.json",
+        *(["--api-key", server.api_key] if server.api_key else []),
+        "--artifact-dir", out, "--ui", "none", timeout=300,
+    )
+    run = artifact_dir(out)
+    return result, run, read_jsonl(run / "profile_export.jsonl")

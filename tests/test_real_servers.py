@@ -26,7 +26,15 @@ import pytest
 
 from conftest import build_env
 from profile_fixtures import artifact_dir, read_jsonl
-from real_server_fixtures import SERVERS, Server, litellm_server, llama_server, models, transformers_server
+from real_server_fixtures import (
+    SERVERS,
+    Server,
+    litellm_server,
+    llama_server,
+    models,
+    profile_server,
+    transformers_server,
+)
 
 __all__ = ["litellm_server", "llama_server", "models", "transformers_server"]  # fixtures, for pytest
 
@@ -51,15 +59,8 @@ def test_default_flags_give_zero_errors_exact_osl_and_isl_matching_server_usage(
     from tokenizers import Tokenizer
 
     server: Server = request.getfixturevalue(SERVERS[server_name])
-    result = run_cli(
-        "profile", "--url", server.url, "-m", server.model, "--endpoint-type", endpoint,
-        *(["--streaming"] if streaming else []), "--osl", str(OSL), "--isl", str(ISL),
-        "--request-count", str(REQUESTS), "--concurrency", "2", "--tokenizer", models / "tokenizer.json",
-        *(["--api-key", server.api_key] if server.api_key else []),
-        "--artifact-dir", tmp_path, "--ui", "none", timeout=300,
-    )
-    run = artifact_dir(tmp_path)
-    records = read_jsonl(run / "profile_export.jsonl")
+    result, run, records = profile_server(run_cli, server, models, tmp_path, endpoint=endpoint,
+                                          streaming=streaming, osl=OSL, isl=ISL, requests=REQUESTS)
     errors = [r["error"] for r in records if r["error"]]
     assert errors == [], f"{server_name} {endpoint}: {errors[:2]}\n{result.stderr[-2000:]}"
     assert result.returncode == 0, result.stderr

@@ -12,8 +12,14 @@ from typing import Any
 
 import pytest
 
-from profile_fixtures import artifact_dir, read_jsonl
-from real_server_fixtures import Server, litellm_server, llama_server, models, transformers_server
+from real_server_fixtures import (
+    Server,
+    litellm_server,
+    llama_server,
+    models,
+    profile_server,
+    transformers_server,
+)
 
 __all__ = ["litellm_server", "llama_server", "models", "transformers_server"]  # fixtures, for pytest
 
@@ -41,15 +47,8 @@ def test_real_server_answers_every_request_with_exact_osl(
     fixture: str, endpoint: str, streaming: bool,
 ) -> None:
     server: Server = request.getfixturevalue(fixture)
-    result = run_cli(
-        "profile", "--url", server.url, "-m", server.model, "--endpoint-type", endpoint,
-        *(["--streaming"] if streaming else []), "--osl", str(OSL), "--isl", str(ISL),
-        "--request-count", str(REQUESTS), "--concurrency", "2", "--tokenizer", models / "tokenizer.json",
-        *(["--api-key", server.api_key] if server.api_key else []),
-        "--artifact-dir", tmp_path, "--ui", "none", timeout=300,
-    )
-    run = artifact_dir(tmp_path)
-    records = read_jsonl(run / "profile_export.jsonl")
+    result, run, records = profile_server(run_cli, server, models, tmp_path, endpoint=endpoint,
+                                          streaming=streaming, osl=OSL, isl=ISL, requests=REQUESTS)
     errors = [r["error"] for r in records if r["error"]]
     if (fixture, endpoint, streaming) == GATEWAY_EMPTY:
         assert len(errors) == REQUESTS and result.returncode == 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from inferload.endpoint import apply_usage, check_usage, server_message
+from inferload.endpoint import apply_usage, check_usage, record_stream, server_message
 from inferload.engine.sse import SSEParser
 from inferload.records import (
     ERROR_EMPTY,
@@ -160,14 +160,8 @@ class EventStreamParser:
             except ValueError:
                 obj = None
             self.fail(unexpected(obj, "a whole JSON body where a stream was expected", self._head))
-        record.chunk_ns = self.chunk_ns
-        record.first_answer_ns = self.first_answer_ns
-        usage_error = apply_usage(record, self.usage)
-        if tokenizer is not None:
-            record.client_output_tokens = tokenizer.count("".join(self.answer)) if self.answer else 0
-            if self.reasoning:
-                record.client_reasoning_tokens = tokenizer.count("".join(self.reasoning))
-        check_usage(record, len(self.chunk_ns))
+        usage_error = record_stream(record, tokenizer, self.usage, self.chunk_ns, self.first_answer_ns,
+                                    self.answer, self.reasoning)
         if self.error is not None:
             record.error = self.error
         elif usage_error is not None:

@@ -186,3 +186,34 @@ def test_disabling_one_adapter_removes_only_its_endpoint_type_and_route(
         assert info.value.code == 404
     finally:
         sim.stop()
+
+
+def test_tei_embed_measures_latency_without_tokens_and_types_its_faults(
+    inferload_exe: Path, cli_env: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--seed", "3",
+                          "--fault-rate", "http503=0.25,malformed_chunk=0.25")
+    try:
+        result = profile(run_cli, sim.url, tmp_path / "art", "-m", "m", "--endpoint-type", "tei_embed",
+                         "--request-count", "20", "--concurrency", "2", "--isl", "24")
+        _, _, records = load_run(tmp_path / "art")
+        truth = sim.truth_by_request_id()
+        streamed = profile(run_cli, sim.url, tmp_path / "s", "-m", "m", "--endpoint-type", "tei_embed",
+                           "--streaming", "--request-count", "2")
+    finally:
+        sim.stop()
+    assert result.returncode in (0, 1), result.stderr
+    assert len(records) == len(truth) == 20
+    assert {t["route"] for t in truth.values()} == {"/embed"}
+    expected = {None: None, "http503": "http_error", "malformed_chunk": "malformed_response"}
+    for record in records:
+        server = truth[record["metadata"]["x_request_id"]]
+        assert (record["error"] or {}).get("type") == expected[server["fault"]], record["error"]
+        if server["fault"] == "http503":  # the server's message, from TEI's {"error", "error_type"}
+            assert record["error"]["message"] == "simulated overload: service unavailable (fault injection)"
+        if server["fault"] is None:
+            assert server["prompt_tokens"] == 24
+            assert "request_latency" in record["metrics"]
+            assert "output_sequence_length" not in record["metrics"]
+    assert {truth[r["metadata"]["x_request_id"]]["fault"] for r in records} == set(expected)
+    assert streamed.returncode == 2 and len(streamed.stderr.strip().splitlines()) == 1

@@ -178,11 +178,13 @@ class OtherDialect(Exception):
 
 class DialectBodyParser:
     """A non-streamed JSON response of a dialect: ``read(obj) -> (answer, reasoning, usage)`` with usage
-    in OpenAI's names; an object it does not recognise raises :class:`OtherDialect`."""
+    in OpenAI's names; an object it does not recognise raises :class:`OtherDialect`. ``require_output``
+(generating endpoints): a response without text is ``empty_response``."""
 
-    def __init__(self, read: Any, *, is_error: Any) -> None:
+    def __init__(self, read: Any, *, is_error: Any, require_output: bool = True) -> None:
         self._read = read
         self._is_error = is_error
+        self._require_output = require_output
         self._parts: list[bytes] = []
 
     def feed(self, data: bytes, ts_ns: int) -> None:
@@ -209,14 +211,14 @@ class DialectBodyParser:
             )
             return
         usage_error = apply_usage(record, usage)
-        if tokenizer is not None:
+        if tokenizer is not None and answer is not None:
             record.client_output_tokens = tokenizer.count(answer) if answer else 0
             if reasoning:
                 record.client_reasoning_tokens = tokenizer.count(reasoning)
         check_usage(record, 1 if answer or reasoning else 0)
         if usage_error is not None:
             record.error = usage_error
-        elif not answer and not reasoning:
+        elif self._require_output and not answer and not reasoning:
             reported = (usage or {}).get("completion_tokens")
             also = f" although its usage reports {reported} output tokens" if reported else ""
             record.error = RequestError(ERROR_EMPTY, f"the response carried no output text{also}")

@@ -294,6 +294,10 @@ class SimulatorRouteSpec(PluginSpec):
     method: str = "POST"
     stream_content_type: str = "text/event-stream; charset=utf-8"
     error_body: Callable[[int, str], bytes] | None = None
+    generates: bool = True
+    """False for an encoder route (embeddings, rerank): the request costs one prefill pass of its prompt
+    tokens, is never streamed, and is answered with ``render(output, request).body()`` (``output`` has
+    no tokens)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

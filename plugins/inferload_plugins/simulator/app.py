@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import wire
 from .api import ApiError, Embeddings, Generation, models_body, parse_body
-from .dialects import DialectGeneration, plugin_routes
+from .dialects import DialectEncoding, DialectGeneration, plugin_routes
 from .faults import HTTP_STATUS_FAULTS, MID_BODY_FAULTS, Fault, FaultPicker, FaultSyntaxError
 from .metrics import ServerMetrics
 from .model import Engine, Sequence
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 Handler = Coroutine[Any, Any, None]
 AnyGeneration = Generation | DialectGeneration
+AnyEncoding = Embeddings | DialectEncoding
 ErrorBody = Callable[[int, str], bytes]
 
 
@@ -83,7 +84,8 @@ class SimulatorApp:
         }
         for path, spec in plugin_routes().items():
             if path not in self._routes:  # the OpenAI routes are the simulator's own
-                self._routes[path] = {spec.method.encode(): self._dialect_handler(spec)}
+                handler = self._dialect_handler(spec) if spec.generates else self._encoder_handler(spec)
+                self._routes[path] = {spec.method.encode(): handler}
 
     async def start(self) -> None:
         if self.config.truth_log is not None:
@@ -150,6 +152,13 @@ class SimulatorApp:
                 req, conn, lambda data: DialectGeneration(spec, data, self.config, self.tape),
                 error_body=error_body, content_type=content_type,
             )
+
+        return handle
+
+    def _encoder_handler(self, spec: SimulatorRouteSpec) -> Callable[[Request, Connection], Handler | None]:
+        def handle(req: Request, conn: Connection) -> Handler | None:
+            return self._encoding(req, conn, lambda data: DialectEncoding(spec, data, self.config),
+                                  spec.error_body)
 
         return handle
 
@@ -345,8 +354,13 @@ class SimulatorApp:
         trace.chunk_ns.append(trace.last_chunk_ns)
 
     def _embeddings(self, req: Request, conn: Connection) -> Handler | None:
+        return self._encoding(req, conn, lambda data: Embeddings(data, self.config))
+
+    def _encoding(self, req: Request, conn: Connection, parse: Callable[[dict[str, Any]], AnyEncoding],
+                  error_body: ErrorBody | None = None) -> Handler | None:
+        """An encoder request (embeddings, rerank): one prefill pass of its tokens, one whole body."""
         trace = Trace(req.path, time.time_ns(), req.request_id)
-        accepted = self._accept(req, conn, trace, lambda data: Embeddings(data, self.config))
+        accepted = self._accept(req, conn, trace, parse, error_body)
         if accepted is None:
             return None
         emb, fault = accepted
@@ -359,13 +373,13 @@ class SimulatorApp:
             self.metrics.prompt_tokens += emb.prompt_tokens
             self._record(trace)
             return None
-        return self._embed(emb, req, conn, trace, fault)
+        return self._embed(emb, req, conn, trace, fault, error_body)
 
-    async def _embed(self, emb: Embeddings, req: Request, conn: Connection, trace: Trace,
-                     fault: Fault | None) -> None:
-        """Embeddings cost one prefill pass of their tokens; they do not share the generation batch."""
+    async def _embed(self, emb: AnyEncoding, req: Request, conn: Connection, trace: Trace,
+                     fault: Fault | None, error_body: ErrorBody | None) -> None:
+        """Encoder requests cost one prefill pass of their tokens; they do not share the generation batch."""
         try:
-            if await self._before_body(req, conn, trace, fault):
+            if await self._before_body(req, conn, trace, fault, error_body):
                 return
             if not self.config.fast:
                 await asyncio.sleep(emb.prompt_tokens / self.config.prefill_tokens_per_s)

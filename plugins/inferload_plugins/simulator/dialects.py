@@ -25,6 +25,37 @@ def plugin_routes() -> dict[str, SimulatorRouteSpec]:
     return {spec.path: spec for spec in load_plugins().all("simulator_route").values()}
 
 
+def _parse(spec: SimulatorRouteSpec, data: dict[str, Any]) -> SimulatedRequest:
+    try:
+        request = spec.parse(data)
+    except SimulatedRequestError as exc:
+        raise ApiError(exc.status, exc.message, param=exc.param) from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ApiError(400, f"request body does not fit {spec.path}: {exc}") from None
+    if not isinstance(request, SimulatedRequest):
+        raise TypeError(f"simulator route {spec.name!r}: parse returned {type(request).__name__}")
+    return request
+
+
+class DialectEncoding:
+    """One accepted request on a plugin's encoder route (``generates=False``), with what the simulator's
+    embeddings path reads (the same as :class:`.api.Embeddings`)."""
+
+    __slots__ = ("model", "prompt_tokens", "request", "spec")
+
+    def __init__(self, spec: SimulatorRouteSpec, data: dict[str, Any], config: SimulatorConfig) -> None:
+        self.spec = spec
+        self.request = _parse(spec, data)
+        self.model = model_of({"model": self.request.model}, config)
+        self.prompt_tokens = sum(count_tokens(part) for part in self.request.prompt)
+
+    def body(self, seed: int) -> bytes:
+        output = SimulatedOutput(id=next_id(self.spec.name.replace("_", "-")), model=self.model,
+                                 created=int(time.time()), prompt_tokens=self.prompt_tokens, output_tokens=0,
+                                 reasoning_tokens=0, finish_reason="stop", tokens=[])
+        return self.spec.render(output, self.request).body()
+
+
 class DialectGeneration:
     """One accepted request on a plugin route, with the attributes the simulator's pacing loop reads
     (the same as :class:`.api.Generation`)."""
@@ -34,14 +65,7 @@ class DialectGeneration:
 
     def __init__(self, spec: SimulatorRouteSpec, data: dict[str, Any], config: SimulatorConfig,
                  tape: TokenTape) -> None:
-        try:
-            request = spec.parse(data)
-        except SimulatedRequestError as exc:
-            raise ApiError(exc.status, exc.message, param=exc.param) from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ApiError(400, f"request body does not fit {spec.path}: {exc}") from None
-        if not isinstance(request, SimulatedRequest):
-            raise TypeError(f"simulator route {spec.name!r}: parse returned {type(request).__name__}")
+        request = _parse(spec, data)
         self.model = model_of({"model": request.model}, config)
         self.prompt_tokens = sum(count_tokens(part) for part in request.prompt)
         self.stream = request.stream

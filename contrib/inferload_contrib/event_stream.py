@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from inferload.endpoint import apply_usage, check_usage, record_stream, server_message
+from inferload.endpoint import record_body, record_stream, server_message
 from inferload.engine.sse import SSEParser
 from inferload.records import (
     ERROR_EMPTY,
@@ -210,12 +210,7 @@ class DialectBodyParser:
                 ERROR_MALFORMED, f"response body is not the expected JSON ({exc}): {body[:80]!r}"
             )
             return
-        usage_error = apply_usage(record, usage)
-        if tokenizer is not None and answer is not None:
-            record.client_output_tokens = tokenizer.count(answer) if answer else 0
-            if reasoning:
-                record.client_reasoning_tokens = tokenizer.count(reasoning)
-        check_usage(record, 1 if answer or reasoning else 0)
+        usage_error = record_body(record, tokenizer, usage, answer, reasoning)
         if usage_error is not None:
             record.error = usage_error
         elif self._require_output and not answer and not reasoning:

@@ -197,16 +197,26 @@ class JSONBodyParser:
                 ERROR_MALFORMED, f"response body is not the expected JSON ({exc}): {body[:80]!r}"
             )
             return
-        usage_error = apply_usage(record, obj.get("usage"))
-        if tokenizer is not None and answer is not None:
-            record.client_output_tokens = tokenizer.count(answer) if answer else 0
-            if reasoning:
-                record.client_reasoning_tokens = tokenizer.count(reasoning)
-        check_usage(record, 1 if answer or reasoning else 0)
+        usage_error = record_body(record, tokenizer, obj.get("usage"), answer, reasoning)
         if usage_error is not None:
             record.error = usage_error
         elif self._require_output and not answer and not reasoning:
             record.error = RequestError(ERROR_EMPTY, "the response carried no output text")
+
+
+def record_body(
+    record: RequestRecord, tokenizer: Tokenizer | None, usage: Any, answer: str | None, reasoning: str | None
+) -> RequestError | None:
+    """Write what a whole (non-streamed) response carried into ``record``: usage, the client's counts of
+    its answer and reasoning (none when the answer is None: a shape with no text), and the usage check.
+    Returns the usage's ``malformed_response`` error, if any, for the caller to rank."""
+    usage_error = apply_usage(record, usage)
+    if tokenizer is not None and answer is not None:
+        record.client_output_tokens = tokenizer.count(answer) if answer else 0
+        if reasoning:
+            record.client_reasoning_tokens = tokenizer.count(reasoning)
+    check_usage(record, 1 if answer or reasoning else 0)
+    return usage_error
 
 
 def record_stream(

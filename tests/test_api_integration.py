@@ -23,8 +23,8 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from inferload.api_models import MetricsResponse
 from inferload.runstate import RunInfo
+from inferload_plugins.routers.metrics_models import MetricsResponse
 from inferload_plugins.routers.progress_models import ProgressResponse
 from inferload_plugins.routers.results_models import BenchmarkResultsResponse, ResultsListResponse
 from inferload_plugins.routers.workers_models import WorkersResponse

@@ -20,9 +20,9 @@ from api_state_factory import (
     serving,
     start_running,
 )
-from inferload.api_models import MetricsResponse
 from inferload.redact import build_cli_command
 from inferload.runstate import Lifecycle, RunInfo
+from inferload_plugins.routers.metrics_models import MetricsResponse
 from inferload_plugins.routers.progress_models import ProgressResponse
 from inferload_plugins.routers.results_models import BenchmarkResultsResponse, ResultsListResponse
 from inferload_plugins.routers.workers_models import WorkersResponse

@@ -17,7 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from api_state_factory import make_state, registry, serving
 from inferload.engine import aggregator as aggregator_module
 from inferload.engine.aggregator import RecordAggregator
+from inferload.engine.finish import record_abort
 from inferload.engine.runner import ProfileRun
+from inferload.engine.workers import WorkerPool
 from inferload.metrics_engine import MetricsAccumulator
 from inferload.records import PROFILING, WARMUP, RequestRecord
 from inferload.runstate import Lifecycle, PhaseProgress, RunState, WorkerStats
@@ -217,19 +219,19 @@ class FakeHandle:
 def test_workers_go_stopping_then_stopped_or_failed_as_they_exit(
     tmp_path: Path, plugins: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import inferload.engine.runner as runner_module
+    import inferload.engine.workers as workers_module
 
-    monkeypatch.setattr(runner_module, "_EXIT_TIMEOUT_SEC", 0.0)
+    monkeypatch.setattr(workers_module, "EXIT_TIMEOUT_SEC", 0.0)
     ids = ("worker_0", "worker_1", "worker_2", "worker_3")
     agg = new_aggregator(tmp_path, plugins, ids)
     for worker_id in ids:
         agg.state.workers[worker_id].cpu_percent = 12.5
     agg.set_worker_state("worker_3", "failed")  # it reported FAILED during the run
-    run = ProfileRun.__new__(ProfileRun)
-    run.handles = [FakeHandle("worker_0", 0, agg.state), FakeHandle("worker_1", 1, agg.state),
-                   FakeHandle("worker_2", None, agg.state), FakeHandle("worker_3", 0, agg.state)]
-    handles = list(run.handles)
-    run._stop_workers(agg)
+    pool = WorkerPool(plugins.get("executor", "local"))
+    pool.handles = [FakeHandle("worker_0", 0, agg.state), FakeHandle("worker_1", 1, agg.state),
+                    FakeHandle("worker_2", None, agg.state), FakeHandle("worker_3", 0, agg.state)]
+    handles = list(pool.handles)
+    pool.stop(agg)
 
     assert [h.state_at_join for h in handles] == ["stopping", "stopping", "stopping", "failed"]
     assert all(("exit", None) in h.sent for h in handles)
@@ -239,7 +241,7 @@ def test_workers_go_stopping_then_stopped_or_failed_as_they_exit(
     assert handles[2].killed and not handles[0].killed
     assert all(workers[w].stopped_ns is not None for w in ids)
     assert workers["worker_0"].cpu_percent == 0.0
-    assert run.handles == []
+    assert pool.handles == []
 
     view = workers_view(agg.state, ProcessProbe())
     assert view.workers["worker_0"].status == "stopped"
@@ -272,7 +274,7 @@ def test_a_run_ended_by_an_exception_leaves_a_finished_state(
     }
     run = ProfileRun.__new__(ProfileRun)
     run.state = state
-    run._record_abort(exc)
+    record_abort(state, exc, run.scrub)
     assert state.lifecycle == lifecycle and state.ended_ns is not None
     assert state.phases[WARMUP].requests_end_ns == 3
     profiling = state.phases[PROFILING]
@@ -289,7 +291,8 @@ def test_the_error_of_a_failed_run_holds_no_secret(tmp_path: Path) -> None:
     state.lifecycle = Lifecycle.RUNNING
     run = ProfileRun.__new__(ProfileRun)
     run.state = state
-    run._record_abort(RuntimeError("401 from http://bob:pw-4711@h/v1: bad key sk-state-secret-4711"))
+    error = RuntimeError("401 from http://bob:pw-4711@h/v1: bad key sk-state-secret-4711")
+    record_abort(state, error, run.scrub)
     assert state.lifecycle == Lifecycle.FAILED
     assert "sk-state-secret-4711" not in state.error and "pw-4711" not in state.error
     assert "bad key <redacted>" in state.error

@@ -12,7 +12,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from inferload import hookimpl
-from inferload.engine.transport import TransportError, static_headers
+from inferload.engine.transport import BaseTransport
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 from inferload.types import TransportSpec
 
@@ -29,31 +29,15 @@ def register_transports() -> list[TransportSpec]:
     ]
 
 
-class HttpxTransport:
+class HttpxTransport(BaseTransport):
     """POSTs through one ``httpx.AsyncClient``, made by :meth:`prepare` inside the worker's loop before t=0
     (made lazily, it cost the first request of each worker its import and creation)."""
-
-    def __init__(
-        self,
-        *,
-        url: str,
-        headers: Mapping[str, str] | None = None,
-        max_connections: int = 0,
-        connect_timeout: float = 30.0,
-        **_: Any,
-    ) -> None:
-        self._url = url
-        self._headers = static_headers(headers)
-        self._limit = max_connections or None
-        self._connect_timeout = connect_timeout
-        self._client: Any = None
 
     async def prepare(self) -> None:
         """Import httpx (and h2), create the client and load the async backend httpcore runs on; the worker
         awaits this before it reports ready. The backend (anyio's asyncio one) is otherwise imported inside
         the first request: ~100 ms of its TTFT."""
-        if self._client is None:
-            self._open()
+        await super().prepare()
         import anyio
 
         await anyio.sleep(0)
@@ -64,35 +48,32 @@ class HttpxTransport:
         import httpx
 
         http2 = importlib.util.find_spec("h2") is not None
-        limits = httpx.Limits(max_connections=self._limit, max_keepalive_connections=self._limit)
-        timeout = httpx.Timeout(None, connect=self._connect_timeout)
-        self._client = httpx.AsyncClient(http2=http2, limits=limits, timeout=timeout, headers=self._headers)
-        return self._client
+        limit = self.max_connections or None
+        limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+        timeout = httpx.Timeout(None, connect=self.connect_timeout)
+        return httpx.AsyncClient(http2=http2, limits=limits, timeout=timeout, headers=self.headers)
 
-    async def request(self, body: bytes, headers: Mapping[str, str], sink: Any) -> tuple[int, int]:
+    async def _close_client(self, client: Any) -> None:
+        await client.aclose()
+
+    def _errors(self) -> list[tuple[type[BaseException], str, str | None]]:
         import httpx
 
-        client = self._client
-        if client is None:
-            raise RuntimeError("HttpxTransport.request() before prepare(): set-up belongs before t=0")
+        return [
+            (httpx.RemoteProtocolError, ERROR_MALFORMED, "invalid HTTP response"),
+            (httpx.TransportError, ERROR_CONNECTION, None),
+            (OSError, ERROR_CONNECTION, None),
+        ]
+
+    async def request(self, body: bytes, headers: Mapping[str, str], sink: Any) -> tuple[int, int]:
+        client = self.client()
         received = 0
         try:
-            async with client.stream("POST", self._url, content=body, headers=headers) as response:
+            async with client.stream("POST", self.url, content=body, headers=headers) as response:
                 sink.on_headers(response.status_code, perf_counter_ns())
                 async for data in response.aiter_raw():
                     received += len(data)
                     sink.on_body(data, perf_counter_ns())
-        except httpx.RemoteProtocolError as exc:
-            raise TransportError(
-                f"invalid HTTP response: {exc}", ERROR_MALFORMED, len(body), received
-            ) from None
-        except (httpx.TransportError, OSError) as exc:
-            raise TransportError(
-                f"{type(exc).__name__}: {exc}", ERROR_CONNECTION, len(body), received
-            ) from None
+        except self.errors as exc:
+            raise self.transport_error(exc, len(body), received) from None
         return len(body), received
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None

@@ -4,18 +4,26 @@ Every artifact is written to a temporary file beside its final name and moved in
 ``os.replace``: a reader (the API's download route, a dashboard) sees the old file or the whole new one,
 never half of it, and a symlink planted at the final name is replaced, not followed. A directory on the
 way that leads out of the run directory is refused. :func:`clear_run_dir` gives a new run an empty
-directory, so files of an earlier run are never mistaken for this one's.
+directory, so files of an earlier run are never mistaken for this one's. Where a run's directory is
+(:func:`artifact_dir_for`) and whether it can be written (:func:`check_artifact_dir`) live here too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+from inferload.errors import UsageError
+
+if TYPE_CHECKING:
+    from inferload.config import ProfileConfig
 
 
 def artifact_path(root: Path, name: str | os.PathLike[str]) -> Path:
@@ -77,3 +85,48 @@ def clear_run_dir(run_dir: Path) -> list[str]:
             entry.unlink()
         removed.append(entry.name)
     return removed
+
+
+_MODEL_DIR_CHARS = 80
+"""Characters of the model name kept in the run directory's name (a path component is 255 bytes)."""
+
+
+def artifact_dir_for(config: ProfileConfig) -> Path:
+    """``<artifact-dir>/<model>-<endpoint-type>-<stimulus>``, absolute (resolved once, against the
+    working directory at start), with the model name made filesystem-safe by :func:`model_dir_name`."""
+    root = Path(os.path.abspath(Path(config.artifact_dir).expanduser()))
+    return root / f"{model_dir_name(config.model or 'model')}-{config.endpoint_type}-{config.stimulus}"
+
+
+def model_dir_name(model: str) -> str:
+    """The model name as a directory name: ``/`` becomes ``_`` (AIPerf's habit), letters and digits of
+    any script, ``.``, ``-`` and ``_`` are kept. When anything else had to go, or the name is longer than
+    80 characters, a short hash of the full name is appended so that different models never share a
+    directory (``мод€l 名前`` -> ``мод_l_名前-1f3a9c2e``)."""
+    base = model.replace("/", "_")
+    safe = re.sub(r"[^\w.-]+", "_", base).strip("._") or "model"
+    if safe == base and len(safe) <= _MODEL_DIR_CHARS:
+        return safe
+    digest = hashlib.sha256(model.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe[:_MODEL_DIR_CHARS].rstrip('._')}-{digest}"
+
+
+def check_artifact_dir(run_dir: Path) -> None:
+    """A UsageError naming the path unless the run directory can be created and written: not a file,
+    not under a file, not in a pseudo filesystem (/proc, /sys, /dev), no component too long."""
+    for part in run_dir.parts:
+        if len(part.encode("utf-8", "surrogatepass")) > 255:
+            raise UsageError(f"--artifact-dir: the path component {part[:40]!r}… is longer than 255 bytes; "
+                             "use a shorter --artifact-dir")
+    for pseudo in ("/proc", "/sys", "/dev"):
+        if run_dir == Path(pseudo) or run_dir.is_relative_to(pseudo):
+            raise UsageError(f"--artifact-dir {run_dir.parent} is in {pseudo}, which holds no files; "
+                             "choose a directory on disk")
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a file" if existing == run_dir.parent else f"is under the file {existing}"
+        raise UsageError(f"--artifact-dir {run_dir.parent} {what}; give a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--artifact-dir {run_dir.parent}: {existing} is not writable by this user")

@@ -8,7 +8,6 @@ way configuration leaves the process (``/api/config``, ``input_config`` in profi
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
@@ -17,14 +16,14 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from inferload.errors import UsageError
-from inferload.headers import check_header, check_header_value
+from inferload.headers import check_header, check_header_value, split_userinfo
 from inferload.records import DEFAULT_REQUEST_TIMEOUT_S
 from inferload.redact import (
     is_secret_name,
@@ -302,21 +301,12 @@ class ProfileConfig(BaseSettings):
     @property
     def base_url(self) -> str | None:
         """``--url`` without its userinfo (``user:pass@``), which :attr:`headers_map` sends as Basic auth."""
-        if self.url is None or "@" not in self.url:
-            return self.url
-        parts = urlsplit(self.url)
-        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+        return None if self.url is None else split_userinfo(self.url)[0]
 
     @property
     def url_basic_auth(self) -> str | None:
         """``Basic base64(user:password)`` from the URL's userinfo (percent-decoded), or None."""
-        if self.url is None or "@" not in self.url:
-            return None
-        parts = urlsplit(self.url)
-        if parts.username is None:
-            return None
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+        return None if self.url is None else split_userinfo(self.url)[1]
 
     @property
     def headers_map(self) -> dict[str, str]:
@@ -336,11 +326,23 @@ class ProfileConfig(BaseSettings):
             headers["Authorization"] = basic
         if self.api_key is not None:
             key = self.api_key.get_secret_value()
-            if endpoint is not None and endpoint.auth_headers is not None:
-                headers.update(endpoint.auth_headers(key))
-            else:
-                headers["Authorization"] = f"Bearer {key}"
+            headers = merge_headers(headers, self._api_key_headers(endpoint, key).items())
         return merge_headers(headers, (split_header(value) for value in self.header))
+
+    @staticmethod
+    def _api_key_headers(endpoint: EndpointSpec | None, key: str) -> dict[str, str]:
+        """What ``--api-key KEY`` becomes for ``endpoint``: its ``auth_headers(key)``, else Bearer."""
+        if endpoint is not None and endpoint.auth_headers is not None:
+            return endpoint.auth_headers(key)
+        return {"Authorization": f"Bearer {key}"}
+
+    def api_key_header_conflict(self, endpoint: EndpointSpec | None) -> str | None:
+        """The ``-H`` header name that replaces what --api-key becomes for ``endpoint`` (``Authorization``,
+        or e.g. ``x-api-key`` for an endpoint with ``auth_headers``), or None; the -H header wins."""
+        if self.api_key is None:
+            return None
+        names = {name.lower() for name in self._api_key_headers(endpoint, "-")}
+        return next((name for name, _ in map(split_header, self.header) if name.lower() in names), None)
 
     @property
     def authorization_conflict(self) -> bool:

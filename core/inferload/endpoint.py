@@ -9,6 +9,10 @@ timestamped). Parsers only collect facts; :meth:`ResponseParser.finish` writes t
 
 :class:`SSEJSONParser` and :class:`JSONBodyParser` serve every OpenAI-style endpoint: a plugin gives them a
 small ``extract(obj) -> (answer, reasoning)`` function for its response shape.
+
+Public API for endpoint plugins, kept in core on purpose (docs/architecture.md, "The plugin model"): the
+built-in endpoints and contrib's vendor adapters all parse with it, the worker maps HTTP errors with
+:func:`error_from_body`, and plugins may share code only through core, never through each other.
 """
 
 from __future__ import annotations

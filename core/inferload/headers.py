@@ -3,13 +3,15 @@
 Checked when the configuration is parsed, so a header that would inject lines on the wire, crash a
 worker's encoder or fight the transport's own framing is a usage error (exit 2) before anything starts.
 Messages name the header but never echo its value: a malformed header is often a mistyped credential.
+The same rules hold for transports (:data:`FRAMING_HEADERS`), and URL userinfo becomes Basic auth in one
+place, :func:`split_userinfo`, for the config and every transport.
 """
 
 from __future__ import annotations
 
+import base64
 import re
-
-from inferload.engine.transport import FRAMING_HEADERS
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 """RFC 9110 §5.1 field-name: a token of tchar."""
@@ -17,6 +19,8 @@ _BAD_VALUE_CHAR = re.compile(r"[^\t\x20-\x7e]")
 """RFC 9110 §5.5 field-value as senders should write it: VCHAR, SP and HTAB (so no CR, LF or NUL). obs-text
 (bytes 0x80-0xFF) is refused too: transports encode it differently (Latin-1, UTF-8, or an error), so the
 same -H would not send the same bytes on every transport."""
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+"""Headers a transport computes for each body; neither a user nor a plugin may set them."""
 TRANSPORT_HEADERS = FRAMING_HEADERS | {"host"}
 """Headers the transport sets itself from the URL and each body; a user value would corrupt the request."""
 
@@ -58,3 +62,17 @@ def check_header_value(name: str, value: str) -> None:
     else:
         what = f"the control character U+{ord(char):04X}"
     raise ValueError(f"the value of header {name!r} holds {what} at character {bad.start() + 1}")
+
+
+def split_userinfo(url: str) -> tuple[str, str | None]:
+    """``url`` without its userinfo (``user:pass@``), and the ``Authorization`` value that userinfo stands
+    for: ``Basic base64(user:password)``, percent-decoded, UTF-8 (RFC 7617); None when there is none.
+    ``http://bob:s%40fe@h:8000/v1`` -> (``http://h:8000/v1``, ``Basic Ym9iOnNAZmU=``)."""
+    if "@" not in url:
+        return url, None
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    bare = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return bare, "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")

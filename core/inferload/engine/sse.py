@@ -1,4 +1,6 @@
 """The one Server-Sent Events parser: bytes in, ``(first_byte_ns, event_type, data)`` events out.
+Public API for endpoint plugins (docs/architecture.md, "The plugin model"); :mod:`inferload.endpoint`
+builds its stream parser on it.
 
 Framing follows the HTML living standard's "interpreting an event stream": a line ends in CR, LF or CRLF
 (a CRLF split across two reads is one line end, not two); a blank line dispatches the event; ``data:``

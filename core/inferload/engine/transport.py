@@ -8,14 +8,21 @@ response to a :class:`ResponseSink` as it arrives, timestamping each body read w
 ``time.perf_counter_ns()`` taken *before* any parsing, and raises :class:`TransportError` (with a
 ``records.ERROR_*`` kind) for failures of the exchange itself. Timeouts and cancellation are the
 worker's: it cancels the awaiting task, and the transport must then drop (not reuse) the connection.
+
+:class:`BaseTransport` is public API for transport plugins (docs/architecture.md, "The plugin model"):
+what every transport shares — the factory's keyword arguments, URL userinfo as Basic auth, the header
+merge and the framing-header rule, the client made in ``prepare`` before t=0, the mapping of a client
+library's exceptions to :class:`TransportError` — so a plugin keeps only what is its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import SplitResult, urlsplit
 
 from inferload import __version__
+from inferload.headers import FRAMING_HEADERS, split_userinfo
 from inferload.records import ERROR_CONNECTION
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -29,11 +36,9 @@ BUILTIN_HEADERS: Mapping[str, str] = {
     "User-Agent": f"inferload/{__version__}",
 }
 """The headers every transport sends on every request, besides ``Host``, ``Content-Length``, the
-per-request ``X-Request-Id`` and (from ``--api-key``) ``Authorization``. docs/profile.md lists them."""
-
-FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
-"""Headers the transport computes for each body; a user may not set them."""
-
+per-request ``X-Request-Id`` and the run's own headers (``ProfileConfig.headers_for(endpoint)``: the
+endpoint type's static headers, ``Authorization`` or what else ``--api-key`` becomes for it, ``-H``), which
+replace these by name. docs/profile.md lists them."""
 
 def merge_headers(base: Mapping[str, str], override: Iterable[tuple[str, str]]) -> dict[str, str]:
     """``base`` updated with ``override``'s (name, value) pairs, names compared case-insensitively as HTTP
@@ -83,6 +88,83 @@ class Transport(Protocol):
     # requests before it.
     # Optional: ``async def warm(self, count: int) -> int`` opens up to ``count`` connections before t=0
     # (the worker calls it after prepare, when present, with its share of --concurrency).
+
+
+class BaseTransport:
+    """What every transport shares; a plugin's transport subclasses it and adds ``request`` (and, when
+    it has them, its own ``prepare``, ``warm`` and ``close``).
+
+    Built with the factory's keyword arguments (``url``, ``headers``, ``max_connections`` — 0: no limit —
+    and ``connect_timeout`` in seconds; others are ignored). ``url`` keeps no userinfo: ``user:pass@`` is
+    sent as ``Authorization: Basic``, below any Authorization in ``headers``. :attr:`headers` are the
+    :func:`static_headers` to send on every request. ValueError names a framing header
+    (Content-Length, Transfer-Encoding) among ``headers``: the transport computes those for each body.
+
+    A transport on a client library overrides :meth:`_open` (make the client: called by :meth:`prepare`,
+    inside the worker's loop, before t=0), :meth:`_close_client` and :meth:`_errors`; its ``request``
+    takes :meth:`client` and turns the library's exceptions into TransportErrors with
+    :meth:`transport_error`."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        max_connections: int = 0,
+        connect_timeout: float = 30.0,
+        **_: Any,
+    ) -> None:
+        self.url, basic = split_userinfo(url)
+        self.url_parts: SplitResult = urlsplit(self.url)
+        given = dict(headers or {})
+        framing = sorted(name for name in given if name.lower() in FRAMING_HEADERS)
+        if framing:
+            raise ValueError(f"{', '.join(framing)} is computed by the transport for each body; drop it")
+        auth = {"Authorization": basic} if basic is not None else {}
+        self.headers: dict[str, str] = static_headers(merge_headers(auth, given.items()))
+        self.max_connections = max_connections
+        self.connect_timeout = connect_timeout
+        self._client: Any = None
+        self.errors: tuple[type[BaseException], ...] = ()
+        """The exception classes :meth:`transport_error` maps, set by :meth:`prepare`; catch these."""
+
+    async def prepare(self) -> None:
+        """Make the client (:meth:`_open`) and learn which exceptions to map, once; the worker awaits
+        this before it reports ready, so no request's timed window pays for imports or set-up."""
+        if self._client is None:
+            self._client = self._open()
+        self.errors = tuple(cls for cls, _, _ in self._errors())
+
+    def client(self) -> Any:
+        """The client :meth:`prepare` made; RuntimeError before it (set-up belongs before t=0)."""
+        client = self._client
+        if client is None:
+            raise RuntimeError(f"{type(self).__name__}.request() before prepare(): set-up belongs before t=0")
+        return client
+
+    async def close(self) -> None:
+        """Close the client and every pooled connection; a no-op when there is none."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await self._close_client(client)
+
+    def transport_error(self, exc: BaseException, bytes_sent: int, bytes_received: int) -> TransportError:
+        """``exc`` as a TransportError: the kind and message prefix of the first :meth:`_errors` entry it
+        is an instance of (prefix None: the exception's class name); a connection error otherwise."""
+        matches = ((kind, prefix) for cls, kind, prefix in self._errors() if isinstance(exc, cls))
+        kind, prefix = next(matches, (ERROR_CONNECTION, None))
+        return TransportError(f"{prefix or type(exc).__name__}: {exc}", kind, bytes_sent, bytes_received)
+
+    def _open(self) -> Any:
+        """Make the client library's client (imports happen here); None for a transport without one."""
+        return None
+
+    async def _close_client(self, client: Any) -> None:
+        """Close what :meth:`_open` made."""
+
+    def _errors(self) -> list[tuple[type[BaseException], str, str | None]]:
+        """(exception class, ``records.ERROR_*`` kind, message prefix or None), most specific first."""
+        return [(OSError, ERROR_CONNECTION, None)]
 
 
 class TransportError(Exception):

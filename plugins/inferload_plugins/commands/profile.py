@@ -228,15 +228,17 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     there is no --url, run the engine."""
     from inferload.config import ProfileConfig
     from inferload.dataset import resolve_tokenizer
-    from inferload.engine.runner import check_plugins, run_profile
+    from inferload.engine.preflight import check_plugins
+    from inferload.engine.runner import run_profile
 
     cli = {name: value for name, value in vars(args).items() if name in ProfileConfig.model_fields}
     config = ProfileConfig.load(cli, args.config_file).with_plugin_defaults(registry)
-    check_plugins(config, registry)
+    endpoint, _, _ = check_plugins(config, registry)
     if config.url is not None and not config.model:
+        # after the cheap checks, before the tokenizer, any target or worker: a plain GET (urllib, not the
+        # transport plugin) to the endpoint type's models_path with the run's headers
         from inferload.discovery import discover_model
 
-        endpoint = registry.get("endpoint", config.endpoint_type)
         model = discover_model(config, endpoint)
         sys.stderr.write(f"inferload: no --model given: using {model!r}, the one model the server lists\n")
         config = config.model_copy(update={"model": model})

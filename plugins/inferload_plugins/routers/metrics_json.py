@@ -32,8 +32,8 @@ def register_api_routers() -> list[RouterSpec]:
 
 
 def make_router(state: RunState) -> APIRouter:
-    from inferload.api_models import MetricsResponse, build_metrics_response
     from inferload.api_routes import json_get_router
+    from inferload_plugins.routers.metrics_models import MetricsResponse, build_metrics_response
 
     return json_get_router(
         "/api/metrics",

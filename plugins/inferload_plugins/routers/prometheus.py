@@ -1,7 +1,7 @@
 """GET /metrics — Prometheus text exposition (format 0.0.4) of the live run, made with prometheus-client.
 
 A custom collector reads the RunState at scrape time, so nothing is recorded twice and a scrape costs
-only the rendering. It renders the same :class:`~inferload.api_models.MetricsResponse` that
+only the rendering. It renders the same ``MetricsResponse`` (``metrics_models``, beside it) that
 ``/api/metrics`` returns, so the two always agree. Series, all prefixed ``inferload_`` and labelled with
 the run (benchmark_id, model, endpoint_type, streaming, concurrency):
 
@@ -89,7 +89,7 @@ class RunStateCollector:
             StateSetMetricFamily,
         )
 
-        from inferload.api_models import PERCENTILES, build_metrics_response
+        from inferload_plugins.routers.metrics_models import PERCENTILES, build_metrics_response
 
         view = build_metrics_response(self.state)
         labels = {

@@ -7,11 +7,10 @@ import ssl
 from collections.abc import Mapping
 from time import perf_counter_ns
 from typing import Any
-from urllib.parse import urlsplit
 
 import httptools
 
-from inferload.engine.transport import ResponseSink, TransportError, merge_headers, static_headers
+from inferload.engine.transport import BaseTransport, ResponseSink, TransportError, merge_headers
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 
 _MAX_CACHED_BODIES = 100_000
@@ -94,28 +93,20 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
 
-class ProtocolTransport:
+class ProtocolTransport(BaseTransport):
     """POSTs JSON to one URL over a pool of keep-alive connections owned by one event loop."""
 
-    def __init__(
-        self,
-        *,
-        url: str,
-        headers: Mapping[str, str] | None = None,
-        max_connections: int = 0,
-        connect_timeout: float = 30.0,
-        **_: Any,
-    ) -> None:
-        parts = urlsplit(url)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        parts = self.url_parts
         self._host = parts.hostname or "127.0.0.1"
         self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
         self._port = parts.port or (443 if self._ssl else 80)
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
-        host_header = parts.netloc.rsplit("@", 1)[-1]
-        connection = {"Host": host_header, "Connection": "keep-alive"}
-        sent = merge_headers(connection, static_headers(headers).items())
+        connection = {"Host": parts.netloc, "Connection": "keep-alive"}
+        sent = merge_headers(connection, self.headers.items())
         lines = [f"POST {path} HTTP/1.1", *(f"{name}: {value}" for name, value in sent.items())]
         self._head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
         self._tails: dict[bytes, bytes] = {}
@@ -124,14 +115,13 @@ class ProtocolTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
-        self._connect_timeout = connect_timeout
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl),
-                self._connect_timeout,
+                self.connect_timeout,
             )
         except (OSError, asyncio.TimeoutError) as exc:
             raise TransportError(

@@ -11,7 +11,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from inferload import hookimpl
-from inferload.engine.transport import TransportError, static_headers
+from inferload.engine.transport import BaseTransport
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 from inferload.types import TransportSpec
 
@@ -28,71 +28,41 @@ def register_transports() -> list[TransportSpec]:
     ]
 
 
-class AiohttpTransport:
-    """POSTs through one ``aiohttp.ClientSession``, made by :meth:`prepare` inside the worker's loop before
-    t=0 (made lazily, it cost the first request of each worker its import and creation: ~180 ms)."""
-
-    def __init__(
-        self,
-        *,
-        url: str,
-        headers: Mapping[str, str] | None = None,
-        max_connections: int = 0,
-        connect_timeout: float = 30.0,
-        **_: Any,
-    ) -> None:
-        self._url = url
-        self._headers = static_headers(headers)
-        self._limit = max_connections
-        self._connect_timeout = connect_timeout
-        self._session: Any = None
-
-    async def prepare(self) -> None:
-        """Import aiohttp and create the session; the worker awaits this before it reports ready."""
-        if self._session is None:
-            self._open()
+class AiohttpTransport(BaseTransport):
+    """POSTs through one ``aiohttp.ClientSession``, made by ``prepare`` inside the worker's loop before t=0
+    (made lazily, it cost the first request of each worker its import and creation: ~180 ms)."""
 
     def _open(self) -> Any:
         import aiohttp
 
-        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ttl_dns_cache=None)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=timeout,
-            headers=self._headers,
-            auto_decompress=False,
+        connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, ttl_dns_cache=None)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout)
+        return aiohttp.ClientSession(
+            connector=connector, timeout=timeout, headers=self.headers, auto_decompress=False
         )
-        return self._session
 
-    async def request(self, body: bytes, headers: Mapping[str, str], sink: Any) -> tuple[int, int]:
+    async def _close_client(self, client: Any) -> None:
+        await client.close()
+
+    def _errors(self) -> list[tuple[type[BaseException], str, str | None]]:
         import aiohttp
 
-        session = self._session
-        if session is None:
-            raise RuntimeError("AiohttpTransport.request() before prepare(): set-up belongs before t=0")
+        return [
+            (aiohttp.ClientPayloadError, ERROR_CONNECTION, "response body cut short"),
+            (aiohttp.ClientResponseError, ERROR_MALFORMED, "invalid HTTP response"),
+            (aiohttp.ClientError, ERROR_CONNECTION, None),
+            (OSError, ERROR_CONNECTION, None),
+        ]
+
+    async def request(self, body: bytes, headers: Mapping[str, str], sink: Any) -> tuple[int, int]:
+        session = self.client()
         received = 0
         try:
-            async with session.post(self._url, data=body, headers=headers) as response:
+            async with session.post(self.url, data=body, headers=headers) as response:
                 sink.on_headers(response.status, perf_counter_ns())
                 async for data in response.content.iter_any():
                     received += len(data)
                     sink.on_body(data, perf_counter_ns())
-        except aiohttp.ClientPayloadError as exc:
-            raise TransportError(
-                f"response body cut short: {exc}", ERROR_CONNECTION, len(body), received
-            ) from None
-        except aiohttp.ClientResponseError as exc:
-            raise TransportError(
-                f"invalid HTTP response: {exc}", ERROR_MALFORMED, len(body), received
-            ) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransportError(
-                f"{type(exc).__name__}: {exc}", ERROR_CONNECTION, len(body), received
-            ) from None
+        except self.errors as exc:
+            raise self.transport_error(exc, len(body), received) from None
         return len(body), received
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None

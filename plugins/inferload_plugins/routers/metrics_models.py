@@ -1,10 +1,10 @@
-"""Wire models of the live HTTP API: what each JSON route returns, field for field.
+"""Wire models of the metrics route family: ``GET /api/metrics`` (``api-metrics``) and the Prometheus
+``GET /metrics`` (``api-prometheus``), which renders the same :class:`MetricsResponse`, so the two agree.
 
-Field names follow the reference API (``../shared/spec/http-api-endpoints.md``) so existing dashboards and
-scripts keep working; the one rename is ``aiperf_version`` -> ``inferload_version``, like every other
-``aiperf`` name. These models document the API in ``/openapi.json`` and validate every response, so a
-route can never drift from its documented shape. Models that belong to one router live beside it
-(``inferload_plugins.routers.*_models``); those here are shared by several routes or API clients.
+Field names follow the reference API so existing dashboards and scripts keep working; the one rename is
+``aiperf_version`` -> ``inferload_version``, like every other ``aiperf`` name. These models document the
+API in ``/openapi.json`` and validate every response, so a route can never drift from its documented shape.
+Not a plugin: a module both routers of the family import (docs/architecture.md, "Where each concern lives").
 """
 
 from __future__ import annotations

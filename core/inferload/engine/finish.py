@@ -1,0 +1,138 @@
+"""The end of a run: final metrics, the post-run checks, the summary, every exporter, ``run_finished``
+(docs/architecture.md, "Data flow": metrics → RunState → exporters); and the finished RunState of a run
+that ended by an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from inferload.engine.post_run_checks import (
+    all_failed_message,
+    log_timeouts,
+    output_length_block,
+    unaccounted_records,
+)
+from inferload.engine.run_log import LOG_FILE
+from inferload.runstate import Lifecycle
+
+if TYPE_CHECKING:
+    from inferload.config import ProfileConfig
+    from inferload.engine.run_log import RunLog
+    from inferload.metrics_engine import MetricsAccumulator
+    from inferload.records import RequestRecord
+    from inferload.registry import PluginRegistry
+    from inferload.runstate import RunState
+    from inferload.types import EndpointSpec
+
+log = logging.getLogger("inferload.profile")
+
+
+def finish_run(
+    *,
+    state: RunState,
+    config: ProfileConfig,
+    registry: PluginRegistry,
+    endpoint: EndpointSpec,
+    accumulator: MetricsAccumulator,
+    records: list[RequestRecord],
+    inputs: list[dict[str, Any]],
+    cancelled: bool,
+    worker_failure: str | None,
+    profiling_start_ns: int | None,
+    run_log: RunLog,
+    scrub: Callable[[str], str],
+    console: Any = None,
+) -> bool:
+    """Compute, check, summarise and export; leave ``state`` finished (COMPLETE, CANCELLED or FAILED,
+    artifacts listed, results set) and call ``run_finished``. Returns whether every profiling request
+    failed (the run failed though every request is accounted for on disk)."""
+    from inferload.export import ExportContext, build_summary, run_exporters
+
+    state.lifecycle = Lifecycle.COMPLETING
+    client_warnings: list[str] = []
+    lost = unaccounted_records(state, records)
+    if lost:
+        client_warnings.append(lost)
+    if worker_failure:
+        client_warnings.append(worker_failure)
+        # before the summary, so is_complete says false, as for a run whose every request failed
+        state.error = worker_failure
+        state.lifecycle = Lifecycle.FAILED
+    metrics = accumulator.final()
+    client_warnings.extend(registry.hooks.failure_lines())  # plugins that failed so far
+    all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
+    if all_failed:
+        state.error = scrub(all_failed_message(accumulator, config, scrub))
+        state.lifecycle = Lifecycle.FAILED  # before the summary, so is_complete says false
+        log.error("%s", state.error)
+    for warning in [*accumulator.client_warnings(), *accumulator.measurement_warnings()]:
+        log.warning("%s", warning)
+    output_length = output_length_block(config, registry, endpoint, inputs, records)
+    log_timeouts(records)
+    state.ended_ns = time.time_ns()
+    if cancelled and not worker_failure:
+        state.lifecycle = Lifecycle.CANCELLED
+    summary = build_summary(
+        state,
+        accumulator,
+        metrics,
+        config=config,
+        client_warnings=client_warnings,
+        start_wall_ns=profiling_start_ns or state.started_ns,
+        end_wall_ns=state.ended_ns,
+    )
+    if output_length is not None:
+        summary["output_length"] = output_length
+        if output_length["warning"]:
+            summary["measurement_warnings"].append(output_length["warning"])
+    context = ExportContext(
+        state=state,
+        config=config,
+        records=records,
+        metrics=metrics,
+        summary=summary,
+        inputs=inputs,
+        artifact_dir=state.artifact_dir,
+        accumulator=accumulator,
+        console=console,
+        client_warnings=summary["client_health"]["warnings"],
+    )
+    written, failed = run_exporters(registry, context)
+    run_log.flush()
+    state.failed_exporters = failed
+    state.artifact_files = [LOG_FILE, *[p for p in written if p != LOG_FILE]]
+    state.results = summary
+    state.artifacts_ready = True
+    if worker_failure:
+        state.error = worker_failure
+        state.lifecycle = Lifecycle.FAILED
+    elif not cancelled and not all_failed:
+        state.lifecycle = Lifecycle.COMPLETE
+    registry.hooks.run_finished(state=state)
+    log.info("artifacts written to %s", state.artifact_dir)
+    return all_failed
+
+
+def record_abort(state: RunState, exc: BaseException, scrub: Callable[[str], str]) -> None:
+    """A run that ends by an exception still leaves a finished RunState: open phases get their end,
+    the lifecycle CANCELLED (interrupted) or FAILED (``error`` saying why, secrets scrubbed), and
+    ``ended_ns``."""
+    if state.lifecycle.finished:
+        return
+    now = time.time_ns()
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    for phase in state.phases.values():
+        if phase.start_ns is not None and phase.requests_end_ns is None:
+            phase.sent_end_ns = phase.sent_end_ns or now
+            phase.requests_end_ns = now
+            phase.was_cancelled = phase.was_cancelled or interrupted
+    state.ended_ns = state.ended_ns or now
+    if interrupted:
+        state.lifecycle = Lifecycle.CANCELLED
+    else:
+        state.error = state.error or scrub(f"{type(exc).__name__}: {exc}")
+        state.lifecycle = Lifecycle.FAILED

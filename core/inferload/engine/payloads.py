@@ -1,0 +1,107 @@
+"""Dataset and payload preparation: every prompt built and every request body rendered and serialised
+before t=0, so no prompt work lands inside a timed window (docs/architecture.md, "Data flow": dataset →
+payloads). Also where a request goes and what it carries besides its body: the endpoint type's path
+(:func:`request_path`, its ``stream_path`` for streamed requests) and headers (``config.headers_for``:
+the endpoint's static headers, ``--api-key`` as the endpoint sends it, ``-H``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from inferload.errors import UsageError
+
+if TYPE_CHECKING:
+    from inferload.config import ProfileConfig
+    from inferload.registry import PluginRegistry
+    from inferload.types import EndpointSpec, TransportSpec
+
+
+@dataclass
+class Payloads:
+    """What the dataset and the endpoint adapter made of the run's inputs.
+
+    ``inputs`` are the ``inputs.json`` entries (``{"session_id", "payloads": [body]}``, one per
+    conversation); ``worker_fields`` the :class:`~inferload.engine.messages.WorkerInit` fields every worker
+    shares except ``url``, ``worker_id``, ``counter`` and ``max_connections`` (payloads as final bytes)."""
+
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    worker_fields: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_payloads(
+    config: ProfileConfig,
+    registry: PluginRegistry,
+    endpoint: EndpointSpec,
+    transport: TransportSpec,
+    seed: int,
+    tokenizer: Any = None,
+) -> Payloads:
+    """Build the dataset plugin's conversations and render each through the endpoint adapter.
+
+    ``tokenizer`` is the already resolved ``--tokenizer`` (None: resolved here). Raises UsageError when
+    the dataset yields no prompt; a dataset's own errors (a bad ``--input-file`` line) propagate."""
+    from inferload.dataset import resolve_tokenizer
+
+    tokenizer = tokenizer or resolve_tokenizer(registry, config.tokenizer)
+    dataset = registry.get("dataset", config.effective_dataset)
+    conversations = dataset.factory(
+        tokenizer=tokenizer,
+        num_entries=config.num_dataset_entries,
+        isl_mean=config.isl,
+        isl_stddev=config.isl_stddev,
+        osl_mean=config.osl,
+        osl_stddev=config.osl_stddev,
+        seed=seed,
+        path=None if config.input_file is None else str(config.input_file),
+    )
+    if not conversations:
+        raise UsageError(
+            f"the {config.effective_dataset} dataset produced no prompts; check --num-dataset-entries"
+            " or --input-file"
+        )
+    adapter = endpoint.factory()
+    bodies = [adapter.render(conversation, config) for conversation in conversations]
+    inputs = [
+        {"session_id": c.conversation_id, "payloads": [body]}
+        for c, body in zip(conversations, bodies, strict=True)
+    ]
+    return Payloads(
+        inputs=inputs,
+        worker_fields={
+            # the endpoint type's static headers and --api-key as it sends it (x-api-key …), then -H;
+            # every transport's BaseTransport merges them over its built-in headers
+            "headers": config.headers_for(endpoint),
+            "transport_factory": transport.factory,
+            "endpoint_factory": endpoint.factory,
+            "streaming": bool(config.streaming),
+            "payloads": [
+                json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() for body in bodies
+            ],
+            "conversation_ids": [c.conversation_id for c in conversations],
+            "input_tokens": [c.input_tokens for c in conversations],
+            "output_tokens": [c.max_output_tokens for c in conversations],
+            "request_timeout": config.request_timeout_seconds,
+            "output_limited": config.osl is not None,
+            "tokenizer": tokenizer if endpoint.produces_tokens else None,
+        },
+    )
+
+
+def request_path(config: ProfileConfig, endpoint: EndpointSpec) -> str:
+    """The path requests go to: ``--endpoint`` when given, else the endpoint type's path for the run's
+    mode (:meth:`~inferload.types.EndpointSpec.path_for`: TGI streams to ``/generate_stream``)."""
+    return config.endpoint or endpoint.path_for(bool(config.streaming))
+
+
+def request_url(base_url: str, path: str) -> str:
+    """The URL requests go to: ``base_url`` + the endpoint ``path``, except that a base URL already
+    ending in the path's API version (``http://host:8000/v1``, the OpenAI SDK's ``base_url`` habit) does
+    not get it twice: ``/v1`` + ``/v1/chat/completions`` -> ``/v1/chat/completions``."""
+    base = base_url.rstrip("/")
+    version = path.split("/", 2)[1] if path.count("/") >= 2 else ""
+    if version and base.endswith("/" + version):
+        return base + path[len(version) + 1 :]
+    return base + path

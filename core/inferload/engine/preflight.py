@@ -1,0 +1,55 @@
+"""Checks that cost nothing and come before anything starts: the chosen plugins exist and fit together,
+the artifact directory can be written, the input file can be read, every goodput SLO names a metric.
+
+Each failure is a :class:`~inferload.errors.UsageError` (exit 2) naming the input and what to do
+(docs/architecture.md, "Data flow": ``preflight.check_plugins``). Model discovery
+(:mod:`inferload.discovery`) comes right after these checks, still before anything starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from inferload.artifact_files import artifact_dir_for, check_artifact_dir
+from inferload.errors import UsageError
+
+if TYPE_CHECKING:
+    from inferload.config import ProfileConfig
+    from inferload.registry import PluginRegistry
+
+
+def check_plugins(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any, Any, Any]:
+    """The endpoint, transport and executor specs the config names; a UsageError (exit 2) naming the
+    choices if one is missing or they do not fit together. Cheap: call it before starting anything.
+    Choices the config leaves open are the catalogue's defaults (:meth:`ProfileConfig.with_plugin_defaults`).
+    """
+    config = config.with_plugin_defaults(registry)
+    endpoint = registry.get("endpoint", config.endpoint_type)
+    if config.streaming and not endpoint.streaming:
+        raise UsageError(f"--streaming is not supported by --endpoint-type {config.endpoint_type}")
+    transport = registry.get("transport", config.transport)
+    scheme = (config.url or "http://").split("://", 1)[0]
+    if scheme not in transport.schemes:
+        raise UsageError(f"--transport {config.transport} does not support {scheme}:// URLs")
+    executor = registry.get("executor", config.executor)
+    check_artifact_dir(artifact_dir_for(config))
+    if config.input_file is not None and registry.get("dataset", config.effective_dataset).input_file:
+        check_input_file(config.input_file)
+    if config.request_rate is not None:
+        registry.get("arrival_pattern", config.effective_arrival_pattern)
+    if config.goodput:
+        from inferload.metrics_engine import MetricsAccumulator
+
+        MetricsAccumulator(registry, config)  # raises UsageError for an SLO on an unknown metric
+    return endpoint, transport, executor
+
+
+def check_input_file(path: Path) -> None:
+    """A UsageError naming ``path`` unless it is a file this process can read (its lines are checked when
+    the dataset is built, still before the first request)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise UsageError(f"cannot read --input-file {path}: {exc.strerror or exc}") from None

@@ -1,0 +1,70 @@
+"""The run's log file and the secret filters on every log handler.
+
+``logs/inferload.log`` in the artifact directory receives the ``inferload`` loggers' records; it and the
+terminal's handlers scrub the run's secrets from every record that reaches them (any logger, third-party
+libraries included). Opened once the dataset is built (a bad ``--input-file`` must not leave a fresh log
+over an earlier run's artifacts), closed when the run ends (docs/architecture.md, "Data flow").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from inferload.artifact_files import artifact_path, clear_run_dir
+from inferload.redact import SecretFilter
+
+log = logging.getLogger("inferload.profile")
+
+LOG_FILE = "logs/inferload.log"
+"""The log file's name inside the run directory."""
+
+
+class RunLog:
+    """The log file of one run in ``run_dir``, with ``secrets`` filtered out of every handler."""
+
+    def __init__(self, run_dir: Path, secrets: Iterable[str]) -> None:
+        self.run_dir = run_dir
+        self._secrets = list(secrets)
+        self._handler: logging.Handler | None = None
+        self._filter: logging.Filter | None = None
+
+    def open(self) -> None:
+        """Empty the run directory of an earlier run's files (and say so), create the log file there
+        exclusively and without following a link, and attach it and the secret filter."""
+        removed = clear_run_dir(self.run_dir)
+        path = artifact_path(self.run_dir, LOG_FILE)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644))
+        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+        handler.setLevel(
+            logging.DEBUG if logging.getLogger("inferload").isEnabledFor(logging.DEBUG) else logging.INFO
+        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._filter = SecretFilter(self._secrets)
+        handler.addFilter(self._filter)
+        for terminal in logging.getLogger().handlers:
+            terminal.addFilter(self._filter)
+        logging.getLogger("inferload").addHandler(handler)
+        self._handler = handler
+        if removed:
+            shown = ", ".join(removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
+            log.warning("%s held an earlier run's files (%s); removed them: a run owns its directory",
+                        self.run_dir, shown)
+
+    def flush(self) -> None:
+        """Write what is buffered, so the file is whole when the artifacts are listed."""
+        if self._handler is not None:
+            self._handler.flush()
+
+    def close(self) -> None:
+        """Detach the file and the filters; safe to call when never opened, and twice."""
+        if self._filter is not None:
+            for terminal in logging.getLogger().handlers:
+                terminal.removeFilter(self._filter)
+            self._filter = None
+        if self._handler is not None:
+            logging.getLogger("inferload").removeHandler(self._handler)
+            self._handler.close()
+            self._handler = None

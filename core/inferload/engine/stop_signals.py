@@ -1,0 +1,53 @@
+"""The signals that end a run: SIGINT (Ctrl+C), SIGTERM (a supervisor, ``timeout``, Kubernetes) and SIGHUP
+(the terminal went away) all act as Ctrl+C.
+
+The first stops sending and lets in-flight requests finish within the grace period; the second cancels
+what is still in flight at once; a third raises :class:`KeyboardInterrupt` in the parent. Workers ignore
+all three (a signal to the process group reaches them too) and wait for the parent's word
+(docs/architecture.md, "Data flow").
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopSignals:
+    """Counts the stop signals received between :meth:`install` and :meth:`restore`.
+
+    ``count`` is how many arrived, ``last`` the latest one (SIGINT until one arrives). Off the main thread
+    (where Python cannot install handlers) both are no-ops and ``count`` stays 0."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last: int = signal.SIGINT
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        """Handle the stop signals from now on, remembering the handlers they had."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, self._on_signal)
+
+    def restore(self) -> None:
+        """Give each stop signal back the handler it had before :meth:`install`."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the latest signal's number: 130 SIGINT, 143 SIGTERM, 129 SIGHUP."""
+        return 128 + int(self.last)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        self.last = signum
+        if self.count > 2:
+            raise KeyboardInterrupt

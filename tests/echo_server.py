@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+from scripted_server import LoopbackServer
 
 
 @dataclass
@@ -24,36 +25,12 @@ class EchoedRequest:
 
 
 @dataclass
-class EchoServer:
+class EchoServer(LoopbackServer):
     """``with EchoServer() as server: server.url ...``; ``server.requests`` holds what arrived."""
 
     error_every: int = 4
     requests: list[EchoedRequest] = field(default_factory=list)
     url: str = ""
-
-    def __enter__(self) -> EchoServer:
-        self._loop = asyncio.new_event_loop()
-        started = threading.Event()
-
-        async def serve() -> None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-            port = self._server.sockets[0].getsockname()[1]
-            self.url = f"http://127.0.0.1:{port}"
-            started.set()
-
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
-        started.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def stop() -> None:
-            self._server.close()
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -120,7 +120,7 @@ def test_a_missing_or_empty_file_is_a_usage_error_naming_it(
     registry: PluginRegistry, tokenizer: Tokenizer, tmp_path: Path
 ) -> None:
     missing = tmp_path / "absent.jsonl"
-    with pytest.raises(UsageError, match="cannot read dataset file") as caught:
+    with pytest.raises(UsageError, match="cannot read --input-file") as caught:
         load(registry, tokenizer, missing)
     assert str(missing) in str(caught.value)
     empty = write_lines(tmp_path / "empty.jsonl", "", "  ")

@@ -217,3 +217,29 @@ def test_tei_embed_measures_latency_without_tokens_and_types_its_faults(
             assert "output_sequence_length" not in record["metrics"]
     assert {truth[r["metadata"]["x_request_id"]]["fault"] for r in records} == set(expected)
     assert streamed.returncode == 2 and len(streamed.stderr.strip().splitlines()) == 1
+
+
+NON_STREAMED_PATHS = {**PATHS, "tgi_generate": "/generate"}
+
+
+@pytest.mark.parametrize("endpoint_type", STREAMING)
+def test_the_wait_for_model_probe_is_one_token_in_the_dialect_on_the_non_streamed_path(
+    endpoint_type: str, inferload_exe: Path, cli_env: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM)
+    try:
+        result = profile(run_cli, sim.url, tmp_path / "art", "-m", "m", "--endpoint-type", endpoint_type,
+                         "--streaming", "--request-count", "3", "--osl", "5", "--api-key", SECRET,
+                         "--wait-for-model-timeout", "30")
+        assert result.returncode == 0, result.stderr
+        truth = sim.truth()
+    finally:
+        sim.stop()
+    assert "answered a one-token request" in result.stderr
+    probes = [t for t in truth if not t["stream"]]
+    runs = [t for t in truth if t["stream"]]
+    # the probe: rendered by the adapter (the simulator parsed it as its dialect), not streamed, one token
+    assert [(t["route"], t["status"], t["completion_tokens"]) for t in probes] == [
+        (NON_STREAMED_PATHS[endpoint_type], 200, 1)
+    ]
+    assert len(runs) == 3 and {t["route"] for t in runs} == {PATHS[endpoint_type]}

@@ -357,8 +357,10 @@ def test_client_overload_is_reported_not_silent(registry: PluginRegistry) -> Non
     assert calm.schedule_lag_stats()["p99"] == pytest.approx(0.1)
 
     late = MetricsAccumulator(registry)
-    late.add([make_record(i, start_ms=i * 10, scheduled_lag_ms=2.0) for i in range(20)])
-    assert any("schedule" in w and "p99" in w for w in late.client_warnings())
+    late.add([make_record(i, start_ms=i * 10, scheduled_lag_ms=20.0) for i in range(120)])
+    (warning,) = [w for w in late.client_warnings() if "client overloaded" in w]
+    assert "20.00 ms (p99 of 120)" in warning
+    assert "--workers" in warning or "machine is busy" in warning or "every core" in warning
 
     # Scheduled every 1 ms but sent every 10 ms: the client could not keep up with the asked rate.
     slow = MetricsAccumulator(registry)
@@ -431,3 +433,19 @@ def test_snapshot_on_another_thread_never_blocks_ingestion(registry: PluginRegis
         poller.join()
     assert errors == []
     assert acc.final()["request_count"]["avg"] == 40_000
+
+
+def test_client_overload_needs_a_sample_where_p99_is_not_the_maximum(registry: PluginRegistry) -> None:
+    """Up to 99 requests the p99 is the largest value: one late wake-up is not an overloaded client."""
+    for count, warned in ((99, False), (100, True)):
+        acc = MetricsAccumulator(registry)
+        acc.add([make_record(i, start_ms=i * 10, scheduled_lag_ms=20.0) for i in range(count)])
+        assert any("client overloaded" in w for w in acc.client_warnings()) is warned, count
+
+
+def test_client_lag_small_against_the_request_latency_is_no_overload(registry: PluginRegistry) -> None:
+    """2 ms late on requests that take about a second (under 5 % of it) changes nothing measured."""
+    acc = MetricsAccumulator(registry)
+    acc.add([make_record(i, start_ms=i * 10, scheduled_lag_ms=2.0, tail_ms=1000.0) for i in range(200)])
+    assert acc.schedule_lag_stats()["p99"] == pytest.approx(2.0)
+    assert acc.client_warnings() == []

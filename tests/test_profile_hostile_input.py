@@ -233,27 +233,13 @@ def test_a_run_clears_what_an_earlier_run_left_and_says_so(
     run_dir.mkdir(parents=True)
     (run_dir / "profile_export.json").write_text('{"benchmark_id": "old"}')
     (run_dir / "stale_from_an_old_run.txt").write_text("old")
-    with socket.socket() as busy:  # a usage error that happens once the run directory is in use
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        result = run_cli(
-            "profile",
-            "-u",
-            simulator.url,
-            "-m",
-            "m",
-            "--artifact-dir",
-            tmp_path / "art",
-            *QUICK,
-            "--api-port",
-            str(busy.getsockname()[1]),
-        )
-    assert result.returncode == 2, result.stderr
+    result = run_cli("profile", "-u", simulator.url, "-m", "m", "--artifact-dir", tmp_path / "art", *QUICK)
+    assert result.returncode == 0, result.stderr
     assert "earlier run" in result.stderr and "stale_from_an_old_run.txt" in result.stderr
-    assert sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")) == [
-        "logs",
-        "logs/inferload.log",
-    ]
+    left = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*"))
+    assert "stale_from_an_old_run.txt" not in left and "logs/inferload.log" in left
+    summary = json.loads((run_dir / "profile_export.json").read_text())
+    assert summary["benchmark_id"] != "old"  # the run's own, not the earlier one's
 
 
 def test_long_and_unicode_model_names_get_distinct_safe_directories(run_cli: Any, tmp_path: Path) -> None:
@@ -264,6 +250,17 @@ def test_long_and_unicode_model_names_get_distinct_safe_directories(run_cli: Any
     dirs = sorted(p.name for p in tmp_path.iterdir())
     assert len(dirs) == 3 and all(len(d.encode()) <= 255 for d in dirs)
     assert sum(d.startswith("мод_l_名前-") for d in dirs) == 2
+
+
+def test_model_names_starting_with_a_dash_never_make_a_directory_a_shell_reads_as_an_option(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    for name in ("-", "--x"):
+        result = run_cli("profile", f"--model={name}", "--artifact-dir", tmp_path, *QUICK)
+        assert result.returncode == 0, result.stderr
+    dirs = sorted(p.name for p in tmp_path.iterdir())
+    assert len(dirs) == 2 and not [d for d in dirs if d.startswith("-")], dirs
+    assert sum(d.startswith("model-") for d in dirs) == 1 and sum(d.startswith("x-") for d in dirs) == 1
 
 
 # -- input files ---------------------------------------------------------------------------------------------
@@ -345,3 +342,85 @@ def test_url_ending_in_v1_is_accepted_and_says_what_it_uses(
     assert {t["route"] for t in simulator.truth()} == {"/v1/chat/completions"}
     records = read_jsonl(artifact_dir(tmp_path) / "profile_export.jsonl")
     assert len(records) == 2 and all(r["error"] is None for r in records)
+
+
+@pytest.mark.parametrize(
+    ("flag", "suffix", "needle"),
+    [
+        ("--url", "/a b", "holds a space (write it as %20) at character"),
+        ("--url", "/a\r\nX-Injected: 1", "holds a line break at character"),
+        ("--url", "/a\tb", "holds the control character U+0009 at character"),
+        ("--url", "/base#frag", "holds a '#' fragment, which is never sent to a server"),
+        ("--endpoint", "/v1/chat completions", "holds a space (write it as %20) at character 9"),
+        ("--endpoint", "/v1/chat\r\n/completions", "holds a line break at character 9"),
+        ("--endpoint", "/v1/chat/completions#x", "holds a '#' fragment"),
+    ],
+    ids=["url-space", "url-crlf", "url-tab", "url-fragment", "endpoint-space", "endpoint-crlf",
+         "endpoint-fragment"],
+)
+def test_url_and_endpoint_with_spaces_line_breaks_or_a_fragment_are_one_line_and_nothing_is_sent(
+    run_cli: Any, simulator: Simulator, tmp_path: Path, flag: str, suffix: str, needle: str
+) -> None:
+    target = ("--url", simulator.url + suffix) if flag == "--url" else (
+        "--url", simulator.url, "--endpoint", suffix)
+    result = run_cli("profile", *target, "-m", "m", "--artifact-dir", tmp_path / "art", *QUICK)
+    assert_one_line_usage_error(result, f"invalid {flag}", needle)
+    assert "\r" not in result.stderr  # the line break is shown escaped, never echoed raw
+    assert simulator.truth() == []
+    assert not (tmp_path / "art").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--isl", "99999999999"), "invalid --isl 99999999999: Input should be less than or equal to 1000000"
+         ""),
+        (("--isl", "2000000"), "invalid --isl 2000000: Input should be less than or equal to 1000000"),
+        (("--osl", "1000001"), "invalid --osl 1000001: Input should be less than or equal to 1000000"),
+        (("--num-dataset-entries", "1000", "--isl", "1000000"),
+         "--num-dataset-entries 1000 x --isl 1000000 = 1,000,000,000 prompt tokens"),
+    ],
+    ids=["isl-huge", "isl-over-bound", "osl-over-bound", "dataset-over-bound"],
+)
+def test_lengths_beyond_the_documented_bounds_are_one_line_before_anything_is_built(
+    run_cli: Any, tmp_path: Path, args: tuple[str, ...], needle: str
+) -> None:
+    result = run_cli("profile", "-m", "m", *args, "--artifact-dir", tmp_path / "art", "--ui", "none")
+    assert_one_line_usage_error(result, needle)
+    assert not (tmp_path / "art").exists()
+
+
+def test_a_large_synthetic_dataset_says_it_is_being_built_before_the_first_request(
+    run_cli: Any, simulator: Simulator, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "-u", simulator.url, "-m", "m", "--isl", "5000", "--num-dataset-entries",
+                     "200", "--request-count", "1", "--osl", "1", "--artifact-dir", tmp_path, "--ui", "none")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    building = next(i for i, line in enumerate(lines)
+                    if "building 200 synthetic prompts, 1,000,000 tokens in all" in line)
+    # said before the workers start (the first request comes after them)
+    ready = next(i for i, line in enumerate(lines) if "worker process(es) ready" in line)
+    assert building < ready
+
+
+@pytest.mark.parametrize("bad", ["port-in-use", "unknown-host"])
+def test_an_api_address_that_cannot_be_had_leaves_the_previous_runs_results_alone(
+    run_cli: Any, simulator: Simulator, tmp_path: Path, bad: str
+) -> None:
+    first = run_cli("profile", "-u", simulator.url, "-m", "m", "--artifact-dir", tmp_path, *QUICK)
+    assert first.returncode == 0, first.stderr
+    run = artifact_dir(tmp_path)
+    before = {path.relative_to(run): path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    assert Path("profile_export.json") in before
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        address = (("--api-port", str(taken.getsockname()[1])) if bad == "port-in-use"
+                   else ("--api-port", "0", "--api-host", "no-such-host.invalid"))
+        second = run_cli("profile", "-u", simulator.url, "-m", "m", *address, "--artifact-dir", tmp_path,
+                         *QUICK)
+    assert_one_line_usage_error(second, "cannot serve the HTTP API on")
+    after = {path.relative_to(run): path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    assert after == before  # not one file removed, added or changed
+    assert len(simulator.truth()) == 2  # and the second run sent nothing

@@ -3,9 +3,16 @@ a one-line usage error (exit 2) before any request reaches the server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import threading
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from inferload_plugins.tokenizers.builtin import BuiltinTokenizer
 from profile_fixtures import Simulator, artifact_dir, read_jsonl, simulator
@@ -114,3 +121,82 @@ def test_dataset_file_without_input_file_and_unknown_dataset_exit_2(run_cli: Any
         assert result.returncode == 2, result.stderr
         assert fragment in result.stderr
         assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1, result.stderr
+
+
+def test_input_file_that_never_ends_a_line_is_a_usage_error_naming_the_line_and_the_cap(
+    run_cli: Any, simulator: Simulator, tmp_path: Path
+) -> None:
+    # /dev/zero is endless bytes and no newline: before, memory grew without bound and only kill -9 ended it
+    result = run_cli(
+        "profile", "--url", simulator.url, "-m", "m", "--input-file", "/dev/zero",
+        "--artifact-dir", tmp_path / "art", "--ui", "none",
+    )
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "/dev/zero:1: line is longer than the 16 MiB limit of --input-file" in lines[0]
+    assert simulator.truth() == []
+    assert not (tmp_path / "art").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_an_input_file_is_still_being_read_ends_the_run_with_128_plus_the_signal(
+    signum: int, inferload_exe: Path, cli_env: Any, free_port: int, tmp_path: Path
+) -> None:
+    # a FIFO whose writer never stops: the dataset is never complete, so only the signal can end the run
+    fifo = tmp_path / "prompts.fifo"
+    os.mkfifo(fifo)
+    writing = threading.Event()
+
+    def write_forever() -> None:
+        with contextlib.suppress(BrokenPipeError), open(fifo, "wb") as handle:  # opens once inferload reads
+            line = json.dumps({"text": "a prompt"}).encode() + b"\n"
+            while True:
+                handle.write(line * 64)
+                handle.flush()
+                writing.set()
+
+    writer = threading.Thread(target=write_forever, daemon=True)
+    writer.start()
+    process = subprocess.Popen(
+        [str(inferload_exe), "profile", "--url", f"http://127.0.0.1:{free_port}", "-m", "m",
+         "--input-file", str(fifo), "--artifact-dir", str(tmp_path / "art"), "--ui", "none"],
+        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert writing.wait(60), "inferload never opened the FIFO"
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 128 + signum, stderr
+    assert [line for line in stderr.splitlines() if line.strip()] == ["inferload: interrupted"]
+    writer.join(10)
+    assert not writer.is_alive()  # the reader went away, so the writer's pipe broke
+    assert not (tmp_path / "art").exists()
+
+
+def test_an_input_file_given_as_a_fifo_loses_no_line(
+    run_cli: Any, simulator: Simulator, tmp_path: Path
+) -> None:
+    # the up-front check must not read (and so discard) what the FIFO's writer sends
+    fifo = tmp_path / "prompts.fifo"
+    os.mkfifo(fifo)
+    payload = "".join(json.dumps(line) + "\n" for line in LINES).encode()
+
+    def write_once() -> None:
+        with open(fifo, "wb") as handle:
+            handle.write(payload)
+
+    writer = threading.Thread(target=write_once, daemon=True)
+    writer.start()
+    result = run_cli(
+        "profile", "--url", simulator.url, "-m", "m", "--input-file", fifo, "--request-count", "3",
+        "--artifact-dir", tmp_path / "art", "--ui", "none",
+    )
+    writer.join(10)
+    assert result.returncode == 0, result.stderr
+    inputs = json.loads((artifact_dir(tmp_path / "art") / "inputs.json").read_text())["data"]
+    assert [entry["session_id"] for entry in inputs] == [f"prompts.fifo:{n}" for n in (1, 2, 3)]

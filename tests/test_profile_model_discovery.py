@@ -114,3 +114,13 @@ def test_a_server_without_a_model_list_is_one_line_naming_the_fix(
     assert result.stderr.strip().splitlines() == [
         f"inferload: error: no --model given and GET {url} answered HTTP 404; give --model NAME"
     ]
+
+
+def test_the_model_list_url_keeps_the_url_query_and_the_v1_rule(
+    run_cli: Any, model_lists: ModelLists, tmp_path: Path
+) -> None:
+    # built as request URLs are (inferload.urls.request_url): /v1 once, --url's query at the end
+    url = f"{model_lists.url}/v1?api-version=2024-06-01"
+    result = profile(run_cli, url, tmp_path, "--request-count", "3")
+    assert result.returncode == 2
+    assert [seen for seen, _ in model_lists.seen] == ["/v1/models?api-version=2024-06-01"]

@@ -8,11 +8,10 @@ for servers only reachable over HTTP/2, where multiplexing matters more than cli
 from __future__ import annotations
 
 from collections.abc import Mapping
-from time import perf_counter_ns
 from typing import Any
 
 from inferload import hookimpl
-from inferload.engine.transport import BaseTransport
+from inferload.engine.transport import Attempt, BaseTransport, TransportError
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 from inferload.types import TransportSpec
 
@@ -42,14 +41,14 @@ class HttpxTransport(BaseTransport):
 
         await anyio.sleep(0)
 
-    def _open(self) -> Any:
+    def _open(self, fresh: bool = False) -> Any:
         import importlib.util
 
         import httpx
 
         http2 = importlib.util.find_spec("h2") is not None
         limit = self.max_connections or None
-        limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+        limits = httpx.Limits(max_connections=limit, max_keepalive_connections=0 if fresh else limit)
         timeout = httpx.Timeout(None, connect=self.connect_timeout)
         return httpx.AsyncClient(http2=http2, limits=limits, timeout=timeout, headers=self.headers)
 
@@ -65,15 +64,29 @@ class HttpxTransport(BaseTransport):
             (OSError, ERROR_CONNECTION, None),
         ]
 
+    def transport_error(self, exc: BaseException, bytes_sent: int, bytes_received: int) -> TransportError:
+        """As the base does, except that httpx's "Server disconnected without sending a response" (a
+        RemoteProtocolError, like malformed HTTP) is the connection error it is on the other transports."""
+        error = super().transport_error(exc, bytes_sent, bytes_received)
+        if "disconnected" in str(exc).lower():
+            error.kind = ERROR_CONNECTION
+        return error
+
     async def request(self, body: bytes, headers: Mapping[str, str], sink: Any) -> tuple[int, int]:
-        client = self.client()
-        received = 0
-        try:
-            async with client.stream("POST", self.url, content=body, headers=headers) as response:
-                sink.on_headers(response.status_code, perf_counter_ns())
-                async for data in response.aiter_raw():
-                    received += len(data)
-                    sink.on_body(data, perf_counter_ns())
-        except self.errors as exc:
-            raise self.transport_error(exc, len(body), received) from None
-        return len(body), received
+        async def attempt(tried: Attempt) -> tuple[int, int]:
+            tried.reused = True  # until httpcore reports that it opened a connection for this request
+
+            async def trace(event: str, info: Any) -> None:
+                if "connect_tcp" in event:
+                    tried.reused = False
+
+            client = self.client(fresh=tried.fresh)
+            try:
+                async with client.stream("POST", self.url, content=body, headers=headers,
+                                         extensions={"trace": trace}) as response:
+                    await self.relay(tried, response.status_code, response.aiter_raw(), sink)
+            except self.errors as exc:
+                raise self.transport_error(exc, len(body), tried.received) from None
+            return len(body), tried.received
+
+        return await self.with_stale_retry(attempt)

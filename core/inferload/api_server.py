@@ -134,14 +134,24 @@ class ApiServer:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def bind(self) -> None:
+        """Bind the listening socket now (UsageError, exit 2, if the address cannot be had); idempotent.
+
+        ``inferload profile`` binds before it touches the artifact directory, so a port in use is a usage
+        error that leaves a previous run's results as they were; connections made before :meth:`start`
+        wait in the socket's backlog."""
+        if self._socket is None:
+            self._socket = bind_socket(self.host, self.requested_port)
+            self._bound_port = int(self._socket.getsockname()[1])
+
     def start(self, timeout: float = 10.0) -> None:
-        """Bind now (UsageError if impossible), then serve in a daemon thread; returns once serving."""
+        """Bind (see :meth:`bind`) unless already bound, then serve in a daemon thread; returns once
+        serving."""
         if self._thread is not None:
             raise RuntimeError("ApiServer.start() called twice")
         import uvicorn
 
-        self._socket = bind_socket(self.host, self.requested_port)
-        self._bound_port = int(self._socket.getsockname()[1])
+        self.bind()
         config = uvicorn.Config(
             self.app,
             # None: uvicorn's own dictConfig would close every existing handler, the run's log file too

@@ -102,9 +102,10 @@ def model_dir_name(model: str) -> str:
     """The model name as a directory name: ``/`` becomes ``_`` (AIPerf's habit), letters and digits of
     any script, ``.``, ``-`` and ``_`` are kept. When anything else had to go, or the name is longer than
     80 characters, a short hash of the full name is appended so that different models never share a
-    directory (``мод€l 名前`` -> ``мод_l_名前-1f3a9c2e``)."""
+    directory (``мод€l 名前`` -> ``мод_l_名前-1f3a9c2e``). It never starts with ``-`` (a shell would read
+    the path as an option): ``-`` -> ``model-<hash>``."""
     base = model.replace("/", "_")
-    safe = re.sub(r"[^\w.-]+", "_", base).strip("._") or "model"
+    safe = re.sub(r"[^\w.-]+", "_", base).strip("._").lstrip("-") or "model"
     if safe == base and len(safe) <= _MODEL_DIR_CHARS:
         return safe
     digest = hashlib.sha256(model.encode("utf-8", "surrogatepass")).hexdigest()[:8]

@@ -100,9 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         sys.stderr.write(f"{PROG}: interrupted\n")
-        return 130
+        return getattr(exc, "exit_code", 130)
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback with --verbose
         if _interrupted(exc):  # Ctrl+C inside an import, which Python may wrap (RuntimeError …)
             sys.stderr.write(f"{PROG}: interrupted\n")

@@ -22,6 +22,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from inferload.dataset import MAX_DATASET_TOKENS, MAX_SEQUENCE_TOKENS
 from inferload.errors import UsageError
 from inferload.headers import check_header, check_header_value, split_userinfo
 from inferload.records import DEFAULT_REQUEST_TIMEOUT_S
@@ -33,6 +34,8 @@ from inferload.redact import (
     secret_leaves,
     split_header,
 )
+from inferload.textfiles import read_capped
+from inferload.urls import check_no_fragment, check_target_text
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
@@ -94,11 +97,13 @@ class ProfileConfig(BaseSettings):
     warmup_request_count: int = Field(0, ge=0, description="Requests sent before profiling, not measured")
 
     # -- dataset ---------------------------------------------------------------------------------
-    isl: int = Field(550, ge=1, description="Input sequence length (tokens) mean")
+    isl: int = Field(550, ge=1, le=MAX_SEQUENCE_TOKENS, description="Input sequence length (tokens) mean")
     isl_stddev: float = Field(0.0, ge=0)
-    osl: int | None = Field(None, ge=1, description="Output sequence length (tokens) mean")
+    osl: int | None = Field(
+        None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Output sequence length (tokens) mean"
+    )
     osl_stddev: float = Field(0.0, ge=0)
-    num_dataset_entries: int = Field(100, ge=1)
+    num_dataset_entries: int = Field(100, ge=1, le=MAX_DATASET_TOKENS)
     random_seed: int | None = Field(None, ge=0)
     tokenizer: str | None = Field(
         None, description="Tokenizer plugin name, tokenizer.json path or HF name (default: the catalogue's)"
@@ -113,8 +118,34 @@ class ProfileConfig(BaseSettings):
         None, description="SLOs 'tag:value tag:value' (ms for latencies); a list or mapping in a file"
     )
     artifact_dir: Path = Field(Path("artifacts"))
+    report: bool = Field(False, description="Write report.html and plots/*.png in the run directory")
     workers: int | None = Field(None, ge=1, description="Worker processes (default: as useful for the cores)")
     ui: Literal["none", "simple", "rich"] | None = Field(None, description="Progress view")
+
+    # -- sweeps, trials, the SLA search (inferload.sweep; docs/sweeps.md) --------------------------
+    run_label: str | None = Field(None, description="A name for this run, written as run_info.run_label")
+    num_profile_runs: int = Field(1, ge=1, description="Trials of each variation (AIPerf's name)")
+    confidence_level: float = Field(0.95, gt=0, lt=1, description="Of the trials' confidence intervals")
+    max_variations: int = Field(64, ge=1, description="Refuse a sweep with more variations than this")
+    search_max_load: bool = Field(
+        False, description="Find the highest load whose goodput ratio stays >= --search-min-goodput-ratio"
+    )
+    search_min_goodput_ratio: float = Field(
+        0.99, gt=0, le=1, description="Share of requests that must meet every --goodput SLO"
+    )
+    search_precision: float = Field(
+        0.05, gt=0, lt=1, description="Relative width the --request-rate search stops at (concurrency: 1)"
+    )
+
+    reset_kv_cache: bool = Field(
+        False, description="Reset the server's KV/prefix cache before each run (cache_reset plugins)"
+    )
+    reset_kv_cache_path: str | None = Field(
+        None, description="POST this path to reset the cache instead of trying the cache_reset plugins"
+    )
+    wait_for_model_timeout: float | None = Field(
+        None, ge=0, description="Wait up to S s before the first request until a one-token request succeeds"
+    )
 
     # -- live HTTP API ---------------------------------------------------------------------------
     api_port: int | None = Field(
@@ -147,6 +178,8 @@ class ProfileConfig(BaseSettings):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
+        check_target_text(value, "the URL")
+        check_no_fragment(value, "the URL")
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
@@ -157,6 +190,13 @@ class ProfileConfig(BaseSettings):
         if parts.port == 0:
             raise ValueError("port 0 is not a server's port; give a port 1-65535")
         return value.rstrip("/")
+
+    @field_validator("artifact_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # resolved once, against the working directory at start: input_config, the API's file routes and
+        # the secret scrubbing of files all see the same absolute path
+        return Path(os.path.abspath(value.expanduser()))
 
     @field_validator("header")
     @classmethod
@@ -178,10 +218,14 @@ class ProfileConfig(BaseSettings):
         parse_extra_inputs(values)
         return values
 
-    @field_validator("endpoint")
+    @field_validator("endpoint", "reset_kv_cache_path")
     @classmethod
     def _path(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
+        if value is None:
+            return None
+        check_target_text(value, "the path")
+        check_no_fragment(value, "the path")
+        if not value.startswith("/"):
             raise ValueError(f"{value!r} must be a path starting with '/'")
         return value
 
@@ -212,6 +256,17 @@ class ProfileConfig(BaseSettings):
             raise ValueError("--benchmark-grace-period only applies with --benchmark-duration")
         if self.request_rate is None and (self.arrival_pattern or self.arrival_smoothness is not None):
             raise ValueError("--arrival-pattern and --arrival-smoothness need --request-rate")
+        if self.reset_kv_cache_path is not None and not self.reset_kv_cache:
+            raise ValueError("--reset-kv-cache-path needs --reset-kv-cache")
+        if self.search_max_load and self.goodput is None:
+            raise ValueError("--search-max-load needs --goodput SLOs ('time_to_first_token:500 ...')")
+        if self.input_file is None and self.num_dataset_entries * self.isl > MAX_DATASET_TOKENS:
+            raise ValueError(
+                f"--num-dataset-entries {self.num_dataset_entries} x --isl {self.isl} = "
+                f"{self.num_dataset_entries * self.isl:,} prompt tokens to build before the first request, "
+                f"over the limit of {MAX_DATASET_TOKENS:,}; lower one of them (requests cycle through the "
+                "entries)"
+            )
         if self.api_linger != self.api_linger:  # NaN
             raise ValueError("--api-linger must be a number of seconds or inf")
         return self
@@ -475,10 +530,7 @@ def _environ_has(name: str) -> bool:
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A YAML or JSON mapping of settings; keys may use ``-`` or ``_``."""
     file = Path(path)
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read config file {file}: {exc.strerror or exc}") from None
+    text = read_capped(file, what="config file")
     try:
         if file.suffix.lower() == ".json":
             data = json.loads(text)
@@ -556,9 +608,10 @@ def _one_line(exc: ValidationError, source: Any = flag_name) -> str:
     if field in ("api_server_host",):
         field = "api_host"
     value = error.get("input")
-    if isinstance(value, str) and "://" in value:
-        value = redact_url(value)
     shown = "" if field in ("api_key", "header") or isinstance(value, (dict, list)) else f" {value!r}"
+    if isinstance(value, str) and "://" in value and shown:
+        # escaped before redacting: urlsplit would silently drop the CR/LF/TAB the message is about
+        shown = " '" + redact_url(value.encode("unicode_escape").decode("ascii")) + "'"
     if error.get("type") == "extra_forbidden":
         return f"unknown setting {field!r} (config file or INFERLOAD_ environment)"
     name = source(field) if field in ProfileConfig.model_fields else flag_name(field)

@@ -81,14 +81,22 @@ class Conversation:
         return turns
 
 
+MAX_SEQUENCE_TOKENS = 1_000_000
+"""Largest ``--isl`` and ``--osl`` (and any sampled length): the longest context windows served today hold
+about a million tokens, and every prompt is built in memory before the first request."""
+MAX_DATASET_TOKENS = 100_000_000
+"""Largest synthetic dataset, ``--num-dataset-entries`` x ``--isl`` tokens (about 400 MB of prompt text)."""
+
+
 def sample_length(rng: random.Random, mean: float, stddev: float) -> int:
-    """A token length from N(mean, stddev), rounded and clipped at 1; exactly ``round(mean)`` if stddev is 0.
+    """A token length from N(mean, stddev), rounded and clipped to 1 .. :data:`MAX_SEQUENCE_TOKENS`;
+    exactly ``round(mean)`` (so clipped) if stddev is 0.
 
     The one rule every dataset uses for ``--isl``/``--isl-stddev`` and ``--osl``/``--osl-stddev``.
     """
     if stddev <= 0:
-        return max(1, round(mean))
-    return max(1, round(rng.gauss(mean, stddev)))
+        return min(MAX_SEQUENCE_TOKENS, max(1, round(mean)))
+    return min(MAX_SEQUENCE_TOKENS, max(1, round(rng.gauss(mean, stddev))))
 
 
 def resolve_tokenizer(registry: PluginRegistry, value: str | None) -> Tokenizer:

@@ -32,7 +32,7 @@ def discover_model(config: ProfileConfig, endpoint: EndpointSpec) -> str:
     The request carries the run's headers (``--api-key`` as the endpoint sends it, ``-H``), so a server
     that needs credentials for its model list gets them.
     """
-    from inferload.engine.payloads import request_url
+    from inferload.urls import request_url
 
     if endpoint.models_path is None:
         raise UsageError(

@@ -27,3 +27,12 @@ class RunFailed(InferloadError):
     """The benchmark could not complete (e.g. the target server never answered)."""
 
     exit_code = EXIT_RUN_FAILED
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (SIGINT, SIGTERM, SIGHUP) that ends the process before a run could drain; the exit
+    code is 128 + the signal's number (130, 143, 129)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + int(signum)

@@ -51,17 +51,30 @@ def check_header(line: str) -> tuple[str, str]:
 def check_header_value(name: str, value: str) -> None:
     """ValueError if ``value`` cannot be sent as the value of header ``name`` (CR/LF, control
     characters, anything beyond ASCII); the message gives the position, never the value."""
-    bad = _BAD_VALUE_CHAR.search(value)
+    refuse_character(_BAD_VALUE_CHAR, value, f"the value of header {name!r}",
+                     line_break="a line break (it would inject header lines)")
+
+
+def refuse_character(
+    bad_chars: re.Pattern[str], value: str, subject: str, *, line_break: str = "a line break",
+    space: str = "a space",
+) -> None:
+    """ValueError naming the first character of ``value`` that ``bad_chars`` matches, what it is and its
+    position (never the value: it may be a credential), e.g. ``the URL holds a line break at character
+    12``; ``subject`` names the value, ``line_break`` and ``space`` how CR/LF and a space are named."""
+    bad = bad_chars.search(value)
     if bad is None:
         return
     char = bad.group()
     if char in "\r\n":
-        what = "a line break (it would inject header lines)"
+        what = line_break
+    elif char == " ":
+        what = space
     elif ord(char) > 0x7E:
         what = f"U+{ord(char):04X}, which is not ASCII (percent-encode it)"
     else:
         what = f"the control character U+{ord(char):04X}"
-    raise ValueError(f"the value of header {name!r} holds {what} at character {bad.start() + 1}")
+    raise ValueError(f"{subject} holds {what} at character {bad.start() + 1}")
 
 
 def split_userinfo(url: str) -> tuple[str, str | None]:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from inferload.runstate import RunState
     from inferload.types import (
         ArrivalSpec,
+        CacheResetSpec,
         CommandSpec,
         DatasetSpec,
         EndpointSpec,
@@ -256,6 +257,20 @@ def register_simulator_routes() -> list[SimulatorRouteSpec]:
     """
 
 
+@hookspec
+def register_cache_resets() -> list[CacheResetSpec]:
+    """Ways to empty a server's KV/prefix cache, tried by ``--reset-kv-cache`` before each run of a
+    sweep or trial (inferload.server_prep): the first whose request answers 2xx is used.
+
+    Example::
+
+        @hookimpl
+        def register_cache_resets():
+            return [CacheResetSpec(name="vllm", description="vLLM: POST /reset_prefix_cache",
+                                   path="/reset_prefix_cache")]
+    """
+
+
 # --------------------------------------------------------------------------------------------------
 # Lifecycle: observe a run. Called in the parent process, never per chunk.
 # --------------------------------------------------------------------------------------------------
@@ -322,6 +337,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "executor": "register_executors",
     "target": "register_targets",
     "simulator_route": "register_simulator_routes",
+    "cache_reset": "register_cache_resets",
 }
 """Plugin category -> the hook that registers it."""
 

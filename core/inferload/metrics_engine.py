@@ -32,6 +32,7 @@ feed, never for a record). Readers get the finished dicts, never the columns.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from array import array
@@ -60,7 +61,13 @@ SKETCH_FEED_VALUES = 65_536
 numpy batches to be cheap per value, small enough that a snapshot has little left to feed."""
 
 SCHEDULE_LAG_WARN_MS = 1.0
-"""Client overload: warn when the p99 delay between a request's scheduled and actual start exceeds this."""
+"""Client overload: warn only when the p99 of the client's own lag exceeds this (ms) ..."""
+SCHEDULE_LAG_WARN_SHARE = 0.05
+"""... and is at least this share of the mean request latency (1 ms matters to a 2 ms request, not to a 2 s
+one) ..."""
+SCHEDULE_LAG_MIN_SAMPLE = 100
+"""... over at least this many profiling requests: below 100 the p99 is simply the largest value, and one
+late timer wake-up is not an overloaded client."""
 RATE_SHORTFALL_WARN = 0.95
 """Client overload: warn when requests went out at less than this fraction of the scheduled rate."""
 
@@ -96,7 +103,8 @@ def parse_goodput(value: str | Mapping[str, Any] | Sequence[str] | None) -> dict
     """``--goodput "time_to_first_token:200 inter_token_latency:10"`` -> ``{tag: threshold}``.
 
     Accepts the string form (pairs separated by spaces or commas, ``:`` or ``=`` between tag and value),
-    a list of such strings, or a mapping. Thresholds are in the metric's reported unit (ms for latencies).
+    a list of such strings, or a mapping. Thresholds are in the metric's reported unit (ms for latencies)
+    and must be finite and greater than 0; anything else is a UsageError naming the entry.
     """
     if value is None or value == "":
         return {}
@@ -124,6 +132,9 @@ def parse_goodput(value: str | Mapping[str, Any] | Sequence[str] | None) -> dict
             raise UsageError(f"--goodput {tag}:{number!r}: the threshold must be a number") from None
         if threshold != threshold or threshold in (float("inf"), float("-inf")):
             raise UsageError(f"--goodput {tag}:{number}: the threshold must be a finite number")
+        if threshold <= 0:
+            raise UsageError(f"--goodput {tag}:{number}: the threshold must be greater than 0 (no request "
+                             "can meet a latency SLO of 0 or less)")
         slos[tag] = threshold
     return slos
 
@@ -165,6 +176,7 @@ class MetricsAccumulator:
         capabilities: Iterable[str] | None = None,
     ) -> None:
         self._registry = registry
+        self._config = config
         self.capabilities = (
             frozenset(capabilities) if capabilities is not None else run_capabilities(config, registry)
         )
@@ -423,10 +435,11 @@ class MetricsAccumulator:
         """
         warnings: list[str] = []
         lag = lag_stats if lag_stats is not None else self.schedule_lag_stats()
-        if lag and lag.get("p99", 0.0) > SCHEDULE_LAG_WARN_MS:
+        if lag and self._lag_matters(lag):
             warnings.append(
-                f"client overloaded: requests started {lag['p99']:.2f} ms (p99) after their scheduled time "
-                f"(threshold {SCHEDULE_LAG_WARN_MS:g} ms); add --workers or lower the load"
+                f"client overloaded: requests started {lag['p99']:.2f} ms (p99 of {lag['count']:,}) after "
+                f"they could go, {lag['p99'] / self._mean_latency_ms():.0%} of the mean request latency; "
+                f"{self._overload_advice()}"
             )
         if (
             self._first_scheduled_ns is not None
@@ -451,9 +464,39 @@ class MetricsAccumulator:
                 else:
                     warnings.append(
                         f"client could not keep up: requests went out at {achieved_rate:,.1f}/s against a "
-                        f"schedule of {scheduled_rate:,.1f}/s; add --workers or lower --request-rate"
+                        f"schedule of {scheduled_rate:,.1f}/s; {self._overload_advice()}"
                     )
         return warnings
+
+    def _lag_matters(self, lag: Mapping[str, Any]) -> bool:
+        """The overload rule (see :data:`SCHEDULE_LAG_WARN_MS` and the two after it)."""
+        p99 = float(lag.get("p99", 0.0))
+        mean = self._mean_latency_ms()
+        return (int(lag.get("count", 0)) >= SCHEDULE_LAG_MIN_SAMPLE and p99 > SCHEDULE_LAG_WARN_MS
+                and mean > 0 and p99 >= SCHEDULE_LAG_WARN_SHARE * mean)
+
+    def _mean_latency_ms(self) -> float:
+        column = self._columns.get("request_latency")
+        return sum(column) / len(column) if column else 0.0
+
+    def _overload_advice(self) -> str:
+        """What to do about a late client, by cause: a machine busy with other work, too few workers for
+        the cores, or a client already on every core."""
+        from inferload.engine.schedule import default_workers
+
+        cores = os.cpu_count() or 1
+        config = self._config
+        cap = getattr(config, "effective_concurrency", None)
+        workers = getattr(config, "workers", None) or (default_workers(config) if config is not None else 1)
+        workers = min(workers, cap) if cap else workers
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        if load > cores and load - workers >= 1:
+            return (f"the machine is busy (load average {load:.1f} on {cores} cores, {workers} of it "
+                    "inferload's workers): other processes take CPU from the client; rerun on a quieter "
+                    "machine or lower the load")
+        if workers < cores and (cap is None or workers < cap):
+            return f"add --workers ({workers} now, {cores} cores) or lower the load"
+        return f"every core ({cores}) already runs a worker: lower the load or use a larger machine"
 
     def measurement_warnings(self) -> list[str]:
         """Plain-language warnings about the figures themselves (not the client): responses whose usage
@@ -511,14 +554,17 @@ _ID_PATTERNS = (
     (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<id>"),
     (re.compile(r"(?<=[-_:=])(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_]{6,}"), "<id>"),
     (re.compile(r"\b(?=[a-zA-Z]*[0-9])(?=[0-9]*[a-zA-Z])[A-Za-z0-9]{12,}\b"), "<id>"),
-    (re.compile(r"\b[0-9]{7,}\b"), "<n>"),
+    (re.compile(r"(?i)(?<![\w-])((?:request|req|trace|span|session|seq|sequence|chunk|call|conversation)"
+                r"[ _-]?(?:id|number|no)?|id|#)([ :=#]*)[0-9]+\b"), r"\1\2<n>"),
 )
 
 
 def normalise_message(message: str) -> str:
     """An error message with its per-request ids replaced, so ``error_summary`` groups by kind: UUIDs,
-    suffixes like ``chatcmpl-3f9a1c07`` or ``req_8842a1``, long alphanumeric tokens with digits, and
-    numbers of 7+ digits become ``<id>``/``<n>``. Status codes, token counts and short words stay."""
+    suffixes like ``chatcmpl-3f9a1c07`` or ``req_8842a1``, long alphanumeric tokens with digits, and a
+    number that follows an id word (``request 1234``, ``id=77``, ``#12``) become ``<id>``/``<n>``. Plain
+    numbers stay, whatever their size: sizes, limits, status codes and token counts are the same for every
+    request and tell the user what went wrong (``larger than 16777216 bytes``)."""
     for pattern, placeholder in _ID_PATTERNS:
         message = pattern.sub(placeholder, message)
     return message

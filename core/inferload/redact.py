@@ -11,6 +11,7 @@ configuration, payloads or errors goes through these functions; nothing else dec
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import shlex
@@ -42,6 +43,10 @@ _FIELD_IN_TEXT = re.compile(
     + r"\s+[^\s,;&\"'}]+|[^\s,;&\"'}\]]+)"
 )
 """``name: value`` / ``"name": "value"`` / ``name=value`` in free text (an echoed header or JSON body)."""
+_PLAIN_WORD = re.compile(r"[A-Z]{1,12}$|[a-z]{1,12}$")
+"""An unquoted value that is one short all-upper or all-lower word (``POST``, ``failed``) is prose after an
+auth-like word (``bad auth: POST /v1/...``), not a credential: credentials are long, mixed, with digits.
+The run's own secret values are removed by value first (:func:`replace_secrets`), whatever they look like."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -155,7 +160,29 @@ def build_cli_command(argv: Sequence[str], prog: str = "inferload", secrets: Ite
     ``secrets`` are the parsed settings' secret values (``ProfileConfig.secret_values()``): removed from
     every argument whatever flag spelling carried them (``--extra-inputs 'api_token:X'``, a JSON object)."""
     known = list(secrets)
-    return " ".join([prog, *(shlex.quote(redact_text(arg, known)) for arg in redact_argv(argv))])
+    return " ".join([prog, *(shlex.quote(_redact_arg(arg, known)) for arg in redact_argv(argv))])
+
+
+def _redact_arg(arg: str, secrets: list[str]) -> str:
+    """One argument of ``cli_command``: a JSON object (``--extra-inputs '{...}'``) is redacted inside the
+    parsed value and written back as JSON, so it stays valid JSON; anything else is scrubbed as text."""
+    if arg.lstrip().startswith("{"):
+        try:
+            obj = json.loads(arg)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            return json.dumps(_replace_in_leaves(redact_payload(obj), secrets), ensure_ascii=False)
+    return redact_text(arg, secrets)
+
+
+def _replace_in_leaves(value: Any, secrets: list[str]) -> Any:
+    """``value`` with the known secret values removed from every string leaf (keys stay as they are)."""
+    if isinstance(value, Mapping):
+        return {key: _replace_in_leaves(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace_in_leaves(item, secrets) for item in value]
+    return redact_text(value, secrets) if isinstance(value, str) else value
 
 
 def replace_secrets(text: str, secrets: Iterable[str]) -> str:
@@ -199,7 +226,7 @@ def _redact_field(match: re.Match[str]) -> str:
         # a harmless field whose quoted value may itself hold "Authorization: …" (an echoed header)
         inner = _FIELD_IN_TEXT.sub(_redact_field, value[1:]) if value[:1] in "\\\"'" else value[1:]
         return f"{match['name']}{match['q']}{match['sep']}{value[:1]}{inner}"
-    if REDACTED in value or _is_number(value.strip("\\\"'")):
+    if REDACTED in value or _is_number(value.strip("\\\"'")) or _PLAIN_WORD.match(value):
         return match[0]
     quote = ""
     for candidate in ('\\"', '"', "'"):

@@ -134,6 +134,22 @@ class WorkerStats:
 
 
 @dataclass
+class RunSlot:
+    """Where one run of a sweep goes, handed by the orchestrator (``inferload.sweep``) to the engine.
+
+    ``identity`` fills :class:`RunInfo`'s sweep fields (``sweep_id``, ``trial``, ``variation_*``);
+    ``artifact_dir`` replaces the run's own directory; ``state`` is the one RunState the sweep's live API
+    serves: the engine re-initialises it in place for each run instead of creating its own, and leaves
+    the API server (``api_shared``) to the orchestrator.
+    """
+
+    identity: dict[str, Any]
+    artifact_dir: Path
+    state: RunState | None = None
+    api_shared: bool = False
+
+
+@dataclass
 class RunState:
     """Everything known about the current run. Only the engine writes it."""
 
@@ -159,6 +175,10 @@ class RunState:
     created_ns: int = field(default_factory=time.time_ns)
     started_ns: int | None = None
     ended_ns: int | None = None
+    sweep: dict[str, Any] | None = None
+    """While a sweep or repeated trials run: where the sweep is (``sweep_id``, ``variation_index``,
+    ``variation_count``, ``variation_label``, ``trial``, ``num_trials``, ``variations_done``); None for
+    a single run. Set by the orchestrator (inferload.sweep), swapped whole."""
 
     @property
     def current_phase(self) -> PhaseProgress | None:

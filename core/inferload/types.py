@@ -308,6 +308,17 @@ class SimulatorRouteSpec(PluginSpec):
         return [f"{self.method} {self.path}"]
 
 
+@dataclass(frozen=True, kw_only=True)
+class CacheResetSpec(PluginSpec):
+    """A server's cache reset: ``method`` (default POST) to ``path`` on the server's base URL, e.g. vLLM's
+    ``POST /reset_prefix_cache`` or SGLang's ``POST /flush_cache``. ``--reset-kv-cache`` tries every
+    installed one in name order until one answers 2xx; a 404/405 means "not this server"."""
+
+    category: ClassVar[str] = "cache_reset"
+    path: str
+    method: str = "POST"
+
+
 SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     CommandSpec,
     EndpointSpec,
@@ -321,5 +332,6 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     ExecutorSpec,
     TargetSpec,
     SimulatorRouteSpec,
+    CacheResetSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""

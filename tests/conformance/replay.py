@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripted_server import read_request
+
 FRAMINGS = ("chunked", "content-length", "close10", "close11")
 DEFAULT_DELAY_MS = 3.0
 """Pause before each write that sets none: enough for separate reads on loopback, short for the suite."""
@@ -138,16 +140,10 @@ class ReplayServer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
+                got = await read_request(reader)
+                if got is None:
                     return
-                length = 0
-                for line in head.split(b"\r\n"):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                self.request_bodies.append(await reader.readexactly(length))
+                self.request_bodies.append(got[2])
                 index = len(self.write_ns)
                 stamps: list[int] = []
                 self.write_ns.append(stamps)

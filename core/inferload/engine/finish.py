@@ -1,13 +1,13 @@
-"""The end of a run: final metrics, the post-run checks, the summary, every exporter, ``run_finished``
-(docs/architecture.md, "Data flow": metrics → RunState → exporters); and the finished RunState of a run
-that ended by an exception.
+"""The end of a run: final metrics, the post-run checks, the summary (the steady-state window beside the
+whole run: :mod:`inferload.steady_state`), every exporter, ``run_finished`` (docs/architecture.md, "Data
+flow": metrics → RunState → exporters); and the finished RunState of a run that ended by an exception.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from inferload.engine.post_run_checks import (
@@ -46,14 +46,17 @@ def finish_run(
     run_log: RunLog,
     scrub: Callable[[str], str],
     console: Any = None,
+    client_warnings: Sequence[str] = (),
 ) -> bool:
     """Compute, check, summarise and export; leave ``state`` finished (COMPLETE, CANCELLED or FAILED,
-    artifacts listed, results set) and call ``run_finished``. Returns whether every profiling request
-    failed (the run failed though every request is accounted for on disk)."""
+    artifacts listed, results set) and call ``run_finished``. ``client_warnings`` are the run's own so
+    far (a cache reset that found no path), listed first. Returns whether every profiling request failed
+    (the run failed though every request is accounted for on disk)."""
     from inferload.export import ExportContext, build_summary, run_exporters
+    from inferload.steady_state import steady_state
 
     state.lifecycle = Lifecycle.COMPLETING
-    client_warnings: list[str] = []
+    client_warnings = list(client_warnings)
     lost = unaccounted_records(state, records)
     if lost:
         client_warnings.append(lost)
@@ -85,6 +88,7 @@ def finish_run(
         start_wall_ns=profiling_start_ns or state.started_ns,
         end_wall_ns=state.ended_ns,
     )
+    summary["steady_state"] = steady_state(records, config, registry)
     if output_length is not None:
         summary["output_length"] = output_length
         if output_length["warning"]:

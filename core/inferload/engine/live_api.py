@@ -1,6 +1,7 @@
-"""The live HTTP API's part in a run: started once the workers are ready (a port in use is a usage error
-before any request is sent) and kept up ``--api-linger`` seconds after the artifacts are written, so a
-client can fetch them (docs/architecture.md, "Data flow": ``ApiServer.start`` … ``linger``).
+"""The live HTTP API's part in a run: bound before the artifact directory is touched (a port in use is a
+usage error that leaves the previous run's results alone), serving once the workers are ready, and kept up
+``--api-linger`` seconds after the artifacts are written, so a client can fetch them (docs/architecture.md,
+"Data flow": ``bind_live_api`` … ``linger``).
 """
 
 from __future__ import annotations
@@ -20,15 +21,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("inferload.profile")
 
 
-def start_live_api(config: ProfileConfig, registry: PluginRegistry, state: RunState) -> ApiServer | None:
-    """The API host serving ``state`` on ``--api-host``:``--api-port``, started; None without
-    ``--api-port``."""
-    if config.api_port is None:
+def bind_live_api(
+    config: ProfileConfig, registry: PluginRegistry, state: RunState, *, shared: bool = False
+) -> ApiServer | None:
+    """The API host for ``state`` on ``--api-host``:``--api-port``, its routes built and its socket bound
+    but not serving yet (:meth:`ApiServer.start` does that). None without ``--api-port``, or when the API
+    is ``shared``: a sweep's one API (started by :mod:`inferload.sweep`, lingering after the last run)
+    already serves ``state``, which the run resets in place. Called before the artifact directory is
+    touched: a port in use or a router clash is a usage error that leaves a previous run's results alone."""
+    if config.api_port is None or shared:
         return None
     from inferload.api_server import ApiServer
 
     server = ApiServer(registry, state, host=config.api_host, port=config.api_port)
-    server.start()
+    server.bind()
     return server
 
 

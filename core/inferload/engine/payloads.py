@@ -8,7 +8,7 @@ the endpoint's static headers, ``--api-key`` as the endpoint sends it, ``-H``).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
@@ -25,10 +25,13 @@ class Payloads:
 
     ``inputs`` are the ``inputs.json`` entries (``{"session_id", "payloads": [body]}``, one per
     conversation); ``worker_fields`` the :class:`~inferload.engine.messages.WorkerInit` fields every worker
-    shares except ``url``, ``worker_id``, ``counter`` and ``max_connections`` (payloads as final bytes)."""
+    shares except ``url``, ``worker_id``, ``counter`` and ``max_connections`` (payloads as final bytes);
+    ``probe_body`` the ``--wait-for-model-timeout`` probe: the first prompt asking for one token, not
+    streamed (:func:`inferload.server_prep.wait_for_model`)."""
 
     inputs: list[dict[str, Any]] = field(default_factory=list)
     worker_fields: dict[str, Any] = field(default_factory=dict)
+    probe_body: dict[str, Any] = field(default_factory=dict)
 
 
 def prepare_payloads(
@@ -64,12 +67,16 @@ def prepare_payloads(
         )
     adapter = endpoint.factory()
     bodies = [adapter.render(conversation, config) for conversation in conversations]
+    one_token = config.model_copy(update={"osl": 1, "osl_stddev": 0.0, "streaming": False})
     inputs = [
         {"session_id": c.conversation_id, "payloads": [body]}
         for c, body in zip(conversations, bodies, strict=True)
     ]
     return Payloads(
         inputs=inputs,
+        # the adapter reads the output length from the conversation (max_tokens, max_new_tokens,
+        # num_predict …), so the probe's conversation asks for one token too: every dialect's probe is short
+        probe_body=adapter.render(replace(conversations[0], max_output_tokens=1), one_token),
         worker_fields={
             # the endpoint type's static headers and --api-key as it sends it (x-api-key …), then -H;
             # every transport's BaseTransport merges them over its built-in headers
@@ -92,16 +99,7 @@ def prepare_payloads(
 
 def request_path(config: ProfileConfig, endpoint: EndpointSpec) -> str:
     """The path requests go to: ``--endpoint`` when given, else the endpoint type's path for the run's
-    mode (:meth:`~inferload.types.EndpointSpec.path_for`: TGI streams to ``/generate_stream``)."""
+    mode (:meth:`~inferload.types.EndpointSpec.path_for`: TGI streams to ``/generate_stream``).
+
+    :func:`inferload.urls.request_url` joins it with ``--url`` (the base URL's query at the end)."""
     return config.endpoint or endpoint.path_for(bool(config.streaming))
-
-
-def request_url(base_url: str, path: str) -> str:
-    """The URL requests go to: ``base_url`` + the endpoint ``path``, except that a base URL already
-    ending in the path's API version (``http://host:8000/v1``, the OpenAI SDK's ``base_url`` habit) does
-    not get it twice: ``/v1`` + ``/v1/chat/completions`` -> ``/v1/chat/completions``."""
-    base = base_url.rstrip("/")
-    version = path.split("/", 2)[1] if path.count("/") >= 2 else ""
-    if version and base.endswith("/" + version):
-        return base + path[len(version) + 1 :]
-    return base + path

@@ -8,6 +8,8 @@ Each failure is a :class:`~inferload.errors.UsageError` (exit 2) naming the inpu
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,9 +49,13 @@ def check_plugins(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any,
 
 def check_input_file(path: Path) -> None:
     """A UsageError naming ``path`` unless it is a file this process can read (its lines are checked when
-    the dataset is built, still before the first request)."""
+    the dataset is built, still before the first request). Nothing is read here: opening a FIFO (or
+    ``<(cmd)``) and closing it again would throw away what its writer sent."""
     try:
-        with open(path, "rb") as handle:
-            handle.read(1)
+        info = os.stat(path)
     except OSError as exc:
         raise UsageError(f"cannot read --input-file {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"cannot read --input-file {path}: it is a directory; give a JSONL file")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"cannot read --input-file {path}: Permission denied")

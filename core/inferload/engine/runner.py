@@ -2,8 +2,10 @@
 current, then compute, export, serve the results for a while and clean up.
 
 Order of events (docs/architecture.md, "Data flow"): RunState exists first; the dataset is built and every
-payload serialised; worker processes start with those bytes; the live API binds (a port in use is a usage
-error before any request is sent); ``run_started``; then each phase (``phase_changed``) with records
+payload serialised; the target starts, the log opens, and the server is made clean and ready
+(``--reset-kv-cache``, ``--wait-for-model-timeout``: :func:`inferload.server_prep.prepare_server`); worker
+processes start with those bytes; the live API binds (a port in use is a usage error before any request
+is sent); ``run_started``; then each phase (``phase_changed``) with records
 streaming back in batches (``record_batch``); then metrics, exporters, ``run_finished`` and the API linger.
 SIGINT stops sending, lets in-flight requests finish within the grace period and still writes every
 artifact with ``was_cancelled: true``; a second SIGINT cancels what is still in flight at once.
@@ -26,8 +28,8 @@ from inferload.artifact_files import artifact_dir_for
 from inferload.config import ProfileConfig
 from inferload.engine.aggregator import RecordAggregator
 from inferload.engine.finish import finish_run, record_abort
-from inferload.engine.live_api import linger, start_live_api
-from inferload.engine.payloads import Payloads, prepare_payloads, request_path, request_url
+from inferload.engine.live_api import bind_live_api, linger
+from inferload.engine.payloads import Payloads, prepare_payloads, request_path
 from inferload.engine.phase_loop import PhaseLoop
 from inferload.engine.preflight import check_plugins
 from inferload.engine.progress_view import ProgressView, resolve_ui
@@ -38,7 +40,9 @@ from inferload.engine.workers import WorkerPool
 from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, UsageError
 from inferload.records import DEFAULT_REQUEST_TIMEOUT_S
 from inferload.redact import build_cli_command, redact_text, redact_url
-from inferload.runstate import Lifecycle, RunInfo, RunState
+from inferload.runstate import Lifecycle, RunInfo, RunSlot, RunState
+from inferload.server_prep import prepare_server
+from inferload.urls import request_url, version_in_base
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
@@ -52,7 +56,10 @@ class ProfileRun:
     Each concern is its own unit (docs/architecture.md, "Where each concern lives"): :class:`StopSignals`,
     :func:`prepare_payloads`, :class:`WorkerPool` (through the executor plugin), :class:`PhaseLoop`,
     :func:`finish_run` (post-run checks, summary, exporters), :func:`linger`, :class:`RunLog`. This class
-    only puts them in the order of the data flow."""
+    only puts them in the order of the data flow.
+
+    The engine always runs exactly one configuration; a sweep (:mod:`inferload.sweep`) runs it once per
+    variation and trial, each with a :class:`~inferload.runstate.RunSlot`."""
 
     def __init__(
         self,
@@ -62,6 +69,7 @@ class ProfileRun:
         console: Any = None,
         tokenizer: Any = None,
         start_target: Callable[[], Any] | None = None,
+        slot: RunSlot | None = None,
     ) -> None:
         if config.url is None and start_target is None:
             raise UsageError("--url is required: the address of the server to benchmark")
@@ -82,16 +90,28 @@ class ProfileRun:
             config.random_seed if config.random_seed is not None else random.SystemRandom().randrange(2**31)
         )
         self.benchmark_id = uuid.uuid4().hex[:12]
-        self.state = RunState(
+        # one run of a sweep (inferload.sweep) gets its identity, directory and shared live state from its
+        # slot; the engine itself always runs exactly one configuration
+        state_fields: dict[str, Any] = dict(
             run_info=RunInfo(
                 benchmark_id=self.benchmark_id,
                 random_seed=self.seed,
                 cli_command=build_cli_command(list(argv), secrets=config.secret_values()),
+                run_label=config.run_label,
+                **(slot.identity if slot is not None else {}),
             ),
             config=config,
-            artifact_dir=artifact_dir_for(config),
+            artifact_dir=slot.artifact_dir if slot is not None else artifact_dir_for(config),
             version=__version__,
         )
+        if slot is not None and slot.state is not None:
+            state_fields["sweep"] = slot.state.sweep
+            slot.state.__init__(**state_fields)  # type: ignore[misc] - reset in place: the API serves it
+            self.state = slot.state
+        else:
+            self.state = RunState(**state_fields)
+        # the sweep's one API serves slot.state across runs; this run then starts none of its own
+        self.api_shared = slot is not None and slot.api_shared
         self.signals = StopSignals()
         self.pool = WorkerPool(executor)
         self.run_log = RunLog(self.state.artifact_dir, config.secret_values())
@@ -130,14 +150,22 @@ class ProfileRun:
         )
         phases = build_phases(self.config, registry, self.seed)
         url = self._start_target()
+        # the last usage check, before the artifact directory is touched: the API's address can be had
+        self.api_server = bind_live_api(self.config, registry, state, shared=self.api_shared)
         self.run_log.open()
         self._log_start(url, payloads)
+        server_warnings = prepare_server(
+            self.config, registry, self._probe_url(), payloads.probe_body,
+            headers=self.config.headers_for(self.endpoint),
+        )
+        self.signals.preparing = False  # from here a signal drains the workers instead of ending at once
         self.pool.start(self.config, {**payloads.worker_fields, "url": url})
         # built while the workers start and open their connections: its imports (numpy) overlap with them
         accumulator = MetricsAccumulator(registry, self.config)
         aggregator = RecordAggregator(state, registry, accumulator)
         self.pool.wait_ready(aggregator, self.scrub)
-        self.api_server = start_live_api(self.config, registry, state)
+        if self.api_server is not None:
+            self.api_server.start()
         view = ProgressView(resolve_ui(self.config.ui), state)
         state.started_ns = time.time_ns()
         state.lifecycle = Lifecycle.RUNNING
@@ -161,6 +189,7 @@ class ProfileRun:
             run_log=self.run_log,
             scrub=self.scrub,
             console=self.console,
+            client_warnings=server_warnings,
         )
         linger(self.api_server, self.config.api_linger, self.signals)
         if self.pool.failure or all_failed:
@@ -181,10 +210,18 @@ class ProfileRun:
             self.state.config = self.config
         return request_url(self.config.base_url or "", request_path(self.config, self.endpoint))
 
+    def _probe_url(self) -> str:
+        """Where the ``--wait-for-model-timeout`` probe goes: the endpoint type's non-streamed path (its
+        ``probe_body`` is rendered not streamed; TGI's ``/generate``, not ``/generate_stream``), or
+        ``--endpoint``; joined as requests are (:func:`inferload.urls.request_url`)."""
+        path = self.config.endpoint or self.endpoint.path_for(False)
+        return request_url(self.config.base_url or "", path)
+
     def _log_start(self, url: str, payloads: Payloads) -> None:
         """What the run is about to do, in the log: target, artifacts, dataset size, request timeout."""
         config = self.config
-        if self.target is None and url != f"{config.base_url}{request_path(config, self.endpoint)}":
+        path = request_path(config, self.endpoint)
+        if self.target is None and version_in_base(config.base_url or "", path):
             log.info("--url already ends in the API version: sending requests to %s", _safe_url(url))
         log.info(
             "benchmark %s: %s %s against %s, artifacts in %s",
@@ -217,12 +254,15 @@ def run_profile(
     console: Any = None,
     tokenizer: Any = None,
     start_target: Callable[[], Any] | None = None,
+    slot: RunSlot | None = None,
 ) -> int:
     """Run one benchmark end to end; return the exit code (0 ok, 1 failed, 128 + signal: 130 SIGINT,
     143 SIGTERM, 129 SIGHUP).
 
     ``tokenizer`` is the already resolved ``--tokenizer``, if the caller built it to fail fast;
-    ``start_target`` starts the server under test when ``config.url`` is None (see :class:`ProfileRun`)."""
+    ``start_target`` starts the server under test when ``config.url`` is None (see :class:`ProfileRun`);
+    ``slot`` places the run in a sweep (:class:`inferload.runstate.RunSlot`)."""
     return ProfileRun(
-        config, registry, argv=argv, console=console, tokenizer=tokenizer, start_target=start_target
+        config, registry, argv=argv, console=console, tokenizer=tokenizer, start_target=start_target,
+        slot=slot,
     ).run()

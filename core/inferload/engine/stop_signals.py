@@ -2,7 +2,10 @@
 (the terminal went away) all act as Ctrl+C.
 
 The first stops sending and lets in-flight requests finish within the grace period; the second cancels
-what is still in flight at once; a third raises :class:`KeyboardInterrupt` in the parent. Workers ignore
+what is still in flight at once; a third raises :class:`KeyboardInterrupt` in the parent. While the run still
+prepares (``preparing``: dataset, payloads, target; no worker yet) there is nothing to drain, so the first
+signal raises :class:`~inferload.errors.Interrupted` at once (exit 128 + its number): a dataset file that
+never ends a line, or a long dataset build, stops on Ctrl+C or SIGTERM. Workers ignore
 all three (a signal to the process group reaches them too) and wait for the parent's word
 (docs/architecture.md, "Data flow").
 """
@@ -12,6 +15,8 @@ from __future__ import annotations
 import signal
 import threading
 from typing import Any
+
+from inferload.errors import Interrupted
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -25,6 +30,8 @@ class StopSignals:
     def __init__(self) -> None:
         self.count = 0
         self.last: int = signal.SIGINT
+        self.preparing = True
+        """True until the runner starts its workers (it sets this False just before)."""
         self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
@@ -49,5 +56,5 @@ class StopSignals:
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.count += 1
         self.last = signum
-        if self.count > 2:
-            raise KeyboardInterrupt
+        if self.count > 2 or self.preparing:
+            raise Interrupted(signum)

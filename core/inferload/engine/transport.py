@@ -17,7 +17,9 @@ library's exceptions to :class:`TransportError` — so a plugin keeps only what 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from time import perf_counter_ns
 from typing import Any, Protocol
 from urllib.parse import SplitResult, urlsplit
 
@@ -125,6 +127,7 @@ class BaseTransport:
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
         self._client: Any = None
+        self._fresh_client: Any = None
         self.errors: tuple[type[BaseException], ...] = ()
         """The exception classes :meth:`transport_error` maps, set by :meth:`prepare`; catch these."""
 
@@ -133,20 +136,55 @@ class BaseTransport:
         this before it reports ready, so no request's timed window pays for imports or set-up."""
         if self._client is None:
             self._client = self._open()
+            self._fresh_client = self._open(fresh=True)
         self.errors = tuple(cls for cls, _, _ in self._errors())
 
-    def client(self) -> Any:
-        """The client :meth:`prepare` made; RuntimeError before it (set-up belongs before t=0)."""
-        client = self._client
+    def client(self, fresh: bool = False) -> Any:
+        """The client :meth:`prepare` made (``fresh``: the one that opens a new connection for every
+        request, for :meth:`with_stale_retry`); RuntimeError before :meth:`prepare` (set-up belongs before
+        t=0)."""
+        client = self._fresh_client if fresh and self._fresh_client is not None else self._client
         if client is None:
             raise RuntimeError(f"{type(self).__name__}.request() before prepare(): set-up belongs before t=0")
         return client
 
     async def close(self) -> None:
-        """Close the client and every pooled connection; a no-op when there is none."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            await self._close_client(client)
+        """Close the clients and every pooled connection; a no-op when there is none."""
+        for attr in ("_client", "_fresh_client"):
+            client = getattr(self, attr)
+            if client is not None:
+                setattr(self, attr, None)
+                await self._close_client(client)
+
+    async def with_stale_retry(
+        self, send: Callable[[Attempt], Awaitable[tuple[int, int]]]
+    ) -> tuple[int, int]:
+        """``send(attempt)``, and once more on a new connection when the first try went out on a pooled
+        keep-alive connection (``send`` sets ``attempt.reused``) and failed as a connection error before a
+        single byte of the response arrived.
+
+        That is the race every keep-alive client meets: the server closed the idle connection (or closes
+        after each response without ``Connection: close``) just as it was reused, so the request never
+        reached it or was never answered. HTTP clients retry it once; so do all transports here. Any other
+        failure, a failure on a new connection, or a second failure is the request's error. The record's
+        timings are the second try's (its ``start`` is stamped again when the transport can)."""
+        first = Attempt()
+        try:
+            return await send(first)
+        except TransportError as exc:
+            if not (first.reused and exc.kind == ERROR_CONNECTION and exc.bytes_received == 0):
+                raise
+        return await send(Attempt(fresh=True))
+
+    @staticmethod
+    async def relay(tried: Attempt, status: int, chunks: AsyncIterator[bytes], sink: ResponseSink) -> None:
+        """Hand a client library's response to ``sink``: the status, then each body chunk as it arrives,
+        each stamped with ``perf_counter_ns()``; ``tried.received`` counts the bytes (also when the
+        body is cut short, for the TransportError)."""
+        sink.on_headers(status, perf_counter_ns())
+        async for data in chunks:
+            tried.received += len(data)
+            sink.on_body(data, perf_counter_ns())
 
     def transport_error(self, exc: BaseException, bytes_sent: int, bytes_received: int) -> TransportError:
         """``exc`` as a TransportError: the kind and message prefix of the first :meth:`_errors` entry it
@@ -155,8 +193,9 @@ class BaseTransport:
         kind, prefix = next(matches, (ERROR_CONNECTION, None))
         return TransportError(f"{prefix or type(exc).__name__}: {exc}", kind, bytes_sent, bytes_received)
 
-    def _open(self) -> Any:
-        """Make the client library's client (imports happen here); None for a transport without one."""
+    def _open(self, fresh: bool = False) -> Any:
+        """Make the client library's client (imports happen here); None for a transport without one.
+        ``fresh``: a client that keeps no connection, so each request opens its own (None: no such one)."""
         return None
 
     async def _close_client(self, client: Any) -> None:
@@ -165,6 +204,17 @@ class BaseTransport:
     def _errors(self) -> list[tuple[type[BaseException], str, str | None]]:
         """(exception class, ``records.ERROR_*`` kind, message prefix or None), most specific first."""
         return [(OSError, ERROR_CONNECTION, None)]
+
+
+@dataclass
+class Attempt:
+    """One try of a request under :meth:`BaseTransport.with_stale_retry`: ``fresh`` asks the transport for
+    a new connection; the transport sets ``reused`` when it sent on a pooled one."""
+
+    fresh: bool = False
+    reused: bool = False
+    received: int = 0
+    """Response bytes this try received (:meth:`BaseTransport.relay` counts them)."""
 
 
 class TransportError(Exception):

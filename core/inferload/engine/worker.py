@@ -334,13 +334,15 @@ class Worker:
     async def _rate_driver(self, cmd: PhaseCommand) -> None:
         sleeper, t0 = self.sleeper, cmd.t0_ns
         cap = asyncio.Semaphore(cmd.concurrency) if cmd.concurrency else None
+        freed_ns = 0
+        """When the cap last let the schedule go on: requests due while the driver waited for a slot
+        could not go before it either (in schedule order), so that wait is never their client lag."""
         for request_id, offset in cmd.schedule or ():
             due = t0 + offset
             if due > perf_counter_ns():
                 await sleeper.sleep_until(due)  # type: ignore[union-attr]
             if self.stopping:
                 return
-            ready = due
             if cap is not None:
                 held = cap.locked()
                 await cap.acquire()
@@ -348,7 +350,8 @@ class Worker:
                     cap.release()
                     return
                 if held:  # it could go only once a slot came free: that wait is the server's pace
-                    ready = max(due, perf_counter_ns())
+                    freed_ns = perf_counter_ns()
+            ready = max(due, freed_ns)
             task = self.loop.create_task(self._send(request_id, due, cap, ready))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)

@@ -6,7 +6,9 @@ to ask for;
 without it ``--osl``/``--osl-stddev`` apply when set, else the server decides). Every line is used:
 ``--num-dataset-entries`` shapes synthetic data only. A bad line stops the run before it starts, with the
 file and line number, because a benchmark that silently skips prompts measures something else. The file
-is UTF-8, with or without a byte-order mark (as Windows editors save it).
+is UTF-8, with or without a byte-order mark (as Windows editors save it); lines end in LF or CRLF and are at
+most :data:`inferload.textfiles.MAX_LINE_BYTES` (16 MiB) long. It is read a line at a time, so a file that
+never ends a line (``/dev/zero``) stops at the cap, and a signal stops the reading.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from inferload import hookimpl
 from inferload.dataset import Conversation, Tokenizer, sample_length
 from inferload.errors import UsageError
+from inferload.textfiles import iter_lines
 from inferload.types import DatasetSpec
 
 NAME = "file"
@@ -49,15 +52,9 @@ def load_jsonl(
     if path is None:
         raise UsageError("the file dataset needs the path of a JSONL file (--input-file PATH)")
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read dataset file {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"dataset file {path} is not UTF-8 text: {exc}") from exc
     osl_rng = random.Random(f"inferload-osl-{seed}") if seed is not None else random.Random()
     conversations = []
-    for lineno, line in enumerate(lines, start=1):
+    for lineno, line in iter_lines(path, what="--input-file"):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"

@@ -12,8 +12,10 @@ ISL and OSL are drawn from normal distributions (rounded, clipped at 1), each fr
 
 from __future__ import annotations
 
+import logging
 import math
 import random
+import time
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -26,6 +28,12 @@ from inferload.types import DatasetSpec
 
 NAME = "synthetic"
 _MAX_TRIES = 64
+PROGRESS_FROM_TOKENS = 1_000_000
+"""A dataset of this many prompt tokens or more says so when its build starts ..."""
+PROGRESS_EVERY_S = 2.0
+"""... and every build says how far it got at most this often (seconds), so a long one is never silent."""
+
+log = logging.getLogger("inferload.dataset")
 
 
 @hookimpl
@@ -67,8 +75,13 @@ def make_synthetic(
     isls = [sample_length(isl_rng, isl_mean, isl_stddev) for _ in range(num_entries)]
     osls = [sample_length(osl_rng, osl_mean, osl_stddev) if osl_mean is not None else None
             for _ in range(num_entries)]
+    total = sum(isls)
+    if total >= PROGRESS_FROM_TOKENS:
+        log.info("building %d synthetic prompts, %s tokens in all (%s each on average), before the first "
+                 "request", num_entries, f"{total:,}", f"{total // num_entries:,}")
     source = encode_source(tokenizer, max(isls) + 16)
     conversations = []
+    started = last_note = time.monotonic()
     for index, (isl, osl) in enumerate(zip(isls, osls, strict=True)):
         prefix = f"#{index}:" if unique_prefix else ""
         prompt = exact_prompt(tokenizer, source, isl, start_rng, prefix=prefix)
@@ -76,6 +89,11 @@ def make_synthetic(
             Conversation(conversation_id=f"{NAME}-{index}", prompt=prompt, input_tokens=isl,
                          max_output_tokens=osl)
         )
+        now = time.monotonic()
+        if now - last_note >= PROGRESS_EVERY_S and index + 1 < num_entries:
+            last_note = now
+            log.info("synthetic dataset: %d of %d prompts built (%.0f s)", index + 1, num_entries,
+                     now - started)
     return conversations
 
 

@@ -56,4 +56,5 @@ def progress_view(state: RunState) -> BaseModel:
         workers=WorkerCounts(total=len(workers), ready=sum(1 for w in workers if w.state == "running")),
         results_exported=bool(state.artifacts_ready),
         system_state=state.lifecycle.value,
+        sweep=state.sweep,
     )

@@ -78,3 +78,8 @@ class ProgressResponse(BaseModel):
     system_state: str = Field(
         description="created, starting, running, completing, complete, cancelled or failed"
     )
+    sweep: dict[str, Any] | None = Field(
+        None,
+        description="During a sweep or repeated trials: sweep_id, variation_index, variation_count, "
+        "variation_label, variation_values, trial, num_trials, variations_done; null for a single run",
+    )

@@ -35,6 +35,8 @@ _SUFFIXES = (
     "ations", "ation", "ments", "ment", "ness", "ions", "ion", "ing", "ers", "est", "ies",
     "ed", "er", "es", "ly", "al", "s", "d", "y",
 )
+_OTHER_COUNTS_MAX = 65_536
+"""Out-of-vocabulary pieces whose counts are remembered (then forgotten all at once): bounded memory."""
 _WHITESPACE = (" ", "  ", "   ", "    ", "\n", "\n\n", " \n", "\t", "\n    ", "\n  ")
 
 
@@ -71,6 +73,9 @@ class BuiltinTokenizer:
     def __init__(self, name_or_path: str = NAME) -> None:
         self.name = NAME
         self._tokens, self._ids = _vocabulary()
+        self._other_counts: dict[str, int] = {}
+        """Token counts of pieces outside the vocabulary, as :meth:`count` worked them out: text repeats its
+        words, and the suffix search is most of the cost of counting a long prompt."""
 
     @property
     def vocab_size(self) -> int:
@@ -115,14 +120,22 @@ class BuiltinTokenizer:
     def count(self, text: str) -> int:
         """``len(encode(text))`` without building the id list: one regex pass and a dict probe per piece."""
         ids = self._ids
+        known = self._other_counts
         total = 0
         for piece in _PIECE.findall(text):
             if piece in ids:
                 total += 1
-            elif self._stem_and_suffix(piece) is not None:
-                total += 2
-            else:
-                total += -(-len(piece.encode("utf-8")) // _CHUNK)
+                continue
+            pieces = known.get(piece)
+            if pieces is None:
+                if self._stem_and_suffix(piece) is not None:
+                    pieces = 2
+                else:
+                    pieces = -(-len(piece.encode("utf-8")) // _CHUNK)
+                if len(known) >= _OTHER_COUNTS_MAX:
+                    known.clear()
+                known[piece] = pieces
+            total += pieces
         return total
 
     def _stem_and_suffix(self, piece: str) -> tuple[int, int] | None:

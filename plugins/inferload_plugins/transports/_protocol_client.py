@@ -10,7 +10,7 @@ from typing import Any
 
 import httptools
 
-from inferload.engine.transport import BaseTransport, ResponseSink, TransportError, merge_headers
+from inferload.engine.transport import Attempt, BaseTransport, ResponseSink, TransportError, merge_headers
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 
 _MAX_CACHED_BODIES = 100_000
@@ -67,6 +67,11 @@ class _Connection(asyncio.Protocol):
             self._fail(TransportError(reason, ERROR_CONNECTION))
 
     def eof_received(self) -> bool | None:
+        # The server will send nothing more: whatever happens to the response in progress, this
+        # connection never goes back to the pool (a server that closes after each response without
+        # saying "Connection: close").
+        self.keep_alive = False
+        self.closed = True
         return None
 
     # httptools callbacks
@@ -143,15 +148,24 @@ class ProtocolTransport(BaseTransport):
         return len(opened)
 
     async def request(self, body: bytes, headers: Mapping[str, str], sink: ResponseSink) -> tuple[int, int]:
-        conn = None
-        while self._idle:
-            candidate = self._idle.pop()
-            if not candidate.closed:
-                conn = candidate
-                break
-            self._all.discard(candidate)
-        if conn is None:
-            conn = await self._connect()
+        async def attempt(tried: Attempt) -> tuple[int, int]:
+            conn = None
+            while self._idle and not tried.fresh:
+                candidate = self._idle.pop()
+                if not candidate.closed:
+                    conn = candidate
+                    tried.reused = True
+                    break
+                self._all.discard(candidate)
+            return await self._exchange(conn or await self._connect(), body, headers, sink)
+
+        return await self.with_stale_retry(attempt)
+
+    async def _exchange(
+        self, conn: _Connection, body: bytes, headers: Mapping[str, str], sink: ResponseSink
+    ) -> tuple[int, int]:
+        """One request and its response on ``conn``; the connection goes back to the pool only when the
+        response ended cleanly and the server neither asked for nor began a close."""
         tail = self._tails.get(body)
         if tail is None:
             tail = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)

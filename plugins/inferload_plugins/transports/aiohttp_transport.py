@@ -7,11 +7,10 @@ client overhead than with the default ``protocol`` transport; see bench/bench_cl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from time import perf_counter_ns
 from typing import Any
 
 from inferload import hookimpl
-from inferload.engine.transport import BaseTransport
+from inferload.engine.transport import Attempt, BaseTransport
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 from inferload.types import TransportSpec
 
@@ -32,13 +31,17 @@ class AiohttpTransport(BaseTransport):
     """POSTs through one ``aiohttp.ClientSession``, made by ``prepare`` inside the worker's loop before t=0
     (made lazily, it cost the first request of each worker its import and creation: ~180 ms)."""
 
-    def _open(self) -> Any:
+    def _open(self, fresh: bool = False) -> Any:
         import aiohttp
 
-        connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, ttl_dns_cache=None)
+        connector = aiohttp.TCPConnector(limit=0 if fresh else self.max_connections, limit_per_host=0,
+                                         ttl_dns_cache=None, force_close=fresh)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout)
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_reuseconn.append(_note_reuse)
         return aiohttp.ClientSession(
-            connector=connector, timeout=timeout, headers=self.headers, auto_decompress=False
+            connector=connector, timeout=timeout, headers=self.headers, auto_decompress=False,
+            trace_configs=[trace],
         )
 
     async def _close_client(self, client: Any) -> None:
@@ -55,14 +58,21 @@ class AiohttpTransport(BaseTransport):
         ]
 
     async def request(self, body: bytes, headers: Mapping[str, str], sink: Any) -> tuple[int, int]:
-        session = self.client()
-        received = 0
-        try:
-            async with session.post(self.url, data=body, headers=headers) as response:
-                sink.on_headers(response.status, perf_counter_ns())
-                async for data in response.content.iter_any():
-                    received += len(data)
-                    sink.on_body(data, perf_counter_ns())
-        except self.errors as exc:
-            raise self.transport_error(exc, len(body), received) from None
-        return len(body), received
+        async def attempt(tried: Attempt) -> tuple[int, int]:
+            session = self.client(fresh=tried.fresh)
+            try:
+                async with session.post(self.url, data=body, headers=headers,
+                                        trace_request_ctx=tried) as response:
+                    await self.relay(tried, response.status, response.content.iter_any(), sink)
+            except self.errors as exc:
+                raise self.transport_error(exc, len(body), tried.received) from None
+            return len(body), tried.received
+
+        return await self.with_stale_retry(attempt)
+
+
+async def _note_reuse(session: Any, context: Any, params: Any) -> None:
+    """aiohttp trace hook: the request went out on a pooled connection (see with_stale_retry)."""
+    tried = context.trace_request_ctx
+    if isinstance(tried, Attempt):
+        tried.reused = True

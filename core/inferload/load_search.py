@@ -1,0 +1,95 @@
+"""``--search-max-load``: the highest load whose goodput ratio stays at or above the target.
+
+The goodput ratio of a run is the share of its profiling requests that met every ``--goodput`` SLO
+(errors count as misses). The search drives ``--request-rate`` when one is given, else ``--concurrency``,
+starting at the given value (concurrency: 1). Exponential probe: double the load until a probe fails;
+then bisect between the last pass and the first failure until they are one apart (concurrency) or their
+relative gap is at most ``--search-precision`` (rate). Every probe is a variation of one sweep
+(:class:`inferload.sweep.Sweep`); the answer and the probe curve go to ``sweep_summary.json`` as
+``search``. The true limit lies in ``[max_load, first_failing_load)``. See docs/sweeps.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from inferload.errors import EXIT_OK
+from inferload.sweep import Sweep, Variation
+
+
+def search_max_load(sweep: Sweep) -> int:
+    """Run the search as a sweep; returns the exit code (≥ 128 when interrupted)."""
+    config = sweep.base
+    axis = "request_rate" if config.request_rate is not None else "concurrency"
+    integer = axis == "concurrency"
+    start: float = config.request_rate if axis == "request_rate" else (config.concurrency or 1)
+    target = config.search_min_goodput_ratio
+    probes: list[dict[str, Any]] = []
+
+    def passes(load: float) -> bool | None:
+        """Run one probe; None when it was interrupted."""
+        variation = Variation(len(probes), {axis: int(load) if integer else round(load, 6)})
+        sweep.config_for(variation.values)
+        code = sweep.run_variation(variation, None)
+        row = sweep.results[-1].row(config.confidence_level)
+        ratio_block = row["metrics"].get("goodput_ratio")
+        ratio = ratio_block["mean"] if ratio_block else 0.0
+        ok = code == EXIT_OK and ratio >= target
+        probes.append({"load": variation.values[axis], "goodput_ratio": ratio, "passed": ok,
+                       "variation_index": variation.index, "exit_code": code})
+        return None if code >= 128 else ok
+
+    sweep.open("search", None)
+    good: float | None = None
+    bad: float | None = None
+    code = EXIT_OK
+    try:
+        load = start
+        while len(probes) < config.max_variations:  # exponential probe
+            ok = passes(load)
+            if ok is None:
+                return 130
+            if not ok:
+                bad = load
+                break
+            good, load = load, load * 2
+        while good is not None and bad is not None and len(probes) < config.max_variations:
+            if (bad - good <= 1) if integer else ((bad - good) / good <= config.search_precision):
+                break
+            mid = (good + bad) // 2 if integer else (good + bad) / 2
+            ok = passes(mid)
+            if ok is None:
+                return 130
+            good, bad = (mid, bad) if ok else (good, mid)
+    finally:
+        answer = {
+            "axis": axis, "min_goodput_ratio": target, "slos": config.goodput_slos,
+            "max_load": good, "first_failing_load": bad,
+            "precision": 1 if integer else config.search_precision,
+            "converged": good is not None and bad is not None and (
+                bad - good <= 1 if integer else (bad - good) / good <= config.search_precision),
+            "probes": sorted(probes, key=lambda p: p["load"]),
+        }
+        sweep.search = answer
+        sys.stdout.write(search_text(answer))
+        sweep.close()
+    return code
+
+
+def search_text(answer: dict[str, Any]) -> str:
+    """The answer and the curve as printed on the console."""
+    flag = "--" + answer["axis"].replace("_", "-")
+    lines = ["", f"max load search over {flag} (goodput ratio >= {answer['min_goodput_ratio']:g}):"]
+    for probe in answer["probes"]:
+        mark = "pass" if probe["passed"] else "FAIL"
+        lines.append(f"  {flag} {probe['load']:<10g} goodput ratio {probe['goodput_ratio']:.3f}  {mark}")
+    if answer["max_load"] is None:
+        lines.append(f"no probed load met the SLOs; the lowest ({answer['probes'][0]['load']:g}) did not"
+                     if answer["probes"] else "no probe ran")
+    else:
+        bound = answer["first_failing_load"]
+        upper = f", below {bound:g}" if bound is not None else " (no failing load found: raise "\
+            "--max-variations)"
+        lines.append(f"max load: {flag} {answer['max_load']:g}{upper}")
+    return "\n".join(lines) + "\n"

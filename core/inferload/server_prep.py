@@ -1,0 +1,124 @@
+"""A clean, ready server before a run: ``--reset-kv-cache`` and ``--wait-for-model-timeout``.
+
+Called by the engine for every run once the target's URL is known and before any worker starts, so in a
+sweep it happens before each variation and trial. Order: the cache reset, then the wait (a reset may
+leave a server briefly busy). Definitions: docs/sweeps.md ("A clean, ready server").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from inferload.errors import RunFailed
+from inferload.redact import redact_url
+
+if TYPE_CHECKING:
+    from inferload.config import ProfileConfig
+    from inferload.registry import PluginRegistry
+
+log = logging.getLogger("inferload.server")
+
+_UNSUPPORTED: set[str] = set()
+"""Base URLs on which no reset worked: warned about once per process (a sweep goes on without)."""
+_WORKING: dict[str, tuple[str, str, str]] = {}
+"""Base URL -> (plugin name, method, path) that reset it last time."""
+
+_POLL_S = 0.5
+_REQUEST_TIMEOUT_S = 10.0
+
+
+def prepare_server(
+    config: ProfileConfig,
+    registry: PluginRegistry,
+    url: str,
+    probe_body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> list[str]:
+    """``--reset-kv-cache``, then ``--wait-for-model-timeout`` (``probe_body`` sent to ``url``), each only
+    when asked for; returns the client warnings for the run's summary (a reset no server path took).
+    Raises RunFailed when the model does not answer in time.
+
+    ``url`` is the endpoint adapter's non-streamed request URL and ``probe_body`` its own rendering of a
+    one-token request, so the probe speaks the run's dialect (Anthropic Messages, TGI, Ollama …);
+    ``headers`` are the ones requests carry (``config.headers_for(endpoint)``; None: ``-H`` only)."""
+    headers = config.headers_map if headers is None else headers
+    warnings: list[str] = []
+    if config.reset_kv_cache:
+        warning = reset_cache(config, registry, config.base_url or "", headers)
+        if warning:
+            log.warning("%s", warning)
+            warnings.append(warning)
+    if config.wait_for_model_timeout is not None:
+        wait_for_model(config, url, probe_body, headers)
+    return warnings
+
+
+def reset_cache(
+    config: ProfileConfig, registry: PluginRegistry, base_url: str, headers: dict[str, str] | None = None
+) -> str | None:
+    """Reset the server's cache; returns a warning line when no reset worked (once per server), else
+    None. With ``--reset-kv-cache-path`` only that path is tried (POST); otherwise every cache_reset
+    plugin in name order, the one that worked before first. A 404 or 405 means "not this server"."""
+    import httpx
+
+    if config.reset_kv_cache_path:
+        candidates = [("--reset-kv-cache-path", "POST", config.reset_kv_cache_path)]
+    else:
+        candidates = [(name, spec.method, spec.path)
+                      for name, spec in sorted(registry.all("cache_reset").items())]
+        known = _WORKING.get(base_url)
+        if known in candidates:
+            candidates.remove(known)
+            candidates.insert(0, known)
+    if base_url in _UNSUPPORTED:
+        return None
+    tried = []
+    headers = config.headers_map if headers is None else headers
+    with httpx.Client(timeout=_REQUEST_TIMEOUT_S, headers=headers) as client:
+        for name, method, path in candidates:
+            try:
+                response = client.request(method, base_url + path)
+            except httpx.HTTPError as exc:
+                tried.append(f"{method} {path}: {type(exc).__name__}")
+                continue
+            if response.is_success:
+                _WORKING[base_url] = (name, method, path)
+                log.info("KV cache reset: %s %s answered %d (%s)", method, path, response.status_code, name)
+                return None
+            tried.append(f"{method} {path}: {response.status_code}")
+    _UNSUPPORTED.add(base_url)
+    shown = "; ".join(tried) or "no cache_reset plugin installed"
+    return (f"--reset-kv-cache: the server at {redact_url(base_url)} has no cache reset inferload knows "
+            f"({shown}); runs go on with whatever its cache holds (--reset-kv-cache-path PATH names one)")
+
+
+def wait_for_model(
+    config: ProfileConfig, url: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> float:
+    """Send ``body`` (a one-token request) to ``url`` until it answers 2xx; returns the seconds waited.
+    Connection errors and non-2xx answers are retried every 0.5 s; after ``--wait-for-model-timeout``
+    seconds a RunFailed (exit 1) names the server and the last answer."""
+    import httpx
+
+    timeout = float(config.wait_for_model_timeout or 0)
+    started = time.monotonic()
+    last = "no answer"
+    headers = config.headers_map if headers is None else headers
+    with httpx.Client(timeout=_REQUEST_TIMEOUT_S, headers=headers) as client:
+        while True:
+            try:
+                response = client.post(url, json=body)
+                if response.is_success:
+                    waited = time.monotonic() - started
+                    log.info("the model answered a one-token request after %.1f s", waited)
+                    return waited
+                last = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+            if time.monotonic() - started >= timeout:
+                raise RunFailed(f"the server at {redact_url(url)} did not answer a one-token request "
+                                f"within --wait-for-model-timeout {timeout:g} s (last: {last}); "
+                                "is the model loaded?")
+            time.sleep(_POLL_S)

@@ -1,0 +1,412 @@
+"""Sweeps, repeated trials and the SLA search: many runs of the one-run engine under one ``sweep_id``.
+
+The engine (``engine/runner.py``) always runs exactly one configuration. This module sits above it: it
+expands list-valued flags (``--concurrency 1,2,4``) into variations (their cartesian product), runs each
+``--num-profile-runs`` times through :func:`inferload.engine.runner.run_profile` with a
+:class:`~inferload.runstate.RunSlot` (identity, subdirectory, the live state the API serves), and writes
+``sweep_summary.json`` / ``sweep_summary.csv`` (one row per variation: headline metrics, and over trials
+the mean, std, Student-t interval and CV). ``--search-max-load`` makes the variations itself: an
+exponential probe, then a bisection (:class:`LoadSearch`). Layout and definitions: docs/sweeps.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import itertools
+import json
+import logging
+import math
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from inferload.artifact_files import artifact_dir_for, clear_run_dir, model_dir_name, write_artifact
+from inferload.confidence import CV_WARNING, t_interval
+from inferload.config import ProfileConfig, flag_name
+from inferload.errors import EXIT_OK, UsageError
+from inferload.export import json_safe
+
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
+    from inferload.runstate import RunState
+
+log = logging.getLogger("inferload.sweep")
+
+SWEEPABLE: dict[str, type] = {
+    "concurrency": int,
+    "request_rate": float,
+    "request_count": int,
+    "benchmark_duration": float,
+    "warmup_request_count": int,
+    "isl": int,
+    "isl_stddev": float,
+    "osl": int,
+    "osl_stddev": float,
+    "num_dataset_entries": int,
+}
+"""The load and dataset flags that take a comma-separated list (a sweep axis), with their value type."""
+
+HEADLINE: tuple[tuple[str, str], ...] = (
+    ("request_throughput", "avg"),
+    ("output_token_throughput", "avg"),
+    ("time_to_first_token", "avg"),
+    ("time_to_first_token", "p99"),
+    ("inter_token_latency", "avg"),
+    ("inter_token_latency", "p99"),
+    ("request_latency", "avg"),
+    ("request_latency", "p99"),
+    ("goodput", "avg"),
+)
+"""The metrics of a summary row, as (tag, statistic); ``goodput_ratio`` and counts are added."""
+
+
+class SweepList(list):  # type: ignore[type-arg]
+    """A flag value given as a comma-separated list (a sweep axis), as the CLI's type functions return."""
+
+
+def sweep_value(kind: type, flag: str) -> Callable[[str], Any]:
+    """An argparse ``type`` for a sweepable flag: ``"8"`` -> 8, ``"1,2,4"`` -> SweepList([1, 2, 4]).
+    An empty list or item is an ``ArgumentTypeError`` naming the flag (argparse: one line, exit 2)."""
+    import argparse
+
+    def parse(text: str) -> Any:
+        items = [item.strip() for item in text.split(",")]
+        if not any(items) or "" in items:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is an empty list or has an empty item; give one value or a list like 1,2,4"
+            )
+        try:
+            values = [kind(item) for item in items]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__} or a list of them") from None
+        return values[0] if len(values) == 1 and "," not in text else SweepList(values)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def single_value(kind: type, flag: str) -> Callable[[str], Any]:
+    """An argparse ``type`` for a numeric flag that takes no list: a comma is one line naming the flags
+    that do."""
+    import argparse
+
+    def parse(text: str) -> Any:
+        if "," in text:
+            lists = ", ".join(flag_name(name) for name in SWEEPABLE)
+            raise argparse.ArgumentTypeError(f"{flag} takes one value, not the list {text!r}; "
+                                             f"lists (sweeps) are taken by {lists}")
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+@dataclass(frozen=True)
+class Variation:
+    """One point of a sweep: the flag values that differ from the base configuration."""
+
+    index: int
+    values: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        """``concurrency4-isl128``: each swept field and its value, in axis order."""
+        return "-".join(f"{name}{value:g}" for name, value in self.values.items()) or "base"
+
+    @property
+    def dirname(self) -> str:
+        return f"v{self.index:02d}-{self.label}"
+
+
+def split_axes(cli: Mapping[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """``(axes, scalars)``: the CLI values given as lists (sweep axes, in flag order) and the rest."""
+    axes = {name: list(value) for name, value in cli.items() if isinstance(value, SweepList)}
+    return axes, {name: value for name, value in cli.items() if name not in axes}
+
+
+def expand(axes: Mapping[str, Sequence[Any]], max_variations: int) -> list[Variation]:
+    """The cartesian product of the axes as variations, first axis slowest. A UsageError (exit 2) when
+    it holds more than ``max_variations`` points; duplicates within an axis are dropped."""
+    unique = {name: list(dict.fromkeys(values)) for name, values in axes.items()}
+    count = math.prod(len(values) for values in unique.values())
+    if count > max_variations:
+        shown = " x ".join(f"{len(v)} {flag_name(n)}" for n, v in unique.items())
+        raise UsageError(f"the sweep has {count} variations ({shown}), more than --max-variations "
+                         f"{max_variations}; shorten a list or raise --max-variations")
+    names = list(unique)
+    return [Variation(i, dict(zip(names, combo, strict=True))) for i, combo in
+            enumerate(itertools.product(*(unique[n] for n in names)))]
+
+
+def headline(results: Mapping[str, Any]) -> dict[str, float | None]:
+    """The summary-row figures of one run's profile_export.json: ``tag.stat`` for :data:`HEADLINE`,
+    ``request_count``, ``error_request_count`` and ``goodput_ratio`` (good requests / every profiling
+    request, errors included; None without --goodput)."""
+    row: dict[str, float | None] = {}
+    for tag, stat in HEADLINE:
+        block = results.get(tag)
+        row[f"{tag}.{stat}"] = block.get(stat) if isinstance(block, Mapping) else None
+    counts = {tag: (results.get(tag) or {}).get("avg") for tag in
+              ("request_count", "error_request_count", "good_request_count")}
+    row["request_count"] = counts["request_count"]
+    row["error_request_count"] = counts["error_request_count"]
+    sent = (counts["request_count"] or 0) + (counts["error_request_count"] or 0)
+    good = counts["good_request_count"]
+    row["goodput_ratio"] = None if good is None or not sent else good / sent
+    return row
+
+
+@dataclass
+class VariationResult:
+    """Every trial of one variation: exit codes, directories and headline figures."""
+
+    variation: Variation
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+    def row(self, level: float) -> dict[str, Any]:
+        """The variation's sweep_summary row: per headline figure, the trial mean and (over ≥ 2 trials)
+        std, the Student-t interval at ``level`` and the CV."""
+        out: dict[str, Any] = {
+            "variation_index": self.variation.index,
+            "variation_label": self.variation.label,
+            "variation_values": self.variation.values,
+            "trials": len(self.trials),
+            "exit_codes": [t["exit_code"] for t in self.trials],
+            "run_dirs": [t["run_dir"] for t in self.trials],
+            "metrics": {},
+        }
+        names = list(self.trials[0]["headline"]) if self.trials else []
+        for name in names:
+            values = [t["headline"][name] for t in self.trials if t["headline"].get(name) is not None]
+            out["metrics"][name] = t_interval(values, level) if values else None
+        return out
+
+
+class Sweep:
+    """Runs variations x trials under one ``sweep_id`` and writes the sweep summary; see the module doc.
+
+    ``cli`` is the profile command's typed flags without the sweep axes; ``start_target`` (when there is
+    no --url) starts the server once, shared by every run and stopped at the end.
+    """
+
+    def __init__(
+        self,
+        cli: Mapping[str, Any],
+        config_file: str | None,
+        registry: PluginRegistry,
+        *,
+        argv: Sequence[str],
+        tokenizer: Any,
+        start_target: Callable[[], Any] | None,
+    ) -> None:
+        self.cli = dict(cli)
+        self.config_file = config_file
+        self.registry = registry
+        self.argv = list(argv)
+        self.tokenizer = tokenizer
+        self.start_target = start_target
+        self.sweep_id = uuid.uuid4().hex[:12]
+        self.results: list[VariationResult] = []
+        self.base = self.config_for({})
+        self.state: RunState | None = None
+        self.api_server: Any = None
+        self.search: dict[str, Any] | None = None
+        """The --search-max-load answer, written into the summary as ``search``."""
+        self._target: Any = None
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    def config_for(self, values: Mapping[str, Any]) -> ProfileConfig:
+        """The validated config of one variation (UsageError naming the flag when a value does not fit)."""
+        from inferload.engine.preflight import check_plugins
+
+        config = ProfileConfig.load({**self.cli, **values}, self.config_file).with_plugin_defaults(
+            self.registry)
+        check_plugins(config, self.registry)
+        return config
+
+    def root(self, kind: str) -> Path:
+        """``<artifact-dir>/<model>-<endpoint-type>-<kind>``: kind is ``sweep``, ``search`` or, for trials
+        of one configuration, its stimulus (``concurrency4``)."""
+        if kind == self.base.stimulus:
+            return artifact_dir_for(self.base)
+        base = Path(self.base.artifact_dir).expanduser().absolute()
+        return base / f"{model_dir_name(self.base.model or 'model')}-{self.base.endpoint_type}-{kind}"
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run(self, variations: Sequence[Variation], kind: str) -> int:
+        """Validate every variation, then run them all; write the summary; the exit code of the sweep
+        (0 unless a run was interrupted, which ends the sweep with its code)."""
+        for variation in variations:
+            self.config_for(variation.values)  # bad input fails before any server starts
+        self.open(kind, len(variations))
+        try:
+            for variation in variations:
+                code = self.run_variation(variation, len(variations))
+                if code >= 128:
+                    return code
+            return EXIT_OK
+        finally:
+            self.close()
+
+    def open(self, kind: str, count: int | None) -> None:
+        """Create the root directory (emptied: a sweep owns it), the shared live state and API."""
+        from inferload.runstate import RunInfo, RunState
+
+        self.kind = kind
+        self.directory = self.root(kind)
+        clear_run_dir(self.directory)
+        self.state = RunState(run_info=RunInfo(benchmark_id="", sweep_id=self.sweep_id, cli_command=""),
+                              config=self.base, artifact_dir=self.directory)
+        self.count = count
+        if self.base.api_port is not None:
+            from inferload.api_server import ApiServer
+
+            self.api_server = ApiServer(self.registry, self.state, host=self.base.api_host,
+                                        port=self.base.api_port)
+            self.api_server.start()
+        if self.start_target is not None:
+            self._target = self.start_target()
+
+    def close(self) -> None:
+        """Write the summary, linger the API as a single run does, stop what :meth:`open` started."""
+        try:
+            if self.results:
+                self.write_summary({"search": self.search} if self.search else None)
+            if self.api_server is not None and self.state is not None:
+                self.state.sweep = {**(self.state.sweep or {}), "finished": True}
+                linger = self.base.api_linger
+                if linger > 0:
+                    log.info("results served at %s for %s", self.api_server.url,
+                             "ever (Ctrl+C ends it)" if math.isinf(linger) else f"{linger:g} s")
+                    deadline = time.monotonic() + linger
+                    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C ends the linger, as in a run
+                        while time.monotonic() < deadline:
+                            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        finally:
+            if self.api_server is not None:
+                self.api_server.stop()
+            if self._target is not None:
+                self._target.stop()
+
+    def run_variation(self, variation: Variation, count: int | None) -> int:
+        """Every trial of ``variation``; returns the last exit code (≥ 128: interrupted)."""
+        from inferload.engine.runner import run_profile
+        from inferload.runstate import RunSlot
+
+        config = self.config_for(variation.values)
+        trials = config.num_profile_runs
+        result = VariationResult(variation)
+        self.results.append(result)
+        vdir = self.directory if self.kind == self.base.stimulus else self.directory / variation.dirname
+        code = EXIT_OK
+        for trial in range(trials):
+            run_dir = vdir / f"trial{trial:02d}" if trials > 1 else vdir
+            assert self.state is not None
+            self.state.sweep = {
+                "sweep_id": self.sweep_id, "kind": self.kind, "variation_index": variation.index,
+                "variation_count": count, "variation_label": variation.label,
+                "variation_values": variation.values, "trial": trial, "num_trials": trials,
+                "variations_done": len(self.results) - 1,
+            }
+            slot = RunSlot(
+                identity={"sweep_id": self.sweep_id, "trial": trial, "variation_label": variation.label,
+                          "variation_index": variation.index, "variation_values": variation.values},
+                artifact_dir=run_dir, state=self.state, api_shared=self.api_server is not None)
+            sys.stderr.write(f"inferload: sweep {self.sweep_id}: variation {variation.index} "
+                             f"({variation.label}), trial {trial + 1}/{trials}\n")
+            target = self._target
+            code = run_profile(config.model_copy(update={"url": target.url}) if target else config,
+                               self.registry, argv=self.argv, tokenizer=self.tokenizer, slot=slot)
+            results = self.state.results or {}
+            result.trials.append({"trial": trial, "exit_code": code, "headline": headline(results),
+                                  "run_dir": run_dir.relative_to(self.directory).as_posix() or ".",
+                                  "benchmark_id": self.state.run_info.benchmark_id})
+            if code >= 128:
+                break
+        return code
+
+    # -- summary ---------------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """The sweep_summary.json document (see docs/sweeps.md)."""
+        level = self.base.confidence_level
+        rows = [result.row(level) for result in self.results]
+        warnings = []
+        for row in rows:
+            for name, block in row["metrics"].items():
+                if block and block["cv"] is not None and block["cv"] > CV_WARNING:
+                    warnings.append(f"variation {row['variation_index']} ({row['variation_label']}): "
+                                    f"{name} varies by CV {block['cv']:.0%} across {block['n']} trials "
+                                    f"(over {CV_WARNING:.0%}); run more trials or longer runs")
+        return {"sweep_id": self.sweep_id, "kind": self.kind, "run_label": self.base.run_label,
+                "num_profile_runs": self.base.num_profile_runs, "confidence_level": level,
+                "axes": sorted({name for r in self.results for name in r.variation.values}),
+                "variations": rows, "warnings": warnings}
+
+    def write_summary(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Write sweep_summary.json and .csv in the root directory, print the table; returns the doc."""
+        doc = self.summary()
+        doc.update(extra or {})
+        write_artifact(self.directory, "sweep_summary.json", json.dumps(json_safe(doc), indent=2) + "\n")
+        write_artifact(self.directory, "sweep_summary.csv", summary_csv(doc))
+        for warning in doc["warnings"]:
+            log.warning("%s", warning)
+        sys.stdout.write(summary_table(doc))
+        log.info("sweep summary written to %s", self.directory / "sweep_summary.json")
+        return doc
+
+
+def summary_csv(doc: Mapping[str, Any]) -> str:
+    """One CSV row per variation: index, label, each axis value, trials, then for each figure its mean
+    (``NAME``) and, with trials, ``NAME.std``, ``NAME.ci_low``, ``NAME.ci_high``, ``NAME.cv``."""
+    rows = doc["variations"]
+    axes = list(doc["axes"])
+    names = list(rows[0]["metrics"]) if rows else []
+    spread = doc["num_profile_runs"] > 1
+    header = ["variation_index", "variation_label", *axes, "trials"]
+    for name in names:
+        header += [name, *([f"{name}.std", f"{name}.ci_low", f"{name}.ci_high", f"{name}.cv"] if spread
+                           else [])]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        line = [row["variation_index"], row["variation_label"],
+                *[row["variation_values"].get(a, "") for a in axes], row["trials"]]
+        for name in names:
+            block = row["metrics"].get(name) or {}
+            keys = ["mean", *(["std", "ci_low", "ci_high", "cv"] if spread else [])]
+            line += ["" if block.get(k) is None else block[k] for k in keys]
+        writer.writerow(line)
+    return out.getvalue()
+
+
+def summary_table(doc: Mapping[str, Any]) -> str:
+    """The console view of the summary: one line per variation, throughput and latency means (± the
+    interval's half width when there are trials)."""
+    shown = ("request_throughput.avg", "output_token_throughput.avg", "time_to_first_token.p99",
+             "request_latency.p99", "goodput_ratio")
+    lines = [f"sweep {doc['sweep_id']} ({doc['kind']}): {len(doc['variations'])} variation(s)",
+             "  ".join(["variation".ljust(28), *[name.ljust(28) for name in shown]])]
+    for row in doc["variations"]:
+        cells = [f"{row['variation_index']} {row['variation_label']}".ljust(28)]
+        for name in shown:
+            block = row["metrics"].get(name) or {}
+            mean = block.get("mean")
+            text = "-" if mean is None else f"{mean:.4g}"
+            if block.get("ci_high") is not None:
+                text += f" ±{block['ci_high'] - mean:.2g}"
+            cells.append(text.ljust(28))
+        lines.append("  ".join(cells))
+    return "\n".join(lines) + "\n"

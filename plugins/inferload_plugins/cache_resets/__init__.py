@@ -1,0 +1,1 @@
+"""Cache reset plugins: one module per server family (--reset-kv-cache)."""

@@ -1,0 +1,134 @@
+"""`inferload compare BASELINE CANDIDATE`: per-metric change with a confidence interval, verdicts against
+``--max-regression`` thresholds, a console table and ``compare.json``; exit 1 when a threshold is
+breached, so CI can gate a release on it. Reads inferload runs, trials and sweeps, and AIPerf's
+``profile_export_aiperf.json``. Definitions: docs/compare.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from inferload import hookimpl
+from inferload.types import CommandSpec
+
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
+
+
+@hookimpl
+def register_commands() -> list[CommandSpec]:
+    return [
+        CommandSpec(
+            name="compare",
+            description="Compare two runs or sweeps (A/B): change per metric with a confidence interval; "
+            "exit 1 when a --max-regression threshold is breached",
+            add_arguments=add_arguments,
+            run=run,
+        )
+    ]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("baseline", metavar="BASELINE", help="run or sweep directory (or AIPerf export)")
+    parser.add_argument("candidate", metavar="CANDIDATE", help="run or sweep directory to judge")
+    parser.add_argument(
+        "--max-regression",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="'METRIC.STAT:PCT%'",
+        help="fail (exit 1) when METRIC.STAT regresses by more than PCT%%, significantly (repeatable), "
+        "e.g. 'time_to_first_token.p99:5%%'",
+    )
+    parser.add_argument("--confidence-level", type=float, default=0.95, metavar="P",
+                        help="of the change's interval (default 0.95)")
+    parser.add_argument("-o", "--output", default="compare.json", metavar="FILE",
+                        help="where to write the comparison (default ./compare.json)")
+
+
+def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
+    from inferload.artifact_files import write_artifact
+    from inferload.errors import UsageError
+    from inferload.export import json_safe
+    from inferload_plugins.comparison.runs import load_units
+    from inferload_plugins.comparison.verdict import (
+        DEFAULT_STATS,
+        compare_metric,
+        lower_is_better,
+        parse_thresholds,
+        verdict,
+    )
+
+    if not 0 < args.confidence_level < 1:
+        raise UsageError(f"--confidence-level {args.confidence_level} must be between 0 and 1")
+    thresholds = parse_thresholds(args.max_regression)
+    base_units = load_units(Path(args.baseline))
+    cand_units = load_units(Path(args.candidate))
+    keys = [key for key in base_units if key in cand_units]
+    if not keys:
+        raise UsageError(f"{args.baseline} and {args.candidate} share no variation "
+                         f"({', '.join(base_units) or 'one run'} vs {', '.join(cand_units) or 'one run'})")
+    directions = {name: spec.higher_is_better for name, spec in registry.all("metric").items()}
+    comparisons: list[dict[str, Any]] = []
+    for key in keys:
+        base, cand = base_units[key], cand_units[key]
+        endpoints = {base[0].endpoint_type, cand[0].endpoint_type} - {None}
+        if len(endpoints) > 1:
+            raise UsageError(f"cannot compare different endpoint types ({' vs '.join(sorted(endpoints))}): "
+                             "compare runs of the same API")
+        common = [tag for tag in base[0].blocks if tag in cand[0].blocks]
+        if not common:
+            raise UsageError(f"{args.baseline} and {args.candidate} have no metric in common")
+        rows = []
+        for tag in common:
+            block = base[0].blocks[tag]
+            stats = DEFAULT_STATS if "p99" in block else ("avg",)
+            wanted = {name.rsplit(".", 1)[1] for name in thresholds if name.rsplit(".", 1)[0] == tag}
+            for stat in dict.fromkeys([*stats, *sorted(wanted)]):
+                row = compare_metric(tag, stat, base, cand, args.confidence_level)
+                if row is not None:
+                    limit = thresholds.get(row["metric"])
+                    rows.append(verdict(row, lower_is_better(tag, block.get("unit"), directions), limit))
+        comparisons.append({"variation": key or None, "baseline_runs": [str(r.path) for r in base],
+                            "candidate_runs": [str(r.path) for r in cand], "baseline_tool": base[0].tool,
+                            "rows": rows})
+    compared = {row["metric"] for c in comparisons for row in c["rows"]}
+    missing = sorted(set(thresholds) - compared)
+    if missing:
+        raise UsageError(f"--max-regression names {', '.join(missing)}, which is not in both runs")
+    breaches = [f"{c['variation'] + ': ' if c['variation'] else ''}{row['metric']}"
+                for c in comparisons for row in c["rows"] if row["verdict"] == "breach"]
+    doc = {"baseline": str(args.baseline), "candidate": str(args.candidate),
+           "confidence_level": args.confidence_level, "thresholds": thresholds,
+           "comparisons": comparisons, "breaches": breaches, "passed": not breaches}
+    output = Path(args.output).expanduser().absolute()
+    write_artifact(output.parent, output.name, json.dumps(json_safe(doc), indent=2) + "\n")
+    sys.stdout.write(render(doc))
+    sys.stderr.write(f"inferload: comparison written to {output}\n")
+    if breaches:
+        sys.stderr.write(f"inferload: regression beyond threshold: {', '.join(breaches)}\n")
+        return 1
+    return 0
+
+
+def render(doc: dict[str, Any]) -> str:
+    """The console table: metric, baseline, candidate, change [interval], threshold, verdict."""
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None or not math.isfinite(value) else f"{value:+.1%}"
+
+    lines = []
+    for comparison in doc["comparisons"]:
+        title = f"variation {comparison['variation']}" if comparison["variation"] else "run"
+        lines.append(f"{title}: {doc['baseline']} -> {doc['candidate']}")
+        lines.append(f"{'metric':38} {'baseline':>12} {'candidate':>12} {'change':>9} "
+                     f"{'interval':>19} {'limit':>7}  verdict")
+        for row in comparison["rows"]:
+            interval = "" if row["ci_low"] is None else f"[{pct(row['ci_low'])}, {pct(row['ci_high'])}]"
+            limit = "" if row["threshold"] is None else f"{row['threshold']:.0%}"
+            lines.append(f"{row['metric']:38} {row['baseline']:>12.4g} {row['candidate']:>12.4g} "
+                         f"{pct(row['change']):>9} {interval:>19} {limit:>7}  {row['verdict']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,252 @@
+"""The PNG charts of `inferload plot`, drawn with matplotlib's headless Agg backend (no display needed).
+
+Inputs are read from artifacts only: a run directory's ``profile_export.json`` and ``profile_export.jsonl``
+and a sweep directory's ``sweep_summary.json``. Each chart function writes one PNG and returns its path,
+or None when the data it needs is absent (e.g. TTFT of a non-streaming run). Definitions: docs/report.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inferload.errors import UsageError
+
+CDF_METRICS = (("time_to_first_token", "TTFT"), ("inter_token_latency", "ITL"),
+               ("request_latency", "request latency"))
+
+
+@dataclass
+class RunData:
+    """One run read back from its artifacts."""
+
+    name: str
+    path: Path
+    summary: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def values(self, tag: str) -> list[float]:
+        """Per-request scalar values of ``tag``, profiling phase, successful requests."""
+        out = []
+        for record in self.profiling():
+            metric = (record.get("metrics") or {}).get(tag)
+            value = metric.get("value") if isinstance(metric, dict) else None
+            if record.get("error") is None and isinstance(value, (int, float)):
+                out.append(float(value))
+        return out
+
+    def profiling(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if (r.get("metadata") or {}).get("benchmark_phase") == "profiling"]
+
+
+@dataclass
+class SweepData:
+    """A sweep (or trials) directory: its summary and the runs of its variations' first trials."""
+
+    name: str
+    path: Path
+    summary: dict[str, Any]
+    runs: list[RunData]
+
+
+def load(path: Path, name: str | None = None) -> RunData | SweepData:
+    """A run or sweep directory (named ``name``, default its directory name); a UsageError (exit 2)
+    naming ``path`` when it holds no results. A sweep's runs are its variations' first trials, named by
+    variation label."""
+    name = name or path.name
+    if (path / "sweep_summary.json").is_file():
+        summary = json.loads((path / "sweep_summary.json").read_text(encoding="utf-8"))
+        runs = [load_run(path / row["run_dirs"][0], row["variation_label"])
+                for row in summary.get("variations", []) if row.get("run_dirs")]
+        return SweepData(name, path, summary, runs)
+    return load_run(path, name)
+
+
+def load_run(path: Path, name: str) -> RunData:
+    export = path / "profile_export.json"
+    if not path.is_dir() or not export.is_file():
+        raise UsageError(f"{path} holds no results (no profile_export.json or sweep_summary.json); "
+                         "give a run or sweep directory written by `inferload profile`")
+    try:
+        summary = json.loads(export.read_text(encoding="utf-8"))
+    except ValueError:
+        raise UsageError(f"{export} is not valid JSON; re-run the benchmark") from None
+    records = []
+    jsonl = path / "profile_export.jsonl"
+    if jsonl.is_file():
+        with jsonl.open(encoding="utf-8") as lines:
+            records = [json.loads(line) for line in lines if line.strip()]
+    return RunData(name, path, summary, records)
+
+
+def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def _save(fig: Any, ax: Any, out: Path, name: str, legend: bool) -> Path:
+    from matplotlib import pyplot as plt
+
+    if legend:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / name
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path
+
+
+def cdf_chart(runs: Sequence[RunData], tag: str, label: str, out: Path) -> Path | None:
+    """Empirical CDF of one per-request latency, one line per run."""
+    series = [(run.name, np.sort(run.values(tag))) for run in runs]
+    series = [(name, values) for name, values in series if values.size]
+    if not series:
+        return None
+    fig, ax = _figure(f"{label} CDF", f"{label} (ms)", "share of requests")
+    for name, values in series:
+        ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", label=name)
+    return _save(fig, ax, out, f"cdf_{tag}.png", legend=True)
+
+
+def per_second(run: RunData) -> dict[str, np.ndarray]:
+    """Per-second series of one run, seconds since its first profiling request start: ``second``,
+    ``output_tokens`` (tokens of requests completed in that second, i.e. output token throughput),
+    ``ttft_ms`` (mean TTFT of requests that started in it; NaN when none) and ``errors`` (failed requests
+    ending in it)."""
+    records = run.profiling()
+    starts = [r["metadata"]["request_start_ns"] for r in records if r["metadata"].get("request_start_ns")]
+    if not starts:
+        return {}
+    t0 = min(starts)
+    ends = [r["metadata"].get("request_end_ns") or t0 for r in records]
+    seconds = math.ceil((max(ends) - t0) / 1e9) or 1
+    tokens = np.zeros(seconds)
+    errors = np.zeros(seconds)
+    ttft_sum = np.zeros(seconds)
+    ttft_n = np.zeros(seconds)
+    for record, end in zip(records, ends, strict=True):
+        meta, metrics = record["metadata"], record.get("metrics") or {}
+        end_s = min(seconds - 1, int((end - t0) // 1e9))
+        if record.get("error") is not None:
+            errors[end_s] += 1
+            continue
+        osl = (metrics.get("output_sequence_length") or {}).get("value")
+        tokens[end_s] += osl or 0
+        ttft = (metrics.get("time_to_first_token") or {}).get("value")
+        if ttft is not None and meta.get("request_start_ns"):
+            start_s = min(seconds - 1, int((meta["request_start_ns"] - t0) // 1e9))
+            ttft_sum[start_s] += ttft
+            ttft_n[start_s] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ttft = np.where(ttft_n > 0, ttft_sum / np.maximum(ttft_n, 1), np.nan)
+    return {"second": np.arange(seconds), "output_tokens": tokens, "ttft_ms": ttft, "errors": errors}
+
+
+def timeseries_chart(runs: Sequence[RunData], out: Path) -> Path | None:
+    """Three stacked panels per second: output token throughput, mean TTFT, errors; one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    data = [(run.name, per_second(run)) for run in runs]
+    data = [(name, series) for name, series in data if series]
+    if not data:
+        return None
+    fig, axes = plt.subplots(3, 1, figsize=(7, 7), dpi=100, sharex=True)
+    panels = (("output_tokens", "output tokens/s"), ("ttft_ms", "TTFT mean (ms)"), ("errors", "errors/s"))
+    for ax, (key, label) in zip(axes, panels, strict=True):
+        for name, series in data:
+            ax.plot(series["second"], series[key], marker="o", markersize=3, label=name)
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_title("per second since the first request")
+    axes[-1].set_xlabel("second")
+    return _save(fig, axes[0], out, "timeseries.png", legend=True)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both axes (higher throughput x, lower latency y)."""
+    front = []
+    for i, (x, y) in enumerate(points):
+        dominated = any(x2 >= x and y2 <= y and (x2, y2) != (x, y) for x2, y2 in points)
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def _row_mean(row: dict[str, Any], name: str) -> float | None:
+    block = row["metrics"].get(name)
+    return None if not block else block.get("mean")
+
+
+def sweep_curve_chart(sweep: SweepData, out: Path) -> Path | None:
+    """Output token throughput (x) against p99 request latency (y), one point per variation, labelled,
+    with the Pareto front drawn and marked."""
+    rows = [(row, _row_mean(row, "output_token_throughput.avg"), _row_mean(row, "request_latency.p99"))
+            for row in sweep.summary["variations"]]
+    rows = [(row, x, y) for row, x, y in rows if x is not None and y is not None]
+    if not rows:
+        return None
+    fig, ax = _figure("throughput vs latency", "output token throughput (tokens/s)",
+                      "request latency p99 (ms)")
+    xs, ys = [x for _, x, _ in rows], [y for _, _, y in rows]
+    ax.plot(xs, ys, "o-", color="tab:blue", label="variations")
+    for row, x, y in rows:
+        ax.annotate(row["variation_label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front = sorted(pareto_front(list(zip(xs, ys, strict=True))), key=lambda i: xs[i])
+    ax.plot([xs[i] for i in front], [ys[i] for i in front], "s--", color="tab:red", label="Pareto front")
+    return _save(fig, ax, out, "sweep_throughput_latency.png", legend=True)
+
+
+def goodput_chart(sweep: SweepData, out: Path) -> Path | None:
+    """Goodput (requests/s) and, on a second axis, the goodput ratio against the load of a one-axis
+    sweep; None without --goodput or with several axes."""
+    axes = sweep.summary.get("axes") or []
+    if len(axes) != 1:
+        return None
+    axis = axes[0]
+    rows = [(row["variation_values"][axis], _row_mean(row, "goodput.avg"), _row_mean(row, "goodput_ratio"))
+            for row in sweep.summary["variations"]]
+    rows = sorted((load, g, r) for load, g, r in rows if g is not None)
+    if not rows:
+        return None
+    fig, ax = _figure("goodput vs load", f"--{axis.replace('_', '-')}", "goodput (requests/s)")
+    ax.plot([r[0] for r in rows], [r[1] for r in rows], "o-", label="goodput")
+    ratio_ax = ax.twinx()
+    ratio_ax.plot([r[0] for r in rows], [r[2] for r in rows], "^:", color="tab:green", label="goodput ratio")
+    ratio_ax.set_ylabel("goodput ratio")
+    ratio_ax.set_ylim(0, 1.05)
+    handles = ax.get_legend_handles_labels()[0] + ratio_ax.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, fontsize=8, loc="lower left")
+    return _save(fig, ax, out, "sweep_goodput.png", legend=False)
+
+
+def draw_all(items: Sequence[RunData | SweepData], out: Path) -> list[Path]:
+    """Every chart the inputs allow, in ``out``; returns the PNG paths in report order."""
+    out.mkdir(parents=True, exist_ok=True)
+    runs: list[RunData] = []
+    sweeps = [item for item in items if isinstance(item, SweepData)]
+    for item in items:
+        runs.extend(item.runs if isinstance(item, SweepData) else [item])
+    paths: list[Path | None] = []
+    for sweep in sweeps:
+        paths += [sweep_curve_chart(sweep, out), goodput_chart(sweep, out)]
+    paths += [cdf_chart(runs, tag, label, out) for tag, label in CDF_METRICS]
+    paths.append(timeseries_chart(runs, out))
+    return [p for p in paths if p is not None]

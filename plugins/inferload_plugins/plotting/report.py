@@ -1,0 +1,94 @@
+"""report.html: one self-contained page (every image a data: URI, styles inline, no script, no external
+request) with each run's identity, configuration, metric table and the charts. It opens offline."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from inferload_plugins.plotting.charts import RunData, SweepData
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
+margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}
+td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:1em 0}
+pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}"""
+
+_STATS = ("avg", "min", "p50", "p90", "p99", "max", "std")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    return "" if value is None else html.escape(str(value))
+
+
+def metric_table(summary: dict[str, Any]) -> str:
+    """The run's metric blocks as an HTML table (tag, unit and the stats it has)."""
+    rows = ["<table><tr><th>metric</th><th>unit</th>" + "".join(f"<th>{s}</th>" for s in _STATS) + "</tr>"]
+    for tag, block in summary.items():
+        if isinstance(block, dict) and "unit" in block and "avg" in block:
+            cells = "".join(f"<td>{_fmt(block.get(s))}</td>" for s in _STATS)
+            rows.append(f"<tr><td>{html.escape(tag)}</td><td>{html.escape(str(block['unit']))}</td>{cells}</tr>")
+    return "\n".join([*rows, "</table>"])
+
+
+def sweep_table(summary: dict[str, Any]) -> str:
+    """One row per variation: label and each headline figure's mean (± interval half width)."""
+    rows = summary.get("variations", [])
+    names = list(rows[0]["metrics"]) if rows else []
+    out = ["<table><tr><th>variation</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"]
+    for row in rows:
+        cells = []
+        for name in names:
+            block = row["metrics"].get(name) or {}
+            text = _fmt(block.get("mean"))
+            if block.get("ci_high") is not None:
+                text += f" ± {_fmt(block['ci_high'] - block['mean'])}"
+            cells.append(f"<td>{text}</td>")
+        out.append(f"<tr><td>{html.escape(row['variation_label'])}</td>{''.join(cells)}</tr>")
+    return "\n".join([*out, "</table>"])
+
+
+def image(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def run_section(run: RunData) -> str:
+    summary = run.summary
+    identity = summary.get("run_info") or {}
+    parts = [f"<h2>run {html.escape(run.name)}</h2>",
+             "<h3>identity</h3><pre>" + html.escape(json.dumps(identity, indent=2)) + "</pre>",
+             f"<p>start {_fmt(summary.get('start_time'))}, end {_fmt(summary.get('end_time'))}, "
+             f"complete: {_fmt(summary.get('is_complete'))}</p>",
+             "<h3>metrics</h3>", metric_table(summary)]
+    errors = summary.get("error_summary") or []
+    if errors:
+        parts.append("<h3>errors</h3><pre>" + html.escape(json.dumps(errors, indent=2)) + "</pre>")
+    parts.append("<h3>configuration</h3><pre>"
+                 + html.escape(json.dumps(summary.get("input_config") or {}, indent=2)) + "</pre>")
+    return "\n".join(parts)
+
+
+def build_report(items: Sequence[RunData | SweepData], images: Sequence[Path]) -> str:
+    """The whole page: title, charts, then each sweep's table and each run's section. Everything the page
+    shows comes from the artifacts, whose secrets the run already redacted."""
+    body = ["<h1>inferload report</h1>", "<h2>charts</h2>", *(image(p) for p in images)]
+    for item in items:
+        if isinstance(item, SweepData):
+            body.append(f"<h2>sweep {html.escape(str(item.summary.get('sweep_id')))} "
+                        f"({html.escape(str(item.summary.get('kind')))})</h2>")
+            body.append(sweep_table(item.summary))
+            search = item.summary.get("search")
+            if search:
+                body.append("<h3>max load search</h3><pre>" + html.escape(json.dumps(search, indent=2))
+                            + "</pre>")
+            body.extend(run_section(run) for run in item.runs)
+        else:
+            body.append(run_section(item))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>inferload report</title>"
+            f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")

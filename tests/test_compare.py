@@ -1,0 +1,105 @@
+"""`inferload compare`: A/B with confidence intervals and a CI gate, through the CLI as typed, on real runs
+of the embedded simulator (one configured slower for the candidate)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RUN = ("profile", "--request-count", "30", "--concurrency", "4", "--osl", "16", "--isl", "16",
+       "--streaming", "--ui", "none", "--random-seed", "1")
+GATE = ("--max-regression", "inter_token_latency.avg:10%", "request_latency.avg:10%")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, inferload_exe: Path) -> dict[str, Path]:
+    """Two runs of one configuration and one against a simulator whose decode step is four times as long
+    (so the effect dwarfs the client-side jitter of a loaded machine)."""
+    import subprocess
+
+    from tests.conftest import build_env
+
+    root = tmp_path_factory.mktemp("compare")
+    out = {}
+    for name, env in (("a", None), ("b", None), ("slow", {"INFERLOAD_SIM_DECODE_STEP_S": "0.02"})):
+        result = subprocess.run([str(inferload_exe), *RUN, "--artifact-dir", str(root / name)],
+                                env=build_env(env, ()), capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        out[name] = root / name / "inferload-sim-chat-concurrency4"
+    return out
+
+
+def test_compare_of_two_runs_of_one_configuration_passes_the_gate(
+    run_cli: Any, runs: dict[str, Path], tmp_path: Path
+) -> None:
+    result = run_cli("compare", runs["a"], runs["b"], *GATE, "-o", tmp_path / "compare.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = json.loads((tmp_path / "compare.json").read_text())
+    assert doc["passed"] and doc["breaches"] == []
+    rows = {row["metric"]: row for row in doc["comparisons"][0]["rows"]}
+    itl = rows["inter_token_latency.avg"]
+    assert itl["interval_over"] == "requests" and itl["ci_low"] <= itl["change"] <= itl["ci_high"]
+    assert itl["verdict"] == "ok" and rows["time_to_first_token.p50"]["verdict"] == "-"
+
+
+def test_compare_exits_1_when_the_candidates_simulator_is_slower(
+    run_cli: Any, runs: dict[str, Path], tmp_path: Path
+) -> None:
+    result = run_cli("compare", runs["a"], runs["slow"], *GATE, "-o", tmp_path / "compare.json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    doc = json.loads((tmp_path / "compare.json").read_text())
+    rows = {row["metric"]: row for row in doc["comparisons"][0]["rows"]}
+    assert rows["inter_token_latency.avg"]["verdict"] == "breach"
+    assert rows["inter_token_latency.avg"]["ci_low"] > 0  # significant: the interval excludes no change
+    assert rows["request_throughput.avg"]["regression"] > 0  # throughput fell: a regression too
+    assert "inter_token_latency.avg" in doc["breaches"]
+    assert "regression beyond threshold: request_latency.avg, inter_token_latency.avg" in result.stderr
+
+
+def test_compare_reads_aiperf_profile_export_as_the_baseline(
+    run_cli: Any, runs: dict[str, Path], tmp_path: Path
+) -> None:
+    # an AIPerf run directory: profile_export_aiperf.json (metric blocks at the top, the endpoint type
+    # under input_config.endpoint.type) beside its profile_export.jsonl of per-request records
+    ours = json.loads((runs["a"] / "profile_export.json").read_text())
+    aiperf = {tag: block for tag, block in ours.items() if isinstance(block, dict) and "unit" in block}
+    aiperf["input_config"] = {"endpoint": {"type": "chat", "streaming": True}}
+    (tmp_path / "aiperf").mkdir()
+    (tmp_path / "aiperf" / "profile_export_aiperf.json").write_text(json.dumps(aiperf))
+    records = (runs["a"] / "profile_export.jsonl").read_text()
+    (tmp_path / "aiperf" / "profile_export.jsonl").write_text(records)
+    result = run_cli("compare", tmp_path / "aiperf", runs["slow"], *GATE, "-o", tmp_path / "c.json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert doc["comparisons"][0]["baseline_tool"] == "aiperf"
+    assert {row["metric"] for row in doc["comparisons"][0]["rows"] if row["interval_over"] == "requests"}
+
+
+def test_compare_bad_input_is_one_line_and_exit_2(
+    run_cli: Any, runs: dict[str, Path], tmp_path: Path
+) -> None:
+    other = tmp_path / "emb"
+    other.mkdir()
+    doc = json.loads((runs["a"] / "profile_export.json").read_text())
+    doc["input_config"]["endpoint_type"] = "embeddings"
+    (other / "profile_export.json").write_text(json.dumps(doc))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "profile_export.json").write_text(json.dumps({"input_config": {"endpoint_type": "chat"}}))
+    cases = {
+        (runs["a"], other): "cannot compare different endpoint types (chat vs embeddings)",
+        (runs["a"], empty): "have no metric in common",
+        (runs["a"], tmp_path / "nowhere"): "does not exist",
+        (runs["a"], tmp_path): "no readable profile_export.json",
+        (runs["a"], runs["b"], "--max-regression", "ttft:5"): "is not 'metric.stat:PCT%'",
+        (runs["a"], runs["b"], "--max-regression", "nonexistent_metric.p99:5%"): "not in both runs",
+    }
+    for args, message in cases.items():
+        result = run_cli("compare", *args, "-o", tmp_path / "x.json")
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (args, result.stderr)
+    assert not (tmp_path / "x.json").exists()

@@ -1,0 +1,112 @@
+"""`inferload plot` and `inferload profile --report`: PNG charts that open with content, and a report.html
+that loads in headless Chromium (Debian's chromium through Playwright) offline, every image rendered."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory: pytest.TempPathFactory, inferload_exe: Path) -> Path:
+    import subprocess
+
+    from tests.conftest import build_env
+
+    root = tmp_path_factory.mktemp("plot")
+    result = subprocess.run(
+        [str(inferload_exe), "profile", "--concurrency", "1,2,4", "--request-count", "8", "--osl", "8",
+         "--isl", "8", "--streaming", "--ui", "none", "--goodput", "time_to_first_token:1000",
+         "--artifact-dir", str(root)], env=build_env(None, ()), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return root / "inferload-sim-chat-sweep"
+
+
+def assert_drawn(path: Path) -> None:
+    """The PNG opens, has a plausible size and is not blank: many distinct colours."""
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width >= 300 and image.height >= 200
+        colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+        assert colours is not None and len(colours) > 50, (path, len(colours or []))
+
+
+def load_in_chromium(report: Path) -> tuple[list[str], list[str], list[int]]:
+    """(failed requests, requests that left the page, naturalWidth of every img) in headless Chromium
+    with the network off."""
+    from playwright.sync_api import sync_playwright
+
+    failed: list[str] = []
+    external: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_FLAGS)
+        try:
+            context = browser.new_context(offline=True)
+            page = context.new_page()
+            page.on("requestfailed", lambda request: failed.append(request.url[:80]))
+            page.on("request", lambda request: None if request.url.startswith(("data:", "file:"))
+                    else external.append(request.url))
+            page.goto(report.as_uri(), wait_until="load")
+            widths = page.eval_on_selector_all(
+                "img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
+            )
+        finally:
+            browser.close()
+    return failed, external, widths
+
+
+def test_plot_of_a_sweep_writes_charts_that_open_with_content(
+    run_cli: Any, sweep_dir: Path, tmp_path: Path
+) -> None:
+    result = run_cli("plot", sweep_dir, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert names == ["cdf_inter_token_latency.png", "cdf_request_latency.png", "cdf_time_to_first_token.png",
+                     "sweep_goodput.png", "sweep_throughput_latency.png", "timeseries.png"]
+    for name in names:
+        assert_drawn(tmp_path / "out" / name)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run does)")
+def test_report_html_loads_offline_in_chromium_with_every_image_rendered(
+    run_cli: Any, sweep_dir: Path, tmp_path: Path
+) -> None:
+    result = run_cli("plot", sweep_dir, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    report = tmp_path / "out" / "report.html"
+    text = report.read_text()
+    assert "concurrency4" in text and "request_throughput" in text  # the sweep table
+    failed, external, widths = load_in_chromium(report)
+    assert failed == [] and external == []
+    assert len(widths) == 6 and all(w > 0 for w in widths)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run does)")
+def test_profile_report_flag_writes_the_report_beside_the_run(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("profile", "--request-count", "6", "--osl", "6", "--isl", "8", "--streaming", "--ui",
+                     "none", "--report", "--api-key", "sk-test-secret-123", "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "inferload-sim-chat-concurrency1"
+    report = run_dir / "report.html"
+    assert "sk-test-secret-123" not in report.read_text()
+    for png in (run_dir / "plots").glob("*.png"):
+        assert_drawn(png)
+    failed, external, widths = load_in_chromium(report)
+    assert failed == [] and external == [] and len(widths) == 4 and all(w > 0 for w in widths)
+
+
+def test_plot_of_a_directory_without_results_is_one_line_and_exit_2(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("plot", tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "holds no results" in lines[0] and str(tmp_path) in lines[0]
+    assert not (tmp_path / "plots").exists()

@@ -1,0 +1,58 @@
+"""``--url`` with a query (Azure OpenAI's ``?api-version=``): every transport sends the endpoint path
+joined to the URL's path with the query kept at the end, the "already ends in /v1" rule works with a query,
+and a secret-named query value never reaches an artifact or the console."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from profile_fixtures import artifact_dir
+from scripted_server import ScriptedServer, chat_completion
+
+TRANSPORTS = ("protocol", "aiohttp", "httpx")
+QUICK = ("-m", "m", "--isl", "8", "--osl", "2", "--ui", "none", "--request-count", "2")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(
+    ("suffix", "endpoint", "target"),
+    [
+        ("/v1?api-version=2024-06-01", (), "/v1/chat/completions?api-version=2024-06-01"),
+        ("/openai/deployments/gpt?api-version=2024-06-01", (),
+         "/openai/deployments/gpt/v1/chat/completions?api-version=2024-06-01"),
+        ("/base/?a=1&b=2", ("--endpoint", "/chat/completions?c=3"), "/base/chat/completions?a=1&b=2&c=3"),
+    ],
+    ids=["ends-in-v1", "deployment-path", "endpoint-query"],
+)
+def test_url_query_stays_at_the_end_of_every_request_target(
+    run_cli: Any, tmp_path: Path, transport: str, suffix: str, endpoint: tuple[str, ...], target: str
+) -> None:
+    with ScriptedServer(lambda request, number: chat_completion()) as server:
+        result = run_cli("profile", "--url", server.url + suffix, *endpoint, "--transport", transport,
+                         "--artifact-dir", tmp_path / "art", *QUICK)
+        targets = [request.target for request in server.requests]
+    assert result.returncode == 0, result.stderr
+    assert targets == [target, target]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_secret_query_value_is_sent_but_never_shown(run_cli: Any, tmp_path: Path, transport: str) -> None:
+    secret = "Q-S3CR3T-api-key-value-77"
+    with ScriptedServer(lambda request, number: chat_completion()) as server:
+        result = run_cli("profile", "--url", f"{server.url}/v1?api-version=2024&api-key={secret}",
+                         "--transport", transport, "--artifact-dir", tmp_path / "art", *QUICK)
+        targets = [request.target for request in server.requests]
+    assert result.returncode == 0, result.stderr
+    assert targets == [f"/v1/chat/completions?api-version=2024&api-key={secret}"] * 2
+    assert "/v1/chat/completions?api-version=2024&api-key=<redacted>" in result.stderr
+    shown = result.stderr + result.stdout
+    for path in artifact_dir(tmp_path / "art").rglob("*"):
+        if path.is_file():
+            shown += path.read_text(errors="replace")
+    assert secret not in shown
+    config = json.loads((artifact_dir(tmp_path / "art") / "profile_export.json").read_text())["input_config"]
+    assert "api-version=2024" in config["url"]

@@ -1,0 +1,145 @@
+"""--reset-kv-cache and --wait-for-model-timeout against a real loopback server that boots slowly and
+records what it receives, through the CLI as typed."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+class BootingServer:
+    """OpenAI chat (not streamed) on 127.0.0.1:0 that answers 503 until ``ready_after`` seconds have
+    passed since it started, and 200 on the cache reset paths it ``supports`` (404 on others).
+    ``log`` holds (path, status) of every request in arrival order."""
+
+    def __init__(self, ready_after: float, supports: tuple[str, ...]) -> None:
+        self.ready_at = time.monotonic() + ready_after
+        self.supports = supports
+        self.log: list[tuple[str, int]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path == "/v1/chat/completions":
+                    ready = time.monotonic() >= server.ready_at
+                    status = 200 if ready else 503
+                    answer = {"index": 0, "message": {"role": "assistant", "content": "a b"},
+                              "finish_reason": "stop"}
+                    usage = {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}
+                    body = {"id": "x", "object": "chat.completion", "model": "m", "choices": [answer],
+                            "usage": usage} if ready \
+                        else {"error": {"message": "model is loading", "type": "unavailable"}}
+                else:
+                    status = 200 if self.path in server.supports else 404
+                    body = {} if status == 200 else {"detail": "Not Found"}
+                server.log.append((self.path, status))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def booting() -> Iterator[Any]:
+    servers: list[BootingServer] = []
+
+    def make(ready_after: float = 0.0, supports: tuple[str, ...] = ()) -> BootingServer:
+        servers.append(BootingServer(ready_after, supports))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+ARGS = ("-m", "m", "--request-count", "3", "--osl", "2", "--isl", "4", "--ui", "none")
+
+
+def test_sweep_waits_for_a_booting_model_and_resets_the_cache_before_every_run(
+    run_cli: Any, booting: Any, tmp_path: Path
+) -> None:
+    server = booting(ready_after=1.5, supports=("/reset_prefix_cache",))
+    result = run_cli("profile", "--url", server.url, *ARGS, "--concurrency", "1,2", "--num-profile-runs", "2",
+                     "--reset-kv-cache", "--wait-for-model-timeout", "30", "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    paths = [path for path, _ in server.log]
+    assert paths.count("/reset_prefix_cache") == 4  # 2 variations x 2 trials
+    # before the first request of the first run: sglang's path is tried first (name order) and fails, then
+    # vLLM's works and is the only one tried from then on
+    assert paths[:2] == ["/flush_cache", "/reset_prefix_cache"] and paths.count("/flush_cache") == 1
+    assert ("/v1/chat/completions", 503) in server.log  # the wait saw the model loading …
+    runs = sorted(tmp_path.glob("*/v*/trial*/profile_export.json"))
+    assert len(runs) == 4
+    for run in runs:  # … and no measured request did
+        summary = json.loads(run.read_text())
+        errors = summary.get("error_request_count", {}).get("avg", 0)
+        assert summary["request_count"]["avg"] == 3 and errors == 0
+    # between two resets: the probe (one-token request) and the run's 3 requests, never another run's
+    segments = "|".join(paths).split("/reset_prefix_cache")[1:]
+    assert [segment.count("/v1/chat/completions") >= 4 for segment in segments] == [True] * 4
+
+
+def test_reset_finds_sglangs_flush_cache_and_remembers_it(run_cli: Any, booting: Any, tmp_path: Path) -> None:
+    server = booting(supports=("/flush_cache",))
+    result = run_cli("profile", "--url", server.url, *ARGS, "--concurrency", "1,2", "--reset-kv-cache",
+                     "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    resets = [(p, s) for p, s in server.log if p != "/v1/chat/completions"]
+    # name order tries sglang first; it works, so it is the one used for the next variation too
+    assert resets == [("/flush_cache", 200), ("/flush_cache", 200)]
+
+
+def test_reset_kv_cache_path_overrides_the_plugins(run_cli: Any, booting: Any, tmp_path: Path) -> None:
+    server = booting(supports=("/admin/cache/clear",))
+    result = run_cli("profile", "--url", server.url, *ARGS, "--reset-kv-cache",
+                     "--reset-kv-cache-path", "/admin/cache/clear", "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [p for p, _ in server.log if p != "/v1/chat/completions"] == ["/admin/cache/clear"]
+
+
+def test_unsupported_server_gets_one_warning_and_the_sweep_goes_on(
+    run_cli: Any, booting: Any, tmp_path: Path
+) -> None:
+    server = booting()
+    result = run_cli("profile", "--url", server.url, *ARGS, "--concurrency", "1,2,4", "--reset-kv-cache",
+                     "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("has no cache reset inferload knows") == 1
+    assert len(list(tmp_path.glob("*/v*/profile_export.json"))) == 3
+    first = json.loads(next(iter(sorted(tmp_path.glob("*/v00*/profile_export.json")))).read_text())
+    assert any("no cache reset" in w for w in first["client_health"]["warnings"])
+
+
+def test_a_model_that_never_loads_fails_the_run_after_the_timeout(
+    run_cli: Any, booting: Any, tmp_path: Path
+) -> None:
+    server = booting(ready_after=3600)
+    result = run_cli("profile", "--url", server.url, *ARGS, "--wait-for-model-timeout", "1",
+                     "--artifact-dir", tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert "did not answer a one-token request within --wait-for-model-timeout 1 s (last: HTTP 503)" \
+        in lines[-1]
+    assert "Traceback" not in result.stderr
+    assert all(status == 503 for _, status in server.log)

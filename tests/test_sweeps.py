@@ -1,0 +1,146 @@
+"""Sweeps, repeated trials and the SLA search (`inferload profile` with list-valued flags,
+--num-profile-runs, --search-max-load) against the embedded simulator, through the CLI as typed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tests.conftest import build_env
+
+TINY = ("--request-count", "8", "--osl", "8", "--isl", "16", "--streaming", "--ui", "none")
+
+
+def _summary(root: Path) -> dict[str, Any]:
+    return json.loads((root / "sweep_summary.json").read_text())
+
+
+def test_concurrency_sweep_writes_three_variations_and_a_summary_rising_in_throughput(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "--concurrency", "1,2,4", *TINY, "--run-label", "knee",
+                     "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "inferload-sim-chat-sweep"
+    dirs = sorted(p.name for p in root.iterdir() if p.is_dir())
+    assert dirs == ["v00-concurrency1", "v01-concurrency2", "v02-concurrency4"]
+    summary = _summary(root)
+    throughput = [row["metrics"]["request_throughput.avg"]["mean"] for row in summary["variations"]]
+    assert throughput == sorted(throughput) and throughput[0] < throughput[-1]
+    infos = [json.loads((root / d / "profile_export.json").read_text())["run_info"] for d in dirs]
+    assert {info["sweep_id"] for info in infos} == {summary["sweep_id"]}
+    assert [info["variation_index"] for info in infos] == [0, 1, 2]
+    assert [info["variation_values"] for info in infos] == [{"concurrency": c} for c in (1, 2, 4)]
+    assert {info["run_label"] for info in infos} == {"knee"}
+    assert len({info["benchmark_id"] for info in infos}) == 3
+    rows = list(csv.DictReader((root / "sweep_summary.csv").open()))
+    assert [row["concurrency"] for row in rows] == ["1", "2", "4"]
+    assert float(rows[2]["request_throughput.avg"]) == throughput[2]
+
+
+def test_two_axes_sweep_runs_the_cartesian_product_first_axis_slowest(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("profile", "--concurrency", "1,2", "--isl", "8,16", "--request-count", "2", "--osl",
+                     "4", "--ui", "none", "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    labels = [row["variation_label"] for row in _summary(tmp_path / "inferload-sim-chat-sweep")["variations"]]
+    assert labels == ["concurrency1-isl8", "concurrency1-isl16", "concurrency2-isl8", "concurrency2-isl16"]
+
+
+def test_num_profile_runs_writes_trials_and_student_t_intervals(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("profile", "--concurrency", "2", "--num-profile-runs", "3", *TINY,
+                     "--confidence-level", "0.9", "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "inferload-sim-chat-concurrency2"
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["trial00", "trial01", "trial02"]
+    trials = [json.loads((root / f"trial0{t}" / "profile_export.json").read_text()) for t in range(3)]
+    assert [t["run_info"]["trial"] for t in trials] == [0, 1, 2]
+    block = _summary(root)["variations"][0]["metrics"]["time_to_first_token.avg"]
+    values = [t["time_to_first_token"]["avg"] for t in trials]
+    assert block["n"] == 3 and block["confidence_level"] == 0.9
+    assert abs(block["mean"] - sum(values) / 3) < 1e-9
+    assert block["ci_low"] < block["mean"] < block["ci_high"]
+    assert block["cv"] == block["std"] / block["mean"]
+
+
+def test_high_trial_to_trial_variation_is_warned(run_cli: Any, tmp_path: Path) -> None:
+    # a latency of one or two requests varies well over 10 % from trial to trial on a shared machine
+    result = run_cli("profile", "--num-profile-runs", "4", "--request-count", "1", "--osl", "2",
+                     "--ui", "none", "--confidence-level", "0.5", "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = _summary(tmp_path / "inferload-sim-chat-concurrency1")
+    metrics = summary["variations"][0]["metrics"]
+    high = [name for name, b in metrics.items() if b and b["cv"] and b["cv"] > 0.1]
+    assert len(summary["warnings"]) == len(high)
+    assert all("CV" in w for w in summary["warnings"])
+
+
+def test_sla_search_lands_on_the_simulators_known_saturation_point(run_cli: Any, tmp_path: Path) -> None:
+    # --max-running-seqs 4: a fifth concurrent request queues for a whole response (24 decode steps of
+    # >= 5 ms each, over 120 ms), so its TTFT misses a 50 ms SLO while four fit one step (~5 ms): the
+    # limit is 4, with a wide margin on either side for a loaded machine.
+    result = run_cli("profile", "--search-max-load", "--goodput", "time_to_first_token:50",
+                     "--request-count", "12", "--osl", "24", "--isl", "16", "--streaming", "--ui", "none",
+                     "--artifact-dir", tmp_path, env={"INFERLOAD_SIM_MAX_RUNNING_SEQS": "4"})
+    assert result.returncode == 0, result.stderr
+    search = _summary(tmp_path / "inferload-sim-chat-search")["search"]
+    assert search["axis"] == "concurrency" and search["converged"]
+    assert search["max_load"] == 4 and search["first_failing_load"] == 5  # precision 1 for concurrency
+    loads = [p["load"] for p in search["probes"]]
+    assert loads == sorted(loads) and {1, 2, 4, 8} <= set(loads)  # the exponential probe, then bisection
+    assert "max load: --concurrency 4, below 5" in result.stdout
+
+
+def test_sweep_shows_its_current_variation_on_the_live_api(
+    inferload_exe: Path, tmp_path: Path, free_port: int
+) -> None:
+    process = subprocess.Popen(
+        [str(inferload_exe), "profile", "--concurrency", "1,2", "--request-count", "40", "--osl", "8",
+         "--isl", "8", "--streaming", "--ui", "none", "--api-port", str(free_port), "--api-linger", "inf",
+         "--artifact-dir", str(tmp_path)],
+        env=build_env(None, ()), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{free_port}"
+    seen: list[tuple[int, str]] = []
+    try:
+        while True:
+            try:
+                progress = httpx.get(f"{base}/api/progress", timeout=2).json()
+                run = httpx.get(f"{base}/api/run", timeout=2).json()
+            except httpx.HTTPError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                continue
+            sweep = progress.get("sweep") or {}
+            if "variation_index" in sweep and run.get("benchmark_id"):
+                seen.append((sweep["variation_index"], run["variation_label"] or ""))
+            if sweep.get("finished"):
+                break
+    finally:
+        process.send_signal(2)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert (0, "concurrency1") in seen and (1, "concurrency2") in seen
+    assert [index for index, _ in seen] == sorted(index for index, _ in seen)
+
+
+def test_sweep_bad_input_is_one_line_and_exit_2(run_cli: Any, tmp_path: Path) -> None:
+    cases = {
+        ("--workers", "1,2"): "--workers takes one value, not the list '1,2'",
+        ("--concurrency", ","): "is an empty list",
+        ("--concurrency", "1,,2"): "has an empty item",
+        ("--concurrency", "1,2,3", "--isl", "1,2,3", "--max-variations", "8"):
+            "the sweep has 9 variations (3 --concurrency x 3 --isl), more than --max-variations 8",
+        ("--concurrency", "1,0"): "invalid --concurrency 0",
+        ("--search-max-load",): "--search-max-load needs --goodput",
+        ("--search-max-load", "--goodput", "time_to_first_token:5", "--concurrency", "1,2"):
+            "--search-max-load chooses the loads itself",
+    }
+    for args, message in cases.items():
+        result = run_cli("profile", *args, "--ui", "none", "--artifact-dir", tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())  # nothing ran

@@ -3,6 +3,7 @@ log, the real `inferload profile` CLI, and readers for what they write."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -96,3 +97,68 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
+
+
+def profile(
+    run_cli: Any,
+    sim_url: str | None,
+    root: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120.0,
+) -> subprocess.CompletedProcess[str]:
+    url = ("--url", sim_url) if sim_url else ()
+    return run_cli(
+        "profile",
+        *url,
+        "--artifact-dir",
+        root,
+        "--ui",
+        "none",
+        "--isl",
+        "16",
+        *args,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def load_run(root: Path) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
+    run = artifact_dir(root)
+    return (
+        run,
+        json.loads((run / "profile_export.json").read_text()),
+        read_jsonl(run / "profile_export.jsonl"),
+    )
+
+
+def assert_bracketed_by_truth(
+    records: list[dict[str, Any]], truth: dict[str, dict[str, Any]], *, final_write: bool = True
+) -> None:
+    """Causality, not tolerances: per request (integer ns from the client's start and the server's receipt),
+    the server produced the first token before the client's first chunk arrived; it had finished writing
+    chunk k-1 before the client's chunk k arrived; the client saw exactly one chunk per server token write,
+    in order; the request latency ends at the last chunk and, when the dialect writes final events after
+    the last token (``final_write``; TGI's last token event is its final event), the last byte follows the
+    server's last token write.
+    """
+    for record in records:
+        server = truth[record["metadata"]["x_request_id"]]
+        metrics = record["metrics"]
+        meta = record["metadata"]
+        assert meta["request_start_ns"] <= meta["request_ack_ns"] <= meta["request_end_ns"]
+        received = server["received_ns"]
+        # Client values are ms floats of integer ns differences: back to exact integer ns.
+        gaps = [round(gap * 1e6) for gap in metrics["inter_chunk_latency"]["value"]]
+        assert len(gaps) == len(server["chunk_ns"]) - 1  # one client chunk per server token write
+        assert all(gap >= 0 for gap in gaps)
+        ttft = round(metrics["time_to_first_token"]["value"] * 1e6)
+        arrivals = list(itertools.accumulate(gaps, initial=ttft))
+        latency = round(metrics["request_latency"]["value"] * 1e6)  # ends at the last output chunk
+        last_byte = round(metrics["request_latency_last_byte"]["value"] * 1e6)
+        assert arrivals[0] >= server["first_token_ns"] - received, (arrivals, server)
+        for k in range(1, len(arrivals)):
+            assert arrivals[k] >= server["chunk_ns"][k - 1] - received, (k, arrivals, server)
+        assert arrivals[-1] <= latency <= last_byte
+        if final_write:
+            assert last_byte >= server["chunk_ns"][-1] - received  # the server's last write precedes it

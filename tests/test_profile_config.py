@@ -78,6 +78,23 @@ def test_api_key_becomes_a_bearer_header() -> None:
     assert ProfileConfig.load({"api_key": "sk-1"}).headers_map == {"Authorization": "Bearer sk-1"}
 
 
+def test_api_key_becomes_the_endpoint_types_auth_header(registry: PluginRegistry) -> None:
+    """An endpoint type with ``auth_headers`` (Anthropic: ``x-api-key``) gets --api-key as those, beside its
+    static headers and below -H; a -H of that name replaces it (and is the conflict the run logs)."""
+    anthropic = registry.get("endpoint", "anthropic_messages")
+    config = ProfileConfig.load({"api_key": "sk-1", "url": "http://u:p@h:1", "header": ["X-Team: a"]})
+    headers = config.headers_for(anthropic)
+    assert headers["x-api-key"] == "sk-1" and headers["anthropic-version"] == "2023-06-01"
+    assert headers["Authorization"].startswith("Basic ")  # URL userinfo, not Bearer
+    assert headers["X-Team"] == "a"
+    assert config.api_key_header_conflict(anthropic) is None
+    overridden = ProfileConfig.load({"api_key": "sk-1", "header": ["X-API-KEY: sk-2", "Authorization: x"]})
+    assert {k.lower(): v for k, v in overridden.headers_for(anthropic).items()}["x-api-key"] == "sk-2"
+    assert overridden.api_key_header_conflict(anthropic) == "X-API-KEY"
+    assert overridden.api_key_header_conflict(None) == "Authorization"
+    assert overridden.authorization_conflict
+
+
 def test_extra_inputs_accept_pairs_and_json() -> None:
     config = ProfileConfig.load({"extra_inputs": ["temperature:0.5", "user:abc", '{"top_p": 0.9}']})
     assert config.extra_body == {"temperature": 0.5, "user": "abc", "top_p": 0.9}

@@ -20,8 +20,9 @@ import pytest
 from profile_fixtures import (
     FAST_SIM,
     Simulator,
-    artifact_dir,
-    read_jsonl,
+    assert_bracketed_by_truth,
+    load_run,
+    profile,
     simulator,
     start_simulator,
     wait_for,
@@ -32,39 +33,6 @@ __all__ = ["simulator"]  # the fixture, re-exported so pytest finds it here
 SECRET_KEY = "sk-e2e-secret-9f8e7d"
 SECRET_AUTH = "Bearer auth-e2e-secret-1a2b3c"
 SECRET_XKEY = "xkey-e2e-secret-77aa"
-
-
-def profile(
-    run_cli: Any,
-    sim_url: str | None,
-    root: Path,
-    *args: str,
-    env: dict[str, str] | None = None,
-    timeout: float = 120.0,
-) -> subprocess.CompletedProcess[str]:
-    url = ("--url", sim_url) if sim_url else ()
-    return run_cli(
-        "profile",
-        *url,
-        "--artifact-dir",
-        root,
-        "--ui",
-        "none",
-        "--isl",
-        "16",
-        *args,
-        env=env,
-        timeout=timeout,
-    )
-
-
-def load_run(root: Path) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
-    run = artifact_dir(root)
-    return (
-        run,
-        json.loads((run / "profile_export.json").read_text()),
-        read_jsonl(run / "profile_export.jsonl"),
-    )
 
 
 def test_chat_streaming_writes_every_artifact_and_no_secret(
@@ -312,26 +280,7 @@ def test_client_chunk_times_are_bracketed_by_the_server_truth(
     finally:
         sim.stop()
     assert len(truth) == len(records) == 16
-    for record in records:
-        server = truth[record["metadata"]["x_request_id"]]
-        metrics = record["metrics"]
-        meta = record["metadata"]
-        assert meta["request_start_ns"] <= meta["request_ack_ns"] <= meta["request_end_ns"]
-
-        received = server["received_ns"]
-        # Client values are ms floats of integer ns differences: back to exact integer ns.
-        gaps = [round(gap * 1e6) for gap in metrics["inter_chunk_latency"]["value"]]
-        assert len(gaps) == len(server["chunk_ns"]) - 1  # one client chunk per server token write
-        assert all(gap >= 0 for gap in gaps)
-        ttft = round(metrics["time_to_first_token"]["value"] * 1e6)
-        arrivals = list(itertools.accumulate(gaps, initial=ttft))
-        latency = round(metrics["request_latency"]["value"] * 1e6)  # ends at the last output chunk
-        last_byte = round(metrics["request_latency_last_byte"]["value"] * 1e6)
-        assert arrivals[0] >= server["first_token_ns"] - received, (arrivals, server)
-        for k in range(1, len(arrivals)):
-            assert arrivals[k] >= server["chunk_ns"][k - 1] - received, (k, arrivals, server)
-        assert arrivals[-1] <= latency <= last_byte
-        assert last_byte >= server["chunk_ns"][-1] - received  # the server's last write precedes it
+    assert_bracketed_by_truth(records, truth)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -230,3 +230,37 @@ def test_url_userinfo_is_sent_as_the_same_basic_auth_by_every_transport(
         assert not any("@" in host for host in hosts), hosts
     expected = "Basic " + base64.b64encode(b"us@er:p:ss").decode()
     assert seen == {transport: {expected} for transport in TRANSPORTS}
+
+
+def test_an_endpoint_types_api_key_header_is_sent_by_every_transport_and_never_written(
+    inferload_exe: Path, cli_env: Any, tmp_path: Path, run_cli: Any
+) -> None:
+    """--api-key as the endpoint type sends it (Anthropic's ``x-api-key``, beside its ``anthropic-version``)
+    goes out on every transport through the one header merge, with URL userinfo still Basic auth and -H
+    kept; the echo server puts it back into answers and 500 bodies, and no output holds it."""
+    secret = "sk-ant-every-transport-S3CR3T"
+    basic = "Basic " + base64.b64encode(b"bob:pw").decode()
+    for transport in TRANSPORTS:
+        with EchoServer(error_every=2) as server:
+            result = run_cli(
+                "profile", "--url", server.url.replace("http://", "http://bob:pw@"), "-m", "m",
+                "--endpoint-type", "anthropic_messages", "--streaming", "--api-key", secret,
+                "-H", "X-Team: blue", "--request-count", "4", "--isl", "8", "--ui", "none",
+                "--transport", transport, "--artifact-dir", tmp_path / transport,
+            )
+        # the echo answers in OpenAI's stream shape, so the run fails; what it sent and wrote is the point
+        assert "Traceback" not in result.stderr, result.stderr
+        assert len(server.requests) == 4, (transport, result.stderr)
+        for request in server.requests:
+            headers: dict[str, list[str]] = {}
+            for name, value in request.headers:
+                headers.setdefault(name.lower(), []).append(value)
+            assert request.path == "/v1/messages"
+            assert headers["x-api-key"] == [secret], transport
+            assert headers["anthropic-version"] == ["2023-06-01"], transport
+            assert headers["authorization"] == [basic], transport  # userinfo, never Bearer
+            assert headers["x-team"] == ["blue"], transport
+        written = [p for p in (tmp_path / transport).rglob("*") if p.is_file()]
+        assert any(p.name == "profile_export.jsonl" for p in written), transport
+        leaks = [p.name for p in written if secret.encode() in p.read_bytes()]
+        assert leaks == [] and secret not in result.stdout + result.stderr, transport

@@ -39,6 +39,7 @@ from inferload.urls import check_no_fragment, check_target_text
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
+    from inferload.types import EndpointSpec
 
 DEFAULT_REQUEST_COUNT = 10
 """AIPerf's default when neither --request-count nor --benchmark-duration is given."""
@@ -402,15 +403,37 @@ class ProfileConfig(BaseSettings):
     def headers_map(self) -> dict[str, str]:
         """Headers to send, lowest precedence first: ``Authorization: Basic`` from URL userinfo, then
         ``Authorization: Bearer`` from --api-key, then every -H header (a name given twice: the last)."""
+        return self.headers_for(None)
+
+    def headers_for(self, endpoint: EndpointSpec | None) -> dict[str, str]:
+        """:attr:`headers_map` for an endpoint type: its static ``headers`` first (lowest precedence),
+        and --api-key as its ``auth_headers(key)`` when it has them (e.g. ``x-api-key``) instead of
+        ``Authorization: Bearer``."""
         from inferload.engine.transport import merge_headers
 
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(endpoint.headers) if endpoint is not None else {}
         basic = self.url_basic_auth
         if basic is not None:
             headers["Authorization"] = basic
         if self.api_key is not None:
-            headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
+            key = self.api_key.get_secret_value()
+            headers = merge_headers(headers, self._api_key_headers(endpoint, key).items())
         return merge_headers(headers, (split_header(value) for value in self.header))
+
+    @staticmethod
+    def _api_key_headers(endpoint: EndpointSpec | None, key: str) -> dict[str, str]:
+        """What ``--api-key KEY`` becomes for ``endpoint``: its ``auth_headers(key)``, else Bearer."""
+        if endpoint is not None and endpoint.auth_headers is not None:
+            return endpoint.auth_headers(key)
+        return {"Authorization": f"Bearer {key}"}
+
+    def api_key_header_conflict(self, endpoint: EndpointSpec | None) -> str | None:
+        """The ``-H`` header name that replaces what --api-key becomes for ``endpoint`` (``Authorization``,
+        or e.g. ``x-api-key`` for an endpoint with ``auth_headers``), or None; the -H header wins."""
+        if self.api_key is None:
+            return None
+        names = {name.lower() for name in self._api_key_headers(endpoint, "-")}
+        return next((name for name, _ in map(split_header, self.header) if name.lower() in names), None)
 
     @property
     def authorization_conflict(self) -> bool:

@@ -156,14 +156,8 @@ class SSEJSONParser:
     def finish(self, record: RequestRecord, tokenizer: Tokenizer | None) -> None:
         for event_ns, event_type, payload in self._sse.close():
             self._event(event_ns, event_type, payload)
-        record.chunk_ns = self._chunk_ns
-        record.first_answer_ns = self._first_answer_ns
-        usage_error = apply_usage(record, self._usage)
-        if tokenizer is not None:
-            record.client_output_tokens = tokenizer.count("".join(self._answer)) if self._answer else 0
-            if self._reasoning:
-                record.client_reasoning_tokens = tokenizer.count("".join(self._reasoning))
-        check_usage(record, len(self._chunk_ns))
+        usage_error = record_stream(record, tokenizer, self._usage, self._chunk_ns, self._first_answer_ns,
+                                    self._answer, self._reasoning)
         if self._error is not None:
             record.error = self._error
         elif usage_error is not None:
@@ -207,16 +201,49 @@ class JSONBodyParser:
                 ERROR_MALFORMED, f"response body is not the expected JSON ({exc}): {body[:80]!r}"
             )
             return
-        usage_error = apply_usage(record, obj.get("usage"))
-        if tokenizer is not None and answer is not None:
-            record.client_output_tokens = tokenizer.count(answer) if answer else 0
-            if reasoning:
-                record.client_reasoning_tokens = tokenizer.count(reasoning)
-        check_usage(record, 1 if answer or reasoning else 0)
+        usage_error = record_body(record, tokenizer, obj.get("usage"), answer, reasoning)
         if usage_error is not None:
             record.error = usage_error
         elif self._require_output and not answer and not reasoning:
             record.error = RequestError(ERROR_EMPTY, "the response carried no output text")
+
+
+def record_body(
+    record: RequestRecord, tokenizer: Tokenizer | None, usage: Any, answer: str | None, reasoning: str | None
+) -> RequestError | None:
+    """Write what a whole (non-streamed) response carried into ``record``: usage, the client's counts of
+    its answer and reasoning (none when the answer is None: a shape with no text), and the usage check.
+    Returns the usage's ``malformed_response`` error, if any, for the caller to rank."""
+    usage_error = apply_usage(record, usage)
+    if tokenizer is not None and answer is not None:
+        record.client_output_tokens = tokenizer.count(answer) if answer else 0
+        if reasoning:
+            record.client_reasoning_tokens = tokenizer.count(reasoning)
+    check_usage(record, 1 if answer or reasoning else 0)
+    return usage_error
+
+
+def record_stream(
+    record: RequestRecord,
+    tokenizer: Tokenizer | None,
+    usage: Any,
+    chunk_ns: list[int],
+    first_answer_ns: int | None,
+    answer: list[str],
+    reasoning: list[str],
+) -> RequestError | None:
+    """Write what a streamed response carried into ``record``: chunk times, first answer time, usage, the
+    client's counts of the answer and reasoning parts, and the usage check against the chunks. Returns the
+    usage's ``malformed_response`` error, if any, for the caller to rank against its own errors."""
+    record.chunk_ns = chunk_ns
+    record.first_answer_ns = first_answer_ns
+    usage_error = apply_usage(record, usage)
+    if tokenizer is not None:
+        record.client_output_tokens = tokenizer.count("".join(answer)) if answer else 0
+        if reasoning:
+            record.client_reasoning_tokens = tokenizer.count("".join(reasoning))
+    check_usage(record, len(chunk_ns))
+    return usage_error
 
 
 def error_from_body(status: int, body: bytes) -> RequestError:

@@ -27,6 +27,7 @@ _FIELD_FLAGS = (
     ("max_completion_tokens", "--use-legacy-max-tokens"),
 )
 _MODEL = re.compile(r"\bmodel\b", re.IGNORECASE)
+_OTHER_DIALECT = re.compile(r"looks like (--endpoint-type \S+)")
 
 
 def hint_for(kind: str, code: int | None, message: str) -> str | None:
@@ -52,6 +53,9 @@ def hint_for(kind: str, code: int | None, message: str) -> str | None:
                 "(a 200 with no tokens is not a success)")
     if kind == ERROR_TIMEOUT:
         return "responses took longer than --request-timeout-seconds; raise it or lower the load"
+    other = _OTHER_DIALECT.search(message) if kind == ERROR_MALFORMED else None
+    if other is not None:
+        return f"the server answers in another API's dialect; run with {other.group(1)}"
     if kind == ERROR_MALFORMED:
         return "the response is not the shape --endpoint-type expects; check --endpoint-type and --streaming"
     if kind in (ERROR_CLIENT, ERROR_METRIC):

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         MetricSpec,
         RouterSpec,
         ServerMetricMapSpec,
+        SimulatorRouteSpec,
         TargetSpec,
         TokenizerSpec,
         TransportSpec,
@@ -240,6 +241,41 @@ def register_server_metric_maps() -> list[ServerMetricMapSpec]:
 
 
 @hookspec
+def register_simulator_routes() -> list[SimulatorRouteSpec]:
+    """Routes the built-in simulator serves in an endpoint plugin's dialect, so the adapter is tested
+    against the same latency model, usage accounting, truth log and fault injection as the OpenAI routes
+    (``inferload simulate``, and ``inferload profile`` without ``--url``). See :mod:`inferload.simulated`.
+
+    Example::
+
+        from inferload.simulated import SimulatedRequest
+
+        @hookimpl
+        def register_simulator_routes():
+            return [SimulatorRouteSpec(name="echo_generate", description="POST /echo in the echo dialect",
+                                       path="/echo", parse=parse, render=EchoResponse)]
+
+        def parse(body):
+            return SimulatedRequest(prompt=(body["text"],), max_tokens=body.get("max"),
+                                    stream=bool(body.get("stream")))
+
+        class EchoResponse:
+            def __init__(self, output, request):
+                self.out = output
+            def opening(self):
+                return b""
+            def tokens(self, start, end):
+                return b"data: " + json.dumps({"text": self.out.text(start, end)}).encode() + b"\\n\\n"
+            def closing(self):
+                return b"data: " + json.dumps({"done": self.out.output_tokens}).encode() + b"\\n\\n"
+            def malformed(self):
+                return b'data: {"text": "cut\\n\\n'
+            def body(self):
+                return json.dumps({"text": self.out.answer}).encode()
+    """
+
+
+@hookspec
 def register_cache_resets() -> list[CacheResetSpec]:
     """Ways to empty a server's KV/prefix cache, tried by ``--reset-kv-cache`` before each run of a
     sweep or trial (inferload.server_prep): the first whose request answers 2xx is used.
@@ -333,6 +369,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "executor": "register_executors",
     "target": "register_targets",
     "server_metric_map": "register_server_metric_maps",
+    "simulator_route": "register_simulator_routes",
     "cache_reset": "register_cache_resets",
 }
 """Plugin category -> the hook that registers it."""

@@ -112,6 +112,9 @@ class RequestRecord:
     slot_wait_ns: int = 0
     """Rate mode with a ``--concurrency`` cap: how long the request waited past its scheduled time for a
     free slot (0 when one was free), i.e. the server's answers, not the client, held it back."""
+    server_timing_ms: dict[str, float] | None = None
+    """Durations the server reported for this request, in ms, by name (e.g. Ollama's ``eval_duration``);
+    None when it reported none. Metric plugins of that dialect read them beside the client's figures."""
 
     @property
     def ok(self) -> bool:

@@ -30,23 +30,34 @@ _REQUEST_TIMEOUT_S = 10.0
 
 
 def prepare_server(
-    config: ProfileConfig, registry: PluginRegistry, url: str, probe_body: dict[str, Any]
+    config: ProfileConfig,
+    registry: PluginRegistry,
+    url: str,
+    probe_body: dict[str, Any],
+    headers: dict[str, str] | None = None,
 ) -> list[str]:
     """``--reset-kv-cache``, then ``--wait-for-model-timeout`` (``probe_body`` sent to ``url``), each only
     when asked for; returns the client warnings for the run's summary (a reset no server path took).
-    Raises RunFailed when the model does not answer in time."""
+    Raises RunFailed when the model does not answer in time.
+
+    ``url`` is the endpoint adapter's non-streamed request URL and ``probe_body`` its own rendering of a
+    one-token request, so the probe speaks the run's dialect (Anthropic Messages, TGI, Ollama …);
+    ``headers`` are the ones requests carry (``config.headers_for(endpoint)``; None: ``-H`` only)."""
+    headers = config.headers_map if headers is None else headers
     warnings: list[str] = []
     if config.reset_kv_cache:
-        warning = reset_cache(config, registry, config.base_url or "")
+        warning = reset_cache(config, registry, config.base_url or "", headers)
         if warning:
             log.warning("%s", warning)
             warnings.append(warning)
     if config.wait_for_model_timeout is not None:
-        wait_for_model(config, url, probe_body)
+        wait_for_model(config, url, probe_body, headers)
     return warnings
 
 
-def reset_cache(config: ProfileConfig, registry: PluginRegistry, base_url: str) -> str | None:
+def reset_cache(
+    config: ProfileConfig, registry: PluginRegistry, base_url: str, headers: dict[str, str] | None = None
+) -> str | None:
     """Reset the server's cache; returns a warning line when no reset worked (once per server), else
     None. With ``--reset-kv-cache-path`` only that path is tried (POST); otherwise every cache_reset
     plugin in name order, the one that worked before first. A 404 or 405 means "not this server"."""
@@ -64,7 +75,8 @@ def reset_cache(config: ProfileConfig, registry: PluginRegistry, base_url: str) 
     if base_url in _UNSUPPORTED:
         return None
     tried = []
-    with httpx.Client(timeout=_REQUEST_TIMEOUT_S, headers=config.headers_map) as client:
+    headers = config.headers_map if headers is None else headers
+    with httpx.Client(timeout=_REQUEST_TIMEOUT_S, headers=headers) as client:
         for name, method, path in candidates:
             try:
                 response = client.request(method, base_url + path)
@@ -82,7 +94,9 @@ def reset_cache(config: ProfileConfig, registry: PluginRegistry, base_url: str) 
             f"({shown}); runs go on with whatever its cache holds (--reset-kv-cache-path PATH names one)")
 
 
-def wait_for_model(config: ProfileConfig, url: str, body: dict[str, Any]) -> float:
+def wait_for_model(
+    config: ProfileConfig, url: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> float:
     """Send ``body`` (a one-token request) to ``url`` until it answers 2xx; returns the seconds waited.
     Connection errors and non-2xx answers are retried every 0.5 s; after ``--wait-for-model-timeout``
     seconds a RunFailed (exit 1) names the server and the last answer."""
@@ -91,7 +105,8 @@ def wait_for_model(config: ProfileConfig, url: str, body: dict[str, Any]) -> flo
     timeout = float(config.wait_for_model_timeout or 0)
     started = time.monotonic()
     last = "no answer"
-    with httpx.Client(timeout=_REQUEST_TIMEOUT_S, headers=config.headers_map) as client:
+    headers = config.headers_map if headers is None else headers
+    with httpx.Client(timeout=_REQUEST_TIMEOUT_S, headers=headers) as client:
         while True:
             try:
                 response = client.post(url, json=body)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from inferload.export import ExportContext
     from inferload.registry import PluginRegistry
     from inferload.runstate import RunState
+    from inferload.simulated import SimulatedOutput, SimulatedRequest, SimulatedResponse
     from inferload.target import TargetProvider
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
@@ -81,9 +82,22 @@ class EndpointSpec(PluginSpec):
     streaming: bool
     produces_tokens: bool
     factory: Callable[[], EndpointAdapter]
+    stream_path: str | None = None
+    """The path of streamed requests when the API has a separate one (TGI's ``/generate_stream``)."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Static headers the dialect needs (e.g. ``anthropic-version``); ``-H`` overrides them."""
+    auth_headers: Callable[[str], dict[str, str]] | None = None
+    """The headers ``--api-key KEY`` becomes (None: ``Authorization: Bearer KEY``)."""
+    models_path: str | None = "/v1/models"
+    """Where the server lists its models, asked when no ``--model`` is given (OpenAI's ``{"data": [{"id"}]}``,
+    Ollama's ``{"models": [{"name"}]}`` or TGI's ``/info`` ``{"model_id"}``); None: it cannot list them."""
 
     def provides(self) -> list[str]:
         return [f"{self.name} ({self.path})"]
+
+    def path_for(self, streaming: bool) -> str:
+        """The path a request goes to: ``stream_path`` for streamed requests when set, else ``path``."""
+        return self.stream_path if streaming and self.stream_path else self.path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -295,6 +309,38 @@ class ServerMetricMapSpec(PluginSpec):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SimulatorRouteSpec(PluginSpec):
+    """A route the built-in simulator serves in a plugin's dialect (see :mod:`inferload.simulated`).
+
+    ``parse(body) -> SimulatedRequest`` reads the decoded JSON request body (raise
+    :class:`~inferload.simulated.SimulatedRequestError` to refuse it); ``render(output, request)`` returns
+    the :class:`~inferload.simulated.SimulatedResponse` that writes the answer. ``error_body(status,
+    message)`` gives the dialect's error JSON (None: OpenAI's ``{"error": {...}}``). ``stream_content_type``
+    is the streamed response's media type. The ``name`` is the endpoint type the route serves.
+    """
+
+    category: ClassVar[str] = "simulator_route"
+    path: str
+    parse: Callable[[dict[str, Any]], SimulatedRequest]
+    render: Callable[[SimulatedOutput, SimulatedRequest], SimulatedResponse]
+    method: str = "POST"
+    stream_content_type: str = "text/event-stream; charset=utf-8"
+    error_body: Callable[[int, str], bytes] | None = None
+    generates: bool = True
+    """False for an encoder route (embeddings, rerank): the request costs one prefill pass of its prompt
+    tokens, is never streamed, and is answered with ``render(output, request).body()`` (``output`` has
+    no tokens)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.path.startswith("/"):
+            raise ValueError(f"SimulatorRouteSpec {self.name!r}: path {self.path!r} must start with '/'")
+
+    def provides(self) -> list[str]:
+        return [f"{self.method} {self.path}"]
+
+
+@dataclass(frozen=True, kw_only=True)
 class CacheResetSpec(PluginSpec):
     """A server's cache reset: ``method`` (default POST) to ``path`` on the server's base URL, e.g. vLLM's
     ``POST /reset_prefix_cache`` or SGLang's ``POST /flush_cache``. ``--reset-kv-cache`` tries every
@@ -318,6 +364,7 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     ExecutorSpec,
     TargetSpec,
     ServerMetricMapSpec,
+    SimulatorRouteSpec,
     CacheResetSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""

@@ -1,12 +1,14 @@
 """Dataset and payload preparation: every prompt built and every request body rendered and serialised
 before t=0, so no prompt work lands inside a timed window (docs/architecture.md, "Data flow": dataset →
-payloads).
+payloads). Also where a request goes and what it carries besides its body: the endpoint type's path
+(:func:`request_path`, its ``stream_path`` for streamed requests) and headers (``config.headers_for``:
+the endpoint's static headers, ``--api-key`` as the endpoint sends it, ``-H``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
@@ -72,9 +74,13 @@ def prepare_payloads(
     ]
     return Payloads(
         inputs=inputs,
-        probe_body=adapter.render(conversations[0], one_token),
+        # the adapter reads the output length from the conversation (max_tokens, max_new_tokens,
+        # num_predict …), so the probe's conversation asks for one token too: every dialect's probe is short
+        probe_body=adapter.render(replace(conversations[0], max_output_tokens=1), one_token),
         worker_fields={
-            "headers": config.headers_map,
+            # the endpoint type's static headers and --api-key as it sends it (x-api-key …), then -H;
+            # every transport's BaseTransport merges them over its built-in headers
+            "headers": config.headers_for(endpoint),
             "transport_factory": transport.factory,
             "endpoint_factory": endpoint.factory,
             "streaming": bool(config.streaming),
@@ -89,3 +95,11 @@ def prepare_payloads(
             "tokenizer": tokenizer if endpoint.produces_tokens else None,
         },
     )
+
+
+def request_path(config: ProfileConfig, endpoint: EndpointSpec) -> str:
+    """The path requests go to: ``--endpoint`` when given, else the endpoint type's path for the run's
+    mode (:meth:`~inferload.types.EndpointSpec.path_for`: TGI streams to ``/generate_stream``).
+
+    :func:`inferload.urls.request_url` joins it with ``--url`` (the base URL's query at the end)."""
+    return config.endpoint or endpoint.path_for(bool(config.streaming))

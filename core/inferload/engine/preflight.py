@@ -2,7 +2,8 @@
 the artifact directory can be written, the input file can be read, every goodput SLO names a metric.
 
 Each failure is a :class:`~inferload.errors.UsageError` (exit 2) naming the input and what to do
-(docs/architecture.md, "Data flow": ``preflight.check_plugins``).
+(docs/architecture.md, "Data flow": ``preflight.check_plugins``). Model discovery
+(:mod:`inferload.discovery`) comes right after these checks, still before anything starts.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from inferload.config import ProfileConfig
 from inferload.engine.aggregator import RecordAggregator
 from inferload.engine.finish import finish_run, record_abort
 from inferload.engine.live_api import bind_live_api, linger
-from inferload.engine.payloads import Payloads, prepare_payloads
+from inferload.engine.payloads import Payloads, prepare_payloads, request_path
 from inferload.engine.phase_loop import PhaseLoop
 from inferload.engine.preflight import check_plugins
 from inferload.engine.progress_view import ProgressView, resolve_ui
@@ -159,7 +159,10 @@ class ProfileRun:
         self.api_server = bind_live_api(self.config, registry, state, shared=self.api_shared)
         self.run_log.open()
         self._log_start(url, payloads)
-        server_warnings = prepare_server(self.config, registry, url, payloads.probe_body)
+        server_warnings = prepare_server(
+            self.config, registry, self._probe_url(), payloads.probe_body,
+            headers=self.config.headers_for(self.endpoint),
+        )
         self.signals.preparing = False  # from here a signal drains the workers instead of ending at once
         self.pool.start(self.config, {**payloads.worker_fields, "url": url})
         # built while the workers start and open their connections: its imports (numpy) overlap with them
@@ -210,12 +213,19 @@ class ProfileRun:
             self.target = self.start_target()
             self.config = self.config.model_copy(update={"url": self.target.url})
             self.state.config = self.config
-        return request_url(self.config.base_url or "", self.config.endpoint or self.endpoint.path)
+        return request_url(self.config.base_url or "", request_path(self.config, self.endpoint))
+
+    def _probe_url(self) -> str:
+        """Where the ``--wait-for-model-timeout`` probe goes: the endpoint type's non-streamed path (its
+        ``probe_body`` is rendered not streamed; TGI's ``/generate``, not ``/generate_stream``), or
+        ``--endpoint``; joined as requests are (:func:`inferload.urls.request_url`)."""
+        path = self.config.endpoint or self.endpoint.path_for(False)
+        return request_url(self.config.base_url or "", path)
 
     def _log_start(self, url: str, payloads: Payloads) -> None:
         """What the run is about to do, in the log: target, artifacts, dataset size, request timeout."""
         config = self.config
-        path = config.endpoint or self.endpoint.path
+        path = request_path(config, self.endpoint)
         if self.target is None and version_in_base(config.base_url or "", path):
             log.info("--url already ends in the API version: sending requests to %s", _safe_url(url))
         log.info(
@@ -226,8 +236,9 @@ class ProfileRun:
             _safe_url(config.url),
             self.state.artifact_dir,
         )
-        if config.authorization_conflict:
-            log.warning("both --api-key and an explicit Authorization header were given; sending the header")
+        conflict = config.api_key_header_conflict(self.endpoint)
+        if conflict is not None:
+            log.warning("both --api-key and an explicit %s header were given; sending the header", conflict)
         log.info("dataset %s: %d prompt(s)", config.effective_dataset, len(payloads.inputs))
         log.info(
             "request timeout %g s%s: a request with no complete response by then ends as a timeout error "

@@ -38,7 +38,9 @@ BUILTIN_HEADERS: Mapping[str, str] = {
     "User-Agent": f"inferload/{__version__}",
 }
 """The headers every transport sends on every request, besides ``Host``, ``Content-Length``, the
-per-request ``X-Request-Id`` and (from ``--api-key``) ``Authorization``. docs/profile.md lists them."""
+per-request ``X-Request-Id`` and the run's own headers (``ProfileConfig.headers_for(endpoint)``: the
+endpoint type's static headers, ``Authorization`` or what else ``--api-key`` becomes for it, ``-H``), which
+replace these by name. docs/profile.md lists them."""
 
 def merge_headers(base: Mapping[str, str], override: Iterable[tuple[str, str]]) -> dict[str, str]:
     """``base`` updated with ``override``'s (name, value) pairs, names compared case-insensitively as HTTP

@@ -399,7 +399,17 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
         raise UsageError("--search-max-load chooses the loads itself: give one value, not the list for "
                          + ", ".join(flag_name(name) for name in axes))
     variations = expand(axes, config.max_variations) if axes else []
-    check_plugins(config, registry)
+    endpoint, _, _ = check_plugins(config, registry)
+    if config.url is not None and not config.model:
+        # after the cheap checks, before the tokenizer, any target or worker: a plain GET (urllib, not the
+        # transport plugin) to the endpoint type's models_path with the run's headers; once for a sweep,
+        # whose every variation and trial then uses that model
+        from inferload.discovery import discover_model
+
+        model = discover_model(config, endpoint)
+        sys.stderr.write(f"inferload: no --model given: using {model!r}, the one model the server lists\n")
+        config = config.model_copy(update={"model": model})
+        cli["model"] = model
     # before any target starts, so a bad --tokenizer fails in a moment, not after a server start
     tokenizer = resolve_tokenizer(registry, config.tokenizer)
     start_target: Callable[[], RunningTarget] | None = None

@@ -64,7 +64,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _model(data: dict[str, Any], config: SimulatorConfig) -> str:
+def model_of(data: dict[str, Any], config: SimulatorConfig) -> str:
     model = data.get("model")
     if model is None:
         return config.served_model_name
@@ -133,6 +133,37 @@ def _prompt(prompt: Any) -> tuple[str, int]:
     raise ApiError(400, "'prompt' must be a string or a list of token ids", param="prompt")
 
 
+def decide_output(
+    config: SimulatorConfig, tape: TokenTape, kind: str, text: str, prompt_tokens: int, *,
+    max_tokens: int | None, ignore_eos: bool, reasoning: bool, seed: str | None, param: str,
+) -> tuple[int, str, int, list[bytes]]:
+    """One request's output, the same rule on every route: ``(output_tokens, finish_reason,
+    reasoning_tokens, tokens)``. A prompt that fills the context is a 400 naming ``param``."""
+    # max tokens asked for is the exact length unless --natural-stop: what --osl needs, and what a
+    # real server does with ignore_eos (which strict servers reject, so inferload does not send it)
+    ignore_eos = ignore_eos or (max_tokens is not None and not config.natural_stop)
+    limit = config.max_model_len - prompt_tokens
+    if limit < 1:
+        raise ApiError(
+            400,
+            f"This model's maximum context length is {config.max_model_len} tokens. However, your "
+            f"request has {prompt_tokens} input tokens. Please reduce the length of the input.",
+            param=param, code="context_length_exceeded",
+        )
+    offset, uniform = tape.draw(kind, text, "" if seed is None else seed)
+    planned = config.reasoning_tokens if reasoning else 0
+    output_tokens, finish_reason = output_length(
+        uniform, max_tokens=max_tokens, ignore_eos=ignore_eos, limit=limit,
+        mean=config.output_len_mean, sigma=config.output_len_sigma, reasoning=planned,
+    )
+    return output_tokens, finish_reason, min(planned, output_tokens), tape.tokens(offset, output_tokens)
+
+
+def next_id(prefix: str) -> str:
+    """A process-unique response id (``prefix-sim000000000001``)."""
+    return f"{prefix}-sim{next(_ids):012d}"
+
+
 class Generation:
     """One accepted chat or completions request: its output decided up front, and its wire templates."""
 
@@ -143,7 +174,7 @@ class Generation:
 
     def __init__(self, data: dict[str, Any], config: SimulatorConfig, tape: TokenTape, *, chat: bool) -> None:
         self.chat = chat
-        self.model = _model(data, config)
+        self.model = model_of(data, config)
         if chat:
             texts = _message_texts(data.get("messages"))
             text = "\n".join(texts)
@@ -164,29 +195,15 @@ class Generation:
         if options is not None and not isinstance(options, dict):
             raise ApiError(400, "'stream_options' must be an object", param="stream_options")
         self.include_usage = bool(options and options.get("include_usage"))
-        # max tokens asked for is the exact length unless --natural-stop: what --osl needs, and what a
-        # real server does with ignore_eos (which strict servers reject, so inferload does not send it)
-        ignore_eos = _flag(data, "ignore_eos") or (max_tokens is not None and not config.natural_stop)
         if max_tokens is None and not chat:
             max_tokens = COMPLETIONS_DEFAULT_MAX_TOKENS
-        limit = config.max_model_len - self.prompt_tokens
-        if limit < 1:
-            raise ApiError(
-                400,
-                f"This model's maximum context length is {config.max_model_len} tokens. However, your "
-                f"request has {self.prompt_tokens} input tokens. Please reduce the length of the input.",
-                param="messages" if chat else "prompt", code="context_length_exceeded",
-            )
         seed = data.get("seed")
-        offset, uniform = tape.draw("chat" if chat else "completion", text, "" if seed is None else str(seed))
-        reasoning = config.reasoning_tokens if chat else 0
-        self.output_tokens, self.finish_reason = output_length(
-            uniform, max_tokens=max_tokens, ignore_eos=ignore_eos, limit=limit,
-            mean=config.output_len_mean, sigma=config.output_len_sigma, reasoning=reasoning,
+        self.output_tokens, self.finish_reason, self.reasoning_tokens, self.tokens = decide_output(
+            config, tape, "chat" if chat else "completion", text, self.prompt_tokens,
+            max_tokens=max_tokens, ignore_eos=_flag(data, "ignore_eos"), reasoning=chat,
+            seed=None if seed is None else str(seed), param="messages" if chat else "prompt",
         )
-        self.reasoning_tokens = min(reasoning, self.output_tokens)
-        self.tokens = tape.tokens(offset, self.output_tokens)
-        self.id = f"{'chatcmpl' if chat else 'cmpl'}-sim{next(_ids):012d}"
+        self.id = next_id("chatcmpl" if chat else "cmpl")
         self.created = int(time.time())
         if self.stream:
             self._templates()
@@ -276,7 +293,7 @@ class Embeddings:
     __slots__ = ("base64", "dim", "inputs", "model", "prompt_tokens")
 
     def __init__(self, data: dict[str, Any], config: SimulatorConfig) -> None:
-        self.model = _model(data, config)
+        self.model = model_of(data, config)
         raw = data.get("input")
         if isinstance(raw, str) or _is_token_ids(raw):
             raw = [raw]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import wire
 from .api import ApiError, Embeddings, Generation, models_body, parse_body
+from .dialects import DialectEncoding, DialectGeneration, plugin_routes
 from .faults import HTTP_STATUS_FAULTS, MID_BODY_FAULTS, Fault, FaultPicker, FaultSyntaxError
 from .metrics import ServerMetrics
 from .model import Engine, Sequence
@@ -21,9 +22,14 @@ from .text import TokenTape, count_tokens
 from .truthlog import Trace, TruthLog
 
 if TYPE_CHECKING:
+    from inferload.types import SimulatorRouteSpec
+
     from .config import SimulatorConfig
 
 Handler = Coroutine[Any, Any, None]
+AnyGeneration = Generation | DialectGeneration
+AnyEncoding = Embeddings | DialectEncoding
+ErrorBody = Callable[[int, str], bytes]
 
 
 class Request(Protocol):
@@ -76,6 +82,10 @@ class SimulatorApp:
             "/health": {b"GET": self._health},
             "/metrics": {b"GET": self._metrics},
         }
+        for path, spec in plugin_routes().items():
+            if path not in self._routes:  # the OpenAI routes are the simulator's own
+                handler = self._dialect_handler(spec) if spec.generates else self._encoder_handler(spec)
+                self._routes[path] = {spec.method.encode(): handler}
 
     async def start(self) -> None:
         if self.config.truth_log is not None:
@@ -128,22 +138,42 @@ class SimulatorApp:
     # -- inference routes --------------------------------------------------------------------------
 
     def _chat(self, req: Request, conn: Connection) -> Handler | None:
-        return self._generation(req, conn, chat=True)
+        return self._generation(req, conn, lambda data: Generation(data, self.config, self.tape, chat=True))
 
     def _completion(self, req: Request, conn: Connection) -> Handler | None:
-        return self._generation(req, conn, chat=False)
+        return self._generation(req, conn, lambda data: Generation(data, self.config, self.tape, chat=False))
 
-    def _accept(self, req: Request, conn: Connection, trace: Trace, parse: Callable[[dict[str, Any]], Any]) \
-            -> tuple[Any, Fault | None] | None:
+    def _dialect_handler(self, spec: SimulatorRouteSpec) -> Callable[[Request, Connection], Handler | None]:
+        error_body = spec.error_body
+        content_type = spec.stream_content_type.encode()
+
+        def handle(req: Request, conn: Connection) -> Handler | None:
+            return self._generation(
+                req, conn, lambda data: DialectGeneration(spec, data, self.config, self.tape),
+                error_body=error_body, content_type=content_type,
+            )
+
+        return handle
+
+    def _encoder_handler(self, spec: SimulatorRouteSpec) -> Callable[[Request, Connection], Handler | None]:
+        def handle(req: Request, conn: Connection) -> Handler | None:
+            return self._encoding(req, conn, lambda data: DialectEncoding(spec, data, self.config),
+                                  spec.error_body)
+
+        return handle
+
+    def _accept(self, req: Request, conn: Connection, trace: Trace, parse: Callable[[dict[str, Any]], Any],
+                error_body: ErrorBody | None = None) -> tuple[Any, Fault | None] | None:
         """Parse the body and pick the fault; on a bad request answer 4xx and return None."""
         try:
             parsed = parse(parse_body(req.body))
             fault = self.faults.pick(req.fault)
         except ApiError as exc:
-            self._refuse(req, conn, trace, exc.status, exc.message, param=exc.param, code=exc.code)
+            self._refuse(req, conn, trace, exc.status, exc.message, param=exc.param, code=exc.code,
+                         error_body=error_body)
             return None
         except FaultSyntaxError as exc:
-            self._refuse(req, conn, trace, 400, f"bad X-Inferload-Fault header: {exc}")
+            self._refuse(req, conn, trace, 400, f"bad X-Inferload-Fault header: {exc}", error_body=error_body)
             return None
         if fault is not None:
             trace.fault = str(fault)
@@ -152,29 +182,34 @@ class SimulatorApp:
 
     def _refuse(self, req: Request, conn: Connection, trace: Trace, status: int, message: str, *,
                 param: str | None = None, code: str | None = None,
-                headers: tuple[tuple[str, str], ...] = ()) -> None:
-        conn.write(wire.error_response(status, message, keep_alive=req.keep_alive, param=param, code=code,
-                                       headers=headers))
+                headers: tuple[tuple[str, str], ...] = (), error_body: ErrorBody | None = None) -> None:
+        if error_body is None:
+            conn.write(wire.error_response(status, message, keep_alive=req.keep_alive, param=param,
+                                           code=code, headers=headers))
+        else:
+            conn.write(wire.response(status, error_body(status, message), keep_alive=req.keep_alive,
+                                     headers=headers))
         trace.status = status
         trace.outcome = "error"
         trace.headers_ns = trace.last_chunk_ns = time.time_ns()
         self._record(trace)
 
-    def _generation(self, req: Request, conn: Connection, *, chat: bool) -> Handler | None:
+    def _generation(self, req: Request, conn: Connection, parse: Callable[[dict[str, Any]], AnyGeneration],
+                    *, error_body: ErrorBody | None = None, content_type: bytes = wire.SSE) -> Handler | None:
         trace = Trace(req.path, time.time_ns(), req.request_id)
-        accepted = self._accept(req, conn, trace,
-                                lambda data: Generation(data, self.config, self.tape, chat=chat))
+        accepted = self._accept(req, conn, trace, parse, error_body)
         if accepted is None:
             return None
         gen, fault = accepted
         trace.id, trace.model, trace.stream = gen.id, gen.model, gen.stream
         trace.prompt_tokens, trace.reasoning_tokens = gen.prompt_tokens, gen.reasoning_tokens
         if fault is None and self.engine is None:
-            self._generate_now(gen, req, conn, trace)
+            self._generate_now(gen, req, conn, trace, content_type)
             return None
-        return self._generate(gen, req, conn, trace, fault)
+        return self._generate(gen, req, conn, trace, fault, error_body, content_type)
 
-    def _generate_now(self, gen: Generation, req: Request, conn: Connection, trace: Trace) -> None:
+    def _generate_now(self, gen: AnyGeneration, req: Request, conn: Connection, trace: Trace,
+                      content_type: bytes) -> None:
         """``--fast`` without a fault: the whole response in one write."""
         now = time.time_ns()
         trace.scheduled_ns = trace.first_token_ns = trace.finished_ns = now
@@ -182,7 +217,7 @@ class SimulatorApp:
         if gen.stream:
             frame = wire.chunk if req.http11 else _identity
             step = self.config.tokens_per_chunk
-            parts = [wire.sse_head(keep_alive=req.keep_alive, chunked=req.http11),
+            parts = [wire.sse_head(keep_alive=req.keep_alive, chunked=req.http11, content_type=content_type),
                      frame(gen.role_event() + gen.token_events(0, min(step, total)))]
             parts.extend(frame(gen.token_events(i, min(i + step, total))) for i in range(step, total, step))
             parts.append(frame(gen.final_events()))
@@ -198,12 +233,12 @@ class SimulatorApp:
         trace.chunk_ns = [written] * chunks
         self._finished(gen, trace, total)
 
-    async def _generate(self, gen: Generation, req: Request, conn: Connection, trace: Trace,
-                        fault: Fault | None) -> None:
+    async def _generate(self, gen: AnyGeneration, req: Request, conn: Connection, trace: Trace,
+                        fault: Fault | None, error_body: ErrorBody | None, content_type: bytes) -> None:
         seq: Sequence | None = None
         self.in_flight += 1
         try:
-            if await self._before_body(req, conn, trace, fault):
+            if await self._before_body(req, conn, trace, fault, error_body):
                 return
             if self.engine is not None:
                 seq = Sequence(gen.prompt_tokens, gen.output_tokens, stream=gen.stream,
@@ -212,7 +247,7 @@ class SimulatorApp:
             else:
                 trace.scheduled_ns = trace.first_token_ns = trace.finished_ns = time.time_ns()
             if gen.stream:
-                await self._stream(gen, req, conn, trace, seq, fault)
+                await self._stream(gen, req, conn, trace, seq, fault, content_type)
             else:
                 if seq is not None:
                     await seq.wait_done()
@@ -236,10 +271,10 @@ class SimulatorApp:
             if trace.status == 200:
                 self._record(trace)
 
-    async def _stream(self, gen: Generation, req: Request, conn: Connection, trace: Trace,
-                      seq: Sequence | None, fault: Fault | None) -> None:
+    async def _stream(self, gen: AnyGeneration, req: Request, conn: Connection, trace: Trace,
+                      seq: Sequence | None, fault: Fault | None, content_type: bytes) -> None:
         frame = wire.chunk if req.http11 else _identity
-        conn.write(wire.sse_head(keep_alive=req.keep_alive, chunked=req.http11))
+        conn.write(wire.sse_head(keep_alive=req.keep_alive, chunked=req.http11, content_type=content_type))
         trace.headers_ns = time.time_ns()
         total = gen.output_tokens
         kind = fault.kind if fault is not None else None
@@ -266,7 +301,8 @@ class SimulatorApp:
         conn.write(frame(gen.final_events()) + (wire.LAST_CHUNK if req.http11 else b""))
         trace.last_chunk_ns = time.time_ns()
 
-    async def _before_body(self, req: Request, conn: Connection, trace: Trace, fault: Fault | None) -> bool:
+    async def _before_body(self, req: Request, conn: Connection, trace: Trace, fault: Fault | None,
+                           error_body: ErrorBody | None = None) -> bool:
         """Faults that strike before any byte: an error status (True: answered) or a first-byte stall."""
         if fault is None:
             return False
@@ -278,7 +314,7 @@ class SimulatorApp:
                 503: "simulated overload: service unavailable (fault injection)",
                 429: "simulated rate limit: too many requests (fault injection)",
             }[status]
-            self._refuse(req, conn, trace, status, message, headers=headers)
+            self._refuse(req, conn, trace, status, message, headers=headers, error_body=error_body)
             return True
         if fault.kind == "stall_first_byte":
             await asyncio.sleep(fault.seconds)
@@ -318,8 +354,13 @@ class SimulatorApp:
         trace.chunk_ns.append(trace.last_chunk_ns)
 
     def _embeddings(self, req: Request, conn: Connection) -> Handler | None:
+        return self._encoding(req, conn, lambda data: Embeddings(data, self.config))
+
+    def _encoding(self, req: Request, conn: Connection, parse: Callable[[dict[str, Any]], AnyEncoding],
+                  error_body: ErrorBody | None = None) -> Handler | None:
+        """An encoder request (embeddings, rerank): one prefill pass of its tokens, one whole body."""
         trace = Trace(req.path, time.time_ns(), req.request_id)
-        accepted = self._accept(req, conn, trace, lambda data: Embeddings(data, self.config))
+        accepted = self._accept(req, conn, trace, parse, error_body)
         if accepted is None:
             return None
         emb, fault = accepted
@@ -332,13 +373,13 @@ class SimulatorApp:
             self.metrics.prompt_tokens += emb.prompt_tokens
             self._record(trace)
             return None
-        return self._embed(emb, req, conn, trace, fault)
+        return self._embed(emb, req, conn, trace, fault, error_body)
 
-    async def _embed(self, emb: Embeddings, req: Request, conn: Connection, trace: Trace,
-                     fault: Fault | None) -> None:
-        """Embeddings cost one prefill pass of their tokens; they do not share the generation batch."""
+    async def _embed(self, emb: AnyEncoding, req: Request, conn: Connection, trace: Trace,
+                     fault: Fault | None, error_body: ErrorBody | None) -> None:
+        """Encoder requests cost one prefill pass of their tokens; they do not share the generation batch."""
         try:
-            if await self._before_body(req, conn, trace, fault):
+            if await self._before_body(req, conn, trace, fault, error_body):
                 return
             if not self.config.fast:
                 await asyncio.sleep(emb.prompt_tokens / self.config.prefill_tokens_per_s)
@@ -354,7 +395,7 @@ class SimulatorApp:
 
     # -- accounting --------------------------------------------------------------------------------
 
-    def _finished(self, gen: Generation, trace: Trace, tokens: int, *, record: bool = True) -> None:
+    def _finished(self, gen: AnyGeneration, trace: Trace, tokens: int, *, record: bool = True) -> None:
         trace.completion_tokens = tokens
         trace.finish_reason = gen.finish_reason
         self.metrics.request_finished(

@@ -15,6 +15,7 @@ REASONS = {
 }
 
 JSON = b"application/json"
+SSE = b"text/event-stream; charset=utf-8"
 SERVER = b"server: inferload-simulator\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
 
@@ -68,9 +69,10 @@ def head(
     return b"".join(parts)
 
 
-def sse_head(*, keep_alive: bool, chunked: bool, headers: Iterable[tuple[str, str]] = ()) -> bytes:
-    """The head of an SSE stream."""
-    return head(200, keep_alive=keep_alive, content_type=b"text/event-stream; charset=utf-8",
+def sse_head(*, keep_alive: bool, chunked: bool, headers: Iterable[tuple[str, str]] = (),
+             content_type: bytes = SSE) -> bytes:
+    """The head of a streamed response (SSE unless ``content_type`` says otherwise, e.g. NDJSON)."""
+    return head(200, keep_alive=keep_alive, content_type=content_type,
                 headers=(("cache-control", "no-cache"), *headers), chunked=chunked)
 
 

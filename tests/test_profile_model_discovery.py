@@ -1,0 +1,126 @@
+"""Model discovery: `inferload profile --url URL` without `-m` asks the endpoint's model list, uses the one
+model served, and exits 2 with one line listing them when there are several (real CLI, real HTTP)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from profile_fixtures import load_run, profile, simulator
+
+__all__ = ["simulator"]
+
+SECRET = "sk-discovery-secret-5e6f"
+
+
+class ModelLists(http.server.ThreadingHTTPServer):
+    """Answers GET /v1/models and /api/tags with two models each, and keeps the headers it got."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, str]]] = []
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: ModelLists
+
+    def do_GET(self) -> None:
+        self.server.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+        bodies: dict[str, Any] = {
+            "/v1/models": {"object": "list", "data": [{"id": "alpha"}, {"id": "beta"}]},
+            "/api/tags": {"models": [{"name": "llama3:8b"}, {"name": "qwen3:0.6b"}]},
+        }
+        body = json.dumps(bodies.get(self.path, {"nothing": True})).encode()
+        self.send_response(200 if self.path in bodies else 404)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def model_lists() -> Iterator[ModelLists]:
+    server = ModelLists()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("endpoint_type", ["chat", "anthropic_messages", "responses"])
+def test_without_model_the_single_served_model_is_used(
+    endpoint_type: str, run_cli: Any, simulator: Any, tmp_path: Path
+) -> None:
+    result = profile(run_cli, simulator.url, tmp_path, "--endpoint-type", endpoint_type,
+                     "--request-count", "3", "--osl", "3")
+    assert result.returncode == 0, result.stderr
+    assert "no --model given: using 'inferload-sim'" in result.stderr
+    run, _, records = load_run(tmp_path)
+    assert run.name.startswith("inferload-sim-")
+    assert len(records) == 3 and all(r["error"] is None for r in records)
+    assert {t["model"] for t in simulator.truth()} == {"inferload-sim"}
+
+
+@pytest.mark.parametrize(
+    ("endpoint_type", "path", "listed"),
+    [("chat", "/v1/models", "alpha, beta"), ("ollama_chat", "/api/tags", "llama3:8b, qwen3:0.6b")],
+)
+def test_several_models_exit_2_listing_them(
+    endpoint_type: str, path: str, listed: str, run_cli: Any, model_lists: ModelLists, tmp_path: Path
+) -> None:
+    result = profile(run_cli, model_lists.url, tmp_path, "--endpoint-type", endpoint_type,
+                     "--request-count", "3")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert f"several: {listed}; pick one with --model NAME" in lines[0]
+    assert [seen for seen, _ in model_lists.seen] == [path]
+    assert not (tmp_path / "profile_export.json").exists()
+
+
+def test_the_model_list_gets_the_endpoint_credentials_and_they_are_never_echoed(
+    run_cli: Any, model_lists: ModelLists, tmp_path: Path
+) -> None:
+    result = profile(run_cli, model_lists.url, tmp_path, "--endpoint-type", "anthropic_messages",
+                     "--api-key", SECRET, "--request-count", "3")
+    assert result.returncode == 2
+    (_, headers), = model_lists.seen
+    assert headers["x-api-key"] == SECRET and "authorization" not in headers
+    assert headers["anthropic-version"] == "2023-06-01"
+    assert SECRET not in result.stderr + result.stdout
+
+
+def test_a_server_without_a_model_list_is_one_line_naming_the_fix(
+    run_cli: Any, model_lists: ModelLists, tmp_path: Path
+) -> None:
+    result = profile(run_cli, model_lists.url, tmp_path, "--endpoint-type", "tgi_generate",
+                     "--request-count", "3")
+    assert result.returncode == 2
+    url = f"{model_lists.url}/info"
+    assert result.stderr.strip().splitlines() == [
+        f"inferload: error: no --model given and GET {url} answered HTTP 404; give --model NAME"
+    ]
+
+
+def test_the_model_list_url_keeps_the_url_query_and_the_v1_rule(
+    run_cli: Any, model_lists: ModelLists, tmp_path: Path
+) -> None:
+    # built as request URLs are (inferload.urls.request_url): /v1 once, --url's query at the end
+    url = f"{model_lists.url}/v1?api-version=2024-06-01"
+    result = profile(run_cli, url, tmp_path, "--request-count", "3")
+    assert result.returncode == 2
+    assert [seen for seen, _ in model_lists.seen] == ["/v1/models?api-version=2024-06-01"]

@@ -119,7 +119,8 @@ def test_a_discovered_endpoint_that_never_answered_is_not_a_warning() -> None:
 
 
 def test_the_discovered_source_keeps_the_url_query_at_the_end() -> None:
-    # --url with a query (Azure-style ?api-version=): {url}/metrics is joined to the path, the query after it
+    # --url with a query (Azure-style ?api-version=) and the SDK's /v1: the server's /metrics beside the
+    # API, the query after it
     from inferload.config import ProfileConfig
     from inferload.runstate import RunInfo, RunState
     from inferload_plugins.server_metrics.scraper import sources
@@ -127,4 +128,13 @@ def test_the_discovered_source_keeps_the_url_query_at_the_end() -> None:
     config = ProfileConfig(url="http://u:p@127.0.0.1:9/v1?api-version=2024", model="m")
     state = RunState(run_info=RunInfo(benchmark_id="b", random_seed=1, cli_command=""), config=config,
                      artifact_dir=Path("unused"))
-    assert sources(state) == [("http://127.0.0.1:9/v1/metrics?api-version=2024", "server", True)]
+    assert sources(state) == [("http://127.0.0.1:9/metrics?api-version=2024", "server", True)]
+
+
+def test_server_routes_live_beside_the_api_version_and_keep_the_query_and_a_proxy_prefix() -> None:
+    from inferload.urls import server_route_url
+
+    assert server_route_url("http://h:8000", "/metrics") == "http://h:8000/metrics"
+    assert server_route_url("http://h:8000/v1/", "/reset_prefix_cache") == "http://h:8000/reset_prefix_cache"
+    assert server_route_url("http://h/llm/v1?k=1", "/flush_cache") == "http://h/llm/flush_cache?k=1"
+    assert server_route_url("http://h/llm", "/metrics") == "http://h/llm/metrics"

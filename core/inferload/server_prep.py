@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferload.errors import RunFailed
 from inferload.redact import redact_url
+from inferload.urls import server_route_url
 
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
@@ -79,7 +80,7 @@ def reset_cache(
     with httpx.Client(timeout=_REQUEST_TIMEOUT_S, headers=headers) as client:
         for name, method, path in candidates:
             try:
-                response = client.request(method, base_url + path)
+                response = client.request(method, server_route_url(base_url, path))
             except httpx.HTTPError as exc:
                 tried.append(f"{method} {path}: {type(exc).__name__}")
                 continue

@@ -64,3 +64,18 @@ def version_in_base(base_url: str, path: str) -> bool:
         return False
     version = endpoint_path.split("/", 2)[1]
     return bool(version) and urlsplit(base_url).path.rstrip("/").endswith("/" + version)
+
+
+_API_VERSION_SEGMENT = re.compile(r"/v\d+[a-z0-9]*$")
+"""A trailing API version segment of a base URL's path (``/v1``, ``/v1beta``)."""
+
+
+def server_route_url(base_url: str, route: str) -> str:
+    """The URL of a server-level ``route`` (``/metrics``, ``/reset_prefix_cache``, ``/flush_cache``) on
+    ``base_url``'s server: such routes live beside the API, not under its version, so a trailing API
+    version segment of the base path is dropped (``http://h:8000/v1`` -> ``http://h:8000/metrics``; a
+    proxy prefix such as ``/llm`` is kept), and the base URL's query stays at the end."""
+    parts = urlsplit(base_url)
+    base_path = _API_VERSION_SEGMENT.sub("", parts.path.rstrip("/"))
+    return urlunsplit((parts.scheme, parts.netloc, base_path + route, parts.query, ""))
+

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.redact import redact_url
-from inferload.urls import request_url
+from inferload.urls import server_route_url
 
 if TYPE_CHECKING:
     from inferload.runstate import RunState
@@ -87,9 +87,9 @@ def sources(state: RunState) -> list[tuple[str, str, bool]]:
     found: list[tuple[str, str, bool]] = []
     if not config.no_server_metrics:
         if config.base_url:
-            # {url}/metrics with --url's query kept at the end, as for every request (Azure-style
-            # ?api-version=…&api-key=…): never ".../v1?api-version=1/metrics"
-            found.append((request_url(config.base_url, "/metrics"), "server", True))
+            # the server's /metrics beside its API (a --url ending in /v1 drops it), --url's query kept at
+            # the end as for every request (Azure-style ?api-version=…): never ".../v1?api-version=1/metrics"
+            found.append((server_route_url(config.base_url, "/metrics"), "server", True))
         found += [(url, "server", False) for url in config.server_metrics]
     if not config.no_gpu_telemetry:
         found += [(url, "gpu", False) for url in config.gpu_telemetry]

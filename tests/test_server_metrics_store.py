@@ -138,3 +138,17 @@ def test_server_routes_live_beside_the_api_version_and_keep_the_query_and_a_prox
     assert server_route_url("http://h:8000/v1/", "/reset_prefix_cache") == "http://h:8000/reset_prefix_cache"
     assert server_route_url("http://h/llm/v1?k=1", "/flush_cache") == "http://h/llm/flush_cache?k=1"
     assert server_route_url("http://h/llm", "/metrics") == "http://h/llm/metrics"
+
+
+def test_a_counter_that_appears_after_the_baseline_counts_from_zero_over_the_whole_window() -> None:
+    # vLLM's labelled counters appear with the first request they count: the baseline scrape before the
+    # first request lacks them, and what they counted before the first scrape inside a window still counts.
+    store = ServerMetricsStore([MAP])
+    store.add_source("u", "server")
+    store.ingest("u", "# TYPE other gauge\nother 1\n", 0)  # the baseline: the token counter is not there yet
+    for second, tokens in ((1, 8), (2, 20), (3, 50)):
+        store.ingest("u", body(tokens, 0, (0, 0, 0)), second * S)
+    first = {row["family"]: row for row in store.scrapes[1]["series"]}["srv:tokens_total"]
+    assert first["rate"] == pytest.approx(8.0)  # from 0, not missing
+    block = store.summary({"profiling": (S // 2, 3 * S)})
+    assert block["families"]["srv:tokens_total"]["series"][0]["profiling"]["total_increase"] == 50

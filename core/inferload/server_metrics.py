@@ -171,6 +171,8 @@ class ServerMetricsStore:
             if kind == "counter":
                 value = sample["value"]
                 previous, series.last_value = series.last_value, value
+                if previous is None and dt:
+                    previous = 0.0  # absent from the source's last good scrape: it counted nothing yet
                 row["total"] = value * scale
                 if previous is not None and dt:
                     row["rate"] = (value - previous if value >= previous else value) * scale / dt
@@ -324,6 +326,18 @@ def _window_stats(scrapes: Sequence[Mapping[str, Any]], bounds: tuple[int, int],
     """Per (source, family, labels): the stats of the scrapes whose timestamp lies in ``bounds``."""
     start, end = bounds
     values: dict[tuple, dict[str, Any]] = {}
+    # A counter's increase over the window runs from its total in the source's last good scrape at or
+    # before the window's start (0 if that scrape lacked the series: it had counted nothing yet), so what
+    # was counted between the start and the first scrape inside the window is not lost.
+    before: dict[tuple, float] = {}
+    sources_before: set[str] = set()
+    for scrape in scrapes:
+        if scrape["ok"] and scrape["timestamp_ns"] <= start:
+            sources_before.add(scrape["source"])
+            for row in scrape["series"]:
+                if "total" in row:
+                    key = (scrape["source"], row["family"], tuple(sorted(row["labels"].items())))
+                    before[key] = row["total"]
     for scrape in scrapes:
         if not scrape["ok"] or not start <= scrape["timestamp_ns"] <= end:
             continue
@@ -348,7 +362,8 @@ def _window_stats(scrapes: Sequence[Mapping[str, Any]], bounds: tuple[int, int],
             continue
         stats = sample_stats(slot["values"])
         if slot["totals"]:
-            stats["total_increase"] = max(0.0, slot["totals"][-1] - slot["totals"][0])
+            first = before.get(key, 0.0 if key[0] in sources_before else slot["totals"][0])
+            stats["total_increase"] = max(0.0, slot["totals"][-1] - first)
         if stats["count"] or slot["totals"]:
             result[key] = stats
     return result

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 STATS = ("avg", "p50", "p90", "p99")
 _PROVIDERS: dict[str, Any] = {}
+_EXPORT_TIMEOUT_S = 2
+"""One OTLP export's limit, retries included: a collector that is down delays the end of a run by about
+twice this (the final flush, then shutdown), never the requests."""
 """benchmark_id -> the run's MeterProvider."""
 
 
@@ -75,8 +78,8 @@ def run_started(state: RunState) -> None:
 
     endpoint, headers = endpoint_and_headers(config.otel_url)
     interval = int(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "1000"))
-    reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint, headers=headers, timeout=5),
-                                           export_interval_millis=interval)
+    exporter = OTLPMetricExporter(endpoint=endpoint, headers=headers, timeout=_EXPORT_TIMEOUT_S)
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval)
     provider = MeterProvider(resource=Resource.create(resource_attributes(state)), metric_readers=[reader])
     meter = provider.get_meter("inferload")
 
@@ -117,5 +120,5 @@ def run_finished(state: RunState) -> None:
     provider = _PROVIDERS.pop(state.run_info.benchmark_id, None)
     if provider is None:
         return
-    provider.force_flush(timeout_millis=10_000)
-    provider.shutdown(timeout_millis=10_000)
+    provider.force_flush(timeout_millis=_EXPORT_TIMEOUT_S * 1000)
+    provider.shutdown(timeout_millis=_EXPORT_TIMEOUT_S * 1000)

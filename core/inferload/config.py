@@ -122,7 +122,7 @@ class ProfileConfig(BaseSettings):
     workers: int | None = Field(None, ge=1, description="Worker processes (default: as useful for the cores)")
     ui: Literal["none", "simple", "rich"] | None = Field(None, description="Progress view")
 
-    # -- sweeps, trials, the SLA search (inferload.sweep; docs/sweeps.md) --------------------------
+    # -- sweeps, trials, the SLA search (the profile command's sweeps; docs/sweeps.md) -------------
     run_label: str | None = Field(None, description="A name for this run, written as run_info.run_label")
     num_profile_runs: int = Field(1, ge=1, description="Trials of each variation (AIPerf's name)")
     confidence_level: float = Field(0.95, gt=0, lt=1, description="Of the trials' confidence intervals")

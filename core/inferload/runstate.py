@@ -135,7 +135,7 @@ class WorkerStats:
 
 @dataclass
 class RunSlot:
-    """Where one run of a sweep goes, handed by the orchestrator (``inferload.sweep``) to the engine.
+    """Where one run of a sweep goes, handed by the orchestrator (the profile command's sweep) to the engine.
 
     ``identity`` fills :class:`RunInfo`'s sweep fields (``sweep_id``, ``trial``, ``variation_*``);
     ``artifact_dir`` replaces the run's own directory; ``state`` is the one RunState the sweep's live API
@@ -182,7 +182,7 @@ class RunState:
     sweep: dict[str, Any] | None = None
     """While a sweep or repeated trials run: where the sweep is (``sweep_id``, ``variation_index``,
     ``variation_count``, ``variation_label``, ``trial``, ``num_trials``, ``variations_done``); None for
-    a single run. Set by the orchestrator (inferload.sweep), swapped whole."""
+    a single run. Set by the orchestrator (the sweep), swapped whole."""
 
     def windows(self) -> dict[str, tuple[int, int] | None]:
         """Named time windows of the run (wall-clock ns): ``run`` (first request out to the end),

@@ -26,7 +26,7 @@ def bind_live_api(
 ) -> ApiServer | None:
     """The API host for ``state`` on ``--api-host``:``--api-port``, its routes built and its socket bound
     but not serving yet (:meth:`ApiServer.start` does that). None without ``--api-port``, or when the API
-    is ``shared``: a sweep's one API (started by :mod:`inferload.sweep`, lingering after the last run)
+    is ``shared``: a sweep's one API (started by the profile command's sweep, lingering after the last run)
     already serves ``state``, which the run resets in place. Called before the artifact directory is
     touched: a port in use or a router clash is a usage error that leaves a previous run's results alone."""
     if config.api_port is None or shared:

@@ -60,7 +60,7 @@ class ProfileRun:
     :func:`finish_run` (post-run checks, summary, exporters), :func:`linger`, :class:`RunLog`. This class
     only puts them in the order of the data flow.
 
-    The engine always runs exactly one configuration; a sweep (:mod:`inferload.sweep`) runs it once per
+    The engine always runs exactly one configuration; a sweep (the profile command's) runs it once per
     variation and trial, each with a :class:`~inferload.runstate.RunSlot`."""
 
     def __init__(
@@ -92,7 +92,7 @@ class ProfileRun:
             config.random_seed if config.random_seed is not None else random.SystemRandom().randrange(2**31)
         )
         self.benchmark_id = uuid.uuid4().hex[:12]
-        # one run of a sweep (inferload.sweep) gets its identity, directory and shared live state from its
+        # one run of a sweep gets its identity, directory and shared live state from its
         # slot; the engine itself always runs exactly one configuration. The server-metrics store is part
         # of the state, one per run: scraper plugins fill it from run_started on, and the summary,
         # exporters and /api/server-metrics read it (docs/server-metrics.md)

@@ -13,8 +13,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from inferload import hookimpl
-from inferload.sweep import single_value, sweep_value
 from inferload.types import CommandSpec
+from inferload_plugins.sweeps.sweep import single_value, sweep_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -389,7 +389,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from inferload.engine.preflight import check_plugins
     from inferload.engine.runner import run_profile
     from inferload.errors import UsageError
-    from inferload.sweep import expand, split_axes
+    from inferload_plugins.sweeps.sweep import expand, split_axes
 
     cli = {name: value for name, value in vars(args).items() if name in ProfileConfig.model_fields}
     axes, cli = split_axes(cli)  # list-valued flags: a sweep (each value checked when it runs)
@@ -432,8 +432,8 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
         return run_profile(
             config, registry, argv=sys.argv[1:], tokenizer=tokenizer, start_target=start_target
         )
-    from inferload.load_search import search_max_load
-    from inferload.sweep import Sweep, Variation
+    from inferload_plugins.sweeps.load_search import search_max_load
+    from inferload_plugins.sweeps.sweep import Sweep, Variation
 
     sweep = Sweep(cli, args.config_file, registry, argv=sys.argv[1:], tokenizer=tokenizer,
                   start_target=start_target)

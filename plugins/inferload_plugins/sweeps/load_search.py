@@ -5,7 +5,7 @@ The goodput ratio of a run is the share of its profiling requests that met every
 starting at the given value (concurrency: 1). Exponential probe: double the load until a probe fails;
 then bisect between the last pass and the first failure until they are one apart (concurrency) or their
 relative gap is at most ``--search-precision`` (rate). Every probe is a variation of one sweep
-(:class:`inferload.sweep.Sweep`); the answer and the probe curve go to ``sweep_summary.json`` as
+(:class:`~.sweep.Sweep`); the answer and the probe curve go to ``sweep_summary.json`` as
 ``search``. The true limit lies in ``[max_load, first_failing_load)``. See docs/sweeps.md.
 """
 
@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from inferload.errors import EXIT_OK
-from inferload.sweep import Sweep, Variation
+from inferload_plugins.sweeps.sweep import Sweep, Variation
 
 
 def search_max_load(sweep: Sweep) -> int:

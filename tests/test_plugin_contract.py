@@ -4,7 +4,8 @@
   what each of those plugins actually registers (data-driven: a new catalogue entry is checked as is).
 - Each category a run picks one of has exactly one catalogued default, and the installed registry agrees.
 - The core (``inferload``) never imports ``inferload_plugins`` or ``inferload_contrib``, and names no plugin.
-- No built-in plugin imports contrib or another plugin's module.
+- No built-in plugin imports contrib or another plugin's module; code crosses from one family's package to
+  another's only into ``inferload_plugins.shared`` (a command may use the helper package it owns).
 - Hook specs, categories and spec types agree with each other.
 """
 
@@ -331,6 +332,34 @@ def test_no_builtin_plugin_imports_contrib_or_another_plugins_module() -> None:
         root / "inferload_plugins" / "transports" / "protocol.py", "inferload_plugins", root
     )  # the scan sees imports inside functions
     assert not offenders, f"plugins import other plugins' modules: {offenders}"
+
+
+# a command owns the helper package of the same feature (compare → comparison, plot → plotting, profile →
+# sweeps, simulate → simulator); every other crossing between packages goes through inferload_plugins.shared
+COMMAND_HELPERS = {"comparison", "plotting", "sweeps", "simulator"}
+
+
+def test_builtin_families_share_code_only_through_the_shared_package() -> None:
+    """What two plugin families need is exported for that purpose (``inferload_plugins.shared``), not
+    reached for in another family's package, so moving or disabling one family never breaks another."""
+    root = FIRST_PARTY_ROOTS["inferload_plugins"]
+    package = root / "inferload_plugins"
+    offenders: dict[str, list[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package).parts
+        family = parts[0] if len(parts) > 1 else ""
+        crossing = sorted(
+            name for name in first_party_imports(path, "inferload_plugins", root)
+            if name.startswith("inferload_plugins.") and len(name.split(".")) > 2
+            and (target := name.split(".")[1]) != family and target != "shared"
+            and not (family == "commands" and target in COMMAND_HELPERS)
+        )
+        if crossing:
+            offenders[str(path.relative_to(root))] = crossing
+    assert "inferload_plugins.shared.confidence" in first_party_imports(
+        package / "comparison" / "verdict.py", "inferload_plugins", root
+    )
+    assert not offenders, f"modules reach into another family's package; export it in shared/: {offenders}"
 
 
 def test_builtin_catalogue_is_read_in_process_only_when_newer_than_the_installed_entry_points() -> None:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from inferload.confidence import bootstrap_change
 from inferload.errors import UsageError
+from inferload_plugins.shared.confidence import bootstrap_change
 
 DEFAULT_STATS = ("avg", "p50", "p99")
 """The statistics compared for each per-request metric (aggregates: ``avg`` only)."""

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferload.artifact_files import artifact_dir_for, clear_run_dir, model_dir_name, write_artifact
-from inferload.confidence import CV_WARNING, t_interval
 from inferload.config import ProfileConfig, flag_name
 from inferload.errors import EXIT_OK, UsageError
 from inferload.export import json_safe
+from inferload_plugins.shared.confidence import CV_WARNING, t_interval
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry

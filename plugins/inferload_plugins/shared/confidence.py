@@ -1,6 +1,7 @@
 """Confidence intervals for benchmark figures: Student's t over trials, bootstrap over requests.
 
-Both are used by sweeps with ``--num-profile-runs`` (``inferload.sweep``) and by ``inferload compare``.
+Both are used by sweeps with ``--num-profile-runs`` (``inferload_plugins.sweeps``) and by
+``inferload compare``; a shared module of the plugins package (``inferload_plugins.shared``).
 Definitions are in docs/sweeps.md ("Trials") and docs/compare.md.
 """
 

@@ -1,0 +1,9 @@
+"""Code two or more built-in plugin families need, exported for that purpose (and only that).
+
+A built-in shares code with another only through the core's public API or a module of this package;
+``tests/test_plugin_contract.py`` checks that no other module crosses from one family's package into
+another's. Modules:
+
+- ``confidence``: Student-t and bootstrap intervals, used by the profile command's sweeps
+  (``--num-profile-runs``) and by ``inferload compare``'s verdicts.
+"""

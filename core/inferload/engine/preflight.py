@@ -3,7 +3,7 @@ the artifact directory can be written, the input file can be read, every goodput
 
 Each failure is a :class:`~inferload.errors.UsageError` (exit 2) naming the input and what to do
 (docs/architecture.md, "Data flow": ``preflight.check_plugins``). Model discovery
-(:mod:`inferload.discovery`) comes right after these checks, still before anything starts.
+(the profile command's ``model_discovery``) comes right after these checks, still before anything starts.
 """
 
 from __future__ import annotations

@@ -404,7 +404,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
         # after the cheap checks, before the tokenizer, any target or worker: a plain GET (urllib, not the
         # transport plugin) to the endpoint type's models_path with the run's headers; once for a sweep,
         # whose every variation and trial then uses that model
-        from inferload.discovery import discover_model
+        from inferload_plugins.commands.model_discovery import discover_model
 
         model = discover_model(config, endpoint)
         sys.stderr.write(f"inferload: no --model given: using {model!r}, the one model the server lists\n")

@@ -1,4 +1,5 @@
-"""Model discovery: with ``--url`` and no ``--model``, ask the server which model it serves.
+"""Model discovery: with ``--url`` and no ``--model``, ask the server which model it serves (a helper of the
+profile command, ``commands/profile.py``, its only caller).
 
 The endpoint type says where its server lists models (:attr:`inferload.types.EndpointSpec.models_path`,
 ``GET /v1/models`` by default, in OpenAI's ``{"data": [{"id": ...}]}`` shape). One model: it is used.

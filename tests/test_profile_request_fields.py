@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from inferload.output_length import check_output_length
 from inferload.records import PROFILING, RequestRecord
+from inferload_plugins.summaries.output_length import check_output_length
 from profile_fixtures import FAST_SIM, artifact_dir, read_jsonl, start_simulator
 
 _ANSWER = json.dumps({

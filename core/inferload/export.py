@@ -25,8 +25,10 @@ from inferload.redact import redact_payload, redact_text, replace_secrets
 
 if TYPE_CHECKING:
     # runstate pulls in pydantic; exporters import this module at plugin registration, so keep it cheap.
+    from inferload.config import ProfileConfig
     from inferload.registry import PluginRegistry
     from inferload.runstate import RunState
+    from inferload.types import EndpointSpec
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +186,46 @@ def build_summary(
         summary["server_metrics"] = json_safe(store.summary(state.windows(), metrics))
         summary["client_health"]["warnings"] += [redact_text(w, secrets) for w in store.warnings()]
     return summary
+
+
+@dataclass(frozen=True)
+class SectionContext:
+    """What a summary section (:class:`inferload.types.SummarySectionSpec`) computes from; read-only."""
+
+    state: RunState
+    """The run's state, its phases ended."""
+    config: ProfileConfig
+    """The validated ProfileConfig of the run."""
+    registry: PluginRegistry
+    """The run's plugins (a section may recompute metrics with ``MetricsAccumulator(registry, config)``)."""
+    endpoint: EndpointSpec
+    """The run's endpoint type."""
+    records: Sequence[RequestRecord]
+    """Every record of the run, warmup and failed ones included, in arrival order."""
+    inputs: Sequence[Mapping[str, Any]]
+    """The bodies sent, in schedule order, as the dataset made them (``{"payloads": [...]}`` entries)."""
+
+
+def add_summary_sections(registry: PluginRegistry, context: SectionContext, summary: dict[str, Any]) -> None:
+    """Store each summary section's block as ``summary[name]`` (name order); a block's ``"warning"`` is
+    logged and appended to ``summary["measurement_warnings"]``. A section that raises is reported
+    (``registry.hooks.report``) and left out; the other sections and the run go on."""
+    for name, spec in sorted(registry.all("summary_section").items()):
+        try:
+            block = spec.compute(context)
+        except Exception as exc:  # noqa: BLE001 - one section's failure must not cost the summary
+            registry.hooks.report(registry.provider("summary_section", name), f"summary section {name!r}",
+                                  exc, consequence="its block is not in profile_export.json")
+            listed = summary["client_health"]["warnings"]
+            listed += [line for line in registry.hooks.failure_lines() if line not in listed]
+            continue
+        if block is None:
+            continue
+        summary[name] = json_safe(block)
+        warning = block.get("warning")
+        if isinstance(warning, str) and warning:
+            log.warning("%s", warning)
+            summary["measurement_warnings"].append(warning)
 
 
 def run_exporters(registry: PluginRegistry, context: ExportContext) -> tuple[list[str], list[str]]:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         RouterSpec,
         ServerMetricMapSpec,
         SimulatorRouteSpec,
+        SummarySectionSpec,
         TargetSpec,
         TokenizerSpec,
         TransportSpec,
@@ -289,6 +290,24 @@ def register_cache_resets() -> list[CacheResetSpec]:
     """
 
 
+@hookspec
+def register_summary_sections() -> list[SummarySectionSpec]:
+    """Blocks of profile_export.json computed after the last record, before the exporters (e.g. the
+    steady-state window's metrics): ``summary[name] = compute(context)`` unless it returns None.
+
+    Example::
+
+        @hookimpl
+        def register_summary_sections():
+            def slowest(context):
+                ok = [r for r in context.records if r.error is None]
+                worst = max(ok, key=lambda r: r.end_ns - r.start_ns, default=None)
+                return None if worst is None else {"request_id": worst.request_id}
+            return [SummarySectionSpec(name="slowest_request", description="The slowest request",
+                                       compute=slowest)]
+    """
+
+
 # --------------------------------------------------------------------------------------------------
 # Lifecycle: observe a run. Called in the parent process, never per chunk.
 # --------------------------------------------------------------------------------------------------
@@ -371,6 +390,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "server_metric_map": "register_server_metric_maps",
     "simulator_route": "register_simulator_routes",
     "cache_reset": "register_cache_resets",
+    "summary_section": "register_summary_sections",
 }
 """Plugin category -> the hook that registers it."""
 

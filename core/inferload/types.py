@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from inferload.endpoint import EndpointAdapter
     from inferload.engine.executor import Executor
     from inferload.engine.transport import Transport
-    from inferload.export import ExportContext
+    from inferload.export import ExportContext, SectionContext
     from inferload.registry import PluginRegistry
     from inferload.runstate import RunState
     from inferload.simulated import SimulatedOutput, SimulatedRequest, SimulatedResponse
@@ -351,6 +351,22 @@ class CacheResetSpec(PluginSpec):
     method: str = "POST"
 
 
+@dataclass(frozen=True, kw_only=True)
+class SummarySectionSpec(PluginSpec):
+    """A block of profile_export.json computed once the last record is in, beside the whole-run metrics
+    (e.g. ``steady_state``, ``output_length``).
+
+    ``compute(context)`` gets an :class:`inferload.export.SectionContext` (state, config, registry,
+    endpoint type, every record, the bodies sent) and returns a JSON-safe dict, stored as
+    ``summary[name]``, or None to add nothing. A non-empty string under the block's ``"warning"`` key is
+    logged and appended to ``measurement_warnings``. Sections run in name order before any exporter, each
+    isolated: one that raises is reported (``client_health.warnings``) and the summary goes on without it.
+    """
+
+    category: ClassVar[str] = "summary_section"
+    compute: Callable[[SectionContext], dict[str, Any] | None]
+
+
 SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     CommandSpec,
     EndpointSpec,
@@ -366,5 +382,6 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     ServerMetricMapSpec,
     SimulatorRouteSpec,
     CacheResetSpec,
+    SummarySectionSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""

@@ -1,5 +1,6 @@
-"""The end of a run: ``run_stopping``, final metrics, the post-run checks, the summary (the steady-state
-window beside the whole run: :mod:`inferload.steady_state`), every exporter, ``run_finished``
+"""The end of a run: ``run_stopping``, final metrics, the post-run checks, the summary (with the blocks
+of the summary-section plugins, e.g. the steady-state window beside the whole run), every exporter,
+``run_finished``
 (docs/architecture.md, "Data flow": metrics → RunState → exporters); and the finished RunState of a run
 that ended by an exception.
 """
@@ -11,12 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from inferload.engine.post_run_checks import (
-    all_failed_message,
-    log_timeouts,
-    output_length_block,
-    unaccounted_records,
-)
+from inferload.engine.post_run_checks import all_failed_message, log_timeouts, unaccounted_records
 from inferload.engine.run_log import LOG_FILE
 from inferload.runstate import Lifecycle
 
@@ -54,8 +50,13 @@ def finish_run(
     ``client_warnings`` are the run's own so far (a cache reset that found no path), listed first. Returns
     whether every profiling request failed (the run failed though every request is accounted for on
     disk)."""
-    from inferload.export import ExportContext, build_summary, run_exporters
-    from inferload.steady_state import steady_state
+    from inferload.export import (
+        ExportContext,
+        SectionContext,
+        add_summary_sections,
+        build_summary,
+        run_exporters,
+    )
 
     state.lifecycle = Lifecycle.COMPLETING
     # every record is in: background work whose results belong in the summary and artifacts stops here
@@ -79,7 +80,6 @@ def finish_run(
         log.error("%s", state.error)
     for warning in [*accumulator.client_warnings(), *accumulator.measurement_warnings()]:
         log.warning("%s", warning)
-    output_length = output_length_block(config, registry, endpoint, inputs, records)
     log_timeouts(records)
     state.ended_ns = time.time_ns()
     if cancelled and not worker_failure:
@@ -93,11 +93,9 @@ def finish_run(
         start_wall_ns=profiling_start_ns or state.started_ns,
         end_wall_ns=state.ended_ns,
     )
-    summary["steady_state"] = steady_state(records, config, registry)
-    if output_length is not None:
-        summary["output_length"] = output_length
-        if output_length["warning"]:
-            summary["measurement_warnings"].append(output_length["warning"])
+    sections = SectionContext(state=state, config=config, registry=registry, endpoint=endpoint,
+                              records=records, inputs=inputs)
+    add_summary_sections(registry, sections, summary)
     context = ExportContext(
         state=state,
         config=config,

@@ -1,26 +1,21 @@
 """Checks on a finished run's records, before its summary is written: every sent request accounted for,
-a run in which nothing succeeded, timeouts, asked-versus-measured output length
-(docs/architecture.md, "Data flow": records → metrics). Each returns what the summary needs and logs
-what the user should see.
+a run in which nothing succeeded, timeouts (docs/architecture.md, "Data flow": records → metrics). Each
+returns what the summary needs and logs what the user should see.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from inferload.errors import PluginError, UsageError
 from inferload.records import ERROR_TIMEOUT
 from inferload.redact import redact_url
 
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
     from inferload.records import RequestRecord
-    from inferload.registry import PluginRegistry
     from inferload.runstate import RunState
-    from inferload.types import EndpointSpec
 
 log = logging.getLogger("inferload.profile")
 
@@ -56,30 +51,3 @@ def log_timeouts(records: Sequence[RequestRecord]) -> None:
     timeouts = [r.error for r in records if r.error is not None and r.error.type == ERROR_TIMEOUT]
     if timeouts:
         log.warning("%d request(s) timed out: %s", len(timeouts), timeouts[0].message)
-
-
-def output_length_block(
-    config: ProfileConfig,
-    registry: PluginRegistry,
-    endpoint: EndpointSpec,
-    inputs: Sequence[dict[str, Any]],
-    records: Sequence[RequestRecord],
-) -> dict[str, Any] | None:
-    """The asked-versus-measured output length block (docs/metrics.md, "output_length"), None for an
-    endpoint that produces no tokens; its warning goes to the log here."""
-    from inferload.output_length import LENGTH_FIELDS, check_output_length
-
-    if not endpoint.produces_tokens:
-        return None
-    bodies = (entry["payloads"][0] for entry in inputs)
-    sent = next((field for body in bodies for field in LENGTH_FIELDS if field in body), None)
-    default: str | None = None
-    with contextlib.suppress(UsageError, PluginError):  # a disabled default: no generic tokenizer
-        default = registry.default("tokenizer", choose="--tokenizer NAME").name
-    generic = config.tokenizer if config.tokenizer == default else None
-    result = check_output_length(
-        records, length_field=sent, ignore_eos=config.ignore_eos, generic_tokenizer=generic
-    )
-    if result is not None and result["warning"]:
-        log.warning("%s", result["warning"])
-    return result

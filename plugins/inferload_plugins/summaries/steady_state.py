@@ -14,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from inferload import hookimpl
 from inferload.records import PROFILING, RequestRecord
+from inferload.types import SummarySectionSpec
 
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
+    from inferload.export import SectionContext
     from inferload.registry import PluginRegistry
 
 
@@ -76,3 +79,14 @@ def steady_state(
                    "request_count": len(inside)},
         "metrics": {tag: summary_block(block) for tag, block in metrics.items()},
     }
+
+
+@hookimpl
+def register_summary_sections() -> list[SummarySectionSpec]:
+    def compute(context: SectionContext) -> dict[str, Any]:
+        return steady_state(context.records, context.config, context.registry)
+
+    return [SummarySectionSpec(
+        name="steady_state", compute=compute,
+        description="The run's metrics over the steady-state window (no ramp-up, no drain)",
+    )]

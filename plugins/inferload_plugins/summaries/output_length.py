@@ -1,5 +1,5 @@
-"""Did the server produce the output length the run asked for? The check behind the "output length"
-block of profile_export.json and its console and log warning.
+"""Did the server produce the output length the run asked for? The ``output_length`` summary section of
+profile_export.json (docs/metrics.md, "output_length") and its console and log warning.
 
 Servers differ in which length field they honour (``max_tokens`` / ``max_completion_tokens``) and whether
 they stop early at EOS; a run whose measured output sequence length (OSL) misses the asked one measures a
@@ -8,10 +8,17 @@ different workload than the user meant, so it says so, with the likely cause and
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from inferload import hookimpl
+from inferload.errors import PluginError, UsageError
 from inferload.records import PROFILING, RequestRecord
+from inferload.types import SummarySectionSpec
+
+if TYPE_CHECKING:
+    from inferload.export import SectionContext
 
 LENGTH_FIELDS = ("max_completion_tokens", "max_tokens")
 """The request body fields that carry the asked output length, as OpenAI-style endpoints send them."""
@@ -105,3 +112,28 @@ def _likely_cause(
             "(vLLM, SGLang, TensorRT-LLM honour it; strict servers reject it)"
         )
     return f"{cause}; or {counting}" if counting else cause
+
+
+def output_length_section(context: SectionContext) -> dict[str, Any] | None:
+    """The asked-versus-measured output length block, None for an endpoint type that produces no tokens
+    or a run that asked no length (its ``warning`` is logged and listed by the engine)."""
+    if not context.endpoint.produces_tokens:
+        return None
+    bodies = (entry["payloads"][0] for entry in context.inputs)
+    sent = next((field for body in bodies for field in LENGTH_FIELDS if field in body), None)
+    default: str | None = None
+    with contextlib.suppress(UsageError, PluginError):  # a disabled default: no generic tokenizer
+        default = context.registry.default("tokenizer", choose="--tokenizer NAME").name
+    config = context.config
+    generic = config.tokenizer if config.tokenizer == default else None
+    return check_output_length(
+        context.records, length_field=sent, ignore_eos=config.ignore_eos, generic_tokenizer=generic
+    )
+
+
+@hookimpl
+def register_summary_sections() -> list[SummarySectionSpec]:
+    return [SummarySectionSpec(
+        name="output_length", compute=output_length_section,
+        description="Asked versus measured output length (OSL), with the likely cause of a miss",
+    )]

@@ -149,6 +149,11 @@ class RunSlot:
     api_shared: bool = False
 
 
+WINDOW_TRIM = 0.10
+"""Fraction of the profiling phase's span cut at each end for :meth:`RunState.windows`' ``steady_state``
+(ramp-up, drain), the window server metrics are summarised over."""
+
+
 @dataclass
 class RunState:
     """Everything known about the current run. Only the engine writes it."""
@@ -198,7 +203,7 @@ class RunState:
             profiling = (phase.start_ns, end if last else phase.requests_end_ns or end)
         steady = None
         if profiling is not None:
-            trim = int((profiling[1] - profiling[0]) * 0.10)
+            trim = int((profiling[1] - profiling[0]) * WINDOW_TRIM)
             steady = (profiling[0] + trim, profiling[1] - trim)
         return {"run": run, "profiling": profiling, "steady_state": steady}
 

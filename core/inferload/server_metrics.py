@@ -26,8 +26,6 @@ from typing import Any
 from inferload.types import FamilyMeaning, ServerMetricMapSpec
 
 QUANTILES: tuple[tuple[str, float], ...] = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99))
-STEADY_STATE_TRIM = 0.10
-"""Fraction of the profiling phase's span cut at each end to get the steady state (ramp-up, drain)."""
 
 COMPARED: tuple[str, ...] = ("time_to_first_token", "inter_token_latency", "request_latency")
 """Concepts the server and the client both measure; compared over the profiling phase (client tag = name)."""

@@ -115,6 +115,14 @@ class RequestRecord:
     server_timing_ms: dict[str, float] | None = None
     """Durations the server reported for this request, in ms, by name (e.g. Ollama's ``eval_duration``);
     None when it reported none. Metric plugins of that dialect read them beside the client's figures."""
+    usage_cached_tokens: int | None = None
+    """Prompt tokens the server served from its prefix cache (``usage.prompt_tokens_details.cached_tokens``,
+    as vLLM and OpenAI report it); None when the server did not say."""
+    session_id: str | None = None
+    """Multi-turn runs: the session this request belongs to (one id per session started, also sent as
+    the affinity header); None for single-turn requests."""
+    turn_index: int | None = None
+    """Multi-turn runs: the turn's position in its session, 0 for the first."""
 
     @property
     def ok(self) -> bool:

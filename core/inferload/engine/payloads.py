@@ -59,6 +59,7 @@ def prepare_payloads(
         osl_stddev=config.osl_stddev,
         seed=seed,
         path=None if config.input_file is None else str(config.input_file),
+        **config.dataset_options(),
     )
     if not conversations:
         raise UsageError(
@@ -67,6 +68,11 @@ def prepare_payloads(
         )
     adapter = endpoint.factory()
     bodies = [adapter.render(conversation, config) for conversation in conversations]
+    sessions = None
+    if any(c.turns for c in conversations):
+        from inferload.engine.sessions import build_session_plan
+
+        sessions = build_session_plan(conversations, adapter, config, config.endpoint_type or endpoint.name)
     one_token = config.model_copy(update={"osl": 1, "osl_stddev": 0.0, "streaming": False})
     inputs = [
         {"session_id": c.conversation_id, "payloads": [body]}
@@ -93,6 +99,7 @@ def prepare_payloads(
             "request_timeout": config.request_timeout_seconds,
             "output_limited": config.osl is not None,
             "tokenizer": tokenizer if endpoint.produces_tokens else None,
+            "sessions": sessions,
         },
     )
 

@@ -224,6 +224,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help='JSONL prompts, one {"text": ...} or {"messages": [...]} per line; implies --dataset file',
     )
+    _add_session_arguments(parser)
     out = parser.add_argument_group("results")
     out.add_argument(
         "--goodput", default=_S, metavar="'TAG:VALUE ...'", help="SLOs, e.g. 'time_to_first_token:100'"
@@ -442,3 +443,25 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     if variations:
         return sweep.run(variations, "sweep")
     return sweep.run([Variation(0, {})], config.stimulus)  # trials of one configuration
+
+
+def _add_session_arguments(parser: argparse.ArgumentParser) -> None:
+    """Multi-turn sessions (docs/profile.md, "Sessions"; AIPerf's names where it has them)."""
+    sessions = parser.add_argument_group("multi-turn sessions (docs/datasets.md)")
+    sessions.add_argument("--conversation-num", type=single_value(int, "--conversation-num"), default=_S,
+                          metavar="N", help="sessions to send (default: every session of the file; 10 synthetic)")
+    sessions.add_argument("--conversation-turn-mean", type=single_value(float, "--conversation-turn-mean"),
+                          default=_S, metavar="TURNS", help="turns per synthetic session, mean (default 3)")
+    sessions.add_argument("--conversation-turn-stddev", type=single_value(float, "--conversation-turn-stddev"),
+                          default=_S, metavar="TURNS")
+    sessions.add_argument("--conversation-turn-delay-mean",
+                          type=single_value(float, "--conversation-turn-delay-mean"), default=_S, metavar="MS",
+                          help="think time before each later synthetic turn, ms (default 0)")
+    sessions.add_argument("--conversation-turn-delay-stddev",
+                          type=single_value(float, "--conversation-turn-delay-stddev"), default=_S, metavar="MS")
+    sessions.add_argument("--conversation-history", default=_S, metavar="none|full|window:N",
+                          help="earlier turns (with the replies received) each request carries (default full)")
+    sessions.add_argument("--session-concurrency", type=single_value(int, "--session-concurrency"), default=_S,
+                          metavar="N", help="hard cap on open sessions (default: --concurrency)")
+    sessions.add_argument("--session-id-header", default=_S, metavar="NAME",
+                          help="affinity header with each session's id (default X-Session-ID; '' for none)")

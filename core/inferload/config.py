@@ -324,7 +324,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if self.concurrency is not None:
             return self.concurrency
         if self.request_rate is None and self.session_concurrency is not None:
-            return self.session_concurrency  # sessions run one request at a time: as many requests as sessions
+            return self.session_concurrency  # a session has one request in flight: as many as sessions
         return None if self.request_rate is not None else 1
 
     @property
@@ -635,7 +635,7 @@ def _chosen(value: str | None, field: str) -> str:
 def _detected(readers: list[str], datasets: Mapping[str, Any], path: Path) -> list[str]:
     """Among several datasets that read ``--input-file``, those that recognise ``path`` (their ``detect``),
     else those without a ``detect`` (the plain readers)."""
-    recognised = [name for name in readers if datasets[name].detect is not None and datasets[name].detect(path)]
+    recognised = [name for name in readers if (detect := datasets[name].detect) is not None and detect(path)]
     return recognised or [name for name in readers if datasets[name].detect is None] or readers
 
 

@@ -352,7 +352,8 @@ def apply_usage(record: RequestRecord, usage: Any) -> RequestError | None:
             continue
         if type(value) is not int or value < 0:
             name = key if source is usage else (
-                f"prompt_tokens_details.{key}" if source is prompt_details else f"completion_tokens_details.{key}"
+                f"prompt_tokens_details.{key}" if source is prompt_details
+                else f"completion_tokens_details.{key}"
             )
             return RequestError(
                 ERROR_MALFORMED, f"usage.{name} is {_shown(value)}, not a non-negative integer"

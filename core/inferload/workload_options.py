@@ -59,7 +59,9 @@ class WorkloadOptions(BaseModel):
     @model_validator(mode="after")
     def _workload_combinations(self) -> Any:
         if self.conversation_num is not None and getattr(self, "request_count", None) is not None:
-            raise ValueError("give either --conversation-num or --request-count (both count sessions), not both")
+            raise ValueError(
+                "give either --conversation-num or --request-count (both count sessions), not both"
+            )
         return self
 
     def session_flags(self) -> list[str]:
@@ -67,7 +69,8 @@ class WorkloadOptions(BaseModel):
         defaults = {name: field.default for name, field in WorkloadOptions.model_fields.items()
                     if name.startswith(("conversation_", "session_"))}
         return [
-            "--" + name.replace("_", "-") for name, default in defaults.items() if getattr(self, name) != default
+            "--" + name.replace("_", "-")
+            for name, default in defaults.items() if getattr(self, name) != default
         ]
 
     def dataset_options(self) -> dict[str, Any]:

@@ -44,7 +44,8 @@ class WorkerInit:
     sessions: Any = None
     """Multi-turn runs: the :class:`~inferload.engine.sessions.SessionPlan` (phases then count sessions)."""
     session_share: int | None = None
-    """Multi-turn runs: this worker's share of ``--session-concurrency`` (None: its ``--concurrency`` share)."""
+    """Multi-turn runs: this worker's share of ``--session-concurrency`` (None: its ``--concurrency``
+    share)."""
 
 
 @dataclass

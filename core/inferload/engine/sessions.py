@@ -287,7 +287,7 @@ class SessionRunner:
                     return
                 if held:
                     ready_ns = perf_counter_ns()
-            shown = earlier if plan.history is None else earlier[len(earlier) - plan.history:] if plan.history else []
+            shown = earlier if plan.history is None else earlier[len(earlier) - plan.history :]
             parts = [*template.system]
             tokens = template.system_tokens + turn.input_tokens
             for fragments, count in shown:
@@ -303,13 +303,15 @@ class SessionRunner:
                 turn_index=index,
                 headers=headers,
             )
-            exchange = await worker._send(session_id * plan.stride + index, scheduled_ns, request_cap, ready_ns,
-                                          request)
+            request_id = session_id * plan.stride + index
+            exchange = await worker._send(request_id, scheduled_ns, request_cap, ready_ns, request)
             record = exchange.record
             if record.error is not None:
                 return
             reply = exchange.parser.answer_text()
-            reply_part = reply.encode() if plan.text_mode else _encode({"role": "assistant", "content": reply})
+            reply_part = (
+                reply.encode() if plan.text_mode else _encode({"role": "assistant", "content": reply})
+            )
             earlier.append(((*turn.parts, reply_part), turn.input_tokens + (record.output_tokens or 0)))
 
     def _history(self, parts: list[bytes]) -> bytes:

@@ -421,7 +421,9 @@ class Worker:
         if self.timeout_timer is None:
             self.timeout_timer = self.loop.call_later(init.request_timeout, self._expire)
         try:
-            record.bytes_sent, record.bytes_received = await self.transport.request(payload, headers, exchange)
+            record.bytes_sent, record.bytes_received = await self.transport.request(
+                payload, headers, exchange
+            )
             record.end_ns = exchange.last_ns or perf_counter_ns()
             if exchange.error_body is not None:
                 record.error = error_from_body(record.status or 0, bytes(exchange.error_body))

@@ -446,22 +446,18 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
 
 
 def _add_session_arguments(parser: argparse.ArgumentParser) -> None:
-    """Multi-turn sessions (docs/profile.md, "Sessions"; AIPerf's names where it has them)."""
-    sessions = parser.add_argument_group("multi-turn sessions (docs/datasets.md)")
-    sessions.add_argument("--conversation-num", type=single_value(int, "--conversation-num"), default=_S,
-                          metavar="N", help="sessions to send (default: every session of the file; 10 synthetic)")
-    sessions.add_argument("--conversation-turn-mean", type=single_value(float, "--conversation-turn-mean"),
-                          default=_S, metavar="TURNS", help="turns per synthetic session, mean (default 3)")
-    sessions.add_argument("--conversation-turn-stddev", type=single_value(float, "--conversation-turn-stddev"),
-                          default=_S, metavar="TURNS")
-    sessions.add_argument("--conversation-turn-delay-mean",
-                          type=single_value(float, "--conversation-turn-delay-mean"), default=_S, metavar="MS",
-                          help="think time before each later synthetic turn, ms (default 0)")
-    sessions.add_argument("--conversation-turn-delay-stddev",
-                          type=single_value(float, "--conversation-turn-delay-stddev"), default=_S, metavar="MS")
-    sessions.add_argument("--conversation-history", default=_S, metavar="none|full|window:N",
-                          help="earlier turns (with the replies received) each request carries (default full)")
-    sessions.add_argument("--session-concurrency", type=single_value(int, "--session-concurrency"), default=_S,
-                          metavar="N", help="hard cap on open sessions (default: --concurrency)")
-    sessions.add_argument("--session-id-header", default=_S, metavar="NAME",
-                          help="affinity header with each session's id (default X-Session-ID; '' for none)")
+    """Multi-turn sessions (docs/profile.md, "Multi-turn sessions"; AIPerf's names where it has them)."""
+    group = parser.add_argument_group("multi-turn sessions (docs/datasets.md)")
+    for flag, kind, metavar, text in (
+        ("--conversation-num", int, "N", "sessions to send (default: every session of a file; 10 synthetic)"),
+        ("--conversation-turn-mean", float, "TURNS", "turns per synthetic session, mean (default 3)"),
+        ("--conversation-turn-stddev", float, "TURNS", "turns per synthetic session, stddev"),
+        ("--conversation-turn-delay-mean", float, "MS", "think time before each later synthetic turn, ms"),
+        ("--conversation-turn-delay-stddev", float, "MS", "think time stddev, ms"),
+        ("--session-concurrency", int, "N", "hard cap on open sessions (default: --concurrency)"),
+    ):
+        group.add_argument(flag, type=single_value(kind, flag), default=_S, metavar=metavar, help=text)
+    group.add_argument("--conversation-history", default=_S, metavar="none|full|window:N",
+                       help="earlier turns, with the replies received, each request carries (default full)")
+    group.add_argument("--session-id-header", default=_S, metavar="NAME",
+                       help="affinity header with each session's id (default X-Session-ID; '' for none)")

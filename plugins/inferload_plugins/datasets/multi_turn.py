@@ -80,7 +80,8 @@ def load_sessions(
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        sessions.append(_session(entry, where, f"{path.name}:{lineno}", tokenizer, osl_rng, osl_mean, osl_stddev))
+        default_id = f"{path.name}:{lineno}"
+        sessions.append(_session(entry, where, default_id, tokenizer, osl_rng, osl_mean, osl_stddev))
     if not sessions:
         raise UsageError(f"session file {path} has no sessions; add one JSON object with \"turns\" per line")
     return sessions
@@ -133,6 +134,7 @@ def _session(
         input_tokens=system_tokens + first.input_tokens,
         max_output_tokens=first.max_output_tokens,
         system=system,
-        messages=first.messages if system is None else ({"role": "system", "content": system}, *first.messages),
+        messages=first.messages if system is None else ({"role": "system", "content": system},
+                                                        *first.messages),
         turns=tuple(turns),
     )

@@ -371,8 +371,8 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         dataset = self.dataset
         if dataset is None:
             readers = sorted(name for name, spec in datasets.items() if spec.input_file)
-            if self.input_file is not None and len(readers) > 1:
-                # a file's own shape picks among several readers (a JSONL line with "turns" is a session)
+            if self.input_file is not None:
+                # a file's own shape picks among the readers (a JSONL line with "turns" is a session)
                 readers = _detected(readers, datasets, self.input_file)
             dataset = _the_one(readers, "--input-file", "dataset") if self.input_file else default("dataset")
         spec = registry.get("dataset", dataset)
@@ -633,10 +633,10 @@ def _chosen(value: str | None, field: str) -> str:
 
 
 def _detected(readers: list[str], datasets: Mapping[str, Any], path: Path) -> list[str]:
-    """Among several datasets that read ``--input-file``, those that recognise ``path`` (their ``detect``),
-    else those without a ``detect`` (the plain readers)."""
+    """Among the datasets that read ``--input-file``, those that recognise ``path`` (their ``detect``), else
+    those without a ``detect`` (the plain readers)."""
     recognised = [name for name in readers if (detect := datasets[name].detect) is not None and detect(path)]
-    return recognised or [name for name in readers if datasets[name].detect is None] or readers
+    return recognised or [name for name in readers if datasets[name].detect is None]
 
 
 def _the_one(names: list[str], flag: str, noun: str) -> str:

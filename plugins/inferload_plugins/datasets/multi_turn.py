@@ -46,7 +46,10 @@ def register_datasets() -> list[DatasetSpec]:
 
 
 def has_turns(path: Path) -> bool:
-    """Whether the first non-blank line of ``path`` is a JSON object with ``"turns"``."""
+    """Whether the first non-blank line of ``path`` is a JSON object with ``"turns"``. Only a regular file
+    is looked at: reading a pipe's first line here would take it from the dataset that reads it."""
+    if not path.is_file():
+        return False
     try:
         for _, line in iter_lines(path, what="--input-file"):
             if line.strip():

@@ -37,6 +37,7 @@ ERROR_TIMEOUT = "timeout"  # --request-timeout-seconds elapsed
 ERROR_CONNECTION = "connection_error"  # refused, reset or closed before the response was complete
 ERROR_MALFORMED = "malformed_response"  # the body or an SSE event could not be parsed
 ERROR_CANCELLED = "cancelled"  # the run was interrupted while the request was in flight
+ERROR_REQUEST_CANCELLED = "request_cancelled"  # abandoned on purpose (--request-cancellation-rate)
 ERROR_SERVER = "server_error"  # a 2xx response carried an error object or an SSE ``event: error`` frame
 ERROR_INCOMPLETE = "stream_incomplete"  # the stream ended cleanly before any finish_reason or [DONE]
 ERROR_EMPTY = "empty_response"  # a generating endpoint answered 2xx with no output at all

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from inferload.engine.cancellation import cancellation_plan
 from inferload.errors import UsageError
 
 if TYPE_CHECKING:
@@ -100,6 +101,9 @@ def prepare_payloads(
             "output_limited": config.osl is not None,
             "tokenizer": tokenizer if endpoint.produces_tokens else None,
             "sessions": sessions,
+            "cancellation": cancellation_plan(
+                config.request_cancellation_rate, config.request_cancellation_delay, seed
+            ),
         },
     )
 

@@ -44,6 +44,7 @@ from inferload.engine.transport import REQUEST_ID_HEADER, TransportError
 from inferload.records import (
     ERROR_CANCELLED,
     ERROR_CLIENT,
+    ERROR_REQUEST_CANCELLED,
     ERROR_TIMEOUT,
     RequestError,
     RequestRecord,
@@ -420,6 +421,11 @@ class Worker:
         exchange.deadline_ns = start + self.timeout_ns
         if self.timeout_timer is None:
             self.timeout_timer = self.loop.call_later(init.request_timeout, self._expire)
+        abandon = None
+        if init.cancellation is not None and init.cancellation.chosen(request_id):
+            abandon = self.loop.call_later(
+                init.cancellation.delay_s, self._abort, exchange, ERROR_REQUEST_CANCELLED
+            )
         try:
             record.bytes_sent, record.bytes_received = await self.transport.request(
                 payload, headers, exchange
@@ -439,6 +445,9 @@ class Worker:
             self._partial(exchange)
             if kind == ERROR_TIMEOUT:
                 record.error = RequestError(ERROR_TIMEOUT, self.timeout_message)
+            elif kind == ERROR_REQUEST_CANCELLED:
+                record.cancelled = True
+                record.error = RequestError(ERROR_REQUEST_CANCELLED, init.cancellation.message())
             else:
                 record.cancelled = True
                 record.error = RequestError(ERROR_CANCELLED, "cancelled in flight: the run was stopping")
@@ -453,6 +462,8 @@ class Worker:
             record.end_ns = perf_counter_ns()
             record.error = _client_error(exc, record.status)
         finally:
+            if abandon is not None:
+                abandon.cancel()
             del self.inflight[exchange]
             if cap is not None:
                 cap.release()

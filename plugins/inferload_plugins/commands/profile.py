@@ -446,7 +446,8 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
 
 
 def _add_session_arguments(parser: argparse.ArgumentParser) -> None:
-    """Multi-turn sessions (docs/profile.md, "Multi-turn sessions"; AIPerf's names where it has them)."""
+    """Multi-turn sessions, request mixes and cancellation (docs/profile.md; AIPerf's names where it has
+    them)."""
     group = parser.add_argument_group("multi-turn sessions (docs/datasets.md)")
     for flag, kind, metavar, text in (
         ("--conversation-num", int, "N", "sessions to send (default: every session of a file; 10 synthetic)"),
@@ -461,3 +462,12 @@ def _add_session_arguments(parser: argparse.ArgumentParser) -> None:
                        help="earlier turns, with the replies received, each request carries (default full)")
     group.add_argument("--session-id-header", default=_S, metavar="NAME",
                        help="affinity header with each session's id (default X-Session-ID; '' for none)")
+    mixes = parser.add_argument_group("request mixes and cancellation (docs/profile.md)")
+    mixes.add_argument("--isl-osl-pairs", "--sequence-distribution", "--seq-dist", dest="isl_osl_pairs",
+                       default=_S, metavar="MIX",
+                       help="request shapes in one run: 'ISL:OSL[:WEIGHT],...' or AIPerf's 'ISL,OSL:PCT;...'")
+    for flag, metavar, text in (
+        ("--request-cancellation-rate", "PERCENT", "percent of requests the client cancels (default 0)"),
+        ("--request-cancellation-delay", "SECONDS", "seconds after sending that they are cancelled (0)"),
+    ):
+        mixes.add_argument(flag, type=single_value(float, flag), default=_S, metavar=metavar, help=text)

@@ -102,7 +102,7 @@ def prepare_payloads(
             "tokenizer": tokenizer if endpoint.produces_tokens else None,
             "sessions": sessions,
             "cancellation": cancellation_plan(
-                config.request_cancellation_rate, config.request_cancellation_delay, seed
+                config.request_cancellation_rate, config.cancellation_delay, seed
             ),
         },
     )

@@ -117,8 +117,8 @@ def test_a_cancelled_turn_ends_its_session(
 def test_without_a_delay_every_chosen_request_is_cancelled_at_once(
     run_cli: Any, simulator: Any, tmp_path: Path
 ) -> None:
-    result = run(run_cli, simulator.url, tmp_path / "art", "--streaming", "--osl", "50", "--request-count", "6",
-                 "--request-cancellation-rate", "100")
+    result = run(run_cli, simulator.url, tmp_path / "art", "--streaming", "--osl", "50",
+                 "--request-count", "6", "--request-cancellation-rate", "100")
     assert result.returncode == 0, result.stderr
     summary = json.loads((artifact_dir(tmp_path / "art") / "profile_export.json").read_text())
     assert summary["cancelled_request_count"]["avg"] == 6

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -42,6 +42,13 @@ class WorkloadOptions(BaseModel):
     session_id_header: str = Field(
         "X-Session-ID", description="Affinity header carrying each session's id ('' sends none)"
     )
+
+    # -- ShareGPT files (--dataset sharegpt) --------------------------------------------------------
+    sharegpt_turns: Literal["first", "all"] = Field(
+        "first", description="ShareGPT: send each conversation's first turn, or all its turns as a session"
+    )
+    sharegpt_max_isl: int | None = Field(None, ge=1, description="ShareGPT: skip longer prompts (tokens)")
+    sharegpt_max_osl: int | None = Field(None, ge=1, description="ShareGPT: skip longer replies (tokens)")
 
     # -- request mixes and client-side cancellation -------------------------------------------------
     isl_osl_pairs: str | None = Field(
@@ -109,6 +116,9 @@ class WorkloadOptions(BaseModel):
             "turn_stddev": self.conversation_turn_stddev,
             "turn_delay_mean_ms": self.conversation_turn_delay_mean,
             "turn_delay_stddev_ms": self.conversation_turn_delay_stddev,
+            "sharegpt_turns": self.sharegpt_turns,
+            "sharegpt_max_isl": self.sharegpt_max_isl,
+            "sharegpt_max_osl": self.sharegpt_max_osl,
             "isl_osl_pairs": None if self.isl_osl_pairs is None else parse_isl_osl_pairs(self.isl_osl_pairs),
         }
 

@@ -462,6 +462,12 @@ def _add_session_arguments(parser: argparse.ArgumentParser) -> None:
                        help="earlier turns, with the replies received, each request carries (default full)")
     group.add_argument("--session-id-header", default=_S, metavar="NAME",
                        help="affinity header with each session's id (default X-Session-ID; '' for none)")
+    sharegpt = parser.add_argument_group("ShareGPT files (docs/datasets.md)")
+    sharegpt.add_argument("--sharegpt-turns", choices=("first", "all"), default=_S,
+                          help="each conversation's first turn (default), or all its turns as a session")
+    for flag, text in (("--sharegpt-max-isl", "skip conversations with a longer human message (tokens)"),
+                       ("--sharegpt-max-osl", "skip conversations with a longer recorded reply (tokens)")):
+        sharegpt.add_argument(flag, type=single_value(int, flag), default=_S, metavar="TOKENS", help=text)
     mixes = parser.add_argument_group("request mixes and cancellation (docs/profile.md)")
     mixes.add_argument("--isl-osl-pairs", "--sequence-distribution", "--seq-dist", dest="isl_osl_pairs",
                        default=_S, metavar="MIX",

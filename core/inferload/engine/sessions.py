@@ -172,6 +172,29 @@ def _fragment(message: Any, text_mode: bool) -> bytes:
     return str(message["content"]).encode() if text_mode else _encode(dict(message))
 
 
+Earlier = list[tuple[tuple[bytes, ...], int]]
+"""A session's earlier turns as a request carries them: per turn, its fragments (the user's messages, then
+the reply as received) and their tokens (the turn's input plus the reply's output)."""
+
+
+def turn_body(
+    plan: SessionPlan, template: SessionTemplate, turn: TurnPlan, earlier: Earlier
+) -> tuple[bytes, int]:
+    """The request body of ``turn`` after the ``earlier`` turns of its session, and its input tokens: the
+    system fragments, the earlier turns ``--conversation-history`` keeps, then the turn's own messages,
+    joined as a messages array (or, in text mode, one prompt string) between the turn's head and tail."""
+    shown = earlier if plan.history is None else earlier[len(earlier) - plan.history :]
+    parts = [*template.system]
+    tokens = template.system_tokens + turn.input_tokens
+    for fragments, count in shown:
+        parts.extend(fragments)
+        tokens += count
+    parts.extend(turn.parts)
+    if plan.text_mode:
+        return turn.head + _encode(b"\n".join(parts).decode()) + turn.tail, tokens
+    return turn.head + b"[" + b",".join(parts) + b"]" + turn.tail, tokens
+
+
 @dataclass(slots=True)
 class SessionTurn:
     """What the worker's ``_send`` needs for one turn instead of a prepared payload."""
@@ -270,8 +293,7 @@ class SessionRunner:
         template = plan.sessions[session_id % len(plan.sessions)]
         key = f"{self.id_prefix}-{session_id}"
         headers = {plan.header: key} if plan.header else {}
-        earlier: list[tuple[tuple[bytes, ...], int]] = []
-        """Per earlier turn: its fragments (the user's, then the reply's) and their tokens."""
+        earlier: Earlier = []
         for index, turn in enumerate(template.turns):
             if index:
                 if turn.delay_ns:
@@ -287,15 +309,9 @@ class SessionRunner:
                     return
                 if held:
                     ready_ns = perf_counter_ns()
-            shown = earlier if plan.history is None else earlier[len(earlier) - plan.history :]
-            parts = [*template.system]
-            tokens = template.system_tokens + turn.input_tokens
-            for fragments, count in shown:
-                parts.extend(fragments)
-                tokens += count
-            parts.extend(turn.parts)
+            body, tokens = turn_body(plan, template, turn, earlier)
             request = SessionTurn(
-                body=turn.head + self._history(parts) + turn.tail,
+                body=body,
                 conversation_id=template.conversation_id,
                 input_tokens=tokens,
                 output_tokens=turn.output_tokens,
@@ -314,8 +330,3 @@ class SessionRunner:
             )
             earlier.append(((*turn.parts, reply_part), turn.input_tokens + (record.output_tokens or 0)))
 
-    def _history(self, parts: list[bytes]) -> bytes:
-        """The messages array (or, in text mode, the one prompt string) of ``parts``."""
-        if self.plan.text_mode:
-            return _encode(b"\n".join(parts).decode())
-        return b"[" + b",".join(parts) + b"]"

@@ -244,17 +244,24 @@ class SessionRunner:
             if worker.stopping:
                 return
             if session_cap is not None:
-                held = session_cap.locked()
-                await session_cap.acquire()
-                if worker.stopping:
-                    session_cap.release()
+                freed = await self._acquire(session_cap)
+                if freed < 0:
                     return
-                if held:
-                    freed_ns = perf_counter_ns()
+                freed_ns = freed or freed_ns
             task = asyncio.get_running_loop().create_task(
                 self.run(session_id, due, max(due, freed_ns), request_cap, session_cap)
             )
             worker.track(task)
+
+    async def _acquire(self, cap: asyncio.Semaphore) -> int:
+        """Take a slot of ``cap``: 0 when one was free, the time one came free when it had to wait (that
+        wait is the server's pace, not the client's lag), -1 (no slot held) when the run stopped meanwhile."""
+        held = cap.locked()
+        await cap.acquire()
+        if self.worker.stopping:
+            cap.release()
+            return -1
+        return perf_counter_ns() if held else 0
 
     async def _slot(self, cmd: Any, request_cap: asyncio.Semaphore | None) -> None:
         counter, end_id, stop_ns = self.worker.init.counter, cmd.end_id, cmd.stop_ns
@@ -302,13 +309,10 @@ class SessionRunner:
             if worker.stopping:
                 return
             if request_cap is not None:
-                held = request_cap.locked()
-                await request_cap.acquire()
-                if worker.stopping:
-                    request_cap.release()
+                freed = await self._acquire(request_cap)
+                if freed < 0:
                     return
-                if held:
-                    ready_ns = perf_counter_ns()
+                ready_ns = freed or ready_ns
             body, tokens = turn_body(plan, template, turn, earlier)
             request = SessionTurn(
                 body=body,

@@ -25,7 +25,7 @@ from typing import Any
 from inferload import hookimpl
 from inferload.dataset import Conversation, Tokenizer, Turn, max_tokens_field, prompt_fields, sample_length
 from inferload.errors import UsageError
-from inferload.textfiles import iter_lines
+from inferload.textfiles import iter_jsonl, iter_lines
 from inferload.types import DatasetSpec
 
 NAME = "multi_turn"
@@ -75,15 +75,8 @@ def load_sessions(
     path = Path(path)
     osl_rng = random.Random(f"inferload-osl-{seed}") if seed is not None else random.Random()
     sessions = []
-    for lineno, line in iter_lines(path, what="--input-file"):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        default_id = f"{path.name}:{lineno}"
+    for lineno, entry in iter_jsonl(path, what="--input-file"):
+        where, default_id = f"{path}:{lineno}", f"{path.name}:{lineno}"
         sessions.append(_session(entry, where, default_id, tokenizer, osl_rng, osl_mean, osl_stddev))
     if not sessions:
         raise UsageError(f"session file {path} has no sessions; add one JSON object with \"turns\" per line")

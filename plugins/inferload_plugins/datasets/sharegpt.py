@@ -35,7 +35,7 @@ from typing import Any
 from inferload import hookimpl
 from inferload.dataset import Conversation, Tokenizer, Turn, sample_length
 from inferload.errors import UsageError
-from inferload.textfiles import iter_lines, read_capped
+from inferload.textfiles import iter_jsonl, iter_lines, read_capped
 from inferload.types import DatasetSpec
 
 NAME = "sharegpt"
@@ -134,14 +134,8 @@ def _entries(path: Path) -> Iterator[tuple[str, Any]]:
             first = line.lstrip("\ufeff \t")
             break
     if not first.startswith("["):
-        for lineno, line in iter_lines(path, what="--input-file"):
-            if line.strip():
-                try:
-                    yield f"{path}:{lineno}", json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise UsageError(
-                        f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})"
-                    ) from None
+        for lineno, entry in iter_jsonl(path, what="--input-file"):
+            yield f"{path}:{lineno}", entry
         return
     text = read_capped(path, what="--input-file", max_bytes=MAX_FILE_BYTES).lstrip("\ufeff")
     decoder = json.JSONDecoder()

@@ -17,16 +17,16 @@ MS = "ms"
 
 def time_to_first_token_first_turn(record: RequestRecord) -> float | None:
     """TTFT of a session's first turn (``turn_index`` 0)."""
-    if record.turn_index != 0 or not record.chunk_ns:
-        return None
-    return ns_to(record.chunk_ns[0] - record.start_ns, MS)
+    return _ttft(record) if record.turn_index == 0 else None
 
 
 def time_to_first_token_later_turns(record: RequestRecord) -> float | None:
     """TTFT of a session's second and later turns (``turn_index`` >= 1)."""
-    if not record.turn_index or not record.chunk_ns:
-        return None
-    return ns_to(record.chunk_ns[0] - record.start_ns, MS)
+    return _ttft(record) if record.turn_index else None
+
+
+def _ttft(record: RequestRecord) -> float | None:
+    return ns_to(record.chunk_ns[0] - record.start_ns, MS) if record.chunk_ns else None
 
 
 @hookimpl

@@ -260,3 +260,17 @@ def test_prefix_cache_serves_the_longest_cached_prefix_and_evicts_the_least_rece
     assert len(cache) == 4  # capacity kept: the least recently used blocks went first
     assert cache.admit([1, 2, 3, 4, 9, 9]) == 2  # [1,2] was used recently and stayed; the block after it went
     assert (cache.queries, cache.hits) == (26, 8)
+
+
+def test_benchmark_duration_cuts_sessions_and_their_think_times(run_cli: Any, tmp_path: Path) -> None:
+    # every later turn would wait ten minutes: the run ends with the duration, not after the think times
+    sessions = [{"turns": [{"text": f"s{n} a"}, {"text": f"s{n} b", "delay_ms": 600_000}]} for n in range(2)]
+    path = write_sessions(tmp_path / "sessions.jsonl", sessions)
+    with ScriptedServer(streamed_reply) as server:
+        result = run_sessions(run_cli, server.url, tmp_path / "art", "--input-file", path,
+                              "--concurrency", "3", "--benchmark-duration", "1", "--benchmark-grace-period", "0")
+    assert result.returncode == 0, result.stderr
+    metas = [r["metadata"] for r in read_jsonl(artifact_dir(tmp_path / "art") / "profile_export.jsonl")]
+    assert len(metas) == len(server.requests) == 3  # three sessions opened (the file's two, then one again)
+    assert {m["turn_index"] for m in metas} == {0}  # no later turn: each was still thinking at the end
+    assert len({m["session_id"] for m in metas}) == 3

@@ -222,6 +222,12 @@ class SessionRunner:
         self.worker = worker
         self.plan = plan
         self.id_prefix = worker.uuid_prefix[:8]
+        self._stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def stop(self) -> None:
+        """The run stops sending: sessions in a think time end now, not when it is over."""
+        if not self._stopped.done():
+            self._stopped.set_result(None)
 
     async def drive(self, cmd: Any) -> None:
         """Run one phase's sessions (``cmd``: its :class:`~inferload.engine.messages.PhaseCommand`)."""
@@ -304,7 +310,9 @@ class SessionRunner:
         for index, turn in enumerate(template.turns):
             if index:
                 if turn.delay_ns:
-                    await asyncio.sleep(turn.delay_ns / 1e9)
+                    done, _ = await asyncio.wait((self._stopped,), timeout=turn.delay_ns / 1e9)
+                    if done:
+                        return
                 scheduled_ns = ready_ns = perf_counter_ns()
             if worker.stopping:
                 return

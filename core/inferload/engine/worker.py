@@ -223,6 +223,8 @@ class Worker:
         the ~2.6 µs of ``str(uuid4())`` on the hot path."""
         self.timeout_message = timeout_message(init.request_timeout, init.output_limited)
         self.timeout_timer: asyncio.TimerHandle | None = None
+        self.sessions: Any = None
+        """Multi-turn runs: the phase's :class:`~inferload.engine.sessions.SessionRunner`."""
 
     async def serve(self) -> None:
         init = self.init
@@ -303,7 +305,8 @@ class Worker:
         if self.init.sessions is not None:  # multi-turn: the session runner starts and runs the sessions
             from inferload.engine.sessions import SessionRunner
 
-            self.driver = self.loop.create_task(SessionRunner(self, self.init.sessions).drive(cmd))
+            self.sessions = SessionRunner(self, self.init.sessions)
+            self.driver = self.loop.create_task(self.sessions.drive(cmd))
         elif cmd.schedule is not None:
             self.driver = self.loop.create_task(self._rate_driver(cmd))
         else:
@@ -511,6 +514,8 @@ class Worker:
 
     def _stop_sending(self) -> None:
         self.stopping = True
+        if self.sessions is not None:
+            self.sessions.stop()  # ends the sessions' think times: no turn is sent any more
         if self.driver is not None and not self.driver.done():
             self.driver.cancel()
         if self.sleeper is not None:

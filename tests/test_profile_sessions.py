@@ -268,7 +268,8 @@ def test_benchmark_duration_cuts_sessions_and_their_think_times(run_cli: Any, tm
     path = write_sessions(tmp_path / "sessions.jsonl", sessions)
     with ScriptedServer(streamed_reply) as server:
         result = run_sessions(run_cli, server.url, tmp_path / "art", "--input-file", path,
-                              "--concurrency", "3", "--benchmark-duration", "1", "--benchmark-grace-period", "0")
+                              "--concurrency", "3", "--benchmark-duration", "1",
+                              "--benchmark-grace-period", "0")
     assert result.returncode == 0, result.stderr
     metas = [r["metadata"] for r in read_jsonl(artifact_dir(tmp_path / "art") / "profile_export.jsonl")]
     assert len(metas) == len(server.requests) == 3  # three sessions opened (the file's two, then one again)

@@ -79,7 +79,14 @@ def test_each_later_turn_carries_the_replies_the_server_actually_streamed(
             assert json.loads(request.body)["messages"] == expected
             # the next turn carries this reply exactly as it was streamed
             expected.append({"role": "assistant", "content": reply_of(number)})
-    records = read_jsonl(artifact_dir(tmp_path / "art") / "profile_export.jsonl")
+    run = artifact_dir(tmp_path / "art")
+    data = json.loads((run / "inputs.json").read_text())["data"]
+    inputs = {entry["session_id"]: entry["payloads"] for entry in data}
+    system = {"role": "system", "content": SESSIONS[0]["system"]}
+    assert [body["messages"] for body in inputs["alpha"]] == [
+        [system, {"role": "user", "content": turn["text"]}] for turn in SESSIONS[0]["turns"]
+    ]  # each turn as the file gives it: the replies come at run time
+    records = read_jsonl(run / "profile_export.jsonl")
     for key, requests in groups.items():
         mine = sorted((r["metadata"] for r in records if r["metadata"]["session_id"] == key),
                       key=lambda m: m["turn_index"])

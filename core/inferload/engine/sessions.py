@@ -167,6 +167,24 @@ def build_session_plan(
     )
 
 
+def turn_conversations(conversation: Conversation) -> list[Conversation]:
+    """Each turn of a session as a conversation of its own (the system prompt, then the turn's messages):
+    what ``inputs.json`` lists for a session, the replies being known only at run time."""
+    from inferload.dataset import Conversation
+
+    system = ({"role": "system", "content": conversation.system},) if conversation.system else ()
+    return [
+        Conversation(
+            conversation_id=conversation.conversation_id,
+            prompt="\n".join(str(m["content"]) for m in turn.messages),
+            input_tokens=turn.input_tokens,
+            max_output_tokens=turn.max_output_tokens,
+            messages=(*system, *turn.messages),
+        )
+        for turn in conversation.turns or ()
+    ]
+
+
 def _fragment(message: Any, text_mode: bool) -> bytes:
     """A message as the body carries it: the JSON object, or (text mode) its content's UTF-8 text."""
     return str(message["content"]).encode() if text_mode else _encode(dict(message))

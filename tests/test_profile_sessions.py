@@ -163,6 +163,9 @@ def test_against_the_simulator_cached_tokens_rise_on_later_turns_and_turn_metric
     assert summary["time_to_first_token_first_turn"]["count"] == 4
     assert summary["time_to_first_token_later_turns"]["count"] == 8
     assert summary["prefix_cache_hit_rate"]["avg"] > 0
+    # the simulator's vLLM-named counters, scraped during the run, agree with the usage the client read
+    (hits,) = summary["server_metrics"]["families"]["vllm:prefix_cache_hits_total"]["series"]
+    assert hits["run"]["total_increase"] == sum(t["cached_tokens"] for t in truth) > 0
     report = json.loads((run / "profile_export_sessions.json").read_text())
     assert [t["turn_index"] for t in report["turns"]] == [0, 1, 2]
     cached_avg = [t["metrics"]["usage_cached_tokens"]["avg"] for t in report["turns"]]
@@ -266,7 +269,6 @@ def test_prefix_cache_serves_the_longest_cached_prefix_and_evicts_the_least_rece
     assert cache.admit([3, 4, 5, 6]) == 0  # same ids, another prefix: blocks key the whole prefix
     assert len(cache) == 4  # capacity kept: the least recently used blocks went first
     assert cache.admit([1, 2, 3, 4, 9, 9]) == 2  # [1,2] was used recently and stayed; the block after it went
-    assert (cache.queries, cache.hits) == (26, 8)
 
 
 def test_benchmark_duration_cuts_sessions_and_their_think_times(run_cli: Any, tmp_path: Path) -> None:

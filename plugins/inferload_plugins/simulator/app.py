@@ -214,9 +214,9 @@ class SimulatorApp:
             return None
         gen, fault = accepted
         if self.prefix_cache is not None and isinstance(gen, Generation):
-            gen.cached_tokens = trace.cached_tokens = self.prefix_cache.admit(
-                [token for part in gen.prompt_parts for token in encode_tokens(part)]
-            )
+            ids = [token for part in gen.prompt_parts for token in encode_tokens(part)]
+            gen.cached_tokens = trace.cached_tokens = self.prefix_cache.admit(ids)
+            self.metrics.prefix_cache_looked_up(len(ids), gen.cached_tokens)
         trace.id, trace.model, trace.stream = gen.id, gen.model, gen.stream
         trace.prompt_tokens, trace.reasoning_tokens = gen.prompt_tokens, gen.reasoning_tokens
         if fault is None and self.engine is None:

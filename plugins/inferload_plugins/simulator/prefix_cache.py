@@ -25,10 +25,6 @@ class PrefixCache:
         self.capacity = capacity
         self.block_size = block_size
         self._blocks: OrderedDict[int, None] = OrderedDict()
-        self.queries = 0
-        """Prompt tokens looked up (vLLM's ``prefix_cache_queries``)."""
-        self.hits = 0
-        """Prompt tokens served from the cache (vLLM's ``prefix_cache_hits``)."""
 
     def admit(self, token_ids: Sequence[int]) -> int:
         """Look ``token_ids`` up, then cache its full blocks; return how many leading tokens were cached."""
@@ -52,8 +48,6 @@ class PrefixCache:
                 blocks[key] = None
         while len(blocks) > self.capacity:
             blocks.popitem(last=False)
-        self.queries += len(token_ids)
-        self.hits += cached
         return cached
 
     def __len__(self) -> int:

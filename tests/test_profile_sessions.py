@@ -39,6 +39,15 @@ def streamed_reply(request: ScriptedRequest, number: int) -> bytes:
     return head + body
 
 
+def streamed_completion(request: ScriptedRequest, number: int) -> bytes:
+    """A completions stream (``choices[0].text``) of :func:`reply_of`, then ``[DONE]``."""
+    events = [{"choices": [{"index": 0, "text": reply_of(number), "finish_reason": None}]},
+              {"choices": [{"index": 0, "text": "", "finish_reason": "stop"}]}]
+    body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n" % len(body)
+    return head + body
+
+
 def write_sessions(path: Path, sessions: list[Any]) -> Path:
     path.write_text("\n".join(json.dumps(s) for s in sessions) + "\n", encoding="utf-8")
     return path
@@ -284,3 +293,27 @@ def test_benchmark_duration_cuts_sessions_and_their_think_times(run_cli: Any, tm
     assert len(metas) == len(server.requests) == 3  # three sessions opened (the file's two, then one again)
     assert {m["turn_index"] for m in metas} == {0}  # no later turn: each was still thinking at the end
     assert len({m["session_id"] for m in metas}) == 3
+
+
+def test_a_prompt_endpoint_gets_the_history_as_one_prompt_text(run_cli: Any, tmp_path: Path) -> None:
+    path = write_sessions(tmp_path / "sessions.jsonl", SESSIONS[:1])
+    with ScriptedServer(streamed_completion) as server:
+        result = run_sessions(run_cli, server.url, tmp_path / "art", "--input-file", path,
+                              "--endpoint-type", "completions")
+    assert result.returncode == 0, result.stderr
+    prompts = [json.loads(request.body)["prompt"] for request in server.requests]
+    system, turns = SESSIONS[0]["system"], [turn["text"] for turn in SESSIONS[0]["turns"]]
+    assert prompts == [
+        "\n".join([system, turns[0]]),
+        "\n".join([system, turns[0], reply_of(0), turns[1]]),
+        "\n".join([system, turns[0], reply_of(0), turns[1], reply_of(1), turns[2]]),
+    ]
+
+
+def test_an_endpoint_that_cannot_carry_history_is_a_usage_error(run_cli: Any, tmp_path: Path) -> None:
+    path = write_sessions(tmp_path / "sessions.jsonl", SESSIONS[:1])
+    result = run_sessions(run_cli, None, tmp_path / "art", "--input-file", path,
+                          "--endpoint-type", "embeddings")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--endpoint-type embeddings" in lines[0], result.stderr

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from inferload_plugins.tokenizers.builtin import BuiltinTokenizer
-from profile_fixtures import artifact_dir, read_jsonl, simulator
+from profile_fixtures import artifact_dir, read_jsonl, simulator, usage_error
 
 __all__ = ["simulator"]  # the fixture, re-exported so pytest finds it here
 
@@ -75,7 +75,6 @@ def test_a_bad_sharegpt_file_is_one_usage_error_before_any_request(
     path = tmp_path / "share.json"
     path.write_text(content, encoding="utf-8")
     result = run(run_cli, simulator.url, tmp_path / "art", "--dataset", "sharegpt", "--input-file", path)
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and fragment in lines[0] and str(path) in lines[0], result.stderr
+    line = usage_error(result)
+    assert fragment in line and str(path) in line, line
     assert simulator.truth() == []

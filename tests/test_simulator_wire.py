@@ -165,8 +165,9 @@ def test_truth_log_records_each_request_with_its_server_timestamps(
     assert set(records) == {"streamed", "whole", "refused"}
     streamed = records["streamed"]
     assert set(streamed) == {
-        "id", "request_id", "route", "model", "stream", "status", "fault", "outcome", "prompt_tokens",
-        "completion_tokens", "reasoning_tokens", "finish_reason", "received_ns", "scheduled_ns",
+        "id", "request_id", "session_id", "route", "model", "stream", "status", "fault", "outcome",
+        "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "finish_reason",
+        "received_ns", "scheduled_ns",
         "first_token_ns", "finished_ns", "headers_ns", "first_chunk_ns", "chunk_ns", "last_chunk_ns",
     }
     assert streamed["id"].startswith("cmpl-") and streamed["route"] == COMPLETIONS

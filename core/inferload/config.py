@@ -36,6 +36,7 @@ from inferload.redact import (
 )
 from inferload.textfiles import read_capped
 from inferload.urls import check_no_fragment, check_target_text
+from inferload.workload_options import WorkloadOptions
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
@@ -58,7 +59,7 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
         return dict(_FILE_VALUES.get() or {})
 
 
-class ProfileConfig(BaseSettings):
+class ProfileConfig(BaseSettings, WorkloadOptions):
     """One validated profile run configuration. Field names are the flag names with ``_`` for ``-``."""
 
     model_config = SettingsConfigDict(
@@ -322,6 +323,8 @@ class ProfileConfig(BaseSettings):
         """Concurrency cap: as given, 1 when neither concurrency nor rate is set, else unlimited (None)."""
         if self.concurrency is not None:
             return self.concurrency
+        if self.request_rate is None and self.session_concurrency is not None:
+            return self.session_concurrency  # a session has one request in flight: as many as sessions
         return None if self.request_rate is not None else 1
 
     @property
@@ -368,11 +371,20 @@ class ProfileConfig(BaseSettings):
         dataset = self.dataset
         if dataset is None:
             readers = sorted(name for name, spec in datasets.items() if spec.input_file)
+            if self.input_file is not None:
+                # a file's own shape picks among the readers (a JSONL line with "turns" is a session)
+                readers = _detected(readers, datasets, self.input_file)
             dataset = _the_one(readers, "--input-file", "dataset") if self.input_file else default("dataset")
         spec = registry.get("dataset", dataset)
         if self.input_file is not None and not spec.input_file:
             raise UsageError(f"--input-file is not used by --dataset {dataset}; drop one of them")
-        if spec.input_file and self.input_file is None:
+        if not spec.sessions and self.session_flags():
+            sessions = sorted(name for name, s in datasets.items() if s.sessions) or ["none installed"]
+            raise UsageError(
+                f"{', '.join(self.session_flags())} shape(s) multi-turn sessions, which --dataset {dataset} "
+                f"does not make; use a session dataset ({', '.join(sessions)}) or drop the flag"
+            )
+        if spec.input_file and spec.file_required and self.input_file is None:
             raise UsageError(
                 f"--dataset {dataset} needs --input-file PATH (a JSONL file, one prompt per line)"
             )
@@ -618,6 +630,13 @@ def _chosen(value: str | None, field: str) -> str:
     if value is None:
         raise RuntimeError(f"{field} is chosen by ProfileConfig.with_plugin_defaults(); call it first")
     return value
+
+
+def _detected(readers: list[str], datasets: Mapping[str, Any], path: Path) -> list[str]:
+    """Among the datasets that read ``--input-file``, those that recognise ``path`` (their ``detect``), else
+    those without a ``detect`` (the plain readers)."""
+    recognised = [name for name in readers if (detect := datasets[name].detect) is not None and detect(path)]
+    return recognised or [name for name in readers if datasets[name].detect is None]
 
 
 def _the_one(names: list[str], flag: str, noun: str) -> str:

@@ -52,6 +52,23 @@ class Tokenizer(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Turn:
+    """One user turn of a multi-turn session (:attr:`Conversation.turns`).
+
+    ``messages`` are what the user says in this turn (OpenAI-style ``{"role", "content"}``, usually one
+    ``user`` message); ``input_tokens`` their exact token count under the run's tokenizer. The request of
+    turn *k* carries the earlier turns and the replies the server actually streamed to them (as
+    ``--conversation-history`` allows), then these messages. ``delay_ms`` is the user's think time: how
+    long after the previous reply ended this turn is sent (ignored for the first turn: the session's start).
+    """
+
+    messages: tuple[Mapping[str, Any], ...]
+    input_tokens: int
+    max_output_tokens: int | None = None
+    delay_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Conversation:
     """One prompt to send, fully prepared: the engine renders it into a payload before t=0.
 
@@ -69,6 +86,10 @@ class Conversation:
     system: str | None = None
     messages: tuple[Mapping[str, Any], ...] | None = None
     """OpenAI-style ``{"role": ..., "content": ...}`` turns, when the source is a conversation."""
+    turns: tuple[Turn, ...] | None = None
+    """A multi-turn session (session datasets only): the turns sent one after another, each once the reply
+    to the previous one has arrived. The fields above then describe the first turn alone (what
+    ``inputs.json`` and the readiness probe show); ``system`` is sent before every turn's history."""
 
     def chat_messages(self) -> list[dict[str, Any]]:
         """The ``messages`` array for a chat request."""
@@ -123,3 +144,40 @@ def resolve_tokenizer(registry: PluginRegistry, value: str | None) -> Tokenizer:
             "plugin (the Hugging Face one: `pip install 'inferload[hf]'`)"
         )
     return loaders[0].factory(value)
+
+
+def prompt_fields(entry: Any, where: str) -> tuple[str, tuple[dict[str, str], ...] | None]:
+    """The prompt of a JSONL entry (``"text"`` or ``"messages"``, never both): its text and, for messages,
+    the messages. A conversation's prompt (what ISL counts and a completions endpoint sends) is its message
+    contents joined by newlines. Raises UsageError starting with ``where`` (``FILE:LINE``): the one rule
+    every JSONL dataset applies to a prompt."""
+    if not isinstance(entry, dict):
+        raise UsageError(f"{where}: expected a JSON object, got {type(entry).__name__}")
+    if "text" in entry and "messages" in entry:
+        raise UsageError(f'{where}: has both "text" and "messages"; keep one (a line is one prompt)')
+    if "text" in entry:
+        if not isinstance(entry["text"], str) or not entry["text"]:
+            raise UsageError(f'{where}: "text" must be a non-empty string')
+        return entry["text"], None
+    if "messages" in entry:
+        raw = entry["messages"]
+        if not isinstance(raw, list) or not raw:
+            raise UsageError(f'{where}: "messages" must be a non-empty list of {{"role", "content"}} objects')
+        messages = []
+        for number, message in enumerate(raw, start=1):
+            if (not isinstance(message, dict) or not isinstance(message.get("role"), str)
+                    or not isinstance(message.get("content"), str)):
+                raise UsageError(f'{where}: message {number} needs a string "role" and a string "content"')
+            messages.append({"role": message["role"], "content": message["content"]})
+        return "\n".join(m["content"] for m in messages), tuple(messages)
+    raise UsageError(f'{where}: needs a "text" or a "messages" field')
+
+
+def max_tokens_field(entry: dict[str, Any], where: str) -> int | None:
+    """An entry's ``"max_tokens"`` (None when absent); UsageError starting with ``where`` unless >= 1."""
+    value = entry.get("max_tokens")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f'{where}: "max_tokens" must be a whole number >= 1, got {value!r}')
+    return value

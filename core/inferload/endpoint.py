@@ -61,7 +61,8 @@ class EndpointAdapter(Protocol):
         ...
 
     def parser(self, streaming: bool) -> ResponseParser:
-        """A fresh parser for one response."""
+        """A fresh parser for one response. Multi-turn sessions need it to have ``answer_text() -> str``
+        (the reply as received, sent back in the next turn); both parsers below have it."""
         ...
 
 
@@ -153,6 +154,11 @@ class SSEJSONParser:
                     self._first_answer_ns = ts_ns
                 self._answer.append(answer)
 
+    def answer_text(self) -> str:
+        """The answer text received so far, as streamed (reasoning apart): what a multi-turn session
+        sends back as the assistant's reply in its next turn."""
+        return "".join(self._answer)
+
     def finish(self, record: RequestRecord, tokenizer: Tokenizer | None) -> None:
         for event_ns, event_type, payload in self._sse.close():
             self._event(event_ns, event_type, payload)
@@ -176,12 +182,17 @@ class JSONBodyParser:
     """A non-streamed JSON response: parsed once, when complete. With ``require_output`` (generating
     endpoints), a response without answer or reasoning text is ``empty_response``."""
 
-    __slots__ = ("_extract", "_parts", "_require_output")
+    __slots__ = ("_answer", "_extract", "_parts", "_require_output")
 
     def __init__(self, extract: Extract, *, require_output: bool = False) -> None:
         self._extract = extract
         self._require_output = require_output
         self._parts: list[bytes] = []
+        self._answer = ""
+
+    def answer_text(self) -> str:
+        """The response's answer text once :meth:`finish` has parsed it ("" before, or without one)."""
+        return self._answer
 
     def feed(self, data: bytes, ts_ns: int) -> None:
         self._parts.append(data)
@@ -196,6 +207,7 @@ class JSONBodyParser:
                 record.error = server_error(obj)
                 return
             answer, reasoning = self._extract(obj)
+            self._answer = answer or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             record.error = RequestError(
                 ERROR_MALFORMED, f"response body is not the expected JSON ({exc}): {body[:80]!r}"
@@ -327,15 +339,22 @@ def apply_usage(record: RequestRecord, usage: Any) -> RequestError | None:
     if not isinstance(usage, dict):
         return RequestError(ERROR_MALFORMED, f"usage is {_shown(usage)}, not an object")
     details = usage.get("completion_tokens_details") or {}
+    prompt_details = usage.get("prompt_tokens_details") or {}
     fields = [(usage, key, attr) for key, attr in _USAGE_FIELDS]
     if isinstance(details, dict):
         fields.append((details, "reasoning_tokens", "usage_reasoning_tokens"))
+    if isinstance(prompt_details, dict):
+        # vLLM (with prefix caching) and OpenAI: the prompt tokens served from the prefix cache
+        fields.append((prompt_details, "cached_tokens", "usage_cached_tokens"))
     for source, key, attr in fields:
         value = source.get(key)
         if value is None:
             continue
         if type(value) is not int or value < 0:
-            name = key if source is usage else f"completion_tokens_details.{key}"
+            name = key if source is usage else (
+                f"prompt_tokens_details.{key}" if source is prompt_details
+                else f"completion_tokens_details.{key}"
+            )
             return RequestError(
                 ERROR_MALFORMED, f"usage.{name} is {_shown(value)}, not a non-negative integer"
             )

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
-from inferload.records import ERROR_METRIC, WARMUP, RequestError, RequestRecord
+from inferload.records import ERROR_METRIC, ERROR_REQUEST_CANCELLED, WARMUP, RequestError, RequestRecord
 from inferload.stats import compute_stats, ns_to, per_second
 from inferload.types import MetricSpec
 
@@ -89,6 +89,9 @@ class RunSummary:
     metrics: Mapping[str, Mapping[str, Any]]
     good_count: int | None = None
     """Successful requests meeting every goodput SLO; None when no SLO was given."""
+    cancelled_count: int = 0
+    """Profiling requests the client cancelled on purpose (``--request-cancellation-rate``): counted in
+    neither ``request_count`` nor ``error_count``."""
     slos: Mapping[str, float] = field(default_factory=dict)
     final: bool = False
     """True for the end-of-run results, False for a live snapshot."""
@@ -202,6 +205,8 @@ class MetricsAccumulator:
 
         self.request_count = 0
         self.error_count = 0
+        self.cancelled_count = 0
+        """Profiling requests the client cancelled on purpose (``--request-cancellation-rate``)."""
         self.warmup_count = 0
         self.good_count = 0
         self._errors: Counter[tuple[int | None, str, str]] = Counter()
@@ -237,6 +242,9 @@ class MetricsAccumulator:
             error = record.error
             if error is None:
                 error = self._measure(record, computers, slo_checks)
+            if error is not None and error.type == ERROR_REQUEST_CANCELLED:
+                self.cancelled_count += 1  # abandoned on purpose: neither a success nor an error
+                continue
             if error is not None:
                 self.error_count += 1
                 self._errors[(error.code, error.type, error.message)] += 1
@@ -359,6 +367,7 @@ class MetricsAccumulator:
                 summary = RunSummary(
                     request_count=self.request_count,
                     error_count=self.error_count,
+                    cancelled_count=self.cancelled_count,
                     benchmark_duration_ns=duration_ns,
                     metrics=results,
                     good_count=self.good_count if self.slos else None,
@@ -447,7 +456,7 @@ class MetricsAccumulator:
             and self._first_start_ns is not None
             and self._last_start_ns is not None
         ):
-            sent = self.request_count + self.error_count
+            sent = self.request_count + self.error_count + self.cancelled_count
             scheduled_rate = per_second(sent - 1, self._last_scheduled_ns - self._first_scheduled_ns)
             achieved_rate = per_second(sent - 1, self._last_start_ns - self._first_start_ns)
             if sent >= 10 and scheduled_rate and achieved_rate is not None and \

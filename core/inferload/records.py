@@ -37,6 +37,7 @@ ERROR_TIMEOUT = "timeout"  # --request-timeout-seconds elapsed
 ERROR_CONNECTION = "connection_error"  # refused, reset or closed before the response was complete
 ERROR_MALFORMED = "malformed_response"  # the body or an SSE event could not be parsed
 ERROR_CANCELLED = "cancelled"  # the run was interrupted while the request was in flight
+ERROR_REQUEST_CANCELLED = "request_cancelled"  # abandoned on purpose (--request-cancellation-rate)
 ERROR_SERVER = "server_error"  # a 2xx response carried an error object or an SSE ``event: error`` frame
 ERROR_INCOMPLETE = "stream_incomplete"  # the stream ended cleanly before any finish_reason or [DONE]
 ERROR_EMPTY = "empty_response"  # a generating endpoint answered 2xx with no output at all
@@ -115,6 +116,14 @@ class RequestRecord:
     server_timing_ms: dict[str, float] | None = None
     """Durations the server reported for this request, in ms, by name (e.g. Ollama's ``eval_duration``);
     None when it reported none. Metric plugins of that dialect read them beside the client's figures."""
+    usage_cached_tokens: int | None = None
+    """Prompt tokens the server served from its prefix cache (``usage.prompt_tokens_details.cached_tokens``,
+    as vLLM and OpenAI report it); None when the server did not say."""
+    session_id: str | None = None
+    """Multi-turn runs: the session this request belongs to (one id per session started, also sent as
+    the affinity header); None for single-turn requests."""
+    turn_index: int | None = None
+    """Multi-turn runs: the turn's position in its session, 0 for the first."""
 
     @property
     def ok(self) -> bool:

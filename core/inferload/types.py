@@ -209,6 +209,14 @@ class DatasetSpec(PluginSpec):
     category: ClassVar[str] = "dataset"
     factory: Callable[..., list[Conversation]]
     input_file: bool = False
+    file_required: bool = True
+    """With ``input_file``: False when the dataset also works without a file (synthetic sessions)."""
+    sessions: bool = False
+    """The dataset makes multi-turn sessions (conversations with ``turns``); the session flags
+    (``--conversation-*``, ``--session-*``) apply to it alone."""
+    detect: Callable[[Path], bool] | None = None
+    """With ``input_file``: whether a file is in this dataset's format (cheap: its first line), so
+    ``--input-file`` alone picks it among several readers; None for the plain JSONL reader."""
 
 
 @dataclass(frozen=True, kw_only=True)

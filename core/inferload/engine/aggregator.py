@@ -10,7 +10,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from inferload.records import ERROR_CANCELLED, RequestRecord
+from inferload.records import ERROR_CANCELLED, ERROR_REQUEST_CANCELLED, RequestRecord
 from inferload.runstate import PhaseProgress, RunState, WorkerStats
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class RecordAggregator:
         errors = cancelled = 0
         for record in records:
             if record.error is not None:
-                if record.error.type == ERROR_CANCELLED:
+                if record.error.type in (ERROR_CANCELLED, ERROR_REQUEST_CANCELLED):
                     cancelled += 1
                 else:
                     errors += 1

@@ -41,6 +41,14 @@ class WorkerInit:
     batch_size: int = 512
     output_limited: bool = True
     """Whether requests carry an output limit (--osl): shapes the hint of a timeout's error message."""
+    sessions: Any = None
+    """Multi-turn runs: the :class:`~inferload.engine.sessions.SessionPlan` (phases then count sessions)."""
+    cancellation: Any = None
+    """``--request-cancellation-rate``: the :class:`~inferload.engine.cancellation.CancellationPlan` (or
+    None)."""
+    session_share: int | None = None
+    """Multi-turn runs: this worker's share of ``--session-concurrency`` (None: its ``--concurrency``
+    share)."""
 
 
 @dataclass

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from inferload.engine.cancellation import cancellation_plan
+from inferload.engine.sessions import build_session_plan, turn_conversations
 from inferload.errors import UsageError
 
 if TYPE_CHECKING:
@@ -24,7 +26,8 @@ class Payloads:
     """What the dataset and the endpoint adapter made of the run's inputs.
 
     ``inputs`` are the ``inputs.json`` entries (``{"session_id", "payloads": [body]}``, one per
-    conversation); ``worker_fields`` the :class:`~inferload.engine.messages.WorkerInit` fields every worker
+    conversation; a multi-turn session lists one body per turn, without the replies known only at run
+    time); ``worker_fields`` the :class:`~inferload.engine.messages.WorkerInit` fields every worker
     shares except ``url``, ``worker_id``, ``counter`` and ``max_connections`` (payloads as final bytes);
     ``probe_body`` the ``--wait-for-model-timeout`` probe: the first prompt asking for one token, not
     streamed (:func:`inferload.server_prep.wait_for_model`)."""
@@ -59,6 +62,7 @@ def prepare_payloads(
         osl_stddev=config.osl_stddev,
         seed=seed,
         path=None if config.input_file is None else str(config.input_file),
+        **config.dataset_options(),
     )
     if not conversations:
         raise UsageError(
@@ -67,9 +71,13 @@ def prepare_payloads(
         )
     adapter = endpoint.factory()
     bodies = [adapter.render(conversation, config) for conversation in conversations]
+    sessions = None
+    if any(c.turns for c in conversations):
+        sessions = build_session_plan(conversations, adapter, config, config.endpoint_type or endpoint.name)
     one_token = config.model_copy(update={"osl": 1, "osl_stddev": 0.0, "streaming": False})
     inputs = [
-        {"session_id": c.conversation_id, "payloads": [body]}
+        {"session_id": c.conversation_id,
+         "payloads": [body] if not c.turns else [adapter.render(t, config) for t in turn_conversations(c)]}
         for c, body in zip(conversations, bodies, strict=True)
     ]
     return Payloads(
@@ -93,6 +101,10 @@ def prepare_payloads(
             "request_timeout": config.request_timeout_seconds,
             "output_limited": config.osl is not None,
             "tokenizer": tokenizer if endpoint.produces_tokens else None,
+            "sessions": sessions,
+            "cancellation": cancellation_plan(
+                config.request_cancellation_rate, config.cancellation_delay, seed
+            ),
         },
     )
 

@@ -153,7 +153,9 @@ class ProfileRun:
         payloads = prepare_payloads(
             self.config, registry, self.endpoint, self.transport, self.seed, tokenizer=self.tokenizer
         )
-        phases = build_phases(self.config, registry, self.seed)
+        sessions = payloads.worker_fields.get("sessions")
+        phases = build_phases(self.config, registry, self.seed,
+                              sessions=None if sessions is None else len(sessions.sessions))
         url = self._start_target()
         # the last usage check, before the artifact directory is touched: the API's address can be had
         self.api_server = bind_live_api(self.config, registry, state, shared=self.api_shared)

@@ -85,8 +85,14 @@ def arrival_offsets(gaps: Any, count: int | None, duration_sec: float | None) ->
     return offsets
 
 
-def build_phases(config: ProfileConfig, registry: PluginRegistry, seed: int) -> list[PhasePlan]:
-    """Warmup (if asked) then profiling, ids consecutive across phases."""
+def build_phases(
+    config: ProfileConfig, registry: PluginRegistry, seed: int, sessions: int | None = None
+) -> list[PhasePlan]:
+    """Warmup (if asked) then profiling, ids consecutive across phases.
+
+    ``sessions``: the number of sessions of a multi-turn dataset. Ids and counts are then sessions (a rate
+    starts sessions), and profiling sends every session once unless ``--conversation-num``,
+    ``--request-count`` or ``--benchmark-duration`` says otherwise."""
     phases: list[PhasePlan] = []
     next_id = 0
     rng = random.Random(seed ^ 0x5EED)
@@ -104,6 +110,8 @@ def build_phases(config: ProfileConfig, registry: PluginRegistry, seed: int) -> 
         phases.append(PhasePlan(WARMUP, next_id, count, None, None, offsets(count, None)))
         next_id += count
     count = config.effective_request_count
+    if sessions is not None and config.benchmark_duration is None:
+        count = config.conversation_num or config.request_count or sessions
     duration = config.benchmark_duration
     grace = config.effective_grace_period if duration is not None else None
     phases.append(PhasePlan(PROFILING, next_id, count, duration, grace, offsets(count, duration)))

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from time import perf_counter_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from inferload.endpoint import error_from_body
@@ -44,11 +44,15 @@ from inferload.engine.transport import REQUEST_ID_HEADER, TransportError
 from inferload.records import (
     ERROR_CANCELLED,
     ERROR_CLIENT,
+    ERROR_REQUEST_CANCELLED,
     ERROR_TIMEOUT,
     RequestError,
     RequestRecord,
     timeout_message,
 )
+
+if TYPE_CHECKING:
+    from inferload.engine.sessions import SessionTurn
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +223,8 @@ class Worker:
         the ~2.6 µs of ``str(uuid4())`` on the hot path."""
         self.timeout_message = timeout_message(init.request_timeout, init.output_limited)
         self.timeout_timer: asyncio.TimerHandle | None = None
+        self.sessions: Any = None
+        """Multi-turn runs: the phase's :class:`~inferload.engine.sessions.SessionRunner`."""
 
     async def serve(self) -> None:
         init = self.init
@@ -296,7 +302,12 @@ class Worker:
             self._at(cmd.stop_ns, self._stop_sending)
         if cmd.grace_ns is not None:
             self._at(cmd.grace_ns, self._cancel_inflight)
-        if cmd.schedule is not None:
+        if self.init.sessions is not None:  # multi-turn: the session runner starts and runs the sessions
+            from inferload.engine.sessions import SessionRunner
+
+            self.sessions = SessionRunner(self, self.init.sessions)
+            self.driver = self.loop.create_task(self.sessions.drive(cmd))
+        elif cmd.schedule is not None:
             self.driver = self.loop.create_task(self._rate_driver(cmd))
         else:
             count = cmd.concurrency or 1
@@ -356,6 +367,11 @@ class Worker:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Keep ``task`` (a slot or a request) until it ends: the phase ends once all have."""
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
     # -- one request -----------------------------------------------------------------------------
 
     async def _send(
@@ -364,24 +380,36 @@ class Worker:
         scheduled_ns: int,
         cap: asyncio.Semaphore | None = None,
         ready_ns: int | None = None,
-    ) -> None:
-        """Send one request and record it. ``ready_ns``: when it could go (default ``scheduled_ns``); later
-        only when a ``--concurrency`` cap held it for a free slot."""
+        turn: SessionTurn | None = None,
+    ) -> _Exchange:
+        """Send one request and record it; return its exchange. ``ready_ns``: when it could go (default
+        ``scheduled_ns``); later only when a ``--concurrency`` cap held it for a free slot. ``turn``: a
+        session's turn (:mod:`inferload.engine.sessions`), sent instead of a prepared payload."""
         init = self.init
-        index = request_id % len(init.payloads)
+        if turn is None:
+            index = request_id % len(init.payloads)
+            payload, conversation_id = init.payloads[index], init.conversation_ids[index]
+            input_tokens, output_tokens = init.input_tokens[index], init.output_tokens[index]
+        else:
+            payload, conversation_id = turn.body, turn.conversation_id
+            input_tokens, output_tokens = turn.input_tokens, turn.output_tokens
         record = RequestRecord(
             request_id,
             self.phase,
             init.worker_id,
-            init.conversation_ids[index],
+            conversation_id,
             f"{self.uuid_prefix}{request_id:012x}" if self.user_request_id is None else self.user_request_id,
             scheduled_ns,
             0,
             0,
             0,
-            init.input_tokens[index],
-            init.output_tokens[index],
+            input_tokens,
+            output_tokens,
         )
+        headers = {REQUEST_ID_HEADER: record.x_request_id} if self.user_request_id is None else {}
+        if turn is not None:
+            record.session_id, record.turn_index = turn.session_id, turn.turn_index
+            headers.update(turn.headers)
         exchange = _Exchange(record, self.adapter.parser(init.streaming), self.wall_offset)
         task = asyncio.current_task(self.loop)
         self.inflight[exchange] = task  # type: ignore[assignment]
@@ -396,11 +424,14 @@ class Worker:
         exchange.deadline_ns = start + self.timeout_ns
         if self.timeout_timer is None:
             self.timeout_timer = self.loop.call_later(init.request_timeout, self._expire)
+        abandon = None
+        if init.cancellation is not None and init.cancellation.chosen(request_id):
+            abandon = self.loop.call_later(
+                init.cancellation.delay_s, self._abort, exchange, ERROR_REQUEST_CANCELLED
+            )
         try:
             record.bytes_sent, record.bytes_received = await self.transport.request(
-                init.payloads[index],
-                {REQUEST_ID_HEADER: record.x_request_id} if self.user_request_id is None else {},
-                exchange,
+                payload, headers, exchange
             )
             record.end_ns = exchange.last_ns or perf_counter_ns()
             if exchange.error_body is not None:
@@ -417,6 +448,9 @@ class Worker:
             self._partial(exchange)
             if kind == ERROR_TIMEOUT:
                 record.error = RequestError(ERROR_TIMEOUT, self.timeout_message)
+            elif kind == ERROR_REQUEST_CANCELLED:
+                record.cancelled = True
+                record.error = RequestError(ERROR_REQUEST_CANCELLED, init.cancellation.message())
             else:
                 record.cancelled = True
                 record.error = RequestError(ERROR_CANCELLED, "cancelled in flight: the run was stopping")
@@ -431,12 +465,15 @@ class Worker:
             record.end_ns = perf_counter_ns()
             record.error = _client_error(exc, record.status)
         finally:
+            if abandon is not None:
+                abandon.cancel()
             del self.inflight[exchange]
             if cap is not None:
                 cap.release()
             self.batch.append(record)
             if len(self.batch) >= init.batch_size:
                 self._flush()
+        return exchange
 
     def _partial(self, exchange: _Exchange) -> None:
         """Keep what a cut-short stream did deliver (chunk times, usage); the error is set after."""
@@ -477,6 +514,8 @@ class Worker:
 
     def _stop_sending(self) -> None:
         self.stopping = True
+        if self.sessions is not None:
+            self.sessions.stop()  # ends the sessions' think times: no turn is sent any more
         if self.driver is not None and not self.driver.done():
             self.driver.cancel()
         if self.sleeper is not None:

@@ -59,11 +59,12 @@ class WorkerPool:
         if cap is not None:
             count = min(count, cap)
         self.shares = split_concurrency(cap, count)
+        session_shares = split_concurrency(config.session_concurrency, count)
         executor = self.executor.factory()
         self.counter = executor.shared_counter()
         inits = [
             WorkerInit(worker_id=f"worker_{i}", counter=self.counter, max_connections=self.shares[i] or 0,
-                       **fields)
+                       session_share=session_shares[i], **fields)
             for i in range(count)
         ]
         with terminal_signals_blocked():

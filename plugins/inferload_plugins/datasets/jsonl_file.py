@@ -13,15 +13,14 @@ never ends a line (``/dev/zero``) stops at the cap, and a signal stops the readi
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
 
 from inferload import hookimpl
-from inferload.dataset import Conversation, Tokenizer, sample_length
+from inferload.dataset import Conversation, Tokenizer, max_tokens_field, prompt_fields, sample_length
 from inferload.errors import UsageError
-from inferload.textfiles import iter_lines
+from inferload.textfiles import iter_jsonl
 from inferload.types import DatasetSpec
 
 NAME = "file"
@@ -54,16 +53,10 @@ def load_jsonl(
     path = Path(path)
     osl_rng = random.Random(f"inferload-osl-{seed}") if seed is not None else random.Random()
     conversations = []
-    for lineno, line in iter_lines(path, what="--input-file"):
-        if not line.strip():
-            continue
+    for lineno, entry in iter_jsonl(path, what="--input-file"):
         where = f"{path}:{lineno}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        prompt, messages = _prompt_of(entry, where)
-        max_tokens = _max_tokens_of(entry, where)
+        prompt, messages = prompt_fields(entry, where)
+        max_tokens = max_tokens_field(entry, where)
         if max_tokens is None and osl_mean is not None:
             max_tokens = sample_length(osl_rng, osl_mean, osl_stddev)
         conversations.append(
@@ -78,37 +71,3 @@ def load_jsonl(
     if not conversations:
         raise UsageError(f"dataset file {path} has no entries; add one JSON object per line")
     return conversations
-
-
-def _prompt_of(entry: Any, where: str) -> tuple[str, tuple[dict[str, str], ...] | None]:
-    """The prompt text and, for a conversation, its turns. A conversation's prompt (what ISL counts and a
-    completions endpoint sends) is its message contents joined by newlines."""
-    if not isinstance(entry, dict):
-        raise UsageError(f"{where}: expected a JSON object, got {type(entry).__name__}")
-    if "text" in entry and "messages" in entry:
-        raise UsageError(f'{where}: has both "text" and "messages"; keep one (a line is one prompt)')
-    if "text" in entry:
-        if not isinstance(entry["text"], str) or not entry["text"]:
-            raise UsageError(f'{where}: "text" must be a non-empty string')
-        return entry["text"], None
-    if "messages" in entry:
-        raw = entry["messages"]
-        if not isinstance(raw, list) or not raw:
-            raise UsageError(f'{where}: "messages" must be a non-empty list of {{"role", "content"}} objects')
-        messages = []
-        for number, message in enumerate(raw, start=1):
-            if (not isinstance(message, dict) or not isinstance(message.get("role"), str)
-                    or not isinstance(message.get("content"), str)):
-                raise UsageError(f'{where}: message {number} needs a string "role" and a string "content"')
-            messages.append({"role": message["role"], "content": message["content"]})
-        return "\n".join(m["content"] for m in messages), tuple(messages)
-    raise UsageError(f'{where}: needs a "text" or a "messages" field')
-
-
-def _max_tokens_of(entry: dict[str, Any], where: str) -> int | None:
-    value = entry.get("max_tokens")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f'{where}: "max_tokens" must be a whole number >= 1, got {value!r}')
-    return value

@@ -8,6 +8,10 @@ re-merges at a window's edges converges within a few tries.
 
 ISL and OSL are drawn from normal distributions (rounded, clipped at 1), each from its own stream seeded by
 ``--random-seed``, so the same seed gives the same prompts whether or not ``--osl`` is set.
+
+With ``--conversation-num`` or ``--conversation-turn-mean`` it makes multi-turn sessions instead
+(:func:`make_sessions`): each turn a user message of an exact sampled ISL, each session's first turn
+starting with its own number so sessions share no prefix.
 """
 
 from __future__ import annotations
@@ -16,17 +20,20 @@ import logging
 import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from inferload import hookimpl
-from inferload.dataset import Conversation, Tokenizer, sample_length
+from inferload.dataset import Conversation, Tokenizer, Turn, sample_length
 from inferload.errors import UsageError
 from inferload.types import DatasetSpec
 
 NAME = "synthetic"
+DEFAULT_SESSIONS = 10
+"""Synthetic sessions made without ``--conversation-num`` (AIPerf's default request count, as sessions)."""
 _MAX_TRIES = 64
 PROGRESS_FROM_TOKENS = 1_000_000
 """A dataset of this many prompt tokens or more says so when its build starts ..."""
@@ -43,6 +50,7 @@ def register_datasets() -> list[DatasetSpec]:
             name=NAME,
             description="Synthetic prompts from a shipped corpus, exact ISL under the run's tokenizer",
             factory=make_synthetic,
+            sessions=True,
         )
     ]
 
@@ -57,9 +65,15 @@ def make_synthetic(
     osl_stddev: float = 0.0,
     seed: int | None = 0,
     unique_prefix: bool = False,
-    **_: Any,
+    conversation_num: int | None = None,
+    turn_mean: float | None = None,
+    isl_osl_pairs: Sequence[Any] | None = None,
+    **options: Any,
 ) -> list[Conversation]:
-    """``num_entries`` conversations whose prompts count exactly their sampled ISL under ``tokenizer``.
+    """``num_entries`` conversations whose prompts count exactly their sampled ISL under ``tokenizer``;
+    sessions (:func:`make_sessions`) when ``conversation_num`` or ``turn_mean`` is given. ``isl_osl_pairs``
+    (``--isl-osl-pairs``, :class:`inferload.workload_options.RequestShape` entries) replaces the ISL and OSL
+    flags with a mix: each shape gets its share of the entries exactly (largest remainder), in seeded order.
 
     ``unique_prefix`` starts each prompt with its entry number, so no two prompts share a first token and a
     server's prefix cache cannot serve one prompt from another (unless the ISL is too short to hold it).
@@ -69,12 +83,23 @@ def make_synthetic(
            osl_stddev=osl_stddev)
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
+    if conversation_num is not None or turn_mean is not None:
+        return make_sessions(
+            tokenizer=tokenizer, sessions=conversation_num or DEFAULT_SESSIONS, turn_mean=turn_mean or 3.0,
+            isl_mean=isl_mean, isl_stddev=isl_stddev, osl_mean=osl_mean, osl_stddev=osl_stddev, seed=seed,
+            isl_osl_pairs=isl_osl_pairs, **options,
+        )
     isl_rng = random.Random(f"inferload-isl-{seed}")
     osl_rng = random.Random(f"inferload-osl-{seed}")
     start_rng = random.Random(f"inferload-prompt-{seed}")
-    isls = [sample_length(isl_rng, isl_mean, isl_stddev) for _ in range(num_entries)]
-    osls = [sample_length(osl_rng, osl_mean, osl_stddev) if osl_mean is not None else None
-            for _ in range(num_entries)]
+    if isl_osl_pairs:
+        shapes = mix_shapes(isl_osl_pairs, num_entries, random.Random(f"inferload-mix-{seed}"))
+        isls = [sample_length(isl_rng, s.isl, s.isl_stddev) for s in shapes]
+        osls = [sample_length(osl_rng, s.osl, s.osl_stddev) for s in shapes]
+    else:
+        isls = [sample_length(isl_rng, isl_mean, isl_stddev) for _ in range(num_entries)]
+        osls = [sample_length(osl_rng, osl_mean, osl_stddev) if osl_mean is not None else None
+                for _ in range(num_entries)]
     total = sum(isls)
     if total >= PROGRESS_FROM_TOKENS:
         log.info("building %d synthetic prompts, %s tokens in all (%s each on average), before the first "
@@ -95,6 +120,85 @@ def make_synthetic(
             log.info("synthetic dataset: %d of %d prompts built (%.0f s)", index + 1, num_entries,
                      now - started)
     return conversations
+
+
+def make_sessions(
+    *,
+    tokenizer: Tokenizer,
+    sessions: int,
+    turn_mean: float,
+    isl_mean: int,
+    isl_stddev: float,
+    osl_mean: int | None,
+    osl_stddev: float,
+    seed: int,
+    turn_stddev: float = 0.0,
+    turn_delay_mean_ms: float = 0.0,
+    turn_delay_stddev_ms: float = 0.0,
+    isl_osl_pairs: Sequence[Any] | None = None,
+    **_: Any,
+) -> list[Conversation]:
+    """``sessions`` synthetic sessions: turns per session from N(``turn_mean``, ``turn_stddev``) (at least
+    1), each turn a user message of exactly its sampled ISL, its OSL from ``--osl``, and a think time before
+    every later turn from N(``turn_delay_mean_ms``, ``turn_delay_stddev_ms``) clipped at 0. With
+    ``isl_osl_pairs`` each turn's ISL and OSL come from a shape of the mix drawn by its share."""
+    rng = random.Random(f"inferload-sessions-{seed}")
+    isl_rng = random.Random(f"inferload-isl-{seed}")
+    osl_rng = random.Random(f"inferload-osl-{seed}")
+    start_rng = random.Random(f"inferload-prompt-{seed}")
+    mix_rng = random.Random(f"inferload-mix-{seed}")
+    shares = [shape.share for shape in isl_osl_pairs or ()]
+
+    def lengths() -> tuple[int, int | None]:
+        if isl_osl_pairs:
+            shape = mix_rng.choices(isl_osl_pairs, shares)[0]
+            return (sample_length(isl_rng, shape.isl, shape.isl_stddev),
+                    sample_length(osl_rng, shape.osl, shape.osl_stddev))
+        return (sample_length(isl_rng, isl_mean, isl_stddev),
+                sample_length(osl_rng, osl_mean, osl_stddev) if osl_mean is not None else None)
+
+    shapes = []
+    for _ in range(sessions):
+        turns = sample_length(rng, turn_mean, turn_stddev)
+        shapes.append([
+            (*lengths(),
+             max(0.0, rng.gauss(turn_delay_mean_ms, turn_delay_stddev_ms)) if turn_delay_stddev_ms
+             else turn_delay_mean_ms)
+            for _ in range(turns)
+        ])
+    source = encode_source(tokenizer, max(isl for shape in shapes for isl, _, _ in shape) + 16)
+    conversations = []
+    for number, shape in enumerate(shapes):
+        turns = tuple(
+            Turn(
+                messages=({"role": "user", "content": exact_prompt(
+                    tokenizer, source, isl, start_rng, prefix=f"#{number}:" if index == 0 else "")},),
+                input_tokens=isl,
+                max_output_tokens=osl,
+                delay_ms=delay if index else 0.0,
+            )
+            for index, (isl, osl, delay) in enumerate(shape)
+        )
+        first = turns[0]
+        conversations.append(
+            Conversation(conversation_id=f"{NAME}-session-{number}", prompt=first.messages[0]["content"],
+                         input_tokens=first.input_tokens, max_output_tokens=first.max_output_tokens,
+                         turns=turns)
+        )
+    return conversations
+
+
+def mix_shapes(mix: Sequence[Any], count: int, rng: random.Random) -> list[Any]:
+    """``count`` shapes of ``mix``, each shape exactly its share of them (largest remainder: counts differ
+    from ``share x count`` by less than one), shuffled by ``rng``."""
+    exact = [shape.share * count for shape in mix]
+    counts = [math.floor(value) for value in exact]
+    by_remainder = sorted(range(len(mix)), key=lambda i: exact[i] - counts[i], reverse=True)
+    for i in by_remainder[: count - sum(counts)]:
+        counts[i] += 1
+    shapes = [shape for shape, n in zip(mix, counts, strict=True) for _ in range(n)]
+    rng.shuffle(shapes)
+    return shapes
 
 
 def exact_prompt(

@@ -45,6 +45,8 @@ def record_line(record: RequestRecord, metrics: dict[str, Any], scrub: Any) -> d
             "was_cancelled": record.cancelled,
             "request_start_perf_ns": record.start_ns,
             "usage_note": record.usage_note,
+            "session_id": record.session_id,
+            "turn_index": record.turn_index,
         },
         "metrics": metrics,
         "error": None if error is None else {**error.as_dict(), "message": scrub(error.message)},

@@ -1,6 +1,7 @@
 """Run-level counts: successful requests, failed requests and the benchmark duration.
 
-Warmup requests are never counted. A cancelled request (interrupted in flight) is a failed request.
+Warmup requests are never counted. A request cancelled because the run was interrupted is a failed request;
+one the client cancelled on purpose (``--request-cancellation-rate``) is counted apart, in neither.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def register_metrics() -> list[MetricSpec]:
             name="error_request_count", header="Error Request Count", unit="requests", kind="aggregate",
             description="Profiling requests that ended in an error, cancelled ones included",
             compute=lambda summary: summary.error_count, display_order=1110,
+        ),
+        MetricSpec(
+            name="cancelled_request_count", header="Cancelled Request Count", unit="requests",
+            kind="aggregate", description="Profiling requests the client cancelled on purpose "
+            "(--request-cancellation-rate): neither successes nor errors",
+            compute=lambda summary: summary.cancelled_count or None, display_order=1115,
         ),
         MetricSpec(
             name="benchmark_duration", header="Benchmark Duration", unit="sec", kind="aggregate",

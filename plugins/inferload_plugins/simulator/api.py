@@ -168,8 +168,9 @@ class Generation:
     """One accepted chat or completions request: its output decided up front, and its wire templates."""
 
     __slots__ = (
-        "_close", "_content_open", "_reasoning_open", "chat", "created", "finish_reason", "id",
-        "include_usage", "model", "output_tokens", "prompt_tokens", "reasoning_tokens", "stream", "tokens",
+        "_close", "_content_open", "_reasoning_open", "cached_tokens", "chat", "created", "finish_reason",
+        "id", "include_usage", "model", "output_tokens", "prompt_parts", "prompt_tokens", "reasoning_tokens",
+        "stream", "tokens",
     )
 
     def __init__(self, data: dict[str, Any], config: SimulatorConfig, tape: TokenTape, *, chat: bool) -> None:
@@ -177,6 +178,7 @@ class Generation:
         self.model = model_of(data, config)
         if chat:
             texts = _message_texts(data.get("messages"))
+            self.prompt_parts = texts
             text = "\n".join(texts)
             self.prompt_tokens = sum(count_tokens(part) for part in texts)
             max_tokens = _optional_int(data, "max_completion_tokens", 1)
@@ -186,7 +188,10 @@ class Generation:
             if "prompt" not in data:
                 raise ApiError(400, "'prompt' is required", param="prompt")
             text, self.prompt_tokens = _prompt(data["prompt"])
+            self.prompt_parts = [text]
             max_tokens = _optional_int(data, "max_tokens", 1)
+        self.cached_tokens: int | None = None
+        """Prompt tokens served from the prefix cache (set by the app when caching is on)."""
         n = data.get("n")
         if n not in (None, 1):
             raise ApiError(400, f"the simulator supports n=1 only, got n={n!r}", param="n")
@@ -268,6 +273,8 @@ class Generation:
         }
         if self.reasoning_tokens:
             usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        if self.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
         return usage
 
     def body(self) -> bytes:

@@ -18,7 +18,8 @@ from .dialects import DialectEncoding, DialectGeneration, plugin_routes
 from .faults import HTTP_STATUS_FAULTS, MID_BODY_FAULTS, Fault, FaultPicker, FaultSyntaxError
 from .metrics import ServerMetrics
 from .model import Engine, Sequence
-from .text import TokenTape, count_tokens
+from .prefix_cache import PrefixCache
+from .text import TokenTape, count_tokens, encode_tokens
 from .truthlog import Trace, TruthLog
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class Request(Protocol):
     request_id: str | None
     keep_alive: bool
     http11: bool
+    session_id: str | None
 
 
 class Connection(Protocol):
@@ -70,6 +72,9 @@ class SimulatorApp:
         self.faults = FaultPicker(config.fault_rate, config.seed)
         self.metrics = ServerMetrics(config.served_model_name, self._gauges)
         self.tape = TokenTape(config.seed)
+        self.prefix_cache: PrefixCache | None = None
+        if config.kv_cache_blocks:
+            self.prefix_cache = PrefixCache(config.kv_cache_blocks, config.kv_cache_block_size)
         count_tokens("")  # loads the counting tokenizer now, so the first request's TTFT does not pay for it
         self.truth: TruthLog | None = None
         self.in_flight = 0
@@ -80,6 +85,7 @@ class SimulatorApp:
             "/v1/embeddings": {b"POST": self._embeddings},
             "/v1/models": {b"GET": self._models},
             "/health": {b"GET": self._health},
+            "/reset_prefix_cache": {b"POST": self._reset_prefix_cache},
             "/metrics": {b"GET": self._metrics},
         }
         for path, spec in plugin_routes().items():
@@ -127,6 +133,12 @@ class SimulatorApp:
 
     def _health(self, req: Request, conn: Connection) -> None:
         conn.write(wire.response(200, b'{"status":"ok"}', keep_alive=req.keep_alive))
+
+    def _reset_prefix_cache(self, req: Request, conn: Connection) -> None:
+        """vLLM's ``POST /reset_prefix_cache`` (what ``--reset-kv-cache`` calls): forget all cached blocks."""
+        if self.prefix_cache is not None:
+            self.prefix_cache = PrefixCache(self.config.kv_cache_blocks, self.config.kv_cache_block_size)
+        conn.write(wire.response(200, b"", keep_alive=req.keep_alive))
 
     def _models(self, req: Request, conn: Connection) -> None:
         conn.write(wire.response(200, models_body(self.config), keep_alive=req.keep_alive))
@@ -196,11 +208,15 @@ class SimulatorApp:
 
     def _generation(self, req: Request, conn: Connection, parse: Callable[[dict[str, Any]], AnyGeneration],
                     *, error_body: ErrorBody | None = None, content_type: bytes = wire.SSE) -> Handler | None:
-        trace = Trace(req.path, time.time_ns(), req.request_id)
+        trace = Trace(req.path, time.time_ns(), req.request_id, req.session_id)
         accepted = self._accept(req, conn, trace, parse, error_body)
         if accepted is None:
             return None
         gen, fault = accepted
+        if self.prefix_cache is not None and isinstance(gen, Generation):
+            ids = [token for part in gen.prompt_parts for token in encode_tokens(part)]
+            gen.cached_tokens = trace.cached_tokens = self.prefix_cache.admit(ids)
+            self.metrics.prefix_cache_looked_up(len(ids), gen.cached_tokens)
         trace.id, trace.model, trace.stream = gen.id, gen.model, gen.stream
         trace.prompt_tokens, trace.reasoning_tokens = gen.prompt_tokens, gen.reasoning_tokens
         if fault is None and self.engine is None:
@@ -242,7 +258,8 @@ class SimulatorApp:
                 return
             if self.engine is not None:
                 seq = Sequence(gen.prompt_tokens, gen.output_tokens, stream=gen.stream,
-                               tokens_per_chunk=self.config.tokens_per_chunk)
+                               tokens_per_chunk=self.config.tokens_per_chunk,
+                               cached_tokens=getattr(gen, "cached_tokens", None) or 0)
                 self.engine.submit(seq)
             else:
                 trace.scheduled_ns = trace.first_token_ns = trace.finished_ns = time.time_ns()

@@ -45,6 +45,8 @@ class SimulatorConfig(BaseSettings):
     natural_stop: bool = _field("natural_stop")
     max_model_len: int = _field("max_model_len", ge=2)
     reasoning_tokens: int = _field("reasoning_tokens", ge=0)
+    kv_cache_blocks: int = _field("kv_cache_blocks", ge=0)
+    kv_cache_block_size: int = _field("kv_cache_block_size", ge=1)
     embedding_dim: int = _field("embedding_dim", ge=1, le=65536)
     truth_log: Path | None = _field("truth_log")
     fault_rate: Annotated[dict[str, float], NoDecode] = _field("fault_rate")

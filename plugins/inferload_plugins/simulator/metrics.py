@@ -7,7 +7,9 @@ Series (all labelled ``model_name``): ``vllm:num_requests_running``, ``vllm:num_
 ``vllm:kv_cache_usage_perc`` (0-1: tokens held by running sequences over max_running_seqs x max_model_len)
 (gauges),
 ``vllm:prompt_tokens_total``, ``vllm:generation_tokens_total``, ``vllm:request_success_total``
-(+ ``finished_reason``) (counters), ``vllm:time_to_first_token_seconds``,
+(+ ``finished_reason``), ``vllm:prefix_cache_queries_total`` and ``vllm:prefix_cache_hits_total`` (prompt
+tokens looked up in / served from the prefix cache; with ``--kv-cache-blocks``) (counters),
+``vllm:time_to_first_token_seconds``,
 ``vllm:time_per_output_token_seconds``, ``vllm:e2e_request_latency_seconds``,
 ``vllm:request_queue_time_seconds`` (histograms), and ``inferload_sim:faults_injected_total`` (+ ``kind``).
 """
@@ -59,6 +61,8 @@ class ServerMetrics:
         self.gauges = gauges
         self.prompt_tokens = 0
         self.generation_tokens = 0
+        self.prefix_cache_queries = 0
+        self.prefix_cache_hits = 0
         self.success: dict[str, int] = {}
         self.faults: dict[str, int] = {}
         self.ttft = Histogram(TTFT_BUCKETS)
@@ -87,6 +91,11 @@ class ServerMetrics:
         self.e2e.observe((finished_ns - received_ns) / 1e9)
         if completion_tokens > 1:
             self.tpot.observe((finished_ns - first_token_ns) / 1e9 / (completion_tokens - 1))
+
+    def prefix_cache_looked_up(self, tokens: int, hits: int) -> None:
+        """Account one prompt's prefix-cache lookup: ``tokens`` looked up, ``hits`` of them cached."""
+        self.prefix_cache_queries += tokens
+        self.prefix_cache_hits += hits
 
     def fault_injected(self, kind: str) -> None:
         self.faults[kind] = self.faults.get(kind, 0) + 1
@@ -123,6 +132,10 @@ class _Collector:
         for name, doc, value in (
             ("vllm:prompt_tokens", "Number of prefill tokens processed.", m.prompt_tokens),
             ("vllm:generation_tokens", "Number of generation tokens processed.", m.generation_tokens),
+            ("vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.",
+             m.prefix_cache_queries),
+            ("vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.",
+             m.prefix_cache_hits),
         ):
             family = CounterMetricFamily(name, doc, labels=["model_name"])
             family.add_metric(model, value)

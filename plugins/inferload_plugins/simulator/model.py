@@ -82,9 +82,12 @@ class Sequence:
     )
 
     def __init__(
-        self, prompt_tokens: int, output_tokens: int, *, stream: bool, tokens_per_chunk: int
+        self, prompt_tokens: int, output_tokens: int, *, stream: bool, tokens_per_chunk: int,
+        cached_tokens: int = 0,
     ) -> None:
-        self.prefill_left = self.prompt_tokens = max(1, prompt_tokens)
+        self.prompt_tokens = max(1, prompt_tokens)
+        # tokens found in the prefix cache are not computed again; at least one always is
+        self.prefill_left = max(1, self.prompt_tokens - cached_tokens)
         self.remaining = self.output_tokens = output_tokens
         self.stream = stream
         self.chunk = tokens_per_chunk

@@ -68,6 +68,10 @@ PARAMETERS: tuple[Parameter, ...] = (
               "context length: longer prompts get 400, outputs stop at max_model_len - prompt", "TOKENS"),
     Parameter("reasoning_tokens", int, 0,
               "chat answers start with this many tokens of reasoning_content (counted in usage)", "N"),
+    Parameter("kv_cache_blocks", int, 0,
+              "prefix cache: an LRU of this many hashed token blocks; cached prompt tokens skip prefill and "
+              "are reported as usage.prompt_tokens_details.cached_tokens (0: no prefix caching)", "N"),
+    Parameter("kv_cache_block_size", int, 16, "tokens per prefix-cache block (vLLM's default)", "TOKENS"),
     Parameter("embedding_dim", int, 384, "length of /v1/embeddings vectors unless a request sets dimensions",
               "N"),
     # -- observability and faults ----------------------------------------------------------------

@@ -36,10 +36,12 @@ MAX_PIPELINED = 64
 class Request:
     """One parsed request (only the headers the simulator acts on are kept)."""
 
-    __slots__ = ("body", "fault", "http11", "keep_alive", "method", "path", "request_id")
+    __slots__ = ("body", "fault", "http11", "keep_alive", "method", "path", "request_id", "session_id")
 
     def __init__(self, method: bytes, path: str, body: bytes, fault: bytes | None, request_id: str | None,
-                 keep_alive: bool, http11: bool) -> None:
+                 keep_alive: bool, http11: bool, session_id: str | None = None) -> None:
+        self.session_id = session_id
+        """The ``X-Session-ID`` affinity header a multi-turn client sends (recorded in the truth log)."""
         self.method = method
         self.path = path
         self.body = body
@@ -69,6 +71,7 @@ class HttpConnection(asyncio.Protocol):
         self._size = 0
         self._fault: bytes | None = None
         self._request_id: str | None = None
+        self._session_id: str | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------------
 
@@ -112,6 +115,7 @@ class HttpConnection(asyncio.Protocol):
         self._size = 0
         self._fault = None
         self._request_id = None
+        self._session_id = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -122,6 +126,8 @@ class HttpConnection(asyncio.Protocol):
             self._fault = value
         elif name == b"x-request-id":
             self._request_id = value.decode("latin-1")
+        elif name == b"x-session-id":
+            self._session_id = value.decode("latin-1")
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -143,6 +149,7 @@ class HttpConnection(asyncio.Protocol):
             self._request_id,
             parser.should_keep_alive(),
             parser.get_http_version() == "1.1",
+            self._session_id,
         )
         if self._task is not None or self._queue:
             self._queue.append(request)

@@ -49,6 +49,11 @@ def count_tokens(text: str) -> int:
     return _default_tokenizer().count(text)
 
 
+def encode_tokens(text: str) -> list[int]:
+    """Token ids of ``text`` under the default tokenizer (what the prefix cache hashes)."""
+    return _default_tokenizer().encode(text)
+
+
 @cache
 def _default_tokenizer() -> Tokenizer:
     """Loaded once per process through the registry (``INFERLOAD_DISABLE_PLUGINS`` and friends apply)."""

@@ -6,8 +6,10 @@ Write times are taken right after the bytes were handed to the socket (``transpo
 the log uses ``perf_counter``; the one clock keeps every field comparable with every other.
 
 Fields: ``id`` (the response id), ``request_id`` (the client's ``X-Request-Id`` header, else null),
-``route``, ``model``, ``stream``, ``status``, ``fault`` (``KIND[:PARAM]`` or null), ``outcome`` (``ok``,
-``error``, ``dropped``, ``client_closed``, ``shutdown``), ``prompt_tokens``, ``completion_tokens`` (tokens
+``session_id`` (the ``X-Session-ID`` header, else null), ``route``, ``model``, ``stream``, ``status``,
+``fault`` (``KIND[:PARAM]`` or null), ``outcome`` (``ok``,
+``error``, ``dropped``, ``client_closed``, ``shutdown``), ``prompt_tokens``, ``cached_tokens`` (prompt tokens
+served from the prefix cache; null without ``--kv-cache-blocks``), ``completion_tokens`` (tokens
 actually written), ``reasoning_tokens``, ``finish_reason``, ``received_ns`` (request fully read),
 ``scheduled_ns`` (admitted from the queue), ``first_token_ns`` / ``finished_ns`` (the engine produced the
 first / last token), ``headers_ns`` (response head written), ``first_chunk_ns``, ``chunk_ns`` (every
@@ -29,14 +31,19 @@ class Trace:
     """What happened to one request, filled in as it is served."""
 
     __slots__ = (
-        "chunk_ns", "completion_tokens", "fault", "finish_reason", "finished_ns", "first_token_ns",
+        "cached_tokens", "chunk_ns", "completion_tokens", "fault", "finish_reason", "finished_ns",
+        "first_token_ns",
         "headers_ns", "id", "last_chunk_ns", "model", "outcome", "prompt_tokens", "reasoning_tokens",
-        "received_ns", "request_id", "route", "scheduled_ns", "status", "stream",
+        "received_ns", "request_id", "route", "scheduled_ns", "session_id", "status", "stream",
     )
 
-    def __init__(self, route: str, received_ns: int, request_id: str | None) -> None:
+    def __init__(
+        self, route: str, received_ns: int, request_id: str | None, session_id: str | None = None
+    ) -> None:
         self.id = ""
         self.request_id = request_id
+        self.session_id = session_id
+        self.cached_tokens: int | None = None
         self.route = route
         self.model = ""
         self.stream = False
@@ -59,6 +66,7 @@ class Trace:
         return {
             "id": self.id,
             "request_id": self.request_id,
+            "session_id": self.session_id,
             "route": self.route,
             "model": self.model,
             "stream": self.stream,
@@ -66,6 +74,7 @@ class Trace:
             "fault": self.fault,
             "outcome": self.outcome,
             "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
             "completion_tokens": self.completion_tokens,
             "reasoning_tokens": self.reasoning_tokens,
             "finish_reason": self.finish_reason,

@@ -9,7 +9,7 @@ priority wins, equal priorities are a conflict error.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -204,11 +204,17 @@ class DatasetSpec(PluginSpec):
 
     ``input_file`` says the dataset reads ``--input-file`` (it is then required with this dataset, and
     ``--input-file`` without ``--dataset`` picks the one such dataset installed); others refuse it.
+
+    ``takes`` names the dataset-specific settings it uses, as ProfileConfig fields of
+    :data:`inferload.config.DATASET_OPTIONS` (``prompt_block_size``, ``shared_system_prompt_length`` …):
+    the factory gets each as a keyword, and a run that sets one the chosen dataset does not take stops
+    with a usage error instead of ignoring it.
     """
 
     category: ClassVar[str] = "dataset"
     factory: Callable[..., list[Conversation]]
     input_file: bool = False
+    takes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,11 +228,18 @@ class ArrivalSpec(PluginSpec):
 
     ``smoothness`` says the pattern takes ``--arrival-smoothness`` (then ``--arrival-smoothness`` without
     ``--arrival-pattern`` picks the one such pattern installed); the others refuse it.
+
+    ``timed`` marks a pattern that replays the dataset's own request timestamps (``--fixed-schedule``
+    picks the one such pattern installed) instead of drawing gaps. Its factory is called as
+    ``factory(None, rng, timestamps_ms=[...], speedup=X, start_offset_ms=None|ms, end_offset_ms=None|ms)``
+    (one timestamp per dataset entry, in dataset order) and returns the requests to send as
+    ``[(entry_index, offset_s), ...]`` in sending order, offsets in seconds from the phase start.
     """
 
     category: ClassVar[str] = "arrival_pattern"
-    factory: Callable[..., Iterator[float]]
+    factory: Callable[..., Any]
     smoothness: bool = False
+    timed: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -153,7 +153,7 @@ class ProfileRun:
         payloads = prepare_payloads(
             self.config, registry, self.endpoint, self.transport, self.seed, tokenizer=self.tokenizer
         )
-        phases = build_phases(self.config, registry, self.seed)
+        phases = build_phases(self.config, registry, self.seed, payloads.replay_offsets_ns)
         url = self._start_target()
         # the last usage check, before the artifact directory is touched: the API's address can be had
         self.api_server = bind_live_api(self.config, registry, state, shared=self.api_shared)

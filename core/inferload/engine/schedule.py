@@ -85,8 +85,17 @@ def arrival_offsets(gaps: Any, count: int | None, duration_sec: float | None) ->
     return offsets
 
 
-def build_phases(config: ProfileConfig, registry: PluginRegistry, seed: int) -> list[PhasePlan]:
-    """Warmup (if asked) then profiling, ids consecutive across phases."""
+def build_phases(
+    config: ProfileConfig, registry: PluginRegistry, seed: int, replay_offsets_ns: list[int] | None = None
+) -> list[PhasePlan]:
+    """Warmup (if asked) then profiling, ids consecutive across phases. ``replay_offsets_ns`` (a
+    ``--fixed-schedule`` replay) is the profiling phase's schedule, cut by count or duration."""
+    if replay_offsets_ns is not None:
+        from inferload.engine.replay import cut_replay
+
+        offsets = cut_replay(replay_offsets_ns, config.request_count, config.benchmark_duration)
+        grace = config.effective_grace_period if config.benchmark_duration is not None else None
+        return [PhasePlan(PROFILING, 0, len(offsets), config.benchmark_duration, grace, offsets)]
     phases: list[PhasePlan] = []
     next_id = 0
     rng = random.Random(seed ^ 0x5EED)

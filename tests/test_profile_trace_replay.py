@@ -215,3 +215,21 @@ def test_fixed_schedule_on_a_dataset_without_timestamps_names_the_fix(
     assert result.returncode == 2, result.stderr
     assert "--fixed-schedule needs a request timestamp" in result.stderr
     assert "--dataset mooncake_trace" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_input_file_alone_recognises_a_trace_and_a_prompt_file_stays_the_file_dataset(
+    run_cli: Any, simulator: Any, tmp_path: Path
+) -> None:
+    trace = write_trace(tmp_path / "trace.jsonl", [
+        {"timestamp": 5 * i, "input_length": 12, "output_length": 2} for i in range(3)
+    ])
+    result = profile(run_cli, simulator.url, tmp_path / "a", "--input-file", str(trace), "--fixed-schedule")
+    assert result.returncode == 0, result.stderr
+    _, summary, records = load_run(tmp_path / "a")
+    assert summary["input_config"]["dataset"] == "mooncake_trace" and len(records) == 3
+    prompts = write_trace(tmp_path / "prompts.jsonl", [{"text": "hello there"}])
+    result = profile(run_cli, simulator.url, tmp_path / "b", "--input-file", str(prompts),
+                     "--request-count", "2")
+    assert result.returncode == 0, result.stderr
+    _, summary, _ = load_run(tmp_path / "b")
+    assert summary["input_config"]["dataset"] == "file"

@@ -422,7 +422,8 @@ class ProfileConfig(BaseSettings):
         dataset = self.dataset
         if dataset is None:
             readers = sorted(name for name, spec in datasets.items() if spec.input_file)
-            dataset = _the_one(readers, "--input-file", "dataset") if self.input_file else default("dataset")
+            dataset = _input_file_reader(readers, datasets, self.input_file) if self.input_file \
+                else default("dataset")
         spec = registry.get("dataset", dataset)
         if self.input_file is not None and not spec.input_file:
             raise UsageError(f"--input-file is not used by --dataset {dataset}; drop one of them")
@@ -680,6 +681,40 @@ def _chosen(value: str | None, field: str) -> str:
     if value is None:
         raise RuntimeError(f"{field} is chosen by ProfileConfig.with_plugin_defaults(); call it first")
     return value
+
+
+def _input_file_reader(readers: list[str], datasets: Mapping[str, Any], path: Path) -> str:
+    """The dataset ``--input-file`` alone implies: the one reader whose ``detect`` recognises the file's
+    first JSON object, else the one reader that detects nothing (the generic one). Only a regular file is
+    looked into: reading a FIFO here would take lines from the dataset."""
+    if len(readers) > 1:
+        first = _first_json_object(path)
+        if first is not None:
+            known = [name for name in readers
+                     if datasets[name].detect is not None and datasets[name].detect(first)]
+            if len(known) == 1:
+                return known[0]
+        generic = [name for name in readers if datasets[name].detect is None]
+        if len(generic) == 1:
+            return generic[0]
+    return _the_one(readers, "--input-file", "dataset")
+
+
+def _first_json_object(path: Path) -> Any:
+    """The first non-blank line of a regular file, parsed; None when there is none or it is not JSON."""
+    import stat
+
+    from inferload.textfiles import iter_lines
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        for _, line in iter_lines(path, what="--input-file"):
+            if line.strip():
+                return json.loads(line)
+    except (OSError, UsageError, ValueError):
+        return None  # the dataset reports what is wrong with the file, with its line
+    return None
 
 
 def _the_one(names: list[str], flag: str, noun: str) -> str:

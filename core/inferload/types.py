@@ -209,12 +209,17 @@ class DatasetSpec(PluginSpec):
     :data:`inferload.config.DATASET_OPTIONS` (``prompt_block_size``, ``shared_system_prompt_length`` …):
     the factory gets each as a keyword, and a run that sets one the chosen dataset does not take stops
     with a usage error instead of ignoring it.
+
+    ``detect(first)`` (readers of ``--input-file`` only) says whether the file's first JSON object is in
+    this dataset's format: ``--input-file`` without ``--dataset`` picks the one reader that recognises
+    it, else the one reader without ``detect`` (the generic ``file``). It must not raise.
     """
 
     category: ClassVar[str] = "dataset"
     factory: Callable[..., list[Conversation]]
     input_file: bool = False
     takes: tuple[str, ...] = ()
+    detect: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -50,8 +50,14 @@ def register_datasets() -> list[DatasetSpec]:
             factory=load_trace,
             input_file=True,
             takes=("prompt_block_size",),
+            detect=looks_like_trace,
         )
     ]
+
+
+def looks_like_trace(first: Any) -> bool:
+    """Whether a file's first JSON object is a trace line: it has ``input_length`` and no prompt text."""
+    return isinstance(first, dict) and "input_length" in first and not {"text", "messages"} & first.keys()
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from inferload.errors import UsageError
 from inferload.types import ArrivalSpec
 from inferload_plugins.arrivals import positive
 
-NAME = "fixed_schedule"
+NAME = "timestamps"
+"""The pattern's name: it replays the dataset's timestamps (``--fixed-schedule`` picks it, no rate needed)."""
 
 
 @hookimpl

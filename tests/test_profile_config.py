@@ -139,7 +139,8 @@ def test_input_file_implies_the_file_dataset_from_cli_env_and_file(
 ) -> None:
     assert load_checked(registry, {}).effective_dataset == "synthetic"
     assert load_checked(registry, {"input_file": "p.jsonl"}).effective_dataset == "file"
-    with pytest.raises(UsageError, match="unknown dataset 'mine'; available: file, mooncake_trace, synthetic"):
+    with pytest.raises(UsageError,
+                       match="unknown dataset 'mine'; available: file, mooncake_trace, synthetic"):
         load_checked(registry, {"dataset": "mine", "input_file": "p.jsonl"})
     file = tmp_path / "c.yaml"
     file.write_text("input-file: from-file.jsonl\n")

@@ -83,6 +83,14 @@ def cut_replay(offsets_ns: Sequence[int], count: int | None, duration_sec: float
     return kept
 
 
+def replay_rate(offsets_ns: Sequence[int] | None) -> float | None:
+    """A replay's mean rate (requests/s over its span), which sizes the default worker count; None for
+    no replay or one too short to have a rate."""
+    if not offsets_ns or len(offsets_ns) < 2 or offsets_ns[-1] <= offsets_ns[0]:
+        return None
+    return (len(offsets_ns) - 1) / ((offsets_ns[-1] - offsets_ns[0]) / 1e9)
+
+
 def _window(config: ProfileConfig) -> str:
     start, end = config.fixed_schedule_start_offset, config.fixed_schedule_end_offset
     return f"[{'first' if start is None else f'{start:g} ms'} .. {'last' if end is None else f'{end:g} ms'}]"

@@ -46,12 +46,14 @@ class PhasePlan:
         return WorkerSchedule(self.first_id + index, workers, array("q", self.offsets_ns[index::workers]))
 
 
-def default_workers(config: Any) -> int:
+def default_workers(config: Any, rate: float | None = None) -> int:
     """As many worker processes as are useful: one handles a few thousand requests/s or ~64 streams in
-    flight comfortably; more than the cores only adds contention."""
+    flight comfortably; more than the cores only adds contention. ``rate`` is the mean rate of a schedule
+    that is not ``--request-rate`` (a ``--fixed-schedule`` replay's density)."""
     cores = os.cpu_count() or 1
-    if config.request_rate is not None:
-        needed = math.ceil(config.request_rate / 2500)
+    rate = config.request_rate if rate is None else rate
+    if rate is not None:
+        needed = math.ceil(rate / 2500)
     else:
         needed = math.ceil((config.effective_concurrency or 1) / 64)
     workers = max(1, min(cores, needed))

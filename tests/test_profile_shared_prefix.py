@@ -22,14 +22,19 @@ SHARED = ("--shared-system-prompt-length", "24", "--num-prefix-prompts", "3", "-
           "--random-seed", "11", "--tokenizer", "builtin")
 
 
+def shared_prefix_run(run_cli: Any, sim_url: str, root: Path, *args: str) -> tuple[list, list, Any]:
+    """Run with :data:`SHARED` and ``args``: the request bodies sent, the records, the run's tokenizer."""
+    result = profile(run_cli, sim_url, root, *SHARED, *args)
+    assert result.returncode == 0, result.stderr
+    run, _, records = load_run(root)
+    bodies = [entry["payloads"][0] for entry in json.loads((run / "inputs.json").read_text())["data"]]
+    return bodies, records, resolve_tokenizer(load_plugins(), "builtin")
+
+
 def test_chat_requests_carry_one_system_prompt_and_one_of_the_pooled_prefixes(
     run_cli: Any, simulator: Any, tmp_path: Path
 ) -> None:
-    result = profile(run_cli, simulator.url, tmp_path / "art", *SHARED, "--osl", "3")
-    assert result.returncode == 0, result.stderr
-    run, _, records = load_run(tmp_path / "art")
-    tokenizer = resolve_tokenizer(load_plugins(), "builtin")
-    bodies = [entry["payloads"][0] for entry in json.loads((run / "inputs.json").read_text())["data"]]
+    bodies, records, tokenizer = shared_prefix_run(run_cli, simulator.url, tmp_path / "art", "--osl", "3")
     systems = {body["messages"][0]["content"] for body in bodies}
     assert len(systems) == 1 and all(body["messages"][0]["role"] == "system" for body in bodies)
     assert len(tokenizer.encode(next(iter(systems)))) == 24
@@ -47,12 +52,9 @@ def test_chat_requests_carry_one_system_prompt_and_one_of_the_pooled_prefixes(
 def test_completions_prompts_start_with_the_system_prompt_then_the_prefix(
     run_cli: Any, simulator: Any, tmp_path: Path
 ) -> None:
-    result = profile(run_cli, simulator.url, tmp_path / "art", *SHARED, "--endpoint-type", "completions")
-    assert result.returncode == 0, result.stderr
-    run, _, records = load_run(tmp_path / "art")
-    tokenizer = resolve_tokenizer(load_plugins(), "builtin")
-    prompts = [tokenizer.encode(entry["payloads"][0]["prompt"])
-               for entry in json.loads((run / "inputs.json").read_text())["data"]]
+    bodies, records, tokenizer = shared_prefix_run(run_cli, simulator.url, tmp_path / "art",
+                                                   "--endpoint-type", "completions")
+    prompts = [tokenizer.encode(body["prompt"]) for body in bodies]
     assert all(len(ids) == 24 + 48 + 10 for ids in prompts)
     assert len({tuple(ids[:24]) for ids in prompts}) == 1
     assert 2 <= len({tuple(ids[:72]) for ids in prompts}) <= 3

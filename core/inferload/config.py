@@ -704,15 +704,14 @@ def _first_json_object(path: Path) -> Any:
     """The first non-blank line of a regular file, parsed; None when there is none or it is not JSON."""
     import stat
 
-    from inferload.textfiles import iter_lines
+    from inferload.textfiles import iter_jsonl
 
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return None
-        for _, line in iter_lines(path, what="--input-file"):
-            if line.strip():
-                return json.loads(line)
-    except (OSError, UsageError, ValueError):
+        for _, value in iter_jsonl(path, what="--input-file"):
+            return value
+    except (OSError, UsageError):
         return None  # the dataset reports what is wrong with the file, with its line
     return None
 

@@ -10,9 +10,11 @@ and a signal (Ctrl+C, SIGTERM) is acted on between pieces; a line or file over t
 from __future__ import annotations
 
 import codecs
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from inferload.errors import UsageError
 
@@ -65,6 +67,21 @@ def iter_lines(path: str | os.PathLike[str], *, what: str, max_line_bytes: int =
             yield lineno, text
     finally:
         handle.close()
+
+
+def iter_jsonl(path: str | os.PathLike[str], *, what: str) -> Iterator[tuple[int, Any]]:
+    """``(line number from 1, parsed JSON value)`` for each non-blank line, read as :func:`iter_lines` does.
+
+    Raises:
+        UsageError: as :func:`iter_lines`, or a line that is not JSON, as ``FILE:LINE: not valid JSON``.
+    """
+    for lineno, line in iter_lines(path, what=what):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
 
 
 def read_capped(path: str | os.PathLike[str], *, what: str, max_bytes: int = MAX_CONFIG_BYTES) -> str:

@@ -13,7 +13,6 @@ never ends a line (``/dev/zero``) stops at the cap, and a signal stops the readi
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 from inferload import hookimpl
 from inferload.dataset import Conversation, Tokenizer, sample_length
 from inferload.errors import UsageError
-from inferload.textfiles import iter_lines
+from inferload.textfiles import iter_jsonl
 from inferload.types import DatasetSpec
 
 NAME = "file"
@@ -54,14 +53,8 @@ def load_jsonl(
     path = Path(path)
     osl_rng = random.Random(f"inferload-osl-{seed}") if seed is not None else random.Random()
     conversations = []
-    for lineno, line in iter_lines(path, what="--input-file"):
-        if not line.strip():
-            continue
+    for lineno, entry in iter_jsonl(path, what="--input-file"):
         where = f"{path}:{lineno}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
         prompt, messages = _prompt_of(entry, where)
         max_tokens = _max_tokens_of(entry, where)
         if max_tokens is None and osl_mean is not None:

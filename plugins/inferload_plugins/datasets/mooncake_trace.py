@@ -21,7 +21,6 @@ an id used at another block position or with another block length than where it 
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import Any
 from inferload import hookimpl
 from inferload.dataset import MAX_SEQUENCE_TOKENS, Conversation, Tokenizer, sample_length
 from inferload.errors import UsageError
-from inferload.textfiles import iter_lines
+from inferload.textfiles import iter_jsonl
 from inferload.types import DatasetSpec
 from inferload_plugins.datasets.corpus_windows import block_text, encode_source, exact_prompt
 
@@ -110,14 +109,8 @@ def read_trace(path: Path, block_size: int) -> list[TraceEntry]:
     first_seen: dict[int, tuple[int, int, int]] = {}  # hash id -> (position, length, line)
     timed: bool | None = None
     previous: tuple[float, int] | None = None
-    for lineno, line in iter_lines(path, what="--input-file"):
-        if not line.strip():
-            continue
+    for lineno, raw in iter_jsonl(path, what="--input-file"):
         where = f"{path}:{lineno}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(raw, dict):
             raise UsageError(f"{where}: expected a JSON object, got {type(raw).__name__}")
         stamp = _timestamp(raw, where)

@@ -194,6 +194,8 @@ def test_a_bad_trace_line_stops_the_run_with_file_and_line_before_any_request(
      "before --fixed-schedule-start-offset"),
     (("--fixed-schedule", "--fixed-schedule-start-offset", "5000"), "holds none of the 3 requests"),
     (("--fixed-schedule", "--warmup-request-count", "2"), "--warmup-request-count does not apply"),
+    (("--fixed-schedule", "--search-max-load", "--goodput", "time_to_first_token:100"),
+     "--fixed-schedule-speedup values"),
 ])
 def test_fixed_schedule_options_that_cannot_work_are_usage_errors(
     run_cli: Any, simulator: Any, tmp_path: Path, args: tuple[str, ...], message: str
@@ -233,3 +235,15 @@ def test_input_file_alone_recognises_a_trace_and_a_prompt_file_stays_the_file_da
     assert result.returncode == 0, result.stderr
     _, summary, _ = load_run(tmp_path / "b")
     assert summary["input_config"]["dataset"] == "file"
+
+
+def test_benchmark_duration_cuts_the_replay_at_that_offset(
+    run_cli: Any, simulator: Any, tmp_path: Path
+) -> None:
+    trace = write_trace(tmp_path / "trace.jsonl", [
+        {"timestamp": 100 * i, "input_length": 16, "output_length": 2} for i in range(20)
+    ])
+    summary, records = trace_run(run_cli, simulator.url, tmp_path, trace, "--fixed-schedule",
+                                 "--benchmark-duration", "0.55")
+    assert sorted(line_of(r) for r in records) == [1, 2, 3, 4, 5, 6]  # due at 0 .. 500 ms, before 0.55 s
+    assert summary["steady_state"]["window"]["rule"].startswith("from the first response end")

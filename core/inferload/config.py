@@ -348,6 +348,10 @@ class ProfileConfig(BaseSettings):
         if self.request_rate is not None:
             raise ValueError("give either --fixed-schedule (the dataset's timestamps) or --request-rate, "
                              "not both")
+        if self.search_max_load:
+            raise ValueError("--search-max-load varies --request-rate or --concurrency, but a "
+                             "--fixed-schedule replay's load is the trace's; replay at several "
+                             "--fixed-schedule-speedup values")
         if self.warmup_request_count:
             raise ValueError("--warmup-request-count does not apply with --fixed-schedule: the trace is "
                              "replayed as recorded; cut a window with --fixed-schedule-start-offset instead")

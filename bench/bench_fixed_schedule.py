@@ -7,6 +7,8 @@ zero-latency SSE server of ``bench_client`` (the figures are the client's, not a
 worker count, each run reports the schedule lag the run itself reports (``client_health.schedule_lag``:
 ready to hand-over) and the start error from its records (first byte written minus due time), p50 and p99;
 the table gives the min / median / max of each over ``--repeats`` runs, with the machine's load average.
+A rate-mode row (Poisson arrivals at the same rate and count) is the reference measured in the same run:
+a replay should be as punctual as the schedule rate mode keeps.
 
 Usage: python bench/bench_fixed_schedule.py [--quick] [--repeats 3] [--seconds 3]
 """
@@ -23,6 +25,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bench_client import Server, _pct, run_client
 
@@ -46,15 +49,21 @@ def spread(values: list[float]) -> str:
 
 
 def bench_density(server: Server, workdir: Path, density: int, workers: int | None, seconds: float,
-                  repeats: int) -> None:
+                  repeats: int, reference: bool = False) -> None:
+    """One row: a replay at ``density`` (or, with ``reference``, rate mode's Poisson schedule at the same
+    rate and count, the figure the replay is compared with) with ``workers`` (None: the default)."""
     lag50, lag99, err50, err99 = [], [], [], []
     sent = 0
     for repeat in range(repeats):
         trace = workdir / f"trace-{density}-{repeat}.jsonl"
         size = write_trace(trace, density, seconds, seed=repeat)
-        settings = {"workers": workers} if workers else {}
-        result = run_client(server.url, workdir, dataset="mooncake_trace", input_file=trace,
-                            fixed_schedule=True, warmup_request_count=0, **settings)
+        settings: dict[str, Any] = {"workers": workers} if workers else {}
+        if reference:
+            settings.update(request_rate=density, arrival_pattern="poisson", request_count=size,
+                            random_seed=repeat)
+        else:
+            settings.update(dataset="mooncake_trace", input_file=trace, fixed_schedule=True)
+        result = run_client(server.url, workdir, warmup_request_count=0, **settings)
         server.truth()
         lag = result["summary"]["client_health"]["schedule_lag"]
         errors = [(r["metadata"]["request_start_ns"] - r["metadata"]["request_scheduled_ns"]) / 1e6
@@ -66,8 +75,9 @@ def bench_density(server: Server, workdir: Path, density: int, workers: int | No
         err50.append(_pct(errors, 50))
         err99.append(_pct(errors, 99))
     label = str(workers) if workers else f"auto ({result['workers']})"
-    print(f"{density:>8,} {label:>9} {sent:>7,}  {spread(lag50)}  {spread(lag99)}  {spread(err50)}  "
-          f"{spread(err99)}", flush=True)
+    mode = "rate mode" if reference else "replay"
+    print(f"{density:>8,} {mode:>9} {label:>9} {sent:>7,}  {spread(lag50)}  {spread(lag99)}  "
+          f"{spread(err50)}  {spread(err99)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fixed-schedule accuracy on {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {seconds:g} s traces, {repeats} runs per row")
     print("figures in ms, each min / median / max over the runs")
-    print(f"{'trace/s':>8} {'workers':>9} {'sent':>7}  {'lag p50':^25}  {'lag p99':^25}  "
+    print(f"{'trace/s':>8} {'schedule':>9} {'workers':>9} {'sent':>7}  {'lag p50':^25}  {'lag p99':^25}  "
           f"{'start-due p50':^25}  {'start-due p99':^25}")
     workdir = Path(tempfile.mkdtemp())
     server = Server()
@@ -91,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         for density in DENSITIES:
             for workers in (None, 2):
                 bench_density(server, workdir, density, workers, seconds, repeats)
+            bench_density(server, workdir, density, None, seconds, repeats, reference=True)
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -194,6 +194,8 @@ def test_a_bad_trace_line_stops_the_run_with_file_and_line_before_any_request(
      "before --fixed-schedule-start-offset"),
     (("--fixed-schedule", "--fixed-schedule-start-offset", "5000"), "holds none of the 3 requests"),
     (("--fixed-schedule", "--warmup-request-count", "2"), "--warmup-request-count does not apply"),
+    (("--fixed-schedule", "--fixed-schedule-start-offset", "5", "--benchmark-duration", "0.004"),
+     "ends before the replay's first request is due"),
     (("--fixed-schedule", "--search-max-load", "--goodput", "time_to_first_token:100"),
      "--fixed-schedule-speedup values"),
 ])

@@ -75,11 +75,17 @@ def plan_replay(
 
 
 def cut_replay(offsets_ns: Sequence[int], count: int | None, duration_sec: float | None) -> list[int]:
-    """The replay's offsets up to ``--request-count`` requests, or before ``--benchmark-duration`` s."""
+    """The replay's offsets up to ``--request-count`` requests, or before ``--benchmark-duration`` s.
+    Raises UsageError when the duration ends before the first request is due."""
     kept = list(offsets_ns if count is None else offsets_ns[:count])
     if duration_sec is not None:
         limit = int(duration_sec * 1e9)
         kept = [offset for offset in kept if offset < limit]
+        if not kept:
+            raise UsageError(
+                f"--benchmark-duration {duration_sec:g} s ends before the replay's first request is due "
+                f"({offsets_ns[0] / 1e9:g} s in); lengthen it or move --fixed-schedule-start-offset"
+            )
     return kept
 
 

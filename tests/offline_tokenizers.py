@@ -7,6 +7,9 @@ spaces) and a byte-level BPE trained on a tiny unrelated text (merges across win
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from inferload_plugins.datasets.synthetic import corpus_text
 
@@ -43,3 +46,19 @@ def bpe_tokenizer_json(directory: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(path))
     return path
+
+
+@pytest.fixture(scope="module", params=["builtin", "hf-wordlevel", "hf-bpe"])
+def tokenizer(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The run's tokenizer three ways, as ``--tokenizer`` resolves them: the built-in one, and the two Hugging
+    Face files above. Import it into a test module to run its tests under each."""
+    from inferload.dataset import resolve_tokenizer
+    from inferload.registry import load_plugins
+
+    directory = tmp_path_factory.mktemp("tokenizers")
+    value = {
+        "builtin": lambda: "builtin",
+        "hf-wordlevel": lambda: str(wordlevel_tokenizer_json(directory)),
+        "hf-bpe": lambda: str(bpe_tokenizer_json(directory)),
+    }[request.param]()
+    return resolve_tokenizer(load_plugins(), value)

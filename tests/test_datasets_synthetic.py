@@ -10,7 +10,9 @@ import pytest
 from inferload.dataset import Conversation, Tokenizer, resolve_tokenizer
 from inferload.errors import UsageError
 from inferload.registry import PluginRegistry, load_plugins
-from offline_tokenizers import bpe_tokenizer_json, wordlevel_tokenizer_json
+from offline_tokenizers import tokenizer
+
+__all__ = ["tokenizer"]  # the fixture (each tokenizer in turn), imported so pytest finds it here
 
 LENGTHS = [1, 2, 3, 5, 8, 17, 64, 127, 550, 1000, 3000]
 SEEDS = [0, 1, 7, 12345]
@@ -19,19 +21,6 @@ SEEDS = [0, 1, 7, 12345]
 @pytest.fixture(scope="module")
 def registry() -> PluginRegistry:
     return load_plugins()
-
-
-@pytest.fixture(scope="module", params=["builtin", "hf-wordlevel", "hf-bpe"])
-def tokenizer(
-    request: pytest.FixtureRequest, registry: PluginRegistry, tmp_path_factory: pytest.TempPathFactory
-) -> Tokenizer:
-    directory = tmp_path_factory.mktemp("tokenizers")
-    value = {
-        "builtin": lambda: "builtin",
-        "hf-wordlevel": lambda: str(wordlevel_tokenizer_json(directory)),
-        "hf-bpe": lambda: str(bpe_tokenizer_json(directory)),
-    }[request.param]()
-    return resolve_tokenizer(registry, value)
 
 
 def synthetic(registry: PluginRegistry, tokenizer: Tokenizer, **options: Any) -> list[Conversation]:

@@ -139,7 +139,7 @@ def test_input_file_implies_the_file_dataset_from_cli_env_and_file(
 ) -> None:
     assert load_checked(registry, {}).effective_dataset == "synthetic"
     assert load_checked(registry, {"input_file": "p.jsonl"}).effective_dataset == "file"
-    available = "file, multi_turn, sharegpt, synthetic"
+    available = "file, mooncake_trace, multi_turn, sharegpt, synthetic"
     with pytest.raises(UsageError, match=f"unknown dataset 'mine'; available: {available}"):
         load_checked(registry, {"dataset": "mine", "input_file": "p.jsonl"})
     file = tmp_path / "c.yaml"

@@ -54,7 +54,7 @@ class TEIEmbedAdapter:
     a response must be a non-empty array of vectors."""
 
     def render(self, conversation: Any, config: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"inputs": conversation.prompt, "truncate": False}
+        body: dict[str, Any] = {"inputs": conversation.text(), "truncate": False}
         body.update(config.extra_body)
         return body
 

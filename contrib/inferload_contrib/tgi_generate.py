@@ -64,7 +64,7 @@ class TGIGenerateAdapter:
         parameters: dict[str, Any] = {"details": True}
         if conversation.max_output_tokens is not None:
             parameters["max_new_tokens"] = conversation.max_output_tokens
-        body: dict[str, Any] = {"inputs": conversation.prompt, "parameters": parameters}
+        body: dict[str, Any] = {"inputs": conversation.text(), "parameters": parameters}
         extra = dict(config.extra_body)
         parameters.update(extra.pop("parameters", None) or {})
         body.update(extra)

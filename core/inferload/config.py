@@ -45,6 +45,15 @@ if TYPE_CHECKING:
 DEFAULT_REQUEST_COUNT = 10
 """AIPerf's default when neither --request-count nor --benchmark-duration is given."""
 
+DATASET_OPTIONS = (
+    "prompt_block_size",
+    "shared_system_prompt_length",
+    "num_prefix_prompts",
+    "prefix_prompt_length",
+)
+"""Settings only some dataset plugins use: each is passed to a dataset whose spec ``takes`` it, and refused
+(a usage error naming the flag) for one that does not."""
+
 _FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("inferload_config_file_values", default=None)
 
 
@@ -113,6 +122,26 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         None, description="Dataset plugin: synthetic (default), file (implied by --input-file) …"
     )
     input_file: Path | None = Field(None, description="JSONL prompts for the file dataset (AIPerf's flag)")
+
+    # -- trace replay and shared prefixes (docs/datasets.md; AIPerf's names and units) ---------------
+    fixed_schedule: bool = Field(False, description="Send each request at its dataset timestamp")
+    fixed_schedule_speedup: float | None = Field(None, gt=0, description="Replay X times faster (default 1)")
+    fixed_schedule_start_offset: float | None = Field(
+        None, ge=0, description="Replay from this trace timestamp (ms); earlier requests are skipped"
+    )
+    fixed_schedule_end_offset: float | None = Field(
+        None, ge=0, description="Replay up to this trace timestamp (ms, inclusive); later ones are skipped"
+    )
+    prompt_block_size: int | None = Field(
+        None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Tokens per trace hash block (default 512)"
+    )
+    shared_system_prompt_length: int | None = Field(
+        None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Tokens of one system prompt every request carries"
+    )
+    num_prefix_prompts: int | None = Field(None, ge=1, description="Size of the pool of shared prefixes")
+    prefix_prompt_length: int | None = Field(
+        None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Tokens of each pooled prefix"
+    )
 
     # -- results ---------------------------------------------------------------------------------
     goodput: str | list[str] | dict[str, Any] | None = Field(
@@ -306,7 +335,32 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
             )
         if self.api_linger != self.api_linger:  # NaN
             raise ValueError("--api-linger must be a number of seconds or inf")
+        self._fixed_schedule_combinations()
         return self
+
+    def _fixed_schedule_combinations(self) -> None:
+        """``--fixed-schedule``'s options need it, and it takes the place of a rate and of a warmup."""
+        if not self.fixed_schedule:
+            for name in ("fixed_schedule_speedup", "fixed_schedule_start_offset",
+                         "fixed_schedule_end_offset"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{flag_name(name)} needs --fixed-schedule")
+            return
+        if self.request_rate is not None:
+            raise ValueError("give either --fixed-schedule (the dataset's timestamps) or --request-rate, "
+                             "not both")
+        if self.search_max_load:
+            raise ValueError("--search-max-load varies --request-rate or --concurrency, but a "
+                             "--fixed-schedule replay's load is the trace's; replay at several "
+                             "--fixed-schedule-speedup values")
+        if self.warmup_request_count:
+            raise ValueError("--warmup-request-count does not apply with --fixed-schedule: the trace is "
+                             "replayed as recorded; cut a window with --fixed-schedule-start-offset instead")
+        start, end = self.fixed_schedule_start_offset, self.fixed_schedule_end_offset
+        if start is not None and end is not None and end < start:
+            raise ValueError(f"--fixed-schedule-end-offset {end:g} ms is before "
+                             f"--fixed-schedule-start-offset {start:g} ms; give a window whose end is not "
+                             "before its start")
 
     # -- derived values --------------------------------------------------------------------------
 
@@ -316,6 +370,10 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if self.request_rate is not None:
             rate = f"{self.request_rate:g}"
             return f"request_rate{rate}" + (f"-concurrency{self.concurrency}" if self.concurrency else "")
+        if self.fixed_schedule:
+            speedup = self.fixed_schedule_speedup
+            return ("fixed_schedule" + (f"-speedup{speedup:g}" if speedup not in (None, 1) else "")
+                    + (f"-concurrency{self.concurrency}" if self.concurrency else ""))
         return f"concurrency{self.effective_concurrency}"
 
     @property
@@ -323,9 +381,9 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         """Concurrency cap: as given, 1 when neither concurrency nor rate is set, else unlimited (None)."""
         if self.concurrency is not None:
             return self.concurrency
-        if self.request_rate is None and self.session_concurrency is not None:
+        if self.request_rate is None and not self.fixed_schedule and self.session_concurrency is not None:
             return self.session_concurrency  # a session has one request in flight: as many as sessions
-        return None if self.request_rate is not None else 1
+        return None if self.request_rate is not None or self.fixed_schedule else 1
 
     @property
     def effective_request_count(self) -> int | None:
@@ -389,6 +447,14 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                 f"--dataset {dataset} needs --input-file PATH (a JSONL file, one prompt per line)"
             )
         updates["dataset"] = dataset
+        for name in DATASET_OPTIONS:
+            if getattr(self, name) is not None and name not in spec.takes:
+                takers = sorted(n for n, s in datasets.items() if name in s.takes)
+                raise UsageError(f"{flag_name(name)} does not apply to --dataset {dataset}; it is an option "
+                                 f"of --dataset {' or '.join(takers) or '(none installed)'}")
+        if self.fixed_schedule:
+            timed = sorted(name for name, s in registry.all("arrival_pattern").items() if s.timed)
+            updates["arrival_pattern"] = _the_one(timed, "--fixed-schedule", "arrival pattern")
         if self.request_rate is not None:
             pattern = self.arrival_pattern
             if pattern is None and self.arrival_smoothness is not None:

@@ -90,6 +90,16 @@ class Conversation:
     """A multi-turn session (session datasets only): the turns sent one after another, each once the reply
     to the previous one has arrived. The fields above then describe the first turn alone (what
     ``inputs.json`` and the readiness probe show); ``system`` is sent before every turn's history."""
+    timestamp_ms: float | None = None
+    """When the source trace sent this request, in ms on the trace's own axis (``None``: no timing).
+    ``--fixed-schedule`` replays these (:class:`inferload.types.ArrivalSpec` with ``timed``)."""
+
+    def text(self) -> str:
+        """The whole input as one string, for endpoints that take a single prompt (completions,
+        embeddings …): ``system`` (if any), a line break unless it ends with one, then ``prompt``."""
+        if not self.system:
+            return self.prompt
+        return self.system + ("" if self.system.endswith("\n") else "\n") + self.prompt
 
     def chat_messages(self) -> list[dict[str, Any]]:
         """The ``messages`` array for a chat request."""

@@ -143,7 +143,8 @@ def register_datasets() -> list[DatasetSpec]:
 
     The factory is called with keywords only, before the first request, and returns the conversations
     to send: ``factory(*, tokenizer, num_entries, isl_mean, isl_stddev, osl_mean, osl_stddev, seed,
-    path=None, **_) -> list[Conversation]`` (see :class:`inferload.types.DatasetSpec`).
+    path=None, **_) -> list[Conversation]`` (see :class:`inferload.types.DatasetSpec`; ``takes`` names
+    dataset-specific settings it receives too, ``detect`` lets ``--input-file`` alone pick it).
 
     Example::
 
@@ -166,6 +167,8 @@ def register_arrival_patterns() -> list[ArrivalSpec]:
     """Inter-arrival distributions for ``--request-rate`` (``--arrival-pattern NAME``).
 
     ``factory(rate, rng, smoothness=None, **_)`` returns an iterator of gaps in seconds, mean ``1/rate``.
+    A pattern registered with ``timed=True`` replays the dataset's timestamps for ``--fixed-schedule``
+    instead and returns ``[(entry_index, offset_s), ...]`` (see :class:`inferload.types.ArrivalSpec`).
 
     Example::
 

@@ -82,6 +82,20 @@ def iter_jsonl(path: str | os.PathLike[str], *, what: str) -> Iterator[tuple[int
             raise UsageError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
 
 
+def first_jsonl_value(path: str | os.PathLike[str]) -> Any:
+    """The first non-blank line of the regular file ``path``, decoded; None when there is none, it is not
+    JSON, or ``path`` is not a regular file (reading a pipe's first line here would take it from the
+    dataset that reads it). For a dataset's ``detect``: the dataset itself reports what is wrong."""
+    try:
+        if not Path(path).is_file():
+            return None
+        for _, value in iter_jsonl(path, what="--input-file"):
+            return value
+    except (OSError, UsageError):
+        return None
+    return None
+
+
 def read_capped(path: str | os.PathLike[str], *, what: str, max_bytes: int = MAX_CONFIG_BYTES) -> str:
     """The whole UTF-8 text of ``path``, read in pieces; a UsageError naming the file and the cap when it
     holds more than ``max_bytes``, cannot be read, or is not UTF-8."""

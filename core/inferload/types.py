@@ -9,7 +9,7 @@ priority wins, equal priorities are a conflict error.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -204,6 +204,15 @@ class DatasetSpec(PluginSpec):
 
     ``input_file`` says the dataset reads ``--input-file`` (it is then required with this dataset, and
     ``--input-file`` without ``--dataset`` picks the one such dataset installed); others refuse it.
+
+    ``takes`` names the dataset-specific settings it uses, as ProfileConfig fields of
+    :data:`inferload.config.DATASET_OPTIONS` (``prompt_block_size``, ``shared_system_prompt_length`` …):
+    the factory gets each as a keyword, and a run that sets one the chosen dataset does not take stops
+    with a usage error instead of ignoring it.
+
+    ``detect(first)`` (readers of ``--input-file`` only) says whether the file's first JSON object is in
+    this dataset's format: ``--input-file`` without ``--dataset`` picks the one reader that recognises
+    it, else the one reader without ``detect`` (the generic ``file``). It must not raise.
     """
 
     category: ClassVar[str] = "dataset"
@@ -214,6 +223,9 @@ class DatasetSpec(PluginSpec):
     sessions: bool = False
     """The dataset makes multi-turn sessions (conversations with ``turns``); the session flags
     (``--conversation-*``, ``--session-*``) apply to it alone."""
+    takes: tuple[str, ...] = ()
+    """Settings of :data:`inferload.config.DATASET_OPTIONS` this dataset accepts (passed as keywords when
+    set; refused for a dataset that does not take them)."""
     detect: Callable[[Path], bool] | None = None
     """With ``input_file``: whether a file is in this dataset's format (cheap: its first line), so
     ``--input-file`` alone picks it among several readers; None for the plain JSONL reader."""
@@ -230,11 +242,18 @@ class ArrivalSpec(PluginSpec):
 
     ``smoothness`` says the pattern takes ``--arrival-smoothness`` (then ``--arrival-smoothness`` without
     ``--arrival-pattern`` picks the one such pattern installed); the others refuse it.
+
+    ``timed`` marks a pattern that replays the dataset's own request timestamps (``--fixed-schedule``
+    picks the one such pattern installed) instead of drawing gaps. Its factory is called as
+    ``factory(None, rng, timestamps_ms=[...], speedup=X, start_offset_ms=None|ms, end_offset_ms=None|ms)``
+    (one timestamp per dataset entry, in dataset order) and returns the requests to send as
+    ``[(entry_index, offset_s), ...]`` in sending order, offsets in seconds from the phase start.
     """
 
     category: ClassVar[str] = "arrival_pattern"
-    factory: Callable[..., Iterator[float]]
+    factory: Callable[..., Any]
     smoothness: bool = False
+    timed: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -35,6 +35,8 @@ class Payloads:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     worker_fields: dict[str, Any] = field(default_factory=dict)
     probe_body: dict[str, Any] = field(default_factory=dict)
+    replay_offsets_ns: list[int] | None = None
+    """``--fixed-schedule``: the start offset of each payload, in order (:mod:`inferload.engine.replay`)."""
 
 
 def prepare_payloads(
@@ -63,7 +65,14 @@ def prepare_payloads(
         seed=seed,
         path=None if config.input_file is None else str(config.input_file),
         **config.dataset_options(),
+        **{name: getattr(config, name) for name in dataset.takes if getattr(config, name) is not None},
     )
+    replay_offsets_ns = None
+    if config.fixed_schedule and conversations:
+        from inferload.engine.replay import plan_replay
+
+        replay = plan_replay(config, registry, conversations, seed)
+        conversations, replay_offsets_ns = replay.conversations, replay.offsets_ns
     if not conversations:
         raise UsageError(
             f"the {config.effective_dataset} dataset produced no prompts; check --num-dataset-entries"
@@ -82,6 +91,7 @@ def prepare_payloads(
     ]
     return Payloads(
         inputs=inputs,
+        replay_offsets_ns=replay_offsets_ns,
         # the adapter reads the output length from the conversation (max_tokens, max_new_tokens,
         # num_predict …), so the probe's conversation asks for one token too: every dialect's probe is short
         probe_body=adapter.render(replace(conversations[0], max_output_tokens=1), one_token),

@@ -34,6 +34,7 @@ from inferload.engine.payloads import Payloads, prepare_payloads, request_path
 from inferload.engine.phase_loop import PhaseLoop
 from inferload.engine.preflight import check_plugins
 from inferload.engine.progress_view import ProgressView, resolve_ui
+from inferload.engine.replay import replay_rate
 from inferload.engine.run_log import RunLog
 from inferload.engine.schedule import build_phases
 from inferload.engine.stop_signals import StopSignals
@@ -154,7 +155,7 @@ class ProfileRun:
             self.config, registry, self.endpoint, self.transport, self.seed, tokenizer=self.tokenizer
         )
         sessions = payloads.worker_fields.get("sessions")
-        phases = build_phases(self.config, registry, self.seed,
+        phases = build_phases(self.config, registry, self.seed, payloads.replay_offsets_ns,
                               sessions=None if sessions is None else len(sessions.sessions))
         url = self._start_target()
         # the last usage check, before the artifact directory is touched: the API's address can be had
@@ -166,7 +167,8 @@ class ProfileRun:
             headers=self.config.headers_for(self.endpoint),
         )
         self.signals.preparing = False  # from here a signal drains the workers instead of ending at once
-        self.pool.start(self.config, {**payloads.worker_fields, "url": url})
+        self.pool.start(self.config, {**payloads.worker_fields, "url": url},
+                        rate=replay_rate(payloads.replay_offsets_ns))
         # built while the workers start and open their connections: its imports (numpy) overlap with them
         accumulator = MetricsAccumulator(registry, self.config)
         aggregator = RecordAggregator(state, registry, accumulator)

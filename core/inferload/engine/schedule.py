@@ -46,12 +46,14 @@ class PhasePlan:
         return WorkerSchedule(self.first_id + index, workers, array("q", self.offsets_ns[index::workers]))
 
 
-def default_workers(config: Any) -> int:
+def default_workers(config: Any, rate: float | None = None) -> int:
     """As many worker processes as are useful: one handles a few thousand requests/s or ~64 streams in
-    flight comfortably; more than the cores only adds contention."""
+    flight comfortably; more than the cores only adds contention. ``rate`` is the mean rate of a schedule
+    that is not ``--request-rate`` (a ``--fixed-schedule`` replay's density)."""
     cores = os.cpu_count() or 1
-    if config.request_rate is not None:
-        needed = math.ceil(config.request_rate / 2500)
+    rate = config.request_rate if rate is None else rate
+    if rate is not None:
+        needed = math.ceil(rate / 2500)
     else:
         needed = math.ceil((config.effective_concurrency or 1) / 64)
     workers = max(1, min(cores, needed))
@@ -86,13 +88,24 @@ def arrival_offsets(gaps: Any, count: int | None, duration_sec: float | None) ->
 
 
 def build_phases(
-    config: ProfileConfig, registry: PluginRegistry, seed: int, sessions: int | None = None
+    config: ProfileConfig,
+    registry: PluginRegistry,
+    seed: int,
+    replay_offsets_ns: list[int] | None = None,
+    sessions: int | None = None,
 ) -> list[PhasePlan]:
     """Warmup (if asked) then profiling, ids consecutive across phases.
 
-    ``sessions``: the number of sessions of a multi-turn dataset. Ids and counts are then sessions (a rate
-    starts sessions), and profiling sends every session once unless ``--conversation-num``,
+    ``replay_offsets_ns`` (a ``--fixed-schedule`` replay) is the profiling phase's schedule, cut by count or
+    duration. ``sessions``: the number of sessions of a multi-turn dataset. Ids and counts are then sessions
+    (a rate starts sessions), and profiling sends every session once unless ``--conversation-num``,
     ``--request-count`` or ``--benchmark-duration`` says otherwise."""
+    if replay_offsets_ns is not None:
+        from inferload.engine.replay import cut_replay
+
+        offsets = cut_replay(replay_offsets_ns, config.request_count, config.benchmark_duration)
+        grace = config.effective_grace_period if config.benchmark_duration is not None else None
+        return [PhasePlan(PROFILING, 0, len(offsets), config.benchmark_duration, grace, offsets)]
     phases: list[PhasePlan] = []
     next_id = 0
     rng = random.Random(seed ^ 0x5EED)

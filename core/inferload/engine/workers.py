@@ -49,12 +49,13 @@ class WorkerPool:
         self.counter: Any = None
         self.failure: str | None = None
 
-    def start(self, config: ProfileConfig, fields: dict[str, Any]) -> None:
-        """Start as many workers as useful (``--workers`` or the default), never more than the
-        concurrency cap; ``fields`` are the WorkerInit fields they share (``url`` included)."""
+    def start(self, config: ProfileConfig, fields: dict[str, Any], rate: float | None = None) -> None:
+        """Start as many workers as useful (``--workers`` or the default for ``rate`` requests/s, else
+        the config's), never more than the concurrency cap; ``fields`` are the WorkerInit fields they
+        share (``url`` included)."""
         from inferload.engine.worker import terminal_signals_blocked, worker_main
 
-        count = config.workers or default_workers(config)
+        count = config.workers or default_workers(config, rate)
         cap = config.effective_concurrency
         if cap is not None:
             count = min(count, cap)

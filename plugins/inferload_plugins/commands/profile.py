@@ -225,6 +225,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='JSONL prompts, one {"text": ...} or {"messages": [...]} per line; implies --dataset file',
     )
     _add_session_arguments(parser)
+    trace = parser.add_argument_group("trace replay and shared prefixes (docs/datasets.md)")
+    trace.add_argument(
+        "--fixed-schedule",
+        action="store_const",
+        const=True,
+        default=_S,
+        help="send each request at its dataset timestamp, relative to the first (--dataset mooncake_trace)",
+    )
+    trace.add_argument(
+        "--fixed-schedule-speedup",
+        type=single_value(float, "--fixed-schedule-speedup"),
+        default=_S,
+        metavar="X",
+        help="replay X times faster (default 1; 0.5 is half speed)",
+    )
+    trace.add_argument(
+        "--fixed-schedule-start-offset",
+        type=single_value(float, "--fixed-schedule-start-offset"),
+        default=_S,
+        metavar="MS",
+        help="replay only requests at or after this trace timestamp (ms); it becomes time zero",
+    )
+    trace.add_argument(
+        "--fixed-schedule-end-offset",
+        type=single_value(float, "--fixed-schedule-end-offset"),
+        default=_S,
+        metavar="MS",
+        help="replay only requests at or before this trace timestamp (ms)",
+    )
+    trace.add_argument(
+        "--prompt-block-size",
+        type=single_value(int, "--prompt-block-size"),
+        default=_S,
+        metavar="TOKENS",
+        help="tokens per trace hash block (default 512; --dataset mooncake_trace)",
+    )
+    trace.add_argument(
+        "--shared-system-prompt-length",
+        type=single_value(int, "--shared-system-prompt-length"),
+        default=_S,
+        metavar="TOKENS",
+        help="one system prompt of this many tokens on every request (synthetic dataset)",
+    )
+    trace.add_argument(
+        "--num-prefix-prompts",
+        "--prefix-prompt-pool-size",
+        dest="num_prefix_prompts",
+        type=single_value(int, "--num-prefix-prompts"),
+        default=_S,
+        metavar="N",
+        help="a pool of N shared prefixes, each prompt starting with one (with --prefix-prompt-length)",
+    )
+    trace.add_argument(
+        "--prefix-prompt-length",
+        type=single_value(int, "--prefix-prompt-length"),
+        default=_S,
+        metavar="TOKENS",
+        help="tokens of each pooled prefix, before the prompt's own --isl tokens",
+    )
     out = parser.add_argument_group("results")
     out.add_argument(
         "--goodput", default=_S, metavar="'TAG:VALUE ...'", help="SLOs, e.g. 'time_to_first_token:100'"

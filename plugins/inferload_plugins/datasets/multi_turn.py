@@ -17,7 +17,6 @@ run before any request, naming ``FILE:LINE`` and the turn.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 from inferload import hookimpl
 from inferload.dataset import Conversation, Tokenizer, Turn, max_tokens_field, prompt_fields, sample_length
 from inferload.errors import UsageError
-from inferload.textfiles import iter_jsonl, iter_lines
+from inferload.textfiles import first_jsonl_value, iter_jsonl
 from inferload.types import DatasetSpec
 
 NAME = "multi_turn"
@@ -46,18 +45,9 @@ def register_datasets() -> list[DatasetSpec]:
 
 
 def has_turns(path: Path) -> bool:
-    """Whether the first non-blank line of ``path`` is a JSON object with ``"turns"``. Only a regular file
-    is looked at: reading a pipe's first line here would take it from the dataset that reads it."""
-    if not path.is_file():
-        return False
-    try:
-        for _, line in iter_lines(path, what="--input-file"):
-            if line.strip():
-                entry = json.loads(line)
-                return isinstance(entry, dict) and "turns" in entry
-    except (UsageError, ValueError):
-        return False  # unreadable here: the dataset that reads it reports why
-    return False
+    """Whether the first non-blank line of the regular file ``path`` is a JSON object with ``"turns"``."""
+    entry = first_jsonl_value(path)
+    return isinstance(entry, dict) and "turns" in entry
 
 
 def load_sessions(

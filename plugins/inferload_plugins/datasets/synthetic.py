@@ -22,19 +22,25 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from inferload import hookimpl
 from inferload.dataset import Conversation, Tokenizer, Turn, sample_length
 from inferload.errors import UsageError
 from inferload.types import DatasetSpec
+from inferload_plugins.datasets.corpus_windows import (
+    Source,
+    block_text,
+    corpus_text,
+    encode_source,
+    exact_prompt,
+)
+
+__all__ = ["corpus_text", "exact_prompt", "make_synthetic"]
 
 NAME = "synthetic"
 DEFAULT_SESSIONS = 10
 """Synthetic sessions made without ``--conversation-num`` (AIPerf's default request count, as sessions)."""
-_MAX_TRIES = 64
 PROGRESS_FROM_TOKENS = 1_000_000
 """A dataset of this many prompt tokens or more says so when its build starts ..."""
 PROGRESS_EVERY_S = 2.0
@@ -51,6 +57,7 @@ def register_datasets() -> list[DatasetSpec]:
             description="Synthetic prompts from a shipped corpus, exact ISL under the run's tokenizer",
             factory=make_synthetic,
             sessions=True,
+            takes=("shared_system_prompt_length", "num_prefix_prompts", "prefix_prompt_length"),
         )
     ]
 
@@ -68,6 +75,9 @@ def make_synthetic(
     conversation_num: int | None = None,
     turn_mean: float | None = None,
     isl_osl_pairs: Sequence[Any] | None = None,
+    shared_system_prompt_length: int | None = None,
+    num_prefix_prompts: int | None = None,
+    prefix_prompt_length: int | None = None,
     **options: Any,
 ) -> list[Conversation]:
     """``num_entries`` conversations whose prompts count exactly their sampled ISL under ``tokenizer``;
@@ -75,15 +85,28 @@ def make_synthetic(
     (``--isl-osl-pairs``, :class:`inferload.workload_options.RequestShape` entries) replaces the ISL and OSL
     flags with a mix: each shape gets its share of the entries exactly (largest remainder), in seeded order.
 
-    ``unique_prefix`` starts each prompt with its entry number, so no two prompts share a first token and a
-    server's prefix cache cannot serve one prompt from another (unless the ISL is too short to hold it).
-    ``seed=None`` draws a fresh seed: a different dataset on every call.
+    ``unique_prefix`` starts each prompt (after any shared prefix) with its entry number, so no two prompts
+    share more than the prefixes asked for and a server's prefix cache cannot serve one prompt from
+    another (unless the ISL is too short to hold it). ``seed=None`` draws a fresh seed: a different dataset
+    on every call.
+
+    Shared prefixes (AIPerf's options): ``shared_system_prompt_length`` tokens of one system prompt that
+    every request carries; ``num_prefix_prompts`` prefixes of ``prefix_prompt_length`` tokens each, one of
+    which (seeded choice) starts each prompt, followed by the prompt's own ISL tokens. A prompt's
+    ``input_tokens`` is then system + prefix + ISL, exact under ``tokenizer``. Raises UsageError for a pool
+    without a length or a length without a pool.
     """
     _check(num_entries=num_entries, isl_mean=isl_mean, isl_stddev=isl_stddev, osl_mean=osl_mean,
            osl_stddev=osl_stddev)
+    if (num_prefix_prompts is None) != (prefix_prompt_length is None):
+        raise UsageError("--num-prefix-prompts and --prefix-prompt-length go together: give both (a pool "
+                         "of N prefixes of L tokens each)")
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
     if conversation_num is not None or turn_mean is not None:
+        if shared_system_prompt_length or num_prefix_prompts:
+            raise UsageError("--shared-system-prompt-length and --num-prefix-prompts shape single-turn "
+                             "prompts; drop them or the --conversation-* flags")
         return make_sessions(
             tokenizer=tokenizer, sessions=conversation_num or DEFAULT_SESSIONS, turn_mean=turn_mean or 3.0,
             isl_mean=isl_mean, isl_stddev=isl_stddev, osl_mean=osl_mean, osl_stddev=osl_stddev, seed=seed,
@@ -104,15 +127,22 @@ def make_synthetic(
     if total >= PROGRESS_FROM_TOKENS:
         log.info("building %d synthetic prompts, %s tokens in all (%s each on average), before the first "
                  "request", num_entries, f"{total:,}", f"{total // num_entries:,}")
-    source = encode_source(tokenizer, max(isls) + 16)
+    longest_prefix = max(shared_system_prompt_length or 0, prefix_prompt_length or 0)
+    source = encode_source(tokenizer, max(isls) + longest_prefix + 16)
+    shared = _SharedPrefixes.build(tokenizer, source, seed, shared_system_prompt_length, num_prefix_prompts,
+                                   prefix_prompt_length)
     conversations = []
     started = last_note = time.monotonic()
     for index, (isl, osl) in enumerate(zip(isls, osls, strict=True)):
-        prefix = f"#{index}:" if unique_prefix else ""
-        prompt = exact_prompt(tokenizer, source, isl, start_rng, prefix=prefix)
+        marker = f"#{index}:" if unique_prefix else ""
+        if marker and tokenizer.count(marker) >= isl:
+            marker = ""  # too short to hold a unique marker; the length matters more
+        lead = shared.pick_prefix()
+        prompt = exact_prompt(tokenizer, source, shared.prefix_tokens + isl, start_rng, prefix=lead + marker)
         conversations.append(
-            Conversation(conversation_id=f"{NAME}-{index}", prompt=prompt, input_tokens=isl,
-                         max_output_tokens=osl)
+            Conversation(conversation_id=f"{NAME}-{index}", prompt=prompt,
+                         input_tokens=shared.system_tokens + shared.prefix_tokens + isl,
+                         max_output_tokens=osl, system=shared.system)
         )
         now = time.monotonic()
         if now - last_note >= PROGRESS_EVERY_S and index + 1 < num_entries:
@@ -201,72 +231,30 @@ def mix_shapes(mix: Sequence[Any], count: int, rng: random.Random) -> list[Any]:
     return shapes
 
 
-def exact_prompt(
-    tokenizer: Tokenizer, source: Source, isl: int, rng: random.Random, *, prefix: str = ""
-) -> str:
-    """Text that ``tokenizer`` counts as exactly ``isl`` tokens: ``prefix`` plus a window of ``source``.
+@dataclass
+class _SharedPrefixes:
+    """The shared system prompt and the prefix pool of one synthetic dataset (empty when not asked for)."""
 
-    The window starts at a word and its length is corrected by the counting error until it fits; when it
-    keeps missing (a tokenizer that merges across the window's edge), the window moves to fresh text.
-    """
-    if prefix and tokenizer.count(prefix) >= isl:
-        prefix = ""  # too short to hold a unique prefix; the length matters more
-    length = max(1, isl - (tokenizer.count(prefix) if prefix else 0))
-    start = rng.choice(source.starts)
-    got = -1
-    for attempt in range(_MAX_TRIES):
-        text = prefix + tokenizer.decode(source.ids[start : start + length])
-        got = tokenizer.count(text)
-        if got == isl:
-            return text
-        length = max(1, min(len(source.ids) - start, length + isl - got))
-        if attempt % 4 == 3:
-            start = rng.choice(source.starts)
-    raise UsageError(
-        f"tokenizer {tokenizer.name!r} cannot make a prompt of exactly {isl} tokens from the synthetic "
-        f"corpus (last try counted {got}); use another --tokenizer or a file dataset"
-    )
+    system: str | None
+    system_tokens: int
+    pool: list[str]
+    prefix_tokens: int
+    rng: random.Random
 
+    @classmethod
+    def build(cls, tokenizer: Tokenizer, source: Source, seed: int, system_length: int | None,
+              pool_size: int | None, prefix_length: int | None) -> _SharedPrefixes:
+        """Each text is a corpus window of exactly its length that ends a line, from its own seeded
+        stream, so the prompts that follow it keep their own lengths exact and the prefix's tokens whole."""
+        text_rng = random.Random(f"inferload-shared-prefix-{seed}")
+        system = block_text(tokenizer, source, system_length, text_rng) if system_length else None
+        pool = [block_text(tokenizer, source, prefix_length, text_rng) for _ in range(pool_size or 0)]
+        return cls(system, system_length or 0, pool, (prefix_length or 0) if pool else 0,
+                   random.Random(f"inferload-prefix-choice-{seed}"))
 
-@cache
-def corpus_text() -> str:
-    """The shipped prose corpus (original text, about 800 words)."""
-    return resources.files(__package__).joinpath("corpus.txt").read_text(encoding="utf-8")
-
-
-@dataclass(frozen=True)
-class Source:
-    """The corpus's token ids, repeated to hold the longest prompt, and where windows may start."""
-
-    ids: list[int]
-    starts: list[int]
-    """Positions in the first copy where a word begins, so prompts do not open mid-word."""
-
-
-def encode_source(tokenizer: Tokenizer, min_tokens: int) -> Source:
-    """Encode the corpus once and repeat its ids until any start leaves ``min_tokens`` after it.
-
-    Repeating ids rather than text is safe because the corpus ends with a newline, where tokenizers do not
-    merge; :func:`exact_prompt` checks every prompt's count anyway.
-    """
-    ids = tokenizer.encode(corpus_text())
-    if not ids:
-        raise UsageError(f"tokenizer {tokenizer.name!r} encodes the synthetic corpus to no tokens")
-    starts = [i for i in range(1, len(ids)) if _word_boundary(tokenizer, ids[i - 1], ids[i])]
-    if len(starts) < 16:  # a tokenizer that loses spaces: any token will do
-        starts = list(range(len(ids)))
-    return Source(ids=ids * (math.ceil(min_tokens / len(ids)) + 1), starts=starts)
-
-
-def _word_boundary(tokenizer: Tokenizer, before: int, token: int) -> bool:
-    """Whether whitespace separates two tokens once decoded. Decoding the pair, not each token, covers
-    every convention: a leading-space token (GPT-2 ``Ġ``), a ``▁`` that decoders drop at the start of a
-    text (SentencePiece), and decoders that join tokens with spaces (word-level)."""
-    left = tokenizer.decode([before])
-    joined = tokenizer.decode([before, token])
-    if joined.startswith(left):
-        return joined[len(left) : len(left) + 1].isspace()
-    return left[-1:].isspace()
+    def pick_prefix(self) -> str:
+        """The pool prefix that starts the next prompt ('' without a pool)."""
+        return self.rng.choice(self.pool) if self.pool else ""
 
 
 def _check(*, num_entries: int, isl_mean: int, isl_stddev: float, osl_mean: int | None,

@@ -29,7 +29,7 @@ class CompletionsAdapter:
     def render(self, conversation: Any, config: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": config.model,
-            "prompt": conversation.prompt,
+            "prompt": conversation.text(),
             "stream": bool(config.streaming),
         }
         if conversation.max_output_tokens is not None:

@@ -26,7 +26,7 @@ class EmbeddingsAdapter:
     """Renders ``input`` bodies; a response is valid when it carries a ``data`` list."""
 
     def render(self, conversation: Any, config: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": config.model, "input": conversation.prompt}
+        body: dict[str, Any] = {"model": config.model, "input": conversation.text()}
         body.update(config.extra_body)
         return body
 

@@ -36,7 +36,7 @@ def window(records: Sequence[RequestRecord], config: ProfileConfig) -> tuple[int
     if not spans:
         return None
     end = spans[-1][0]
-    if config.request_rate is None:
+    if config.request_rate is None and not config.fixed_schedule:
         target = min(config.effective_concurrency or 1, len(spans))
         # at one instant an end is counted before a start: in flight means strictly overlapping
         events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
@@ -49,7 +49,7 @@ def window(records: Sequence[RequestRecord], config: ProfileConfig) -> tuple[int
         rule = f"from {target} in flight (the concurrency target) to the last send"
     else:
         start = min(e for _, e in spans)
-        rule = "from the first response end (rate mode) to the last send"
+        rule = "from the first response end (rate mode or a fixed schedule) to the last send"
     if start is None or start >= end:
         return None
     return start, end, rule

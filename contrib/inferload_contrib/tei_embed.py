@@ -18,6 +18,7 @@ from inferload.simulated import SimulatedOutput, SimulatedRequest, SimulatedRequ
 from inferload.types import EndpointSpec, SimulatorRouteSpec
 
 from .event_stream import DialectBodyParser, OtherDialect
+from .hf_wire import INFO_PATH, info_body, tei_error_body
 
 NAME = "tei_embed"
 PATH = "/embed"
@@ -35,7 +36,8 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=False,
             produces_tokens=False,
             factory=TEIEmbedAdapter,
-            models_path="/info",
+            models_path=INFO_PATH,
+            sends_model=False,
         )
     ]
 
@@ -44,8 +46,8 @@ def register_endpoints() -> list[EndpointSpec]:
 def register_simulator_routes() -> list[SimulatorRouteSpec]:
     return [
         SimulatorRouteSpec(name=NAME, description="POST /embed in TEI's native dialect", path=PATH,
-                           parse=parse_request, render=SimulatedEmbedding, error_body=error_body,
-                           generates=False)
+                           parse=parse_request, render=SimulatedEmbedding, error_body=tei_error_body,
+                           generates=False, models_path=INFO_PATH, models_body=info_body)
     ]
 
 
@@ -81,12 +83,6 @@ def parse_request(body: dict[str, Any]) -> SimulatedRequest:
         raise SimulatedRequestError(422, "`inputs` must be a string or a non-empty list of strings",
                                     param="inputs")
     return SimulatedRequest(prompt=tuple(inputs), model=body.get("model"), reasoning=False)
-
-
-def error_body(status: int, message: str) -> bytes:
-    """TEI's error shape: ``{"error", "error_type"}``."""
-    kind = {413: "Validation", 422: "Validation", 429: "Overloaded", 503: "Overloaded"}.get(status, "Backend")
-    return json.dumps({"error": message, "error_type": kind}).encode()
 
 
 class SimulatedEmbedding:

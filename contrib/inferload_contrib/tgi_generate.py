@@ -18,6 +18,7 @@ from inferload.simulated import SimulatedOutput, SimulatedRequest, SimulatedRequ
 from inferload.types import EndpointSpec, SimulatorRouteSpec
 
 from .event_stream import DialectBodyParser, EventStreamParser, OtherDialect, unexpected
+from .hf_wire import INFO_PATH, info_body
 
 NAME = "tgi_generate"
 PATH = "/generate"
@@ -35,7 +36,8 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=True,
             produces_tokens=True,
             factory=TGIGenerateAdapter,
-            models_path="/info",
+            models_path=INFO_PATH,
+            sends_model=False,
         )
     ]
 
@@ -45,7 +47,7 @@ def register_simulator_routes() -> list[SimulatorRouteSpec]:
     return [
         SimulatorRouteSpec(name=NAME, description="POST /generate in TGI's native dialect", path=PATH,
                            parse=lambda body: parse_request(body, stream=False), render=SimulatedGenerate,
-                           error_body=error_body),
+                           error_body=error_body, models_path=INFO_PATH, models_body=info_body),
         SimulatorRouteSpec(name=f"{NAME}.stream", description="POST /generate_stream in TGI's native dialect",
                            path=STREAM_PATH, parse=lambda body: parse_request(body, stream=True),
                            render=SimulatedGenerate, error_body=error_body),

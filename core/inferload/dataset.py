@@ -69,6 +69,9 @@ class Conversation:
     system: str | None = None
     messages: tuple[Mapping[str, Any], ...] | None = None
     """OpenAI-style ``{"role": ..., "content": ...}`` turns, when the source is a conversation."""
+    documents: tuple[str, ...] | None = None
+    """The documents a rerank request ranks against ``prompt`` (the query); ``input_tokens`` then counts
+    the query plus every document. None for every other endpoint type."""
 
     def chat_messages(self) -> list[dict[str, Any]]:
         """The ``messages`` array for a chat request."""
@@ -80,6 +83,11 @@ class Conversation:
         turns.append({"role": "user", "content": self.prompt})
         return turns
 
+
+DEFAULT_OUTPUT_TOKENS = 128
+"""The output length a request asks when its API requires one (Anthropic's ``max_tokens``) and the run sets
+no ``--osl``: the natural mean length the simulator gives every endpoint type that asks none, so no
+dialect's default run is longer than another's."""
 
 MAX_SEQUENCE_TOKENS = 1_000_000
 """Largest ``--isl`` and ``--osl`` (and any sampled length): the longest context windows served today hold

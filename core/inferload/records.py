@@ -115,6 +115,8 @@ class RequestRecord:
     server_timing_ms: dict[str, float] | None = None
     """Durations the server reported for this request, in ms, by name (e.g. Ollama's ``eval_duration``);
     None when it reported none. Metric plugins of that dialect read them beside the client's figures."""
+    documents: int | None = None
+    """Documents the response scored (rerank endpoints: one result per document ranked); None elsewhere."""
 
     @property
     def ok(self) -> bool:

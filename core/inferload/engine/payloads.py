@@ -47,6 +47,7 @@ def prepare_payloads(
     ``tokenizer`` is the already resolved ``--tokenizer`` (None: resolved here). Raises UsageError when
     the dataset yields no prompt; a dataset's own errors (a bad ``--input-file`` line) propagate."""
     from inferload.dataset import resolve_tokenizer
+    from inferload.documents import check_documents, document_options
 
     tokenizer = tokenizer or resolve_tokenizer(registry, config.tokenizer)
     dataset = registry.get("dataset", config.effective_dataset)
@@ -59,12 +60,14 @@ def prepare_payloads(
         osl_stddev=config.osl_stddev,
         seed=seed,
         path=None if config.input_file is None else str(config.input_file),
+        **document_options(config, endpoint, registry),
     )
     if not conversations:
         raise UsageError(
             f"the {config.effective_dataset} dataset produced no prompts; check --num-dataset-entries"
             " or --input-file"
         )
+    check_documents(conversations, endpoint, config.effective_dataset)
     adapter = endpoint.factory()
     bodies = [adapter.render(conversation, config) for conversation in conversations]
     one_token = config.model_copy(update={"osl": 1, "osl_stddev": 0.0, "streaming": False})

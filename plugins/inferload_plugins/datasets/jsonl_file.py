@@ -63,6 +63,7 @@ def load_jsonl(
         except json.JSONDecodeError as exc:
             raise UsageError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
         prompt, messages = _prompt_of(entry, where)
+        documents = _documents_of(entry, where)
         max_tokens = _max_tokens_of(entry, where)
         if max_tokens is None and osl_mean is not None:
             max_tokens = sample_length(osl_rng, osl_mean, osl_stddev)
@@ -70,9 +71,10 @@ def load_jsonl(
             Conversation(
                 conversation_id=f"{path.name}:{lineno}",
                 prompt=prompt,
-                input_tokens=tokenizer.count(prompt),
+                input_tokens=tokenizer.count(prompt) + sum(map(tokenizer.count, documents or ())),
                 max_output_tokens=max_tokens,
                 messages=messages,
+                documents=documents,
             )
         )
     if not conversations:
@@ -85,12 +87,14 @@ def _prompt_of(entry: Any, where: str) -> tuple[str, tuple[dict[str, str], ...] 
     completions endpoint sends) is its message contents joined by newlines."""
     if not isinstance(entry, dict):
         raise UsageError(f"{where}: expected a JSON object, got {type(entry).__name__}")
-    if "text" in entry and "messages" in entry:
-        raise UsageError(f'{where}: has both "text" and "messages"; keep one (a line is one prompt)')
-    if "text" in entry:
-        if not isinstance(entry["text"], str) or not entry["text"]:
-            raise UsageError(f'{where}: "text" must be a non-empty string')
-        return entry["text"], None
+    if sum(key in entry for key in ("text", "messages", "query")) > 1:
+        raise UsageError(f'{where}: has more than one of "text", "messages" and "query"; keep one (a line is '
+                         "one prompt)")
+    for key in ("text", "query"):
+        if key in entry:
+            if not isinstance(entry[key], str) or not entry[key]:
+                raise UsageError(f'{where}: "{key}" must be a non-empty string')
+            return entry[key], None
     if "messages" in entry:
         raw = entry["messages"]
         if not isinstance(raw, list) or not raw:
@@ -102,7 +106,19 @@ def _prompt_of(entry: Any, where: str) -> tuple[str, tuple[dict[str, str], ...] 
                 raise UsageError(f'{where}: message {number} needs a string "role" and a string "content"')
             messages.append({"role": message["role"], "content": message["content"]})
         return "\n".join(m["content"] for m in messages), tuple(messages)
-    raise UsageError(f'{where}: needs a "text" or a "messages" field')
+    raise UsageError(f'{where}: needs a "text", "messages" or "query" field')
+
+
+def _documents_of(entry: dict[str, Any], where: str) -> tuple[str, ...] | None:
+    """A rerank line's ``documents`` (a non-empty list of strings, ranked against its ``query``)."""
+    if "documents" not in entry:
+        return None
+    value = entry["documents"]
+    if "query" not in entry:
+        raise UsageError(f'{where}: "documents" go with a "query" (the text they are ranked against)')
+    if not isinstance(value, list) or not value or not all(isinstance(d, str) and d for d in value):
+        raise UsageError(f'{where}: "documents" must be a non-empty list of non-empty strings')
+    return tuple(value)
 
 
 def _max_tokens_of(entry: dict[str, Any], where: str) -> int | None:

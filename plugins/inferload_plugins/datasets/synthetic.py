@@ -57,18 +57,28 @@ def make_synthetic(
     osl_stddev: float = 0.0,
     seed: int | None = 0,
     unique_prefix: bool = False,
+    rerank_documents: int | None = None,
+    rerank_query_tokens: int = 32,
     **_: Any,
 ) -> list[Conversation]:
     """``num_entries`` conversations whose prompts count exactly their sampled ISL under ``tokenizer``.
 
     ``unique_prefix`` starts each prompt with its entry number, so no two prompts share a first token and a
     server's prefix cache cannot serve one prompt from another (unless the ISL is too short to hold it).
-    ``seed=None`` draws a fresh seed: a different dataset on every call.
+    ``seed=None`` draws a fresh seed: a different dataset on every call. ``rerank_documents`` (an endpoint
+    type that ranks documents): each entry is a query of ``rerank_query_tokens`` and that many documents of
+    ISL tokens each (:mod:`.rerank_documents`).
     """
     _check(num_entries=num_entries, isl_mean=isl_mean, isl_stddev=isl_stddev, osl_mean=osl_mean,
            osl_stddev=osl_stddev)
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
+    if rerank_documents:
+        from .rerank_documents import rerank_conversations
+
+        return rerank_conversations(tokenizer=tokenizer, num_entries=num_entries, isl_mean=isl_mean,
+                                    isl_stddev=isl_stddev, documents=rerank_documents,
+                                    query_tokens=rerank_query_tokens, seed=seed)
     isl_rng = random.Random(f"inferload-isl-{seed}")
     osl_rng = random.Random(f"inferload-osl-{seed}")
     start_rng = random.Random(f"inferload-prompt-{seed}")

@@ -18,7 +18,7 @@ from inferload.dataset import DEFAULT_OUTPUT_TOKENS
 from inferload.simulated import SimulatedOutput, SimulatedRequest, SimulatedRequestError
 from inferload.types import EndpointSpec, SimulatorRouteSpec
 
-from .event_stream import DialectBodyParser, EventStreamParser, OtherDialect, unexpected
+from .event_stream import DialectBodyParser, EventStreamParser, OtherDialect, unexpected, unknown_event
 
 NAME = "anthropic_messages"
 PATH = "/v1/messages"
@@ -119,7 +119,7 @@ class MessagesStreamParser(EventStreamParser):
             elif delta.get("type") == "input_json_delta":
                 self.output(ts_ns, delta.get("partial_json"), None)  # tool input is generated output
             elif delta.get("type") not in _IGNORED:
-                self.fail(unexpected(obj, "unknown content_block_delta type", payload))
+                raise unexpected(obj, "unknown content_block_delta type", payload)
         elif kind == "message_start":
             self.usage = _usage(obj["message"].get("usage") or {}, {})
         elif kind == "message_delta":
@@ -129,7 +129,7 @@ class MessagesStreamParser(EventStreamParser):
         elif kind == "error":
             self.server_error(obj)
         elif kind not in _IGNORED:
-            self.fail(unexpected(obj, f"unknown Messages event type {kind!r}", payload))
+            raise unknown_event(obj, "Messages", kind, payload)
 
 
 def read_message(obj: Any) -> tuple[str, str | None, dict[str, Any]]:

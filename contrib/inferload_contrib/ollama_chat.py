@@ -133,7 +133,7 @@ class ChatStreamParser(EventStreamParser):
             return
         message = obj.get("message")
         if not isinstance(message, dict) or "done" not in obj:
-            self.fail(unexpected(obj, "an NDJSON line that is not an Ollama chat object", payload))
+            raise unexpected(obj, "an NDJSON line that is not an Ollama chat object", payload)
             return
         self.output(ts_ns, message.get("content"), message.get("thinking"))
         if obj["done"]:

@@ -95,7 +95,7 @@ class GenerateStreamParser(EventStreamParser):
             return
         token = obj.get("token")
         if not isinstance(token, dict):
-            self.fail(unexpected(obj, "a stream event without 'token'", payload))
+            raise unexpected(obj, "a stream event without 'token'", payload)
             return
         if not token.get("special"):
             self.output(ts_ns, token["text"], None)

@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from inferload.dialects import StopResponse, likely_endpoint_type, other_dialect, sniff_json
 from inferload.engine.sse import SSEParser
 from inferload.records import (
     ERROR_EMPTY,
@@ -84,6 +85,7 @@ class SSEJSONParser:
         "_extract",
         "_finished",
         "_first_answer_ns",
+        "_head",
         "_reasoning",
         "_require_output",
         "_sse",
@@ -102,10 +104,28 @@ class SSEJSONParser:
         self._done = False
         self._finished = False
         self._error: RequestError | None = None
+        self._head: bytes | None = b""
+        """The body's first bytes until they show SSE (then None) or JSON of another dialect."""
 
     def feed(self, data: bytes, ts_ns: int) -> None:
+        if self._head is not None:
+            self._sniff(data)
         for event_ns, event_type, payload in self._sse.feed(data, ts_ns):
             self._event(event_ns, event_type, payload)
+
+    def _sniff(self, data: bytes) -> None:
+        """Stop at the first line of a body that is JSON, not SSE (an NDJSON stream of another dialect)."""
+        head = (self._head or b"") + data
+        stripped = head.lstrip()
+        if not stripped:
+            self._head = head
+        elif stripped[:1] not in (b"{", b"[") or len(head) > 65536:
+            self._head = None
+        else:
+            self._head = head
+            seen = sniff_json(stripped) if b"\n" in stripped else None
+            if seen is not None:
+                raise StopResponse(other_dialect(seen[0], "a JSON line, no SSE event", seen[1]))
 
     def _event(self, ts_ns: int, event_type: bytes, payload: bytes) -> None:
         if event_type == b"error":
@@ -128,6 +148,12 @@ class SSEJSONParser:
                     ERROR_MALFORMED, f"stream event is not an object: {payload[:80]!r}"
                 )
             return
+        if self._head is not None or not (self._chunk_ns or self._usage or self._finished):
+            self._head = None
+            if "choices" not in obj and obj.get("error") is None and "usage" not in obj:
+                guess = likely_endpoint_type(obj)
+                if guess is not None and guess != "chat":
+                    raise StopResponse(other_dialect(obj, "a stream event of another API", payload))
         if obj.get("error") is not None:
             if self._error is None:
                 self._error = server_error(obj)
@@ -154,8 +180,18 @@ class SSEJSONParser:
                 self._answer.append(answer)
 
     def finish(self, record: RequestRecord, tokenizer: Tokenizer | None) -> None:
-        for event_ns, event_type, payload in self._sse.close():
-            self._event(event_ns, event_type, payload)
+        try:
+            for event_ns, event_type, payload in self._sse.close():
+                self._event(event_ns, event_type, payload)
+            if self._head is not None and self._head.strip():
+                seen = sniff_json(self._head.strip())
+                if seen is not None and isinstance(seen[0], dict) and seen[0].get("error") is not None:
+                    self._error = self._error or server_error(seen[0])
+                elif seen is not None:
+                    raise StopResponse(other_dialect(seen[0], "a whole JSON body where a stream was expected",
+                                                     seen[1]))
+        except StopResponse as stop:
+            self._error = self._error or stop.error
         usage_error = record_stream(record, tokenizer, self._usage, self._chunk_ns, self._first_answer_ns,
                                     self._answer, self._reasoning)
         if self._error is not None:

@@ -445,10 +445,10 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
         # after the cheap checks, before the tokenizer, any target or worker: a plain GET (urllib, not the
         # transport plugin) to the endpoint type's models_path with the run's headers; once for a sweep,
         # whose every variation and trial then uses that model
-        from inferload.discovery import discover_model
+        from inferload.discovery import model_for_run
 
-        model = discover_model(config, endpoint)
-        sys.stderr.write(f"inferload: no --model given: using {model!r}, the one model the server lists\n")
+        model, note = model_for_run(config, endpoint)
+        sys.stderr.write(f"inferload: no --model given: {note}\n")
         config = config.model_copy(update={"model": model})
         cli["model"] = model
     # before any target starts, so a bad --tokenizer fails in a moment, not after a server start

@@ -1,7 +1,8 @@
 """Rerank in the Cohere style (``POST /v1/rerank``, also vLLM's and Jina's), or NVIDIA NIM's
 ``POST /v1/ranking`` when the request path says so: the endpoint adapter and the simulator's routes.
 
-Cohere: ``{"model", "query", "documents": [texts], "top_n": N}`` answered by ``{"id", "results": [{"index",
+Cohere (``/v1/rerank``; ``--endpoint /v2/rerank`` for its current version, same body):
+``{"model", "query", "documents": [texts], "top_n": N}`` answered by ``{"id", "results": [{"index",
 "relevance_score"}], "meta"?, "usage"?}``. NIM: ``{"model", "query": {"text"}, "passages": [{"text"}],
 "truncate": "END"}`` answered by ``{"rankings": [{"index", "logit"}]}``; ``--endpoint /v1/ranking`` (any
 path whose last segment is ``ranking``) selects it. ``top_n`` asks for every document, so each response
@@ -29,6 +30,7 @@ from .ranking import (
 
 NAME = "rerank"
 PATH = "/v1/rerank"
+V2_PATH = "/v2/rerank"
 NIM_PATH = "/v1/ranking"
 
 
@@ -52,6 +54,8 @@ def register_simulator_routes() -> list[SimulatorRouteSpec]:
     return [
         SimulatorRouteSpec(name=NAME, description="POST /v1/rerank in the Cohere rerank dialect", path=PATH,
                            parse=parse_request, render=SimulatedRerank, generates=False),
+        SimulatorRouteSpec(name=f"{NAME}.v2", description="POST /v2/rerank, Cohere's current version",
+                           path=V2_PATH, parse=parse_request, render=SimulatedRerank, generates=False),
         SimulatorRouteSpec(name=f"{NAME}.nim", description="POST /v1/ranking in NVIDIA NIM's dialect",
                            path=NIM_PATH, parse=parse_nim_request, render=SimulatedRanking, generates=False),
     ]

@@ -45,6 +45,10 @@ def likely_endpoint_type(obj: Any) -> str | None:
     if not isinstance(obj, dict):
         return None
     kind = obj.get("type")
+    if kind == "message":  # a whole Messages body
+        return "anthropic_messages"
+    if obj.get("object") == "response":  # a whole Responses body
+        return "responses"
     if isinstance(kind, str):
         for prefix, endpoint_type in _TYPED_EVENTS:
             if kind.startswith(prefix):

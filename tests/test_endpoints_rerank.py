@@ -158,3 +158,39 @@ def test_the_official_cohere_client_ranks_against_the_simulator(fast_simulator: 
         with pytest.raises(cohere.core.api_error.ApiError) as info:
             client.rerank(model="m", query="", documents=documents)
         assert info.value.status_code == 400
+
+
+RERANK_PLUGINS = {"tei_rerank": ("endpoint-tei-rerank", ["POST /rerank"]),
+                  "rerank": ("endpoint-rerank", ["POST /v1/rerank", "POST /v2/rerank", "POST /v1/ranking"])}
+
+
+def test_each_rerank_adapter_is_its_own_contrib_plugin_and_help_lists_it(run_cli: Any) -> None:
+    rows = {row["name"]: row for row in json.loads(run_cli("plugins", "--json").stdout)}
+    for endpoint_type, (plugin, routes) in RERANK_PLUGINS.items():
+        row = rows[plugin]
+        assert row["status"] == "enabled" and row["module"].startswith("inferload_contrib.")
+        assert set(row["category"].split(",")) == {"endpoint", "simulator_route"}
+        assert row["provides"][0].startswith(f"{endpoint_type} (") and row["provides"][1:] == routes
+    metrics = rows["metrics-rerank"]
+    assert metrics["module"] == "inferload_contrib.rerank_metrics"
+    assert metrics["provides"] == ["documents_per_request", "document_throughput"]
+
+
+@pytest.mark.parametrize("endpoint_type", sorted(RERANK_PLUGINS))
+def test_disabling_one_rerank_adapter_removes_only_its_endpoint_type(
+    endpoint_type: str, run_cli: Any, tmp_path: Path
+) -> None:
+    env = {"INFERLOAD_DISABLE_PLUGINS": RERANK_PLUGINS[endpoint_type][0]}
+    refused = profile(run_cli, None, tmp_path / "off", "--endpoint-type", endpoint_type, "--request-count",
+                      "2", env=env)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert f"unknown endpoint {endpoint_type!r}" in refused.stderr
+    other = next(t for t in RERANK_PLUGINS if t != endpoint_type)
+    kept = profile(run_cli, None, tmp_path / "on", "--endpoint-type", other, "--request-count", "2",
+                   "--rerank-documents", "2", env=env)
+    assert kept.returncode == 0, kept.stderr
+    _, _, records = load_run(tmp_path / "on")
+    assert [r["metrics"]["documents_per_request"]["value"] for r in records] == [2, 2]
+    helped = run_cli("profile", "--help", env=env).stdout
+    listed = helped.split("--endpoint-type NAME", 1)[1].split("--endpoint PATH", 1)[0]
+    assert other in listed and endpoint_type not in listed.replace(other, "")

@@ -136,7 +136,7 @@ def test_a_missing_or_empty_file_is_a_usage_error_naming_it(
         ('{"documents": ["a"]}', 'needs a "text", "messages" or "query" field'),
         ('{"text": "hi", "documents": ["a"]}', '"documents" go with a "query"'),
         ('{"query": "q", "documents": []}', '"documents" must be a non-empty list of non-empty strings'),
-        ('{"query": "q", "documents": ["a", 3]}', '"documents" must be a non-empty list of non-empty strings'),
+        ('{"query": "q", "documents": ["a", 3]}', '"documents" must be a non-empty list of non-empty'),
         ('{"query": "q", "text": "t"}', 'has more than one of "text", "messages" and "query"'),
     ],
 )

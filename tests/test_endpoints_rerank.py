@@ -87,7 +87,7 @@ def test_each_rerank_request_carries_exact_lengths_and_every_document_is_counted
 def test_rerank_needs_no_flag_and_other_endpoint_types_refuse_it(run_cli: Any, tmp_path: Path) -> None:
     default = profile(run_cli, None, tmp_path / "d", "--endpoint-type", "tei_rerank", "--request-count", "3")
     assert default.returncode == 0, default.stderr
-    _, summary, records = load_run(tmp_path / "d")
+    _, _summary, records = load_run(tmp_path / "d")
     assert [r["metrics"]["documents_per_request"]["value"] for r in records] == [10, 10, 10]
     chat = profile(run_cli, None, tmp_path / "c", "--request-count", "3", "--osl", "2")
     assert chat.returncode == 0, chat.stderr
@@ -192,5 +192,5 @@ def test_disabling_one_rerank_adapter_removes_only_its_endpoint_type(
     _, _, records = load_run(tmp_path / "on")
     assert [r["metrics"]["documents_per_request"]["value"] for r in records] == [2, 2]
     helped = run_cli("profile", "--help", env=env).stdout
-    listed = helped.split("--endpoint-type NAME", 1)[1].split("--endpoint PATH", 1)[0]
+    listed = helped.rsplit("--endpoint-type NAME", 1)[1].split("--endpoint PATH", 1)[0]
     assert other in listed and endpoint_type not in listed.replace(other, "")

@@ -41,7 +41,8 @@ def test_profile_help_lists_every_registered_plugin_of_each_choice(run_cli: Any)
     for contrib in ("responses", "anthropic_messages", "tgi_generate", "ollama_chat", "tei_embed",
                     "tei_rerank", "rerank"):
         assert contrib in endpoint_help
-    assert "chat (default)" in endpoint_help and "protocol (default)" in _help_of(helped.stdout, "--transport")
+    assert "chat (default)" in endpoint_help
+    assert "protocol (default)" in _help_of(helped.stdout, "--transport")
     assert "rerank, tei_rerank" in _help_of(helped.stdout, "--rerank-documents")
 
 

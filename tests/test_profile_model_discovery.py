@@ -124,8 +124,9 @@ def test_an_endpoint_type_without_a_model_field_needs_no_model_list(
     result = profile(run_cli, model_lists.url, tmp_path, "--endpoint-type", endpoint_type,
                      "--request-count", "3")
     assert result.returncode == 1, result.stderr
-    assert (f"no --model given: --endpoint-type {endpoint_type} sends none, and the server names none "
-            f"(GET {model_lists.url}/info answered HTTP 404): results are labelled 'unnamed'") in result.stderr
+    said = (f"no --model given: --endpoint-type {endpoint_type} sends none, and the server names none "
+            f"(GET {model_lists.url}/info answered HTTP 404): results are labelled 'unnamed'")
+    assert said in result.stderr
     run, _, records = load_run(tmp_path)
     assert run.name.startswith(f"unnamed-{endpoint_type}-")
     assert len(records) == 3 and {r["error"]["code"] for r in records} == {501}

@@ -18,6 +18,7 @@ from typing import Any
 from inferload.records import RequestRecord
 from inferload.simulated import SimulatedRequest, SimulatedRequestError
 
+from .encoder_response import EncoderResponse
 from .event_stream import DialectBodyParser, OtherDialect
 
 
@@ -110,24 +111,12 @@ def sigmoid(logit: float) -> float:
     return round(1.0 / (1.0 + math.exp(-logit)), 6)
 
 
-class RankingResponse:
-    """Base of a simulated rerank answer: no stream events, ``body()`` from :func:`ranked`."""
+class RankingResponse(EncoderResponse):
+    """Base of a simulated rerank answer: ``body()`` (from :func:`ranked`) is the subclass's."""
 
     def __init__(self, output: Any, request: RankingRequest) -> None:
         self.out = output
         self.request = request
 
-    def opening(self) -> bytes:
-        return b""
-
-    def tokens(self, start: int, end: int) -> bytes:
-        return b""
-
-    def closing(self) -> bytes:
-        return b""
-
     def malformed(self) -> bytes:
         return b'[{"index":0,"sco'
-
-    def body(self) -> bytes:
-        raise NotImplementedError

@@ -17,6 +17,7 @@ from inferload import hookimpl
 from inferload.simulated import SimulatedOutput, SimulatedRequest, SimulatedRequestError
 from inferload.types import EndpointSpec, SimulatorRouteSpec
 
+from .encoder_response import EncoderResponse
 from .event_stream import DialectBodyParser, OtherDialect
 from .hf_wire import INFO_PATH, info_body, tei_error_body
 
@@ -85,7 +86,7 @@ def parse_request(body: dict[str, Any]) -> SimulatedRequest:
     return SimulatedRequest(prompt=tuple(inputs), model=body.get("model"), reasoning=False)
 
 
-class SimulatedEmbedding:
+class SimulatedEmbedding(EncoderResponse):
     """One deterministic unit vector per input (seeded by the text)."""
 
     def __init__(self, output: SimulatedOutput, request: SimulatedRequest) -> None:
@@ -97,15 +98,6 @@ class SimulatedEmbedding:
         values = [rng.uniform(-1.0, 1.0) for _ in range(SIMULATED_DIM)]
         norm = sum(v * v for v in values) ** 0.5 or 1.0
         return [round(v / norm, 6) for v in values]
-
-    def opening(self) -> bytes:
-        return b""
-
-    def tokens(self, start: int, end: int) -> bytes:
-        return b""
-
-    def closing(self) -> bytes:
-        return b""
 
     def malformed(self) -> bytes:
         return b"[[0.1,0.2"

@@ -51,6 +51,9 @@ def register_simulator_routes() -> list[SimulatorRouteSpec]:
         SimulatorRouteSpec(name=f"{NAME}.stream", description="POST /generate_stream in TGI's native dialect",
                            path=STREAM_PATH, parse=lambda body: parse_request(body, stream=True),
                            render=SimulatedGenerate, error_body=error_body),
+        SimulatorRouteSpec(name=f"{NAME}.compat", description="POST / (TGI's compat route: `stream` decides)",
+                           path="/", parse=parse_compat_request, render=SimulatedGenerate,
+                           error_body=error_body),
     ]
 
 
@@ -114,6 +117,11 @@ def read_generated(obj: Any) -> tuple[str, None, dict[str, Any] | None]:
 
 
 # -- the simulator's routes ----------------------------------------------------------------------------
+
+
+def parse_compat_request(body: dict[str, Any]) -> SimulatedRequest:
+    """TGI's ``POST /`` (the route Hugging Face's ``InferenceClient`` uses): ``stream: true`` streams."""
+    return parse_request(body, stream=body.get("stream") is True)
 
 
 def parse_request(body: dict[str, Any], *, stream: bool) -> SimulatedRequest:

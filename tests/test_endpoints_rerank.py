@@ -117,6 +117,12 @@ def test_a_rerank_file_gives_each_request_its_own_documents(run_cli: Any, tmp_pa
         assert metrics["documents_per_request"]["value"] == len(line["documents"])
         assert metrics["input_sequence_length"]["value"] == tokenizer.count(line["query"]) + sum(
             tokenizer.count(d) for d in line["documents"])
+    both = profile(run_cli, None, tmp_path / "b", "--endpoint-type", "rerank", "--input-file", str(path),
+                   "--rerank-documents", "3", "--request-count", "2")
+    assert both.returncode == 2
+    assert both.stderr.strip().splitlines() == [
+        "inferload: error: --rerank-documents sets the synthetic dataset's document count; the lines of "
+        "--input-file give their own documents: drop one of them"]
     plain = tmp_path / "plain.jsonl"
     plain.write_text('{"text": "no documents here"}\n')
     refused = profile(run_cli, None, tmp_path / "p", "--endpoint-type", "tei_rerank", "--input-file",

@@ -24,7 +24,8 @@ def document_options(
 ) -> dict[str, Any]:
     """The dataset factory's rerank keywords: ``{"rerank_documents": N, "rerank_query_tokens": T}`` for an
     endpoint type that ranks documents, ``{}`` for any other. ``--rerank-documents`` with an endpoint type
-    that ranks none is a UsageError naming those that do."""
+    that ranks none, or with a dataset that reads ``--input-file`` (whose lines hold their documents), is a
+    UsageError naming the fix."""
     if not endpoint.ranks_documents:
         if config.rerank_documents is not None:
             rankers = [name for name, spec in registry.all("endpoint").items() if spec.ranks_documents]
@@ -33,6 +34,11 @@ def document_options(
                 f"({', '.join(rankers) or 'none installed'}), not --endpoint-type {endpoint.name}"
             )
         return {}
+    if config.rerank_documents is not None and registry.get("dataset", config.effective_dataset).input_file:
+        raise UsageError(
+            "--rerank-documents sets the synthetic dataset's document count; the lines of --input-file "
+            "give their own documents: drop one of them"
+        )
     return {"rerank_documents": config.rerank_documents or DEFAULT_RERANK_DOCUMENTS,
             "rerank_query_tokens": config.rerank_query_tokens}
 

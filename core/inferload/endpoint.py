@@ -125,7 +125,7 @@ class SSEJSONParser:
             self._head = head
             seen = sniff_json(stripped) if b"\n" in stripped else None
             if seen is not None:
-                raise StopResponse(other_dialect(seen[0], "a JSON line, no SSE event", seen[1]))
+                raise StopResponse(_not_sse(seen, "a JSON line, no SSE event"))
 
     def _event(self, ts_ns: int, event_type: bytes, payload: bytes) -> None:
         if event_type == b"error":
@@ -148,12 +148,11 @@ class SSEJSONParser:
                     ERROR_MALFORMED, f"stream event is not an object: {payload[:80]!r}"
                 )
             return
-        if self._head is not None or not (self._chunk_ns or self._usage or self._finished):
-            self._head = None
-            if "choices" not in obj and obj.get("error") is None and "usage" not in obj:
-                guess = likely_endpoint_type(obj)
-                if guess is not None and guess != "chat":
-                    raise StopResponse(other_dialect(obj, "a stream event of another API", payload))
+        if "choices" not in obj and not (self._chunk_ns or self._usage or self._finished):
+            # an event before the first output without choices: another API's, if its shape says so
+            guess = likely_endpoint_type(obj) if obj.get("error") is None and "usage" not in obj else None
+            if guess is not None and guess != "chat":
+                raise StopResponse(other_dialect(obj, "a stream event of another API", payload))
         if obj.get("error") is not None:
             if self._error is None:
                 self._error = server_error(obj)
@@ -183,13 +182,9 @@ class SSEJSONParser:
         try:
             for event_ns, event_type, payload in self._sse.close():
                 self._event(event_ns, event_type, payload)
-            if self._head is not None and self._head.strip():
-                seen = sniff_json(self._head.strip())
-                if seen is not None and isinstance(seen[0], dict) and seen[0].get("error") is not None:
-                    self._error = self._error or server_error(seen[0])
-                elif seen is not None:
-                    raise StopResponse(other_dialect(seen[0], "a whole JSON body where a stream was expected",
-                                                     seen[1]))
+            seen = sniff_json(self._head.strip()) if self._head else None
+            if seen is not None:
+                raise StopResponse(_not_sse(seen, "a whole JSON body where a stream was expected"))
         except StopResponse as stop:
             self._error = self._error or stop.error
         usage_error = record_stream(record, tokenizer, self._usage, self._chunk_ns, self._first_answer_ns,
@@ -206,6 +201,15 @@ class SSEJSONParser:
             record.error = RequestError(
                 ERROR_EMPTY, "the stream carried no output (no content, reasoning or tool-call delta)"
             )
+
+
+def _not_sse(seen: tuple[Any, bytes], what: str) -> RequestError:
+    """The error of a JSON body or line where SSE was expected: the server's own error when it is one,
+    else ``malformed_response`` naming the likely endpoint type."""
+    obj, line = seen
+    if isinstance(obj, dict) and obj.get("error") is not None:
+        return server_error(obj)
+    return other_dialect(obj, what, line)
 
 
 class JSONBodyParser:

@@ -54,9 +54,9 @@ from inferload.records import (
 log = logging.getLogger(__name__)
 
 _ERROR_BODY_LIMIT = 4096
+"""Bytes of a non-2xx response body kept for the error message."""
 STOPPED = "stopped"
 """The abort kind of a request its parser ended (:class:`~inferload.dialects.StopResponse`)."""
-"""Bytes of a non-2xx response body kept for the error message."""
 _MAX_WARM_CONNECTIONS = 1024
 """Connections a worker opens before t=0 at most (its share of --concurrency, if smaller)."""
 _WARM_TIMEOUT_SEC = 5.0

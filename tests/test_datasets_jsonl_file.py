@@ -91,7 +91,7 @@ def test_osl_applies_only_to_lines_without_max_tokens(
     [
         ('{"text": "unterminated', "not valid JSON"),
         ("[1, 2, 3]", "expected a JSON object"),
-        ('{"prompt": "wrong key"}', 'needs a "text" or a "messages" field'),
+        ('{"prompt": "wrong key"}', 'needs a "text", "messages" or "query" field'),
         ('{"text": ""}', '"text" must be a non-empty string'),
         ('{"messages": [{"role": "user"}]}', 'message 1 needs a string "role" and a string "content"'),
         ('{"messages": []}', '"messages" must be a non-empty list'),
@@ -128,3 +128,31 @@ def test_a_missing_or_empty_file_is_a_usage_error_naming_it(
         load(registry, tokenizer, empty)
     with pytest.raises(UsageError, match="needs the path of a JSONL file"):
         load(registry, tokenizer, None)
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "complaint"),
+    [
+        ('{"documents": ["a"]}', 'needs a "text", "messages" or "query" field'),
+        ('{"text": "hi", "documents": ["a"]}', '"documents" go with a "query"'),
+        ('{"query": "q", "documents": []}', '"documents" must be a non-empty list of non-empty strings'),
+        ('{"query": "q", "documents": ["a", 3]}', '"documents" must be a non-empty list of non-empty'),
+        ('{"query": "q", "text": "t"}', 'has more than one of "text", "messages" and "query"'),
+    ],
+)
+def test_a_malformed_rerank_line_is_a_usage_error_naming_file_and_line(
+    registry: PluginRegistry, tokenizer: Tokenizer, tmp_path: Path, bad_line: str, complaint: str
+) -> None:
+    path = write_lines(tmp_path / "data.jsonl", json.dumps({"query": "q", "documents": ["d"]}), bad_line)
+    with pytest.raises(UsageError) as caught:
+        load(registry, tokenizer, path)
+    assert str(caught.value).startswith(f"{path}:2: ") and complaint in str(caught.value)
+
+
+def test_a_rerank_line_counts_the_query_and_every_document(
+    registry: PluginRegistry, tokenizer: Tokenizer, tmp_path: Path
+) -> None:
+    line = {"query": "why is the sky blue", "documents": ["light scatters", "air is thin"]}
+    (conversation,) = load(registry, tokenizer, write_lines(tmp_path / "d.jsonl", json.dumps(line)))
+    assert conversation.prompt == line["query"] and conversation.documents == tuple(line["documents"])
+    assert conversation.input_tokens == sum(map(tokenizer.count, [line["query"], *line["documents"]]))

@@ -159,3 +159,27 @@ def test_a_thousand_long_prompts_have_exact_lengths_around_the_asked_mean(regist
     lengths = [c.input_tokens for c in conversations]
     assert len(set(lengths)) > 100  # spread by --isl-stddev, not one length repeated
     assert statistics.mean(lengths) == pytest.approx(550, abs=10)  # the seeded draw's mean
+
+
+def test_rerank_mode_gives_a_query_and_documents_of_exact_lengths(
+    registry: PluginRegistry, tokenizer: Tokenizer
+) -> None:
+    conversations = synthetic(registry, tokenizer, num_entries=6, isl_mean=20, isl_stddev=4.0,
+                              rerank_documents=5, rerank_query_tokens=9)
+    assert len(conversations) == 6
+    for conversation in conversations:
+        assert conversation.documents is not None and len(conversation.documents) == 5
+        assert tokenizer.count(conversation.prompt) == 9
+        lengths = [tokenizer.count(document) for document in conversation.documents]
+        assert conversation.input_tokens == 9 + sum(lengths)
+        assert len(set(conversation.documents)) == 5  # distinct windows of the corpus
+    spread = {tokenizer.count(d) for c in conversations for d in c.documents or ()}
+    assert len(spread) > 1  # --isl-stddev applies to each document
+
+
+def test_rerank_mode_is_reproducible_by_seed(registry: PluginRegistry) -> None:
+    tokenizer = resolve_tokenizer(registry, None)
+    first = synthetic(registry, tokenizer, num_entries=3, isl_mean=12, rerank_documents=3, seed=7)
+    again = synthetic(registry, tokenizer, num_entries=3, isl_mean=12, rerank_documents=3, seed=7)
+    other = synthetic(registry, tokenizer, num_entries=3, isl_mean=12, rerank_documents=3, seed=8)
+    assert first == again and first != other

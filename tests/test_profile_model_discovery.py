@@ -107,13 +107,49 @@ def test_the_model_list_gets_the_endpoint_credentials_and_they_are_never_echoed(
 def test_a_server_without_a_model_list_is_one_line_naming_the_fix(
     run_cli: Any, model_lists: ModelLists, tmp_path: Path
 ) -> None:
-    result = profile(run_cli, model_lists.url, tmp_path, "--endpoint-type", "tgi_generate",
-                     "--request-count", "3")
+    url = f"{model_lists.url}/prefix"
+    result = profile(run_cli, url, tmp_path, "--request-count", "3")
     assert result.returncode == 2
-    url = f"{model_lists.url}/info"
     assert result.stderr.strip().splitlines() == [
-        f"inferload: error: no --model given and GET {url} answered HTTP 404; give --model NAME"
+        f"inferload: error: no --model given and GET {url}/v1/models answered HTTP 404; give --model NAME"
     ]
+
+
+@pytest.mark.parametrize("endpoint_type", ["tgi_generate", "tei_embed", "tei_rerank"])
+def test_an_endpoint_type_without_a_model_field_needs_no_model_list(
+    endpoint_type: str, run_cli: Any, model_lists: ModelLists, tmp_path: Path
+) -> None:
+    # TGI and TEI bodies carry no model: a server that names none is no reason to stop (here every
+    # request then fails with 404, but the run happens and accounts for them)
+    result = profile(run_cli, model_lists.url, tmp_path, "--endpoint-type", endpoint_type,
+                     "--request-count", "3")
+    assert result.returncode == 1, result.stderr
+    said = (f"no --model given: --endpoint-type {endpoint_type} sends none, and the server names none "
+            f"(GET {model_lists.url}/info answered HTTP 404): results are labelled 'unnamed'")
+    assert said in result.stderr
+    run, _, records = load_run(tmp_path)
+    assert run.name.startswith(f"unnamed-{endpoint_type}-")
+    assert len(records) == 3 and {r["error"]["code"] for r in records} == {501}
+
+
+@pytest.mark.parametrize(
+    ("endpoint_type", "said"),
+    [("tgi_generate", "sends none; results are labelled 'inferload-sim', the server's"),
+     ("tei_embed", "sends none; results are labelled 'inferload-sim', the server's"),
+     ("tei_rerank", "sends none; results are labelled 'inferload-sim', the server's"),
+     ("ollama_chat", "using 'inferload-sim', the one model the server lists"),
+     ("rerank", "using 'inferload-sim', the one model the server lists")],
+)
+def test_the_simulator_serves_each_dialects_model_list(
+    endpoint_type: str, said: str, run_cli: Any, simulator: Any, tmp_path: Path
+) -> None:
+    result = profile(run_cli, simulator.url, tmp_path, "--endpoint-type", endpoint_type,
+                     "--request-count", "3")
+    assert result.returncode == 0, result.stderr
+    assert said in result.stderr.split("no --model given: ", 1)[1].splitlines()[0]
+    run, _, records = load_run(tmp_path)
+    assert run.name.startswith(f"inferload-sim-{endpoint_type}-")
+    assert len(records) == 3 and all(r["error"] is None for r in records)
 
 
 def test_the_model_list_url_keeps_the_url_query_and_the_v1_rule(

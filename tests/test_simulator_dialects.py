@@ -1,5 +1,6 @@
-"""The official clients against the simulator's plugin dialects: ``anthropic`` on /v1/messages and
-``openai`` Responses on /v1/responses (routes the contrib endpoint plugins ship through
+"""The official clients against the simulator's plugin dialects: ``anthropic`` on /v1/messages,
+``openai`` Responses on /v1/responses, ``ollama`` on /api/chat and /api/tags, Hugging Face's
+``InferenceClient`` on TGI's routes (routes the contrib endpoint plugins ship through
 ``register_simulator_routes``), streamed and whole, with reasoning, usage and errors."""
 
 from __future__ import annotations
@@ -7,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import anthropic
+import ollama
 import openai
 import pytest
+from huggingface_hub import InferenceClient
 
 from inferload_plugins.simulator.embedded import EmbeddedSimulator
 from inferload_plugins.simulator.text import count_tokens
@@ -106,3 +109,39 @@ def test_responses_stream_ends_with_completed_usage(start_simulator: StartSimula
 def test_responses_refused_request_is_a_bad_request_error(oai: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError, match="max_output_tokens"):
         oai.responses.create(model="sim", input=PROMPT, max_output_tokens=0)
+
+
+@pytest.fixture(scope="module")
+def ollama_client(fast_simulator: EmbeddedSimulator) -> ollama.Client:
+    return ollama.Client(host=fast_simulator.url, timeout=10)
+
+
+def test_ollama_client_lists_the_model_and_chats_whole_and_streamed(ollama_client: ollama.Client) -> None:
+    assert [m.model for m in ollama_client.list().models] == ["inferload-sim"]
+    whole = ollama_client.chat(model="m", messages=MESSAGES, options={"num_predict": 6})
+    assert whole.done and whole.eval_count == 6 and count_tokens(whole.message.content) == 6
+    assert whole.prompt_eval_count == count_tokens(PROMPT)
+    parts = list(ollama_client.chat(model="m", messages=MESSAGES, options={"num_predict": 5}, stream=True))
+    assert [p.done for p in parts] == [False] * (len(parts) - 1) + [True]
+    assert parts[-1].eval_count == 5 and count_tokens("".join(p.message.content for p in parts)) == 5
+    assert parts[-1].total_duration is not None and parts[-1].total_duration > 0
+
+
+def test_ollama_client_reads_the_error_in_ollamas_shape(fast_simulator: EmbeddedSimulator) -> None:
+    client = ollama.Client(host=fast_simulator.url, timeout=10, headers={"X-Inferload-Fault": "http503"})
+    with pytest.raises(ollama.ResponseError) as info:
+        client.chat(model="m", messages=MESSAGES)
+    assert info.value.status_code == 503
+    assert info.value.error == "simulated overload: service unavailable (fault injection)"
+
+
+def test_huggingface_inference_client_generates_from_the_tgi_routes(
+    fast_simulator: EmbeddedSimulator,
+) -> None:
+    client = InferenceClient(base_url=fast_simulator.url, timeout=10)
+    whole = client.text_generation(PROMPT, max_new_tokens=6, details=True)
+    assert whole.details.generated_tokens == 6 and count_tokens(whole.generated_text) == 6
+    events = list(client.text_generation(PROMPT, max_new_tokens=4, stream=True, details=True))
+    assert [e.generated_text is not None for e in events] == [False] * (len(events) - 1) + [True]
+    assert events[-1].details.generated_tokens == 4
+    assert count_tokens("".join(e.token.text for e in events if not e.token.special)) == 4

@@ -1,7 +1,8 @@
 """Anthropic Messages (``POST /v1/messages``): the endpoint adapter and the simulator's route for it.
 
 Requests carry ``x-api-key`` (from ``--api-key``) and ``anthropic-version``; ``max_tokens`` is required
-by the API (``--osl``, else :data:`DEFAULT_MAX_TOKENS`). A stream is ``message_start``, per content block
+by the API (``--osl``, else :data:`inferload.dataset.DEFAULT_OUTPUT_TOKENS`, the length every other
+endpoint type gets by default on the simulator). A stream is ``message_start``, per content block
 ``content_block_start`` / ``content_block_delta`` (``text_delta``, ``thinking_delta``) /
 ``content_block_stop``, ``message_delta`` (stop reason, output usage), ``message_stop``; ``ping`` may come
 anywhere and ``error`` ends the request as ``server_error``.
@@ -13,16 +14,15 @@ import json
 from typing import Any
 
 from inferload import hookimpl
+from inferload.dataset import DEFAULT_OUTPUT_TOKENS
 from inferload.simulated import SimulatedOutput, SimulatedRequest, SimulatedRequestError
 from inferload.types import EndpointSpec, SimulatorRouteSpec
 
-from .event_stream import DialectBodyParser, EventStreamParser, OtherDialect, unexpected
+from .event_stream import DialectBodyParser, EventStreamParser, OtherDialect, unexpected, unknown_event
 
 NAME = "anthropic_messages"
 PATH = "/v1/messages"
 ANTHROPIC_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 4096
-"""``max_tokens`` sent when the run sets no output length (the API refuses a request without one)."""
 
 _BLOCK_DELTAS = {"text_delta": "text", "thinking_delta": "thinking"}
 _IGNORED = frozenset({"ping", "content_block_start", "content_block_stop", "signature_delta"})
@@ -70,7 +70,7 @@ class AnthropicMessagesAdapter:
         system = [m["content"] for m in messages if m.get("role") == "system"]
         body: dict[str, Any] = {
             "model": config.model,
-            "max_tokens": conversation.max_output_tokens or DEFAULT_MAX_TOKENS,
+            "max_tokens": conversation.max_output_tokens or DEFAULT_OUTPUT_TOKENS,
             "messages": [m for m in messages if m.get("role") != "system"],
             "stream": bool(config.streaming),
         }
@@ -119,7 +119,7 @@ class MessagesStreamParser(EventStreamParser):
             elif delta.get("type") == "input_json_delta":
                 self.output(ts_ns, delta.get("partial_json"), None)  # tool input is generated output
             elif delta.get("type") not in _IGNORED:
-                self.fail(unexpected(obj, "unknown content_block_delta type", payload))
+                raise unexpected(obj, "unknown content_block_delta type", payload)
         elif kind == "message_start":
             self.usage = _usage(obj["message"].get("usage") or {}, {})
         elif kind == "message_delta":
@@ -129,7 +129,7 @@ class MessagesStreamParser(EventStreamParser):
         elif kind == "error":
             self.server_error(obj)
         elif kind not in _IGNORED:
-            self.fail(unexpected(obj, f"unknown Messages event type {kind!r}", payload))
+            raise unknown_event(obj, "Messages", kind, payload)
 
 
 def read_message(obj: Any) -> tuple[str, str | None, dict[str, Any]]:

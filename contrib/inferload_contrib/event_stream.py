@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from inferload.dialects import StopResponse, other_dialect, sniff_json
 from inferload.endpoint import record_body, record_stream, server_message
 from inferload.engine.sse import SSEParser
 from inferload.records import (
@@ -27,34 +28,18 @@ from inferload.records import (
 
 _decode = json.JSONDecoder().decode
 
-_DIALECTS: tuple[tuple[str, str], ...] = (
-    ("message_start", "anthropic_messages"),
-    ("content_block_delta", "anthropic_messages"),
-    ("message_delta", "anthropic_messages"),
-    ("response.", "responses"),
-)
+def unexpected(obj: Any, what: str, payload: bytes) -> StopResponse:
+    """End the request as ``malformed_response`` for an event or body of another dialect or of an unknown
+    type, naming the likely ``--endpoint-type`` when the shape is known: ``raise unexpected(...)`` from
+    ``on_event`` (the worker closes the connection at that event)."""
+    return StopResponse(other_dialect(obj, what, payload))
 
 
-def likely_endpoint_type(obj: Any) -> str | None:
-    """The endpoint type whose dialect ``obj`` (one decoded event or body) belongs to, if it is known."""
-    if not isinstance(obj, dict):
-        return None
-    kind = obj.get("type")
-    if isinstance(kind, str):
-        for prefix, endpoint_type in _DIALECTS:
-            if kind.startswith(prefix):
-                return endpoint_type
-    if "choices" in obj or str(obj.get("object", "")).startswith("chat.completion"):
-        return "chat"
-    return None
-
-
-def unexpected(obj: Any, what: str, payload: bytes) -> RequestError:
-    """A ``malformed_response`` for an event or body of another dialect or of an unknown type; names the
-    likely ``--endpoint-type`` when the shape is known (the error summary's hint repeats it)."""
-    guess = likely_endpoint_type(obj)
-    tail = f"; looks like --endpoint-type {guess}" if guess else ""
-    return RequestError(ERROR_MALFORMED, f"{what}: {payload[:80]!r}{tail}")
+def unknown_event(obj: Any, dialect: str, kind: Any, payload: bytes) -> StopResponse:
+    """:func:`unexpected` for an event of a type ``dialect`` does not have, or of none (an OpenAI chunk has
+    no ``type``: the message says so rather than quoting an empty name)."""
+    what = f"unknown {dialect} event type {kind!r}" if kind else f"a stream event without a {dialect} 'type'"
+    return unexpected(obj, what, payload)
 
 
 class EventStreamParser:
@@ -109,8 +94,17 @@ class EventStreamParser:
     # -- the ResponseParser protocol ---------------------------------------------------------------
 
     def feed(self, data: bytes, ts_ns: int) -> None:
+        try:
+            self._feed(data, ts_ns)
+        except StopResponse as stop:  # the first error wins, also over a stop
+            self.fail(stop.error)
+            raise StopResponse(self.error or stop.error) from None
+
+    def _feed(self, data: bytes, ts_ns: int) -> None:
         if not self._events and len(self._head) < 4096:
             self._head += data[:4096]
+            if self._sse is not None:
+                self._sniff(final=False)
         if self._sse is not None:
             for event_ns, event_type, payload in self._sse.feed(data, ts_ns):
                 self._decode(event_ns, event_type.decode("utf-8", "replace"), payload)
@@ -124,6 +118,20 @@ class EventStreamParser:
                 self._decode(self._line_ns, "", line)
             self._line_ns = ts_ns
 
+    def _sniff(self, *, final: bool) -> None:
+        """An SSE response that starts as JSON (NDJSON lines or a whole body) is another dialect: stop at
+        its first line (``final``: at the end, whatever it holds)."""
+        head = self._head.lstrip()
+        if head[:1] not in (b"{", b"["):
+            return
+        seen = sniff_json(head)
+        if seen is not None and (final or b"\n" in head):
+            whole = final and b"\n" not in head.rstrip()
+            what = "a whole JSON body where a stream was expected" if whole else "a JSON line, no SSE event"
+            raise unexpected(seen[0], what, seen[1])
+        if final:
+            raise unexpected(None, "a JSON body where a stream was expected", head)
+
     def _decode(self, ts_ns: int, event_type: str, payload: bytes) -> None:
         self._events += 1
         if not self.ndjson and payload == b"[DONE]":
@@ -133,8 +141,7 @@ class EventStreamParser:
                 obj = _decode(payload[5:].decode("utf-8", "replace"))
             except ValueError:
                 obj = None
-            self.fail(unexpected(obj, "an SSE event where NDJSON lines were expected", payload))
-            return
+            raise unexpected(obj, "an SSE event where NDJSON lines were expected", payload)
         try:
             obj = _decode(payload.decode("utf-8", "surrogatepass"))
         except ValueError:
@@ -149,17 +156,16 @@ class EventStreamParser:
             self.fail(RequestError(ERROR_MALFORMED, f"unexpected stream event: {payload[:80]!r}"))
 
     def finish(self, record: RequestRecord, tokenizer: Any) -> None:
-        if self._sse is not None:
-            for event_ns, event_type, payload in self._sse.close():
-                self._decode(event_ns, event_type.decode("utf-8", "replace"), payload)
-        elif self._line.strip():
-            self._decode(self._line_ns, "", self._line)
-        if not self._events and self._head.lstrip()[:1] in (b"{", b"["):
-            try:
-                obj = json.loads(self._head)
-            except ValueError:
-                obj = None
-            self.fail(unexpected(obj, "a whole JSON body where a stream was expected", self._head))
+        try:
+            if self._sse is not None:
+                for event_ns, event_type, payload in self._sse.close():
+                    self._decode(event_ns, event_type.decode("utf-8", "replace"), payload)
+                if not self._events:
+                    self._sniff(final=True)
+            elif self._line.strip():
+                self._decode(self._line_ns, "", self._line)
+        except StopResponse as stop:
+            self.fail(stop.error)
         usage_error = record_stream(record, tokenizer, self.usage, self.chunk_ns, self.first_answer_ns,
                                     self.answer, self.reasoning)
         if self.error is not None:
@@ -203,7 +209,7 @@ class DialectBodyParser:
         try:
             answer, reasoning, usage = self._read(obj)
         except OtherDialect:
-            record.error = unexpected(obj, "the response body is not the expected shape", body)
+            record.error = other_dialect(obj, "the response body is not the expected shape", body)
             return
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             record.error = RequestError(

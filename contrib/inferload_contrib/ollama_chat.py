@@ -23,6 +23,7 @@ from .event_stream import DialectBodyParser, EventStreamParser, OtherDialect, un
 
 NAME = "ollama_chat"
 PATH = "/api/chat"
+TAGS_PATH = "/api/tags"
 DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 """Ollama's per-request durations (ns on the wire), kept in ``RequestRecord.server_timing_ms``."""
 
@@ -37,7 +38,7 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=True,
             produces_tokens=True,
             factory=OllamaChatAdapter,
-            models_path="/api/tags",
+            models_path=TAGS_PATH,
         )
     ]
 
@@ -68,8 +69,15 @@ def register_simulator_routes() -> list[SimulatorRouteSpec]:
     return [
         SimulatorRouteSpec(name=NAME, description="POST /api/chat in Ollama's native dialect (NDJSON)",
                            path=PATH, parse=parse_request, render=SimulatedChat, error_body=error_body,
-                           stream_content_type="application/x-ndjson")
+                           stream_content_type="application/x-ndjson", models_path=TAGS_PATH,
+                           models_body=tags_body)
     ]
+
+
+def tags_body(model: str) -> bytes:
+    """``GET /api/tags``: Ollama's list of local models (``name`` and ``model`` each)."""
+    return json.dumps({"models": [{"name": model, "model": model, "size": 0, "digest": "",
+                                   "details": {"format": "gguf"}}]}).encode()
 
 
 # -- the adapter ---------------------------------------------------------------------------------------
@@ -125,7 +133,7 @@ class ChatStreamParser(EventStreamParser):
             return
         message = obj.get("message")
         if not isinstance(message, dict) or "done" not in obj:
-            self.fail(unexpected(obj, "an NDJSON line that is not an Ollama chat object", payload))
+            raise unexpected(obj, "an NDJSON line that is not an Ollama chat object", payload)
             return
         self.output(ts_ns, message.get("content"), message.get("thinking"))
         if obj["done"]:

@@ -17,7 +17,7 @@ from inferload import hookimpl
 from inferload.simulated import SimulatedOutput, SimulatedRequest, SimulatedRequestError
 from inferload.types import EndpointSpec, SimulatorRouteSpec
 
-from .event_stream import DialectBodyParser, EventStreamParser, OtherDialect, unexpected
+from .event_stream import DialectBodyParser, EventStreamParser, OtherDialect, unknown_event
 
 NAME = "responses"
 PATH = "/v1/responses"
@@ -124,7 +124,7 @@ class ResponsesStreamParser(EventStreamParser):
         elif kind == "error":
             self.server_error(obj)
         elif not isinstance(kind, str) or not kind.startswith("response."):
-            self.fail(unexpected(obj, f"unknown Responses event type {kind!r}", payload))
+            raise unknown_event(obj, "Responses", kind, payload)
 
 
 def read_response(obj: Any) -> tuple[str, str | None, dict[str, Any]]:

@@ -17,7 +17,9 @@ from inferload import hookimpl
 from inferload.simulated import SimulatedOutput, SimulatedRequest, SimulatedRequestError
 from inferload.types import EndpointSpec, SimulatorRouteSpec
 
+from .encoder_response import EncoderResponse
 from .event_stream import DialectBodyParser, OtherDialect
+from .hf_wire import INFO_PATH, info_body, tei_error_body
 
 NAME = "tei_embed"
 PATH = "/embed"
@@ -35,7 +37,8 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=False,
             produces_tokens=False,
             factory=TEIEmbedAdapter,
-            models_path="/info",
+            models_path=INFO_PATH,
+            sends_model=False,
         )
     ]
 
@@ -44,8 +47,8 @@ def register_endpoints() -> list[EndpointSpec]:
 def register_simulator_routes() -> list[SimulatorRouteSpec]:
     return [
         SimulatorRouteSpec(name=NAME, description="POST /embed in TEI's native dialect", path=PATH,
-                           parse=parse_request, render=SimulatedEmbedding, error_body=error_body,
-                           generates=False)
+                           parse=parse_request, render=SimulatedEmbedding, error_body=tei_error_body,
+                           generates=False, models_path=INFO_PATH, models_body=info_body)
     ]
 
 
@@ -83,13 +86,7 @@ def parse_request(body: dict[str, Any]) -> SimulatedRequest:
     return SimulatedRequest(prompt=tuple(inputs), model=body.get("model"), reasoning=False)
 
 
-def error_body(status: int, message: str) -> bytes:
-    """TEI's error shape: ``{"error", "error_type"}``."""
-    kind = {413: "Validation", 422: "Validation", 429: "Overloaded", 503: "Overloaded"}.get(status, "Backend")
-    return json.dumps({"error": message, "error_type": kind}).encode()
-
-
-class SimulatedEmbedding:
+class SimulatedEmbedding(EncoderResponse):
     """One deterministic unit vector per input (seeded by the text)."""
 
     def __init__(self, output: SimulatedOutput, request: SimulatedRequest) -> None:
@@ -101,15 +98,6 @@ class SimulatedEmbedding:
         values = [rng.uniform(-1.0, 1.0) for _ in range(SIMULATED_DIM)]
         norm = sum(v * v for v in values) ** 0.5 or 1.0
         return [round(v / norm, 6) for v in values]
-
-    def opening(self) -> bytes:
-        return b""
-
-    def tokens(self, start: int, end: int) -> bytes:
-        return b""
-
-    def closing(self) -> bytes:
-        return b""
 
     def malformed(self) -> bytes:
         return b"[[0.1,0.2"

@@ -18,6 +18,7 @@ from inferload.simulated import SimulatedOutput, SimulatedRequest, SimulatedRequ
 from inferload.types import EndpointSpec, SimulatorRouteSpec
 
 from .event_stream import DialectBodyParser, EventStreamParser, OtherDialect, unexpected
+from .hf_wire import INFO_PATH, info_body
 
 NAME = "tgi_generate"
 PATH = "/generate"
@@ -35,7 +36,8 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=True,
             produces_tokens=True,
             factory=TGIGenerateAdapter,
-            models_path="/info",
+            models_path=INFO_PATH,
+            sends_model=False,
         )
     ]
 
@@ -45,10 +47,13 @@ def register_simulator_routes() -> list[SimulatorRouteSpec]:
     return [
         SimulatorRouteSpec(name=NAME, description="POST /generate in TGI's native dialect", path=PATH,
                            parse=lambda body: parse_request(body, stream=False), render=SimulatedGenerate,
-                           error_body=error_body),
+                           error_body=error_body, models_path=INFO_PATH, models_body=info_body),
         SimulatorRouteSpec(name=f"{NAME}.stream", description="POST /generate_stream in TGI's native dialect",
                            path=STREAM_PATH, parse=lambda body: parse_request(body, stream=True),
                            render=SimulatedGenerate, error_body=error_body),
+        SimulatorRouteSpec(name=f"{NAME}.compat", description="POST / (TGI's compat route: `stream` decides)",
+                           path="/", parse=parse_compat_request, render=SimulatedGenerate,
+                           error_body=error_body),
     ]
 
 
@@ -93,7 +98,7 @@ class GenerateStreamParser(EventStreamParser):
             return
         token = obj.get("token")
         if not isinstance(token, dict):
-            self.fail(unexpected(obj, "a stream event without 'token'", payload))
+            raise unexpected(obj, "a stream event without 'token'", payload)
             return
         if not token.get("special"):
             self.output(ts_ns, token["text"], None)
@@ -112,6 +117,11 @@ def read_generated(obj: Any) -> tuple[str, None, dict[str, Any] | None]:
 
 
 # -- the simulator's routes ----------------------------------------------------------------------------
+
+
+def parse_compat_request(body: dict[str, Any]) -> SimulatedRequest:
+    """TGI's ``POST /`` (the route Hugging Face's ``InferenceClient`` uses): ``stream: true`` streams."""
+    return parse_request(body, stream=body.get("stream") is True)
 
 
 def parse_request(body: dict[str, Any], *, stream: bool) -> SimulatedRequest:

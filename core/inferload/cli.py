@@ -7,11 +7,12 @@ because the set of subcommands itself depends on which plugins load.
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from inferload import __version__
 from inferload.errors import EXIT_RUN_FAILED, EXIT_USAGE, InferloadError
@@ -65,9 +66,19 @@ def build_parser(registry: PluginRegistry) -> ArgumentParser:
     for name, spec in registry.all("command").items():
         sub = subparsers.add_parser(name, help=spec.description, description=spec.description,
                                     parents=[controls])
-        spec.add_arguments(sub)
+        add_arguments(spec, sub, registry)
         sub.set_defaults(_command=spec)
     return parser
+
+
+def add_arguments(spec: Any, parser: argparse.ArgumentParser, registry: PluginRegistry) -> None:
+    """Let a command declare its flags: ``add_arguments(parser, registry=registry)`` when its function takes
+    a ``registry`` keyword (so help text names what is installed: endpoint types, transports …), else
+    ``add_arguments(parser)``."""
+    if "registry" in inspect.signature(spec.add_arguments).parameters:
+        spec.add_arguments(parser, registry=registry)
+    else:
+        spec.add_arguments(parser)
 
 
 def configure_logging(verbose: bool) -> None:

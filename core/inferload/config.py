@@ -113,6 +113,12 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Output sequence length (tokens) mean"
     )
     osl_stddev: float = Field(0.0, ge=0)
+    rerank_documents: int | None = Field(
+        None, ge=1, le=10_000, description="Documents per rerank request (each --isl tokens; default 10)"
+    )
+    rerank_query_tokens: int = Field(
+        32, ge=1, le=MAX_SEQUENCE_TOKENS, description="Query length (tokens) of each rerank request"
+    )
     num_dataset_entries: int = Field(100, ge=1, le=MAX_DATASET_TOKENS)
     random_seed: int | None = Field(None, ge=0)
     tokenizer: str | None = Field(
@@ -326,10 +332,12 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
             raise ValueError("--reset-kv-cache-path needs --reset-kv-cache")
         if self.search_max_load and self.goodput is None:
             raise ValueError("--search-max-load needs --goodput SLOs ('time_to_first_token:500 ...')")
-        if self.input_file is None and self.num_dataset_entries * self.isl > MAX_DATASET_TOKENS:
+        per_entry = self.isl * (self.rerank_documents or 1)
+        if self.input_file is None and self.num_dataset_entries * per_entry > MAX_DATASET_TOKENS:
+            documents = f" x --rerank-documents {self.rerank_documents}" if self.rerank_documents else ""
             raise ValueError(
-                f"--num-dataset-entries {self.num_dataset_entries} x --isl {self.isl} = "
-                f"{self.num_dataset_entries * self.isl:,} prompt tokens to build before the first request, "
+                f"--num-dataset-entries {self.num_dataset_entries} x --isl {self.isl}{documents} = "
+                f"{self.num_dataset_entries * per_entry:,} prompt tokens to build before the first request, "
                 f"over the limit of {MAX_DATASET_TOKENS:,}; lower one of them (requests cycle through the "
                 "entries)"
             )

@@ -100,6 +100,9 @@ class Conversation:
         if not self.system:
             return self.prompt
         return self.system + ("" if self.system.endswith("\n") else "\n") + self.prompt
+    documents: tuple[str, ...] | None = None
+    """The documents a rerank request ranks against ``prompt`` (the query); ``input_tokens`` then counts
+    the query plus every document. None for every other endpoint type."""
 
     def chat_messages(self) -> list[dict[str, Any]]:
         """The ``messages`` array for a chat request."""
@@ -111,6 +114,11 @@ class Conversation:
         turns.append({"role": "user", "content": self.prompt})
         return turns
 
+
+DEFAULT_OUTPUT_TOKENS = 128
+"""The output length a request asks when its API requires one (Anthropic's ``max_tokens``) and the run sets
+no ``--osl``: the natural mean length the simulator gives every endpoint type that asks none, so no
+dialect's default run is longer than another's."""
 
 MAX_SEQUENCE_TOKENS = 1_000_000
 """Largest ``--isl`` and ``--osl`` (and any sampled length): the longest context windows served today hold
@@ -156,19 +164,27 @@ def resolve_tokenizer(registry: PluginRegistry, value: str | None) -> Tokenizer:
     return loaders[0].factory(value)
 
 
-def prompt_fields(entry: Any, where: str) -> tuple[str, tuple[dict[str, str], ...] | None]:
-    """The prompt of a JSONL entry (``"text"`` or ``"messages"``, never both): its text and, for messages,
-    the messages. A conversation's prompt (what ISL counts and a completions endpoint sends) is its message
-    contents joined by newlines. Raises UsageError starting with ``where`` (``FILE:LINE``): the one rule
-    every JSONL dataset applies to a prompt."""
+def prompt_fields(
+    entry: Any, where: str, text_keys: tuple[str, ...] = ("text",)
+) -> tuple[str, tuple[dict[str, str], ...] | None]:
+    """The prompt of a JSONL entry (one of ``text_keys`` or ``"messages"``, never two): its text and, for
+    messages, the messages. A conversation's prompt (what ISL counts and a completions endpoint sends) is its
+    message contents joined by newlines. ``text_keys``: the keys that hold a prompt string (the file dataset
+    adds ``"query"``, a rerank line's). Raises UsageError starting with ``where`` (``FILE:LINE``): the one
+    rule every JSONL dataset applies to a prompt."""
     if not isinstance(entry, dict):
         raise UsageError(f"{where}: expected a JSON object, got {type(entry).__name__}")
-    if "text" in entry and "messages" in entry:
-        raise UsageError(f'{where}: has both "text" and "messages"; keep one (a line is one prompt)')
-    if "text" in entry:
-        if not isinstance(entry["text"], str) or not entry["text"]:
-            raise UsageError(f'{where}: "text" must be a non-empty string')
-        return entry["text"], None
+    keys = (text_keys[0], "messages", *text_keys[1:])
+    named = [f'"{key}"' for key in keys]
+    if sum(key in entry for key in keys) > 1:
+        which = (f"both {named[0]} and {named[1]}" if len(keys) == 2
+                 else f"more than one of {', '.join(named[:-1])} and {named[-1]}")
+        raise UsageError(f"{where}: has {which}; keep one (a line is one prompt)")
+    for key in text_keys:
+        if key in entry:
+            if not isinstance(entry[key], str) or not entry[key]:
+                raise UsageError(f'{where}: "{key}" must be a non-empty string')
+            return entry[key], None
     if "messages" in entry:
         raw = entry["messages"]
         if not isinstance(raw, list) or not raw:
@@ -180,7 +196,9 @@ def prompt_fields(entry: Any, where: str) -> tuple[str, tuple[dict[str, str], ..
                 raise UsageError(f'{where}: message {number} needs a string "role" and a string "content"')
             messages.append({"role": message["role"], "content": message["content"]})
         return "\n".join(m["content"] for m in messages), tuple(messages)
-    raise UsageError(f'{where}: needs a "text" or a "messages" field')
+    if len(keys) == 2:
+        raise UsageError(f"{where}: needs a {named[0]} or a {named[1]} field")
+    raise UsageError(f"{where}: needs a {', '.join(named[:-1])} or {named[-1]} field")
 
 
 def max_tokens_field(entry: dict[str, Any], where: str) -> int | None:

@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from inferload.dialects import StopResponse, likely_endpoint_type, other_dialect, sniff_json
 from inferload.engine.sse import SSEParser
 from inferload.records import (
     ERROR_EMPTY,
@@ -85,6 +86,7 @@ class SSEJSONParser:
         "_extract",
         "_finished",
         "_first_answer_ns",
+        "_head",
         "_reasoning",
         "_require_output",
         "_sse",
@@ -103,10 +105,28 @@ class SSEJSONParser:
         self._done = False
         self._finished = False
         self._error: RequestError | None = None
+        self._head: bytes | None = b""
+        """The body's first bytes until they show SSE (then None) or JSON of another dialect."""
 
     def feed(self, data: bytes, ts_ns: int) -> None:
+        if self._head is not None:
+            self._sniff(data)
         for event_ns, event_type, payload in self._sse.feed(data, ts_ns):
             self._event(event_ns, event_type, payload)
+
+    def _sniff(self, data: bytes) -> None:
+        """Stop at the first line of a body that is JSON, not SSE (an NDJSON stream of another dialect)."""
+        head = (self._head or b"") + data
+        stripped = head.lstrip()
+        if not stripped:
+            self._head = head
+        elif stripped[:1] not in (b"{", b"[") or len(head) > 65536:
+            self._head = None
+        else:
+            self._head = head
+            seen = sniff_json(stripped) if b"\n" in stripped else None
+            if seen is not None:
+                raise StopResponse(_not_sse(seen, "a JSON line, no SSE event"))
 
     def _event(self, ts_ns: int, event_type: bytes, payload: bytes) -> None:
         if event_type == b"error":
@@ -129,6 +149,11 @@ class SSEJSONParser:
                     ERROR_MALFORMED, f"stream event is not an object: {payload[:80]!r}"
                 )
             return
+        if "choices" not in obj and not (self._chunk_ns or self._usage or self._finished):
+            # an event before the first output without choices: another API's, if its shape says so
+            guess = likely_endpoint_type(obj) if obj.get("error") is None and "usage" not in obj else None
+            if guess is not None and guess != "chat":
+                raise StopResponse(other_dialect(obj, "a stream event of another API", payload))
         if obj.get("error") is not None:
             if self._error is None:
                 self._error = server_error(obj)
@@ -160,8 +185,14 @@ class SSEJSONParser:
         return "".join(self._answer)
 
     def finish(self, record: RequestRecord, tokenizer: Tokenizer | None) -> None:
-        for event_ns, event_type, payload in self._sse.close():
-            self._event(event_ns, event_type, payload)
+        try:
+            for event_ns, event_type, payload in self._sse.close():
+                self._event(event_ns, event_type, payload)
+            seen = sniff_json(self._head.strip()) if self._head else None
+            if seen is not None:
+                raise StopResponse(_not_sse(seen, "a whole JSON body where a stream was expected"))
+        except StopResponse as stop:
+            self._error = self._error or stop.error
         usage_error = record_stream(record, tokenizer, self._usage, self._chunk_ns, self._first_answer_ns,
                                     self._answer, self._reasoning)
         if self._error is not None:
@@ -176,6 +207,15 @@ class SSEJSONParser:
             record.error = RequestError(
                 ERROR_EMPTY, "the stream carried no output (no content, reasoning or tool-call delta)"
             )
+
+
+def _not_sse(seen: tuple[Any, bytes], what: str) -> RequestError:
+    """The error of a JSON body or line where SSE was expected: the server's own error when it is one,
+    else ``malformed_response`` naming the likely endpoint type."""
+    obj, line = seen
+    if isinstance(obj, dict) and obj.get("error") is not None:
+        return server_error(obj)
+    return other_dialect(obj, what, line)
 
 
 class JSONBodyParser:

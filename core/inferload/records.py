@@ -124,6 +124,8 @@ class RequestRecord:
     the affinity header); None for single-turn requests."""
     turn_index: int | None = None
     """Multi-turn runs: the turn's position in its session, 0 for the first."""
+    documents: int | None = None
+    """Documents the response scored (rerank endpoints: one result per document ranked); None elsewhere."""
 
     @property
     def ok(self) -> bool:

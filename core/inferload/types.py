@@ -60,7 +60,9 @@ class PluginSpec:
 class CommandSpec(PluginSpec):
     """A CLI subcommand: ``inferload NAME ...``.
 
-    ``add_arguments(parser)`` declares flags (keep it cheap: it runs for ``--help``);
+    ``add_arguments(parser)`` declares flags (keep it cheap: it runs for ``--help``); when it takes a
+    ``registry`` keyword it is called as ``add_arguments(parser, registry=registry)``, so its help text can
+    name the installed plugins (``registry.all("endpoint")`` …) instead of a list that goes stale;
     ``run(args, registry)`` does the work and returns the exit code.
     """
 
@@ -91,6 +93,12 @@ class EndpointSpec(PluginSpec):
     models_path: str | None = "/v1/models"
     """Where the server lists its models, asked when no ``--model`` is given (OpenAI's ``{"data": [{"id"}]}``,
     Ollama's ``{"models": [{"name"}]}`` or TGI's ``/info`` ``{"model_id"}``); None: it cannot list them."""
+    sends_model: bool = True
+    """False when the API's body has no model field (TGI, TEI serve one model): no ``--model`` is needed,
+    and model discovery only names the run's model when the server answers (never fatal)."""
+    ranks_documents: bool = False
+    """The API ranks documents against a query (rerank): the dataset gives each request a query and
+    ``--rerank-documents N`` documents (:attr:`inferload.dataset.Conversation.documents`)."""
 
     def provides(self) -> list[str]:
         return [f"{self.name} ({self.path})"]
@@ -357,6 +365,10 @@ class SimulatorRouteSpec(PluginSpec):
     """False for an encoder route (embeddings, rerank): the request costs one prefill pass of its prompt
     tokens, is never streamed, and is answered with ``render(output, request).body()`` (``output`` has
     no tokens)."""
+    models_path: str | None = None
+    """The dialect's model-list route (``GET``), e.g. TGI's ``/info``: the simulator answers it with
+    ``models_body(served_model_name)``; None: the dialect lists models at the OpenAI ``/v1/models``."""
+    models_body: Callable[[str], bytes] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()

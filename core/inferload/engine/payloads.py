@@ -52,6 +52,7 @@ def prepare_payloads(
     ``tokenizer`` is the already resolved ``--tokenizer`` (None: resolved here). Raises UsageError when
     the dataset yields no prompt; a dataset's own errors (a bad ``--input-file`` line) propagate."""
     from inferload.dataset import resolve_tokenizer
+    from inferload.documents import check_documents, document_options
 
     tokenizer = tokenizer or resolve_tokenizer(registry, config.tokenizer)
     dataset = registry.get("dataset", config.effective_dataset)
@@ -66,6 +67,7 @@ def prepare_payloads(
         path=None if config.input_file is None else str(config.input_file),
         **config.dataset_options(),
         **{name: getattr(config, name) for name in dataset.takes if getattr(config, name) is not None},
+        **document_options(config, endpoint, registry),
     )
     replay_offsets_ns = None
     if config.fixed_schedule and conversations:
@@ -78,6 +80,7 @@ def prepare_payloads(
             f"the {config.effective_dataset} dataset produced no prompts; check --num-dataset-entries"
             " or --input-file"
         )
+    check_documents(conversations, endpoint, config.effective_dataset)
     adapter = endpoint.factory()
     bodies = [adapter.render(conversation, config) for conversation in conversations]
     sessions = None

@@ -25,6 +25,7 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+from inferload.dialects import StopResponse
 from inferload.endpoint import error_from_body
 from inferload.engine.clock import AbsoluteSleeper
 from inferload.engine.messages import (
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 
 _ERROR_BODY_LIMIT = 4096
 """Bytes of a non-2xx response body kept for the error message."""
+STOPPED = "stopped"
+"""The abort kind of a request its parser ended (:class:`~inferload.dialects.StopResponse`)."""
 _MAX_WARM_CONNECTIONS = 1024
 """Connections a worker opens before t=0 at most (its share of --concurrency, if smaller)."""
 _WARM_TIMEOUT_SEC = 5.0
@@ -149,7 +152,8 @@ class _Exchange:
     """
 
     __slots__ = (
-        "abort", "client_error", "deadline_ns", "error_body", "last_ns", "parser", "record", "wall_offset"
+        "abort", "client_error", "deadline_ns", "error_body", "last_ns", "parser", "record", "stop",
+        "wall_offset",
     )
 
     def __init__(self, record: RequestRecord, parser: Any, wall_offset: int) -> None:
@@ -162,6 +166,8 @@ class _Exchange:
         """An exception the parser raised on a body read: the request's error, never the transport's."""
         self.deadline_ns = 0
         self.wall_offset = wall_offset
+        self.stop: Any = None
+        """Called with this exchange when the parser raises StopResponse: the worker ends the request."""
 
     def on_sent(self, ts_ns: int) -> None:
         """The transport's stamp, immediately before the first byte is written: the request's start."""
@@ -180,6 +186,10 @@ class _Exchange:
             if self.client_error is None:
                 try:
                     self.parser.feed(data, ts_ns)
+                except StopResponse as stop:  # e.g. the first event is of another dialect: end it now
+                    self.client_error = stop.error
+                    if self.stop is not None:
+                        self.stop(self)
                 except Exception as exc:  # noqa: BLE001 - a parser bug fails this request, not the exchange
                     self.client_error = _client_error(exc)
         elif len(self.error_body) < _ERROR_BODY_LIMIT:
@@ -411,6 +421,7 @@ class Worker:
             record.session_id, record.turn_index = turn.session_id, turn.turn_index
             headers.update(turn.headers)
         exchange = _Exchange(record, self.adapter.parser(init.streaming), self.wall_offset)
+        exchange.stop = self._stop_exchange
         task = asyncio.current_task(self.loop)
         self.inflight[exchange] = task  # type: ignore[assignment]
         self.sent += 1
@@ -446,7 +457,10 @@ class Worker:
             if exchange.abort is not None and task is not None:
                 task.uncancel()
             self._partial(exchange)
-            if kind == ERROR_TIMEOUT:
+            if kind == STOPPED:
+                record.end_ns = exchange.last_ns or record.end_ns
+                record.error = exchange.client_error
+            elif kind == ERROR_TIMEOUT:
                 record.error = RequestError(ERROR_TIMEOUT, self.timeout_message)
             elif kind == ERROR_REQUEST_CANCELLED:
                 record.cancelled = True
@@ -503,6 +517,13 @@ class Worker:
             # +1 ms: loop timers may fire up to ~1 ms early; an early wake-up would only re-arm
             delay = (next_deadline - now) / 1e9 + 0.001
             self.timeout_timer = self.loop.call_later(delay, self._expire)
+
+    def _stop_exchange(self, exchange: _Exchange) -> None:
+        """End a request its parser gave up on (StopResponse) at once: cancel its task when the body read
+        came from outside it (the protocol transport's callbacks). A transport that reads inside the task
+        reads on with the parser off; either way the record's error is the parser's."""
+        if self.inflight.get(exchange) is not asyncio.current_task(self.loop):
+            self._abort(exchange, STOPPED)
 
     def _abort(self, exchange: _Exchange, kind: str) -> None:
         task = self.inflight.get(exchange)

@@ -27,6 +27,28 @@ DISCOVERY_TIMEOUT_S = 10.0
 """How long the model list may take to answer."""
 
 
+UNNAMED_MODEL = "unnamed"
+"""The run's model label when the endpoint type sends no model and the server names none."""
+
+
+def model_for_run(config: ProfileConfig, endpoint: EndpointSpec) -> tuple[str, str]:
+    """The model of a run without ``--model`` and the line that says where it came from.
+
+    An endpoint type whose API has a model field needs one: :func:`discover_model` (a UsageError when the
+    server does not name exactly one). One without (``sends_model=False``: TGI, TEI) needs none: the model
+    the server names labels the results, else :data:`UNNAMED_MODEL`, and the run goes on either way."""
+    if endpoint.sends_model:
+        model = discover_model(config, endpoint)
+        return model, f"using {model!r}, the one model the server lists"
+    try:
+        model = discover_model(config, endpoint)
+    except UsageError as exc:
+        why = str(exc).split("; give --model", 1)[0].removeprefix("no --model given and ")
+        return UNNAMED_MODEL, (f"--endpoint-type {endpoint.name} sends none, and the server names none "
+                               f"({why}): results are labelled {UNNAMED_MODEL!r}")
+    return model, f"--endpoint-type {endpoint.name} sends none; results are labelled {model!r}, the server's"
+
+
 def discover_model(config: ProfileConfig, endpoint: EndpointSpec) -> str:
     """The one model the server at ``config.url`` lists for ``endpoint``; raises ``UsageError`` otherwise.
 

@@ -38,8 +38,23 @@ def register_commands() -> list[CommandSpec]:
 _S = argparse.SUPPRESS
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare the flags (no defaults here: ProfileConfig owns them, so env and file values can apply)."""
+def installed(registry: PluginRegistry | None, category: str, fallback: str) -> str:
+    """The names registered in ``category`` for help text, the catalogue's default marked: ``chat
+    (default), completions, …`` (``fallback`` without a registry, e.g. when a test builds the parser)."""
+    if registry is None:
+        return fallback
+    specs = registry.all(category)
+    try:
+        default = registry.default(category, choose="").name
+    except Exception:  # noqa: BLE001 - no (enabled) default: list the names only
+        default = None
+    names = [f"{name} (default)" if name == default else name for name in specs]
+    return ", ".join(names) or "none installed"
+
+
+def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | None = None) -> None:
+    """Declare the flags (no defaults here: ProfileConfig owns them, so env and file values can apply).
+    Lists of choices in the help (endpoint types, transports …) come from ``registry``."""
     parser.add_argument(
         "-f",
         "--config-file",
@@ -58,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=_S,
         help="server base URL, e.g. http://127.0.0.1:8000 (omitted: start the built-in simulator)",
     )
-    target.add_argument("--endpoint-type", default=_S, help="chat (default), completions, embeddings")
+    target.add_argument("--endpoint-type", default=_S, metavar="NAME",
+                        help=installed(registry, "endpoint", "an endpoint plugin (see `inferload plugins`)"))
     target.add_argument(
         "--endpoint",
         default=_S,
@@ -72,7 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="request streamed responses (needed for TTFT and ITL)",
     )
     target.add_argument(
-        "--api-key", default=_S, help="sent as 'Authorization: Bearer KEY'; never written out"
+        "--api-key", default=_S,
+        help="sent as 'Authorization: Bearer KEY' (or the endpoint type's own header, e.g. x-api-key); "
+        "never written out",
     )
     target.add_argument(
         "-H",
@@ -110,7 +128,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds one request may take, first byte out to last byte in (default 600)",
     )
-    target.add_argument("--transport", default=_S, help="hot-path HTTP client plugin (default: protocol)")
+    target.add_argument("--transport", default=_S, metavar="NAME", help="hot-path HTTP client plugin: "
+                        + installed(registry, "transport", "see `inferload plugins`"))
     load = parser.add_argument_group("load")
     load.add_argument(
         "--concurrency",
@@ -121,7 +140,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     load.add_argument("--request-rate", type=sweep_value(float, "--request-rate"), default=_S, metavar="RPS",
                       help="requests per second (a list sweeps)")
-    load.add_argument("--arrival-pattern", default=_S, help="constant, poisson (default) or gamma")
+    load.add_argument("--arrival-pattern", default=_S, metavar="NAME",
+                      help=installed(registry, "arrival_pattern", "see `inferload plugins`"))
     load.add_argument(
         "--arrival-smoothness",
         type=single_value(float, "--arrival-smoothness"),
@@ -168,7 +188,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--executor",
         default=_S,
         metavar="NAME",
-        help="where the worker processes run: an executor plugin (default: local, this machine)",
+        help="where the worker processes run: "
+        + installed(registry, "executor", "an executor plugin (see `inferload plugins`)"),
     )
     data = parser.add_argument_group("dataset")
     data.add_argument(
@@ -208,15 +229,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--num-dataset-entries", type=sweep_value(int, "--num-dataset-entries"), default=_S, metavar="N"
     )
+    rankers = [name for name, spec in (registry.all("endpoint") if registry else {}).items()
+               if spec.ranks_documents]
+    data.add_argument(
+        "--rerank-documents",
+        type=sweep_value(int, "--rerank-documents"),
+        default=_S,
+        metavar="N",
+        help="documents per rerank request, each --isl tokens (default 10; endpoint types that rank: "
+        + (", ".join(rankers) or "none installed") + ")",
+    )
+    data.add_argument(
+        "--rerank-query-tokens",
+        type=single_value(int, "--rerank-query-tokens"),
+        default=_S,
+        metavar="TOKENS",
+        help="query length of each rerank request (default 32)",
+    )
     data.add_argument("--random-seed", type=single_value(int, "--random-seed"), default=_S, metavar="N")
     data.add_argument(
-        "--tokenizer", default=_S, help="builtin (default), a tokenizer.json path or a cached HF name"
+        "--tokenizer", default=_S,
+        help=installed(registry, "tokenizer", "a tokenizer plugin")
+        + ", a tokenizer.json path or a cached HF name",
     )
     data.add_argument(
         "--dataset",
         default=_S,
         metavar="NAME",
-        help="dataset plugin: synthetic (default), file, or any installed one (see `inferload plugins`)",
+        help="dataset plugin: " + installed(registry, "dataset", "see `inferload plugins`"),
     )
     data.add_argument(
         "--input-file",
@@ -402,7 +442,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reset-kv-cache",
         action=argparse.BooleanOptionalAction,
         default=_S,
-        help="reset the server's KV/prefix cache before each run (vLLM, SGLang; see `inferload plugins`)",
+        help="reset the server's KV/prefix cache before each run ("
+        + installed(registry, "cache_reset", "see `inferload plugins`") + ")",
     )
     server.add_argument(
         "--reset-kv-cache-path",
@@ -464,10 +505,10 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
         # after the cheap checks, before the tokenizer, any target or worker: a plain GET (urllib, not the
         # transport plugin) to the endpoint type's models_path with the run's headers; once for a sweep,
         # whose every variation and trial then uses that model
-        from inferload_plugins.commands.model_discovery import discover_model
+        from inferload_plugins.commands.model_discovery import model_for_run
 
-        model = discover_model(config, endpoint)
-        sys.stderr.write(f"inferload: no --model given: using {model!r}, the one model the server lists\n")
+        model, note = model_for_run(config, endpoint)
+        sys.stderr.write(f"inferload: no --model given: {note}\n")
         config = config.model_copy(update={"model": model})
         cli["model"] = model
     # before any target starts, so a bad --tokenizer fails in a moment, not after a server start

@@ -48,12 +48,17 @@ def _embedded_provider() -> Any:
     return EmbeddedProvider()
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | None = None) -> None:
     from inferload_plugins.simulator.parameters import PARAMETERS
 
+    routes = ""
+    if registry is not None and registry.all("simulator_route"):
+        routes = " Routes of other dialects (plugins): " + ", ".join(
+            f"{spec.method} {spec.path} ({spec.name})" for spec in registry.all("simulator_route").values()
+        ) + "."
     parser.epilog = ("Every flag is also an environment variable INFERLOAD_SIM_<NAME> (e.g. "
                      "INFERLOAD_SIM_MAX_RUNNING_SEQS=8); flags win. Fault header per request: "
-                     "X-Inferload-Fault: KIND[:PARAM]. See docs/simulator.md.")
+                     "X-Inferload-Fault: KIND[:PARAM]." + routes + " See docs/simulator.md.")
     for p in PARAMETERS:
         help_text = f"{p.help} (env {p.env}; default {p.default if p.default not in (None, '') else 'none'})"
         if p.type is bool:

@@ -55,7 +55,8 @@ def load_jsonl(
     conversations = []
     for lineno, entry in iter_jsonl(path, what="--input-file"):
         where = f"{path}:{lineno}"
-        prompt, messages = prompt_fields(entry, where)
+        prompt, messages = prompt_fields(entry, where, text_keys=("text", "query"))
+        documents = _documents_of(entry, where)
         max_tokens = max_tokens_field(entry, where)
         if max_tokens is None and osl_mean is not None:
             max_tokens = sample_length(osl_rng, osl_mean, osl_stddev)
@@ -63,11 +64,24 @@ def load_jsonl(
             Conversation(
                 conversation_id=f"{path.name}:{lineno}",
                 prompt=prompt,
-                input_tokens=tokenizer.count(prompt),
+                input_tokens=tokenizer.count(prompt) + sum(map(tokenizer.count, documents or ())),
                 max_output_tokens=max_tokens,
                 messages=messages,
+                documents=documents,
             )
         )
     if not conversations:
         raise UsageError(f"dataset file {path} has no entries; add one JSON object per line")
     return conversations
+
+
+def _documents_of(entry: dict[str, Any], where: str) -> tuple[str, ...] | None:
+    """A rerank line's ``documents`` (a non-empty list of strings, ranked against its ``query``)."""
+    if "documents" not in entry:
+        return None
+    value = entry["documents"]
+    if "query" not in entry:
+        raise UsageError(f'{where}: "documents" go with a "query" (the text they are ranked against)')
+    if not isinstance(value, list) or not value or not all(isinstance(d, str) and d for d in value):
+        raise UsageError(f'{where}: "documents" must be a non-empty list of non-empty strings')
+    return tuple(value)

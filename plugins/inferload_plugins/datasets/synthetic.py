@@ -78,6 +78,8 @@ def make_synthetic(
     shared_system_prompt_length: int | None = None,
     num_prefix_prompts: int | None = None,
     prefix_prompt_length: int | None = None,
+    rerank_documents: int | None = None,
+    rerank_query_tokens: int = 32,
     **options: Any,
 ) -> list[Conversation]:
     """``num_entries`` conversations whose prompts count exactly their sampled ISL under ``tokenizer``;
@@ -95,6 +97,9 @@ def make_synthetic(
     which (seeded choice) starts each prompt, followed by the prompt's own ISL tokens. A prompt's
     ``input_tokens`` is then system + prefix + ISL, exact under ``tokenizer``. Raises UsageError for a pool
     without a length or a length without a pool.
+
+    ``rerank_documents`` (an endpoint type that ranks documents): each entry is a query of
+    ``rerank_query_tokens`` and that many documents of ISL tokens each (:mod:`.rerank_documents`).
     """
     _check(num_entries=num_entries, isl_mean=isl_mean, isl_stddev=isl_stddev, osl_mean=osl_mean,
            osl_stddev=osl_stddev)
@@ -112,6 +117,12 @@ def make_synthetic(
             isl_mean=isl_mean, isl_stddev=isl_stddev, osl_mean=osl_mean, osl_stddev=osl_stddev, seed=seed,
             isl_osl_pairs=isl_osl_pairs, **options,
         )
+    if rerank_documents:
+        from .rerank_documents import rerank_conversations
+
+        return rerank_conversations(tokenizer=tokenizer, num_entries=num_entries, isl_mean=isl_mean,
+                                    isl_stddev=isl_stddev, documents=rerank_documents,
+                                    query_tokens=rerank_query_tokens, seed=seed)
     isl_rng = random.Random(f"inferload-isl-{seed}")
     osl_rng = random.Random(f"inferload-osl-{seed}")
     start_rng = random.Random(f"inferload-prompt-{seed}")

@@ -92,6 +92,8 @@ class SimulatorApp:
             if path not in self._routes:  # the OpenAI routes are the simulator's own
                 handler = self._dialect_handler(spec) if spec.generates else self._encoder_handler(spec)
                 self._routes[path] = {spec.method.encode(): handler}
+            if spec.models_path and spec.models_body and spec.models_path not in self._routes:
+                self._routes[spec.models_path] = {b"GET": self._dialect_models(spec.models_body)}
 
     async def start(self) -> None:
         if self.config.truth_log is not None:
@@ -142,6 +144,14 @@ class SimulatorApp:
 
     def _models(self, req: Request, conn: Connection) -> None:
         conn.write(wire.response(200, models_body(self.config), keep_alive=req.keep_alive))
+
+    def _dialect_models(self, render: Callable[[str], bytes]) -> Callable[[Request, Connection], None]:
+        """A dialect's model-list route (TGI's ``/info``, Ollama's ``/api/tags``): the served model."""
+
+        def handle(req: Request, conn: Connection) -> None:
+            conn.write(wire.response(200, render(self.config.served_model_name), keep_alive=req.keep_alive))
+
+        return handle
 
     def _metrics(self, req: Request, conn: Connection) -> None:
         body, content_type = self.metrics.render()

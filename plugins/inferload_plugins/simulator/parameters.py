@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from inferload.dataset import DEFAULT_OUTPUT_TOKENS
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -56,7 +58,7 @@ PARAMETERS: tuple[Parameter, ...] = (
               "token budget of one step (decode tokens + chunked prefill tokens)", "N"),
     Parameter("tokens_per_chunk", int, 1,
               "tokens each decode step yields per sequence (>1 models speculative decoding)", "N"),
-    Parameter("output_len_mean", int, 128,
+    Parameter("output_len_mean", int, DEFAULT_OUTPUT_TOKENS,
               "mean natural output length in tokens of a request that sets no max tokens", "TOKENS"),
     Parameter("output_len_sigma", float, 0.6,
               "log-normal shape of the natural output length; 0 makes every output exactly the mean",

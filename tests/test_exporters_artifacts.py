@@ -152,7 +152,8 @@ def test_csv_has_aiperf_sections(registry: PluginRegistry, tmp_path: Path) -> No
     assert [row[0] for row in rows[1:]] == sorted(row[0] for row in rows[1:])
     totals = list(csv.reader(io.StringIO(run_level)))
     assert totals[0] == ["Metric", "Value"]
-    assert ["Request Count (requests)", "4.00"] in totals
+    assert ["Request Count (requests)", "4"] in totals  # a count is an integer, never 4.00
+    assert ["Error Request Count (requests)", "1"] in totals
     assert ["Request Throughput (requests/sec)", "2.00"] in totals
 
 
@@ -194,6 +195,32 @@ def test_console_table_shows_metrics_errors_and_warnings(registry: PluginRegistr
                    "http_error", "client warning for the test"):
         assert needle in text, needle
     assert (tmp_path / "profile_export_console.txt").read_text() == text
+
+
+def test_console_header_names_model_redacted_url_load_and_artifacts_above_the_table(
+    registry: PluginRegistry, tmp_path: Path
+) -> None:
+    console = io.StringIO()
+    run_exporters(registry, make_context(registry, tmp_path, console=console))
+    lines = console.getvalue().splitlines()
+    header = {line.split()[0]: line.split(None, 1)[1].strip() for line in lines[:4]}
+    assert header == {"Model": "mock", "URL": "http://<redacted>@127.0.0.1:8000", "Load": "concurrency 1",
+                      "Artifacts": str(tmp_path)}
+    assert URL_PASSWORD not in console.getvalue()
+    assert next(i for i, line in enumerate(lines) if "LLM Metrics" in line) > 3
+
+
+def test_console_table_prints_counts_as_integers_and_measures_with_decimals(
+    registry: PluginRegistry, tmp_path: Path
+) -> None:
+    console = io.StringIO()
+    run_exporters(registry, make_context(registry, tmp_path, console=console))
+    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
+            for line in console.getvalue().splitlines() if line.count("│") > 2}
+    assert rows["Request Count (requests)"][0] == "4"
+    assert rows["Error Request Count (requests)"][0] == "1"
+    assert rows["Request Throughput (requests/sec)"][0] == "2.00"
+    assert rows["Time to First Token (ms)"][0] == "40.00"
 
 
 class _FailingExporter:

@@ -1,5 +1,6 @@
 """The terminal progress view of a run: ``none``, ``simple`` (a line every few seconds on stderr) or
-``rich`` (a live bar; the default on a terminal). It only reads RunState."""
+``rich`` (a live bar; the default on a terminal), each with the live TTFT/ITL p50/p99, throughput and
+errors of :mod:`inferload.live_figures` beside the counts. It only reads RunState."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from inferload.live_figures import live_figures
 from inferload.runstate import RunState
 
 
@@ -56,6 +58,7 @@ class ProgressView:
                 BarColumn(),
                 TextColumn("{task.fields[info]}"),
                 TimeElapsedColumn(),
+                TextColumn("{task.fields[figures]}", markup=False),
                 console=Console(stderr=True),
                 transient=False,
             )
@@ -66,18 +69,20 @@ class ProgressView:
         if self.kind == "none" or (not force and now - self._last < self.interval):
             return
         self._last = now
+        figures = live_figures(self.state)
         if self.kind == "simple":
-            sys.stderr.write(f"inferload: {_line(self.state)}\n")
+            sys.stderr.write(f"inferload: {_line(self.state)}{' | ' if figures else ''}{figures}\n")
             sys.stderr.flush()
             return
         phase = self.state.current_phase
         if phase is None:
             return
         if self._task_phase != phase.phase:
-            self._task = self._progress.add_task(phase.phase, total=100.0, info="")
+            self._task = self._progress.add_task(phase.phase, total=100.0, info="", figures="")
             self._task_phase = phase.phase
         self._progress.update(
-            self._task, completed=phase.percent() or 0.0, info=_line(self.state, with_phase=False)
+            self._task, completed=phase.percent() or 0.0, info=_line(self.state, with_phase=False),
+            figures=figures,
         )
 
     def close(self) -> None:

@@ -293,3 +293,15 @@ def test_narrow_terminal_gets_fewer_columns_not_cropped_numbers(
     assert any("Time to First Token (ms)" in line and "40.00" in line for line in lines)
     # The artifact copy keeps every column whatever the terminal.
     assert "std" in (tmp_path / "profile_export_console.txt").read_text()
+
+
+def test_whole_counts_print_as_integers_everywhere_and_other_figures_keep_decimals() -> None:
+    from inferload.export import compact_stat, format_stat
+
+    assert format_stat(100.0, "requests") == "100" and format_stat(12345.0, "tokens") == "12,345"
+    assert format_stat(12345.0, "tokens", grouping=False) == "12345"
+    assert format_stat(7.5, "tokens", "p50") == "7.50"  # a median between two counts is not a count
+    assert format_stat(0.0, "tokens", "std") == "0.00"  # a spread is never a count
+    assert format_stat(100.0, "ms") == "100.00" and format_stat(None, "requests") == ""
+    assert compact_stat(12345.0, "tokens") == "12,345"  # the report and compare tables: not 1.234e+04
+    assert compact_stat(0.12345, "ms") == "0.1235" and compact_stat(1234.5, "tokens") == "1,234"

@@ -150,6 +150,14 @@ def format_stat(
     return f"{number:{sep}.{decimals}f}"
 
 
+def compact_stat(value: float, unit: str | None, stat: str = "avg") -> str:
+    """A statistic in four significant figures (``0.1235``, ``1,235``) for narrow tables, except a whole
+    count, which is printed in full as an integer (``12,345`` tokens, never ``1.234e+04``)."""
+    if is_whole_count(value, unit, stat):
+        return format_stat(value, unit, stat)
+    return f"{value:,.4g}"
+
+
 def summary_block(block: Mapping[str, Any]) -> dict[str, Any]:
     """A stats block as profile_export.json holds it: no ``header``; aggregates only ``unit`` and ``avg``."""
     if is_aggregate(block):

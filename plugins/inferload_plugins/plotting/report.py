@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from inferload.export import format_stat, is_whole_count
+from inferload.export import compact_stat
 from inferload_plugins.plotting.charts import RunData, SweepData
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
@@ -23,9 +23,7 @@ _STATS = ("avg", "min", "p50", "p90", "p99", "max", "std")
 
 def _fmt(value: Any, unit: str | None = None, stat: str = "avg") -> str:
     if isinstance(value, float):
-        if is_whole_count(value, unit, stat):
-            return format_stat(value, unit, stat)  # 12,345 tokens, not 1.234e+04
-        return f"{value:,.4g}"
+        return compact_stat(value, unit, stat)
     return "" if value is None else html.escape(str(value))
 
 

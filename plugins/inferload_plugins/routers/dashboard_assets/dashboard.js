@@ -49,14 +49,19 @@
     return Math.max(320, Math.floor(element.getBoundingClientRect().width || 520));
   }
 
+  // Rates and counts start at zero (a flat zero line sits at the bottom, not mid-chart); latencies fit
+  // their data.
+  const FROM_ZERO = new Set(["throughput", "errors"]);
+  const fromZero = { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] };
+
   function makeChart(name) {
     const element = $(`chart-${name}`);
     const series = SERIES[name];
-    const scales = { x: { time: false } };
+    const scales = { x: { time: false }, y: FROM_ZERO.has(name) ? { ...fromZero } : {} };
     const axes = [{ label: "seconds since start" }, { scale: series[0].scale || "y" }];
     const extra = series.find((s) => s.scale);
     if (extra) {
-      scales[extra.scale] = {};
+      scales[extra.scale] = FROM_ZERO.has(name) ? { ...fromZero } : {};
       axes.push({ scale: extra.scale, side: 1, grid: { show: false }, label: extra.label });
     }
     const options = {

@@ -55,6 +55,8 @@ def finish_run(
     whether every profiling request failed (the run failed though every request is accounted for on
     disk)."""
     from inferload.export import ExportContext, build_summary, run_exporters
+    from inferload.load_plan import is_dynamic
+    from inferload.load_segments import segment_report
     from inferload.steady_state import steady_state
 
     state.lifecycle = Lifecycle.COMPLETING
@@ -94,6 +96,9 @@ def finish_run(
         end_wall_ns=state.ended_ns,
     )
     summary["steady_state"] = steady_state(records, config, registry)
+    if state.control is not None and state.control.segments and is_dynamic(config):
+        summary["load_segments"] = segment_report(state.control.segments, records, config, registry,
+                                                  time.perf_counter_ns())
     if output_length is not None:
         summary["output_length"] = output_length
         if output_length["warning"]:

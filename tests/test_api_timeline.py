@@ -5,6 +5,7 @@ from the package with nothing loaded from elsewhere."""
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,13 @@ import pytest
 from api_state_factory import make_state, serving, start_running
 from inferload_plugins.routers.timeline import Timeline
 from inferload_plugins.routers.timeline_models import TimelineResponse
-from live_profile import live_profile
+from live_run import LiveRun, wait_until
 
 pytest_plugins = ["simulator_fixtures"]
 
-RUN_FLAGS = ("--streaming", "--model", "sim-model", "--endpoint-type", "chat", "--concurrency", "2",
-             "--request-count", "24", "--warmup-request-count", "2", "--isl", "32", "--osl", "16",
-             "--random-seed", "5", "--ui", "none", "--api-linger", "inf")
+RUN_FLAGS = ("--model", "sim-model", "--endpoint-type", "chat", "--concurrency", "2", "--request-count", "24",
+             "--warmup-request-count", "2", "--isl", "32", "--osl", "16", "--random-seed", "5",
+             "--api-linger", "inf")
 
 
 @pytest.fixture(scope="module")
@@ -33,29 +34,31 @@ def timeline_run(
     from simulator_wire import simulator_config
 
     simulator = start_embedded(simulator_config(decode_step_s=0.02, prefill_tokens_per_s=20000.0))
+    run = LiveRun(inferload_exe, cli_env(), tmp_path_factory.mktemp("timeline") / "artifacts", *RUN_FLAGS,
+                  "--url", simulator.url)
     try:
-        args = (*RUN_FLAGS, "--url", simulator.url,
-                "--artifact-dir", str(tmp_path_factory.mktemp("timeline") / "artifacts"))
-        with live_profile(inferload_exe, cli_env(), args) as run, httpx.Client(base_url=run.api) as client:
-            before = client.get("/api/timeline").json()
-
+        run.wait_serving()
+        with httpx.Client(base_url=run.base) as client:
             def profiling_points() -> bool:
                 body = client.get("/api/timeline").json()
                 return any(p["phase"] == "profiling" and p["ttft_avg_ms"] is not None for p in body["points"])
 
-            run.wait_until(profiling_points, 60, "a profiling point with TTFT")
+            wait_until(profiling_points, 60, lambda: run.stderr)
             mid = client.get("/api/timeline").json()
-            run.wait_until(lambda: client.get("/api/results").json()["status"] == "complete", 90,
-                           "the results")
+            wait_until(lambda: client.get("/api/results").json()["status"] == "complete", 90,
+                       lambda: run.stderr)
             after = client.get("/api/timeline").json()
             cut = after["points"][len(after["points"]) // 2]["t_sec"]
             since = client.get("/api/timeline", params={"since": cut}).json()
             bad_since = client.get("/api/timeline", params={"since": "-1"})
             openapi = client.get("/openapi.json").json()
+        run.process.send_signal(signal.SIGINT)  # ends --api-linger inf
+        assert run.finish() == 0, run.stderr
     finally:
+        run.kill()
         simulator.stop()
-    return {"before": before, "mid": mid, "after": after, "cut": cut, "since": since,
-            "bad_since": bad_since, "openapi": openapi}
+    return {"mid": mid, "after": after, "cut": cut, "since": since, "bad_since": bad_since,
+            "openapi": openapi}
 
 
 def test_timeline_points_are_in_time_order_with_counters_that_never_go_back(

@@ -19,6 +19,7 @@ import pytest
 from api_state_factory import make_state, serving
 from conftest import REPO_ROOT
 from headless_chromium import CHROMIUM, LAUNCH_FLAGS, needs_chromium
+from live_run import LiveRun, wait_until
 
 pytestmark = [needs_chromium, pytest.mark.slow]
 
@@ -29,6 +30,12 @@ def artifact_path(name: str) -> Path:
     root = Path(os.environ.get("INFERLOAD_TEST_ARTIFACTS") or REPO_ROOT / "artifacts" / "test-artifacts")
     root.mkdir(parents=True, exist_ok=True)
     return root / name
+
+
+def until(page: Any, condition: str, timeout: float = 30_000) -> None:
+    """Wait until the JavaScript ``condition`` holds in ``page``. Passed as a function, not a string: the
+    page's Content-Security-Policy forbids the eval a string predicate needs."""
+    page.wait_for_function(f"() => {condition}", timeout=timeout)
 
 
 class Browser:
@@ -67,8 +74,8 @@ def test_dashboard_with_no_run_data_shows_the_empty_state_without_errors(
     with serving(state) as server:
         browser = Browser(browser_page, server.url)
         browser_page.goto(f"{server.url}/dashboard", wait_until="load")
-        browser_page.wait_for_function("document.body.dataset.points === '0'")
-        browser_page.wait_for_function("document.getElementById('system-state').textContent === 'created'")
+        until(browser_page, "document.body.dataset.points === '0'")
+        until(browser_page, "document.getElementById('system-state').textContent === 'created'")
         assert browser_page.locator("#empty-state").is_visible()
         assert browser_page.locator("#status").text_content() == ""
         assert browser_page.locator("#benchmark-id").text_content() == state.run_info.benchmark_id
@@ -87,8 +94,68 @@ def test_dashboard_names_a_route_that_does_not_answer_and_keeps_the_rest(
     with serving(state, registry(disabled=frozenset({"api-workers"}))) as server:
         browser = Browser(browser_page, server.url)
         browser_page.goto(f"{server.url}/dashboard", wait_until="load")
-        browser_page.wait_for_function("document.getElementById('status').textContent.includes('/api/workers')")
+        until(browser_page, "document.getElementById('status').textContent.includes('/api/workers')")
         assert browser_page.locator("#system-state").text_content() == "created"
         assert httpx.get(f"{server.url}/api/workers").status_code == 404
     # The browser itself logs the failed fetch; no script error comes with it.
     assert all("404" in error for error in browser.errors), browser.errors
+
+
+def test_dashboard_charts_a_live_run_and_its_rate_control_changes_the_achieved_rate(
+    browser_page: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path
+) -> None:
+    page = browser_page
+    run = LiveRun(inferload_exe, cli_env(), tmp_path / "artifacts", "--api-token", TOKEN, "--model",
+                  "sim-model", "--request-rate", "4", "--arrival-pattern", "constant",
+                  "--benchmark-duration", "120", "--warmup-request-count", "2", "--api-linger", "0")
+    try:
+        run.wait_serving()
+        browser = Browser(page, run.base)
+        page.goto(f"{run.base}/dashboard", wait_until="load")
+        # The charts update: the page gathers points a second apart and redraws the charts with them.
+        until(page, "Number(document.body.dataset.points) >= 3", timeout=60_000)
+        chart = page.locator("#chart-throughput canvas").first
+        before = (browser.points(), chart.screenshot())
+        until(page, f"Number(document.body.dataset.points) >= {before[0] + 2}", timeout=60_000)
+        assert chart.screenshot() != before[1], "the throughput chart was not redrawn with new points"
+        assert page.locator("#empty-state").is_hidden()
+        assert page.locator(".phase[data-phase=profiling] progress").count() == 1
+        assert page.locator("#workers tbody tr").count() >= 1
+        assert page.locator("#load").text_content() == "4 req/s"
+
+        # A wrong token is refused (401) and changes nothing.
+        page.fill("#token", "not-the-token")
+        page.click("#token-form button")
+        page.fill("#load-value", "16")
+        page.click("#load-form button")
+        until(page, "document.getElementById('control-result').dataset.status === '401'")
+        assert run.load()["request_rate"] == 4
+
+        # With the run's token the page sets the new rate; the run follows it.
+        page.fill("#token", TOKEN)
+        page.click("#token-form button")
+        assert page.locator("#load-kind").input_value() == "request_rate"
+        page.fill("#load-value", "16")
+        page.click("#load-form button")
+        until(page, "document.getElementById('control-result').dataset.status === '200'")
+        assert run.load()["request_rate"] == 16
+        until(page, "document.getElementById('load').textContent === '16 req/s'")
+        changed = run.progress()["phases"]["profiling"]["requests_sent"]
+        wait_until(lambda: run.sent() >= changed + 48, timeout=60, what=lambda: run.stderr)  # ~3 s at 16/s
+        page.wait_for_timeout(1500)  # let the page draw the points of the new segment
+        shot = page.screenshot(full_page=True)
+        artifact_path("dashboard.png").write_bytes(shot)
+        (tmp_path / "dashboard.png").write_bytes(shot)
+
+        page.click("#stop")
+        until(page, "document.getElementById('control-result').dataset.status === '202'")
+        assert run.finish() == 130
+    finally:
+        run.kill()
+    # The one console line is the browser's own note of the refused (401) request; no script error.
+    assert browser.errors == ["Failed to load resource: the server responded with a status of 401 "
+                              "(Unauthorized)"], browser.errors
+    assert browser.outside == [], browser.outside
+    first, second = run.export()["load_segments"][:2]
+    assert (first["request_rate"], second["request_rate"]) == (4, 16) and second["source"] == "control"
+    assert second["achieved_request_rate"] > 2 * first["achieved_request_rate"]

@@ -109,6 +109,8 @@ class Timeline:
         return [point for point in points if point["t_sec"] >= t_sec]
 
     def _point(self) -> dict[str, Any]:
+        from inferload.load_plan import CONCURRENCY, REQUEST_RATE
+
         state = self.state
         now_ns = time.time_ns()
         now = time.perf_counter()
@@ -145,6 +147,11 @@ class Timeline:
             "output_tokens_per_sec": per_sec(counters.metric_sums[OUTPUT_TOKENS_TAG][0],
                                              previous.metric_sums.get(OUTPUT_TOKENS_TAG, (0.0, 0))[0]),
         }
+        target = getattr(state.control, "target", None)  # the run's LoadControl, when the engine made one
+        kind = target.kind if target is not None else None
+        point["target_request_rate"] = target.value if kind == REQUEST_RATE else None
+        point["target_concurrency"] = int(target.value) if kind == CONCURRENCY else None
+        point["paused"] = bool(target is not None and target.paused)
         for prefix, tag in LATENCY_TAGS.items():
             total, count = counters.metric_sums[tag]
             before_total, before_count = previous.metric_sums.get(tag, (0.0, 0))

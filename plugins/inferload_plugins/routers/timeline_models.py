@@ -24,6 +24,11 @@ class TimelinePoint(BaseModel):
     errors_per_sec: float | None = Field(description="Failed requests per second over the interval")
     output_tokens_per_sec: float | None = Field(
         description="Output tokens per second of the profiling requests that completed in the interval")
+    target_request_rate: float | None = Field(description="The request rate the run aimed for at the point "
+                                              "(rate-driven runs; changed by the control routes or a plan)")
+    target_concurrency: int | None = Field(description="The concurrency the run aimed for at the point "
+                                           "(concurrency-driven runs)")
+    paused: bool = Field(description="Sending was paused at the point (POST /api/control/pause)")
     ttft_avg_ms: float | None = Field(description="Mean TTFT of the profiling requests that completed in "
                                       "the interval")
     ttft_p50_ms: float | None = Field(description="TTFT p50 of the profiling phase so far (live sketch)")

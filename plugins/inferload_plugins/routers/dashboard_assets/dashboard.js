@@ -6,10 +6,11 @@
   const params = new URLSearchParams(window.location.search);
   const POLL_MS = Math.max(250, Number(params.get("interval")) || 1000);
   const $ = (id) => document.getElementById(id);
-  const state = { token: null, lastT: null, points: [], charts: {}, identityShown: false };
+  const state = { token: null, lastT: null, points: [], charts: {}, identityShown: false, kindChosen: false };
 
   const SERIES = {
     throughput: [
+      { label: "target req/s", key: "target_request_rate", stroke: "#7f7f7f", dash: [6, 4] },
       { label: "sent/s", key: "sent_per_sec", stroke: "#1f77b4" },
       { label: "completed/s", key: "requests_per_sec", stroke: "#2ca02c" },
       { label: "output tokens/s", key: "output_tokens_per_sec", stroke: "#9467bd", scale: "tokens" },
@@ -70,7 +71,7 @@
       scales,
       axes,
       series: [{ label: "t (s)" }].concat(series.map((s) => ({
-        label: s.label, stroke: s.stroke, width: 2, scale: s.scale || "y", spanGaps: false,
+        label: s.label, stroke: s.stroke, width: 2, scale: s.scale || "y", spanGaps: false, dash: s.dash,
         value: (u, v) => fmt(v, 2),
       }))),
     };
@@ -143,12 +144,13 @@
     if (!target) {
       return "–";
     }
+    const paused = target.paused ? " (paused)" : "";
     if (target.request_rate !== null && target.request_rate !== undefined) {
       const cap = target.concurrency ? `, concurrency ≤ ${target.concurrency}` : "";
-      return `${fmt(target.request_rate, 3)} req/s${cap}`;
+      return `${fmt(target.request_rate, 3)} req/s${cap}${paused}`;
     }
     if (target.concurrency !== null && target.concurrency !== undefined) {
-      return `concurrency ${target.concurrency}`;
+      return `concurrency ${target.concurrency}${paused}`;
     }
     return "–";
   }
@@ -160,11 +162,18 @@
     $("load").textContent = loadText(config);
   }
 
-  function showTarget(progress, run) {
-    // The control routes (when enabled) publish the current target; the configured one stands until then.
-    const target = progress.load || run.load;
-    if (target) {
-      $("load").textContent = loadText(target);
+  function showLoad(load) {
+    // The load in force (the control routes and load plans change it); the configured one stands until
+    // the engine publishes it. Controls are offered only when the run has a token (--api-token).
+    if (!load) {
+      return;
+    }
+    $("load").textContent = loadText(load);
+    $("token-form").hidden = !load.control_enabled;
+    $("controls-off").hidden = load.control_enabled;
+    if (!state.kindChosen) {
+      $("load-kind").value = load.request_rate !== null && load.request_rate !== undefined ?
+        "request_rate" : "concurrency";
     }
   }
 
@@ -193,9 +202,7 @@
     }
     if (progress) {
       showPhases(progress);
-      if (run) {
-        showTarget(progress, run);
-      }
+      showLoad(progress.load);
     }
     if (workers) {
       showWorkers(workers);
@@ -221,8 +228,9 @@
     }
     const text = await response.text();
     let detail = text;
+    let parsed = null;
     try {
-      const parsed = JSON.parse(text);
+      parsed = JSON.parse(text);
       detail = typeof parsed.detail === "string" ? parsed.detail : JSON.stringify(parsed.detail ?? parsed);
     } catch (error) {
       // a non-JSON answer is shown as it came
@@ -233,9 +241,12 @@
       409: "the run is already stopping",
     }[response.status];
     result.className = response.ok ? "" : "error";
-    result.textContent = response.ok ? `${method} ${path}: done` :
+    result.textContent = response.ok ? `${method} ${path}: ${parsed ? `${parsed.state}, ${loadText(parsed)}` : "done"}` :
       `${method} ${path}: ${response.status}${why ? ` (${why})` : ""} ${detail}`;
     result.dataset.status = String(response.status);
+    if (response.ok && parsed) {
+      showLoad(parsed);
+    }
   }
 
   function wireControls() {
@@ -250,6 +261,7 @@
     $("pause").addEventListener("click", () => control("POST", "/api/control/pause"));
     $("resume").addEventListener("click", () => control("POST", "/api/control/resume"));
     $("stop").addEventListener("click", () => control("POST", "/api/control/stop"));
+    $("load-kind").addEventListener("change", () => { state.kindChosen = true; });
     $("load-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const kind = $("load-kind").value;

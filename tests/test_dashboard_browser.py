@@ -159,3 +159,5 @@ def test_dashboard_charts_a_live_run_and_its_rate_control_changes_the_achieved_r
     first, second = run.export()["load_segments"][:2]
     assert (first["request_rate"], second["request_rate"]) == (4, 16) and second["source"] == "control"
     assert second["achieved_request_rate"] > 2 * first["achieved_request_rate"]
+    console = (run.run_dir() / "profile_export_console.txt").read_text()
+    assert "4 -> 16 req/s (2 load segments)" in console  # the header names the load the page set

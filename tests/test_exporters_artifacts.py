@@ -210,6 +210,20 @@ def test_console_header_names_model_redacted_url_load_and_artifacts_above_the_ta
     assert next(i for i, line in enumerate(lines) if "LLM Metrics" in line) > 3
 
 
+def test_console_header_lists_the_targets_of_a_load_that_changed(
+    registry: PluginRegistry, tmp_path: Path
+) -> None:
+    from inferload_plugins.exporters.console import segments_text
+
+    context = make_context(registry, tmp_path, console=io.StringIO())
+    context.summary["load_segments"] = [{"request_rate": 4.0}, {"request_rate": 16.0},
+                                        {"request_rate": 16.0, "paused": True}]
+    run_exporters(registry, context)
+    assert "Load 4 -> 16 -> 16 paused req/s (3 load segments)" in context.console.getvalue()
+    ramp = [{"concurrency": c} for c in range(1, 9)]
+    assert segments_text(ramp) == "concurrency 1 -> concurrency 2 -> … -> concurrency 8 (8 load segments)"
+
+
 def test_console_table_prints_counts_as_integers_and_measures_with_decimals(
     registry: PluginRegistry, tmp_path: Path
 ) -> None:

@@ -41,17 +41,34 @@ def load_text(config: dict[str, Any]) -> str:
     return text + (f", concurrency <= {concurrency}" if concurrency is not None else "")
 
 
+def segments_text(segments: list[dict[str, Any]]) -> str:
+    """The targets of a run whose load changed: ``4 -> 16 req/s (2 load segments)``; a long plan shows its
+    first two and last targets."""
+    def target(segment: dict[str, Any]) -> str:
+        rate = segment.get("request_rate")
+        text = f"{rate:g}" if rate is not None else f"concurrency {segment.get('concurrency')}"
+        return text + (" paused" if segment.get("paused") else "")
+
+    targets = [target(segment) for segment in segments]
+    if len(targets) > 4:
+        targets = [*targets[:2], "…", targets[-1]]
+    unit = " req/s" if segments[0].get("request_rate") is not None else ""
+    return f"{' -> '.join(targets)}{unit} ({len(segments)} load segments)"
+
+
 def header(context: Any) -> Any:
-    """What was measured, above the table: model, URL (userinfo and credentials redacted), load and the
-    artifact directory."""
+    """What was measured, above the table: model, URL (userinfo and credentials redacted), load (its
+    targets when it changed during the run) and the artifact directory."""
     from rich.table import Table
 
     config = context.summary.get("input_config") or {}
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="cyan", justify="right")
     grid.add_column(overflow="fold")
+    segments = context.summary.get("load_segments") or []
+    load = segments_text(segments) if len(segments) > 1 else load_text(config)
     for label, value in (("Model", config.get("model")), ("URL", config.get("url")),
-                         ("Load", load_text(config)), ("Artifacts", str(context.artifact_dir))):
+                         ("Load", load), ("Artifacts", str(context.artifact_dir))):
         grid.add_row(label, context.scrub(str(value if value is not None else "-")))
     return grid
 

@@ -27,6 +27,8 @@ ROUTES = (
     "/api/metrics",
     "/api/progress",
     "/api/workers",
+    "/api/timeline",
+    "/dashboard",
     "/metrics",
     "/healthz",
     "/readyz",

@@ -208,7 +208,12 @@
       showWorkers(workers);
     }
     $("empty-state").hidden = state.points.some((p) => p.phase !== null);
-    $("status").textContent = problems.length ? `Not all data could be read: ${problems.join("; ")}` : "";
+    if (!timeline && !progress && !workers && !run) {
+      $("status").textContent = "The API does not answer: the run has ended and its API stopped " +
+        "(--api-linger), or it is unreachable. The charts keep the last data read.";
+    } else {
+      $("status").textContent = problems.length ? `Not all data could be read: ${problems.join("; ")}` : "";
+    }
     document.body.dataset.points = String(state.points.length);
   }
 

@@ -303,29 +303,6 @@ class ProfileConfig(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _combinations(self) -> ProfileConfig:
-        if self.request_count is not None and self.benchmark_duration is not None:
-            raise ValueError("give either --request-count or --benchmark-duration, not both")
-        if self.benchmark_grace_period is not None and self.benchmark_duration is None:
-            raise ValueError("--benchmark-grace-period only applies with --benchmark-duration")
-        if self.request_rate is None and (self.arrival_pattern or self.arrival_smoothness is not None):
-            raise ValueError("--arrival-pattern and --arrival-smoothness need --request-rate")
-        if self.reset_kv_cache_path is not None and not self.reset_kv_cache:
-            raise ValueError("--reset-kv-cache-path needs --reset-kv-cache")
-        if self.search_max_load and self.goodput is None:
-            raise ValueError("--search-max-load needs --goodput SLOs ('time_to_first_token:500 ...')")
-        if self.input_file is None and self.num_dataset_entries * self.isl > MAX_DATASET_TOKENS:
-            raise ValueError(
-                f"--num-dataset-entries {self.num_dataset_entries} x --isl {self.isl} = "
-                f"{self.num_dataset_entries * self.isl:,} prompt tokens to build before the first request, "
-                f"over the limit of {MAX_DATASET_TOKENS:,}; lower one of them (requests cycle through the "
-                "entries)"
-            )
-        if self.api_linger != self.api_linger:  # NaN
-            raise ValueError("--api-linger must be a number of seconds or inf")
-        return self
-
-    @model_validator(mode="after")
     def _load_over_time(self) -> ProfileConfig:
         """The control token (from --api-token-file too) and the load plan's flags; a --load-schedule file
         is read here, so a bad one is a usage error (FILE:LINE) before anything starts, and its first
@@ -347,6 +324,9 @@ class ProfileConfig(BaseSettings):
                 raise ValueError("--api-token must be printable ASCII without spaces (a bearer token)")
             if self.api_port is None:
                 raise ValueError("--api-token needs --api-port: the control routes are part of the live API")
+        ramped = self.request_rate_ramp_duration is not None or self.concurrency_ramp_duration is not None
+        if ramped and self.load_schedule is not None:
+            raise ValueError("--load-schedule already shapes the load; drop the ramp flag")
         if self.request_rate_ramp_duration is not None and self.request_rate is None:
             raise ValueError("--request-rate-ramp-duration needs --request-rate (the rate to ramp to)")
         if self.concurrency_ramp_duration is not None and self.request_rate is not None:
@@ -361,8 +341,6 @@ class ProfileConfig(BaseSettings):
                                  f"{self.max_concurrency}")
         if self.load_schedule is None:
             return self
-        if self.request_rate_ramp_duration is not None or self.concurrency_ramp_duration is not None:
-            raise ValueError("--load-schedule already shapes the load; drop the ramp flag")
         entries = read_load_schedule(self.load_schedule)
         kind, first = entries[0].kind, entries[0].value
         if kind == CONCURRENCY:
@@ -382,6 +360,29 @@ class ProfileConfig(BaseSettings):
             self.request_rate = first
         if self.request_count is None and self.benchmark_duration is None:
             self.benchmark_duration = sum(entry.duration for entry in entries)
+        return self
+
+    @model_validator(mode="after")
+    def _combinations(self) -> ProfileConfig:
+        if self.request_count is not None and self.benchmark_duration is not None:
+            raise ValueError("give either --request-count or --benchmark-duration, not both")
+        if self.benchmark_grace_period is not None and self.benchmark_duration is None:
+            raise ValueError("--benchmark-grace-period only applies with --benchmark-duration")
+        if self.request_rate is None and (self.arrival_pattern or self.arrival_smoothness is not None):
+            raise ValueError("--arrival-pattern and --arrival-smoothness need --request-rate")
+        if self.reset_kv_cache_path is not None and not self.reset_kv_cache:
+            raise ValueError("--reset-kv-cache-path needs --reset-kv-cache")
+        if self.search_max_load and self.goodput is None:
+            raise ValueError("--search-max-load needs --goodput SLOs ('time_to_first_token:500 ...')")
+        if self.input_file is None and self.num_dataset_entries * self.isl > MAX_DATASET_TOKENS:
+            raise ValueError(
+                f"--num-dataset-entries {self.num_dataset_entries} x --isl {self.isl} = "
+                f"{self.num_dataset_entries * self.isl:,} prompt tokens to build before the first request, "
+                f"over the limit of {MAX_DATASET_TOKENS:,}; lower one of them (requests cycle through the "
+                "entries)"
+            )
+        if self.api_linger != self.api_linger:  # NaN
+            raise ValueError("--api-linger must be a number of seconds or inf")
         return self
 
     # -- derived values --------------------------------------------------------------------------

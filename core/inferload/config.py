@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 DEFAULT_REQUEST_COUNT = 10
 """AIPerf's default when neither --request-count nor --benchmark-duration is given."""
 
+MIN_API_TOKEN_CHARS = 8
+"""Shortest --api-token accepted."""
+
 _FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("inferload_config_file_values", default=None)
 
 
@@ -320,8 +323,13 @@ class ProfileConfig(BaseSettings):
             self.api_token = SecretStr(token)
         if self.api_token is not None:
             token = self.api_token.get_secret_value()
-            if not token or any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in token):
+            if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in token):
                 raise ValueError("--api-token must be printable ASCII without spaces (a bearer token)")
+            if len(token) < MIN_API_TOKEN_CHARS:
+                # a short token is guessable, and scrubbing it from every artifact would mangle ordinary
+                # words that contain it
+                raise ValueError(f"--api-token must be at least {MIN_API_TOKEN_CHARS} characters, e.g. "
+                                 "from `openssl rand -hex 16`")
             if self.api_port is None:
                 raise ValueError("--api-token needs --api-port: the control routes are part of the live API")
         ramped = self.request_rate_ramp_duration is not None or self.concurrency_ramp_duration is not None

@@ -78,6 +78,18 @@ def test_a_schedule_files_segments_appear_in_the_export_with_their_metrics(
     assert sum(s["requests_sent"] for s in segments) == len(records) == len(simulator.truth())
     assert export["input_config"]["benchmark_duration"] == 4.5  # the schedule's length
     assert "load segment 2 from +3.00 s: request_rate 5 req/s (schedule)" in result.stderr
+    table = (run / "load_segments.csv").read_text().splitlines()
+    assert table[0].startswith("segment,start (s),target,") and len(table) == 4
+    assert [row.split(",")[2] for row in table[1:]] == ["5 req/s", "30 req/s", "5 req/s"]
+    assert "Load segments" in result.stdout and "30 req/s" in result.stdout
+
+
+def test_a_run_with_a_fixed_load_has_no_segments_in_its_artifacts(run_cli: Any, tmp_path: Path) -> None:
+    result = profile(run_cli, None, tmp_path, "--concurrency", "2", "--request-count", "6")
+    assert result.returncode == 0, result.stderr
+    run, export, _ = load_run(tmp_path)
+    assert "load_segments" not in export and not (run / "load_segments.csv").exists()
+    assert "Load segments" not in result.stdout and "load segment" not in result.stderr
 
 
 BAD_SCHEDULES = {

@@ -210,7 +210,8 @@ def test_openapi_documents_the_control_routes_and_their_bearer_scheme(live: Any)
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--api-token", "t0ken"), "--api-token needs --api-port"),
+        (("--api-token", "t0ken-long-enough"), "--api-token needs --api-port"),
+        (("--api-port", "0", "--api-token", "short"), "--api-token must be at least 8 characters"),
         (("--api-token-file", "/nonexistent/token"), "cannot read --api-token-file /nonexistent/token"),
         (("--api-port", "0", "--api-token", "has space"), "printable ASCII without spaces"),
         (("--request-rate", "5", "--max-concurrency", "3"), "--max-concurrency bounds a concurrency-driven"),

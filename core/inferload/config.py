@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 DEFAULT_REQUEST_COUNT = 10
 """AIPerf's default when neither --request-count nor --benchmark-duration is given."""
 
+MIN_API_TOKEN_CHARS = 8
+"""Shortest --api-token accepted."""
+
 _FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("inferload_config_file_values", default=None)
 
 
@@ -303,6 +306,71 @@ class ProfileConfig(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _load_over_time(self) -> ProfileConfig:
+        """The control token (from --api-token-file too) and the load plan's flags; a --load-schedule file
+        is read here, so a bad one is a usage error (FILE:LINE) before anything starts, and its first
+        entry becomes the run's load."""
+        from inferload.load_plan import CONCURRENCY, read_load_schedule
+
+        if self.api_token_file is not None:
+            if self.api_token is not None:
+                raise ValueError("give either --api-token or --api-token-file, not both")
+            text = read_capped(self.api_token_file, what="--api-token-file")
+            token = text.splitlines()[0].strip() if text.strip() else ""
+            if not token:
+                raise ValueError(f"--api-token-file {self.api_token_file} is empty; write the token on its "
+                                 "first line")
+            self.api_token = SecretStr(token)
+        if self.api_token is not None:
+            token = self.api_token.get_secret_value()
+            if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in token):
+                raise ValueError("--api-token must be printable ASCII without spaces (a bearer token)")
+            if len(token) < MIN_API_TOKEN_CHARS:
+                # a short token is guessable, and scrubbing it from every artifact would mangle ordinary
+                # words that contain it
+                raise ValueError(f"--api-token must be at least {MIN_API_TOKEN_CHARS} characters, e.g. "
+                                 "from `openssl rand -hex 16`")
+            if self.api_port is None:
+                raise ValueError("--api-token needs --api-port: the control routes are part of the live API")
+        ramped = self.request_rate_ramp_duration is not None or self.concurrency_ramp_duration is not None
+        if ramped and self.load_schedule is not None:
+            raise ValueError("--load-schedule already shapes the load; drop the ramp flag")
+        if self.request_rate_ramp_duration is not None and self.request_rate is None:
+            raise ValueError("--request-rate-ramp-duration needs --request-rate (the rate to ramp to)")
+        if self.concurrency_ramp_duration is not None and self.request_rate is not None:
+            raise ValueError("--concurrency-ramp-duration ramps a concurrency-driven run; with "
+                             "--request-rate use --request-rate-ramp-duration")
+        if self.max_concurrency is not None:
+            if self.request_rate is not None:
+                raise ValueError("--max-concurrency bounds a concurrency-driven run; with --request-rate the "
+                                 "cap is --concurrency")
+            if self.concurrency is not None and self.concurrency > self.max_concurrency:
+                raise ValueError(f"--concurrency {self.concurrency} is above --max-concurrency "
+                                 f"{self.max_concurrency}")
+        if self.load_schedule is None:
+            return self
+        entries = read_load_schedule(self.load_schedule)
+        kind, first = entries[0].kind, entries[0].value
+        if kind == CONCURRENCY:
+            if self.request_rate is not None or self.concurrency is not None:
+                raise ValueError(f"--load-schedule {self.load_schedule} sets the concurrency; drop "
+                                 "--concurrency and --request-rate")
+            peak = max(entry.value for entry in entries)
+            if self.max_concurrency is not None and peak > self.max_concurrency:
+                line = next(entry.line for entry in entries if entry.value == peak)
+                raise UsageError(f"{self.load_schedule}:{line}: concurrency {peak:g} is above "
+                                 f"--max-concurrency {self.max_concurrency}")
+            self.concurrency = int(first)
+        else:
+            if self.request_rate is not None:
+                raise ValueError(f"--load-schedule {self.load_schedule} sets the request rate; drop "
+                                 "--request-rate (--concurrency stays a cap)")
+            self.request_rate = first
+        if self.request_count is None and self.benchmark_duration is None:
+            self.benchmark_duration = sum(entry.duration for entry in entries)
+        return self
+
+    @model_validator(mode="after")
     def _combinations(self) -> ProfileConfig:
         if self.request_count is not None and self.benchmark_duration is not None:
             raise ValueError("give either --request-count or --benchmark-duration, not both")
@@ -323,65 +391,6 @@ class ProfileConfig(BaseSettings):
             )
         if self.api_linger != self.api_linger:  # NaN
             raise ValueError("--api-linger must be a number of seconds or inf")
-        return self
-
-    @model_validator(mode="after")
-    def _load_over_time(self) -> ProfileConfig:
-        """The control token (from --api-token-file too) and the load plan's flags; a --load-schedule file
-        is read here, so a bad one is a usage error (FILE:LINE) before anything starts, and its first
-        entry becomes the run's load."""
-        from inferload.load_plan import CONCURRENCY, read_load_schedule
-
-        if self.api_token_file is not None:
-            if self.api_token is not None:
-                raise ValueError("give either --api-token or --api-token-file, not both")
-            text = read_capped(self.api_token_file, what="--api-token-file")
-            token = text.splitlines()[0].strip() if text.strip() else ""
-            if not token:
-                raise ValueError(f"--api-token-file {self.api_token_file} is empty; write the token on its "
-                                 "first line")
-            self.api_token = SecretStr(token)
-        if self.api_token is not None:
-            token = self.api_token.get_secret_value()
-            if not token or any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in token):
-                raise ValueError("--api-token must be printable ASCII without spaces (a bearer token)")
-            if self.api_port is None:
-                raise ValueError("--api-token needs --api-port: the control routes are part of the live API")
-        if self.request_rate_ramp_duration is not None and self.request_rate is None:
-            raise ValueError("--request-rate-ramp-duration needs --request-rate (the rate to ramp to)")
-        if self.concurrency_ramp_duration is not None and self.request_rate is not None:
-            raise ValueError("--concurrency-ramp-duration ramps a concurrency-driven run; with "
-                             "--request-rate use --request-rate-ramp-duration")
-        if self.max_concurrency is not None:
-            if self.request_rate is not None:
-                raise ValueError("--max-concurrency bounds a concurrency-driven run; with --request-rate the "
-                                 "cap is --concurrency")
-            if self.concurrency is not None and self.concurrency > self.max_concurrency:
-                raise ValueError(f"--concurrency {self.concurrency} is above --max-concurrency "
-                                 f"{self.max_concurrency}")
-        if self.load_schedule is None:
-            return self
-        if self.request_rate_ramp_duration is not None or self.concurrency_ramp_duration is not None:
-            raise ValueError("--load-schedule already shapes the load; drop the ramp flag")
-        entries = read_load_schedule(self.load_schedule)
-        kind, first = entries[0].kind, entries[0].value
-        if kind == CONCURRENCY:
-            if self.request_rate is not None or self.concurrency is not None:
-                raise ValueError(f"--load-schedule {self.load_schedule} sets the concurrency; drop "
-                                 "--concurrency and --request-rate")
-            peak = max(entry.value for entry in entries)
-            if self.max_concurrency is not None and peak > self.max_concurrency:
-                line = next(entry.line for entry in entries if entry.value == peak)
-                raise UsageError(f"{self.load_schedule}:{line}: concurrency {peak:g} is above "
-                                 f"--max-concurrency {self.max_concurrency}")
-            self.concurrency = int(first)
-        else:
-            if self.request_rate is not None:
-                raise ValueError(f"--load-schedule {self.load_schedule} sets the request rate; drop "
-                                 "--request-rate (--concurrency stays a cap)")
-            self.request_rate = first
-        if self.request_count is None and self.benchmark_duration is None:
-            self.benchmark_duration = sum(entry.duration for entry in entries)
         return self
 
     # -- derived values --------------------------------------------------------------------------

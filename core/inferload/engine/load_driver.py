@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from inferload.engine.messages import LOAD, LoadCommand
 from inferload.engine.schedule import split_concurrency
 from inferload.load_control import STOP, LoadControl, LoadTarget
-from inferload.load_plan import REQUEST_RATE, LoadStep, planned_steps
+from inferload.load_plan import REQUEST_RATE, LoadStep, is_dynamic, planned_steps
 from inferload.records import PROFILING
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ class LoadDriver:
         self.signals = signals
         self.base = control.target.value
         self.steps: list[LoadStep] = planned_steps(config)
+        self.dynamic = is_dynamic(config)
+        """Whether the load can change: only then are segments logged (a fixed load has one, unsaid)."""
         self._pending: list[tuple[int, LoadStep]] = []
         self._profiling = False
         self._t0_ns = 0
@@ -83,7 +85,8 @@ class LoadDriver:
         ]
         if self._profiling:
             control.start_segment(t0_ns, target, source)
-            log.info("load segment 0: %s (%s)", target.describe(), source)
+            if self.dynamic:
+                log.info("load segment 0: %s (%s)", target.describe(), source)
         control.open()
 
     def command_fields(self, index: int) -> dict[str, Any]:

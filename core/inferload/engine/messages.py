@@ -40,6 +40,9 @@ class WorkerInit:
     tokenizer: Any = None
     batch_interval: float = 0.1
     batch_size: int = 512
+    warm_connections: int | None = None
+    """Connections to open before t0 (None: ``max_connections``): the starting share when the load can
+    change and the pool is sized for more (docs/control.md)."""
     output_limited: bool = True
     """Whether requests carry an output limit (--osl): shapes the hint of a timeout's error message."""
 

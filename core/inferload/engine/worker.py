@@ -254,11 +254,12 @@ class Worker:
             # first request's timed window
             await prepare()
         warm = getattr(self.transport, "warm", None)
-        if warm is not None and init.max_connections:
+        warm_count = init.max_connections if init.warm_connections is None else init.warm_connections
+        if warm is not None and warm_count:
             # bounded: an unreachable server must show up as request errors, not as a worker that never starts
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(
-                    warm(min(init.max_connections, _MAX_WARM_CONNECTIONS)),
+                    warm(min(warm_count, _MAX_WARM_CONNECTIONS)),
                     min(_WARM_TIMEOUT_SEC, init.request_timeout),
                 )
         ready = perf_counter_ns()

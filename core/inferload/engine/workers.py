@@ -66,7 +66,7 @@ class WorkerPool:
         self.counter = executor.shared_counter()
         inits = [
             WorkerInit(worker_id=f"worker_{i}", counter=self.counter, max_connections=connections[i] or 0,
-                       **fields)
+                       warm_connections=self.shares[i] or 0, **fields)
             for i in range(count)
         ]
         with terminal_signals_blocked():

@@ -1,5 +1,5 @@
 """The terminal view as a user sees it: `inferload profile` under a pseudo-terminal (so it picks the rich
-view by itself) shows live TTFT/ITL p50/p99, throughput and errors beside the progress bar while the run
+view by itself) shows live TTFT/ITL p50/p99, throughput and errors with the progress bars while the run
 goes on, then a header naming model, redacted URL, load and artifact directory above the results table,
 whose counts are integers. The simple view (a pipe) carries the same numbers."""
 
@@ -40,7 +40,7 @@ def slow_simulator() -> Iterator[str]:
 
 def run_in_pty(command: list[str], env: dict[str, str], columns: int = 220) -> tuple[int, str]:
     """Run ``command`` with a pseudo-terminal of ``columns`` columns as stdin, stdout and stderr; return its
-    exit code and everything it wrote, escape sequences and carriage returns removed."""
+    exit code and everything it wrote, escape sequences removed and carriage returns made line ends."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     env = {**env, "COLUMNS": str(columns), "LINES": "50", "TERM": "xterm-256color"}
@@ -63,7 +63,8 @@ def run_in_pty(command: list[str], env: dict[str, str], columns: int = 220) -> t
             break
     os.close(master)
     code = process.wait(timeout=30)
-    return code, ANSI.sub("", b"".join(chunks).decode("utf-8", "replace")).replace("\r", "\n")
+    text = ANSI.sub("", b"".join(chunks).decode("utf-8", "replace"))
+    return code, text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def test_rich_view_shows_live_numbers_then_a_header_and_integer_counts(
@@ -75,13 +76,13 @@ def test_rich_view_shows_live_numbers_then_a_header_and_integer_counts(
     assert code == 0, text[-3000:]
     table_at = text.index("inferload | LLM Metrics")
     live = text[:table_at]
-    # Beside the bar while the run went on: percentiles, throughput and the error count.
+    # Under the bars while the run went on: percentiles, throughput and the error count.
     number = r"[\d.,]+"
-    live_line = re.search(rf"profiling .*\d+/30 requests.*TTFT p50 {number} / p99 {number} ms \| "
-                          rf"ITL p50 {number} / p99 {number} ms \| per user p50 {number} / p99 {number} "
-                          rf"tok/s \| {number} tok/s \| 0 errors", live)
-    assert live_line, live[-2000:]
-    assert re.search(r"\b([1-9]|1\d|2\d)/30 requests.*TTFT p50", live), "no live numbers before the end"
+    figures = (rf"\n  TTFT p50 {number} / p99 {number} ms \| ITL p50 {number} / p99 {number} ms \| "
+               rf"per user p50 {number} / p99 {number} tok/s \| {number} tok/s \| 0 errors\n")
+    assert re.search(rf"profiling [━╸╺ ]+ \d+/30 requests[^\n]*{figures}", live), live[-2000:]
+    assert re.search(rf"profiling [━╸╺ ]+ ([1-9]|1\d|2\d)/30 requests[^\n]*{figures}", live), \
+        "no live numbers before the end"
     # The header sits between the live view and the table.
     header = text[text.rindex("Model", 0, table_at):table_at]
     assert re.search(r"Model\s+sim-model", header)

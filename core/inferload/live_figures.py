@@ -1,9 +1,9 @@
-"""The live numbers the terminal view shows beside its progress bar, read from ``RunState.live_metrics``.
+"""The live numbers the terminal view shows with its progress bars, read from ``RunState.live_metrics``.
 
 ``TTFT p50 12.3 / p99 45.6 ms | ITL p50 5.01 / p99 9.87 ms | per user p50 199 / p99 210 tok/s | 456 tok/s
 | 2 errors``: the percentiles (TTFT, ITL, output token throughput per user) come from the live sketch
 (within 0.5 % of the exact value, docs/metrics.md), ``tok/s`` is the run's output token throughput over
-the span observed so far (the request rate is already in the counts beside it), and the error count is
+the span observed so far (the request rate is already in the progress counts), and the error count is
 the profiling phase's failed requests. A figure the run has no value for yet is left out, never shown as
 0.
 """

@@ -57,6 +57,7 @@ def asset_names() -> dict[str, Path]:
 
 def make_router(state: RunState) -> APIRouter:
     from fastapi import APIRouter, HTTPException
+    from fastapi import Path as PathParameter
     from fastapi.responses import Response
 
     assets = asset_names()
@@ -69,6 +70,7 @@ def make_router(state: RunState) -> APIRouter:
         return Response(path.read_bytes(), media_type=CONTENT_TYPES[path.suffix], headers=SECURITY_HEADERS)
 
     @router.get("/dashboard", response_class=Response, response_model=None,
+                responses={200: {"content": {"text/html": {}}}},
                 summary="The web dashboard (HTML)",
                 description="Live charts of throughput, TTFT, ITL and errors, progress per phase, workers, "
                 "and the run controls once a token is entered. Loads nothing from outside this API.")
@@ -76,9 +78,13 @@ def make_router(state: RunState) -> APIRouter:
         return serve("index.html")
 
     @router.get("/dashboard/assets/{name}", response_class=Response, response_model=None,
+                responses={200: {"content": {"text/javascript": {}, "text/css": {}, "text/plain": {}}},
+                           404: {"description": "Not one of the dashboard's files"}},
                 summary="A file of the dashboard",
                 description="The dashboard's script, style and vendored chart library (uPlot, MIT).")
-    async def get_dashboard_asset(name: str) -> Any:
+    async def get_dashboard_asset(
+        name: str = PathParameter(description="A file name the page references", examples=["dashboard.js"]),
+    ) -> Any:
         return serve(name)
 
     return router

@@ -9,6 +9,7 @@ The browser context is offline except for the API under test: any request elsewh
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,29 @@ def test_dashboard_charts_a_live_run_and_its_rate_control_changes_the_achieved_r
     assert second["achieved_request_rate"] > 2 * first["achieved_request_rate"]
     console = (run.run_dir() / "profile_export_console.txt").read_text()
     assert "4 -> 16 req/s (2 load segments)" in console  # the header names the load the page set
+
+
+def test_during_a_sweep_the_dashboard_follows_each_run_from_its_first_point(
+    browser_page: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path
+) -> None:
+    page = browser_page
+    run = LiveRun(inferload_exe, cli_env(), tmp_path / "artifacts", "--concurrency", "1,2",
+                  "--request-count", "40", "--osl", "32", "--api-linger", "inf")
+    try:
+        wait_until(lambda: bool(run.base), timeout=90, what=lambda: run.stderr)
+        browser = Browser(page, run.base)
+        page.goto(f"{run.base}/dashboard", wait_until="load")
+        until(page, "document.getElementById('benchmark-id').textContent.length > 1", timeout=90_000)
+        shown_first = page.locator("#benchmark-id").text_content()
+        wait_until(lambda: (run.progress().get("sweep") or {}).get("finished") is True, timeout=120,
+                   what=lambda: run.stderr)
+        last = run.get("/api/timeline").json()
+        assert last["benchmark_id"] != shown_first and last["sampling"] is False
+        # The page moved on to the second run and shows it alone: every one of its points, from its first.
+        until(page, f"document.getElementById('benchmark-id').textContent === '{last['benchmark_id']}'")
+        until(page, f"document.body.dataset.points === '{len(last['points'])}'")
+        run.process.send_signal(signal.SIGINT)  # ends the infinite linger
+        assert run.finish() == 0, run.stderr
+    finally:
+        run.kill()
+    assert browser.errors == [] and browser.outside == []

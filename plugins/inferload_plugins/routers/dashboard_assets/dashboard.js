@@ -6,7 +6,9 @@
   const params = new URLSearchParams(window.location.search);
   const POLL_MS = Math.max(250, Number(params.get("interval")) || 1000);
   const $ = (id) => document.getElementById(id);
-  const state = { token: null, lastT: null, points: [], charts: {}, identityShown: false, kindChosen: false };
+  const state = {
+    token: null, lastT: null, points: [], timelineOf: null, charts: {}, identityShown: false, kindChosen: false,
+  };
 
   const SERIES = {
     throughput: [
@@ -185,15 +187,22 @@
       getJSON("/api/run"),
     ].map((request) => request.catch((error) => { problems.push(error.message); return null; })));
     if (run && (!state.identityShown || run.benchmark_id !== $("benchmark-id").textContent)) {
-      if (state.identityShown) {
-        state.points = [];  // a sweep moved on to its next run
-        state.lastT = null;
-      }
       try {
         showIdentity(await getJSON("/api/config"), run);
         state.identityShown = true;
       } catch (error) {
         problems.push(error.message);
+      }
+    }
+    if (timeline && timeline.benchmark_id !== state.timelineOf) {
+      // A sweep moved on to its next run: start its charts afresh, from its first point (a reply asked
+      // with `since` lacks the new run's early points; the next poll asks for all of them).
+      state.points = [];
+      state.lastT = null;
+      state.timelineOf = timeline.benchmark_id;
+      if (since) {
+        redraw();
+        return;
       }
     }
     if (timeline) {

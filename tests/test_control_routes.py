@@ -5,6 +5,7 @@ ends the run as SIGINT does with every artifact written."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +107,9 @@ def test_pause_holds_the_sent_count_still_until_resume(live: Any) -> None:
         wait_until(lambda: run.sent() > held)
         sources = [(s["paused"], s["source"]) for s in run.load()["segments"]]
         assert sources[:3] == [(False, "initial"), (True, "control"), (False, "control")]
+        exposition = run.get("/metrics").text
+        assert re.search(r'^inferload_load_target\{.*kind="concurrency".*\} 3\.0$', exposition, re.MULTILINE)
+        assert re.search(r"^inferload_load_paused\{.*\} 0\.0$", exposition, re.MULTILINE)
     finally:
         run.process.send_signal(2)
         assert run.finish() == 130

@@ -229,6 +229,7 @@ def test_openapi_documents_the_control_routes_and_their_bearer_scheme(live: Any)
         (("--api-port", "0", "--api-token", "has space"), "printable ASCII without spaces"),
         (("--request-rate", "5", "--max-concurrency", "3"), "--max-concurrency bounds a concurrency-driven"),
         (("--concurrency", "8", "--max-concurrency", "4"), "--concurrency 8 is above --max-concurrency 4"),
+        (("--concurrency", "2", "--max-concurrency", "4"), "--max-concurrency bounds live changes"),
     ],
 )
 def test_bad_control_flags_are_one_line_usage_errors(run_cli: Any, tmp_path: Path, args: tuple[str, ...],

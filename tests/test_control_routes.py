@@ -5,6 +5,8 @@ ends the run as SIGINT does with every artifact written."""
 
 from __future__ import annotations
 
+import itertools
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +108,9 @@ def test_pause_holds_the_sent_count_still_until_resume(live: Any) -> None:
         wait_until(lambda: run.sent() > held)
         sources = [(s["paused"], s["source"]) for s in run.load()["segments"]]
         assert sources[:3] == [(False, "initial"), (True, "control"), (False, "control")]
+        exposition = run.get("/metrics").text
+        assert re.search(r'^inferload_load_target\{.*kind="concurrency".*\} 3\.0$', exposition, re.MULTILINE)
+        assert re.search(r"^inferload_load_paused\{.*\} 0\.0$", exposition, re.MULTILINE)
     finally:
         run.process.send_signal(2)
         assert run.finish() == 130
@@ -117,7 +122,7 @@ def test_pause_holds_the_sent_count_still_until_resume(live: Any) -> None:
 
 def test_a_rate_change_shows_in_the_achieved_rate_of_the_next_segment(live: Any) -> None:
     run = live("--request-rate", "4", "--arrival-pattern", "constant", "--benchmark-duration", "60",
-               "--api-linger", "0")
+               "--workers", "2", "--api-linger", "0")
     try:
         run.wait_serving()
         wait_until(lambda: run.sent() >= 6)
@@ -134,6 +139,14 @@ def test_a_rate_change_shows_in_the_achieved_rate_of_the_next_segment(live: Any)
     assert second["achieved_request_rate"] > 2 * first["achieved_request_rate"]
     assert second["metrics"]["request_throughput"]["avg"] > first["metrics"]["request_throughput"]["avg"]
     assert "load segment 1 from +" in run.stderr and "request_rate 40 req/s (control)" in run.stderr
+    # every worker took the change: each one's requests go out faster after it than before it
+    change = second["start_ns"]
+    for worker in ("worker_0", "worker_1"):
+        starts = sorted(r["metadata"]["request_start_ns"] for r in run.records()
+                        if r["metadata"]["worker_id"] == worker)
+        before = [b - a for a, b in itertools.pairwise(s for s in starts if s < change)]
+        after = [b - a for a, b in itertools.pairwise(s for s in starts if s >= change)]
+        assert before and after and max(after) < min(before), worker
 
 
 def test_stop_ends_the_run_like_sigint_with_complete_artifacts(live: Any) -> None:
@@ -216,6 +229,7 @@ def test_openapi_documents_the_control_routes_and_their_bearer_scheme(live: Any)
         (("--api-port", "0", "--api-token", "has space"), "printable ASCII without spaces"),
         (("--request-rate", "5", "--max-concurrency", "3"), "--max-concurrency bounds a concurrency-driven"),
         (("--concurrency", "8", "--max-concurrency", "4"), "--concurrency 8 is above --max-concurrency 4"),
+        (("--concurrency", "2", "--max-concurrency", "4"), "--max-concurrency bounds live changes"),
     ],
 )
 def test_bad_control_flags_are_one_line_usage_errors(run_cli: Any, tmp_path: Path, args: tuple[str, ...],

@@ -347,6 +347,9 @@ class ProfileConfig(BaseSettings):
             if self.concurrency is not None and self.concurrency > self.max_concurrency:
                 raise ValueError(f"--concurrency {self.concurrency} is above --max-concurrency "
                                  f"{self.max_concurrency}")
+            if self.api_token is None and self.load_schedule is None:
+                raise ValueError("--max-concurrency bounds live changes (--api-token) or a --load-schedule; "
+                                 "without either the load is --concurrency")
         if self.load_schedule is None:
             return self
         entries = read_load_schedule(self.load_schedule)

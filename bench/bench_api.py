@@ -1,10 +1,13 @@
-"""Live API overhead: does a client polling every route 20 times a second change the benchmark's figures?
+"""Live API overhead: does a client polling every route 20 times a second, or the web dashboard at its
+default rate, change the benchmark's figures?
 
-Runs the same small `inferload profile` against the simulator in three modes, interleaved round by round
-so drift hits all modes alike: without the API, with the API up but idle, and with the API polled — a
-separate process fetching each of the ten routes 20 times a second (200 requests/s). It prints TTFT,
-inter-token latency and throughput per mode (mean and spread over the rounds) and each figure's change
-against the no-API runs next to the run-to-run noise of those runs.
+Runs the same small `inferload profile` against the simulator in four modes, interleaved round by round
+so drift hits all modes alike: without the API, with the API up but idle, with the API polled — a
+separate process fetching each of the ten routes 20 times a second (200 requests/s) — and with the
+dashboard open: a separate process making exactly the requests the page makes (the page, its assets and
+/api/config once, then /api/timeline?since=…, /api/progress, /api/workers and /api/run once a second).
+It prints TTFT, inter-token latency and throughput per mode (mean and spread over the rounds) and each
+figure's change against the no-API runs next to the run-to-run noise of those runs.
 
 Usage: python bench/bench_api.py [--rounds 3] [--requests 120] [--concurrency 8] [--quick]
 """
@@ -27,7 +30,12 @@ from typing import Any
 ROUTES = ("/api/config", "/api/run", "/api/metrics", "/metrics", "/api/progress", "/api/workers",
           "/api/results", "/api/results/list", "/healthz", "/readyz")
 POLLS_PER_SECOND = 20
-MODES = ("no-api", "api-idle", "api-polled")
+DASHBOARD_INTERVAL_S = 1.0
+"""The dashboard's default polling interval (dashboard.js: POLL_MS 1000)."""
+DASHBOARD_ONCE = ("/dashboard", "/dashboard/assets/uPlot.min.css", "/dashboard/assets/dashboard.css",
+                  "/dashboard/assets/uPlot.iife.min.js", "/dashboard/assets/dashboard.js", "/api/config")
+DASHBOARD_POLLED = ("/api/progress", "/api/workers", "/api/run")
+MODES = ("no-api", "api-idle", "api-polled", "dashboard")
 FIGURES = (
     ("TTFT avg (ms)", "time_to_first_token", "avg"),
     ("TTFT p99 (ms)", "time_to_first_token", "p99"),
@@ -81,6 +89,33 @@ def poll_forever(base_url: str, counts: Any) -> None:
             time.sleep(max(0.0, next_round - time.monotonic()))
 
 
+def poll_like_the_dashboard(base_url: str, counts: Any) -> None:
+    """The requests an open dashboard makes, at its default rate, until the API goes away."""
+    import httpx
+
+    with httpx.Client(base_url=base_url, timeout=2.0) as client:
+        try:
+            for route in DASHBOARD_ONCE:
+                client.get(route)
+                counts[0] += 1
+            last_t: float | None = None
+            next_round = time.monotonic()
+            while True:
+                since = {} if last_t is None else {"since": max(0.0, last_t - 3)}
+                points = client.get("/api/timeline", params=since).json()["points"]
+                if points:
+                    last_t = points[-1]["t_sec"]
+                for route in DASHBOARD_POLLED:
+                    client.get(route)
+                counts[0] += 1 + len(DASHBOARD_POLLED)
+                next_round += DASHBOARD_INTERVAL_S
+                time.sleep(max(0.0, next_round - time.monotonic()))
+        except httpx.ConnectError:
+            return  # --api-linger 0: the API stops with the run
+        except httpx.HTTPError:
+            counts[1] += 1
+
+
 def run_profile(mode: str, sim_port: int, workdir: Path, args: argparse.Namespace) -> tuple[dict, int]:
     """One profile run; returns (profile_export.json, successful polls)."""
     artifact_root = workdir / f"{mode}-{time.monotonic_ns()}"
@@ -94,9 +129,9 @@ def run_profile(mode: str, sim_port: int, workdir: Path, args: argparse.Namespac
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     poller = None
     counts = multiprocessing.Array("l", 2)
-    if mode == "api-polled":
+    if mode in POLLERS:
         wait_for_port(api_port, timeout=60)
-        poller = multiprocessing.Process(target=poll_forever, args=(f"http://127.0.0.1:{api_port}", counts),
+        poller = multiprocessing.Process(target=POLLERS[mode], args=(f"http://127.0.0.1:{api_port}", counts),
                                          daemon=True)
         poller.start()
     _, err = process.communicate(timeout=600)
@@ -109,6 +144,9 @@ def run_profile(mode: str, sim_port: int, workdir: Path, args: argparse.Namespac
     if counts[1]:
         print(f"  warning: {counts[1]} polls failed", file=sys.stderr)
     return json.loads(export.read_text()), counts[0]
+
+
+POLLERS = {"api-polled": poll_forever, "dashboard": poll_like_the_dashboard}
 
 
 def round_args(description: str, argv: list[str] | None) -> argparse.Namespace:
@@ -138,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     simulator, sim_port = start_simulator()
     workdir = Path(tempfile.mkdtemp(prefix="bench-api-"))
     results: dict[str, list[dict]] = {mode: [] for mode in MODES}
-    polls: list[float] = []
+    polls: dict[str, list[float]] = {}
     try:
         print(f"{args.rounds} rounds x {len(MODES)} modes, {args.requests} requests at concurrency "
               f"{args.concurrency}, streaming, ISL 128 / OSL 32, against the simulator")
@@ -149,18 +187,22 @@ def main(argv: list[str] | None = None) -> int:
                 elapsed = time.perf_counter() - started
                 results[mode].append(export)
                 extra = ""
-                if mode == "api-polled":
-                    polls.append(polled / elapsed)
-                    extra = f", {polled} API responses ({polled / elapsed:.0f}/s)"
+                if mode in POLLERS:
+                    polls.setdefault(mode, []).append(polled / elapsed)
+                    extra = f", {polled} API responses ({polled / elapsed:.1f}/s)"
                 print(f"  round {round_index + 1} {mode:<10} {elapsed:6.1f} s{extra}", flush=True)
     finally:
         simulator.terminate()
         simulator.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"\nAPI poller: every route {POLLS_PER_SECOND}x/s, measured {statistics.mean(polls):.0f} "
-          "responses/s over each whole run (start-up included, when the API is not up yet)")
+    print(f"\nAPI poller: every route {POLLS_PER_SECOND}x/s, measured "
+          f"{statistics.mean(polls['api-polled']):.0f} responses/s over each whole run (start-up included, "
+          "when the API is not up yet)")
+    print(f"dashboard: {len(DASHBOARD_POLLED) + 1} routes every {DASHBOARD_INTERVAL_S:g} s, measured "
+          f"{statistics.mean(polls['dashboard']):.1f} responses/s over each whole run")
     compare(results, MODES, "no-api", "api-polled", "polled vs none", "polling the API")
+    compare(results, MODES, "no-api", "dashboard", "dashboard vs none", "the dashboard at its default rate")
     return 0
 
 
@@ -170,7 +212,8 @@ def compare(results: dict[str, list[dict]], modes: tuple[str, ...], base_mode: s
     next to the pooled run-to-run noise, and the verdict on ``what``; return the worst excess of |change|
     over 2 x noise (<= 0: within noise)."""
     header = f"{'figure':<18}" + "".join(f"{mode:>22}" for mode in modes)
-    header += f"{title:>16}{'noise':>10}"
+    width = max(16, len(title) + 2)
+    header += f"{title:>{width}}{'noise':>10}"
     print("\n" + header)
     print("-" * len(header))
     worst = 0.0
@@ -188,8 +231,16 @@ def compare(results: dict[str, list[dict]], modes: tuple[str, ...], base_mode: s
             noise = 100.0 * (sum(s * s for s in spreads) / len(spreads)) ** 0.5 / statistics.mean(base) \
                 if spreads else 0.0
             worst = max(worst, abs(change) - 2 * noise)
-            row += f"{change:>+15.1f}%{noise:>9.1f}%"
+            row += f"{change:>+{width - 1}.1f}%{noise:>9.1f}%"
         print(row)
+    print(f"\n{'min / median / max':<18}" + "".join(f"{mode:>26}" for mode in (base_mode, test_mode)))
+    for label, tag, stat in FIGURES:
+        cells = []
+        for mode in (base_mode, test_mode):
+            values = [r[tag][stat] for r in results[mode] if stat in r.get(tag, {})]
+            cells.append(f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
+                         if values else "n/a")
+        print(f"{label:<18}" + "".join(f"{cell:>26}" for cell in cells))
     print(f"\nnoise = run-to-run standard deviation (pooled over the {base_mode} and {test_mode} runs), in "
           f"percent of the {base_mode} mean.")
     verdict = "within noise (|change| <= 2 x noise for every figure)" if worst <= 0 else \

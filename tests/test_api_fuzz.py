@@ -37,13 +37,14 @@ def test_fuzzing_every_operation_finds_no_server_error(live_api: ApiServer) -> N
     )
     report = done.stdout + done.stderr
     assert done.returncode == 0, report[-4000:]
-    assert "Tested: 12" in report, report[-4000:]  # every route, /api/server-metrics included
+    assert "Tested: 15" in report, report[-4000:]  # every route, /api/server-metrics and /dashboard included
     assert "Server error" not in report
 
 
 def test_the_schema_is_valid_openapi(live_api: ApiServer) -> None:
     loaded = schemathesis.openapi.from_url(f"{live_api.url}/openapi.json")
     operations = [op.ok() for op in loaded.get_all_operations()]
-    assert len(operations) == 12
+    assert len(operations) == 15
     assert {op.path for op in operations} >= {"/api/config", "/api/results/files/{filename}", "/metrics",
-                                                   "/api/server-metrics"}
+                                                   "/api/server-metrics", "/api/timeline",
+                                                   "/dashboard/assets/{name}"}

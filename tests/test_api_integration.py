@@ -27,6 +27,7 @@ from inferload.runstate import RunInfo
 from inferload_plugins.routers.metrics_models import MetricsResponse
 from inferload_plugins.routers.progress_models import ProgressResponse
 from inferload_plugins.routers.results_models import BenchmarkResultsResponse, ResultsListResponse
+from inferload_plugins.routers.timeline_models import TimelineResponse
 from inferload_plugins.routers.workers_models import WorkersResponse
 
 pytestmark = pytest.mark.slow
@@ -36,10 +37,10 @@ BEARER = "bearer-integration-SECRET-77"
 URL_PASSWORD = "pw-integration-SECRET-99"
 SECRETS = (API_KEY, BEARER, URL_PASSWORD)
 ROUTES = ("/api/config", "/api/run", "/api/metrics", "/metrics", "/api/progress", "/api/workers",
-          "/api/results", "/api/results/list", "/healthz", "/readyz")
+          "/api/results", "/api/results/list", "/api/timeline", "/dashboard", "/healthz", "/readyz")
 MODELS = {"/api/run": RunInfo, "/api/metrics": MetricsResponse, "/api/progress": ProgressResponse,
           "/api/workers": WorkersResponse, "/api/results": BenchmarkResultsResponse,
-          "/api/results/list": ResultsListResponse}
+          "/api/results/list": ResultsListResponse, "/api/timeline": TimelineResponse}
 # Slow enough that the API can be polled before the first request completes and mid-run (about 0.3 s
 # prefill + 24 decode steps of 25 ms per request, 4 waves), short enough for a test.
 SIMULATOR_FLAGS = ("--prefill-tokens-per-s", "1500", "--decode-step-s", "0.025", "--seed", "3")

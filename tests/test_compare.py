@@ -43,6 +43,11 @@ def test_compare_of_two_runs_of_one_configuration_passes_the_gate(
     itl = rows["inter_token_latency.avg"]
     assert itl["interval_over"] == "requests" and itl["ci_low"] <= itl["change"] <= itl["ci_high"]
     assert itl["verdict"] == "ok" and rows["time_to_first_token.p50"]["verdict"] == "-"
+    # Counts print as whole integers in the console table, never 1.234e+04 or 100.0.
+    for tag in ("request_count.avg", "total_osl.avg"):
+        line = next(line for line in result.stdout.splitlines() if line.startswith(tag + " "))
+        baseline, candidate = line.split()[1:3]
+        assert f"{rows[tag]['baseline']:,.0f}" == baseline and f"{rows[tag]['candidate']:,.0f}" == candidate
 
 
 def test_compare_exits_1_when_the_candidates_simulator_is_slower(

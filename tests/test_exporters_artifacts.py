@@ -152,7 +152,8 @@ def test_csv_has_aiperf_sections(registry: PluginRegistry, tmp_path: Path) -> No
     assert [row[0] for row in rows[1:]] == sorted(row[0] for row in rows[1:])
     totals = list(csv.reader(io.StringIO(run_level)))
     assert totals[0] == ["Metric", "Value"]
-    assert ["Request Count (requests)", "4.00"] in totals
+    assert ["Request Count (requests)", "4"] in totals  # a count is an integer, never 4.00
+    assert ["Error Request Count (requests)", "1"] in totals
     assert ["Request Throughput (requests/sec)", "2.00"] in totals
 
 
@@ -194,6 +195,46 @@ def test_console_table_shows_metrics_errors_and_warnings(registry: PluginRegistr
                    "http_error", "client warning for the test"):
         assert needle in text, needle
     assert (tmp_path / "profile_export_console.txt").read_text() == text
+
+
+def test_console_header_names_model_redacted_url_load_and_artifacts_above_the_table(
+    registry: PluginRegistry, tmp_path: Path
+) -> None:
+    console = io.StringIO()
+    run_exporters(registry, make_context(registry, tmp_path, console=console))
+    lines = console.getvalue().splitlines()
+    header = {line.split()[0]: line.split(None, 1)[1].strip() for line in lines[:4]}
+    assert header == {"Model": "mock", "URL": "http://<redacted>@127.0.0.1:8000", "Load": "concurrency 1",
+                      "Artifacts": str(tmp_path)}
+    assert URL_PASSWORD not in console.getvalue()
+    assert next(i for i, line in enumerate(lines) if "LLM Metrics" in line) > 3
+
+
+def test_console_header_lists_the_targets_of_a_load_that_changed(
+    registry: PluginRegistry, tmp_path: Path
+) -> None:
+    from inferload_plugins.exporters.console import segments_text
+
+    context = make_context(registry, tmp_path, console=io.StringIO())
+    context.summary["load_segments"] = [{"request_rate": 4.0}, {"request_rate": 16.0},
+                                        {"request_rate": 16.0, "paused": True}]
+    run_exporters(registry, context)
+    assert "Load 4 -> 16 -> 16 paused req/s (3 load segments)" in context.console.getvalue()
+    ramp = [{"concurrency": c} for c in range(1, 9)]
+    assert segments_text(ramp) == "concurrency 1 -> concurrency 2 -> … -> concurrency 8 (8 load segments)"
+
+
+def test_console_table_prints_counts_as_integers_and_measures_with_decimals(
+    registry: PluginRegistry, tmp_path: Path
+) -> None:
+    console = io.StringIO()
+    run_exporters(registry, make_context(registry, tmp_path, console=console))
+    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
+            for line in console.getvalue().splitlines() if line.count("│") > 2}
+    assert rows["Request Count (requests)"][0] == "4"
+    assert rows["Error Request Count (requests)"][0] == "1"
+    assert rows["Request Throughput (requests/sec)"][0] == "2.00"
+    assert rows["Time to First Token (ms)"][0] == "40.00"
 
 
 class _FailingExporter:
@@ -266,3 +307,15 @@ def test_narrow_terminal_gets_fewer_columns_not_cropped_numbers(
     assert any("Time to First Token (ms)" in line and "40.00" in line for line in lines)
     # The artifact copy keeps every column whatever the terminal.
     assert "std" in (tmp_path / "profile_export_console.txt").read_text()
+
+
+def test_whole_counts_print_as_integers_everywhere_and_other_figures_keep_decimals() -> None:
+    from inferload.export import compact_stat, format_stat
+
+    assert format_stat(100.0, "requests") == "100" and format_stat(12345.0, "tokens") == "12,345"
+    assert format_stat(12345.0, "tokens", grouping=False) == "12345"
+    assert format_stat(7.5, "tokens", "p50") == "7.50"  # a median between two counts is not a count
+    assert format_stat(0.0, "tokens", "std") == "0.00"  # a spread is never a count
+    assert format_stat(100.0, "ms") == "100.00" and format_stat(None, "requests") == ""
+    assert compact_stat(12345.0, "tokens") == "12,345"  # the report and compare tables: not 1.234e+04
+    assert compact_stat(0.12345, "ms") == "0.1235" and compact_stat(1234.5, "tokens") == "1,234"

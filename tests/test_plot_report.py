@@ -3,16 +3,13 @@ that loads in headless Chromium (Debian's chromium through Playwright) offline, 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"]
+from headless_chromium import CHROMIUM, LAUNCH_FLAGS, needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +73,7 @@ def test_plot_of_a_sweep_writes_charts_that_open_with_content(
         assert_drawn(tmp_path / "out" / name)
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run does)")
+@needs_chromium
 def test_report_html_loads_offline_in_chromium_with_every_image_rendered(
     run_cli: Any, sweep_dir: Path, tmp_path: Path
 ) -> None:
@@ -90,7 +87,7 @@ def test_report_html_loads_offline_in_chromium_with_every_image_rendered(
     assert len(widths) == 6 and all(w > 0 for w in widths)
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run does)")
+@needs_chromium
 def test_profile_report_flag_writes_the_report_beside_the_run(run_cli: Any, tmp_path: Path) -> None:
     result = run_cli("profile", "--request-count", "6", "--osl", "6", "--isl", "8", "--streaming", "--ui",
                      "none", "--report", "--api-key", "sk-test-secret-123", "--artifact-dir", tmp_path)

@@ -170,7 +170,9 @@ def test_declared_routes_are_the_routes_each_router_serves(registry: PluginRegis
             for method in sorted(getattr(route, "methods", None) or ())
             if method != "HEAD"
         }
-        assert served == set(spec.routes), (
+        # all or nothing: a router the run does not enable (the control routes without --api-token)
+        # mounts none of its routes, never a part of them
+        assert served in (set(spec.routes), set()), (
             f"router {name!r} declares {sorted(spec.routes)}, serves {sorted(served)}"
         )
 

@@ -165,3 +165,26 @@ def test_wheel_install_discovers_a_thirdparty_plugin(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("hello, world\n")
+
+
+DASHBOARD_PROBE = """
+import json
+from inferload_plugins.routers.dashboard import asset_names
+print(json.dumps({name: str(path) for name, path in asset_names().items()}))
+"""
+
+
+def test_wheel_ships_the_dashboard_page_and_its_vendored_chart_library(
+    fresh_install: dict[str, Path],
+) -> None:
+    source = REPO_ROOT / "plugins" / "inferload_plugins" / "routers" / "dashboard_assets"
+    expected = sorted(path.name for path in source.iterdir())
+    with zipfile.ZipFile(fresh_install["wheel"]) as wheel:
+        shipped = sorted(Path(name).name for name in wheel.namelist()
+                         if name.startswith("inferload_plugins/routers/dashboard_assets/"))
+    assert shipped == expected and "uPlot.iife.min.js" in shipped and "uPlot.LICENSE" in shipped
+    done = run([fresh_install["python"], "-c", DASHBOARD_PROBE], cwd=fresh_install["root"])
+    assert done.returncode == 0, done.stderr
+    served = json.loads(done.stdout)
+    assert sorted(served) == expected  # what the installed router serves, found inside the venv
+    assert all(path.startswith(str(fresh_install["venv"])) for path in served.values())

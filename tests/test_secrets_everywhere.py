@@ -27,9 +27,12 @@ ROUTES = (
     "/api/metrics",
     "/api/progress",
     "/api/workers",
+    "/api/timeline",
+    "/dashboard",
     "/metrics",
     "/healthz",
     "/readyz",
+    "/openapi.json",
 )
 
 
@@ -55,6 +58,7 @@ def _flag_secrets(url: str, workdir: Path) -> tuple[list[str], dict[str, str], l
         'api_token:"extra-kv-S3CR3T"',
         "--extra-inputs",
         '{"auth": {"client_secret": "extra-nested-S3CR3T"}, "temperature": 0.5}',
+        "--api-token=flag-apitoken-S3CR3T",
     ]
     secrets = [
         "file-apikey-S3CR3T",
@@ -68,6 +72,7 @@ def _flag_secrets(url: str, workdir: Path) -> tuple[list[str], dict[str, str], l
         "extra-kv-S3CR3T",
         "extra-nested-S3CR3T",
         "env-apikey-S3CR3T",
+        "flag-apitoken-S3CR3T",
     ]
     return args, {"INFERLOAD_API_KEY": "env-apikey-S3CR3T"}, secrets
 
@@ -78,8 +83,9 @@ def _url_file_env_secrets(url: str, workdir: Path) -> tuple[list[str], dict[str,
     config.write_text(json.dumps({"header": ["X-Api-Key: file-header-S3CR3T"]}))
     userinfo_url = url.replace("http://", "http://echo-user:url-pass-S3CR3T@")
     basic = base64.b64encode(b"echo-user:url-pass-S3CR3T").decode()
-    env = {"INFERLOAD_EXTRA_INPUTS": json.dumps(['secret_key:"env-extra-S3CR3T"'])}
-    secrets = ["url-pass-S3CR3T", basic, "file-header-S3CR3T", "env-extra-S3CR3T"]
+    env = {"INFERLOAD_EXTRA_INPUTS": json.dumps(['secret_key:"env-extra-S3CR3T"']),
+           "INFERLOAD_API_TOKEN": "env-apitoken-S3CR3T"}
+    secrets = ["url-pass-S3CR3T", basic, "file-header-S3CR3T", "env-extra-S3CR3T", "env-apitoken-S3CR3T"]
     return ["--url", userinfo_url, "-f", str(config)], env, secrets
 
 

@@ -53,6 +53,8 @@ DATASET_OPTIONS = (
 )
 """Settings only some dataset plugins use: each is passed to a dataset whose spec ``takes`` it, and refused
 (a usage error naming the flag) for one that does not."""
+MIN_API_TOKEN_CHARS = 8
+"""Shortest --api-token accepted."""
 
 _FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("inferload_config_file_values", default=None)
 
@@ -196,6 +198,24 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     )
     api_linger: float = Field(5.0, ge=0, description="Seconds the API stays up after artifacts (inf allowed)")
 
+    # -- live control and load over time (docs/control.md) ----------------------------------------
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token the control routes require; without one they do not exist"
+    )
+    api_token_file: Path | None = Field(None, description="File holding --api-token (first line)")
+    max_concurrency: int | None = Field(
+        None, ge=1, description="Highest --concurrency a live change (PATCH /api/control/load) may set"
+    )
+    request_rate_ramp_duration: float | None = Field(
+        None, gt=0, description="Ramp the request rate linearly to --request-rate over S s (AIPerf's name)"
+    )
+    concurrency_ramp_duration: float | None = Field(
+        None, gt=0, description="Ramp concurrency from 1 to --concurrency over S s (AIPerf's name)"
+    )
+    load_schedule: Path | None = Field(
+        None, description="JSON array of {duration, request_rate|concurrency} segments, run in order"
+    )
+
     # -- server-side metrics (docs/server-metrics.md) ----------------------------------------------
     server_metrics: list[str] = Field(
         default_factory=list, description="Extra Prometheus endpoints to scrape (the target's /metrics too)"
@@ -321,6 +341,74 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         return value
 
     @model_validator(mode="after")
+    def _load_over_time(self) -> ProfileConfig:
+        """The control token (from --api-token-file too) and the load plan's flags; a --load-schedule file
+        is read here, so a bad one is a usage error (FILE:LINE) before anything starts, and its first
+        entry becomes the run's load."""
+        from inferload.load_plan import CONCURRENCY, read_load_schedule
+
+        if self.api_token_file is not None:
+            if self.api_token is not None:
+                raise ValueError("give either --api-token or --api-token-file, not both")
+            text = read_capped(self.api_token_file, what="--api-token-file")
+            token = text.splitlines()[0].strip() if text.strip() else ""
+            if not token:
+                raise ValueError(f"--api-token-file {self.api_token_file} is empty; write the token on its "
+                                 "first line")
+            self.api_token = SecretStr(token)
+        if self.api_token is not None:
+            token = self.api_token.get_secret_value()
+            if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in token):
+                raise ValueError("--api-token must be printable ASCII without spaces (a bearer token)")
+            if len(token) < MIN_API_TOKEN_CHARS:
+                # a short token is guessable, and scrubbing it from every artifact would mangle ordinary
+                # words that contain it
+                raise ValueError(f"--api-token must be at least {MIN_API_TOKEN_CHARS} characters, e.g. "
+                                 "from `openssl rand -hex 16`")
+            if self.api_port is None:
+                raise ValueError("--api-token needs --api-port: the control routes are part of the live API")
+        ramped = self.request_rate_ramp_duration is not None or self.concurrency_ramp_duration is not None
+        if ramped and self.load_schedule is not None:
+            raise ValueError("--load-schedule already shapes the load; drop the ramp flag")
+        if self.request_rate_ramp_duration is not None and self.request_rate is None:
+            raise ValueError("--request-rate-ramp-duration needs --request-rate (the rate to ramp to)")
+        if self.concurrency_ramp_duration is not None and self.request_rate is not None:
+            raise ValueError("--concurrency-ramp-duration ramps a concurrency-driven run; with "
+                             "--request-rate use --request-rate-ramp-duration")
+        if self.max_concurrency is not None:
+            if self.request_rate is not None:
+                raise ValueError("--max-concurrency bounds a concurrency-driven run; with --request-rate the "
+                                 "cap is --concurrency")
+            if self.concurrency is not None and self.concurrency > self.max_concurrency:
+                raise ValueError(f"--concurrency {self.concurrency} is above --max-concurrency "
+                                 f"{self.max_concurrency}")
+            if self.api_token is None and self.load_schedule is None:
+                raise ValueError("--max-concurrency bounds live changes (--api-token) or a --load-schedule; "
+                                 "without either the load is --concurrency")
+        if self.load_schedule is None:
+            return self
+        entries = read_load_schedule(self.load_schedule)
+        kind, first = entries[0].kind, entries[0].value
+        if kind == CONCURRENCY:
+            if self.request_rate is not None or self.concurrency is not None:
+                raise ValueError(f"--load-schedule {self.load_schedule} sets the concurrency; drop "
+                                 "--concurrency and --request-rate")
+            peak = max(entry.value for entry in entries)
+            if self.max_concurrency is not None and peak > self.max_concurrency:
+                line = next(entry.line for entry in entries if entry.value == peak)
+                raise UsageError(f"{self.load_schedule}:{line}: concurrency {peak:g} is above "
+                                 f"--max-concurrency {self.max_concurrency}")
+            self.concurrency = int(first)
+        else:
+            if self.request_rate is not None:
+                raise ValueError(f"--load-schedule {self.load_schedule} sets the request rate; drop "
+                                 "--request-rate (--concurrency stays a cap)")
+            self.request_rate = first
+        if self.request_count is None and self.benchmark_duration is None:
+            self.benchmark_duration = sum(entry.duration for entry in entries)
+        return self
+
+    @model_validator(mode="after")
     def _combinations(self) -> ProfileConfig:
         if self.request_count is not None and self.benchmark_duration is not None:
             raise ValueError("give either --request-count or --benchmark-duration, not both")
@@ -375,6 +463,8 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     @property
     def stimulus(self) -> str:
         """What drives the load, as named in the artifact directory (``concurrency8``, ``request_rate50``)."""
+        if self.load_schedule is not None:
+            return f"load_schedule-{self.load_schedule.stem}"
         if self.request_rate is not None:
             rate = f"{self.request_rate:g}"
             return f"request_rate{rate}" + (f"-concurrency{self.concurrency}" if self.concurrency else "")
@@ -544,8 +634,9 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         header values (and their credential part after ``Bearer``/``Basic``), URL userinfo and the Basic
         value made of it, and secret-named --extra-inputs values at any depth."""
         secrets = []
-        if self.api_key is not None:
-            secrets.append(self.api_key.get_secret_value())
+        for secret in (self.api_key, self.api_token):
+            if secret is not None:
+                secrets.append(secret.get_secret_value())
         pairs = [split_header(value) for value in self.header]
         basic = self.url_basic_auth
         if basic is not None:
@@ -563,7 +654,8 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     def redacted_dump(self) -> dict[str, Any]:
         """The configuration as JSON-safe data without secrets: no API key, secret header values
         replaced by ``<redacted>``, URL userinfo and credential query values redacted."""
-        data = self.model_dump(mode="json", exclude={"api_key"})
+        data = self.model_dump(mode="json", exclude={"api_key", "api_token"})
+        data["api_token_set"] = self.api_token is not None
         data["header"] = [
             f"{name}: {redact_header_value(name, val)}"
             for name, val in (split_header(h) for h in self.header)
@@ -764,7 +856,8 @@ def _one_line(exc: ValidationError, source: Any = flag_name) -> str:
     if field in ("api_server_host",):
         field = "api_host"
     value = error.get("input")
-    shown = "" if field in ("api_key", "header") or isinstance(value, (dict, list)) else f" {value!r}"
+    secret = field in ("api_key", "api_token", "header")
+    shown = "" if secret or isinstance(value, (dict, list)) else f" {value!r}"
     if isinstance(value, str) and "://" in value and shown:
         # escaped before redacting: urlsplit would silently drop the CR/LF/TAB the message is about
         shown = " '" + redact_url(value.encode("unicode_escape").decode("ascii")) + "'"

@@ -127,6 +127,39 @@ def metric_label(tag: str, block: Mapping[str, Any]) -> str:
     return f"{header} ({unit})" if unit else header
 
 
+COUNT_UNITS = frozenset({"requests", "tokens"})
+"""Units of metrics that count things: a whole-number value of one is printed as an integer."""
+
+
+def is_whole_count(value: float, unit: str | None, stat: str = "avg") -> bool:
+    """True for a count (unit in :data:`COUNT_UNITS`; any stat but ``std``, which is a spread) whose
+    value is a whole number: tables print it as an integer."""
+    return unit in COUNT_UNITS and stat != "std" and float(value).is_integer()
+
+
+def format_stat(
+    value: Any, unit: str | None, stat: str = "avg", *, decimals: int = 2, grouping: bool = True
+) -> str:
+    """One statistic as tables print it: a count (unit in :data:`COUNT_UNITS`, any stat but ``std``, which
+    is a spread) that is a whole number as an integer (``100``, never ``100.00``); anything else with
+    ``decimals`` places. ``grouping`` adds thousands separators (``12,345``). None -> ``""``."""
+    if value is None:
+        return ""
+    number = float(value)
+    sep = "," if grouping else ""
+    if is_whole_count(number, unit, stat):
+        return f"{int(number):{sep}d}"
+    return f"{number:{sep}.{decimals}f}"
+
+
+def compact_stat(value: float, unit: str | None, stat: str = "avg") -> str:
+    """A statistic in four significant figures (``0.1235``, ``1,235``) for narrow tables, except a whole
+    count, which is printed in full as an integer (``12,345`` tokens, never ``1.234e+04``)."""
+    if is_whole_count(value, unit, stat):
+        return format_stat(value, unit, stat)
+    return f"{value:,.4g}"
+
+
 def summary_block(block: Mapping[str, Any]) -> dict[str, Any]:
     """A stats block as profile_export.json holds it: no ``header``; aggregates only ``unit`` and ``avg``."""
     if is_aggregate(block):

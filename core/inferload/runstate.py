@@ -184,6 +184,10 @@ class RunState:
     created_ns: int = field(default_factory=time.time_ns)
     started_ns: int | None = None
     ended_ns: int | None = None
+    control: Any = None
+    """The run's :class:`inferload.load_control.LoadControl`: the load target in force, the load segments,
+    and the one thing of the state a router may call (the control routes queue changes through it; the
+    engine applies them). None in a RunState the engine did not build."""
     sweep: dict[str, Any] | None = None
     """While a sweep or repeated trials run: where the sweep is (``sweep_id``, ``variation_index``,
     ``variation_count``, ``variation_label``, ``trial``, ``num_trials``, ``variations_done``); None for

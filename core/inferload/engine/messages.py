@@ -1,7 +1,8 @@
 """What the parent and a worker process say to each other over their pipe (pickled tuples).
 
 Parent -> worker: ``(PHASE, PhaseCommand)``, ``(STOP, grace_deadline_ns)`` (stop sending, cancel in-flight
-requests at the deadline), ``(CANCEL, None)`` (cancel in-flight now), ``(EXIT, None)``.
+requests at the deadline), ``(CANCEL, None)`` (cancel in-flight now), ``(LOAD, LoadCommand)`` (a new load
+target from a given instant), ``(EXIT, None)``.
 Worker -> parent: ``(READY, WorkerReady)``, ``(RECORDS, [RequestRecord …], sent_in_phase)``,
 ``(PHASE_DONE, phase, sent_in_phase)``, ``(FAILED, message)``.
 """
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-PHASE, STOP, CANCEL, EXIT = "phase", "stop", "cancel", "exit"
+PHASE, STOP, CANCEL, EXIT, LOAD = "phase", "stop", "cancel", "exit", "load"
 READY, RECORDS, PHASE_DONE, FAILED = "ready", "records", "phase_done", "failed"
 
 
@@ -39,6 +40,9 @@ class WorkerInit:
     tokenizer: Any = None
     batch_interval: float = 0.1
     batch_size: int = 512
+    warm_connections: int | None = None
+    """Connections to open before t0 (None: ``max_connections``): the starting share when the load can
+    change and the pool is sized for more (docs/control.md)."""
     output_limited: bool = True
     """Whether requests carry an output limit (--osl): shapes the hint of a timeout's error message."""
     sessions: Any = None
@@ -93,3 +97,21 @@ class PhaseCommand:
     """Stop sending new requests at this time (--benchmark-duration)."""
     grace_ns: int | None
     """Cancel requests still in flight at this time (end of --benchmark-grace-period)."""
+    speed: float = 1.0
+    """Rate mode: the pace of ``schedule`` (its offsets are at the base rate; 2.0 sends twice as fast)."""
+    paused: bool = False
+    """Start paused: send nothing until a LoadCommand resumes."""
+    load_changes: tuple[LoadCommand, ...] = ()
+    """The load plan's steps for this worker (--load-schedule, ramps), applied at their times."""
+
+
+@dataclass(frozen=True)
+class LoadCommand:
+    """From ``at_ns`` (absolute ``perf_counter_ns``) on: rate mode paces its schedule at ``speed``;
+    concurrency mode keeps ``slots`` requests in flight; ``paused`` sends nothing. None leaves a value as
+    it is."""
+
+    at_ns: int
+    speed: float | None = None
+    slots: int | None = None
+    paused: bool | None = None

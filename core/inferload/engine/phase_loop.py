@@ -18,6 +18,7 @@ from inferload.runstate import PhaseProgress
 
 if TYPE_CHECKING:
     from inferload.engine.aggregator import RecordAggregator
+    from inferload.engine.load_driver import LoadDriver
     from inferload.engine.progress_view import ProgressView
     from inferload.engine.schedule import PhasePlan
     from inferload.engine.stop_signals import StopSignals
@@ -49,6 +50,7 @@ class PhaseLoop:
         signals: StopSignals,
         grace_sec: float,
         scrub: Callable[[str], str],
+        load: LoadDriver,
     ) -> None:
         self.state = state
         self.registry = registry
@@ -58,6 +60,7 @@ class PhaseLoop:
         self.signals = signals
         self.grace_sec = grace_sec
         self.scrub = scrub
+        self.load = load
         self._stopping_sent = False
 
     def run(self, phases: Sequence[PhasePlan]) -> int | None:
@@ -72,6 +75,7 @@ class PhaseLoop:
                     profiling_start = time.time_ns()
                 self.run_phase(index, plan)
         finally:
+            self.load.close()
             self.view.close()
         return profiling_start
 
@@ -94,27 +98,31 @@ class PhaseLoop:
         grace_ns = stop_ns + int((plan.grace_sec or 0.0) * 1e9) if stop_ns is not None else None
         end_id = plan.first_id + plan.count if plan.count is not None else None
         running: dict[Any, Any] = {}
+        self.load.begin_phase(plan, t0, len(pool.handles), pool.shares)
         for i, handle in enumerate(pool.handles):
             command = PhaseCommand(
                 phase=plan.phase,
                 t0_ns=t0,
                 end_id=end_id,
-                concurrency=pool.shares[i],
                 schedule=plan.worker_schedule(i, len(pool.handles)),
                 stop_ns=stop_ns,
                 grace_ns=grace_ns,
+                **self.load.command_fields(i),
             )
             handle.conn.send((PHASE, command))
             running[handle.conn] = handle
         self._stopping_sent = False
         last_refresh = 0.0
         while running:
+            self.load.poll()  # the plan's steps and the control routes' commands (may request a stop)
             if signals.count and not self._stopping_sent:
                 self._send_stop(progress)
             if signals.count > 1:
                 pool.broadcast((CANCEL, None))
-            for conn in wait(list(running), timeout=TICK_SEC):
-                handle = running[conn]
+            for conn in wait([*running, self.load.waker], timeout=TICK_SEC):
+                handle = running.get(conn)
+                if handle is None:  # the control inbox: polled at the top of the next pass
+                    continue
                 try:
                     message = conn.recv()  # type: ignore[union-attr]
                 except (EOFError, OSError):
@@ -143,6 +151,7 @@ class PhaseLoop:
             self.view.update()
         if progress.sent_end_ns is None:
             progress.sent_end_ns = time.time_ns()
+        self.load.end_phase(progress.sent_end_ns)
         progress.requests_end_ns = time.time_ns()
         if stop_ns is not None and perf_counter_ns() >= stop_ns:
             progress.timeout_triggered = True  # ended by --benchmark-duration, not by its request count

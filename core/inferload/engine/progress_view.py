@@ -1,5 +1,7 @@
 """The terminal progress view of a run: ``none``, ``simple`` (a line every few seconds on stderr) or
-``rich`` (a live bar; the default on a terminal). It only reads RunState."""
+``rich`` (a live bar per phase, the default on a terminal), each with the live TTFT/ITL p50/p99, throughput
+and errors of :mod:`inferload.live_figures`: after the counts on the simple line, on a line under the bars
+in the rich view. It only reads RunState."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from inferload.live_figures import live_figures
 from inferload.runstate import RunState
 
 
@@ -50,8 +53,20 @@ class ProgressView:
         if kind == "rich":
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.text import Text
 
-            self._progress = Progress(
+            view = self
+
+            class WithFigures(Progress):
+                """The bars, then the live numbers on a line of their own (they fit any width)."""
+
+                def get_renderables(self) -> Any:
+                    yield from super().get_renderables()
+                    if view._figures:
+                        yield Text(view._figures, overflow="fold")
+
+            self._figures = ""
+            self._progress = WithFigures(
                 TextColumn("{task.description}"),
                 BarColumn(),
                 TextColumn("{task.fields[info]}"),
@@ -66,8 +81,9 @@ class ProgressView:
         if self.kind == "none" or (not force and now - self._last < self.interval):
             return
         self._last = now
+        figures = live_figures(self.state)
         if self.kind == "simple":
-            sys.stderr.write(f"inferload: {_line(self.state)}\n")
+            sys.stderr.write(f"inferload: {_line(self.state)}{' | ' if figures else ''}{figures}\n")
             sys.stderr.flush()
             return
         phase = self.state.current_phase
@@ -76,6 +92,7 @@ class ProgressView:
         if self._task_phase != phase.phase:
             self._task = self._progress.add_task(phase.phase, total=100.0, info="")
             self._task_phase = phase.phase
+        self._figures = f"  {figures}" if figures else ""
         self._progress.update(
             self._task, completed=phase.percent() or 0.0, info=_line(self.state, with_phase=False)
         )

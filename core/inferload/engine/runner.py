@@ -30,6 +30,7 @@ from inferload.config import ProfileConfig
 from inferload.engine.aggregator import RecordAggregator
 from inferload.engine.finish import finish_run, record_abort
 from inferload.engine.live_api import bind_live_api, linger
+from inferload.engine.load_driver import LoadDriver
 from inferload.engine.payloads import Payloads, prepare_payloads, request_path
 from inferload.engine.phase_loop import PhaseLoop
 from inferload.engine.preflight import check_plugins
@@ -40,6 +41,7 @@ from inferload.engine.schedule import build_phases
 from inferload.engine.stop_signals import StopSignals
 from inferload.engine.workers import WorkerPool
 from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, UsageError
+from inferload.load_control import LoadControl
 from inferload.records import DEFAULT_REQUEST_TIMEOUT_S
 from inferload.redact import build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, RunInfo, RunSlot, RunState
@@ -109,6 +111,7 @@ class ProfileRun:
             artifact_dir=slot.artifact_dir if slot is not None else artifact_dir_for(config),
             version=__version__,
             server_metrics=ServerMetricsStore(registry.all("server_metric_map").values()),
+            control=LoadControl.for_config(config),
         )
         if slot is not None and slot.state is not None:
             state_fields["sweep"] = slot.state.sweep
@@ -141,6 +144,7 @@ class ProfileRun:
             if self.target is not None:
                 with contextlib.suppress(Exception):
                     self.target.stop()
+            self.state.control.close_waker()
             self.run_log.close()
 
     def _run(self) -> int:
@@ -180,7 +184,8 @@ class ProfileRun:
         state.lifecycle = Lifecycle.RUNNING
         registry.hooks.run_started(state=state)
         loop = PhaseLoop(state, registry, self.pool, aggregator, view, self.signals,
-                         self.config.effective_grace_period, self.scrub)
+                         self.config.effective_grace_period, self.scrub,
+                         LoadDriver(self.config, state.control, self.pool, self.signals))
         profiling_start = loop.run(phases)
         self.pool.stop(aggregator)
         cancelled = bool(self.signals.count)

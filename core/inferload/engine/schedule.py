@@ -15,7 +15,9 @@ from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from inferload.engine.load_pacing import ArrivalStream
 from inferload.engine.messages import WorkerSchedule
+from inferload.load_plan import is_dynamic
 from inferload.records import PROFILING, WARMUP
 
 if TYPE_CHECKING:
@@ -38,9 +40,14 @@ class PhasePlan:
     grace_sec: float | None
     offsets_ns: list[int] | None
     """Rate mode: the start offset of request ``first_id + i``; None in concurrency mode."""
+    stream: ArrivalStream | None = None
+    """Rate mode when the rate can change while it runs: the schedule drawn as it is sent (offsets_ns
+    is then None)."""
 
-    def worker_schedule(self, index: int, workers: int) -> WorkerSchedule | None:
+    def worker_schedule(self, index: int, workers: int) -> WorkerSchedule | ArrivalStream | None:
         """Worker ``index``'s share: every ``workers``-th request from ``index``, round-robin."""
+        if self.stream is not None:
+            return self.stream.share(index, workers)
         if self.offsets_ns is None:
             return None
         return WorkerSchedule(self.first_id + index, workers, array("q", self.offsets_ns[index::workers]))
@@ -113,9 +120,8 @@ def build_phases(
     def offsets(count: int | None, duration: float | None) -> list[int] | None:
         if config.request_rate is None:
             return None
-        spec = registry.get("arrival_pattern", config.effective_arrival_pattern)
-        kwargs = {} if config.arrival_smoothness is None else {"smoothness": config.arrival_smoothness}
-        gaps = iter(spec.factory(config.request_rate, rng, **kwargs))
+        factory, kwargs = _arrivals(config, registry)
+        gaps = iter(factory(config.request_rate, rng, **kwargs))
         return arrival_offsets(gaps, count, duration)
 
     if config.warmup_request_count:
@@ -127,5 +133,18 @@ def build_phases(
         count = config.conversation_num or config.request_count or sessions
     duration = config.benchmark_duration
     grace = config.effective_grace_period if duration is not None else None
+    if config.request_rate is not None and is_dynamic(config):
+        # the rate can change while it runs: no end to draw a fixed schedule to (inferload.engine.load_pacing)
+        factory, kwargs = _arrivals(config, registry)
+        stream = ArrivalStream(factory, config.request_rate, rng.randrange(2**63), next_id, count, kwargs)
+        phases.append(PhasePlan(PROFILING, next_id, count, duration, grace, None, stream))
+        return phases
     phases.append(PhasePlan(PROFILING, next_id, count, duration, grace, offsets(count, duration)))
     return phases
+
+
+def _arrivals(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any, dict[str, Any]]:
+    """The arrival plugin's gap factory and the keyword arguments the run gives it."""
+    spec = registry.get("arrival_pattern", config.effective_arrival_pattern)
+    smoothness = config.arrival_smoothness
+    return spec.factory, {} if smoothness is None else {"smoothness": smoothness}

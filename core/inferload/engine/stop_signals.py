@@ -53,6 +53,11 @@ class StopSignals:
         """128 + the latest signal's number: 130 SIGINT, 143 SIGTERM, 129 SIGHUP."""
         return 128 + int(self.last)
 
+    def request_stop(self) -> None:
+        """A stop asked for by other means than a signal (``POST /api/control/stop``): counts as one
+        SIGINT, so the run drains as after Ctrl+C."""
+        self.count += 1
+
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.count += 1
         self.last = signum

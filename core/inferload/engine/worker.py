@@ -11,6 +11,7 @@ timeout or cancellation — and records go back to the parent in batches a few t
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import gc
 import logging
@@ -28,15 +29,18 @@ from uuid import uuid4
 from inferload.dialects import StopResponse
 from inferload.endpoint import error_from_body
 from inferload.engine.clock import AbsoluteSleeper
+from inferload.engine.load_pacing import Pace
 from inferload.engine.messages import (
     CANCEL,
     EXIT,
     FAILED,
+    LOAD,
     PHASE,
     PHASE_DONE,
     READY,
     RECORDS,
     STOP,
+    LoadCommand,
     PhaseCommand,
     WorkerInit,
     WorkerReady,
@@ -235,6 +239,15 @@ class Worker:
         self.timeout_timer: asyncio.TimerHandle | None = None
         self.sessions: Any = None
         """Multi-turn runs: the phase's :class:`~inferload.engine.sessions.SessionRunner`."""
+        # the load in force (docs/control.md): a rate schedule's pace, concurrency mode's slots, a pause
+        self.pace = Pace(0)
+        self.slot_target = 0
+        self.slots = 0
+        self.unpaused = asyncio.Event()
+        self.phase_cmd: PhaseCommand | None = None
+        self.load_queue: list[LoadCommand] = []
+        """Load changes not yet in force, by instant: applied by their timers, and before any send decision
+        after their instant (a timer late on a busy loop must not let a request through the change)."""
 
     async def serve(self) -> None:
         init = self.init
@@ -257,11 +270,12 @@ class Worker:
             # first request's timed window
             await prepare()
         warm = getattr(self.transport, "warm", None)
-        if warm is not None and init.max_connections:
+        warm_count = init.max_connections if init.warm_connections is None else init.warm_connections
+        if warm is not None and warm_count:
             # bounded: an unreachable server must show up as request errors, not as a worker that never starts
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(
-                    warm(min(init.max_connections, _MAX_WARM_CONNECTIONS)),
+                    warm(min(warm_count, _MAX_WARM_CONNECTIONS)),
                     min(_WARM_TIMEOUT_SEC, init.request_timeout),
                 )
         ready = perf_counter_ns()
@@ -295,6 +309,8 @@ class Worker:
         elif kind == CANCEL:
             self._stop_sending()
             self._cancel_inflight()
+        elif kind == LOAD:
+            self._queue_load(payload)
         elif kind == EXIT and not self.done.done():
             self.done.set_result(None)
 
@@ -308,6 +324,12 @@ class Worker:
         self.phase, self.sent, self.reported_sent, self.stopping = cmd.phase, 0, 0, False
         self.timers = []
         self.tick = self.loop.call_later(self.init.batch_interval, self._tick)
+        self.phase_cmd, self.pace, self.slots = cmd, Pace(cmd.t0_ns, cmd.speed, cmd.paused), 0
+        self.slot_target = cmd.concurrency if cmd.concurrency is not None else 1
+        self._set_paused(cmd.paused)
+        self.load_queue = []
+        for change in cmd.load_changes:
+            self._queue_load(change)
         if cmd.stop_ns is not None:
             self._at(cmd.stop_ns, self._stop_sending)
         if cmd.grace_ns is not None:
@@ -320,8 +342,7 @@ class Worker:
         elif cmd.schedule is not None:
             self.driver = self.loop.create_task(self._rate_driver(cmd))
         else:
-            count = cmd.concurrency or 1
-            self.driver = self.loop.create_task(self._concurrency_driver(cmd, count))
+            self.driver = self.loop.create_task(self._concurrency_driver(cmd))
         with contextlib.suppress(asyncio.CancelledError):
             await self.driver
         while self.tasks:
@@ -333,35 +354,60 @@ class Worker:
         self._flush()
         self._report((PHASE_DONE, cmd.phase, self.sent))
 
-    async def _concurrency_driver(self, cmd: PhaseCommand, slots: int) -> None:
+    async def _concurrency_driver(self, cmd: PhaseCommand) -> None:
         await self.sleeper.sleep_until(cmd.t0_ns)  # type: ignore[union-attr]
-        for _ in range(slots):
+        self._fill_slots(cmd)
+
+    def _fill_slots(self, cmd: PhaseCommand) -> None:
+        """Start slots up to the target (a lowered target retires slots as their requests end)."""
+        while self.slots < self.slot_target and not self.stopping:
+            self.slots += 1
             task = self.loop.create_task(self._slot(cmd))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
     async def _slot(self, cmd: PhaseCommand) -> None:
         counter, end_id, stop_ns = self.init.counter, cmd.end_id, cmd.stop_ns
-        while not self.stopping:
-            if stop_ns is not None and perf_counter_ns() >= stop_ns:
-                return
-            with counter.get_lock():
-                request_id = counter.value
-                if end_id is not None and request_id >= end_id:
+        try:
+            while not self.stopping:
+                if self.load_queue:
+                    self._apply_due_loads()
+                if self.slots > self.slot_target:
                     return
-                counter.value = request_id + 1
-            await self._send(request_id, perf_counter_ns())
+                if stop_ns is not None and perf_counter_ns() >= stop_ns:
+                    return
+                if not self.unpaused.is_set():
+                    await self.unpaused.wait()
+                    continue
+                with counter.get_lock():
+                    request_id = counter.value
+                    if end_id is not None and request_id >= end_id:
+                        return
+                    counter.value = request_id + 1
+                await self._send(request_id, perf_counter_ns())
+        finally:
+            self.slots -= 1
 
     async def _rate_driver(self, cmd: PhaseCommand) -> None:
-        sleeper, t0 = self.sleeper, cmd.t0_ns
+        sleeper = self.sleeper
         cap = asyncio.Semaphore(cmd.concurrency) if cmd.concurrency else None
         freed_ns = 0
         """When the cap last let the schedule go on: requests due while the driver waited for a slot
         could not go before it either (in schedule order), so that wait is never their client lag."""
+        pace = self.pace  # this phase's: changes move it in place
         for request_id, offset in cmd.schedule or ():
-            due = t0 + offset
-            if due > perf_counter_ns():
-                await sleeper.sleep_until(due)  # type: ignore[union-attr]
+            while True:  # until due at the pace in force: a load change wakes the sleeper to look again
+                if self.load_queue:
+                    self._apply_due_loads()
+                due = pace.due(offset)
+                if self.stopping:
+                    return
+                if due is None:
+                    await self.unpaused.wait()
+                elif due > perf_counter_ns():
+                    await sleeper.sleep_until(due)  # type: ignore[union-attr]
+                else:
+                    break
             if self.stopping:
                 return
             if cap is not None:
@@ -533,10 +579,40 @@ class Worker:
 
     # -- stopping and reporting ------------------------------------------------------------------
 
+    def _queue_load(self, change: LoadCommand) -> None:
+        """Put ``change`` in force at its instant (at once when that has passed)."""
+        bisect.insort(self.load_queue, change, key=lambda queued: queued.at_ns)
+        self._at(change.at_ns, self._apply_due_loads)
+
+    def _apply_due_loads(self) -> None:
+        now = perf_counter_ns()
+        while self.load_queue and self.load_queue[0].at_ns <= now:
+            self._change_load(self.load_queue.pop(0))
+
+    def _change_load(self, change: LoadCommand) -> None:
+        """A new load target from ``change.at_ns`` on."""
+        self.pace.change(change.at_ns, change.speed, change.paused)
+        if change.paused is not None:
+            self._set_paused(change.paused)
+        if change.slots is not None:
+            self.slot_target = change.slots
+            if self.phase_cmd is not None and self.phase_cmd.schedule is None and self.driver is not None \
+                    and self.driver.done():
+                self._fill_slots(self.phase_cmd)
+        if self.sleeper is not None:
+            self.sleeper.wake()
+
+    def _set_paused(self, paused: bool) -> None:
+        if paused:
+            self.unpaused.clear()
+        else:
+            self.unpaused.set()
+
     def _stop_sending(self) -> None:
         self.stopping = True
         if self.sessions is not None:
             self.sessions.stop()  # ends the sessions' think times: no turn is sent any more
+        self.unpaused.set()  # a paused slot or schedule wakes up to see it must stop
         if self.driver is not None and not self.driver.done():
             self.driver.cancel()
         if self.sleeper is not None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from inferload.engine.messages import EXIT, FAILED, READY, WorkerInit
 from inferload.engine.schedule import default_workers, split_concurrency
 from inferload.errors import RunFailed
+from inferload.load_plan import connection_cap
 from inferload.stats import ns_to
 
 if TYPE_CHECKING:
@@ -57,15 +58,17 @@ class WorkerPool:
 
         count = config.workers or default_workers(config, rate)
         cap = config.effective_concurrency
-        if cap is not None:
-            count = min(count, cap)
+        pool_cap = connection_cap(config)  # the cap itself unless the load can change (docs/control.md)
+        if pool_cap is not None:
+            count = min(count, pool_cap)
         self.shares = split_concurrency(cap, count)
         session_shares = split_concurrency(config.session_concurrency, count)
+        connections = split_concurrency(pool_cap, count)
         executor = self.executor.factory()
         self.counter = executor.shared_counter()
         inits = [
-            WorkerInit(worker_id=f"worker_{i}", counter=self.counter, max_connections=self.shares[i] or 0,
-                       session_share=session_shares[i], **fields)
+            WorkerInit(worker_id=f"worker_{i}", counter=self.counter, max_connections=connections[i] or 0,
+                       warm_connections=self.shares[i] or 0, session_share=session_shares[i], **fields)
             for i in range(count)
         ]
         with terminal_signals_blocked():

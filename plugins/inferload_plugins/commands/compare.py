@@ -117,6 +117,8 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
 
 def render(doc: dict[str, Any]) -> str:
     """The console table: metric, baseline, candidate, change [interval], threshold, verdict."""
+    from inferload.export import compact_stat
+
     def pct(value: float | None) -> str:
         return "n/a" if value is None or not math.isfinite(value) else f"{value:+.1%}"
 
@@ -129,6 +131,9 @@ def render(doc: dict[str, Any]) -> str:
         for row in comparison["rows"]:
             interval = "" if row["ci_low"] is None else f"[{pct(row['ci_low'])}, {pct(row['ci_high'])}]"
             limit = "" if row["threshold"] is None else f"{row['threshold']:.0%}"
-            lines.append(f"{row['metric']:38} {row['baseline']:>12.4g} {row['candidate']:>12.4g} "
+            stat = row["metric"].rsplit(".", 1)[1]
+            baseline, candidate = (compact_stat(row[key], row["unit"], stat)
+                                   for key in ("baseline", "candidate"))
+            lines.append(f"{row['metric']:38} {baseline:>12} {candidate:>12} "
                          f"{pct(row['change']):>9} {interval:>19} {limit:>7}  {row['verdict']}")
     return "\n".join(lines) + "\n"

@@ -480,6 +480,45 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         metavar="S",
         help="keep the API up S seconds after the artifacts are written (default 5; inf)",
     )
+    control = parser.add_argument_group("live control and load over time (docs/control.md)")
+    control.add_argument(
+        "--api-token",
+        default=_S,
+        metavar="TOKEN",
+        help="enable the control routes (/api/control/*), which then need 'Authorization: Bearer TOKEN' "
+        "(env INFERLOAD_API_TOKEN); never written out",
+    )
+    control.add_argument(
+        "--api-token-file", default=_S, metavar="FILE", help="read --api-token from FILE's first line"
+    )
+    control.add_argument(
+        "--max-concurrency",
+        type=single_value(int, "--max-concurrency"),
+        default=_S,
+        metavar="N",
+        help="highest concurrency a live change may set (PATCH /api/control/load)",
+    )
+    control.add_argument(
+        "--request-rate-ramp-duration",
+        type=single_value(float, "--request-rate-ramp-duration"),
+        default=_S,
+        metavar="S",
+        help="ramp the request rate linearly up to --request-rate over S seconds",
+    )
+    control.add_argument(
+        "--concurrency-ramp-duration",
+        type=single_value(float, "--concurrency-ramp-duration"),
+        default=_S,
+        metavar="S",
+        help="ramp concurrency from 1 up to --concurrency over S seconds",
+    )
+    control.add_argument(
+        "--load-schedule",
+        default=_S,
+        metavar="FILE",
+        help='JSON array of segments [{"duration": S, "request_rate": R | "concurrency": C}, ...] run in '
+        "order (a step or spike test in one run)",
+    )
 
 
 def run(args: argparse.Namespace, registry: PluginRegistry) -> int:

@@ -12,7 +12,10 @@ import random
 
 from inferload.dataset import Conversation, Tokenizer, sample_length
 
-from .synthetic import NAME, encode_source, exact_prompt
+from .corpus_windows import encode_source, exact_prompt
+
+NAME = "synthetic"
+"""The dataset this mode belongs to (its conversation ids say so)."""
 
 
 def rerank_conversations(

@@ -1,5 +1,6 @@
-"""The results table on the terminal (and as profile_export_console.txt): avg, min, max, p99, p90, p50,
-std per metric like AIPerf's console, then the errors by kind and any client warnings."""
+"""The results table on the terminal (and as profile_export_console.txt): a header naming the model, URL
+(redacted), load and artifact directory; avg, min, max, p99, p90, p50, std per metric like AIPerf's
+console, counts as integers; then the errors by kind and any client warnings."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from inferload import hookimpl
-from inferload.export import metric_label
+from inferload.export import format_stat, metric_label
 from inferload.metrics_engine import is_aggregate
 from inferload.types import ExporterSpec
 
@@ -26,11 +27,55 @@ def _cell(block: dict[str, Any], column: str) -> str:
     if is_aggregate(block) and column != "avg":
         return "N/A"
     value = block.get(column)
-    return "N/A" if value is None else f"{float(value):,.2f}"
+    return "N/A" if value is None else format_stat(value, block.get("unit"), column)
+
+
+def load_text(config: dict[str, Any]) -> str:
+    """The load the run was configured with: ``request rate 10 req/s (poisson), concurrency <= 4``,
+    ``concurrency 8``."""
+    rate, concurrency = config.get("request_rate"), config.get("concurrency")
+    if rate is None:
+        return f"concurrency {concurrency if concurrency is not None else 1}"
+    pattern = config.get("arrival_pattern")
+    text = f"request rate {rate:g} req/s" + (f" ({pattern})" if pattern else "")
+    return text + (f", concurrency <= {concurrency}" if concurrency is not None else "")
+
+
+def segments_text(segments: list[dict[str, Any]]) -> str:
+    """The targets of a run whose load changed: ``4 -> 16 req/s (2 load segments)``; a long plan shows its
+    first two and last targets."""
+    def target(segment: dict[str, Any]) -> str:
+        rate = segment.get("request_rate")
+        text = f"{rate:g}" if rate is not None else f"concurrency {segment.get('concurrency')}"
+        return text + (" paused" if segment.get("paused") else "")
+
+    targets = [target(segment) for segment in segments]
+    if len(targets) > 4:
+        targets = [*targets[:2], "…", targets[-1]]
+    unit = " req/s" if segments[0].get("request_rate") is not None else ""
+    return f"{' -> '.join(targets)}{unit} ({len(segments)} load segments)"
+
+
+def header(context: Any) -> Any:
+    """What was measured, above the table: model, URL (userinfo and credentials redacted), load (its
+    targets when it changed during the run) and the artifact directory."""
+    from rich.table import Table
+
+    config = context.summary.get("input_config") or {}
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="cyan", justify="right")
+    grid.add_column(overflow="fold")
+    segments = context.summary.get("load_segments") or []
+    load = segments_text(segments) if len(segments) > 1 else load_text(config)
+    for label, value in (("Model", config.get("model")), ("URL", config.get("url")),
+                         ("Load", load), ("Artifacts", str(context.artifact_dir))):
+        grid.add_row(label, context.scrub(str(value if value is not None else "-")))
+    return grid
 
 
 def renderables(context: Any, width: int = FILE_WIDTH) -> list[Any]:
-    """The table, the errors and the warnings as rich renderables for a ``width``-column display."""
+    """The header, the table, the errors and the warnings as rich renderables for a ``width``-column
+    display."""
     from rich.panel import Panel
     from rich.table import Table
 
@@ -45,7 +90,7 @@ def renderables(context: Any, width: int = FILE_WIDTH) -> list[Any]:
     for tag in ordered:
         block = metrics[tag]
         table.add_row(metric_label(tag, block), *(_cell(block, column) for column in columns))
-    out: list[Any] = [table]
+    out: list[Any] = [header(context), table]
 
     errors = context.summary.get("error_summary") or []
     if errors:

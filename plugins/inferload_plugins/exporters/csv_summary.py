@@ -1,6 +1,6 @@
 """profile_export.csv: AIPerf's CSV layout — one table of per-request metrics (``Metric,avg,min,max,sum,
 p1…p99,std``), a blank line, then ``Metric,Value`` for run-level metrics; rows sorted by label, values
-with two decimals."""
+with two decimals, counts (requests, tokens) that are whole numbers as integers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from inferload import hookimpl
-from inferload.export import metric_label
+from inferload.export import format_stat, metric_label
 from inferload.metrics_engine import is_aggregate
 from inferload.types import ExporterSpec
 
@@ -18,8 +18,8 @@ RECORD_COLUMNS = ("avg", "min", "max", "sum", "p1", "p5", "p10", "p25", "p50", "
                   "std")
 
 
-def _number(value: Any) -> str:
-    return "" if value is None else f"{float(value):.2f}"
+def _number(block: dict[str, Any], column: str) -> str:
+    return format_stat(block.get(column), block.get("unit"), column, grouping=False)
 
 
 def export_csv(context: Any) -> list[Path]:
@@ -29,11 +29,11 @@ def export_csv(context: Any) -> list[Path]:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["Metric", *RECORD_COLUMNS])
         for label, block in records:
-            writer.writerow([label, *(_number(block.get(column)) for column in RECORD_COLUMNS)])
+            writer.writerow([label, *(_number(block, column) for column in RECORD_COLUMNS)])
         writer.writerow([])
         writer.writerow(["Metric", "Value"])
         for label, block in aggregates:
-            writer.writerow([label, _number(block.get("avg"))])
+            writer.writerow([label, _number(block, "avg")])
     return [context.artifact_dir / FILENAME]
 
 

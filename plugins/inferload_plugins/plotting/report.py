@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from inferload.export import compact_stat
 from inferload_plugins.plotting.charts import RunData, SweepData
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
@@ -20,9 +21,9 @@ pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}"""
 _STATS = ("avg", "min", "p50", "p90", "p99", "max", "std")
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, unit: str | None = None, stat: str = "avg") -> str:
     if isinstance(value, float):
-        return f"{value:,.4g}"
+        return compact_stat(value, unit, stat)
     return "" if value is None else html.escape(str(value))
 
 
@@ -31,7 +32,7 @@ def metric_table(summary: dict[str, Any]) -> str:
     rows = ["<table><tr><th>metric</th><th>unit</th>" + "".join(f"<th>{s}</th>" for s in _STATS) + "</tr>"]
     for tag, block in summary.items():
         if isinstance(block, dict) and "unit" in block and "avg" in block:
-            cells = "".join(f"<td>{_fmt(block.get(s))}</td>" for s in _STATS)
+            cells = "".join(f"<td>{_fmt(block.get(s), block['unit'], s)}</td>" for s in _STATS)
             rows.append(f"<tr><td>{html.escape(tag)}</td><td>{html.escape(str(block['unit']))}</td>{cells}</tr>")
     return "\n".join([*rows, "</table>"])
 

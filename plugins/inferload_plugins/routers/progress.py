@@ -57,4 +57,5 @@ def progress_view(state: RunState) -> BaseModel:
         results_exported=bool(state.artifacts_ready),
         system_state=state.lifecycle.value,
         sweep=state.sweep,
+        load=state.control.status() if state.control is not None else None,
     )

@@ -13,6 +13,7 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, Field, create_model
 
+from inferload.load_control import LoadStatus
 from inferload.runstate import PhaseProgress
 
 
@@ -78,6 +79,7 @@ class ProgressResponse(BaseModel):
     system_state: str = Field(
         description="created, starting, running, completing, complete, cancelled or failed"
     )
+    load: LoadStatus | None = Field(None, description="The load target in force and the load segments so far")
     sweep: dict[str, Any] | None = Field(
         None,
         description="During a sweep or repeated trials: sweep_id, variation_index, variation_count, "

@@ -13,7 +13,9 @@ the run (benchmark_id, model, endpoint_type, streaming, concurrency):
   ``inferload_request_errors_total``, gauges ``inferload_progress_percent``,
   ``inferload_requests_per_second``, ``inferload_expected_requests``, ``inferload_eta_seconds``;
 - ``inferload_run_state{state=…}`` (1 for the current lifecycle state), ``inferload_workers``,
-  ``inferload_results_ready``.
+  ``inferload_results_ready``;
+- the load in force (docs/control.md): ``inferload_load_target{kind=request_rate|concurrency}``,
+  ``inferload_load_paused``, ``inferload_load_segments``.
 """
 
 from __future__ import annotations
@@ -145,6 +147,18 @@ class RunStateCollector:
                      len(dict(self.state.workers)))
         yield _gauge(GaugeMetricFamily, f"{PREFIX}_results_ready", "1 once every artifact is written",
                      keys, values, 1 if self.state.artifacts_ready else 0)
+        control = getattr(self.state, "control", None)
+        if control is not None:  # the load in force (docs/control.md)
+            load = control.status()
+            kind, target = (("request_rate", load.request_rate) if load.request_rate is not None
+                            else ("concurrency", load.concurrency))
+            yield _gauge(GaugeMetricFamily, f"{PREFIX}_load_target", "The load target in force: requests/s "
+                         "(kind request_rate) or requests in flight (kind concurrency)", [*keys, "kind"],
+                         [*values, kind], float(target or 0))
+            yield _gauge(GaugeMetricFamily, f"{PREFIX}_load_paused", "1 while sending is paused", keys,
+                         values, 1 if load.paused else 0)
+            yield _gauge(GaugeMetricFamily, f"{PREFIX}_load_segments", "Load segments of the profiling "
+                         "phase so far", keys, values, len(load.segments))
 
     def _progress(self, counter: Any, gauge: Any, labels: dict[str, str]) -> Iterator[Any]:
         keys = [*labels, "phase"]

@@ -688,20 +688,15 @@ def _chosen(value: str | None, field: str) -> str:
 
 
 def _input_file_reader(readers: list[str], datasets: Mapping[str, Any], path: Path) -> str:
-    """The dataset ``--input-file`` alone implies: the one reader whose ``detect`` recognises the file's
-    first JSON object, else the one reader that detects nothing (the generic one). Only a regular file is
-    looked into: reading a FIFO here would take lines from the dataset."""
-    if len(readers) > 1:
-        first = _first_json_object(path)
-        if first is not None:
-            known = [name for name in readers
-                     if datasets[name].detect is not None and datasets[name].detect(first)]
-            if len(known) == 1:
-                return known[0]
-        generic = [name for name in readers if datasets[name].detect is None]
-        if len(generic) == 1:
-            return generic[0]
-    return _the_one(readers, "--input-file", "dataset")
+    """The dataset ``--input-file`` alone implies: the reader whose ``detect`` recognises the file's first
+    JSON object, else the one reader that detects nothing (the generic one); a UsageError when that is not
+    exactly one. Only a regular file is looked into: reading a FIFO here would take lines from the
+    dataset."""
+    detectors = [name for name in readers if datasets[name].detect is not None]
+    first = _first_json_object(path) if detectors else None
+    known = [name for name in detectors if first is not None and datasets[name].detect(first)]
+    generic = [name for name in readers if datasets[name].detect is None]
+    return _the_one(known or generic, "--input-file", "dataset")
 
 
 def _first_json_object(path: Path) -> Any:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from inferload.config import ProfileConfig
+from inferload.dataset import Conversation
 from inferload.endpoint import JSONBodyParser, SSEJSONParser, error_from_body
 from inferload.engine.schedule import arrival_offsets, default_workers, split_concurrency
 from inferload.engine.sse import SSEParser
@@ -141,7 +142,7 @@ def test_chat_body_has_only_standard_openai_fields_by_default() -> None:
         "stream_options": {"include_usage": True},
         "temperature": 0.1,
     }
-    prompt = SimpleNamespace(prompt="p", max_output_tokens=None)
+    prompt = Conversation(conversation_id="c", prompt="p", input_tokens=1)
     assert CompletionsAdapter().render(prompt, ProfileConfig(model="m")) == {
         "model": "m", "prompt": "p", "stream": False
     }
@@ -153,7 +154,7 @@ def test_no_use_legacy_max_tokens_sends_max_completion_tokens_and_ignore_eos_onl
     assert modern["max_completion_tokens"] == 9 and "max_tokens" not in modern and "ignore_eos" not in modern
     forced = ChatAdapter().render(conversation, ProfileConfig(ignore_eos=True))
     assert (forced["max_tokens"], forced["ignore_eos"]) == (9, True)
-    prompt = SimpleNamespace(prompt="p", max_output_tokens=9)
+    prompt = Conversation(conversation_id="c", prompt="p", input_tokens=1, max_output_tokens=9)
     # the completions API has one length field, whatever --use-legacy-max-tokens says
     modern_config = ProfileConfig(use_legacy_max_tokens=False, ignore_eos=True)
     completions = CompletionsAdapter().render(prompt, modern_config)

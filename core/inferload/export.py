@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,8 +50,10 @@ class ExportContext:
     """The run's state (identity, lifecycle, phases); read-only here."""
     config: Any
     """The validated ProfileConfig; exporters use only ``redacted_dump()`` and ``secret_values()``."""
-    records: list[RequestRecord]
-    """Every record of the run, warmup and failed ones included, in arrival order."""
+    records: Collection[RequestRecord]
+    """Every record of the run, warmup and failed ones included, in arrival order: during a run a
+    :class:`~inferload.record_store.RecordStore` read back from disk a batch at a time, so iterate it
+    (as often as needed) and take ``len()``, but never copy it into a list."""
     metrics: dict[str, dict[str, Any]]
     """``accumulator.final(...)``: tag -> stats block (unit, avg, p1…p99, min, max, std, count, sum,
     header; aggregates carry only unit, avg, count, header)."""

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
+from inferload.engine.aggregator import spool_dir
 from inferload.engine.post_run_checks import (
     all_failed_message,
     log_timeouts,
@@ -39,7 +40,7 @@ def finish_run(
     registry: PluginRegistry,
     endpoint: EndpointSpec,
     accumulator: MetricsAccumulator,
-    records: list[RequestRecord],
+    records: Collection[RequestRecord],
     inputs: list[dict[str, Any]],
     cancelled: bool,
     worker_failure: str | None,
@@ -93,7 +94,7 @@ def finish_run(
         start_wall_ns=profiling_start_ns or state.started_ns,
         end_wall_ns=state.ended_ns,
     )
-    summary["steady_state"] = steady_state(records, config, registry)
+    summary["steady_state"] = steady_state(records, config, registry, spool_dir(state))
     if output_length is not None:
         summary["output_length"] = output_length
         if output_length["warning"]:

@@ -71,7 +71,10 @@ def finish_run(
         # before the summary, so is_complete says false, as for a run whose every request failed
         state.error = worker_failure
         state.lifecycle = Lifecycle.FAILED
+    final_started = time.perf_counter()
     metrics = accumulator.final()
+    log.info("final statistics of %d records computed from disk in %.3f s", len(records),
+             time.perf_counter() - final_started)
     client_warnings.extend(registry.hooks.failure_lines())  # plugins that failed so far
     all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
     if all_failed:

@@ -10,7 +10,6 @@ file that contains one is scrubbed — a last line of defence behind the redacti
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferload import __version__
 from inferload.artifact_files import open_artifact, write_artifact
+from inferload.json_codec import json_safe
 from inferload.metrics_engine import MetricsAccumulator, is_aggregate
 from inferload.records import RequestRecord
 from inferload.redact import redact_payload, redact_text, replace_secrets
@@ -107,17 +107,6 @@ def iso_time(wall_ns: int | None) -> str | None:
         return None
     return datetime.fromtimestamp(wall_ns / 1e9, tz=timezone.utc).astimezone().replace(tzinfo=None) \
         .isoformat()
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by None, so it serialises as strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
 
 
 def metric_label(tag: str, block: Mapping[str, Any]) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
-import time
 from typing import Any
 
 import pytest
@@ -110,23 +109,3 @@ def test_a_refused_connection_is_a_connection_error(transport: str) -> None:
     error = asyncio.run(go())
     assert error.kind == ERROR_CONNECTION
     assert error.bytes_received == 0
-
-
-def test_reads_in_one_loop_iteration_share_its_first_stamp_and_the_next_iteration_gets_a_later_one() -> None:
-    import uvloop
-
-    from inferload_plugins.transports._protocol_client import ReadClock
-
-    async def scenario() -> tuple[int, int, int, int]:
-        clock = ReadClock(asyncio.get_running_loop())
-        first = clock.now()
-        time.sleep(0.002)  # the loop is busy with the next socket's parsing
-        second = clock.now()
-        await asyncio.sleep(0)  # the next iteration: its poll's reads get their own stamp
-        third = clock.now()
-        return first, second, third, clock.now()
-
-    first, second, third, fourth = uvloop.run(scenario())
-    assert first == second
-    assert third > second
-    assert fourth == third

@@ -17,45 +17,14 @@ _MAX_CACHED_BODIES = 100_000
 """Distinct request bodies whose framed bytes are kept (a run's payloads are prepared before t=0)."""
 
 
-class ReadClock:
-    """Arrival stamps for reads: one stamp per event-loop iteration, taken at its first read.
-
-    The loop learns from one poll which sockets are readable, then calls their ``data_received`` one
-    after the other; each call parses, and with hundreds of streams the last socket's turn comes
-    milliseconds after its bytes arrived. Every read of one poll therefore gets the time of the first one
-    (≈ when the poll returned): the bytes were all in the kernel by then. The stamp is cleared by a
-    ``call_soon`` callback, which runs after the poll's reads and before the next poll.
-    """
-
-    __slots__ = ("_clear", "_loop", "ts")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self.ts = 0
-        self._clear = self._reset
-
-    def now(self) -> int:
-        """The stamp of the current loop iteration's reads (perf_counter_ns)."""
-        ts = self.ts
-        if not ts:
-            ts = self.ts = perf_counter_ns()
-            self._loop.call_soon(self._clear)
-        return ts
-
-    def _reset(self) -> None:
-        self.ts = 0
-
-
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; parses responses with httptools as bytes arrive."""
 
     __slots__ = (
-        "_clock", "_parser", "closed", "ends_at_eof", "keep_alive", "received", "sink", "transport", "ts",
-        "waiter",
+        "_parser", "closed", "ends_at_eof", "keep_alive", "received", "sink", "transport", "ts", "waiter"
     )
 
-    def __init__(self, clock: ReadClock | None = None) -> None:
-        self._clock = clock
+    def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self.sink: ResponseSink | None = None
@@ -73,8 +42,7 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        # the arrival time, before any parsing (this read's or, in a loop, its poll's: see ReadClock)
-        self.ts = perf_counter_ns() if self._clock is None else self._clock.now()
+        self.ts = perf_counter_ns()  # the arrival time, before any parsing
         self.received += len(data)
         if self.waiter is None:
             return  # bytes outside a request (a server bug); ignored, the connection will be dropped
@@ -150,18 +118,14 @@ class ProtocolTransport(BaseTransport):
         """Per body: ``Content-Length``, the blank line and the body, built on the body's first use (the
         worker's payloads are a fixed set of bytes objects, and bytes cache their hash)."""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._clock: ReadClock | None = None
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
-        if self._clock is None:
-            self._clock = ReadClock(loop)
-        clock = self._clock
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(clock), self._host, self._port, ssl=self._ssl),
+                loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl),
                 self.connect_timeout,
             )
         except (OSError, asyncio.TimeoutError) as exc:

@@ -170,3 +170,39 @@ def test_record_store_reader_sees_complete_batches_while_a_writer_appends(tmp_pa
         assert ids == list(range(len(ids)))  # a prefix in order: never a torn or repeated batch
     thread.join()
     assert [r.request_id for r in store] == list(range(len(records)))
+
+
+def _event_sweep_start(spans: list[tuple[int, int]], target: int) -> int | None:
+    """The steady-state start by the definition itself: sweep start (+1) and end (-1) events in time
+    order, an end before a start at the same instant, and take the first instant ``target`` are in flight."""
+    in_flight = 0
+    for time_ns, delta in sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans]):
+        in_flight += delta
+        if in_flight >= target:
+            return time_ns
+    return None
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_steady_state_window_streams_and_matches_the_event_sweep(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inferload import steady_state
+    from inferload.config import ProfileConfig
+
+    monkeypatch.setattr(steady_state, "_BATCH", 3)  # slices of 192 starts: the answer may lie past the first
+    rng = random.Random(seed)
+    records = [random_record(rng, i) for i in range(1500)]
+    for record in records:  # overlapping requests, starts in random order, some ending at another's start
+        record.start_wall_ns = 1_700_000_000_000_000_000 + rng.randrange(0, 10**9, 1000)
+    spans = [steady_state._span(r) for r in records if r.phase == PROFILING]
+    for concurrency in (1, 8, 64, 400):
+        config = ProfileConfig(model="m", concurrency=concurrency)
+        target = min(concurrency, len(spans))
+        bounds = steady_state.window(iter(records), config)
+        expected = _event_sweep_start(spans, target)
+        last_send = max(s for s, _ in spans)
+        if expected is None or expected >= last_send:
+            assert bounds is None
+        else:
+            assert bounds is not None and bounds[:2] == (expected, last_send)

@@ -46,16 +46,14 @@ def window(records: Iterable[RequestRecord], config: ProfileConfig) -> tuple[int
             ends.append(end)
     if not starts:
         return None
-    start_ns = np.sort(np.frombuffer(starts, dtype=np.int64))
-    end_ns = np.sort(np.frombuffer(ends, dtype=np.int64))
+    start_ns = np.frombuffer(starts, dtype=np.int64)  # views of the arrays, sorted in place: no copies
+    end_ns = np.frombuffer(ends, dtype=np.int64)
+    start_ns.sort()
+    end_ns.sort()
     end = int(start_ns[-1])
     if config.request_rate is None:
         target = min(config.effective_concurrency or 1, int(start_ns.size))
-        # in flight just after the i-th start: starts so far minus ends at or before it (at one instant
-        # an end is counted before a start: in flight means strictly overlapping)
-        in_flight = np.arange(1, start_ns.size + 1) - np.searchsorted(end_ns, start_ns, side="right")
-        reached = np.flatnonzero(in_flight >= target)
-        start = int(start_ns[reached[0]]) if reached.size else None
+        start = _first_reaching(start_ns, end_ns, target)
         rule = f"from {target} in flight (the concurrency target) to the last send"
     else:
         start = int(end_ns[0])
@@ -63,6 +61,23 @@ def window(records: Iterable[RequestRecord], config: ProfileConfig) -> tuple[int
     if start is None or start >= end:
         return None
     return start, end, rule
+
+
+def _first_reaching(start_ns: Any, end_ns: Any, target: int) -> int | None:
+    """The first start (sorted ``start_ns``) after which ``target`` requests are in flight: starts so far
+    minus ends at or before it (at one instant an end is counted before a start: in flight means strictly
+    overlapping). In slices, so no temporary is as long as the run."""
+    import numpy as np
+
+    step = _BATCH * 64
+    for first in range(0, start_ns.size, step):
+        chunk = start_ns[first:first + step]
+        started = np.arange(first + 1, first + chunk.size + 1)
+        in_flight = started - np.searchsorted(end_ns, chunk, side="right")
+        reached = np.flatnonzero(in_flight >= target)
+        if reached.size:
+            return int(chunk[reached[0]])
+    return None
 
 
 def steady_state(

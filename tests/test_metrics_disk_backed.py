@@ -206,3 +206,18 @@ def test_steady_state_window_streams_and_matches_the_event_sweep(
             assert bounds is None
         else:
             assert bounds is not None and bounds[:2] == (expected, last_send)
+
+
+@pytest.mark.parametrize("values", [
+    [0.1, 2.5, 1e-3, 12345.678, -3.25, 0.0],  # the usual range: x split directly
+    [1e300, 3e-310, 2.5, -7e200, 5e-324],  # beyond 2**±400: the mantissa is split
+])
+def test_exact_moments_hold_the_sum_of_squares_without_any_rounding(values: list[float]) -> None:
+    from fractions import Fraction
+
+    from inferload.stats import SQUARE_SCALE_BITS, SUM_SCALE_BITS
+
+    moments = ExactMoments()
+    moments.add(values)
+    assert Fraction(moments.scaled_squares, 2**SQUARE_SCALE_BITS) == sum(Fraction(v) ** 2 for v in values)
+    assert Fraction(moments.scaled_sum, 2**SUM_SCALE_BITS) == sum(Fraction(v) for v in values)

@@ -99,6 +99,9 @@ def _scaled_sum(x: np.ndarray, extra_exponent: np.ndarray | None, scale_bits: in
 _VARIANCE_SAFE_BITS = 1000
 """A variance within ``2**±1000`` is a normal double: divided and rooted as is."""
 
+_DIRECT_SPLIT_LIMIT = 2.0**400
+"""Values within ``2**±400`` split directly: their squares' pieces neither overflow nor underflow."""
+
 SQUARE_SCALE_BITS = 3300
 """Units (``2**-SQUARE_SCALE_BITS``) of the exact sum of squares: a square of a double may lie far outside
 the float range (``2**-2148`` … ``2**2048``), so it is summed as pieces ``p * 2**(2e)``."""
@@ -108,8 +111,9 @@ class ExactMoments:
     """Exact running sums of ``x`` and ``x**2`` over finite values, plus a count of the others: the
     sum and the population std of a column, independent of the order or batching of values.
 
-    ``x = m * 2**e`` (``frexp``); ``m`` splits (Veltkamp) into two 26-bit halves whose three products are
-    exact doubles, so ``x**2`` is summed without rounding as those pieces times ``2**(2e)``. The std is
+    ``x`` splits (Veltkamp) into two 26-bit halves whose three products are exact doubles, so ``x**2`` is
+    summed without rounding as those pieces; beyond ``2**±400`` the split is of the mantissa ``m`` of
+    ``x = m * 2**e`` (``frexp``), the pieces then scaled by ``2**(2e)`` as they are summed. The std is
     the square root of the variance ``(n·Σx² - (Σx)²) / n²`` rounded once from exact integers (within one
     ulp of the true std, where numpy's two-pass figure depends on summation order).
     """
@@ -144,13 +148,25 @@ class ExactMoments:
             self.nonfinite += int(x.size - int(finite.sum()))
             self.nonfinite_sum += nonfinite_sum
             x = x[finite]
+        if not x.size:
+            return
+        magnitude = np.abs(x)
+        smallest = magnitude[magnitude > 0].min(initial=1.0)
+        if magnitude.max() < _DIRECT_SPLIT_LIMIT and smallest > 1.0 / _DIRECT_SPLIT_LIMIT:
+            # every metric's values: split x itself, no exponent bookkeeping, one summing pass
+            split = x * 134217729.0  # 2**27 + 1
+            high = split - (split - x)
+            low = x - high
+            pieces = np.concatenate((high * high, 2.0 * high * low, low * low))
+            self.scaled_squares += _scaled_sum(pieces, None, SQUARE_SCALE_BITS)
+            return
         mantissa, exponent = np.frexp(x)
-        split = mantissa * 134217729.0  # 2**27 + 1
+        split = mantissa * 134217729.0
         high = split - (split - mantissa)
         low = mantissa - high
-        twice = 2 * exponent
-        for piece in (high * high, 2.0 * high * low, low * low):
-            self.scaled_squares += _scaled_sum(piece, twice, SQUARE_SCALE_BITS)
+        twice = np.concatenate((2 * exponent,) * 3)
+        pieces = np.concatenate((high * high, 2.0 * high * low, low * low))
+        self.scaled_squares += _scaled_sum(pieces, twice, SQUARE_SCALE_BITS)
 
     @property
     def sum(self) -> float:

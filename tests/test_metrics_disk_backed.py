@@ -60,10 +60,17 @@ def same_stats(left: dict[str, Any], right: dict[str, Any]) -> bool:
                for a, b in ((left[k], right[k]) for k in left))
 
 
+@pytest.mark.parametrize(("stride", "gather_limit"), [
+    (4096, value_column.GATHER_LIMIT),  # few samples: brackets as wide as the data
+    (4, value_column.GATHER_LIMIT),  # narrow brackets around each rank
+    (4, 10),  # brackets too wide to gather: the bisection
+])
 def test_disk_backed_final_stats_equal_the_in_memory_ones_exactly(
-    registry: PluginRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    registry: PluginRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, stride: int, gather_limit: int
 ) -> None:
     monkeypatch.setattr(value_column, "SPILL_VALUES", 257)  # many sorted runs on disk, and a tail
+    monkeypatch.setattr(value_column, "SAMPLE_STRIDE", stride)
+    monkeypatch.setattr(value_column, "GATHER_LIMIT", gather_limit)
     rng = random.Random(17)
     records = [random_record(rng, i) for i in range(4000)]
     acc = MetricsAccumulator(registry, spool_dir=tmp_path)
@@ -95,7 +102,11 @@ def test_disk_backed_final_stats_equal_the_in_memory_ones_exactly(
 
 
 @pytest.mark.parametrize("spill", [1, 3, 1000])
-def test_value_column_stats_match_compute_stats_with_nan_inf_and_signed_zero(spill: int) -> None:
+@pytest.mark.parametrize("stride", [2, 512])
+def test_value_column_stats_match_compute_stats_with_nan_inf_and_signed_zero(
+    spill: int, stride: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(value_column, "SAMPLE_STRIDE", stride)
     rng = np.random.default_rng(spill)
     values = np.concatenate([rng.normal(0, 5, 300), [np.nan, np.nan, np.inf, -np.inf, -0.0, 0.0, 1e300]])
     rng.shuffle(values)
@@ -107,12 +118,13 @@ def test_value_column_stats_match_compute_stats_with_nan_inf_and_signed_zero(spi
     assert same_stats(column.stats(), compute_stats(values))
 
 
-def test_value_column_of_identical_values_and_of_one_value() -> None:
-    for values in ([7.25] * 2000, [3.0]):
+def test_value_column_of_identical_values_and_of_one_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(value_column, "SAMPLE_STRIDE", 3)  # every bracket lands in a tie
+    for values in ([7.25] * 2000, [3.0], [1.0] * 500 + [2.0] * 500 + [3.0] * 500):
         column = ValueColumn(spill_values=100)
         column.extend(values)
         assert same_stats(column.stats(), compute_stats(values))
-        assert column.stats()["std"] == 0.0
+        assert (column.stats()["std"] == 0.0) == (len(set(values)) == 1)
 
 
 def test_value_column_closed_is_empty_and_reusable() -> None:

@@ -8,9 +8,9 @@ as one *run*; memory per column is therefore at most one tail, whatever the leng
 Exact statistics (:meth:`ValueColumn.stats`) equal :func:`inferload.stats.compute_stats` over every value
 bit for bit:
 
-- count, min, max and every percentile rank are values of the data, found by a simultaneous bisection
-  over the float64 order of all requested ranks, counting with ``searchsorted`` in each memory-mapped run
-  (O(runs · 64) searches, no full read);
+- count, min, max and every percentile rank are values of the data, found from the memory-mapped runs
+  by sampling, exact counts with ``searchsorted`` and a selection among the few values around each rank
+  (:func:`rank_values`), never a sort of the whole column;
 - sum and std come from exact fixed-point sums of ``x`` and ``x²`` kept as the runs are written
   (:func:`inferload.stats.exact_moments`), so they need no pass over the file either.
 
@@ -159,7 +159,7 @@ class ValueColumn:
         runs.append(tail)
         ranks = percentile_ranks(count)
         wanted = sorted({0, count - 1, *(r for _, low, high, _ in ranks for r in (low, high))})
-        values = dict(zip(wanted, _rank_values(runs, wanted, count - nan), strict=True))
+        values = dict(zip(wanted, rank_values(runs, wanted, count - nan), strict=True))
         total = moments.sum
         stats: dict[str, Any] = {"avg": total / count}
         for p, low, high, fraction in ranks:
@@ -204,14 +204,74 @@ def _float(key: int) -> float:
     return struct.unpack("<d", struct.pack("<Q", bits))[0]
 
 
-def _rank_values(runs: list[np.ndarray], ranks: list[int], valid: int) -> list[float]:
-    """The values at 0-based ``ranks`` of the union of the sorted ``runs`` (``valid`` non-NaN values;
-    a rank at or past it is NaN, as numpy sorts NaN last). One bisection over the float order for all
-    ranks at once: each step counts, per run, the values at or below every candidate."""
+SAMPLE_STRIDE = 128
+"""Every this-many-th value of each run is sampled to bracket a rank (see :func:`rank_values`)."""
+GATHER_LIMIT = 1 << 22
+"""Values gathered between one rank's brackets at most before :func:`rank_values` bisects instead."""
+
+
+def rank_values(runs: list[np.ndarray], ranks: list[int], valid: int) -> list[float]:
+    """The values at 0-based ``ranks`` of the union of the sorted ``runs`` (``valid`` non-NaN values; a
+    rank at or past it is NaN, as numpy sorts NaN last).
+
+    Bracket, then select: every :data:`SAMPLE_STRIDE`-th value of each run, sorted, brackets a rank ``r``
+    between two samples about ``runs * stride`` ranks either side; exact counts (``searchsorted`` in each
+    run) confirm the bracket, the values inside it are gathered (a few hundred thousand) and
+    ``np.partition`` picks rank ``r`` among them. A bracket that does not hold (heavy ties) widens to the
+    whole data; one that would gather more than :data:`GATHER_LIMIT` values falls back to a bisection.
+    """
     import numpy as np
 
-    inside = [r for r in ranks if r < valid]
-    out = {r: float("nan") for r in ranks if r >= valid}
+    runs = [run for run in runs if run.size]
+    out: dict[int, float] = {r: float("nan") for r in ranks if r >= valid}
+    inside = sorted({r for r in ranks if r < valid})
+    if not inside:
+        return [out[r] for r in ranks]
+    stride = SAMPLE_STRIDE
+    samples = np.sort(np.concatenate([run[stride - 1::stride] for run in runs]))
+    margin = len(runs) + 1
+    low_at = [r // stride - margin for r in inside]
+    high_at = [r // stride + margin for r in inside]
+    lows = np.array([samples[i] if 0 <= i < samples.size else -np.inf for i in low_at])
+    highs = np.array([samples[i] if 0 <= i < samples.size else np.inf for i in high_at])
+    below = np.zeros(len(inside), dtype=np.int64)  # values < low
+    upto = np.zeros(len(inside), dtype=np.int64)  # values <= high
+    starts, ends = [], []
+    for run in runs:
+        first = np.searchsorted(run, lows, side="left")
+        last = np.searchsorted(run, highs, side="right")
+        below += first
+        upto += last
+        starts.append(first)
+        ends.append(last)
+    hard: list[int] = []
+    for i, rank in enumerate(inside):
+        if not below[i] <= rank < upto[i]:  # ties around a sample: no bracket, take everything
+            begin = [0] * len(runs)
+            finish = [run.size for run in runs]
+            offset = 0
+        else:
+            begin = [int(first[i]) for first in starts]
+            finish = [int(last[i]) for last in ends]
+            offset = int(below[i])
+        if sum(finish) - sum(begin) > GATHER_LIMIT:
+            hard.append(rank)
+            continue
+        gathered = np.concatenate([run[b:f] for run, b, f in zip(runs, begin, finish, strict=True)])
+        out[rank] = float(np.partition(gathered, rank - offset)[rank - offset]) + 0.0
+    if hard:
+        out.update(zip(hard, _bisect_rank_values(runs, hard), strict=True))
+    return [out[r] for r in ranks]
+
+
+def _bisect_rank_values(runs: list[np.ndarray], ranks: list[int]) -> list[float]:
+    """The values at ``ranks`` (all below the non-NaN count) by one bisection over the float order for
+    all ranks at once: each step counts, per run, the values at or below every candidate. Memory O(runs);
+    64 steps."""
+    import numpy as np
+
+    inside = ranks
+    out: dict[int, float] = {}
     if inside:
         lows = [_key(float("-inf"))] * len(inside)
         highs = [_key(float("inf"))] * len(inside)

@@ -6,19 +6,30 @@ Benchmarks measure inferload itself and are never part of the test pass/fail. Ea
 pollute another), streams its output and prints a summary. Arguments after ``--`` go to every benchmark
 run.
 
+Each benchmark runs ``--repeat N`` times (default 3) so that a regression can be told from noise: after
+the runs, every output line that carries figures is printed once more with each figure that varied as
+``min/median/max`` over the runs (figures equal in every run, such as a concurrency, stay as they are).
+Lines are matched by their text with the numbers taken out; a line whose text differs between runs is
+shown as the first run printed it.
+
     python bench/run.py --list
     python bench/run.py startup -- --runs 25
-    python bench/run.py            # all of them, in name order
+    python bench/run.py client --repeat 5 -- --only ttft
+    python bench/run.py            # all of them, in name order, 3 runs each
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import re
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 PREFIX = "bench_"
@@ -35,14 +46,103 @@ def summary_line(script: Path) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else "(no docstring)"
 
 
-def run_one(name: str, script: Path, args: list[str], timeout: float) -> tuple[int, float]:
-    print(f"\n=== bench {name}: {' '.join([script.name, *args])}", flush=True)
+NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
+"""A figure in a benchmark's output: ``1,234``, ``-0.5``, ``2.4e-05``; not the digits in ``p99``, ``v1.2``."""
+
+
+def run_once(name: str, script: Path, args: list[str], timeout: float) -> tuple[int, list[str]]:
+    """Run the benchmark, streaming its output; return its exit code and its standard output lines."""
+    lines: list[str] = []
+
+    def tee(stream: Any) -> None:
+        for line in stream:
+            print(line, end="", flush=True)
+            lines.append(line.rstrip("\n"))
+
+    with subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True) as proc:
+        reader = threading.Thread(target=tee, args=(proc.stdout,), daemon=True)
+        reader.start()
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            print(f"bench {name}: stopped after {timeout:g} s", file=sys.stderr)
+            code = 124
+        reader.join()
+    return code, lines
+
+
+def _template(line: str) -> str:
+    """A line's text without its figures, and with runs of spaces as one (columns are right-aligned)."""
+    return " ".join(NUMBER.sub("#", line).split())
+
+
+def _figure(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _shown(values: list[str]) -> str:
+    """One figure over the runs: as printed when equal in every run, else min/median/max."""
+    if len(set(values)) == 1:
+        return values[0]
+    numbers = [_figure(v) for v in values]
+    decimals = max((len(v.split(".")[1]) if "." in v and "e" not in v.lower() else 0) for v in values)
+    fmt = f"{{:,.{decimals}f}}" if any("," in v for v in values) else f"{{:.{decimals}f}}"
+    if any("e" in v.lower() for v in values):
+        fmt = "{:.3g}"
+    return "/".join(fmt.format(x) for x in (min(numbers), statistics.median(numbers), max(numbers)))
+
+
+def spread_lines(runs: list[list[str]]) -> list[str]:
+    """The first run's lines that carry figures, each figure that varied over the runs replaced by
+    min/median/max. A line is matched across runs by its text without the figures or column padding (its
+    k-th occurrence with the k-th), and left as the first run printed it when a run lacks it."""
+    def keyed(lines: list[str]) -> dict[tuple[str, int], list[str]]:
+        seen: dict[str, int] = {}
+        out: dict[tuple[str, int], list[str]] = {}
+        for line in lines:
+            template = _template(line)
+            index = seen.get(template, 0)
+            seen[template] = index + 1
+            out[(template, index)] = NUMBER.findall(line)
+        return out
+
+    others = [keyed(lines) for lines in runs[1:]]
+    result: list[str] = []
+    seen: dict[str, int] = {}
+    for line in runs[0]:
+        figures = NUMBER.findall(line)
+        if not figures:
+            continue
+        template = _template(line)
+        index = seen.get(template, 0)
+        seen[template] = index + 1
+        columns = [figures] + [other.get((template, index), []) for other in others]
+        if any(len(column) != len(figures) for column in columns):
+            result.append(line)
+            continue
+        shown = iter([_shown([column[i] for column in columns]) for i in range(len(figures))])
+        result.append(NUMBER.sub(lambda _, parts=shown: next(parts), line))
+    return result
+
+
+def run_one(name: str, script: Path, args: list[str], timeout: float, repeat: int = 1) -> tuple[int, float]:
+    """Run a benchmark ``repeat`` times (stopping at a failure), then print its figures' spread."""
     started = time.perf_counter()
-    try:
-        code = subprocess.run([sys.executable, str(script), *args], timeout=timeout, check=False).returncode
-    except subprocess.TimeoutExpired:
-        print(f"bench {name}: stopped after {timeout:g} s", file=sys.stderr)
-        code = 124
+    runs: list[list[str]] = []
+    code = 0
+    for index in range(repeat):
+        suffix = f" (run {index + 1} of {repeat})" if repeat > 1 else ""
+        print(f"\n=== bench {name}: {' '.join([script.name, *args])}{suffix}", flush=True)
+        code, lines = run_once(name, script, args, timeout)
+        if code != 0:
+            break
+        runs.append(lines)
+    if code == 0 and len(runs) > 1:
+        print(f"\n=== bench {name}: figures over {len(runs)} runs, as min/median/max where they varied")
+        for line in spread_lines(runs):
+            print(line)
     return code, time.perf_counter() - started
 
 
@@ -55,8 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per benchmark")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per benchmark run")
+    parser.add_argument("--repeat", type=int, default=3, metavar="N",
+                        help="runs of each benchmark; figures then print as min/median/max (default 3)")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat}: give at least 1 run")
 
     benches = discover()
     if args.list:
@@ -69,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark {', '.join(unknown)}; available: {', '.join(benches) or 'none'}")
     chosen = args.names or list(benches)
 
-    results = [(name, *run_one(name, benches[name], passthrough, args.timeout)) for name in chosen]
+    results = [
+        (name, *run_one(name, benches[name], passthrough, args.timeout, args.repeat)) for name in chosen
+    ]
     print("\n=== summary")
     for name, code, seconds in results:
         print(f"{name:<20} {'ok' if code == 0 else f'FAILED (exit {code})':<16} {seconds:8.1f} s")

@@ -31,8 +31,10 @@ def test_runner_lists_every_bench_module() -> None:
 
 def test_startup_bench_reports_every_command(tmp_path: Path) -> None:
     out = tmp_path / "startup.json"
-    done = bench("startup", "--", "--runs", "1", "--warmup", "0", "--json", str(out))
+    done = bench("startup", "--repeat", "2", "--", "--runs", "1", "--warmup", "0", "--json", str(out))
     assert done.returncode == 0, done.stderr
+    assert "(run 2 of 2)" in done.stdout
+    assert "=== bench startup: figures over 2 runs, as min/median/max where they varied" in done.stdout
     for command in ("python -c pass", "inferload --help", "inferload plugins"):
         assert command in done.stdout
     figures = json.loads(out.read_text())["figures"]
@@ -45,3 +47,27 @@ def test_runner_rejects_an_unknown_benchmark() -> None:
     done = bench("no-such-bench")
     assert done.returncode == 2
     assert "unknown benchmark no-such-bench" in done.stderr
+
+
+def test_runner_rejects_a_repeat_below_one() -> None:
+    done = bench("startup", "--repeat", "0")
+    assert done.returncode == 2
+    assert "--repeat 0: give at least 1 run" in done.stderr
+
+
+def test_spread_shows_min_median_max_of_varying_figures_and_keeps_constant_ones() -> None:
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
+    try:
+        import run  # bench/run.py
+    finally:
+        sys.path.remove(str(REPO_ROOT / "bench"))
+    runs = [
+        ["## TTFT error", "  conc   mean ms", "    1   0.410", "  256   1.340  req/s 9,100", "tmp /x/a1 ok"],
+        ["## TTFT error", "  conc   mean ms", "    1   0.390", "  256   0.900  req/s 12,050", "tmp /x/b2 ok"],
+        ["## TTFT error", "  conc   mean ms", "    1   0.400", "  256  11.000  req/s 10,000", "tmp /x/c3 ok"],
+    ]
+    assert run.spread_lines(runs) == [
+        "    1   0.390/0.400/0.410",
+        "  256   0.900/1.340/11.000  req/s 9,100/10,000/12,050",
+    ]
+    assert run.spread_lines(runs[:1]) == ["    1   0.410", "  256   1.340  req/s 9,100"]

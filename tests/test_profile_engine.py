@@ -162,8 +162,9 @@ def test_no_use_legacy_max_tokens_sends_max_completion_tokens_and_ignore_eos_onl
 
 
 def test_schedule_offsets_are_absolute_sums_of_gaps() -> None:
-    assert arrival_offsets(itertools.repeat(0.25), 4, None) == [0, 250_000_000, 500_000_000, 750_000_000]
-    assert arrival_offsets(itertools.repeat(0.4), None, 1.0) == [0, 400_000_000, 800_000_000]
+    quarter = arrival_offsets(itertools.repeat(0.25), 4, None)
+    assert quarter.tolist() == [0, 250_000_000, 500_000_000, 750_000_000]
+    assert arrival_offsets(itertools.repeat(0.4), None, 1.0).tolist() == [0, 400_000_000, 800_000_000]
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from inferload.dialects import StopResponse, likely_endpoint_type, other_dialect, sniff_json
 from inferload.engine.sse import SSEParser
+from inferload.json_codec import loads as json_loads
 from inferload.records import (
     ERROR_EMPTY,
     ERROR_HTTP,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from inferload.config import ProfileConfig
     from inferload.dataset import Conversation, Tokenizer
 
-_decode = json.JSONDecoder().decode
 
 Extract = Callable[[dict[str, Any]], "tuple[str | None, str | None]"]
 """From one decoded response object (or stream event) to (answer text, reasoning text)."""
@@ -137,8 +137,7 @@ class SSEJSONParser:
             self._done = True
             return
         try:
-            # what json.loads(bytes) does for UTF-8 (SSE is UTF-8 by definition), minus its per-call checks
-            obj = _decode(payload.decode("utf-8", "surrogatepass"))
+            obj = json_loads(payload)
         except ValueError:
             if self._error is None:
                 self._error = RequestError(ERROR_MALFORMED, f"stream event is not JSON: {payload[:80]!r}")
@@ -240,7 +239,7 @@ class JSONBodyParser:
     def finish(self, record: RequestRecord, tokenizer: Tokenizer | None) -> None:
         body = b"".join(self._parts)
         try:
-            obj = json.loads(body)
+            obj = json_loads(body)
             if not isinstance(obj, dict):
                 raise TypeError("not a JSON object")
             if obj.get("error") is not None:

@@ -10,8 +10,7 @@ file that contains one is scrubbed — a last line of defence behind the redacti
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferload import __version__
 from inferload.artifact_files import open_artifact, write_artifact
+from inferload.json_codec import json_safe
 from inferload.metrics_engine import MetricsAccumulator, is_aggregate
 from inferload.records import RequestRecord
 from inferload.redact import redact_payload, redact_text, replace_secrets
@@ -52,8 +52,10 @@ class ExportContext:
     """The run's state (identity, lifecycle, phases); read-only here."""
     config: Any
     """The validated ProfileConfig; exporters use only ``redacted_dump()`` and ``secret_values()``."""
-    records: list[RequestRecord]
-    """Every record of the run, warmup and failed ones included, in arrival order."""
+    records: Collection[RequestRecord]
+    """Every record of the run, warmup and failed ones included, in arrival order: during a run a
+    :class:`~inferload.record_store.RecordStore` read back from disk a batch at a time, so iterate it
+    (as often as needed) and take ``len()``, but never copy it into a list."""
     metrics: dict[str, dict[str, Any]]
     """``accumulator.final(...)``: tag -> stats block (unit, avg, p1…p99, min, max, std, count, sum,
     header; aggregates carry only unit, avg, count, header)."""
@@ -107,17 +109,6 @@ def iso_time(wall_ns: int | None) -> str | None:
         return None
     return datetime.fromtimestamp(wall_ns / 1e9, tz=timezone.utc).astimezone().replace(tzinfo=None) \
         .isoformat()
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by None, so it serialises as strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
 
 
 def metric_label(tag: str, block: Mapping[str, Any]) -> str:

@@ -3,7 +3,8 @@
 Metric *definitions* are plugins (:class:`~inferload.types.MetricSpec`, looked up once through
 ``registry.all("metric")``); this module only calls them. Per record it calls each applicable record
 metric's ``compute(record)`` directly — pluggy is never involved — and appends the value to a per-metric
-``array.array('d')`` column, so ingestion is O(1) amortised per record and memory is 8 bytes per value.
+:class:`~inferload.value_column.ValueColumn`: O(1) amortised per record, and bounded memory however long
+the run (each column keeps at most a small tail in memory; the rest goes to disk in sorted runs).
 
 Two kinds of statistics come out of those columns:
 
@@ -13,7 +14,9 @@ Two kinds of statistics come out of those columns:
   the sketches, so its cost depends on the values that arrived since the last one and on the sketches'
   bucket counts, not on the length of the run. count, sum, avg, min and max are exact, std exact up to
   float rounding, percentiles within the sketch's relative accuracy (0.5 %).
-- **final** (:meth:`MetricsAccumulator.final`): exact, one numpy sort per full column.
+- **final** (:meth:`MetricsAccumulator.final`): exact, from the columns on disk — percentile ranks by
+  selection over their sorted runs, sum and std from exact running sums — equal bit for bit to
+  :func:`inferload.stats.compute_stats` over every value held in memory.
 
 Which records count: warmup records are ignored entirely; records with an error are counted (and grouped
 for the error summary) but never feed a per-request metric; every other record feeds every record metric
@@ -26,7 +29,7 @@ A record metric may return a list (inter-chunk latency): each element is one val
 ``add`` must be called from one thread (the engine's). ``snapshot`` and ``final`` may run on another
 thread: they copy each column in one GIL-atomic slice before handing it to numpy, so a concurrent ``add``
 never meets an exported buffer, and a lock serialises the sketches' feeding and reading (held for a
-feed, never for a record). Readers get the finished dicts, never the columns.
+feed or a column's spill to disk, never for a record). Readers get the finished dicts, never the columns.
 """
 
 from __future__ import annotations
@@ -35,16 +38,18 @@ import logging
 import os
 import re
 import threading
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
 from inferload.records import ERROR_METRIC, ERROR_REQUEST_CANCELLED, WARMUP, RequestError, RequestRecord
-from inferload.stats import compute_stats, ns_to, per_second
+from inferload.stats import ns_to, per_second
 from inferload.types import MetricSpec
+from inferload.value_column import ValueColumn
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
@@ -58,7 +63,8 @@ is judged per request by the metric itself, which returns None where it does not
 
 SKETCH_FEED_VALUES = 65_536
 """``add`` feeds a column's pending values to its sketch once this many have accumulated: big enough for
-numpy batches to be cheap per value, small enough that a snapshot has little left to feed."""
+numpy batches to be cheap per value, small enough that a snapshot has little left to feed. (A column also
+feeds whatever is pending just before its values go to disk, see :mod:`inferload.value_column`.)"""
 
 SCHEDULE_LAG_WARN_MS = 1.0
 """Client overload: warn only when the p99 of the client's own lag exceeds this (ms) ..."""
@@ -167,7 +173,9 @@ class MetricsAccumulator:
 
     ``registry`` provides the metric plugins; ``config`` (optional) decides which apply (streaming, token
     producing endpoint) and may carry ``goodput``; ``goodput`` overrides it (string or mapping, see
-    :func:`parse_goodput`). ``capabilities`` overrides what would be read from the config.
+    :func:`parse_goodput`). ``capabilities`` overrides what would be read from the config. ``spool_dir``
+    is where the columns' files are created (anonymous temporary files; None: the system's temporary
+    directory).
     """
 
     def __init__(
@@ -177,6 +185,7 @@ class MetricsAccumulator:
         goodput: str | Mapping[str, Any] | Sequence[str] | None = None,
         *,
         capabilities: Iterable[str] | None = None,
+        spool_dir: Path | str | None = None,
     ) -> None:
         self._registry = registry
         self._config = config
@@ -188,8 +197,12 @@ class MetricsAccumulator:
         self.record_specs = [s for s in specs if s.kind == "record" and self._applies(s)]
         self.aggregate_specs = [s for s in specs if s.kind == "aggregate" and self._applies(s)]
         self.derived_specs = [s for s in specs if s.kind == "derived" and self._applies(s)]
-        self._columns: dict[str, array] = {s.name: array("d") for s in self.record_specs}
-        self._computers: list[tuple[str, Callable[[RequestRecord], Any], array]] = [
+        self._sketch_lock = threading.Lock()
+        self._columns: dict[str, ValueColumn] = {
+            s.name: ValueColumn(spool_dir, lock=self._sketch_lock, before_spill=partial(self._feed, s.name))
+            for s in self.record_specs
+        }
+        self._computers: list[tuple[str, Callable[[RequestRecord], Any], ValueColumn]] = [
             (s.name, s.compute, self._columns[s.name]) for s in self.record_specs
         ]
         from inferload.sketch import QuantileSketch  # numpy: only once an accumulator exists
@@ -197,7 +210,6 @@ class MetricsAccumulator:
         self._sketches: dict[str, QuantileSketch] = {s.name: QuantileSketch() for s in self.record_specs}
         self._fed: dict[str, int] = {s.name: 0 for s in self.record_specs}
         """Per column: how many of its values the sketch has taken in (a prefix of the column)."""
-        self._sketch_lock = threading.Lock()
         if goodput is None:
             goodput = getattr(config, "goodput", None)
         self.slos = parse_goodput(goodput)
@@ -215,7 +227,7 @@ class MetricsAccumulator:
         self._first_scheduled_ns: int | None = None
         self._last_scheduled_ns: int | None = None
         self._last_start_ns: int | None = None
-        self._schedule_lag_ms = array("d")
+        self._schedule_lag_ms = ValueColumn(spool_dir)
         self._slot_waits = 0
         """Profiling requests a --concurrency cap held past their scheduled time (rate mode)."""
         self._slot_wait_max_ns = 0
@@ -259,11 +271,11 @@ class MetricsAccumulator:
                     self._feed(tag)
 
     def _measure(
-        self, record: RequestRecord, computers: list[tuple[str, Any, array]], slo_checks: list[Any]
+        self, record: RequestRecord, computers: list[tuple[str, Any, ValueColumn]], slo_checks: list[Any]
     ) -> RequestError | None:
         """Compute every record metric of a successful record and append the values; a metric that raises
         makes the request a ``metric_error`` (set on the record, returned) and none of its values count."""
-        values: list[tuple[str, Any, array]] = []
+        values: list[tuple[str, Any, ValueColumn]] = []
         for tag, compute, column in computers:
             try:
                 value = compute(record)
@@ -287,7 +299,8 @@ class MetricsAccumulator:
     def _feed(self, tag: str) -> None:
         """Pass the values appended to ``tag``'s column since the last feed to its sketch (lock held)."""
         start = self._fed[tag]
-        pending = self._columns[tag][start:]  # a copy, taken in one GIL-atomic step
+        column = self._columns[tag]
+        pending = column.tail[start - column.spilled:]  # a copy, taken in one GIL-atomic step
         if pending:
             self._sketches[tag].add(pending)
             self._fed[tag] = start + len(pending)
@@ -344,22 +357,10 @@ class MetricsAccumulator:
             with self._sketch_lock:
                 self._feed(tag)
                 sketch = self._sketches[tag]
-                if final:
-                    # Exactly the values the sketch holds (appends beyond them belong to a later call),
-                    # so the exact running sum applies: no second summing pass.
-                    column = self._columns[tag][:self._fed[tag]]  # a copy: numpy must not pin the buffer
-                    total = sketch.sum
-                else:
-                    stats = sketch.stats()
-            if final:
-                if not column:
-                    continue
-                import numpy as np
-
-                ordered = np.frombuffer(column, dtype=np.float64)  # a view of our private copy
-                ordered.sort()  # in place: one column-sized allocation fewer than np.sort
-                stats = compute_stats(ordered, total=total, is_sorted=True)
-            elif not stats["count"]:
+                # final: exact, from the column's sorted runs on disk and its tail (the values the
+                # sketch holds, as the feed just took them all)
+                stats = self._columns[tag].stats() if final else sketch.stats()
+            if not stats["count"]:
                 continue
             results[tag] = record_block(spec, stats)
         for specs in (self.aggregate_specs, self.derived_specs):
@@ -428,10 +429,10 @@ class MetricsAccumulator:
     def schedule_lag_stats(self) -> dict[str, Any] | None:
         """Stats (ms) of the client's own lateness per profiling request (``RequestRecord.client_lag_ns``:
         ready to hand-over, without slot waits or connection set-up)."""
-        lag = self._schedule_lag_ms[:]
-        if not lag:
+        stats = self._schedule_lag_ms.stats()
+        if not stats["count"]:
             return None
-        return {"unit": "ms", **compute_stats(lag)}
+        return {"unit": "ms", **stats}
 
     def client_warnings(self, lag_stats: Mapping[str, Any] | None = None) -> list[str]:
         """Plain-language warnings when the client, not the server, limited the run.
@@ -486,7 +487,7 @@ class MetricsAccumulator:
 
     def _mean_latency_ms(self) -> float:
         column = self._columns.get("request_latency")
-        return sum(column) / len(column) if column else 0.0
+        return column.mean() if column is not None else 0.0
 
     def _overload_advice(self) -> str:
         """What to do about a late client, by cause: a machine busy with other work, too few workers for

@@ -11,6 +11,7 @@ module carries its own ``1e6`` or ``1e9``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -69,9 +70,19 @@ def fixed_point_sum(values: Sequence[float] | np.ndarray) -> tuple[int, float]:
         with np.errstate(invalid="ignore"):  # inf + -inf is NaN, as numpy's own sum says
             nonfinite = float(x[~finite].sum())
         x = x[finite]
+    return _scaled_sum(x, None, SUM_SCALE_BITS), nonfinite
+
+
+def _scaled_sum(x: np.ndarray, extra_exponent: np.ndarray | None, scale_bits: int) -> int:
+    """The exact sum of finite ``x * 2**extra_exponent`` in units of ``2**-scale_bits`` (see
+    :func:`fixed_point_sum`; ``scale_bits`` must keep every shift non-negative)."""
+    import numpy as np
+
     scaled = 0
     for start in range(0, x.size, _CHUNK):
         mantissa, exponent = np.frexp(x[start:start + _CHUNK])
+        if extra_exponent is not None:
+            exponent = exponent + extra_exponent[start:start + _CHUNK]
         whole = mantissa * 9007199254740992.0  # 2**53: an exact integer below 2**53 in magnitude
         high = np.floor(whole * (1.0 / 67108864.0))  # 2**26
         low = whole - high * 67108864.0  # 0 <= low < 2**26, exact
@@ -80,9 +91,114 @@ def fixed_point_sum(values: Sequence[float] | np.ndarray) -> tuple[int, float]:
         high_sums = np.bincount(bins, weights=high)
         low_sums = np.bincount(bins, weights=low)
         for k in np.flatnonzero((high_sums != 0) | (low_sums != 0)).tolist():
-            shift = k + base - 53 + SUM_SCALE_BITS  # x = whole * 2**(exponent - 53); >= 0 for every double
+            shift = k + base - 53 + scale_bits  # x = whole * 2**(exponent - 53); >= 0 for every double
             scaled += (int(high_sums[k]) << (shift + 26)) + (int(low_sums[k]) << shift)
-    return scaled, nonfinite
+    return scaled
+
+
+_VARIANCE_SAFE_BITS = 1000
+"""A variance within ``2**±1000`` is a normal double: divided and rooted as is."""
+
+_DIRECT_SPLIT_LIMIT = 2.0**400
+"""Values within ``2**±400`` split directly: their squares' pieces neither overflow nor underflow."""
+
+SQUARE_SCALE_BITS = 3300
+"""Units (``2**-SQUARE_SCALE_BITS``) of the exact sum of squares: a square of a double may lie far outside
+the float range (``2**-2148`` … ``2**2048``), so it is summed as pieces ``p * 2**(2e)``."""
+
+
+class ExactMoments:
+    """Exact running sums of ``x`` and ``x**2`` over finite values, plus a count of the others: the
+    sum and the population std of a column, independent of the order or batching of values.
+
+    ``x`` splits (Veltkamp) into two 26-bit halves whose three products are exact doubles, so ``x**2`` is
+    summed without rounding as those pieces; beyond ``2**±400`` the split is of the mantissa ``m`` of
+    ``x = m * 2**e`` (``frexp``), the pieces then scaled by ``2**(2e)`` as they are summed. The std is
+    the square root of the variance ``(n·Σx² - (Σx)²) / n²`` rounded once from exact integers (within one
+    ulp of the true std, where numpy's two-pass figure depends on summation order).
+    """
+
+    __slots__ = ("count", "nonfinite", "nonfinite_sum", "scaled_squares", "scaled_sum")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.nonfinite = 0
+        self.nonfinite_sum = 0.0
+        self.scaled_sum = 0
+        self.scaled_squares = 0
+
+    def copy(self) -> ExactMoments:
+        other = ExactMoments()
+        for name in self.__slots__:
+            setattr(other, name, getattr(self, name))
+        return other
+
+    def add(self, values: Sequence[float] | np.ndarray) -> None:
+        """Take in a batch of values."""
+        import numpy as np
+
+        x = np.asarray(values, dtype=np.float64).ravel()
+        if not x.size:
+            return
+        self.count += int(x.size)
+        scaled, nonfinite_sum = fixed_point_sum(x)
+        self.scaled_sum += scaled
+        finite = np.isfinite(x)
+        if not finite.all():
+            self.nonfinite += int(x.size - int(finite.sum()))
+            self.nonfinite_sum += nonfinite_sum
+            x = x[finite]
+        if not x.size:
+            return
+        magnitude = np.abs(x)
+        smallest = magnitude[magnitude > 0].min(initial=1.0)
+        if magnitude.max() < _DIRECT_SPLIT_LIMIT and smallest > 1.0 / _DIRECT_SPLIT_LIMIT:
+            # every metric's values: split x itself, no exponent bookkeeping, one summing pass
+            split = x * 134217729.0  # 2**27 + 1
+            high = split - (split - x)
+            low = x - high
+            pieces = np.concatenate((high * high, 2.0 * high * low, low * low))
+            self.scaled_squares += _scaled_sum(pieces, None, SQUARE_SCALE_BITS)
+            return
+        mantissa, exponent = np.frexp(x)
+        split = mantissa * 134217729.0
+        high = split - (split - mantissa)
+        low = mantissa - high
+        twice = np.concatenate((2 * exponent,) * 3)
+        pieces = np.concatenate((high * high, 2.0 * high * low, low * low))
+        self.scaled_squares += _scaled_sum(pieces, twice, SQUARE_SCALE_BITS)
+
+    @property
+    def sum(self) -> float:
+        """The correctly rounded sum."""
+        return fixed_point_to_float(self.scaled_sum, self.nonfinite_sum)
+
+    @property
+    def std(self) -> float:
+        """The population std (ddof 0); NaN with any inf or NaN among the values, as numpy's."""
+        if self.nonfinite or not self.count:
+            return float("nan")
+        n = self.count
+        numerator = self.scaled_squares * n - (self.scaled_sum * self.scaled_sum << (SQUARE_SCALE_BITS - 2 *
+                                                                                   SUM_SCALE_BITS))
+        if numerator <= 0:
+            return 0.0
+        denominator = (n * n) << SQUARE_SCALE_BITS
+        # scaled by an even power of two when the variance itself is outside the float range (values near
+        # 1e±300), so that the std, which is inside it, still comes out right
+        scale = (numerator.bit_length() - denominator.bit_length()) // 2 // 2 * 2
+        if -_VARIANCE_SAFE_BITS < 2 * scale < _VARIANCE_SAFE_BITS:
+            return math.sqrt(numerator / denominator)
+        if scale > 0:
+            return math.sqrt(numerator / (denominator << 2 * scale)) * 2.0 ** scale
+        return math.sqrt((numerator << -2 * scale) / denominator) * 2.0 ** scale
+
+
+def exact_std(values: Sequence[float] | np.ndarray) -> float:
+    """The population std of ``values`` through :class:`ExactMoments` (order-independent)."""
+    moments = ExactMoments()
+    moments.add(values)
+    return moments.std
 
 
 def fixed_point_to_float(scaled: int, nonfinite: float = 0.0) -> float:
@@ -145,7 +261,7 @@ def compute_stats(
         stats[f"p{p}"] = interpolate(float(ordered[low]), float(ordered[high]), fraction)
     stats["min"] = float(ordered[0])
     stats["max"] = float(ordered[-1])
-    stats["std"] = float(ordered.std())
+    stats["std"] = exact_std(ordered)
     stats["count"] = count
     stats["sum"] = float(total)
     return stats

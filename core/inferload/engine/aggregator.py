@@ -1,5 +1,6 @@
 """The parent's side of the record stream: every batch updates RunState counters, the metrics
-accumulator and the record list, and fires the ``record_batch`` hook once per batch (never per record).
+accumulator and the record store on disk (:mod:`inferload.record_store`), and fires the ``record_batch``
+hook once per batch (never per record).
 It also samples the workers' CPU and memory with psutil for ``/api/workers``.
 """
 
@@ -8,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inferload.record_store import RecordStore
 from inferload.records import ERROR_CANCELLED, ERROR_REQUEST_CANCELLED, RequestRecord
 from inferload.runstate import PhaseProgress, RunState, WorkerStats
 
@@ -25,6 +28,13 @@ shorter interval gives 0 % or a multiple of 100 % instead of a usage figure."""
 _GONE = ("stopped", "failed")
 
 
+def spool_dir(state: RunState) -> Path | None:
+    """Where a run's temporary record and value files go: its artifact directory once it exists (the disk
+    the user chose for the run's output), else the system's temporary directory."""
+    directory = getattr(state, "artifact_dir", None)
+    return Path(directory) if directory is not None and Path(directory).is_dir() else None
+
+
 class RecordAggregator:
     """Owns the run's records and keeps ``state.phases``/``state.workers`` current."""
 
@@ -32,7 +42,8 @@ class RecordAggregator:
         self.state = state
         self.registry = registry
         self.accumulator = accumulator
-        self.records: list[RequestRecord] = []
+        self.records = RecordStore(spool_dir=spool_dir(state))
+        """Every record so far, on disk in arrival order."""
         self.sent_by_worker: dict[str, int] = {}
         self._sent_before_phase: dict[str, int] = {}
         self._procs: dict[str, Any] = {}
@@ -103,7 +114,7 @@ class RecordAggregator:
             stats.requests_cancelled += cancelled
             stats.request_errors += errors
             stats.last_update_ns = time.time_ns()
-        self.records.extend(records)
+        self.records.append(records)
         self.accumulator.add(records)
         self._live_dirty = True
         self.registry.hooks.record_batch(state=self.state, records=records)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from inferload.engine.post_run_checks import all_failed_message, log_timeouts, unaccounted_records
@@ -35,7 +35,7 @@ def finish_run(
     registry: PluginRegistry,
     endpoint: EndpointSpec,
     accumulator: MetricsAccumulator,
-    records: list[RequestRecord],
+    records: Collection[RequestRecord],
     inputs: list[dict[str, Any]],
     cancelled: bool,
     worker_failure: str | None,
@@ -73,7 +73,10 @@ def finish_run(
         # before the summary, so is_complete says false, as for a run whose every request failed
         state.error = worker_failure
         state.lifecycle = Lifecycle.FAILED
+    final_started = time.perf_counter()
     metrics = accumulator.final()
+    log.info("final statistics of %d records computed from disk in %.3f s", len(records),
+             time.perf_counter() - final_started)
     client_warnings.extend(registry.hooks.failure_lines())  # plugins that failed so far
     all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
     if all_failed:

@@ -6,7 +6,7 @@ returns what the summary needs and logs what the user should see.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from inferload.records import ERROR_TIMEOUT
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("inferload.profile")
 
 
-def unaccounted_records(state: RunState, records: Sequence[RequestRecord]) -> str | None:
+def unaccounted_records(state: RunState, records: Collection[RequestRecord]) -> str | None:
     """A warning (also logged) when fewer records arrived than requests were sent (a worker was lost)."""
     sent = sum(p.requests_sent for p in state.phases.values())
     if len(records) == sent:
@@ -46,8 +46,12 @@ def all_failed_message(accumulator: Any, config: ProfileConfig, scrub: Callable[
     )
 
 
-def log_timeouts(records: Sequence[RequestRecord]) -> None:
-    """Say how many requests timed out, quoting the first one's message."""
-    timeouts = [r.error for r in records if r.error is not None and r.error.type == ERROR_TIMEOUT]
-    if timeouts:
-        log.warning("%d request(s) timed out: %s", len(timeouts), timeouts[0].message)
+def log_timeouts(records: Iterable[RequestRecord]) -> None:
+    """Say how many requests timed out, quoting the first one's message (one pass, nothing kept)."""
+    count, first = 0, None
+    for record in records:
+        if record.error is not None and record.error.type == ERROR_TIMEOUT:
+            count += 1
+            first = first or record.error.message
+    if count:
+        log.warning("%d request(s) timed out: %s", count, first)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from inferload import __version__
 from inferload.artifact_files import artifact_dir_for
 from inferload.config import ProfileConfig
-from inferload.engine.aggregator import RecordAggregator
+from inferload.engine.aggregator import RecordAggregator, spool_dir
 from inferload.engine.finish import finish_run, record_abort
 from inferload.engine.live_api import bind_live_api, linger
 from inferload.engine.load_driver import LoadDriver
@@ -174,7 +174,7 @@ class ProfileRun:
         self.pool.start(self.config, {**payloads.worker_fields, "url": url},
                         rate=replay_rate(payloads.replay_offsets_ns))
         # built while the workers start and open their connections: its imports (numpy) overlap with them
-        accumulator = MetricsAccumulator(registry, self.config)
+        accumulator = MetricsAccumulator(registry, self.config, spool_dir=spool_dir(state))
         aggregator = RecordAggregator(state, registry, accumulator)
         self.pool.wait_ready(aggregator, self.scrub)
         if self.api_server is not None:
@@ -205,6 +205,7 @@ class ProfileRun:
             console=self.console,
             client_warnings=server_warnings,
         )
+        aggregator.records.close()
         linger(self.api_server, self.config.api_linger, self.signals)
         if self.pool.failure or all_failed:
             return EXIT_RUN_FAILED

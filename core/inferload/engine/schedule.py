@@ -38,7 +38,7 @@ class PhasePlan:
     """Requests to send; None when the duration decides (concurrency mode only)."""
     duration_sec: float | None
     grace_sec: float | None
-    offsets_ns: list[int] | None
+    offsets_ns: array[int] | None
     """Rate mode: the start offset of request ``first_id + i``; None in concurrency mode."""
     stream: ArrivalStream | None = None
     """Rate mode when the rate can change while it runs: the schedule drawn as it is sent (offsets_ns
@@ -75,10 +75,11 @@ def split_concurrency(total: int | None, workers: int) -> list[int | None]:
     return [total // workers + (1 if i < total % workers else 0) for i in range(workers)]
 
 
-def arrival_offsets(gaps: Any, count: int | None, duration_sec: float | None) -> list[int]:
+def arrival_offsets(gaps: Any, count: int | None, duration_sec: float | None) -> array[int]:
     """Absolute offsets (ns) from gaps (s): the first request at 0, then the running sum of the gaps.
-    Stops after ``count`` requests, or before the first offset at or past ``duration_sec``."""
-    offsets: list[int] = []
+    Stops after ``count`` requests, or before the first offset at or past ``duration_sec``. An int64
+    array: 8 bytes per request in the parent (a list of ints took ~40), for schedules of millions."""
+    offsets = array("q")
     limit_ns = None if duration_sec is None else int(duration_sec * 1e9)
     total = 0.0
     while True:
@@ -117,7 +118,7 @@ def build_phases(
     next_id = 0
     rng = random.Random(seed ^ 0x5EED)
 
-    def offsets(count: int | None, duration: float | None) -> list[int] | None:
+    def offsets(count: int | None, duration: float | None) -> array[int] | None:
         if config.request_rate is None:
             return None
         factory, kwargs = _arrivals(config, registry)

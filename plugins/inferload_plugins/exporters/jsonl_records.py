@@ -7,12 +7,11 @@ null)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from inferload import hookimpl
-from inferload.export import json_safe
+from inferload.json_codec import dumps
 from inferload.records import RequestRecord
 from inferload.types import ExporterSpec
 
@@ -53,18 +52,11 @@ def record_line(record: RequestRecord, metrics: dict[str, Any], scrub: Any) -> d
     }
 
 
-def _dumps(line: dict[str, Any]) -> str:
-    try:
-        return json.dumps(line, separators=(",", ":"), allow_nan=False)
-    except ValueError:  # a NaN or infinity somewhere: rare, so only then pay for the walk
-        return json.dumps(json_safe(line), separators=(",", ":"), allow_nan=False)
-
-
 def export_jsonl(context: Any) -> list[Path]:
     per_record = context.accumulator.record_metrics
     with context.open(FILENAME) as handle:
         for record in context.records:
-            handle.write(_dumps(record_line(record, per_record(record), context.scrub)))
+            handle.write(dumps(record_line(record, per_record(record), context.scrub)))
             handle.write("\n")
     return [context.artifact_dir / FILENAME]
 

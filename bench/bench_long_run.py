@@ -1,0 +1,118 @@
+"""Long runs in bounded memory: the parent's RSS over a long `inferload profile` run, and final-stats time.
+
+Runs the real CLI (`inferload profile`, as a user types it) against the minimal SSE server of
+bench_client.py (4 tokens per request, no delay) in a second process, and samples the inferload parent's
+RSS from outside with psutil. Two modes:
+
+- count (default): ``--requests N`` at ``--concurrency C``; prints the RSS curve at 10 % steps of the run
+  time, the peak, and the time ``final()`` took (from the run's log), plus how many records the JSONL
+  export holds (every request accounted for);
+- soak: ``--soak-minutes M`` runs for M minutes (``--benchmark-duration``) at the highest rate the
+  machine sustains (closed loop at ``--concurrency``), samples RSS every ``--sample-sec`` (60 by default
+  in soak mode), and prints the samples and the least-squares slope in MB per hour.
+
+    python bench/bench_long_run.py --requests 1000000
+    python bench/bench_long_run.py --soak-minutes 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench_client import Server  # this directory is on sys.path when run as a script
+from bench_startup import inferload_script
+
+
+def slope_mb_per_hour(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MB) samples, in MB per hour."""
+    n = len(samples)
+    if n < 2:
+        return float("nan")
+    mean_t = sum(t for t, _ in samples) / n
+    mean_m = sum(m for _, m in samples) / n
+    var = sum((t - mean_t) ** 2 for t, _ in samples)
+    cov = sum((t - mean_t) * (m - mean_m) for t, m in samples)
+    return cov / var * 3600 if var else float("nan")
+
+
+def run(args: argparse.Namespace) -> int:
+    import psutil
+
+    server = Server()
+    workdir = Path(tempfile.mkdtemp(prefix="inferload-long-"))
+    load = ["--request-count", str(args.requests)] if not args.soak_minutes else [
+        "--benchmark-duration", str(args.soak_minutes * 60), "--benchmark-grace-period", "5"]
+    command = [inferload_script(), "profile", "--url", server.url, "-m", "bench", "--streaming", "--isl", "8",
+               "--concurrency", str(args.concurrency), *load, "--ui", "none", "--artifact-dir", str(workdir)]
+    if args.workers:
+        command += ["--workers", str(args.workers)]
+    print(f"long run: {' '.join(command[1:])}")
+    print(f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f}", flush=True)
+    started = time.monotonic()
+    samples: list[tuple[float, float]] = []
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        parent = psutil.Process(process.pid)
+        next_sample = started
+        while process.poll() is None:
+            now = time.monotonic()
+            if now >= next_sample:
+                with contextlib.suppress(psutil.Error):
+                    samples.append((now - started, parent.memory_info().rss / 2**20))
+                    if args.soak_minutes:
+                        print(f"  t={now - started:7.0f} s  parent RSS {samples[-1][1]:7.1f} MB", flush=True)
+                next_sample += args.sample_sec
+            time.sleep(min(0.2, args.sample_sec))
+        elapsed = time.monotonic() - started
+        stderr = process.stderr.read() if process.stderr else ""
+        if process.returncode != 0:
+            print(f"inferload exited {process.returncode}: {stderr[-2000:]}")
+            return 1
+        (run_dir,) = [p for p in workdir.iterdir() if p.is_dir()]
+        log = (run_dir / "logs" / "inferload.log").read_text()
+        final = re.search(r"final statistics of (\d+) records computed from disk in ([\d.]+) s", log)
+        with (run_dir / "profile_export.jsonl").open("rb") as handle:
+            lines = sum(1 for _ in handle)
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    peak = max(m for _, m in samples)
+    print(f"finished in {elapsed:.0f} s, {lines:,} JSONL records (warmup included); load average at end "
+          f"{os.getloadavg()[0]:.1f}")
+    if not args.soak_minutes:
+        print("parent RSS curve (MB) at 0 %, 10 %, ... 100 % of the run time:")
+        marks = [samples[min(len(samples) - 1, round(i * (len(samples) - 1) / 10))][1] for i in range(11)]
+        print("  " + " ".join(f"{m:.0f}" for m in marks))
+    print(f"parent peak RSS {peak:.1f} MB over {len(samples)} samples")
+    if final:
+        print(f"final statistics of {int(final.group(1)):,} records: {float(final.group(2)):.3f} s")
+    settle = min(60.0, elapsed / 4)  # past start-up and warm-up
+    steady = [s for s in samples if s[0] >= settle]
+    print(f"RSS slope after the first {settle:.0f} s: {slope_mb_per_hour(steady):+.1f} MB/hour "
+          f"({len(steady)} samples)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_long_run.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1_000_000, help="requests in count mode")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=0, help="--workers (default: inferload's choice)")
+    parser.add_argument("--soak-minutes", type=float, default=0.0, help="soak mode: run this long")
+    parser.add_argument("--sample-sec", type=float, default=None, help="RSS sample interval")
+    args = parser.parse_args(argv)
+    if args.sample_sec is None:
+        args.sample_sec = 60.0 if args.soak_minutes else 1.0
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

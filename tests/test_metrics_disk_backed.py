@@ -199,8 +199,8 @@ def _event_sweep_start(spans: list[tuple[int, int]], target: int) -> int | None:
 def test_steady_state_window_streams_and_matches_the_event_sweep(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inferload_plugins.summaries import steady_state
     from inferload.config import ProfileConfig
+    from inferload_plugins.summaries import steady_state
 
     monkeypatch.setattr(steady_state, "_BATCH", 3)  # slices of 192 starts: the answer may lie past the first
     rng = random.Random(seed)

@@ -41,6 +41,8 @@ class WorkerInit:
     batch_size: int = 512
     output_limited: bool = True
     """Whether requests carry an output limit (--osl): shapes the hint of a timeout's error message."""
+    dialects: tuple[tuple[str, Any], ...] = ()
+    """``(endpoint type, recognise)`` pairs (:func:`inferload.dialects.set_recognisers`)."""
 
 
 @dataclass

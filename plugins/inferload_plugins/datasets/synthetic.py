@@ -6,6 +6,10 @@ text natural (real words in real order, so servers see realistic token statistic
 length exact whatever the tokenizer: the builtin tokenizer is exact at the first try, a BPE tokenizer that
 re-merges at a window's edges converges within a few tries.
 
+Rerank mode (``--rerank-documents N``, for an endpoint type that ranks documents): each entry is a query of
+exactly ``--rerank-query-tokens`` and N documents of exactly the sampled ISL each, cut the same way; the
+entry's ``input_tokens`` is their sum (a reranker's cost grows with every (query, document) pair).
+
 ISL and OSL are drawn from normal distributions (rounded, clipped at 1), each from its own stream seeded by
 ``--random-seed``, so the same seed gives the same prompts whether or not ``--osl`` is set.
 """
@@ -67,15 +71,13 @@ def make_synthetic(
     server's prefix cache cannot serve one prompt from another (unless the ISL is too short to hold it).
     ``seed=None`` draws a fresh seed: a different dataset on every call. ``rerank_documents`` (an endpoint
     type that ranks documents): each entry is a query of ``rerank_query_tokens`` and that many documents of
-    ISL tokens each (:mod:`.rerank_documents`).
+    ISL tokens each (:func:`rerank_conversations`).
     """
     _check(num_entries=num_entries, isl_mean=isl_mean, isl_stddev=isl_stddev, osl_mean=osl_mean,
            osl_stddev=osl_stddev)
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
     if rerank_documents:
-        from .rerank_documents import rerank_conversations
-
         return rerank_conversations(tokenizer=tokenizer, num_entries=num_entries, isl_mean=isl_mean,
                                     isl_stddev=isl_stddev, documents=rerank_documents,
                                     query_tokens=rerank_query_tokens, seed=seed)
@@ -104,6 +106,26 @@ def make_synthetic(
             last_note = now
             log.info("synthetic dataset: %d of %d prompts built (%.0f s)", index + 1, num_entries,
                      now - started)
+    return conversations
+
+
+def rerank_conversations(
+    *, tokenizer: Tokenizer, num_entries: int, isl_mean: int, isl_stddev: float, documents: int,
+    query_tokens: int, seed: int,
+) -> list[Conversation]:
+    """``num_entries`` conversations, each ``prompt`` (the query) plus ``documents`` texts; the lengths are
+    exact under ``tokenizer`` (a :class:`~inferload.errors.UsageError` when a tokenizer cannot hit one)."""
+    isl_rng = random.Random(f"inferload-isl-{seed}")
+    start_rng = random.Random(f"inferload-prompt-{seed}")
+    lengths = [[sample_length(isl_rng, isl_mean, isl_stddev) for _ in range(documents)]
+               for _ in range(num_entries)]
+    source = encode_source(tokenizer, max(query_tokens, *(max(row) for row in lengths)) + 16)
+    conversations = []
+    for index, row in enumerate(lengths):
+        query = exact_prompt(tokenizer, source, query_tokens, start_rng)
+        texts = tuple(exact_prompt(tokenizer, source, length, start_rng) for length in row)
+        conversations.append(Conversation(conversation_id=f"{NAME}-rerank-{index}", prompt=query,
+                                          input_tokens=query_tokens + sum(row), documents=texts))
     return conversations
 
 

@@ -107,3 +107,25 @@ def test_anthropic_without_osl_asks_the_default_output_length_every_endpoint_typ
     assert {(t["route"], t["completion_tokens"]) for t in truth} == {
         ("/v1/messages", DEFAULT_OUTPUT_TOKENS), ("/v1/chat/completions", DEFAULT_OUTPUT_TOKENS)}
     assert {r["metrics"]["output_sequence_length"]["value"] for r in records} == {DEFAULT_OUTPUT_TOKENS}
+
+
+def test_a_disabled_endpoint_type_is_never_suggested(
+    inferload_exe: Path, cli_env: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    # the simulator (all plugins) answers NDJSON; the client runs without the Ollama plugin: the request
+    # still ends at the first line as malformed_response, but names no endpoint type it cannot use
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *SLOW_STREAM)
+    try:
+        result = profile(run_cli, sim.url, tmp_path / "art", "-m", "m", "--endpoint", "/api/chat",
+                         "--streaming", "--request-count", "2", "--osl", "4", "--extra-inputs",
+                         json.dumps(BODY_FIX["/api/chat"]),
+                         env={"INFERLOAD_DISABLE_PLUGINS": "endpoint-ollama-chat"})
+        _, _, records = load_run(tmp_path / "art")
+    finally:
+        sim.stop()
+    assert result.returncode == 1
+    for record in records:
+        assert record["error"]["type"] == "malformed_response"
+        assert record["error"]["message"].startswith("a JSON line, no SSE event: b'")
+        assert "--endpoint-type" not in record["error"]["message"]
+    assert "ollama_chat" not in result.stderr + result.stdout

@@ -38,6 +38,7 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=True,
             produces_tokens=True,
             factory=AnthropicMessagesAdapter,
+            recognise=is_messages,
             headers={"anthropic-version": ANTHROPIC_VERSION},
             auth_headers=lambda key: {"x-api-key": key},
         )
@@ -257,3 +258,9 @@ class SimulatedMessage:
         return json.dumps({"id": out.id, "type": "message", "role": "assistant", "model": out.model,
                            "content": content, "stop_reason": _STOP.get(out.finish_reason, "end_turn"),
                            "stop_sequence": None, "usage": self._usage()}).encode()
+
+
+def is_messages(obj: Any) -> bool:
+    """A Messages event (``message_*``, ``content_block_*``) or a whole ``{"type": "message"}`` body."""
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    return isinstance(kind, str) and (kind == "message" or kind.startswith(("message_", "content_block_")))

@@ -38,6 +38,7 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=True,
             produces_tokens=True,
             factory=OllamaChatAdapter,
+            recognise=is_ollama_chat,
             models_path=TAGS_PATH,
         )
     ]
@@ -238,3 +239,8 @@ class SimulatedChat:
         if self.out.reasoning_tokens:
             message["thinking"] = self.out.reasoning
         return self._line(self._done(message))
+
+
+def is_ollama_chat(obj: Any) -> bool:
+    """An Ollama chat line or body: ``done`` with a ``message`` (or the final counts)."""
+    return isinstance(obj, dict) and "done" in obj and ("message" in obj or "eval_count" in obj)

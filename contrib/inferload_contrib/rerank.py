@@ -44,6 +44,7 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=False,
             produces_tokens=False,
             factory=RerankAdapter,
+            recognise=is_rerank,
             ranks_documents=True,
         )
     ]
@@ -145,3 +146,8 @@ class SimulatedRanking(RankingResponse):
     def body(self) -> bytes:
         return json.dumps({"rankings": [{"index": i, "logit": logit} for i, logit in ranked(self.request)]
                            }).encode()
+
+
+def is_rerank(obj: Any) -> bool:
+    """A Cohere-style ``results`` or NIM ``rankings`` answer."""
+    return isinstance(obj, dict) and any(isinstance(obj.get(key), list) for key in ("results", "rankings"))

@@ -39,6 +39,7 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=True,
             produces_tokens=True,
             factory=ResponsesAdapter,
+            recognise=is_responses,
         )
     ]
 
@@ -268,3 +269,11 @@ class SimulatedResponseEvents:
     def body(self) -> bytes:
         status = "incomplete" if self.out.finish_reason == "length" else "completed"
         return json.dumps(self._response(status, self._items(), True)).encode()
+
+
+def is_responses(obj: Any) -> bool:
+    """A Responses event (``response.*``) or a whole ``{"object": "response"}`` body."""
+    if not isinstance(obj, dict):
+        return False
+    kind = obj.get("type")
+    return obj.get("object") == "response" or (isinstance(kind, str) and kind.startswith("response."))

@@ -37,6 +37,7 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=False,
             produces_tokens=False,
             factory=TEIEmbedAdapter,
+            recognise=is_tei_embed,
             models_path=INFO_PATH,
             sends_model=False,
         )
@@ -104,3 +105,8 @@ class SimulatedEmbedding(EncoderResponse):
 
     def body(self) -> bytes:
         return json.dumps([self._vector(text) for text in self.texts]).encode()
+
+
+def is_tei_embed(obj: Any) -> bool:
+    """TEI's embeddings: an array of vectors."""
+    return isinstance(obj, list) and bool(obj) and isinstance(obj[0], list)

@@ -31,6 +31,7 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=False,
             produces_tokens=False,
             factory=TEIRerankAdapter,
+            recognise=is_tei_rerank,
             models_path=INFO_PATH,
             sends_model=False,
             ranks_documents=True,
@@ -80,3 +81,9 @@ class SimulatedRerank(RankingResponse):
     def body(self) -> bytes:
         return json.dumps([{"index": index, "score": sigmoid(logit)}
                            for index, logit in ranked(self.request)]).encode()
+
+
+def is_tei_rerank(obj: Any) -> bool:
+    """TEI's rerank answer: an array of ``{"index", "score"}``."""
+    return (isinstance(obj, list) and bool(obj)
+            and all(isinstance(x, dict) and "index" in x and "score" in x for x in obj))

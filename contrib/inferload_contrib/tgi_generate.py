@@ -36,6 +36,7 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=True,
             produces_tokens=True,
             factory=TGIGenerateAdapter,
+            recognise=is_tgi,
             models_path=INFO_PATH,
             sends_model=False,
         )
@@ -194,3 +195,8 @@ class SimulatedGenerate:
 
     def body(self) -> bytes:
         return json.dumps({"generated_text": self.out.answer, "details": self._details()}).encode()
+
+
+def is_tgi(obj: Any) -> bool:
+    """A TGI token event (``token``) or a ``generated_text`` body."""
+    return isinstance(obj, dict) and (isinstance(obj.get("token"), dict) or "generated_text" in obj)

@@ -1,26 +1,43 @@
-"""Which API a response speaks, for the error of a response in the wrong one: the public wire shapes of
-the endpoint types inferload knows (OpenAI's, and the vendor dialects of ``inferload_contrib``), the
-``malformed_response`` that names the likely ``--endpoint-type``, and :class:`StopResponse`, which a parser
+"""Which API a response speaks, for the error of a response in the wrong one: each registered endpoint
+type recognises its own dialect (:attr:`inferload.types.EndpointSpec.recognise`), the
+``malformed_response`` names the likely ``--endpoint-type``, and :class:`StopResponse` is what a parser
 raises to end a request at the first event that shows it cannot succeed.
 
-Public API for endpoint plugins (with :mod:`inferload.endpoint`). The names are endpoint-type names only,
-never imports: a hint names the type to try, which ``inferload plugins`` says how to get.
+Public API for endpoint plugins (with :mod:`inferload.endpoint`). Core names no endpoint type: the
+recognisers come from the registry, so a disabled plugin is never suggested.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from inferload.records import ERROR_MALFORMED, RequestError
 
-__all__ = ["StopResponse", "likely_endpoint_type", "other_dialect", "sniff_json"]
+if TYPE_CHECKING:
+    from inferload.registry import PluginRegistry
 
-_TYPED_EVENTS: tuple[tuple[str, str], ...] = (
-    ("message_", "anthropic_messages"),
-    ("content_block_", "anthropic_messages"),
-    ("response.", "responses"),
-)
+__all__ = ["StopResponse", "likely_endpoint_type", "other_dialect", "recognisers_of", "set_recognisers",
+           "sniff_json"]
+
+Recogniser = Callable[[Any], bool]
+"""True when a decoded event, NDJSON line or body is in one endpoint type's dialect."""
+
+_recognisers: tuple[tuple[str, Recogniser], ...] = ()
+
+
+def recognisers_of(registry: PluginRegistry) -> tuple[tuple[str, Recogniser], ...]:
+    """``(endpoint type, recognise)`` of every registered endpoint type that says how to recognise its
+    dialect (:attr:`inferload.types.EndpointSpec.recognise`), in registration order."""
+    return tuple((name, spec.recognise) for name, spec in registry.all("endpoint").items() if spec.recognise)
+
+
+def set_recognisers(recognisers: tuple[tuple[str, Recogniser], ...]) -> None:
+    """What :func:`likely_endpoint_type` asks in this process (the parent and each worker set it from the
+    registry's endpoint types, so a disabled plugin is never named)."""
+    global _recognisers
+    _recognisers = tuple(recognisers)
 
 
 class StopResponse(Exception):
@@ -34,33 +51,14 @@ class StopResponse(Exception):
 
 
 def likely_endpoint_type(obj: Any) -> str | None:
-    """The endpoint type whose dialect ``obj`` (one decoded event, NDJSON line or body) belongs to, if its
-    shape is known."""
-    if isinstance(obj, list):
-        if obj and all(isinstance(x, dict) and "index" in x and "score" in x for x in obj):
-            return "tei_rerank"
-        if obj and isinstance(obj[0], list):
-            return "tei_embed"
-        return None
-    if not isinstance(obj, dict):
-        return None
-    kind = obj.get("type")
-    if kind == "message":  # a whole Messages body
-        return "anthropic_messages"
-    if obj.get("object") == "response":  # a whole Responses body
-        return "responses"
-    if isinstance(kind, str):
-        for prefix, endpoint_type in _TYPED_EVENTS:
-            if kind.startswith(prefix):
-                return endpoint_type
-    if "choices" in obj or str(obj.get("object", "")).startswith("chat.completion"):
-        return "chat"
-    if "done" in obj and ("message" in obj or "eval_count" in obj):
-        return "ollama_chat"
-    if isinstance(obj.get("token"), dict) or "generated_text" in obj:
-        return "tgi_generate"
-    if isinstance(obj.get("results"), list) or isinstance(obj.get("rankings"), list):
-        return "rerank"
+    """The first registered endpoint type whose dialect ``obj`` (one decoded event, NDJSON line or body)
+    belongs to, if one recognises it."""
+    for name, recognise in _recognisers:
+        try:
+            if recognise(obj):
+                return name
+        except Exception:  # noqa: BLE001 - a plugin's recogniser never fails the request it explains
+            continue
     return None
 
 

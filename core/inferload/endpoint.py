@@ -151,7 +151,7 @@ class SSEJSONParser:
         if "choices" not in obj and not (self._chunk_ns or self._usage or self._finished):
             # an event before the first output without choices: another API's, if its shape says so
             guess = likely_endpoint_type(obj) if obj.get("error") is None and "usage" not in obj else None
-            if guess is not None and guess != "chat":
+            if guess is not None:
                 raise StopResponse(other_dialect(obj, "a stream event of another API", payload))
         if obj.get("error") is not None:
             if self._error is None:

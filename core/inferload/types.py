@@ -96,6 +96,9 @@ class EndpointSpec(PluginSpec):
     sends_model: bool = True
     """False when the API's body has no model field (TGI, TEI serve one model): no ``--model`` is needed,
     and model discovery only names the run's model when the server answers (never fatal)."""
+    recognise: Callable[[Any], bool] | None = None
+    """True when a decoded stream event, NDJSON line or body is in this API's dialect: names this type in
+    the error of a response that reached another endpoint type (a module-level function: workers get it)."""
     ranks_documents: bool = False
     """The API ranks documents against a query (rerank): the dataset gives each request a query and
     ``--rerank-documents N`` documents (:attr:`inferload.dataset.Conversation.documents`)."""

@@ -53,6 +53,8 @@ class WorkerInit:
     session_share: int | None = None
     """Multi-turn runs: this worker's share of ``--session-concurrency`` (None: its ``--concurrency``
     share)."""
+    dialects: tuple[tuple[str, Any], ...] = ()
+    """``(endpoint type, recognise)`` pairs (:func:`inferload.dialects.set_recognisers`)."""
 
 
 @dataclass

@@ -52,6 +52,7 @@ def prepare_payloads(
     ``tokenizer`` is the already resolved ``--tokenizer`` (None: resolved here). Raises UsageError when
     the dataset yields no prompt; a dataset's own errors (a bad ``--input-file`` line) propagate."""
     from inferload.dataset import resolve_tokenizer
+    from inferload.dialects import recognisers_of, set_recognisers
     from inferload.documents import check_documents, document_options
 
     tokenizer = tokenizer or resolve_tokenizer(registry, config.tokenizer)
@@ -81,6 +82,8 @@ def prepare_payloads(
             " or --input-file"
         )
     check_documents(conversations, endpoint, config.effective_dataset)
+    dialects = recognisers_of(registry)
+    set_recognisers(dialects)  # this process parses too (the --wait-for-model-timeout probe)
     adapter = endpoint.factory()
     bodies = [adapter.render(conversation, config) for conversation in conversations]
     sessions = None
@@ -113,6 +116,7 @@ def prepare_payloads(
             "output_tokens": [c.max_output_tokens for c in conversations],
             "request_timeout": config.request_timeout_seconds,
             "output_limited": config.osl is not None,
+            "dialects": dialects,
             "tokenizer": tokenizer if endpoint.produces_tokens else None,
             "sessions": sessions,
             "cancellation": cancellation_plan(

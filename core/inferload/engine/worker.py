@@ -26,7 +26,7 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
-from inferload.dialects import StopResponse
+from inferload.dialects import StopResponse, set_recognisers
 from inferload.endpoint import error_from_body
 from inferload.engine.clock import AbsoluteSleeper
 from inferload.engine.load_pacing import Pace
@@ -206,6 +206,7 @@ class Worker:
     def __init__(self, conn: Any, init: WorkerInit, loop: asyncio.AbstractEventLoop) -> None:
         self.conn = conn
         self.init = init
+        set_recognisers(init.dialects)
         self.loop = loop
         self.transport: Any = None
         self.adapter: Any = None

@@ -6,6 +6,10 @@ text natural (real words in real order, so servers see realistic token statistic
 length exact whatever the tokenizer: the builtin tokenizer is exact at the first try, a BPE tokenizer that
 re-merges at a window's edges converges within a few tries.
 
+Rerank mode (``--rerank-documents N``, for an endpoint type that ranks documents): each entry is a query of
+exactly ``--rerank-query-tokens`` and N documents of exactly the sampled ISL each, cut the same way; the
+entry's ``input_tokens`` is their sum (a reranker's cost grows with every (query, document) pair).
+
 ISL and OSL are drawn from normal distributions (rounded, clipped at 1), each from its own stream seeded by
 ``--random-seed``, so the same seed gives the same prompts whether or not ``--osl`` is set.
 
@@ -118,8 +122,6 @@ def make_synthetic(
             isl_osl_pairs=isl_osl_pairs, **options,
         )
     if rerank_documents:
-        from .rerank_documents import rerank_conversations
-
         return rerank_conversations(tokenizer=tokenizer, num_entries=num_entries, isl_mean=isl_mean,
                                     isl_stddev=isl_stddev, documents=rerank_documents,
                                     query_tokens=rerank_query_tokens, seed=seed)

@@ -19,6 +19,7 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=True,
             produces_tokens=True,
             factory=ChatAdapter,
+            recognise=is_chat,
         )
     ]
 
@@ -76,3 +77,8 @@ def _delta(obj: dict[str, Any]) -> tuple[str | None, str | None]:
 def _message(obj: dict[str, Any]) -> tuple[str | None, str | None]:
     answer, reasoning = _output(obj["choices"][0]["message"])
     return answer or "", reasoning
+
+
+def is_chat(obj: object) -> bool:
+    """A chat completion or chunk: ``choices``, not a legacy ``text_completion``."""
+    return isinstance(obj, dict) and "choices" in obj and obj.get("object") != "text_completion"

@@ -18,6 +18,7 @@ def register_endpoints() -> list[EndpointSpec]:
             streaming=True,
             produces_tokens=True,
             factory=CompletionsAdapter,
+            recognise=is_completion,
         )
     ]
 
@@ -58,3 +59,8 @@ def _text(obj: dict[str, Any]) -> tuple[str | None, str | None]:
 def _text_or_empty(obj: dict[str, Any]) -> tuple[str | None, str | None]:
     choice = obj["choices"][0]
     return choice.get("text") or "", choice.get("reasoning_content") or choice.get("reasoning")
+
+
+def is_completion(obj: object) -> bool:
+    """A legacy completion or its chunk (``"object": "text_completion"``)."""
+    return isinstance(obj, dict) and obj.get("object") == "text_completion"

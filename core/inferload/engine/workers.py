@@ -48,18 +48,21 @@ class WorkerPool:
         self.shares: list[int | None] = []
         self.counter: Any = None
         self.failure: str | None = None
+        self.executor_instance: Any = None
 
     def start(self, config: ProfileConfig, fields: dict[str, Any]) -> None:
         """Start as many workers as useful (``--workers`` or the default), never more than the
         concurrency cap; ``fields`` are the WorkerInit fields they share (``url`` included)."""
         from inferload.engine.worker import terminal_signals_blocked, worker_main
 
-        count = config.workers or default_workers(config)
+        executor = self.executor_instance = self.executor.factory(config=config)
+        # an executor that places workers elsewhere (a cluster) may know better than this machine's cores
+        suggested = getattr(executor, "default_workers", lambda: None)()
+        count = config.workers or suggested or default_workers(config)
         cap = config.effective_concurrency
         if cap is not None:
             count = min(count, cap)
         self.shares = split_concurrency(cap, count)
-        executor = self.executor.factory()
         self.counter = executor.shared_counter()
         inits = [
             WorkerInit(worker_id=f"worker_{i}", counter=self.counter, max_connections=self.shares[i] or 0,
@@ -139,9 +142,14 @@ class WorkerPool:
                 handle.conn.close()
 
     def shutdown(self) -> None:
-        """End whatever workers remain, at once (a run that ended by an exception); no RunState update."""
+        """End whatever workers remain, at once (a run that ended by an exception), then release what the
+        executor holds (a Ray instance it started); no RunState update."""
         self.broadcast((EXIT, None))
         for handle in self.handles:
             handle.join(EXIT_TIMEOUT_SEC)
             handle.kill()
         self.handles = []
+        close = getattr(self.executor_instance, "close", None)
+        self.executor_instance = None
+        if close is not None:
+            close()

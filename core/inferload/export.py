@@ -191,12 +191,13 @@ def build_summary(
 
 
 def clock_offsets(state: RunState) -> dict[str, dict[str, Any]]:
-    """Per worker placed on another node by its executor: ``node``, ``offset_ns`` (its wall clock minus
-    the driver's), ``uncertainty_ns`` (± bound) and ``samples`` (measurements taken). Empty for workers
-    on the driver's machine alone (the local executor)."""
+    """Per worker placed on a node by its executor: ``node``, ``offset_ns`` (its wall clock minus the
+    driver's, as applied to its records' timeline), ``uncertainty_ns`` (± bound), ``measured_offset_ns``
+    (the latest NTP-style estimate; on the driver's own host the applied offset is the exact 0) and
+    ``samples`` (round trips taken). Empty for the local executor."""
     return {
         worker_id: {"node": w.node, "offset_ns": w.clock_offset_ns, "uncertainty_ns": w.clock_uncertainty_ns,
-                    "samples": w.clock_samples}
+                    "measured_offset_ns": w.clock_measured_offset_ns, "samples": w.clock_samples}
         for worker_id, w in sorted(state.workers.items())
         if w.clock_offset_ns is not None
     }

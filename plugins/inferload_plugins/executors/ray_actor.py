@@ -115,17 +115,22 @@ class WorkerActor:
         count of requests sent this phase) read with it; ``alive``: whether the worker loop still runs;
         ``stats``: CPU and memory every :data:`STATS_INTERVAL_SEC` (else None)."""
         self.last_poll = time.monotonic()
-        inflight, sent = self._inflight()
-        messages = []
+        messages: list[Any] = []
         if self.driver_end.poll(wait_sec):
-            while self.driver_end.poll():
-                try:
-                    messages.append(self.driver_end.recv())
-                except (EOFError, OSError):
-                    break
+            self._drain(messages)
+        # taken after the wait, then what arrived meanwhile: a request in neither was started after it
+        inflight, sent = self._inflight()
+        self._drain(messages)
         alive = self.thread is not None and self.thread.is_alive()
         return {"messages": messages, "inflight": inflight, "sent": sent, "alive": alive,
                 "stats": self._stats()}
+
+    def _drain(self, messages: list[Any]) -> None:
+        while self.driver_end.poll():
+            try:
+                messages.append(self.driver_end.recv())
+            except (EOFError, OSError):
+                return
 
     def _inflight(self) -> tuple[list[tuple[Any, ...]], int]:
         worker = self.worker

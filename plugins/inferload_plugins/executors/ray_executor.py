@@ -28,6 +28,8 @@ from inferload.types import ExecutorSpec
 log = logging.getLogger("inferload.profile")
 
 DEFAULT_RESOURCES = {"CPU": 1.0}
+HEAD_RESOURCE = "node:__internal_head__"
+"""The resource Ray gives its head node alone."""
 START_LEAD_NS = 300_000_000
 """A phase starts this far after its command is sent: a command crosses Ray in a few ms (tens under
 load), and every worker must have it before t0."""
@@ -125,15 +127,18 @@ class RayExecutor:
         return max(1, sum(1 for node in ray.nodes() if node.get("Alive")))
 
     def shared_counter(self) -> Any:
-        """The next request id: an actor on the driver's node (it must outlive any worker node)."""
+        """The next request id: an actor on the head node (without which the cluster is gone anyway), so
+        that losing any worker node leaves it standing."""
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from inferload_plugins.executors.ray_counter import PhaseIds, RequestIds
 
-        here = ray.get_runtime_context().get_node_id()
+        head = next((node["NodeID"] for node in ray.nodes()
+                     if node.get("Alive") and HEAD_RESOURCE in node.get("Resources", {})), None)
+        home = head or ray.get_runtime_context().get_node_id()
         self.ids_actor = ray.remote(RequestIds).options(
-            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True)
+            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(home, soft=True)
         ).remote()
         return PhaseIds(self.ids_actor)
 
@@ -157,7 +162,8 @@ class RayExecutor:
                 num_cpus=num_cpus, num_gpus=num_gpus, resources=resources or None,
                 scheduling_strategy="SPREAD", max_concurrency=4, max_restarts=0,
             ).remote(init.worker_id)
-            leased = dataclasses.replace(init, counter=LeasedIds(self.ids_actor, init.max_connections))
+            counter = LeasedIds(self.ids_actor, init.worker_id, init.max_connections)
+            leased = dataclasses.replace(init, counter=counter)
             handles.append(RayWorkerHandle(WorkerLink(init.worker_id, actor, leased)))
         for handle in handles:
             handle.link.thread.start()

@@ -52,6 +52,9 @@ CLOCK_SAMPLES = 5
 """Round trips per clock measurement; the fastest one is kept."""
 CLOCK_INTERVAL_SEC = 5.0
 """How often a worker's clock offset is measured again during the run."""
+CLOCK_ENV = "INFERLOAD_RAY_CLOCK"
+"""``estimate``: apply the measured offsets even to workers on the driver's own host (which otherwise get
+the exact zero offsets of a shared clock); the cross-machine path, tried on one machine."""
 
 
 class ActorConnection:
@@ -125,8 +128,14 @@ class WorkerLink:
         self.pid: int | None = None
         self.node: str | None = None
         self.clock: ClockEstimate = SAME_HOST
+        """The offsets applied to this worker's times: exact zeros on the driver's host, else ``measured``."""
+        self.measured: ClockEstimate | None = None
+        """The latest NTP-style estimate (taken on the driver's host too: there its distance from 0 is the
+        method's own error)."""
+        self.trust_host = os.environ.get(CLOCK_ENV, "").strip().lower() != "estimate"
         self.clock_samples = 0
         self.exitcode: int | None = None
+        self.same_host = False
         self._seq = 0
         self._push_lock = threading.Lock()
         self._exit_sent = False
@@ -135,6 +144,8 @@ class WorkerLink:
         self._phase: PhaseCommand | None = None
         self._sent = 0
         self._known: dict[int, tuple[Any, ...]] = {}
+        self._highest_seen = -1
+        """The highest request id this phase reported sent or in flight (ids are taken in order)."""
         self.thread = threading.Thread(target=self._run, name=f"inferload-link-{worker_id}", daemon=True)
 
     # -- the engine's side -----------------------------------------------------------------------
@@ -144,7 +155,7 @@ class WorkerLink:
         kind, payload = message
         offset = self.clock.mono_offset_ns
         if kind == PHASE:
-            self._phase, self._sent = payload, 0
+            self._phase, self._sent, self._highest_seen = payload, 0, -1
             payload = dataclasses.replace(
                 payload,
                 t0_ns=payload.t0_ns + offset,
@@ -181,9 +192,10 @@ class WorkerLink:
             self._fail(f"{self.worker_id}'s actor failed to start: {_ray_reason(exc)}")
             return
         self.pid, self.node = where["pid"], f"{where['node']} ({where['node_id'][:12]})"
+        clock_id = where["clock_id"]
+        self.same_host = self.trust_host and clock_id is not None and clock_id == host_clock_id()
         try:
-            if where["clock_id"] is None or where["clock_id"] != host_clock_id():
-                self._measure_clock()
+            self._measure_clock()
             ray.get(self.actor.start.remote(self.init), timeout=PLACE_TIMEOUT_SEC)
         except RayError as exc:
             self._fail(f"{self.worker_id} on {self.node} failed to start: {_ray_reason(exc)}")
@@ -211,7 +223,7 @@ class WorkerLink:
                 self.exitcode = 0 if self._exit_sent else 1
                 break
             due = last_answer - last_clock >= CLOCK_INTERVAL_SEC
-            if self._ready_sent and not self.clock.same_host and due:
+            if self._ready_sent and due:
                 last_clock = last_answer
                 with contextlib.suppress(RayError):
                     self._measure_clock()
@@ -222,6 +234,8 @@ class WorkerLink:
     def _take(self, reply: dict[str, Any]) -> None:
         """One poll's answer: remember what is in flight, pass the messages on, then the figures."""
         self._known = {entry[0]: entry for entry in reply["inflight"]}
+        if self._phase is not None and self._known:
+            self._highest_seen = max(self._highest_seen, *self._known)
         self._sent = max(self._sent, reply["sent"]) if self._phase is not None else self._sent
         for message in reply["messages"]:
             kind = message[0]
@@ -235,6 +249,7 @@ class WorkerLink:
             elif kind == RECORDS:
                 for record in message[1]:
                     self._known.pop(record.request_id, None)
+                    self._highest_seen = max(self._highest_seen, record.request_id)
                     _to_driver_clock(record, self.clock)
                 self._sent = max(self._sent, message[2])
                 self.conn.deliver(message)
@@ -254,15 +269,29 @@ class WorkerLink:
             "node": self.node,
             "clock_offset_ns": clock.wall_offset_ns,
             "clock_uncertainty_ns": clock.uncertainty_ns,
+            "clock_measured_offset_ns": None if self.measured is None else self.measured.wall_offset_ns,
             "clock_samples": self.clock_samples,
         }))
+
+    def _hand_back_ids(self) -> int:
+        """Return the lost worker's unsent ids to the id actor for the survivors; how many (0 on error)."""
+        import ray
+        from ray.exceptions import RayError
+
+        try:
+            return int(ray.get(self.init.counter.actor.release.remote(self.worker_id, self._highest_seen),
+                               timeout=LOST_AFTER_SEC))
+        except RayError:
+            return 0
 
     def _measure_clock(self) -> None:
         import ray
 
         ask = lambda: ray.get(self.actor.clocks.remote(), timeout=LOST_AFTER_SEC)  # noqa: E731
-        self.clock = measure(ask, CLOCK_SAMPLES)
+        self.measured = measure(ask, CLOCK_SAMPLES)
         self.clock_samples += CLOCK_SAMPLES
+        if not self.same_host:
+            self.clock = self.measured
 
     # -- endings ---------------------------------------------------------------------------------
 
@@ -295,7 +324,10 @@ class WorkerLink:
             share = (f"{shortfall} request(s) of its share of the schedule were not sent (shortfall)"
                      if shortfall else "it had sent its whole share of the schedule")
         elif phase.end_id is not None:
-            share = "the surviving workers took over the rest of its share of the request count"
+            handed_back = self._hand_back_ids()
+            share = "the surviving workers send the rest of the request count"
+            if handed_back:
+                share += f", {handed_back} id(s) it had taken but not sent included"
         else:
             share = "the surviving workers kept the load until the duration ended, without its share"
         message = (f"{where} was lost mid-run ({reason}): {len(records)} request(s) in flight recorded as "

@@ -140,3 +140,19 @@ def test_executor_ray_without_the_extra_is_one_line_naming_it(run_cli: Any, tmp_
     assert len(lines) == 1 and "pip install 'inferload[ray]'" in lines[0], result.stderr
     assert not (tmp_path / "a").exists()
 
+
+
+def test_ray_flags_without_the_ray_executor_and_bad_resources_are_one_line_usage_errors(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    cases = [
+        (("--ray-address", "auto"), "--ray-address only apply with --executor ray"),
+        (("--executor", "ray", "--ray-worker-resources", "CPU"), "'CPU' is not NAME=AMOUNT"),
+        (("--executor", "ray", "--ray-worker-resources", "{CPU: 1}"), "not a JSON object"),
+    ]
+    for args, expected in cases:
+        result = run_cli("profile", *args, "--request-count", "1", "--artifact-dir", tmp_path / "a")
+        assert result.returncode == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0], (args, result.stderr)
+    assert not (tmp_path / "a").exists()

@@ -315,12 +315,6 @@ class ProfileConfig(BaseSettings):
             raise ValueError("--arrival-pattern and --arrival-smoothness need --request-rate")
         if self.reset_kv_cache_path is not None and not self.reset_kv_cache:
             raise ValueError("--reset-kv-cache-path needs --reset-kv-cache")
-        ray_flags = [flag_name(f) for f in ("ray_address", "ray_workers", "ray_worker_resources")
-                     if getattr(self, f) is not None]
-        if ray_flags and self.executor != "ray":
-            raise ValueError(f"{', '.join(ray_flags)} only apply with --executor ray")
-        if self.executor == "ray":
-            require_extra("--executor ray", "ray", "ray")
         if self.search_max_load and self.goodput is None:
             raise ValueError("--search-max-load needs --goodput SLOs ('time_to_first_token:500 ...')")
         if self.input_file is None and self.num_dataset_entries * self.isl > MAX_DATASET_TOKENS:

@@ -257,10 +257,16 @@ class ExecutorSpec(PluginSpec):
     ``multiprocessing.connection.wait`` can watch), ``pid``, ``join(timeout)`` and ``kill()``.
     ``--executor NAME`` chooses one; the catalogue's default (``local``) otherwise. The contract is
     :class:`inferload.engine.executor.Executor`.
+
+    ``options`` names the ProfileConfig fields only this executor reads (a run with another executor that
+    sets one is a usage error); ``check(config=)``, called before anything starts, raises UsageError for
+    what this executor cannot do (its extra not installed).
     """
 
     category: ClassVar[str] = "executor"
     factory: Callable[..., Executor]
+    options: tuple[str, ...] = ()
+    check: Callable[..., None] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,6 +27,7 @@ from inferload.types import ExecutorSpec
 
 log = logging.getLogger("inferload.profile")
 
+MISSING_EXTRA = "--executor ray needs the 'ray' extra: pip install 'inferload[ray]'"
 DEFAULT_RESOURCES = {"CPU": 1.0}
 HEAD_RESOURCE = "node:__internal_head__"
 """The resource Ray gives its head node alone."""
@@ -42,8 +43,20 @@ def register_executors() -> list[ExecutorSpec]:
             name="ray",
             description="Worker actors on a Ray cluster (--ray-address; needs 'inferload[ray]')",
             factory=RayExecutor,
+            options=("ray_address", "ray_workers", "ray_worker_resources"),
+            check=check_ray_installed,
         )
     ]
+
+
+def check_ray_installed(**_: Any) -> None:
+    """UsageError naming the extra when Ray cannot be imported (before anything starts)."""
+    from inferload.config import require_extra
+
+    try:
+        require_extra("--executor ray", "ray", "ray")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 class RayWorkerHandle:
@@ -84,7 +97,7 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise UsageError("--executor ray needs the 'ray' extra: pip install 'inferload[ray]'") from None
+            raise UsageError(MISSING_EXTRA) from None
         self.config = config
         self.address = getattr(config, "ray_address", None)
         self.resources = dict(getattr(config, "ray_worker_resources", None) or DEFAULT_RESOURCES)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from profile_fixtures import assert_bracketed_by_truth, load_run, profile, start_simulator, wait_for
 from ray_cluster import RAY_ENV, RayCluster, ray_cluster
@@ -120,6 +122,45 @@ def test_node_lost_mid_run_leaves_a_complete_honest_result(
     assert "the surviving workers" in warning and "request count" in warning
     assert not any("records arrived" in w for w in summary["client_health"]["warnings"])  # none unaccounted
     assert summary["clock_offsets"][lost[0]]["node"].endswith(f"({doomed_id})")
+
+
+def test_driver_killed_mid_run_its_ray_workers_stop_sending(
+    inferload_exe: Path, cli_env: Any, ray_cluster: RayCluster, tmp_path: Path, free_port: int
+) -> None:
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *SIM_ARGS)
+    base = f"http://127.0.0.1:{free_port}"
+    driver = subprocess.Popen(
+        [str(inferload_exe), "profile", "--url", sim.url, "-m", "m", "--streaming", "--concurrency", "4",
+         "--benchmark-duration", "600", "--osl", "8", "--isl", "16", "--ui", "none", "--executor", "ray",
+         "--ray-address", ray_cluster.address, "--ray-workers", "2", "--api-port", str(free_port),
+         "--artifact-dir", str(tmp_path / "art")],
+        env=cli_env(RAY_ENV), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: len(sim.truth()) >= 20, timeout=120)
+        workers = httpx.get(f"{base}/api/workers", timeout=5).json()["workers"]
+        actors = [psutil.Process(w["health"]["pid"]) for w in workers.values()]
+        assert len(actors) == 2
+        driver.kill()  # SIGKILL: no chance to tell anyone
+        driver.wait(30)
+        wait_for(lambda: not any(_running(actor) for actor in actors), timeout=60)
+        # no orphan load: once the actors are gone (and what they had in flight has been answered), the
+        # server is sent nothing more
+        time.sleep(1.0)
+        sent = len(sim.truth())
+        time.sleep(1.0)
+        assert len(sim.truth()) == sent
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        sim.stop()
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_executor_ray_without_the_extra_is_one_line_naming_it(run_cli: Any, tmp_path: Path) -> None:

@@ -67,6 +67,8 @@ class ActorConnection:
         self._read_fd, self._write_fd = os.pipe()
         self._ended = False
         self._closed = False
+        self._write_lock = threading.Lock()
+        """Held to write or close the write end: the engine's thread may close while the link delivers."""
 
     def fileno(self) -> int:
         return self._read_fd
@@ -92,27 +94,26 @@ class ActorConnection:
         if self._closed:
             return
         self._closed = True
+        self.end()
         with contextlib.suppress(OSError):
             os.close(self._read_fd)
-        if not self._ended:
-            self._ended = True
-            with contextlib.suppress(OSError):
-                os.close(self._write_fd)
 
     def deliver(self, message: tuple[Any, ...]) -> None:
-        if self._ended:
-            return
-        self._messages.append(message)
-        with contextlib.suppress(OSError):
-            os.write(self._write_fd, b"\0")
+        with self._write_lock:
+            if self._ended:
+                return
+            self._messages.append(message)
+            with contextlib.suppress(OSError):
+                os.write(self._write_fd, b"\0")
 
     def end(self) -> None:
         """No more messages: the reader gets EOFError after the queued ones."""
-        if self._ended:
-            return
-        self._ended = True
-        with contextlib.suppress(OSError):
-            os.close(self._write_fd)
+        with self._write_lock:
+            if self._ended:
+                return
+            self._ended = True
+            with contextlib.suppress(OSError):
+                os.close(self._write_fd)
 
 
 class WorkerLink:

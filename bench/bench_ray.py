@@ -140,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\n## Paper estimate: one driver's ceiling")
     print(f"driver CPU per record (median): {driver_us:.1f} µs -> one core saturates at about "
           f"{1e6 / driver_us:,.0f} records/s")
-    print("(the driver's aggregation is single-threaded Python under the GIL; its Ray pulls add to it)")
+    print("(the driver's aggregation is single-threaded Python under the GIL; its Ray pulls add to it).")
+    print("Past it, workers aggregate: exact counters and a mergeable sketch per metric each, records to")
+    print("per-worker JSONL shards, per-interval sketches to the driver, and the exact final percentiles")
+    print("from per-metric numpy value columns sent at the end instead of pickled records.")
     return 0
 
 

@@ -197,8 +197,9 @@ class Probe:
         )
 
 
-def run_client(url: str, workdir: Path, **settings: Any) -> dict[str, Any]:
-    """One `inferload profile` run in this process; returns summary, records and CPU figures."""
+def run_client(url: str, workdir: Path, probe_plugin: Any = None, **settings: Any) -> dict[str, Any]:
+    """One `inferload profile` run in this process; returns summary, records and CPU figures.
+    ``probe_plugin``: another throwaway plugin to register for the run (a benchmark's own probe)."""
     from inferload.config import ProfileConfig
     from inferload.engine.runner import ProfileRun
     from inferload.registry import load_plugins
@@ -206,6 +207,8 @@ def run_client(url: str, workdir: Path, **settings: Any) -> dict[str, Any]:
     registry = load_plugins()
     probe = Probe()
     registry.add(probe, "bench-probe")
+    if probe_plugin is not None:
+        registry.add(probe_plugin, "bench-extra-probe")
     artifacts = Path(tempfile.mkdtemp(dir=workdir))
     values = {
         "url": url,

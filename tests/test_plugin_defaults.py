@@ -105,7 +105,7 @@ def test_unknown_executor_is_one_usage_line_listing_the_choices(run_cli: Any, tm
                    "--artifact-dir", tmp_path, *SMALL_RUN)
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        "inferload: error: unknown executor 'cluster'; available: local (see `inferload plugins`)"
+        "inferload: error: unknown executor 'cluster'; available: local, ray (see `inferload plugins`)"
     )
     assert not any(tmp_path.iterdir())
 

@@ -158,6 +158,15 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     artifact_dir: Path = Field(Path("artifacts"))
     report: bool = Field(False, description="Write report.html and plots/*.png in the run directory")
     workers: int | None = Field(None, ge=1, description="Worker processes (default: as useful for the cores)")
+
+    # -- --executor ray (docs/scale-out.md) --------------------------------------------------------
+    ray_address: str | None = Field(
+        None, description="Ray cluster: 'auto', 'HOST:PORT' or 'ray://HOST:PORT' (default: a local instance)"
+    )
+    ray_workers: int | None = Field(None, ge=1, description="Ray worker actors (default: one per alive node)")
+    ray_worker_resources: dict[str, float] | None = Field(
+        None, description="Resources each worker actor asks Ray for, e.g. {'CPU': 1} (the default)"
+    )
     ui: Literal["none", "simple", "rich"] | None = Field(None, description="Progress view")
 
     # -- sweeps, trials, the SLA search (the profile command's sweeps; docs/sweeps.md) -------------
@@ -248,6 +257,18 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if value is not None:
             require_extra("--otel-url", "otel", "opentelemetry.exporter.otlp.proto.http")
         return value
+
+    @field_validator("ray_address")
+    @classmethod
+    def _ray_address(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty: 'auto', 'HOST:PORT' or 'ray://HOST:PORT'")
+        return None if value is None else value.strip()
+
+    @field_validator("ray_worker_resources", mode="before")
+    @classmethod
+    def _ray_resources(cls, value: Any) -> Any:
+        return parse_resources(value)
 
     @field_validator("mlflow_tracking_uri")
     @classmethod
@@ -642,7 +663,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if basic is not None:
             pairs.append(("Authorization", basic))
         for url in (self.url, *self.server_metrics, *self.gpu_telemetry, self.otel_url,
-                    self.mlflow_tracking_uri):
+                    self.mlflow_tracking_uri, self.ray_address):
             secrets.extend(url_userinfo_secrets(url))
         for name, val in pairs:
             if is_secret_name(name) and val:
@@ -668,7 +689,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
             data["url"] = redact_url(self.url)
         data["server_metrics"] = [redact_url(url) for url in self.server_metrics]
         data["gpu_telemetry"] = [redact_url(url) for url in self.gpu_telemetry]
-        for name in ("otel_url", "mlflow_tracking_uri"):
+        for name in ("otel_url", "mlflow_tracking_uri", "ray_address"):
             value = getattr(self, name)
             data[name] = redact_url(value) if value else None
         data["extra_inputs"] = redact_payload(self.extra_body)
@@ -813,6 +834,33 @@ def _the_one(names: list[str], flag: str, noun: str) -> str:
     if not names:
         raise UsageError(f"no installed {noun} plugin takes {flag} (see `inferload plugins`)")
     raise UsageError(f"{flag} is taken by the {noun}s {', '.join(names)}: choose one with {choice} NAME")
+
+
+def parse_resources(value: Any) -> Any:
+    """``--ray-worker-resources``: a JSON object or ``NAME=AMOUNT[,NAME=AMOUNT…]`` -> ``{name: amount}``;
+    ValueError naming the fix for anything else. Mappings (from a -f file) pass through to validation."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"not a JSON object ({exc.msg}): give e.g. '{{\"CPU\": 1}}' or 'CPU=1'"
+            ) from None
+    resources = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, amount = part.partition("=")
+        try:
+            resources[name.strip()] = float(amount)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ValueError(f"{part!r} is not NAME=AMOUNT: give e.g. 'CPU=1' or 'CPU=0.5,accelerator=1'")
+    if not resources:
+        raise ValueError("is empty: give e.g. 'CPU=1' or '{\"CPU\": 1}'")
+    return resources
 
 
 def require_extra(flag: str, extra: str, module: str) -> None:

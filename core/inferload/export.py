@@ -176,7 +176,8 @@ def build_summary(
     schedule-lag stats and every client warning (those passed in plus the accumulator's own overload
     checks), and ``measurement_warnings`` (figures that fell back, e.g. usage contradicting the stream);
     ``server_metrics`` (docs/server-metrics.md) when any server-metrics or GPU source was scraped, whose
-    failing sources add one client warning each.
+    failing sources add one client warning each; ``clock_offsets`` (:func:`clock_offsets`) when workers
+    ran on other nodes.
     ``config`` defaults to ``state.config``; the times default to the state's start and end.
     """
     from inferload.runstate import Lifecycle
@@ -205,6 +206,9 @@ def build_summary(
     summary["end_time"] = iso_time(end_wall_ns if end_wall_ns is not None else state.ended_ns)
     summary["client_health"] = {"schedule_lag": lag, "warnings": [redact_text(w, secrets) for w in warnings]}
     summary["measurement_warnings"] = accumulator.measurement_warnings()
+    clocks = clock_offsets(state)
+    if clocks:
+        summary["clock_offsets"] = clocks
     store = state.server_metrics
     if store is not None and store.sources:
         summary["server_metrics"] = json_safe(store.summary(state.windows(), metrics))
@@ -250,6 +254,17 @@ def add_summary_sections(registry: PluginRegistry, context: SectionContext, summ
         if isinstance(warning, str) and warning:
             log.warning("%s", warning)
             summary["measurement_warnings"].append(warning)
+def clock_offsets(state: RunState) -> dict[str, dict[str, Any]]:
+    """Per worker placed on a node by its executor: ``node``, ``offset_ns`` (its wall clock minus the
+    driver's, as applied to its records' timeline), ``uncertainty_ns`` (± bound), ``measured_offset_ns``
+    (the latest NTP-style estimate; on the driver's own host the applied offset is the exact 0) and
+    ``samples`` (round trips taken). Empty for the local executor."""
+    return {
+        worker_id: {"node": w.node, "offset_ns": w.clock_offset_ns, "uncertainty_ns": w.clock_uncertainty_ns,
+                    "measured_offset_ns": w.clock_measured_offset_ns, "samples": w.clock_samples}
+        for worker_id, w in sorted(state.workers.items())
+        if w.clock_offset_ns is not None
+    }
 
 
 def run_exporters(registry: PluginRegistry, context: ExportContext) -> tuple[list[str], list[str]]:

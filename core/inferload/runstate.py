@@ -131,6 +131,17 @@ class WorkerStats:
     ready_ns: int | None = None
     """Wall-clock ns when the worker had its transport set up (clients created, connections warmed); none
     of its requests starts before it."""
+    node: str | None = None
+    """Where the worker runs, for executors that place workers on other machines (Ray: node IP and id)."""
+    clock_offset_ns: int | None = None
+    """The worker's wall clock minus the parent's (NTP-style estimate, ns); None on the parent's machine."""
+    clock_uncertainty_ns: int | None = None
+    """Half the round trip of the sample behind ``clock_offset_ns``: the true offset is within ± this."""
+    clock_measured_offset_ns: int | None = None
+    """The latest NTP-style estimate of that offset, also where the exact one is known (the parent's own
+    host, offset 0): there its distance from 0 shows the estimate's error."""
+    clock_samples: int = 0
+    """How many clock-offset measurements were taken (at start, then periodically)."""
 
 
 @dataclass

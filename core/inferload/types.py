@@ -288,16 +288,23 @@ class TokenizerSpec(PluginSpec):
 class ExecutorSpec(PluginSpec):
     """Where the worker processes run: on this machine (``local``), on a cluster …
 
-    ``factory()`` returns an executor with ``shared_counter()`` (a process-shared integer with
-    ``.value`` and ``.get_lock()``, the next request id) and ``start(target, inits)``, which runs
-    ``target(conn, init)`` once per init and returns one handle each, with ``worker_id``, ``conn`` (a
-    duplex ``multiprocessing`` connection to that worker), ``pid``, ``join(timeout)`` and ``kill()``.
+    ``factory(config=ProfileConfig)`` returns an executor with ``shared_counter()`` (a process-shared
+    integer with ``.value`` and ``.get_lock()``, the next request id) and ``start(target, inits)``, which
+    runs ``target(conn, init)`` once per init and returns one handle each, with ``worker_id``, ``conn`` (a
+    duplex connection to that worker: ``send``, ``recv``, ``close`` and a ``fileno()`` that
+    ``multiprocessing.connection.wait`` can watch), ``pid``, ``join(timeout)`` and ``kill()``.
     ``--executor NAME`` chooses one; the catalogue's default (``local``) otherwise. The contract is
     :class:`inferload.engine.executor.Executor`.
+
+    ``options`` names the ProfileConfig fields only this executor reads (a run with another executor that
+    sets one is a usage error); ``check(config=)``, called before anything starts, raises UsageError for
+    what this executor cannot do (its extra not installed).
     """
 
     category: ClassVar[str] = "executor"
-    factory: Callable[[], Executor]
+    factory: Callable[..., Executor]
+    options: tuple[str, ...] = ()
+    check: Callable[..., None] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -68,6 +68,19 @@ class RecordAggregator:
         workers[worker_id] = stats
         self.state.workers = workers
 
+    def update_worker(self, worker_id: str, fields: dict[str, Any]) -> None:
+        """Figures a worker's executor measured itself (a worker on another machine: node, CPU, memory,
+        clock offset): ``fields`` are :class:`WorkerStats` field names; unknown names are ignored."""
+        stats = self.state.workers.get(worker_id)
+        if stats is None:
+            return
+        known = {f.name for f in dataclasses.fields(WorkerStats)}
+        updated = dataclasses.replace(
+            stats, **{k: v for k, v in fields.items() if k in known and k not in ("worker_id", "state")}
+        )
+        updated.last_update_ns = time.time_ns()
+        self.state.workers = {**self.state.workers, worker_id: updated}
+
     def set_worker_state(self, worker_id: str, value: str) -> None:
         """Move a worker to ``value`` (running, stopping, stopped, failed) as it happens. A failed worker
         stays failed; a worker that is gone gets ``stopped_ns``, 0 % CPU and is no longer sampled."""

@@ -33,7 +33,10 @@ class WorkerHandle(Protocol):
 
 
 class Executor(Protocol):
-    """Starts the worker processes of one run."""
+    """Starts the worker processes of one run. The factory is called with ``config=`` (the run's
+    ProfileConfig) and should accept ``**_``. Optional extras: ``default_workers()`` (how many workers
+    without ``--workers``; None: as useful for this machine's cores) and ``close()`` (release what the
+    executor holds once its workers have ended; called once per run)."""
 
     def shared_counter(self) -> Any:
         """A process-shared integer (``.value``, ``.get_lock()``): the next request id."""

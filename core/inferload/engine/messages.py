@@ -4,7 +4,8 @@ Parent -> worker: ``(PHASE, PhaseCommand)``, ``(STOP, grace_deadline_ns)`` (stop
 requests at the deadline), ``(CANCEL, None)`` (cancel in-flight now), ``(LOAD, LoadCommand)`` (a new load
 target from a given instant), ``(EXIT, None)``.
 Worker -> parent: ``(READY, WorkerReady)``, ``(RECORDS, [RequestRecord …], sent_in_phase)``,
-``(PHASE_DONE, phase, sent_in_phase)``, ``(FAILED, message)``.
+``(PHASE_DONE, phase, sent_in_phase)``, ``(FAILED, message)``, and from an executor whose workers run
+where the parent cannot sample them (another machine), ``(STATS, {WorkerStats field: value})``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 PHASE, STOP, CANCEL, EXIT, LOAD = "phase", "stop", "cancel", "exit", "load"
 READY, RECORDS, PHASE_DONE, FAILED = "ready", "records", "phase_done", "failed"
+STATS = "stats"
 
 
 @dataclass

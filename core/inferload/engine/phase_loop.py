@@ -12,7 +12,7 @@ from multiprocessing.connection import wait
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
-from inferload.engine.messages import CANCEL, FAILED, PHASE, PHASE_DONE, RECORDS, STOP, PhaseCommand
+from inferload.engine.messages import CANCEL, FAILED, PHASE, PHASE_DONE, RECORDS, STATS, STOP, PhaseCommand
 from inferload.records import PROFILING
 from inferload.runstate import PhaseProgress
 
@@ -93,7 +93,8 @@ class PhaseLoop:
         aggregator.begin_phase(progress)
         self.registry.hooks.phase_changed(state=self.state, phase=plan.phase)
         pool.counter.value = plan.first_id
-        t0 = perf_counter_ns() + START_LEAD_NS
+        # an executor whose commands take longer to arrive (over a network) asks for a longer lead
+        t0 = perf_counter_ns() + max(START_LEAD_NS, getattr(pool.executor_instance, "start_lead_ns", 0))
         stop_ns = t0 + int(plan.duration_sec * 1e9) if plan.duration_sec is not None else None
         grace_ns = stop_ns + int((plan.grace_sec or 0.0) * 1e9) if stop_ns is not None else None
         end_id = plan.first_id + plan.count if plan.count is not None else None
@@ -135,6 +136,8 @@ class PhaseLoop:
                 elif kind == PHASE_DONE:
                     aggregator.on_records(handle.worker_id, progress, [], message[2])
                     del running[conn]
+                elif kind == STATS:
+                    aggregator.update_worker(handle.worker_id, message[1])
                 elif kind == FAILED:
                     pool.failed(handle, self.scrub(f"{handle.worker_id} failed: {message[1]}"), aggregator)
                     log.error("%s", pool.failure)

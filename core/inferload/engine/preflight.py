@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferload.artifact_files import artifact_dir_for, check_artifact_dir
+from inferload.config import flag_name
 from inferload.errors import UsageError
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def check_plugins(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any,
     if scheme not in transport.schemes:
         raise UsageError(f"--transport {config.transport} does not support {scheme}:// URLs")
     executor = registry.get("executor", config.executor)
+    check_executor_options(config, registry, executor)
     check_artifact_dir(artifact_dir_for(config))
     if config.input_file is not None and registry.get("dataset", config.effective_dataset).input_file:
         check_input_file(config.input_file)
@@ -45,6 +47,19 @@ def check_plugins(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any,
 
         MetricsAccumulator(registry, config)  # raises UsageError for an SLO on an unknown metric
     return endpoint, transport, executor
+
+
+def check_executor_options(config: ProfileConfig, registry: PluginRegistry, executor: Any) -> None:
+    """A UsageError when a flag of another executor is set (``--ray-address`` without its executor), or
+    when the chosen executor's own ``check`` refuses the run."""
+    for name, spec in registry.all("executor").items():
+        if name == executor.name:
+            continue
+        given = [flag_name(field) for field in spec.options if getattr(config, field, None) is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} only apply with --executor {name}")
+    if executor.check is not None:
+        executor.check(config=config)
 
 
 def check_input_file(path: Path) -> None:

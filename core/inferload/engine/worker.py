@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
@@ -100,6 +100,14 @@ def worker_main(conn: Any, init: WorkerInit) -> None:
     # A forked worker inherits the parent's whole heap; without this, every full collection would walk
     # it and stall the loop for tens of milliseconds, delaying chunk timestamps.
     gc.freeze()
+    run_worker(conn, init)
+
+
+def run_worker(conn: Any, init: WorkerInit, on_start: Callable[[Worker], None] | None = None) -> None:
+    """Serve the parent over ``conn`` on a fresh event loop in the calling thread until told to exit; a
+    failure is reported to the parent as ``FAILED``. :func:`worker_main` calls it in a worker process; an
+    executor that hosts workers in processes it does not own (a Ray actor) calls it from a thread, with
+    ``on_start`` to get hold of the :class:`Worker` (to report what it has in flight)."""
     try:
         import uvloop
 
@@ -108,6 +116,8 @@ def worker_main(conn: Any, init: WorkerInit) -> None:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     worker = Worker(conn, init, loop)
+    if on_start is not None:
+        on_start(worker)
     try:
         loop.run_until_complete(worker.serve())
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run with it

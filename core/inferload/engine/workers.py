@@ -49,6 +49,7 @@ class WorkerPool:
         self.shares: list[int | None] = []
         self.counter: Any = None
         self.failure: str | None = None
+        self.executor_instance: Any = None
 
     def start(self, config: ProfileConfig, fields: dict[str, Any], rate: float | None = None) -> None:
         """Start as many workers as useful (``--workers`` or the default for ``rate`` requests/s, else
@@ -56,7 +57,10 @@ class WorkerPool:
         share (``url`` included)."""
         from inferload.engine.worker import terminal_signals_blocked, worker_main
 
-        count = config.workers or default_workers(config, rate)
+        executor = self.executor_instance = self.executor.factory(config=config)
+        # an executor that places workers elsewhere (a cluster) may know better than this machine's cores
+        suggested = getattr(executor, "default_workers", lambda: None)()
+        count = config.workers or suggested or default_workers(config, rate)
         cap = config.effective_concurrency
         pool_cap = connection_cap(config)  # the cap itself unless the load can change (docs/control.md)
         if pool_cap is not None:
@@ -64,7 +68,6 @@ class WorkerPool:
         self.shares = split_concurrency(cap, count)
         session_shares = split_concurrency(config.session_concurrency, count)
         connections = split_concurrency(pool_cap, count)
-        executor = self.executor.factory()
         self.counter = executor.shared_counter()
         inits = [
             WorkerInit(worker_id=f"worker_{i}", counter=self.counter, max_connections=connections[i] or 0,
@@ -144,9 +147,14 @@ class WorkerPool:
                 handle.conn.close()
 
     def shutdown(self) -> None:
-        """End whatever workers remain, at once (a run that ended by an exception); no RunState update."""
+        """End whatever workers remain, at once (a run that ended by an exception), then release what the
+        executor holds (a Ray instance it started); no RunState update."""
         self.broadcast((EXIT, None))
         for handle in self.handles:
             handle.join(EXIT_TIMEOUT_SEC)
             handle.kill()
         self.handles = []
+        close = getattr(self.executor_instance, "close", None)
+        self.executor_instance = None
+        if close is not None:
+            close()

@@ -122,6 +122,8 @@ def make_synthetic(
             isl_osl_pairs=isl_osl_pairs, **options,
         )
     if rerank_documents:
+        from .rerank_documents import rerank_conversations
+
         return rerank_conversations(tokenizer=tokenizer, num_entries=num_entries, isl_mean=isl_mean,
                                     isl_stddev=isl_stddev, documents=rerank_documents,
                                     query_tokens=rerank_query_tokens, seed=seed)

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from inferload.runstate import RunState
 
 ROUTES = ("GET /api/workers",)
-GROUP_ID = "local"
 
 
 @hookimpl
@@ -106,7 +105,10 @@ def workers_view(state: RunState, probe: ProcessProbe) -> BaseModel:
                 "cpu_times": None if w.cpu_user_sec is None else [w.cpu_user_sec, w.cpu_system_sec or 0.0],
                 "num_threads": w.num_threads,
             }
-            if w.state not in ("stopped", "failed") and (w.cpu_percent is None or w.memory_rss_bytes is None):
+            # a worker with a node runs elsewhere (its executor reports its figures): its pid is not ours
+            if w.node is None and w.state not in ("stopped", "failed") and (
+                w.cpu_percent is None or w.memory_rss_bytes is None
+            ):
                 live = probe.sample(w.pid)
                 measured = {key: live.get(key) if value is None else value for key, value in measured.items()}
             created = measured["create_time"]
@@ -120,6 +122,9 @@ def workers_view(state: RunState, probe: ProcessProbe) -> BaseModel:
             status=w.state,
             last_update_ns=w.last_update_ns,
             ready_ns=w.ready_ns,
+            node=w.node,
+            clock_offset_ns=w.clock_offset_ns,
+            clock_uncertainty_ns=w.clock_uncertainty_ns,
         )
     totals = TaskStats(
         total=sum(w.task_stats.total for w in workers.values()),
@@ -128,8 +133,9 @@ def workers_view(state: RunState, probe: ProcessProbe) -> BaseModel:
         cancelled=sum(w.task_stats.cancelled for w in workers.values()),
     )
     statuses = {w.status for w in workers.values()}
+    group_id = getattr(state.config, "executor", None) or "local"
     group = WorkerGroup(
-        group_id=GROUP_ID,
+        group_id=group_id,
         status=_group_status(statuses),
         declared_workers=len(workers),
         ready_workers=sum(1 for w in workers.values() if w.status == "running"),
@@ -137,7 +143,7 @@ def workers_view(state: RunState, probe: ProcessProbe) -> BaseModel:
         workers=workers,
         last_update_ns=max((w.last_update_ns or 0 for w in workers.values()), default=None) or None,
     )
-    return WorkersResponse(workers=workers, worker_groups={GROUP_ID: group})
+    return WorkersResponse(workers=workers, worker_groups={group_id: group})
 
 
 def _group_status(statuses: set[str]) -> str:

@@ -48,6 +48,15 @@ class WorkerInfo(BaseModel):
         description="Wall-clock ns when the worker's transport was set up (clients created, connections "
         "warmed); none of its requests starts before it",
     )
+    node: str | None = Field(
+        None, description="Where the worker runs when not on this machine's executor (Ray: 'IP (node id)')"
+    )
+    clock_offset_ns: int | None = Field(
+        None, description="The worker's wall clock minus the driver's (NTP-style estimate); 0 on its host"
+    )
+    clock_uncertainty_ns: int | None = Field(
+        None, description="The offset is true within ± this (half the fastest sample's round trip)"
+    )
 
 
 class WorkerGroup(BaseModel):

@@ -137,7 +137,7 @@ def test_a_missing_or_empty_file_is_a_usage_error_naming_it(
         ('{"text": "hi", "documents": ["a"]}', '"documents" go with a "query"'),
         ('{"query": "q", "documents": []}', '"documents" must be a non-empty list of non-empty strings'),
         ('{"query": "q", "documents": ["a", 3]}', '"documents" must be a non-empty list of non-empty'),
-        ('{"query": "q", "text": "t"}', 'has more than one of "text", "messages" and "query"'),
+        ('{"query": "q", "text": "t"}', 'has "text" and "query"; keep one'),
     ],
 )
 def test_a_malformed_rerank_line_is_a_usage_error_naming_file_and_line(

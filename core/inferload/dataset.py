@@ -176,10 +176,9 @@ def prompt_fields(
         raise UsageError(f"{where}: expected a JSON object, got {type(entry).__name__}")
     keys = (text_keys[0], "messages", *text_keys[1:])
     named = [f'"{key}"' for key in keys]
-    if sum(key in entry for key in keys) > 1:
-        which = (f"both {named[0]} and {named[1]}" if len(keys) == 2
-                 else f"more than one of {', '.join(named[:-1])} and {named[-1]}")
-        raise UsageError(f"{where}: has {which}; keep one (a line is one prompt)")
+    present = [f'"{key}"' for key in keys if key in entry]
+    if len(present) > 1:
+        raise UsageError(f"{where}: has {' and '.join(present)}; keep one (a line is one prompt)")
     for key in text_keys:
         if key in entry:
             if not isinstance(entry[key], str) or not entry[key]:

@@ -267,6 +267,39 @@ def test_bad_session_flags_are_one_line_usage_errors(
     assert fragment in line, line
 
 
+@pytest.mark.parametrize(("args", "fragment"), [
+    # session flags on a run that makes no sessions would be ignored
+    (["--conversation-history", "window:2"], "--conversation-history shape(s) multi-turn sessions, and"),
+    (["--session-concurrency", "3"], "--session-concurrency shape(s) multi-turn sessions, and this run"),
+    (["--conversation-turn-delay-mean", "100"], "--conversation-turn-delay-mean shape(s)"),
+    # a load that changes mid-run would cut open sessions short
+    (["--conversation-num", "2", "--api-port", "0", "--api-token", "tok-secret-77"],
+     "multi-turn sessions run at a fixed load"),
+    (["--conversation-num", "2", "--load-schedule", "SCHEDULE"], "multi-turn sessions run at a fixed load"),
+    # no reply to carry back
+    (["--conversation-num", "2", "--endpoint-type", "embeddings"],
+     "--endpoint-type embeddings produces no reply"),
+    # flags of another dataset or endpoint type
+    (["--sharegpt-turns", "all"], "--sharegpt-turns does not apply to --dataset synthetic"),
+    (["--rerank-query-tokens", "10"], "--rerank-query-tokens applies to endpoint types that rank documents"),
+])
+def test_flags_a_run_would_ignore_or_that_would_cut_sessions_short_are_refused_before_any_request(
+    run_cli: Any, tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    schedule = tmp_path / "steps.json"
+    schedule.write_text('[{"duration": 1, "concurrency": 1}, {"duration": 1, "concurrency": 2}]')
+    args = [str(schedule) if a == "SCHEDULE" else a for a in args]
+    with ScriptedServer(streamed_reply) as server:
+        count = [] if "--conversation-num" in args else ["--request-count", "2"]
+        stream = [] if "embeddings" in args else ["--streaming"]  # embeddings do not stream
+        result = run_cli("profile", "--url", server.url, "-m", "m", *stream, "--artifact-dir",
+                         tmp_path / "art", "--ui", "none", "--api-linger", "0", *count, *args)
+    line = usage_error(result)
+    assert fragment in line, line
+    assert "tok-secret-77" not in result.stderr + result.stdout
+    assert [r for r in server.requests if r.target.endswith(("/chat/completions", "/embeddings"))] == []
+
+
 def test_prefix_cache_serves_the_longest_cached_prefix_and_evicts_the_least_recently_used() -> None:
     cache = PrefixCache(capacity=4, block_size=2)
     assert cache.admit([1, 2, 3, 4, 5]) == 0  # blocks [1,2] and [3,4] are now cached

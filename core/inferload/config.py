@@ -8,6 +8,7 @@ way configuration leaves the process (``/api/config``, ``input_config`` in profi
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -561,6 +562,12 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                 f"{', '.join(self.session_flags())} shape(s) multi-turn sessions, which --dataset {dataset} "
                 f"does not make; use a session dataset ({', '.join(sessions)}) or drop the flag"
             )
+        unread = [flag for flag in self.file_format_flags() if flag[2:].replace("-", "_") not in
+                  inspect.signature(spec.factory).parameters]
+        if unread:
+            verb = "do" if len(unread) > 1 else "does"
+            raise UsageError(f"{', '.join(unread)} {verb} not apply to --dataset {dataset}; drop it or use "
+                             "the dataset it belongs to (see docs/datasets.md)")
         if spec.input_file and spec.file_required and self.input_file is None:
             raise UsageError(
                 f"--dataset {dataset} needs --input-file PATH (a JSONL file, one prompt per line)"

@@ -27,10 +27,16 @@ def document_options(
     that ranks none, or with a dataset that reads ``--input-file`` (whose lines hold their documents), is a
     UsageError naming the fix."""
     if not endpoint.ranks_documents:
-        if config.rerank_documents is not None:
+        query_default = type(config).model_fields["rerank_query_tokens"].default
+        given = [flag for flag, value, default in (
+            ("--rerank-documents", config.rerank_documents, None),
+            ("--rerank-query-tokens", config.rerank_query_tokens, query_default),
+        ) if value != default]
+        if given:
             rankers = [name for name, spec in registry.all("endpoint").items() if spec.ranks_documents]
             raise UsageError(
-                f"--rerank-documents applies to endpoint types that rank documents "
+                f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to endpoint types that "
+                "rank documents "
                 f"({', '.join(rankers) or 'none installed'}), not --endpoint-type {endpoint.name}"
             )
         return {}

@@ -107,6 +107,15 @@ class WorkloadOptions(BaseModel):
             for name, default in defaults.items() if getattr(self, name) != default
         ]
 
+    def file_format_flags(self) -> list[str]:
+        """The ``--sharegpt-*`` flags given a value other than their default: the dataset must take them
+        (a keyword of its factory of the same name), else they would be ignored."""
+        return [
+            "--" + name.replace("_", "-")
+            for name, field in WorkloadOptions.model_fields.items()
+            if name.startswith("sharegpt_") and getattr(self, name) != field.default
+        ]
+
     def dataset_options(self) -> dict[str, Any]:
         """What a dataset factory gets besides the core keywords (datasets accept ``**_``, so others
         ignore them): the session shape of synthetic sessions and the ShareGPT filters."""

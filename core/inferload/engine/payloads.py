@@ -54,6 +54,7 @@ def prepare_payloads(
     from inferload.dataset import resolve_tokenizer
     from inferload.dialects import recognisers_of, set_recognisers
     from inferload.documents import check_documents, document_options
+    from inferload.engine.sessions import check_sessions
 
     tokenizer = tokenizer or resolve_tokenizer(registry, config.tokenizer)
     dataset = registry.get("dataset", config.effective_dataset)
@@ -81,6 +82,7 @@ def prepare_payloads(
             f"the {config.effective_dataset} dataset produced no prompts; check --num-dataset-entries"
             " or --input-file"
         )
+    check_sessions(conversations, config, endpoint)
     check_documents(conversations, endpoint, config.effective_dataset)
     dialects = recognisers_of(registry)
     set_recognisers(dialects)  # this process parses too (the --wait-for-model-timeout probe)

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from inferload.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from inferload.dataset import Conversation
 
 DEFAULT_SESSION_HEADER = "X-Session-ID"
@@ -110,6 +112,36 @@ def _split(body: dict[str, Any], endpoint_type: str) -> tuple[bytes, bytes, bool
         f"--endpoint-type {endpoint_type} does not send its prompt as a messages array or one prompt text, "
         "so it cannot carry a conversation's history; use a chat or completions endpoint for sessions"
     )
+
+
+def check_sessions(conversations: Sequence[Conversation], config: Any, endpoint: Any) -> None:
+    """UsageError (exit 2, before any request) for what a run's sessions, or their absence, make
+    impossible: session flags on a run that makes no sessions (they would be ignored); sessions on an
+    endpoint type that produces no reply to carry back (embeddings, rerank); sessions with a load that
+    changes while the run runs (``--api-token``, ``--load-schedule``, ramps), which drive request slots
+    and rate schedules a session runner does not follow yet, so open sessions would be cut short."""
+    from inferload.load_plan import is_dynamic
+
+    has_sessions = any(c.turns for c in conversations)
+    if not has_sessions:
+        flags = config.session_flags()
+        if flags:
+            raise UsageError(
+                f"{', '.join(flags)} shape(s) multi-turn sessions, and this run makes none (the synthetic "
+                "dataset makes sessions with --conversation-num or --conversation-turn-mean); drop the flag "
+                "or ask for sessions"
+            )
+        return
+    if not endpoint.produces_tokens:
+        raise UsageError(
+            f"--endpoint-type {endpoint.name} produces no reply that a session's next turn could carry; "
+            "use a chat or completions endpoint for sessions"
+        )
+    if is_dynamic(config):
+        raise UsageError(
+            "multi-turn sessions run at a fixed load: --api-token (live control), --load-schedule and the "
+            "ramp flags do not apply to them yet; drop those flags or run single-turn prompts"
+        )
 
 
 def build_session_plan(

@@ -14,25 +14,61 @@ RUN = ("profile", "--request-count", "30", "--concurrency", "4", "--osl", "16", 
 GATE = ("--max-regression", "inter_token_latency.avg:10%", "request_latency.avg:10%")
 
 
+SLOWER = 1.05
+"""The candidate of the passing comparison: run ``a`` recorded again with every time 5 % longer and every
+rate 5 % lower — a rerun's figures fixed by construction, inside the 10 % gate whatever the machine's load."""
+TIME_UNITS = ("ms", "sec")
+RATE_UNITS = ("tokens/sec", "tokens/sec/user", "requests/sec")
+
+
+def _scaled(value: Any, unit: str | None, factor: float) -> Any:
+    """``value`` (a number or a list of them) in ``unit`` as a run ``factor`` times slower records it."""
+    scale = factor if unit in TIME_UNITS else 1 / factor if unit in RATE_UNITS else 1.0
+    if isinstance(value, list):
+        return [v * scale for v in value]
+    return value * scale if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def slower_copy(run: Path, dest: Path, factor: float) -> Path:
+    """A copy of ``run``'s ``profile_export.json`` and ``profile_export.jsonl`` in ``dest`` with its times
+    multiplied and its rates divided by ``factor`` (counts, tokens and metadata unchanged)."""
+    dest.mkdir(parents=True)
+    summary = json.loads((run / "profile_export.json").read_text())
+    for block in summary.values():
+        if isinstance(block, dict) and "unit" in block:
+            block.update({stat: _scaled(v, block["unit"], factor) for stat, v in block.items()
+                          if stat not in ("unit", "count")})
+    (dest / "profile_export.json").write_text(json.dumps(summary))
+    lines = []
+    for line in (run / "profile_export.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        for metric in (record.get("metrics") or {}).values():
+            metric["value"] = _scaled(metric["value"], metric.get("unit"), factor)
+        lines.append(json.dumps(record))
+    (dest / "profile_export.jsonl").write_text("\n".join(lines) + "\n")
+    return dest
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory, inferload_exe: Path) -> dict[str, Path]:
-    """Two runs of one configuration and one against a simulator whose decode step is four times as long
-    (so the effect dwarfs the client-side jitter of a loaded machine)."""
+    """A live run (``a``), its recording replayed 5 % slower (``b``), and a live run against a simulator
+    whose decode step is four times as long (``slow``: the effect dwarfs a loaded machine's jitter)."""
     import subprocess
 
     from tests.conftest import build_env
 
     root = tmp_path_factory.mktemp("compare")
     out = {}
-    for name, env in (("a", None), ("b", None), ("slow", {"INFERLOAD_SIM_DECODE_STEP_S": "0.02"})):
+    for name, env in (("a", None), ("slow", {"INFERLOAD_SIM_DECODE_STEP_S": "0.02"})):
         result = subprocess.run([str(inferload_exe), *RUN, "--artifact-dir", str(root / name)],
                                 env=build_env(env, ()), capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         out[name] = root / name / "inferload-sim-chat-concurrency4"
+    out["b"] = slower_copy(out["a"], root / "b", SLOWER)
     return out
 
 
-def test_compare_of_two_runs_of_one_configuration_passes_the_gate(
+def test_compare_of_a_rerun_within_the_threshold_passes_the_gate(
     run_cli: Any, runs: dict[str, Path], tmp_path: Path
 ) -> None:
     result = run_cli("compare", runs["a"], runs["b"], *GATE, "-o", tmp_path / "compare.json")
@@ -41,8 +77,11 @@ def test_compare_of_two_runs_of_one_configuration_passes_the_gate(
     assert doc["passed"] and doc["breaches"] == []
     rows = {row["metric"]: row for row in doc["comparisons"][0]["rows"]}
     itl = rows["inter_token_latency.avg"]
+    assert itl["change"] == pytest.approx(SLOWER - 1) and itl["regression"] == pytest.approx(SLOWER - 1)
     assert itl["interval_over"] == "requests" and itl["ci_low"] <= itl["change"] <= itl["ci_high"]
-    assert itl["verdict"] == "ok" and rows["time_to_first_token.p50"]["verdict"] == "-"
+    assert itl["verdict"] == "ok" and rows["request_latency.avg"]["verdict"] == "ok"
+    assert rows["time_to_first_token.p50"]["verdict"] == "-"
+    assert rows["request_throughput.avg"]["change"] == pytest.approx(1 / SLOWER - 1)
     # Counts print as whole integers in the console table, never 1.234e+04 or 100.0.
     for tag in ("request_count.avg", "total_osl.avg"):
         line = next(line for line in result.stdout.splitlines() if line.startswith(tag + " "))

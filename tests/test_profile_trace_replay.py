@@ -242,10 +242,13 @@ def test_input_file_alone_recognises_a_trace_and_a_prompt_file_stays_the_file_da
 def test_benchmark_duration_cuts_the_replay_at_that_offset(
     run_cli: Any, simulator: Any, tmp_path: Path
 ) -> None:
+    # due at 0 .. 500 ms, then from 2.5 s on: the cut at 1.5 s falls a second after the last kept request
+    # is due, so a loaded machine sending that one late still sends it before the run's end
+    offsets = [100 * i for i in range(6)] + [2500 + 100 * i for i in range(14)]
     trace = write_trace(tmp_path / "trace.jsonl", [
-        {"timestamp": 100 * i, "input_length": 16, "output_length": 2} for i in range(20)
+        {"timestamp": offset, "input_length": 16, "output_length": 2} for offset in offsets
     ])
     summary, records = trace_run(run_cli, simulator.url, tmp_path, trace, "--fixed-schedule",
-                                 "--benchmark-duration", "0.55")
-    assert sorted(line_of(r) for r in records) == [1, 2, 3, 4, 5, 6]  # due at 0 .. 500 ms, before 0.55 s
+                                 "--benchmark-duration", "1.5")
+    assert sorted(line_of(r) for r in records) == [1, 2, 3, 4, 5, 6]  # the ones due before 1.5 s
     assert summary["steady_state"]["window"]["rule"].startswith("from the first response end")

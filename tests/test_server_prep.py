@@ -4,25 +4,30 @@ records what it receives, through the CLI as typed."""
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.profile_fixtures import stop_process
 
 
 class BootingServer:
-    """OpenAI chat (not streamed) on 127.0.0.1:0 that answers 503 until ``ready_after`` seconds have
-    passed since it started, and 200 on the cache reset paths it ``supports`` (404 on others).
-    ``log`` holds (path, status) of every request in arrival order."""
+    """OpenAI chat (not streamed) on 127.0.0.1:0 that answers 503 ("model is loading") until it is ready —
+    from the start when ``ready``, else once the test calls :meth:`release`, so the boot lasts exactly as
+    long as the test wants whatever the machine's load — and 200 on the cache reset paths it ``supports``
+    (404 on others). ``log`` holds (path, status) of every request in arrival order."""
 
-    def __init__(self, ready_after: float, supports: tuple[str, ...]) -> None:
-        self.ready_at = time.monotonic() + ready_after
+    def __init__(self, ready: bool, supports: tuple[str, ...]) -> None:
+        self.ready = threading.Event()
+        if ready:
+            self.ready.set()
         self.supports = supports
         self.log: list[tuple[str, int]] = []
+        self._logged = threading.Condition()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,7 +37,7 @@ class BootingServer:
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path == "/v1/chat/completions":
-                    ready = time.monotonic() >= server.ready_at
+                    ready = server.ready.is_set()
                     status = 200 if ready else 503
                     answer = {"index": 0, "message": {"role": "assistant", "content": "a b"},
                               "finish_reason": "stop"}
@@ -43,7 +48,9 @@ class BootingServer:
                 else:
                     status = 200 if self.path in server.supports else 404
                     body = {} if status == 200 else {"detail": "Not Found"}
-                server.log.append((self.path, status))
+                with server._logged:
+                    server.log.append((self.path, status))
+                    server._logged.notify_all()
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -55,6 +62,17 @@ class BootingServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def wait_for_loading_answers(self, count: int, timeout: float) -> bool:
+        """Block until the server has answered ``count`` requests with 503 (True), or ``timeout`` seconds
+        passed (False: a safety net for a hung CLI, never the condition a test relies on)."""
+        with self._logged:
+            return self._logged.wait_for(lambda: self.log.count(("/v1/chat/completions", 503)) >= count,
+                                         timeout)
+
+    def release(self) -> None:
+        """End the boot: every later chat request is answered 200."""
+        self.ready.set()
+
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
@@ -64,8 +82,8 @@ class BootingServer:
 def booting() -> Iterator[Any]:
     servers: list[BootingServer] = []
 
-    def make(ready_after: float = 0.0, supports: tuple[str, ...] = ()) -> BootingServer:
-        servers.append(BootingServer(ready_after, supports))
+    def make(ready: bool = True, supports: tuple[str, ...] = ()) -> BootingServer:
+        servers.append(BootingServer(ready, supports))
         return servers[-1]
 
     yield make
@@ -77,18 +95,31 @@ ARGS = ("-m", "m", "--request-count", "3", "--osl", "2", "--isl", "4", "--ui", "
 
 
 def test_sweep_waits_for_a_booting_model_and_resets_the_cache_before_every_run(
-    run_cli: Any, booting: Any, tmp_path: Path
+    inferload_exe: Path, cli_env: Any, booting: Any, tmp_path: Path
 ) -> None:
-    server = booting(ready_after=1.5, supports=("/reset_prefix_cache",))
-    result = run_cli("profile", "--url", server.url, *ARGS, "--concurrency", "1,2", "--num-profile-runs", "2",
-                     "--reset-kv-cache", "--wait-for-model-timeout", "30", "--artifact-dir", tmp_path)
-    assert result.returncode == 0, result.stderr
+    server = booting(ready=False, supports=("/reset_prefix_cache",))
+    process = subprocess.Popen(
+        [str(inferload_exe), "profile", "--url", server.url, *ARGS, "--concurrency", "1,2",
+         "--num-profile-runs", "2", "--reset-kv-cache", "--wait-for-model-timeout", "60",
+         "--artifact-dir", str(tmp_path)],
+        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # the wait sees the model loading, and keeps asking while it is: the boot ends when the test says
+        assert server.wait_for_loading_answers(2, timeout=120), server.log
+        assert process.poll() is None, process.communicate()
+        server.release()
+        _, stderr = process.communicate(timeout=240)
+    finally:
+        stop_process(process)
+    assert process.returncode == 0, stderr
     paths = [path for path, _ in server.log]
     assert paths.count("/reset_prefix_cache") == 4  # 2 variations x 2 trials
     # before the first request of the first run: sglang's path is tried first (name order) and fails, then
     # vLLM's works and is the only one tried from then on
     assert paths[:2] == ["/flush_cache", "/reset_prefix_cache"] and paths.count("/flush_cache") == 1
-    assert ("/v1/chat/completions", 503) in server.log  # the wait saw the model loading …
+    # the wait saw the model loading, only before the first run's first measured request …
+    loading = [i for i, entry in enumerate(server.log) if entry == ("/v1/chat/completions", 503)]
+    assert len(loading) >= 2 and loading == list(range(2, 2 + len(loading)))
     runs = sorted(tmp_path.glob("*/v*/trial*/profile_export.json"))
     assert len(runs) == 4
     for run in runs:  # … and no measured request did
@@ -134,7 +165,7 @@ def test_unsupported_server_gets_one_warning_and_the_sweep_goes_on(
 def test_a_model_that_never_loads_fails_the_run_after_the_timeout(
     run_cli: Any, booting: Any, tmp_path: Path
 ) -> None:
-    server = booting(ready_after=3600)
+    server = booting(ready=False)  # never released
     result = run_cli("profile", "--url", server.url, *ARGS, "--wait-for-model-timeout", "1",
                      "--artifact-dir", tmp_path)
     assert result.returncode == 1

@@ -7,7 +7,6 @@ because the set of subcommands itself depends on which plugins load.
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import sys
 import traceback
@@ -75,6 +74,8 @@ def add_arguments(spec: Any, parser: argparse.ArgumentParser, registry: PluginRe
     """Let a command declare its flags: ``add_arguments(parser, registry=registry)`` when its function takes
     a ``registry`` keyword (so help text names what is installed: endpoint types, transports …), else
     ``add_arguments(parser)``."""
+    import inspect  # here, not at import time: a Ctrl-C while the command starts stays one line
+
     if "registry" in inspect.signature(spec.add_arguments).parameters:
         spec.add_arguments(parser, registry=registry)
     else:

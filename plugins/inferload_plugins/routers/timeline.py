@@ -64,13 +64,14 @@ class Timeline:
         self._origin_ns = state.started_ns or time.time_ns()
         self._previous = _Counters(perf_sec=time.perf_counter())
         self._stop = threading.Event()
+        self._done = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="inferload-timeline", daemon=True)
 
     @property
     def sampling(self) -> bool:
-        """True until :meth:`stop`: points are still being added."""
-        return not self._stop.is_set()
+        """True until :meth:`stop` has taken the last point: points are still being added."""
+        return not self._done
 
     def start(self) -> None:
         self._thread.start()
@@ -83,6 +84,7 @@ class Timeline:
         if self._thread.is_alive():
             self._thread.join(2 * self.interval + 1)
         self.sample()
+        self._done = True
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -186,6 +188,15 @@ def run_started(state: RunState) -> None:
     while len(_TIMELINES) > MAX_RUNS:
         _TIMELINES.pop(next(iter(_TIMELINES)))
     timeline.start()
+
+
+@hookimpl
+def run_stopping(state: RunState) -> None:
+    """Every record is in: take the last point now, before the results are published, so a client that
+    sees the results complete also sees the timeline's final counts."""
+    timeline = _TIMELINES.get(state.run_info.benchmark_id)
+    if timeline is not None:
+        timeline.stop()
 
 
 @hookimpl

@@ -322,3 +322,23 @@ def test_a_load_conflict_names_only_the_flags_given(
     if "--concurrency" in args:
         assert "--request-rate" not in result.stderr
     assert simulator.truth() == []
+
+
+def test_a_replay_held_by_its_concurrency_cap_advises_the_replay_flags(
+    run_cli: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path
+) -> None:
+    # 12 requests due 1 ms apart, each at least 4 decode steps of 20 ms, one slot: the cap holds them
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--decode-step-s", "0.02")
+    try:
+        trace = write_trace(tmp_path / "trace.jsonl", [
+            {"timestamp": i, "input_length": 16, "output_length": 4} for i in range(12)
+        ])
+        result = profile(run_cli, sim.url, tmp_path / "art", "--dataset", "mooncake_trace", "--input-file",
+                         str(trace), "--streaming", "--fixed-schedule", "--concurrency", "1")
+    finally:
+        sim.stop()
+    assert result.returncode == 0, result.stderr
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "because the --concurrency cap held" in output, output
+    assert "raise --concurrency or lower --fixed-schedule-speedup" in output
+    assert "--request-rate" not in output

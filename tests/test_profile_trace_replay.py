@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from inferload.registry import load_plugins
-from profile_fixtures import load_run, profile, simulator
+from profile_fixtures import FAST_SIM, load_run, profile, simulator, start_simulator
 
 __all__ = ["simulator"]  # the fixture, re-exported so pytest finds it here
 
@@ -252,3 +252,96 @@ def test_benchmark_duration_cuts_the_replay_at_that_offset(
                                  "--benchmark-duration", "1.5")
     assert sorted(line_of(r) for r in records) == [1, 2, 3, 4, 5, 6]  # the ones due before 1.5 s
     assert summary["steady_state"]["window"]["rule"].startswith("from the first response end")
+
+
+def test_a_replay_without_concurrency_is_uncapped_so_slow_requests_overlap(
+    run_cli: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path
+) -> None:
+    # each request takes at least 8 decode steps of 50 ms, the trace sends one every 10 ms: only a cap
+    # could keep them from overlapping
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--decode-step-s", "0.05")
+    try:
+        trace = write_trace(tmp_path / "trace.jsonl", [
+            {"timestamp": 10 * i, "input_length": 16, "output_length": 8} for i in range(8)
+        ])
+        result = profile(run_cli, sim.url, tmp_path / "art", "--dataset", "mooncake_trace", "--input-file",
+                         str(trace), "--streaming", "--fixed-schedule")
+        assert result.returncode == 0, result.stderr
+        _, summary, records = load_run(tmp_path / "art")
+    finally:
+        sim.stop()
+    assert len(records) == 8
+    assert "--concurrency cap held" not in result.stdout + result.stderr
+    assert summary["input_config"]["concurrency"] is None
+    load_line = next(line for line in result.stdout.splitlines() if " Load " in f" {line} ")
+    assert "fixed schedule (trace timestamps), uncapped" in load_line, load_line
+    spans = sorted((r["metadata"]["request_start_perf_ns"],
+                    r["metadata"]["request_start_perf_ns"] + round(r["metrics"]["request_latency"]["value"]
+                                                                   * 1e6))
+                   for r in records)
+    # every request started before the one before it ended: more than one in flight, never one at a time
+    assert all(start < previous_end for (_, previous_end), (start, _) in itertools.pairwise(spans)), spans
+
+
+def test_a_replay_with_concurrency_keeps_that_cap_and_says_so(
+    run_cli: Any, simulator: Any, tmp_path: Path
+) -> None:
+    trace = write_trace(tmp_path / "trace.jsonl", [
+        {"timestamp": 0, "input_length": 16, "output_length": 4} for _ in range(6)
+    ])
+    result = profile(run_cli, simulator.url, tmp_path / "art", "--dataset", "mooncake_trace", "--input-file",
+                     str(trace), "--streaming", "--fixed-schedule", "--fixed-schedule-speedup", "2",
+                     "--concurrency", "1")
+    assert result.returncode == 0, result.stderr
+    _, _, records = load_run(tmp_path / "art")
+    load_line = next(line for line in result.stdout.splitlines() if " Load " in f" {line} ")
+    assert "fixed schedule (trace timestamps x2), concurrency <= 1" in load_line, load_line
+    spans = sorted((r["metadata"]["request_start_perf_ns"],
+                    r["metadata"]["request_start_perf_ns"] + round(r["metrics"]["request_latency"]["value"]
+                                                                   * 1e6))
+                   for r in records)
+    # one at a time: each request started once the one before it had ended
+    assert all(start >= previous_end for (_, previous_end), (start, _) in itertools.pairwise(spans)), spans
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--fixed-schedule", "--load-schedule", "{schedule}"),
+     "give either --fixed-schedule (the dataset's timestamps) or --load-schedule {schedule}, not both"),
+    (("--load-schedule", "{schedule}", "--concurrency", "2"), "sets the concurrency; drop --concurrency"),
+    (("--fixed-schedule", "--concurrency-ramp-duration", "2"), "a --fixed-schedule replay sends at the"),
+    (("--fixed-schedule", "--arrival-pattern", "gamma"), "--arrival-pattern needs --request-rate"),
+])
+def test_a_load_conflict_names_only_the_flags_given(
+    run_cli: Any, simulator: Any, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    schedule = tmp_path / "s.json"
+    schedule.write_text(json.dumps([{"duration": 1, "concurrency": 2}]))
+    trace = write_trace(tmp_path / "trace.jsonl",
+                        [{"timestamp": 10 * i, "input_length": 16} for i in range(3)])
+    result = profile(run_cli, simulator.url, tmp_path / "art", "--dataset", "mooncake_trace", "--input-file",
+                     str(trace), *(arg.format(schedule=schedule) for arg in args))
+    assert result.returncode == 2 and message.format(schedule=schedule) in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "--request-rate, not both" not in result.stderr
+    if "--concurrency" in args:
+        assert "--request-rate" not in result.stderr
+    assert simulator.truth() == []
+
+
+def test_a_replay_held_by_its_concurrency_cap_advises_the_replay_flags(
+    run_cli: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path
+) -> None:
+    # 12 requests due 1 ms apart, each at least 4 decode steps of 20 ms, one slot: the cap holds them
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--decode-step-s", "0.02")
+    try:
+        trace = write_trace(tmp_path / "trace.jsonl", [
+            {"timestamp": i, "input_length": 16, "output_length": 4} for i in range(12)
+        ])
+        result = profile(run_cli, sim.url, tmp_path / "art", "--dataset", "mooncake_trace", "--input-file",
+                         str(trace), "--streaming", "--fixed-schedule", "--concurrency", "1")
+    finally:
+        sim.stop()
+    assert result.returncode == 0, result.stderr
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "because the --concurrency cap held" in output, output
+    assert "raise --concurrency or lower --fixed-schedule-speedup" in output
+    assert "--request-rate" not in output

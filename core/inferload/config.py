@@ -397,10 +397,13 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if self.concurrency_ramp_duration is not None and self.request_rate is not None:
             raise ValueError("--concurrency-ramp-duration ramps a concurrency-driven run; with "
                              "--request-rate use --request-rate-ramp-duration")
+        if self.concurrency_ramp_duration is not None and self.fixed_schedule:
+            raise ValueError("--concurrency-ramp-duration ramps a concurrency-driven run; a --fixed-schedule "
+                             "replay sends at the trace's timestamps: drop the ramp")
         if self.max_concurrency is not None:
-            if self.request_rate is not None:
-                raise ValueError("--max-concurrency bounds a concurrency-driven run; with --request-rate the "
-                                 "cap is --concurrency")
+            if self.timed_schedule:
+                raise ValueError("--max-concurrency bounds a concurrency-driven run; with "
+                                 f"{self._timing_flag()} the cap is --concurrency")
             if self.concurrency is not None and self.concurrency > self.max_concurrency:
                 raise ValueError(f"--concurrency {self.concurrency} is above --max-concurrency "
                                  f"{self.max_concurrency}")
@@ -409,12 +412,17 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                                  "without either the load is --concurrency")
         if self.load_schedule is None:
             return self
+        if self.fixed_schedule:
+            raise ValueError("give either --fixed-schedule (the dataset's timestamps) or --load-schedule "
+                             f"{self.load_schedule}, not both")
         entries = read_load_schedule(self.load_schedule)
         kind, first = entries[0].kind, entries[0].value
         if kind == CONCURRENCY:
-            if self.request_rate is not None or self.concurrency is not None:
+            given = [flag for flag, value in (("--concurrency", self.concurrency),
+                                              ("--request-rate", self.request_rate)) if value is not None]
+            if given:
                 raise ValueError(f"--load-schedule {self.load_schedule} sets the concurrency; drop "
-                                 "--concurrency and --request-rate")
+                                 f"{' and '.join(given)}")
             peak = max(entry.value for entry in entries)
             if self.max_concurrency is not None and peak > self.max_concurrency:
                 line = next(entry.line for entry in entries if entry.value == peak)
@@ -437,7 +445,11 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if self.benchmark_grace_period is not None and self.benchmark_duration is None:
             raise ValueError("--benchmark-grace-period only applies with --benchmark-duration")
         if self.request_rate is None and (self.arrival_pattern or self.arrival_smoothness is not None):
-            raise ValueError("--arrival-pattern and --arrival-smoothness need --request-rate")
+            given = [flag for flag, value in (("--arrival-pattern", self.arrival_pattern or None),
+                                              ("--arrival-smoothness", self.arrival_smoothness))
+                     if value is not None]
+            needs = "needs" if len(given) == 1 else "need"
+            raise ValueError(f"{' and '.join(given)} {needs} --request-rate")
         if self.reset_kv_cache_path is not None and not self.reset_kv_cache:
             raise ValueError("--reset-kv-cache-path needs --reset-kv-cache")
         if self.search_max_load and self.goodput is None:
@@ -496,14 +508,27 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                     + (f"-concurrency{self.concurrency}" if self.concurrency else ""))
         return f"concurrency{self.effective_concurrency}"
 
+    def _timing_flag(self) -> str:
+        """The flag that puts this run on a clock: ``--request-rate`` or ``--fixed-schedule``."""
+        return "--request-rate" if self.request_rate is not None else "--fixed-schedule"
+
+    @property
+    def timed_schedule(self) -> bool:
+        """Whether requests are sent on a clock (``--request-rate``, or a ``--fixed-schedule`` replay of the
+        dataset's timestamps) rather than as slots free up (concurrency mode). In a timed schedule
+        ``--concurrency`` is only a cap, and without it nothing caps the requests in flight."""
+        return self.request_rate is not None or self.fixed_schedule
+
     @property
     def effective_concurrency(self) -> int | None:
-        """Concurrency cap: as given, 1 when neither concurrency nor rate is set, else unlimited (None)."""
+        """Concurrency cap: as given; in a timed schedule (:attr:`timed_schedule`) unlimited (None); else
+        ``--session-concurrency`` when given, else 1."""
         if self.concurrency is not None:
             return self.concurrency
-        if self.request_rate is None and not self.fixed_schedule and self.session_concurrency is not None:
-            return self.session_concurrency  # a session has one request in flight: as many as sessions
-        return None if self.request_rate is not None or self.fixed_schedule else 1
+        if self.timed_schedule:
+            return None
+        # a session has one request in flight: as many as sessions
+        return self.session_concurrency if self.session_concurrency is not None else 1
 
     @property
     def effective_request_count(self) -> int | None:

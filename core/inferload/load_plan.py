@@ -58,8 +58,9 @@ class ScheduleEntry:
 
 
 def load_kind(config: ProfileConfig) -> str:
-    """``request_rate`` when the run is driven by a rate, else ``concurrency``."""
-    return REQUEST_RATE if config.request_rate is not None else CONCURRENCY
+    """``request_rate`` when the run is driven by a clock (``--request-rate`` or a ``--fixed-schedule``
+    replay, :attr:`~inferload.config.ProfileConfig.timed_schedule`), else ``concurrency``."""
+    return REQUEST_RATE if config.timed_schedule else CONCURRENCY
 
 
 def read_load_schedule(path: str | os.PathLike[str]) -> list[ScheduleEntry]:
@@ -215,7 +216,7 @@ def connection_cap(config: ProfileConfig) -> int | None:
     connection pools: the concurrency cap for a fixed load; in a concurrency-driven run whose load can
     change, ``--max-concurrency`` when given, else the plan's peak, else (live control) no limit."""
     cap = config.effective_concurrency
-    if config.request_rate is not None or not is_dynamic(config):
+    if config.timed_schedule or not is_dynamic(config):
         return cap
     if config.max_concurrency is not None:
         return config.max_concurrency

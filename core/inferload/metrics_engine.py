@@ -469,7 +469,7 @@ class MetricsAccumulator:
                         f"{scheduled_rate:,.1f}/s because the --concurrency cap held {self._slot_waits} of "
                         f"{sent} until a slot came free (up to {held_ms:,.1f} ms): "
                         "the server answered slower than the schedule, not the client; raise --concurrency "
-                        "or lower --request-rate"
+                        f"or {self._slower_schedule()}"
                     )
                 else:
                     warnings.append(
@@ -477,6 +477,13 @@ class MetricsAccumulator:
                         f"schedule of {scheduled_rate:,.1f}/s; {self._overload_advice()}"
                     )
         return warnings
+
+    def _slower_schedule(self) -> str:
+        """How to send on a slower schedule, by what timed this run: ``lower --request-rate`` or, for a
+        replay, ``lower --fixed-schedule-speedup``."""
+        if getattr(self._config, "fixed_schedule", False):
+            return "lower --fixed-schedule-speedup"
+        return "lower --request-rate"
 
     def _lag_matters(self, lag: Mapping[str, Any]) -> bool:
         """The overload rule (see :data:`SCHEDULE_LAG_WARN_MS` and the two after it)."""

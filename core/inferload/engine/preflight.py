@@ -40,7 +40,7 @@ def check_plugins(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any,
     check_artifact_dir(artifact_dir_for(config))
     if config.input_file is not None and registry.get("dataset", config.effective_dataset).input_file:
         check_input_file(config.input_file)
-    if config.request_rate is not None or config.fixed_schedule:
+    if config.timed_schedule:
         registry.get("arrival_pattern", config.effective_arrival_pattern)
     if config.goodput:
         from inferload.metrics_engine import MetricsAccumulator

@@ -32,8 +32,13 @@ def _cell(block: dict[str, Any], column: str) -> str:
 
 def load_text(config: dict[str, Any]) -> str:
     """The load the run was configured with: ``request rate 10 req/s (poisson), concurrency <= 4``,
-    ``concurrency 8``."""
+    ``fixed schedule (trace timestamps x2), uncapped``, ``concurrency 8``."""
     rate, concurrency = config.get("request_rate"), config.get("concurrency")
+    if config.get("fixed_schedule") and rate is None:
+        speedup = config.get("fixed_schedule_speedup")
+        pace = f" x{speedup:g}" if speedup not in (None, 1) else ""
+        cap = f"concurrency <= {concurrency}" if concurrency is not None else "uncapped"
+        return f"fixed schedule (trace timestamps{pace}), {cap}"
     if rate is None:
         return f"concurrency {concurrency if concurrency is not None else 1}"
     pattern = config.get("arrival_pattern")

@@ -55,7 +55,7 @@ def window(records: Iterable[RequestRecord], config: ProfileConfig) -> tuple[int
     start_ns.sort()
     end_ns.sort()
     end = int(start_ns[-1])
-    if config.request_rate is None and not config.fixed_schedule:
+    if not config.timed_schedule:
         target = min(config.effective_concurrency or 1, int(start_ns.size))
         start = _first_reaching(start_ns, end_ns, target)
         rule = f"from {target} in flight (the concurrency target) to the last send"

@@ -310,6 +310,8 @@ def test_a_replay_with_concurrency_keeps_that_cap_and_says_so(
     (("--load-schedule", "{schedule}", "--concurrency", "2"), "sets the concurrency; drop --concurrency"),
     (("--fixed-schedule", "--concurrency-ramp-duration", "2"), "a --fixed-schedule replay sends at the"),
     (("--fixed-schedule", "--arrival-pattern", "gamma"), "--arrival-pattern needs --request-rate"),
+    (("--fixed-schedule", "--api-port", "0", "--api-token", "tok-secret-91"),
+     "--api-token changes the load while a run runs, but a --fixed-schedule replay's load is the trace's"),
 ])
 def test_a_load_conflict_names_only_the_flags_given(
     run_cli: Any, simulator: Any, tmp_path: Path, args: tuple[str, ...], message: str

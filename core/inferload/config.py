@@ -479,6 +479,9 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if self.request_rate is not None:
             raise ValueError("give either --fixed-schedule (the dataset's timestamps) or --request-rate, "
                              "not both")
+        if self.api_token is not None:
+            raise ValueError("--api-token changes the load while a run runs, but a --fixed-schedule replay's "
+                             "load is the trace's; drop it, or replay at another --fixed-schedule-speedup")
         if self.search_max_load:
             raise ValueError("--search-max-load varies --request-rate or --concurrency, but a "
                              "--fixed-schedule replay's load is the trace's; replay at several "

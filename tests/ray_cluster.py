@@ -105,8 +105,19 @@ class RayCluster:
 
     def add_node(self, name: str) -> RayNode:
         node = RayNode(name, self.root / name)
-        self._ray("start", "--address", self.address, "--temp-dir", str(node.temp_dir), "--node-ip-address",
-                  "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats", *_node_ports())
+        for attempt in range(3):
+            # the node's ports are picked free before `ray start` binds them: another process on a busy
+            # machine may take one in between, so a failed start is cleared away and tried with new ports
+            try:
+                self._ray("start", "--address", self.address, "--temp-dir", str(node.temp_dir),
+                          "--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats",
+                          *_node_ports())
+                break
+            except RuntimeError:
+                kill_trees([proc for proc in psutil.process_iter(["cmdline"])
+                            if any(str(node.temp_dir) in arg for arg in proc.info["cmdline"] or [])])
+                if attempt == 2:
+                    raise
         self.nodes.append(node)
         return node
 

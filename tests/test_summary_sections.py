@@ -57,7 +57,9 @@ def test_a_third_party_section_adds_its_block_and_warning_and_a_raising_one_cost
 ) -> None:
     plugin_site.add_distribution("inferload-sections", {"sections": "sections_demo"},
                                  {"sections_demo": SECTIONS_MODULE})
-    done = run_cli(*RUN, "--artifact-dir", tmp_path, pythonpath=[plugin_site.path])
+    # not strict (CI runs strict): the point is that a raising section costs only its own block
+    done = run_cli(*RUN, "--artifact-dir", tmp_path, pythonpath=[plugin_site.path],
+                   env={"INFERLOAD_STRICT_PLUGINS": None})
     assert done.returncode == 0, done.stderr
     summary = _summary(tmp_path)
     assert summary["ok_count"]["ok"] == 6 and summary["ok_count"]["endpoint"] == "chat"

@@ -13,16 +13,24 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsError
 
+from inferload import plugin_options
 from inferload.dataset import MAX_DATASET_TOKENS, MAX_SEQUENCE_TOKENS
 from inferload.errors import UsageError
 from inferload.headers import check_header, check_header_value, split_userinfo
@@ -34,6 +42,7 @@ from inferload.redact import (
     redact_url,
     secret_leaves,
     split_header,
+    url_userinfo_secrets,
 )
 from inferload.textfiles import read_capped
 from inferload.urls import check_no_fragment, check_target_text
@@ -57,30 +66,15 @@ DATASET_OPTIONS = (
 MIN_API_TOKEN_CHARS = 8
 """Shortest --api-token accepted."""
 
-_FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("inferload_config_file_values", default=None)
-
-
-class _ConfigFileSource(PydanticBaseSettingsSource):
-    """Values from the ``-f`` file, read once by :meth:`ProfileConfig.load` and handed over here."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        values = _FILE_VALUES.get() or {}
-        return values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(_FILE_VALUES.get() or {})
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 class ProfileConfig(BaseSettings, WorkloadOptions):
     """One validated profile run configuration. Field names are the flag names with ``_`` for ``-``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="INFERLOAD_",
-        extra="forbid",
-        populate_by_name=True,
-        validate_default=True,
-        case_sensitive=False,
-    )
+    model_config = plugin_options.SETTINGS_CONFIG
+    _plugin_options: dict[type[BaseModel], BaseModel] | None = PrivateAttr(default=None)
 
     # -- target ----------------------------------------------------------------------------------
     model: str | None = Field(None, description="Model name sent in each request")
@@ -619,7 +613,12 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
             if self.arrival_smoothness is not None and not takes_smoothness:
                 raise UsageError(f"--arrival-smoothness does not apply to --arrival-pattern {pattern}")
             updates["arrival_pattern"] = pattern
-        return self.model_copy(update=updates)
+        config = self.model_copy(update=updates)
+        if config._plugin_options is None:  # built without load(registry=): environment, file-less
+            declared = plugin_options.declared_options(registry, type(self).model_fields)
+            config._plugin_options = _load_options(declared, {}, lambda field: env_names(field)[0])
+        config._checked_options(registry)
+        return config
 
     @property
     def base_url(self) -> str | None:
@@ -705,6 +704,8 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                 secrets.append(val)
                 secrets.extend(part for part in val.split() if len(part) >= 6)
         secrets.extend(leaf for leaf in secret_leaves(self.extra_body) if len(leaf) >= 3)
+        for options in (self._plugin_options or {}).values():
+            secrets.extend(plugin_options.option_secrets(options))
         return secrets
 
     def redacted_dump(self) -> dict[str, Any]:
@@ -730,6 +731,8 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         data["extra_inputs"] = redact_payload(self.extra_body)
         if math.isinf(self.api_linger):
             data["api_linger"] = "inf"
+        for options in (self._plugin_options or {}).values():
+            data.update(plugin_options.redacted_options(options))
         return data
 
     # -- loading ---------------------------------------------------------------------------------
@@ -743,26 +746,28 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _ConfigFileSource(settings_cls))
+        return plugin_options.settings_sources(settings_cls, init_settings, env_settings)
 
     @classmethod
     def load(
         cls,
         cli: Mapping[str, Any] | None = None,
         config_file: str | os.PathLike[str] | None = None,
+        *,
+        registry: PluginRegistry | None = None,
+        disabled_options: Mapping[str, str] | None = None,
     ) -> ProfileConfig:
         """Build the config from explicit CLI values, the environment and an optional YAML/JSON file.
 
-        Any invalid value or combination becomes one :class:`UsageError` line (exit 2) naming the flag.
+        With ``registry``, the options its plugins declare (:mod:`inferload.plugin_options`) are loaded too,
+        by the same rules; without it they are loaded by :meth:`with_plugin_defaults`. ``disabled_options``
+        maps the options of disabled plugins to the plugin (``{"num_profile_runs": "sweeps"}``): setting one
+        is refused with a line naming the plugin to enable. Any invalid value or combination becomes one
+        :class:`UsageError` line (exit 2) naming the flag.
         """
         file_values = read_config_file(config_file) if config_file else {}
-        unknown = sorted(set(file_values) - set(cls.model_fields))
-        if unknown:
-            raise UsageError(
-                f"config file {config_file}: unknown setting(s) {', '.join(unknown)}; "
-                "use the flag names, e.g. request-count or request_count"
-            )
         cli = dict(cli or {})
+        declared = plugin_options.declared_options(registry, cls.model_fields) if registry else {}
 
         def source(field: str) -> str:
             """Where ``field``'s value came from, as the user would name it (precedence order)."""
@@ -775,19 +780,94 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                 return f"{field.replace('_', '-')} in config file {config_file}"
             return flag_name(field)
 
-        token = _FILE_VALUES.set(file_values)
-        try:
-            return cls(**cli)
-        except ValidationError as exc:
-            raise UsageError(_one_line(exc, source)) from None
-        except SettingsError as exc:  # an INFERLOAD_ list variable that is not JSON
-            match = re.search(r'field "(\w+)"', str(exc))
-            env = source(match.group(1)) if match else "an INFERLOAD_ list variable"
+        for field, plugin in (disabled_options or {}).items():
+            if field in cli or field in file_values or _environ_has(f"INFERLOAD_{field.upper()}"):
+                raise UsageError(plugin_options.disabled_message(source(field), plugin))
+        unknown = sorted(set(file_values) - set(cls.model_fields) - set(declared))
+        if unknown:
             raise UsageError(
-                f"{env} is not a JSON list; list settings take one, e.g. {env}='[\"X-Team: blue\"]'"
-            ) from None
+                f"config file {config_file}: unknown setting(s) {', '.join(unknown)}; "
+                "use the flag names, e.g. request-count or request_count"
+            )
+        token = plugin_options.FILE_VALUES.set(file_values)
+        try:
+            config = _validated(lambda: cls(**{k: v for k, v in cli.items() if k not in declared}), source)
+            if registry is not None:
+                config._plugin_options = _load_options(declared, cli, source)
+            return config
         finally:
-            _FILE_VALUES.reset(token)
+            plugin_options.FILE_VALUES.reset(token)
+
+    def options(self, model: type[OptionsT]) -> OptionsT:
+        """The validated options a plugin declared with ``model`` (its :class:`~inferload.types.OptionsSpec`
+        ``model``): an instance of ``model``. A LookupError when no enabled plugin declares ``model``; a
+        RuntimeError before the options are loaded (``load(..., registry=)`` or
+        :meth:`with_plugin_defaults`)."""
+        if self._plugin_options is None:
+            raise RuntimeError("plugin options are not loaded yet: build the config with "
+                               "ProfileConfig.load(..., registry=) or call with_plugin_defaults(registry)")
+        value = self._plugin_options.get(model)
+        if not isinstance(value, model):
+            raise LookupError(f"no enabled plugin declares the options {model.__name__}")
+        return value
+
+    def _checked_options(self, registry: PluginRegistry) -> None:
+        """Each plugin's options against the run's chosen plugins (``applies_to``) and the whole config
+        (``check``): a UsageError naming the flags."""
+        from inferload.hookspecs import CHOSEN_CATEGORIES
+
+        chosen = {"endpoint": self.endpoint_type, "transport": self.transport, "executor": self.executor,
+                  "tokenizer": self.tokenizer, "dataset": self.dataset,
+                  "arrival_pattern": self.arrival_pattern}
+        for spec in registry.all("options").values():
+            options = self.options(spec.model)
+            if spec.applies_to is not None:
+                category, names = spec.applies_to
+                given = plugin_options.given_flags(options)
+                if given and chosen.get(category) not in names:
+                    choose = CHOSEN_CATEGORIES[category].split()[0]
+                    verb = "do" if len(given) > 1 else "does"
+                    owner = "they are options" if len(given) > 1 else "it is an option"
+                    raise UsageError(f"{', '.join(given)} {verb} not apply to {choose} "
+                                     f"{chosen.get(category)}; {owner} of {choose} {' or '.join(names)}")
+            if spec.check is not None:
+                try:
+                    spec.check(self, options)
+                except ValueError as exc:
+                    raise UsageError(str(exc)) from None
+
+
+def _validated(build: Callable[[], SettingsT], source: Callable[[str], str]) -> SettingsT:
+    """``build()``, its validation error as one :class:`UsageError` line naming where the value came from."""
+    try:
+        return build()
+    except ValidationError as exc:
+        raise UsageError(_one_line(exc, source)) from None
+    except SettingsError as exc:  # an INFERLOAD_ list variable that is not JSON
+        match = re.search(r'field "(\w+)"', str(exc))
+        env = source(match.group(1)) if match else "an INFERLOAD_ list variable"
+        raise UsageError(
+            f"{env} is not a JSON list; list settings take one, e.g. {env}='[\"X-Team: blue\"]'"
+        ) from None
+
+
+def _load_options(
+    declared: Mapping[str, plugin_options.DeclaredOption],
+    cli: Mapping[str, Any],
+    source: Callable[[str], str],
+) -> dict[type[BaseModel], BaseModel]:
+    """Every declared plugin model validated from the CLI values, the environment and the ``-f`` file
+    (whose values :data:`plugin_options.FILE_VALUES` holds)."""
+    loaded: dict[type[BaseModel], BaseModel] = {}
+    for spec in {option.spec.name: option.spec for option in declared.values()}.values():
+        settings = plugin_options.settings_class(spec.model)
+        values = {k: v for k, v in cli.items() if k in spec.model.model_fields}
+        validated = _validated(lambda: settings(**values), source)  # noqa: B023 - called at once
+        # as the plugin's own class (validated already), so it pickles to worker processes like the config
+        loaded[spec.model] = spec.model.model_construct(
+            _fields_set=validated.model_fields_set,
+            **{name: getattr(validated, name) for name in spec.model.model_fields})
+    return loaded
 
 
 def env_names(field: str) -> list[str]:
@@ -910,16 +990,6 @@ def require_extra(flag: str, extra: str, module: str) -> None:
         raise ValueError(f"{flag} needs the '{extra}' extra: pip install 'inferload[{extra}]'")
 
 
-def url_userinfo_secrets(url: str | None) -> list[str]:
-    """The secret parts of a URL's userinfo: the percent-decoded password and the raw ``user:pass``."""
-    if not url or "@" not in url:
-        return []
-    parts = urlsplit(url)
-    if parts.username is None:
-        return []
-    return ([unquote(parts.password)] if parts.password else []) + [parts.netloc.rsplit("@", 1)[0]]
-
-
 def flag_name(field: str) -> str:
     """``request_count`` -> ``--request-count`` (as the user typed it)."""
     return "--" + field.replace("_", "-")
@@ -946,5 +1016,5 @@ def _one_line(exc: ValidationError, source: Any = flag_name) -> str:
         shown = " '" + redact_url(value.encode("unicode_escape").decode("ascii")) + "'"
     if error.get("type") == "extra_forbidden":
         return f"unknown setting {field!r} (config file or INFERLOAD_ environment)"
-    name = source(field) if field in ProfileConfig.model_fields else flag_name(field)
+    name = source(field)
     return f"invalid {name}{shown}: {message}"

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     import argparse
     from pathlib import Path
 
+    from pydantic import BaseModel
+
+    from inferload.config import ProfileConfig
     from inferload.dataset import Conversation, Tokenizer
     from inferload.endpoint import EndpointAdapter
     from inferload.engine.executor import Executor
@@ -434,3 +437,49 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     SummarySectionSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptionsSpec(PluginSpec):
+    """Settings of `inferload profile` that one plugin owns (see :mod:`inferload.plugin_options`).
+
+    ``model`` is a pydantic model: each field is one flag (``--num-profile-runs`` for
+    ``num_profile_runs``), also read from ``INFERLOAD_<FIELD>`` and the ``-f`` file, with the core's
+    precedence (CLI > environment > file > default); its ``description`` is the ``--help`` line, its
+    constraints and validators the checks (a ValueError becomes one usage line naming the flag). Annotate a
+    field with :class:`inferload.plugin_options.Flag` for a metavar, other spellings or a plain switch.
+    ``--help`` lists the fields under ``title`` (default: ``description``), naming the plugin. The plugin
+    reads them with ``config.options(model)``. A ``SecretStr`` or secret-named field is never written out,
+    URL userinfo is redacted, as for the core's settings.
+
+    ``applies_to`` (``(category, (names…))``, e.g. ``("dataset", ("synthetic",))``): the options only mean
+    something when the run uses one of those plugins; set with another, they are refused with one line
+    naming the plugin that takes them. ``check(config, options)`` cross-checks them against the whole
+    :class:`inferload.config.ProfileConfig` once the run's plugins are chosen; raise ValueError with the
+    message for the user.
+    """
+
+    category: ClassVar[str] = "options"
+    model: type[BaseModel]
+    title: str = ""
+    applies_to: tuple[str, tuple[str, ...]] | None = None
+    check: Callable[[ProfileConfig, Any], None] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from pydantic import BaseModel
+
+        if not (isinstance(self.model, type) and issubclass(self.model, BaseModel)):
+            raise ValueError(f"OptionsSpec {self.name!r}: model must be a pydantic BaseModel subclass")
+        if not self.model.model_fields:
+            raise ValueError(f"OptionsSpec {self.name!r}: model {self.model.__name__} declares no field")
+        for name in self.model.model_fields:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"OptionsSpec {self.name!r}: field {name!r} must be lower_snake_case "
+                                 "(it becomes the flag --" + name.replace("_", "-") + ")")
+
+    def provides(self) -> list[str]:
+        return ["--" + field.replace("_", "-") for field in self.model.model_fields]
+
+
+SPEC_TYPES = (*SPEC_TYPES, OptionsSpec)

@@ -540,6 +540,74 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         help='JSON array of segments [{"duration": S, "request_rate": R | "concurrency": C}, ...] run in '
         "order (a step or spike test in one run)",
     )
+    if registry is not None:
+        _add_plugin_options(parser, registry)
+
+
+def _add_plugin_options(parser: argparse.ArgumentParser, registry: PluginRegistry) -> None:
+    """The options the enabled plugins declare (``register_options``), one group per plugin; a flag of a
+    disabled plugin is accepted by the parser only to be refused with one line naming the plugin."""
+    from inferload.plugin_options import flag_of, option_flag, value_kind
+
+    for name, spec in registry.all("options").items():
+        plugin = registry.provider("options", name)
+        group = parser.add_argument_group(f"{spec.title or spec.description} (plugin {plugin})")
+        for field, info in spec.model.model_fields.items():
+            flag, shape = option_flag(field), flag_of(info)
+            kind, number = value_kind(info)
+            names = (flag, *shape.aliases)
+            common = {"dest": field, "default": _S, "help": info.description}
+            if kind == "switch":
+                action = argparse.BooleanOptionalAction if shape.negatable else "store_const"
+                extra = {"const": True} if not shape.negatable else {}
+                group.add_argument(*names, action=action, **extra, **common)
+                continue
+            metavar = shape.metavar or field.rpartition("_")[2].upper()
+            if kind == "list":
+                group.add_argument(*names, action="append", metavar=metavar, **common)
+            elif kind == "choice":
+                choices = list(getattr(info.annotation, "__args__", ()))
+                group.add_argument(*names, choices=choices, **common)
+            elif number is not None:
+                group.add_argument(*names, type=single_value(number, flag), metavar=metavar, **common)
+            else:
+                group.add_argument(*names, metavar=metavar, **common)
+    disabled = disabled_options(registry)
+    if disabled:
+        refused = parser.add_argument_group("options of disabled plugins")
+        for field, plugin in disabled.items():
+            refused.add_argument(option_flag(field), dest=field, action=_DisabledOption, nargs="?",
+                                 default=_S, help=_S, plugin=plugin)
+
+
+def disabled_options(registry: PluginRegistry) -> dict[str, str]:
+    """``{option field: plugin}`` for the options of the catalogue's plugins that are disabled (the
+    catalogue lists each plugin's flags among what it ``provides``), so using one names the plugin."""
+    from inferload.registry import DISABLED
+
+    names = {name for name, info in registry.plugins.items() if info.status == DISABLED}
+    if not names:
+        return {}
+    from inferload_plugins import catalogue  # the package's own plugins.yaml, not another family's module
+
+    return {flag[2:].replace("-", "_"): entry["name"] for entry in catalogue.read_catalogue()
+            if entry["name"] in names
+            for flag in entry["provides"] if str(flag).startswith("--")}
+
+
+class _DisabledOption(argparse.Action):
+    """A flag of a disabled plugin: refused with one line naming the plugin to enable (exit 2)."""
+
+    def __init__(self, *args: object, plugin: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.plugin = plugin
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        from inferload.errors import UsageError
+        from inferload.plugin_options import disabled_message
+
+        raise UsageError(disabled_message(str(option_string), self.plugin))
 
 
 def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
@@ -550,12 +618,15 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from inferload.engine.preflight import check_plugins
     from inferload.engine.runner import run_profile
     from inferload.errors import UsageError
+    from inferload.plugin_options import declared_options
     from inferload_plugins.sweeps.sweep import expand, split_axes
 
-    cli = {name: value for name, value in vars(args).items() if name in ProfileConfig.model_fields}
+    settings = {*ProfileConfig.model_fields, *declared_options(registry, ProfileConfig.model_fields)}
+    cli = {name: value for name, value in vars(args).items() if name in settings}
     axes, cli = split_axes(cli)  # list-valued flags: a sweep (each value checked when it runs)
     first = {name: values[0] for name, values in axes.items()}
-    config = ProfileConfig.load({**cli, **first}, args.config_file).with_plugin_defaults(registry)
+    config = ProfileConfig.load({**cli, **first}, args.config_file, registry=registry,
+                                disabled_options=disabled_options(registry)).with_plugin_defaults(registry)
     if config.search_max_load and axes:
         raise UsageError("--search-max-load chooses the loads itself: give one value, not the list for "
                          + ", ".join(flag_name(name) for name in axes))

@@ -229,8 +229,8 @@ class Sweep:
         """The validated config of one variation (UsageError naming the flag when a value does not fit)."""
         from inferload.engine.preflight import check_plugins
 
-        config = ProfileConfig.load({**self.cli, **values}, self.config_file).with_plugin_defaults(
-            self.registry)
+        config = ProfileConfig.load({**self.cli, **values}, self.config_file, registry=self.registry
+                                    ).with_plugin_defaults(self.registry)
         check_plugins(config, self.registry)
         return config
 

@@ -164,20 +164,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     )
     ui: Literal["none", "simple", "rich"] | None = Field(None, description="Progress view")
 
-    # -- sweeps, trials, the SLA search (the profile command's sweeps; docs/sweeps.md) -------------
     run_label: str | None = Field(None, description="A name for this run, written as run_info.run_label")
-    num_profile_runs: int = Field(1, ge=1, description="Trials of each variation (AIPerf's name)")
-    confidence_level: float = Field(0.95, gt=0, lt=1, description="Of the trials' confidence intervals")
-    max_variations: int = Field(64, ge=1, description="Refuse a sweep with more variations than this")
-    search_max_load: bool = Field(
-        False, description="Find the highest load whose goodput ratio stays >= --search-min-goodput-ratio"
-    )
-    search_min_goodput_ratio: float = Field(
-        0.99, gt=0, le=1, description="Share of requests that must meet every --goodput SLO"
-    )
-    search_precision: float = Field(
-        0.05, gt=0, lt=1, description="Relative width the --request-rate search stops at (concurrency: 1)"
-    )
 
     reset_kv_cache: bool = Field(
         False, description="Reset the server's KV/prefix cache before each run (cache_reset plugins)"
@@ -446,8 +433,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
             raise ValueError(f"{' and '.join(given)} {needs} --request-rate")
         if self.reset_kv_cache_path is not None and not self.reset_kv_cache:
             raise ValueError("--reset-kv-cache-path needs --reset-kv-cache")
-        if self.search_max_load and self.goodput is None:
-            raise ValueError("--search-max-load needs --goodput SLOs ('time_to_first_token:500 ...')")
         per_entry = self.isl * (self.rerank_documents or 1)
         if self.input_file is None and self.num_dataset_entries * per_entry > MAX_DATASET_TOKENS:
             documents = f" x --rerank-documents {self.rerank_documents}" if self.rerank_documents else ""
@@ -476,10 +461,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if self.api_token is not None:
             raise ValueError("--api-token changes the load while a run runs, but a --fixed-schedule replay's "
                              "load is the trace's; drop it, or replay at another --fixed-schedule-speedup")
-        if self.search_max_load:
-            raise ValueError("--search-max-load varies --request-rate or --concurrency, but a "
-                             "--fixed-schedule replay's load is the trace's; replay at several "
-                             "--fixed-schedule-speedup values")
         if self.warmup_request_count:
             raise ValueError("--warmup-request-count does not apply with --fixed-schedule: the trace is "
                              "replayed as recorded; cut a window with --fixed-schedule-start-offset instead")

@@ -13,7 +13,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from inferload import hookimpl
-from inferload.types import CommandSpec
+from inferload.types import CommandSpec, OptionsSpec
+from inferload_plugins.sweeps.options import SWEEP_OPTIONS, SweepOptions
 from inferload_plugins.sweeps.sweep import single_value, sweep_value
 
 if TYPE_CHECKING:
@@ -33,6 +34,11 @@ def register_commands() -> list[CommandSpec]:
             run=run,
         )
     ]
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [SWEEP_OPTIONS]
 
 
 _S = argparse.SUPPRESS
@@ -414,50 +420,7 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
     integrations.add_argument(
         "--mlflow-experiment", default=_S, metavar="NAME", help="MLflow experiment (default inferload)"
     )
-    sweep = parser.add_argument_group("sweeps, trials and the SLA search (docs/sweeps.md)")
-    sweep.add_argument("--run-label", default=_S, metavar="TEXT", help="written as run_info.run_label")
-    sweep.add_argument(
-        "--num-profile-runs",
-        type=single_value(int, "--num-profile-runs"),
-        default=_S,
-        metavar="N",
-        help="run each variation N times; the summary gives mean, std, confidence interval and CV",
-    )
-    sweep.add_argument(
-        "--confidence-level",
-        type=single_value(float, "--confidence-level"),
-        default=_S,
-        metavar="P",
-        help="of the trials' Student-t intervals (default 0.95)",
-    )
-    sweep.add_argument(
-        "--max-variations",
-        type=single_value(int, "--max-variations"),
-        default=_S,
-        metavar="N",
-        help="refuse a sweep of more variations (default 64)",
-    )
-    sweep.add_argument(
-        "--search-max-load",
-        action=argparse.BooleanOptionalAction,
-        default=_S,
-        help="find the highest --request-rate (or --concurrency) whose goodput ratio stays at "
-        "--search-min-goodput-ratio; needs --goodput",
-    )
-    sweep.add_argument(
-        "--search-min-goodput-ratio",
-        type=single_value(float, "--search-min-goodput-ratio"),
-        default=_S,
-        metavar="R",
-        help="share of requests that must meet every SLO (default 0.99)",
-    )
-    sweep.add_argument(
-        "--search-precision",
-        type=single_value(float, "--search-precision"),
-        default=_S,
-        metavar="F",
-        help="relative gap the --request-rate bisection stops at (default 0.05; concurrency: 1)",
-    )
+    out.add_argument("--run-label", default=_S, metavar="TEXT", help="written as run_info.run_label")
     server = parser.add_argument_group("a clean, ready server (docs/sweeps.md)")
     server.add_argument(
         "--reset-kv-cache",
@@ -582,7 +545,7 @@ def _add_plugin_options(parser: argparse.ArgumentParser, registry: PluginRegistr
 
 def disabled_options(registry: PluginRegistry) -> dict[str, str]:
     """``{option field: plugin}`` for the options of the catalogue's plugins that are disabled (the
-    catalogue lists each plugin's flags among what it ``provides``), so using one names the plugin."""
+    catalogue lists each plugin's flags under ``options``), so using one names the plugin."""
     from inferload.registry import DISABLED
 
     names = {name for name, info in registry.plugins.items() if info.status == DISABLED}
@@ -591,8 +554,7 @@ def disabled_options(registry: PluginRegistry) -> dict[str, str]:
     from inferload_plugins import catalogue  # the package's own plugins.yaml, not another family's module
 
     return {flag[2:].replace("-", "_"): entry["name"] for entry in catalogue.read_catalogue()
-            if entry["name"] in names
-            for flag in entry["provides"] if str(flag).startswith("--")}
+            if entry["name"] in names for flag in entry.get("options", ())}
 
 
 class _DisabledOption(argparse.Action):
@@ -627,10 +589,11 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     first = {name: values[0] for name, values in axes.items()}
     config = ProfileConfig.load({**cli, **first}, args.config_file, registry=registry,
                                 disabled_options=disabled_options(registry)).with_plugin_defaults(registry)
-    if config.search_max_load and axes:
+    sweeps = config.options(SweepOptions)
+    if sweeps.search_max_load and axes:
         raise UsageError("--search-max-load chooses the loads itself: give one value, not the list for "
                          + ", ".join(flag_name(name) for name in axes))
-    variations = expand(axes, config.max_variations) if axes else []
+    variations = expand(axes, sweeps.max_variations) if axes else []
     endpoint, _, _ = check_plugins(config, registry)
     if config.url is not None and not config.model:
         # after the cheap checks, before the tokenizer, any target or worker: a plain GET (urllib, not the
@@ -660,7 +623,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
             )
             return target
 
-    if not variations and config.num_profile_runs == 1 and not config.search_max_load:
+    if not variations and not sweeps.repeated:
         return run_profile(
             config, registry, argv=sys.argv[1:], tokenizer=tokenizer, start_target=start_target
         )
@@ -669,7 +632,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
 
     sweep = Sweep(cli, args.config_file, registry, argv=sys.argv[1:], tokenizer=tokenizer,
                   start_target=start_target)
-    if config.search_max_load:
+    if sweeps.search_max_load:
         return search_max_load(sweep)
     if variations:
         return sweep.run(variations, "sweep")

@@ -158,3 +158,25 @@ def test_reading_options_no_plugin_declares_is_a_lookup_error() -> None:
         config.options(Nobody)
     with pytest.raises(UsageError, match="unknown setting"):
         ProfileConfig.load({"not_a_setting": 1}, registry=registry)
+
+
+def test_a_disabled_plugins_option_is_refused_with_one_line_naming_the_plugin(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    off = {"INFERLOAD_DISABLE_PLUGINS": "integration-otel"}
+    helped = run_cli("profile", "--help", env=off).stdout
+    assert "--otel-url" not in helped and "--mlflow-tracking-uri" in helped  # not offered
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("otel-url: http://127.0.0.1:4318\n")
+    expected = ("is an option of plugin 'integration-otel', which is disabled: enable it (drop "
+                "--disable-plugin integration-otel, or remove it from INFERLOAD_DISABLE_PLUGINS)")
+    for args, env, where in [
+        (("--otel-url", "http://127.0.0.1:4318"), off, "--otel-url"),
+        (("--disable-plugin", "integration-otel", "--otel-url=http://127.0.0.1:4318"), {}, "--otel-url"),
+        (("-f", str(settings)), off, f"otel-url in config file {settings}"),
+        ((), {**off, "INFERLOAD_OTEL_URL": "http://127.0.0.1:4318"}, "INFERLOAD_OTEL_URL"),
+    ]:
+        done = run_cli(*QUICK_RUN, *args, "--artifact-dir", tmp_path / "never", env=env)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.strip().splitlines() == [f"inferload: error: {where} {expected}"], args
+    assert not (tmp_path / "never").exists()

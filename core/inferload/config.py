@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -45,7 +44,7 @@ from inferload.redact import (
     url_userinfo_secrets,
 )
 from inferload.textfiles import read_capped
-from inferload.urls import check_no_fragment, check_target_text
+from inferload.urls import check_http_url, check_no_fragment, check_target_text
 from inferload.workload_options import WorkloadOptions
 
 if TYPE_CHECKING:
@@ -216,10 +215,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     gpu_telemetry: list[str] = Field(default_factory=list, description="DCGM exporter /metrics URLs")
     no_gpu_telemetry: bool = Field(False, description="Scrape no GPU telemetry (overrides --gpu-telemetry)")
 
-    # -- integrations (docs/integrations.md) -----------------------------------------------------------
-    otel_url: str | None = Field(None, description="OTLP/HTTP collector base URL (metrics go to /v1/metrics)")
-    mlflow_tracking_uri: str | None = Field(None, description="MLflow tracking URI: one MLflow run per run")
-    mlflow_experiment: str = Field("inferload", min_length=1, description="MLflow experiment name")
 
     # -- validation ------------------------------------------------------------------------------
 
@@ -231,14 +226,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
-
-    @field_validator("otel_url")
-    @classmethod
-    def _otel_url(cls, value: str | None) -> str | None:
-        value = cls._http_url(value)
-        if value is not None:
-            require_extra("--otel-url", "otel", "opentelemetry.exporter.otlp.proto.http")
-        return value
 
     @field_validator("ray_address")
     @classmethod
@@ -252,15 +239,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     def _ray_resources(cls, value: Any) -> Any:
         return parse_resources(value)
 
-    @field_validator("mlflow_tracking_uri")
-    @classmethod
-    def _mlflow_uri(cls, value: str | None) -> str | None:
-        if value is not None:
-            if not value.strip():
-                raise ValueError("must not be empty")
-            require_extra("--mlflow-tracking-uri", "mlflow", "mlflow")
-        return value
-
     @field_validator("server_metrics", "gpu_telemetry")
     @classmethod
     def _http_urls(cls, values: list[str]) -> list[str]:
@@ -269,22 +247,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
-        check_target_text(value, "the URL")
-        check_no_fragment(value, "the URL")
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-        except ValueError as exc:
-            raise ValueError(f"{str(exc).lower()}; give a port 1-65535") from None
-        if not parts.hostname:
-            raise ValueError(f"{redact_url(value)!r} has no host")
-        if parts.port == 0:
-            raise ValueError("port 0 is not a server's port; give a port 1-65535")
-        return value.rstrip("/")
+        return None if value is None else check_http_url(value)
 
     @field_validator("artifact_dir")
     @classmethod
@@ -677,8 +640,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         basic = self.url_basic_auth
         if basic is not None:
             pairs.append(("Authorization", basic))
-        for url in (self.url, *self.server_metrics, *self.gpu_telemetry, self.otel_url,
-                    self.mlflow_tracking_uri, self.ray_address):
+        for url in (self.url, *self.server_metrics, *self.gpu_telemetry, self.ray_address):
             secrets.extend(url_userinfo_secrets(url))
         for name, val in pairs:
             if is_secret_name(name) and val:
@@ -706,7 +668,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
             data["url"] = redact_url(self.url)
         data["server_metrics"] = [redact_url(url) for url in self.server_metrics]
         data["gpu_telemetry"] = [redact_url(url) for url in self.gpu_telemetry]
-        for name in ("otel_url", "mlflow_tracking_uri", "ray_address"):
+        for name in ("ray_address",):
             value = getattr(self, name)
             data[name] = redact_url(value) if value else None
         data["extra_inputs"] = redact_payload(self.extra_body)

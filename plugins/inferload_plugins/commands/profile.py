@@ -404,23 +404,6 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         default=_S,
         help="scrape no GPU telemetry, even if --gpu-telemetry comes from the environment or -f file",
     )
-    integrations = parser.add_argument_group("integrations (docs/integrations.md)")
-    integrations.add_argument(
-        "--otel-url",
-        default=_S,
-        metavar="URL",
-        help="send live and final metrics to this OTLP/HTTP collector (needs 'inferload[otel]')",
-    )
-    integrations.add_argument(
-        "--mlflow-tracking-uri",
-        default=_S,
-        metavar="URI",
-        help="log the run to MLflow: params, metrics, time series, artifacts (needs 'inferload[mlflow]')",
-    )
-    integrations.add_argument(
-        "--mlflow-experiment", default=_S, metavar="NAME", help="MLflow experiment (default inferload)"
-    )
-    out.add_argument("--run-label", default=_S, metavar="TEXT", help="written as run_info.run_label")
     server = parser.add_argument_group("a clean, ready server (docs/sweeps.md)")
     server.add_argument(
         "--reset-kv-cache",

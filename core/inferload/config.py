@@ -150,7 +150,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         None, description="SLOs 'tag:value tag:value' (ms for latencies); a list or mapping in a file"
     )
     artifact_dir: Path = Field(Path("artifacts"))
-    report: bool = Field(False, description="Write report.html and plots/*.png in the run directory")
     workers: int | None = Field(None, ge=1, description="Worker processes (default: as useful for the cores)")
 
     # -- --executor ray (docs/scale-out.md) --------------------------------------------------------

@@ -357,12 +357,6 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
     )
     out.add_argument("--artifact-dir", default=_S, metavar="DIR", help="default ./artifacts")
     out.add_argument(
-        "--report",
-        action=argparse.BooleanOptionalAction,
-        default=_S,
-        help="also write report.html (self-contained, opens offline) and plots/*.png",
-    )
-    out.add_argument(
         "--ui",
         choices=("none", "simple", "rich"),
         default=_S,

@@ -152,14 +152,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     artifact_dir: Path = Field(Path("artifacts"))
     workers: int | None = Field(None, ge=1, description="Worker processes (default: as useful for the cores)")
 
-    # -- --executor ray (docs/scale-out.md) --------------------------------------------------------
-    ray_address: str | None = Field(
-        None, description="Ray cluster: 'auto', 'HOST:PORT' or 'ray://HOST:PORT' (default: a local instance)"
-    )
-    ray_workers: int | None = Field(None, ge=1, description="Ray worker actors (default: one per alive node)")
-    ray_worker_resources: dict[str, float] | None = Field(
-        None, description="Resources each worker actor asks Ray for, e.g. {'CPU': 1} (the default)"
-    )
     ui: Literal["none", "simple", "rich"] | None = Field(None, description="Progress view")
 
     run_label: str | None = Field(None, description="A name for this run, written as run_info.run_label")
@@ -225,18 +217,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
-
-    @field_validator("ray_address")
-    @classmethod
-    def _ray_address(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("must not be empty: 'auto', 'HOST:PORT' or 'ray://HOST:PORT'")
-        return None if value is None else value.strip()
-
-    @field_validator("ray_worker_resources", mode="before")
-    @classmethod
-    def _ray_resources(cls, value: Any) -> Any:
-        return parse_resources(value)
 
     @field_validator("server_metrics", "gpu_telemetry")
     @classmethod
@@ -639,7 +619,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         basic = self.url_basic_auth
         if basic is not None:
             pairs.append(("Authorization", basic))
-        for url in (self.url, *self.server_metrics, *self.gpu_telemetry, self.ray_address):
+        for url in (self.url, *self.server_metrics, *self.gpu_telemetry):
             secrets.extend(url_userinfo_secrets(url))
         for name, val in pairs:
             if is_secret_name(name) and val:
@@ -667,9 +647,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
             data["url"] = redact_url(self.url)
         data["server_metrics"] = [redact_url(url) for url in self.server_metrics]
         data["gpu_telemetry"] = [redact_url(url) for url in self.gpu_telemetry]
-        for name in ("ray_address",):
-            value = getattr(self, name)
-            data[name] = redact_url(value) if value else None
         data["extra_inputs"] = redact_payload(self.extra_body)
         if math.isinf(self.api_linger):
             data["api_linger"] = "inf"
@@ -891,33 +868,6 @@ def _the_one(names: list[str], flag: str, noun: str) -> str:
     if not names:
         raise UsageError(f"no installed {noun} plugin takes {flag} (see `inferload plugins`)")
     raise UsageError(f"{flag} is taken by the {noun}s {', '.join(names)}: choose one with {choice} NAME")
-
-
-def parse_resources(value: Any) -> Any:
-    """``--ray-worker-resources``: a JSON object or ``NAME=AMOUNT[,NAME=AMOUNT…]`` -> ``{name: amount}``;
-    ValueError naming the fix for anything else. Mappings (from a -f file) pass through to validation."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.startswith("{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"not a JSON object ({exc.msg}): give e.g. '{{\"CPU\": 1}}' or 'CPU=1'"
-            ) from None
-    resources = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, amount = part.partition("=")
-        try:
-            resources[name.strip()] = float(amount)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise ValueError(f"{part!r} is not NAME=AMOUNT: give e.g. 'CPU=1' or 'CPU=0.5,accelerator=1'")
-    if not resources:
-        raise ValueError("is empty: give e.g. 'CPU=1' or '{\"CPU\": 1}'")
-    return resources
 
 
 def require_extra(flag: str, extra: str, module: str) -> None:

@@ -299,14 +299,13 @@ class ExecutorSpec(PluginSpec):
     ``--executor NAME`` chooses one; the catalogue's default (``local``) otherwise. The contract is
     :class:`inferload.engine.executor.Executor`.
 
-    ``options`` names the ProfileConfig fields only this executor reads (a run with another executor that
-    sets one is a usage error); ``check(config=)``, called before anything starts, raises UsageError for
-    what this executor cannot do (its extra not installed).
+    Its own flags are an :class:`OptionsSpec` with ``applies_to=("executor", (name,))`` (a run with
+    another executor that sets one is a usage error); ``check(config=)``, called before anything starts,
+    raises UsageError for what this executor cannot do (its extra not installed).
     """
 
     category: ClassVar[str] = "executor"
     factory: Callable[..., Executor]
-    options: tuple[str, ...] = ()
     check: Callable[..., None] | None = None
 
 

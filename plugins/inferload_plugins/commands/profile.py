@@ -197,27 +197,6 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         help="where the worker processes run: "
         + installed(registry, "executor", "an executor plugin (see `inferload plugins`)"),
     )
-    ray = parser.add_argument_group("--executor ray (docs/scale-out.md)")
-    ray.add_argument(
-        "--ray-address",
-        default=_S,
-        metavar="ADDR",
-        help="the cluster to join: auto, HOST:PORT or ray://HOST:PORT (default: start a local Ray instance, "
-        "shut down at the end)",
-    )
-    ray.add_argument(
-        "--ray-workers",
-        type=single_value(int, "--ray-workers"),
-        default=_S,
-        metavar="N",
-        help="worker actors, spread over the nodes (default: one per alive node)",
-    )
-    ray.add_argument(
-        "--ray-worker-resources",
-        default=_S,
-        metavar="RES",
-        help="what each worker actor asks Ray for: 'CPU=1,NAME=AMOUNT' or a JSON object (default CPU=1)",
-    )
     data = parser.add_argument_group("dataset")
     data.add_argument(
         "--isl",

@@ -8,7 +8,6 @@ way configuration leaves the process (``/api/config``, ``input_config`` in profi
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -54,14 +53,6 @@ if TYPE_CHECKING:
 DEFAULT_REQUEST_COUNT = 10
 """AIPerf's default when neither --request-count nor --benchmark-duration is given."""
 
-DATASET_OPTIONS = (
-    "prompt_block_size",
-    "shared_system_prompt_length",
-    "num_prefix_prompts",
-    "prefix_prompt_length",
-)
-"""Settings only some dataset plugins use: each is passed to a dataset whose spec ``takes`` it, and refused
-(a usage error naming the flag) for one that does not."""
 MIN_API_TOKEN_CHARS = 8
 """Shortest --api-token accepted."""
 
@@ -125,7 +116,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     )
     input_file: Path | None = Field(None, description="JSONL prompts for the file dataset (AIPerf's flag)")
 
-    # -- trace replay and shared prefixes (docs/datasets.md; AIPerf's names and units) ---------------
+    # -- trace replay (docs/datasets.md; AIPerf's names and units) ---------------------------------
     fixed_schedule: bool = Field(False, description="Send each request at its dataset timestamp")
     fixed_schedule_speedup: float | None = Field(None, gt=0, description="Replay X times faster (default 1)")
     fixed_schedule_start_offset: float | None = Field(
@@ -133,16 +124,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     )
     fixed_schedule_end_offset: float | None = Field(
         None, ge=0, description="Replay up to this trace timestamp (ms, inclusive); later ones are skipped"
-    )
-    prompt_block_size: int | None = Field(
-        None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Tokens per trace hash block (default 512)"
-    )
-    shared_system_prompt_length: int | None = Field(
-        None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Tokens of one system prompt every request carries"
-    )
-    num_prefix_prompts: int | None = Field(None, ge=1, description="Size of the pool of shared prefixes")
-    prefix_prompt_length: int | None = Field(
-        None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Tokens of each pooled prefix"
     )
 
     # -- results ---------------------------------------------------------------------------------
@@ -507,22 +488,11 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                 f"{', '.join(self.session_flags())} shape(s) multi-turn sessions, which --dataset {dataset} "
                 f"does not make; use a session dataset ({', '.join(sessions)}) or drop the flag"
             )
-        unread = [flag for flag in self.file_format_flags() if flag[2:].replace("-", "_") not in
-                  inspect.signature(spec.factory).parameters]
-        if unread:
-            verb = "do" if len(unread) > 1 else "does"
-            raise UsageError(f"{', '.join(unread)} {verb} not apply to --dataset {dataset}; drop it or use "
-                             "the dataset it belongs to (see docs/datasets.md)")
         if spec.input_file and spec.file_required and self.input_file is None:
             raise UsageError(
                 f"--dataset {dataset} needs --input-file PATH (a JSONL file, one prompt per line)"
             )
         updates["dataset"] = dataset
-        for name in DATASET_OPTIONS:
-            if getattr(self, name) is not None and name not in spec.takes:
-                takers = sorted(n for n, s in datasets.items() if name in s.takes)
-                raise UsageError(f"{flag_name(name)} does not apply to --dataset {dataset}; it is an option "
-                                 f"of --dataset {' or '.join(takers) or '(none installed)'}")
         if self.fixed_schedule:
             timed = sorted(name for name, s in registry.all("arrival_pattern").items() if s.timed)
             updates["arrival_pattern"] = _the_one(timed, "--fixed-schedule", "arrival pattern")

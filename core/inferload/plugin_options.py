@@ -26,6 +26,7 @@ from inferload.errors import PluginError
 from inferload.redact import is_secret_name, redact_url, url_userinfo_secrets
 
 if TYPE_CHECKING:
+    from inferload.config import ProfileConfig
     from inferload.registry import PluginRegistry
     from inferload.types import OptionsSpec
 
@@ -216,3 +217,17 @@ def value_kind(field: FieldInfo) -> tuple[str, type | None]:
     if annotation in (int, float):
         return "number", annotation
     return "text", None
+
+
+def factory_keywords(
+    config: ProfileConfig, registry: PluginRegistry, category: str, name: str
+) -> dict[str, Any]:
+    """The options that apply to plugin ``name`` of ``category`` (an :class:`OptionsSpec` whose
+    ``applies_to`` names it) that are not None, as keywords for its factory (``prompt_block_size=256``)."""
+    keywords: dict[str, Any] = {}
+    for spec in registry.all("options").values():
+        if spec.applies_to is not None and spec.applies_to[0] == category and name in spec.applies_to[1]:
+            options = config.options(spec.model)
+            keywords.update({field: getattr(options, field) for field in type(options).model_fields
+                             if getattr(options, field) is not None})
+    return keywords

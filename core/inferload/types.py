@@ -219,10 +219,9 @@ class DatasetSpec(PluginSpec):
     ``input_file`` says the dataset reads ``--input-file`` (it is then required with this dataset, and
     ``--input-file`` without ``--dataset`` picks the one such dataset installed); others refuse it.
 
-    ``takes`` names the dataset-specific settings it uses, as ProfileConfig fields of
-    :data:`inferload.config.DATASET_OPTIONS` (``prompt_block_size``, ``shared_system_prompt_length`` …):
-    the factory gets each as a keyword, and a run that sets one the chosen dataset does not take stops
-    with a usage error instead of ignoring it.
+    Its own settings are an :class:`OptionsSpec` with ``applies_to=("dataset", (name,))`` (e.g.
+    ``--prompt-block-size``): the factory gets each one that is not None as a keyword of the same name,
+    and a run that sets one with another dataset stops with a usage error instead of ignoring it.
 
     ``detect(first)`` (readers of ``--input-file`` only) says whether the file's first JSON object is in
     this dataset's format: ``--input-file`` without ``--dataset`` picks the one reader that recognises
@@ -237,9 +236,6 @@ class DatasetSpec(PluginSpec):
     sessions: bool = False
     """The dataset makes multi-turn sessions (conversations with ``turns``); the session flags
     (``--conversation-*``, ``--session-*``) apply to it alone."""
-    takes: tuple[str, ...] = ()
-    """Settings of :data:`inferload.config.DATASET_OPTIONS` this dataset accepts (passed as keywords when
-    set; refused for a dataset that does not take them)."""
     detect: Callable[[Path], bool] | None = None
     """With ``input_file``: whether a file is in this dataset's format (cheap: its first line), so
     ``--input-file`` alone picks it among several readers; None for the plain JSONL reader."""

@@ -271,7 +271,7 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         help='JSONL prompts, one {"text": ...} or {"messages": [...]} per line; implies --dataset file',
     )
     _add_session_arguments(parser)
-    trace = parser.add_argument_group("trace replay and shared prefixes (docs/datasets.md)")
+    trace = parser.add_argument_group("trace replay (docs/datasets.md)")
     trace.add_argument(
         "--fixed-schedule",
         action="store_const",
@@ -299,36 +299,6 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         default=_S,
         metavar="MS",
         help="replay only requests at or before this trace timestamp (ms)",
-    )
-    trace.add_argument(
-        "--prompt-block-size",
-        type=single_value(int, "--prompt-block-size"),
-        default=_S,
-        metavar="TOKENS",
-        help="tokens per trace hash block (default 512; --dataset mooncake_trace)",
-    )
-    trace.add_argument(
-        "--shared-system-prompt-length",
-        type=single_value(int, "--shared-system-prompt-length"),
-        default=_S,
-        metavar="TOKENS",
-        help="one system prompt of this many tokens on every request (synthetic dataset)",
-    )
-    trace.add_argument(
-        "--num-prefix-prompts",
-        "--prefix-prompt-pool-size",
-        dest="num_prefix_prompts",
-        type=single_value(int, "--num-prefix-prompts"),
-        default=_S,
-        metavar="N",
-        help="a pool of N shared prefixes, each prompt starting with one (with --prefix-prompt-length)",
-    )
-    trace.add_argument(
-        "--prefix-prompt-length",
-        type=single_value(int, "--prefix-prompt-length"),
-        default=_S,
-        metavar="TOKENS",
-        help="tokens of each pooled prefix, before the prompt's own --isl tokens",
     )
     out = parser.add_argument_group("results")
     out.add_argument(
@@ -612,12 +582,6 @@ def _add_session_arguments(parser: argparse.ArgumentParser) -> None:
                        help="earlier turns, with the replies received, each request carries (default full)")
     group.add_argument("--session-id-header", default=_S, metavar="NAME",
                        help="affinity header with each session's id (default X-Session-ID; '' for none)")
-    sharegpt = parser.add_argument_group("ShareGPT files (docs/datasets.md)")
-    sharegpt.add_argument("--sharegpt-turns", choices=("first", "all"), default=_S,
-                          help="each conversation's first turn (default), or all its turns as a session")
-    for flag, text in (("--sharegpt-max-isl", "skip conversations with a longer human message (tokens)"),
-                       ("--sharegpt-max-osl", "skip conversations with a longer recorded reply (tokens)")):
-        sharegpt.add_argument(flag, type=single_value(int, flag), default=_S, metavar="TOKENS", help=text)
     mixes = parser.add_argument_group("request mixes and cancellation (docs/profile.md)")
     mixes.add_argument("--isl-osl-pairs", "--sequence-distribution", "--seq-dist", dest="isl_osl_pairs",
                        default=_S, metavar="MIX",

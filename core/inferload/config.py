@@ -178,14 +178,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         None, description="JSON array of {duration, request_rate|concurrency} segments, run in order"
     )
 
-    # -- server-side metrics (docs/server-metrics.md) ----------------------------------------------
-    server_metrics: list[str] = Field(
-        default_factory=list, description="Extra Prometheus endpoints to scrape (the target's /metrics too)"
-    )
-    no_server_metrics: bool = Field(False, description="Scrape no server metrics at all")
-    server_metrics_interval: float = Field(1.0, gt=0, description="Seconds between scrapes of each source")
-    gpu_telemetry: list[str] = Field(default_factory=list, description="DCGM exporter /metrics URLs")
-    no_gpu_telemetry: bool = Field(False, description="Scrape no GPU telemetry (overrides --gpu-telemetry)")
 
 
     # -- validation ------------------------------------------------------------------------------
@@ -198,11 +190,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
-
-    @field_validator("server_metrics", "gpu_telemetry")
-    @classmethod
-    def _http_urls(cls, values: list[str]) -> list[str]:
-        return [cls._http_url(value) for value in values]
 
     @field_validator("url")
     @classmethod
@@ -589,8 +576,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         basic = self.url_basic_auth
         if basic is not None:
             pairs.append(("Authorization", basic))
-        for url in (self.url, *self.server_metrics, *self.gpu_telemetry):
-            secrets.extend(url_userinfo_secrets(url))
+        secrets.extend(url_userinfo_secrets(self.url))
         for name, val in pairs:
             if is_secret_name(name) and val:
                 secrets.append(val)
@@ -615,8 +601,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         data["api_key_set"] = self.api_key is not None
         if self.url:
             data["url"] = redact_url(self.url)
-        data["server_metrics"] = [redact_url(url) for url in self.server_metrics]
-        data["gpu_telemetry"] = [redact_url(url) for url in self.gpu_telemetry]
         data["extra_inputs"] = redact_payload(self.extra_body)
         if math.isinf(self.api_linger):
             data["api_linger"] = "inf"

@@ -311,42 +311,6 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         default=_S,
         help="progress view (default: rich on a terminal, else simple)",
     )
-    scrape = parser.add_argument_group("server metrics and GPU telemetry (docs/server-metrics.md)")
-    scrape.add_argument(
-        "--server-metrics",
-        action="append",
-        default=_S,
-        metavar="URL",
-        help="also scrape this Prometheus endpoint (repeatable); the target's {url}/metrics is scraped too",
-    )
-    scrape.add_argument(
-        "--no-server-metrics",
-        action="store_const",
-        const=True,
-        default=_S,
-        help="scrape no server metrics (neither {url}/metrics nor --server-metrics)",
-    )
-    scrape.add_argument(
-        "--server-metrics-interval",
-        type=single_value(float, "--server-metrics-interval"),
-        default=_S,
-        metavar="S",
-        help="seconds between scrapes of each source (default 1)",
-    )
-    scrape.add_argument(
-        "--gpu-telemetry",
-        action="append",
-        default=_S,
-        metavar="URL",
-        help="a DCGM exporter's /metrics URL (repeatable): power, utilisation, memory, SM clock per GPU",
-    )
-    scrape.add_argument(
-        "--no-gpu-telemetry",
-        action="store_const",
-        const=True,
-        default=_S,
-        help="scrape no GPU telemetry, even if --gpu-telemetry comes from the environment or -f file",
-    )
     server = parser.add_argument_group("a clean, ready server (docs/sweeps.md)")
     server.add_argument(
         "--reset-kv-cache",

@@ -63,13 +63,14 @@ def test_plugin_option_errors_are_one_line_naming_where_the_value_came_from(
         (["-f", str(settings)], {},
          f"inferload: error: invalid greeting-repeat in config file {settings} 7: "),
         (["--greeting-loud"], {}, "inferload: error: --greeting-loud needs --streaming"),
+        (["--greeting-token", "S3CR3T"], {}, "inferload: error: invalid --greeting-token: "),  # not echoed
     ]
     for extra, env, expected in cases:
         done = run_cli(*QUICK_RUN, *extra, "--artifact-dir", tmp_path / "never",
                        env={**greet_site.env, **env})
         assert done.returncode == 2, (extra, env, done.stderr)
         (line,) = done.stderr.strip().splitlines()
-        assert line.startswith(expected), (extra, env, line)
+        assert line.startswith(expected) and "S3CR3T" not in line, (extra, env, line)
     typed = run_cli(*QUICK_RUN, "--greeting-repeat", "x", env=greet_site.env)  # argparse's own type check
     assert typed.returncode == 2 and "--greeting-repeat" in typed.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "never").exists()

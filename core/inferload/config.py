@@ -855,7 +855,7 @@ def _one_line(exc: ValidationError, source: Any = flag_name) -> str:
     if field in ("api_server_host",):
         field = "api_host"
     value = error.get("input")
-    secret = field in ("api_key", "api_token", "header")
+    secret = field in ("api_key", "api_token", "header") or is_secret_name(field)
     shown = "" if secret or isinstance(value, (dict, list)) else f" {value!r}"
     if isinstance(value, str) and "://" in value and shown:
         # escaped before redacting: urlsplit would silently drop the CR/LF/TAB the message is about

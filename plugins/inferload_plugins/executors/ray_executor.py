@@ -20,7 +20,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -28,6 +28,9 @@ from inferload import hookimpl
 from inferload.errors import UsageError
 from inferload.plugin_options import Flag
 from inferload.types import ExecutorSpec, OptionsSpec
+
+if TYPE_CHECKING:
+    from inferload.config import ProfileConfig
 
 log = logging.getLogger("inferload.profile")
 
@@ -154,7 +157,7 @@ class RayExecutor:
 
     start_lead_ns = START_LEAD_NS
 
-    def __init__(self, config: Any = None, **_: Any) -> None:
+    def __init__(self, config: ProfileConfig | None = None, **_: Any) -> None:
         try:
             import ray
         except ImportError:
@@ -176,7 +179,8 @@ class RayExecutor:
         if self.address is None:
             # a local instance for this run: as many logical CPUs as the workers ask for (they wait on the
             # network, not the CPU), at least this machine's cores
-            wanted = self.options.ray_workers or getattr(self.config, "workers", None) or 1
+            workers = self.config.workers if self.config is not None else None
+            wanted = self.options.ray_workers or workers or 1
             options["num_cpus"] = max(os.cpu_count() or 1, int(wanted * self.resources.get("CPU", 0)) + 1)
             self.started_here = True
         try:

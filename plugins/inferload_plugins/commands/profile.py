@@ -235,8 +235,8 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
     data.add_argument(
         "--num-dataset-entries", type=sweep_value(int, "--num-dataset-entries"), default=_S, metavar="N"
     )
-    rankers = [name for name, spec in (registry.all("endpoint") if registry else {}).items()
-               if spec.ranks_documents]
+    rankers = sorted(name for name, spec in (registry.all("endpoint") if registry else {}).items()
+                     if spec.ranks_documents)
     data.add_argument(
         "--rerank-documents",
         type=sweep_value(int, "--rerank-documents"),

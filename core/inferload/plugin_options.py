@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
@@ -212,7 +212,7 @@ def value_kind(field: FieldInfo) -> tuple[str, type | None]:
         return "switch", None
     if get_origin(annotation) is list:
         return "list", None
-    if str(get_origin(annotation)).endswith("Literal"):
+    if get_origin(annotation) is Literal:
         return "choice", None
     if annotation in (int, float):
         return "number", annotation

@@ -62,7 +62,7 @@ def make_context(registry: PluginRegistry, artifact_dir: Path, console: Any = No
         "model": "mock", "url": f"http://user:{URL_PASSWORD}@127.0.0.1:8000", "api_key": API_KEY,
         "header": [f"Authorization: Bearer {BEARER}", "X-Team: blue"], "streaming": True,
         "request_count": 5, "goodput": "time_to_first_token:100",
-    })
+    }, registry=registry)
     state = RunState(
         run_info=RunInfo(benchmark_id="bench-123", random_seed=7, cli_command=build_cli_command(_argv())),
         config=config, artifact_dir=artifact_dir, version="0.1.0", lifecycle=Lifecycle.COMPLETING,

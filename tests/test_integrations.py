@@ -168,11 +168,14 @@ def test_sweep_variations_are_nested_under_one_parent_run(tmp_path: Path) -> Non
     from mlflow.tracking import MlflowClient
 
     from inferload.config import ProfileConfig
+    from inferload.registry import LoadRules, load_plugins
     from inferload.runstate import Lifecycle, RunInfo, RunState
     from inferload_plugins.integrations import mlflow_tracking
 
     uri = f"sqlite:///{tmp_path / 'sweep.db'}"
-    config = ProfileConfig(url="http://127.0.0.1:9", model="m", mlflow_tracking_uri=uri)
+    registry = load_plugins(LoadRules())
+    config = ProfileConfig.load({"url": "http://127.0.0.1:9", "model": "m", "mlflow_tracking_uri": uri},
+                                registry=registry)
     for index, label in enumerate(("concurrency1", "concurrency8")):
         (tmp_path / label).mkdir()
         (tmp_path / label / "profile_export.json").write_text("{}")

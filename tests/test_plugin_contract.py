@@ -95,7 +95,8 @@ def test_installed_entry_points_equal_the_catalogue() -> None:
     }
     catalogued = {
         e["name"]: (e["module"], bool(e.get("essential", False)),
-                    sorted(f"default_{c}" for c in categories(e)) if e.get("default") else [])
+                    sorted(f"default_{c}" for c in categories(e) if c != "options") if e.get("default")
+                    else [])
         for e in CATALOGUE
     }
     assert installed == catalogued, STALE_HINT
@@ -127,6 +128,9 @@ def test_catalogued_plugin_registers_exactly_what_the_catalogue_says(
     module = sys.modules[entry["module"]]
     if categories(entry):
         assert sorted(spec.name for spec in info.specs) == sorted(entry["provides"])
+        # the flags of its options, which name the plugin when it is disabled and one is used
+        assert sorted(flag for spec in info.specs if spec.category == "options" for flag in spec.provides()) \
+            == sorted(entry.get("options", []))
     else:
         assert not info.specs
         assert sorted(h for h in hookspecs.LIFECYCLE_HOOKS if hasattr(module, h)) == sorted(entry["provides"])

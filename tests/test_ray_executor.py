@@ -188,7 +188,8 @@ def test_ray_flags_without_the_ray_executor_and_bad_resources_are_one_line_usage
     run_cli: Any, tmp_path: Path
 ) -> None:
     cases = [
-        (("--ray-address", "auto"), "--ray-address only apply with --executor ray"),
+        (("--ray-address", "auto"),
+         "--ray-address does not apply to --executor local; it is an option of --executor ray"),
         (("--executor", "ray", "--ray-worker-resources", "CPU"), "'CPU' is not NAME=AMOUNT"),
         (("--executor", "ray", "--ray-worker-resources", "{CPU: 1}"), "not a JSON object"),
     ]

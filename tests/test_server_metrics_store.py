@@ -122,10 +122,12 @@ def test_the_discovered_source_keeps_the_url_query_at_the_end() -> None:
     # --url with a query (Azure-style ?api-version=) and the SDK's /v1: the server's /metrics beside the
     # API, the query after it
     from inferload.config import ProfileConfig
+    from inferload.registry import LoadRules, load_plugins
     from inferload.runstate import RunInfo, RunState
     from inferload_plugins.server_metrics.scraper import sources
 
-    config = ProfileConfig(url="http://u:p@127.0.0.1:9/v1?api-version=2024", model="m")
+    config = ProfileConfig.load({"url": "http://u:p@127.0.0.1:9/v1?api-version=2024", "model": "m"},
+                                registry=load_plugins(LoadRules()))
     state = RunState(run_info=RunInfo(benchmark_id="b", random_seed=1, cli_command=""), config=config,
                      artifact_dir=Path("unused"))
     assert sources(state) == [("http://127.0.0.1:9/metrics?api-version=2024", "server", True)]

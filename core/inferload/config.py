@@ -8,21 +8,27 @@ way configuration leaves the process (``/api/config``, ``input_config`` in profi
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
 import re
-from collections.abc import Mapping
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsError
 
+from inferload import plugin_options
 from inferload.dataset import MAX_DATASET_TOKENS, MAX_SEQUENCE_TOKENS
 from inferload.errors import UsageError
 from inferload.headers import check_header, check_header_value, split_userinfo
@@ -34,9 +40,10 @@ from inferload.redact import (
     redact_url,
     secret_leaves,
     split_header,
+    url_userinfo_secrets,
 )
 from inferload.textfiles import read_capped
-from inferload.urls import check_no_fragment, check_target_text
+from inferload.urls import check_http_url, check_no_fragment, check_target_text
 from inferload.workload_options import WorkloadOptions
 
 if TYPE_CHECKING:
@@ -46,41 +53,18 @@ if TYPE_CHECKING:
 DEFAULT_REQUEST_COUNT = 10
 """AIPerf's default when neither --request-count nor --benchmark-duration is given."""
 
-DATASET_OPTIONS = (
-    "prompt_block_size",
-    "shared_system_prompt_length",
-    "num_prefix_prompts",
-    "prefix_prompt_length",
-)
-"""Settings only some dataset plugins use: each is passed to a dataset whose spec ``takes`` it, and refused
-(a usage error naming the flag) for one that does not."""
 MIN_API_TOKEN_CHARS = 8
 """Shortest --api-token accepted."""
 
-_FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("inferload_config_file_values", default=None)
-
-
-class _ConfigFileSource(PydanticBaseSettingsSource):
-    """Values from the ``-f`` file, read once by :meth:`ProfileConfig.load` and handed over here."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        values = _FILE_VALUES.get() or {}
-        return values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(_FILE_VALUES.get() or {})
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 class ProfileConfig(BaseSettings, WorkloadOptions):
     """One validated profile run configuration. Field names are the flag names with ``_`` for ``-``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="INFERLOAD_",
-        extra="forbid",
-        populate_by_name=True,
-        validate_default=True,
-        case_sensitive=False,
-    )
+    model_config = plugin_options.SETTINGS_CONFIG
+    _plugin_options: dict[type[BaseModel], BaseModel] | None = PrivateAttr(default=None)
 
     # -- target ----------------------------------------------------------------------------------
     model: str | None = Field(None, description="Model name sent in each request")
@@ -132,7 +116,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     )
     input_file: Path | None = Field(None, description="JSONL prompts for the file dataset (AIPerf's flag)")
 
-    # -- trace replay and shared prefixes (docs/datasets.md; AIPerf's names and units) ---------------
+    # -- trace replay (docs/datasets.md; AIPerf's names and units) ---------------------------------
     fixed_schedule: bool = Field(False, description="Send each request at its dataset timestamp")
     fixed_schedule_speedup: float | None = Field(None, gt=0, description="Replay X times faster (default 1)")
     fixed_schedule_start_offset: float | None = Field(
@@ -141,49 +125,17 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     fixed_schedule_end_offset: float | None = Field(
         None, ge=0, description="Replay up to this trace timestamp (ms, inclusive); later ones are skipped"
     )
-    prompt_block_size: int | None = Field(
-        None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Tokens per trace hash block (default 512)"
-    )
-    shared_system_prompt_length: int | None = Field(
-        None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Tokens of one system prompt every request carries"
-    )
-    num_prefix_prompts: int | None = Field(None, ge=1, description="Size of the pool of shared prefixes")
-    prefix_prompt_length: int | None = Field(
-        None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Tokens of each pooled prefix"
-    )
 
     # -- results ---------------------------------------------------------------------------------
     goodput: str | list[str] | dict[str, Any] | None = Field(
         None, description="SLOs 'tag:value tag:value' (ms for latencies); a list or mapping in a file"
     )
     artifact_dir: Path = Field(Path("artifacts"))
-    report: bool = Field(False, description="Write report.html and plots/*.png in the run directory")
     workers: int | None = Field(None, ge=1, description="Worker processes (default: as useful for the cores)")
 
-    # -- --executor ray (docs/scale-out.md) --------------------------------------------------------
-    ray_address: str | None = Field(
-        None, description="Ray cluster: 'auto', 'HOST:PORT' or 'ray://HOST:PORT' (default: a local instance)"
-    )
-    ray_workers: int | None = Field(None, ge=1, description="Ray worker actors (default: one per alive node)")
-    ray_worker_resources: dict[str, float] | None = Field(
-        None, description="Resources each worker actor asks Ray for, e.g. {'CPU': 1} (the default)"
-    )
     ui: Literal["none", "simple", "rich"] | None = Field(None, description="Progress view")
 
-    # -- sweeps, trials, the SLA search (the profile command's sweeps; docs/sweeps.md) -------------
     run_label: str | None = Field(None, description="A name for this run, written as run_info.run_label")
-    num_profile_runs: int = Field(1, ge=1, description="Trials of each variation (AIPerf's name)")
-    confidence_level: float = Field(0.95, gt=0, lt=1, description="Of the trials' confidence intervals")
-    max_variations: int = Field(64, ge=1, description="Refuse a sweep with more variations than this")
-    search_max_load: bool = Field(
-        False, description="Find the highest load whose goodput ratio stays >= --search-min-goodput-ratio"
-    )
-    search_min_goodput_ratio: float = Field(
-        0.99, gt=0, le=1, description="Share of requests that must meet every --goodput SLO"
-    )
-    search_precision: float = Field(
-        0.05, gt=0, lt=1, description="Relative width the --request-rate search stops at (concurrency: 1)"
-    )
 
     reset_kv_cache: bool = Field(
         False, description="Reset the server's KV/prefix cache before each run (cache_reset plugins)"
@@ -226,19 +178,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         None, description="JSON array of {duration, request_rate|concurrency} segments, run in order"
     )
 
-    # -- server-side metrics (docs/server-metrics.md) ----------------------------------------------
-    server_metrics: list[str] = Field(
-        default_factory=list, description="Extra Prometheus endpoints to scrape (the target's /metrics too)"
-    )
-    no_server_metrics: bool = Field(False, description="Scrape no server metrics at all")
-    server_metrics_interval: float = Field(1.0, gt=0, description="Seconds between scrapes of each source")
-    gpu_telemetry: list[str] = Field(default_factory=list, description="DCGM exporter /metrics URLs")
-    no_gpu_telemetry: bool = Field(False, description="Scrape no GPU telemetry (overrides --gpu-telemetry)")
 
-    # -- integrations (docs/integrations.md) -----------------------------------------------------------
-    otel_url: str | None = Field(None, description="OTLP/HTTP collector base URL (metrics go to /v1/metrics)")
-    mlflow_tracking_uri: str | None = Field(None, description="MLflow tracking URI: one MLflow run per run")
-    mlflow_experiment: str = Field("inferload", min_length=1, description="MLflow experiment name")
 
     # -- validation ------------------------------------------------------------------------------
 
@@ -251,59 +191,10 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
             raise ValueError("must not be empty")
         return value.strip()
 
-    @field_validator("otel_url")
-    @classmethod
-    def _otel_url(cls, value: str | None) -> str | None:
-        value = cls._http_url(value)
-        if value is not None:
-            require_extra("--otel-url", "otel", "opentelemetry.exporter.otlp.proto.http")
-        return value
-
-    @field_validator("ray_address")
-    @classmethod
-    def _ray_address(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("must not be empty: 'auto', 'HOST:PORT' or 'ray://HOST:PORT'")
-        return None if value is None else value.strip()
-
-    @field_validator("ray_worker_resources", mode="before")
-    @classmethod
-    def _ray_resources(cls, value: Any) -> Any:
-        return parse_resources(value)
-
-    @field_validator("mlflow_tracking_uri")
-    @classmethod
-    def _mlflow_uri(cls, value: str | None) -> str | None:
-        if value is not None:
-            if not value.strip():
-                raise ValueError("must not be empty")
-            require_extra("--mlflow-tracking-uri", "mlflow", "mlflow")
-        return value
-
-    @field_validator("server_metrics", "gpu_telemetry")
-    @classmethod
-    def _http_urls(cls, values: list[str]) -> list[str]:
-        return [cls._http_url(value) for value in values]
-
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
-        check_target_text(value, "the URL")
-        check_no_fragment(value, "the URL")
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-        except ValueError as exc:
-            raise ValueError(f"{str(exc).lower()}; give a port 1-65535") from None
-        if not parts.hostname:
-            raise ValueError(f"{redact_url(value)!r} has no host")
-        if parts.port == 0:
-            raise ValueError("port 0 is not a server's port; give a port 1-65535")
-        return value.rstrip("/")
+        return None if value is None else check_http_url(value)
 
     @field_validator("artifact_dir")
     @classmethod
@@ -452,8 +343,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
             raise ValueError(f"{' and '.join(given)} {needs} --request-rate")
         if self.reset_kv_cache_path is not None and not self.reset_kv_cache:
             raise ValueError("--reset-kv-cache-path needs --reset-kv-cache")
-        if self.search_max_load and self.goodput is None:
-            raise ValueError("--search-max-load needs --goodput SLOs ('time_to_first_token:500 ...')")
         per_entry = self.isl * (self.rerank_documents or 1)
         if self.input_file is None and self.num_dataset_entries * per_entry > MAX_DATASET_TOKENS:
             documents = f" x --rerank-documents {self.rerank_documents}" if self.rerank_documents else ""
@@ -482,10 +371,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if self.api_token is not None:
             raise ValueError("--api-token changes the load while a run runs, but a --fixed-schedule replay's "
                              "load is the trace's; drop it, or replay at another --fixed-schedule-speedup")
-        if self.search_max_load:
-            raise ValueError("--search-max-load varies --request-rate or --concurrency, but a "
-                             "--fixed-schedule replay's load is the trace's; replay at several "
-                             "--fixed-schedule-speedup values")
         if self.warmup_request_count:
             raise ValueError("--warmup-request-count does not apply with --fixed-schedule: the trace is "
                              "replayed as recorded; cut a window with --fixed-schedule-start-offset instead")
@@ -590,22 +475,11 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                 f"{', '.join(self.session_flags())} shape(s) multi-turn sessions, which --dataset {dataset} "
                 f"does not make; use a session dataset ({', '.join(sessions)}) or drop the flag"
             )
-        unread = [flag for flag in self.file_format_flags() if flag[2:].replace("-", "_") not in
-                  inspect.signature(spec.factory).parameters]
-        if unread:
-            verb = "do" if len(unread) > 1 else "does"
-            raise UsageError(f"{', '.join(unread)} {verb} not apply to --dataset {dataset}; drop it or use "
-                             "the dataset it belongs to (see docs/datasets.md)")
         if spec.input_file and spec.file_required and self.input_file is None:
             raise UsageError(
                 f"--dataset {dataset} needs --input-file PATH (a JSONL file, one prompt per line)"
             )
         updates["dataset"] = dataset
-        for name in DATASET_OPTIONS:
-            if getattr(self, name) is not None and name not in spec.takes:
-                takers = sorted(n for n, s in datasets.items() if name in s.takes)
-                raise UsageError(f"{flag_name(name)} does not apply to --dataset {dataset}; it is an option "
-                                 f"of --dataset {' or '.join(takers) or '(none installed)'}")
         if self.fixed_schedule:
             timed = sorted(name for name, s in registry.all("arrival_pattern").items() if s.timed)
             updates["arrival_pattern"] = _the_one(timed, "--fixed-schedule", "arrival pattern")
@@ -619,7 +493,12 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
             if self.arrival_smoothness is not None and not takes_smoothness:
                 raise UsageError(f"--arrival-smoothness does not apply to --arrival-pattern {pattern}")
             updates["arrival_pattern"] = pattern
-        return self.model_copy(update=updates)
+        config = self.model_copy(update=updates)
+        if config._plugin_options is None:  # built without load(registry=): environment, file-less
+            declared = plugin_options.declared_options(registry, type(self).model_fields)
+            config._plugin_options = _load_options(declared, {}, lambda field: env_names(field)[0])
+        config._checked_options(registry)
+        return config
 
     @property
     def base_url(self) -> str | None:
@@ -697,14 +576,14 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         basic = self.url_basic_auth
         if basic is not None:
             pairs.append(("Authorization", basic))
-        for url in (self.url, *self.server_metrics, *self.gpu_telemetry, self.otel_url,
-                    self.mlflow_tracking_uri, self.ray_address):
-            secrets.extend(url_userinfo_secrets(url))
+        secrets.extend(url_userinfo_secrets(self.url))
         for name, val in pairs:
             if is_secret_name(name) and val:
                 secrets.append(val)
                 secrets.extend(part for part in val.split() if len(part) >= 6)
         secrets.extend(leaf for leaf in secret_leaves(self.extra_body) if len(leaf) >= 3)
+        for options in (self._plugin_options or {}).values():
+            secrets.extend(plugin_options.option_secrets(options))
         return secrets
 
     def redacted_dump(self) -> dict[str, Any]:
@@ -722,14 +601,11 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         data["api_key_set"] = self.api_key is not None
         if self.url:
             data["url"] = redact_url(self.url)
-        data["server_metrics"] = [redact_url(url) for url in self.server_metrics]
-        data["gpu_telemetry"] = [redact_url(url) for url in self.gpu_telemetry]
-        for name in ("otel_url", "mlflow_tracking_uri", "ray_address"):
-            value = getattr(self, name)
-            data[name] = redact_url(value) if value else None
         data["extra_inputs"] = redact_payload(self.extra_body)
         if math.isinf(self.api_linger):
             data["api_linger"] = "inf"
+        for options in (self._plugin_options or {}).values():
+            data.update(plugin_options.redacted_options(options))
         return data
 
     # -- loading ---------------------------------------------------------------------------------
@@ -743,26 +619,28 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _ConfigFileSource(settings_cls))
+        return plugin_options.settings_sources(settings_cls, init_settings, env_settings)
 
     @classmethod
     def load(
         cls,
         cli: Mapping[str, Any] | None = None,
         config_file: str | os.PathLike[str] | None = None,
+        *,
+        registry: PluginRegistry | None = None,
+        disabled_options: Mapping[str, str] | None = None,
     ) -> ProfileConfig:
         """Build the config from explicit CLI values, the environment and an optional YAML/JSON file.
 
-        Any invalid value or combination becomes one :class:`UsageError` line (exit 2) naming the flag.
+        With ``registry``, the options its plugins declare (:mod:`inferload.plugin_options`) are loaded too,
+        by the same rules; without it they are loaded by :meth:`with_plugin_defaults`. ``disabled_options``
+        maps the options of disabled plugins to the plugin (``{"num_profile_runs": "sweeps"}``): setting one
+        is refused with a line naming the plugin to enable. Any invalid value or combination becomes one
+        :class:`UsageError` line (exit 2) naming the flag.
         """
         file_values = read_config_file(config_file) if config_file else {}
-        unknown = sorted(set(file_values) - set(cls.model_fields))
-        if unknown:
-            raise UsageError(
-                f"config file {config_file}: unknown setting(s) {', '.join(unknown)}; "
-                "use the flag names, e.g. request-count or request_count"
-            )
         cli = dict(cli or {})
+        declared = plugin_options.declared_options(registry, cls.model_fields) if registry else {}
 
         def source(field: str) -> str:
             """Where ``field``'s value came from, as the user would name it (precedence order)."""
@@ -775,19 +653,94 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                 return f"{field.replace('_', '-')} in config file {config_file}"
             return flag_name(field)
 
-        token = _FILE_VALUES.set(file_values)
-        try:
-            return cls(**cli)
-        except ValidationError as exc:
-            raise UsageError(_one_line(exc, source)) from None
-        except SettingsError as exc:  # an INFERLOAD_ list variable that is not JSON
-            match = re.search(r'field "(\w+)"', str(exc))
-            env = source(match.group(1)) if match else "an INFERLOAD_ list variable"
+        for field, plugin in (disabled_options or {}).items():
+            if field in cli or field in file_values or _environ_has(f"INFERLOAD_{field.upper()}"):
+                raise UsageError(plugin_options.disabled_message(source(field), plugin))
+        unknown = sorted(set(file_values) - set(cls.model_fields) - set(declared))
+        if unknown:
             raise UsageError(
-                f"{env} is not a JSON list; list settings take one, e.g. {env}='[\"X-Team: blue\"]'"
-            ) from None
+                f"config file {config_file}: unknown setting(s) {', '.join(unknown)}; "
+                "use the flag names, e.g. request-count or request_count"
+            )
+        token = plugin_options.FILE_VALUES.set(file_values)
+        try:
+            config = _validated(lambda: cls(**{k: v for k, v in cli.items() if k not in declared}), source)
+            if registry is not None:
+                config._plugin_options = _load_options(declared, cli, source)
+            return config
         finally:
-            _FILE_VALUES.reset(token)
+            plugin_options.FILE_VALUES.reset(token)
+
+    def options(self, model: type[OptionsT]) -> OptionsT:
+        """The validated options a plugin declared with ``model`` (its :class:`~inferload.types.OptionsSpec`
+        ``model``): an instance of ``model``. A LookupError when no enabled plugin declares ``model``; a
+        RuntimeError before the options are loaded (``load(..., registry=)`` or
+        :meth:`with_plugin_defaults`)."""
+        if self._plugin_options is None:
+            raise RuntimeError("plugin options are not loaded yet: build the config with "
+                               "ProfileConfig.load(..., registry=) or call with_plugin_defaults(registry)")
+        value = self._plugin_options.get(model)
+        if not isinstance(value, model):
+            raise LookupError(f"no enabled plugin declares the options {model.__name__}")
+        return value
+
+    def _checked_options(self, registry: PluginRegistry) -> None:
+        """Each plugin's options against the run's chosen plugins (``applies_to``) and the whole config
+        (``check``): a UsageError naming the flags."""
+        from inferload.hookspecs import CHOSEN_CATEGORIES
+
+        chosen = {"endpoint": self.endpoint_type, "transport": self.transport, "executor": self.executor,
+                  "tokenizer": self.tokenizer, "dataset": self.dataset,
+                  "arrival_pattern": self.arrival_pattern}
+        for spec in registry.all("options").values():
+            options = self.options(spec.model)
+            if spec.applies_to is not None:
+                category, names = spec.applies_to
+                given = plugin_options.given_flags(options)
+                if given and chosen.get(category) not in names:
+                    choose = CHOSEN_CATEGORIES[category].split()[0]
+                    verb = "do" if len(given) > 1 else "does"
+                    owner = "they are options" if len(given) > 1 else "it is an option"
+                    raise UsageError(f"{', '.join(given)} {verb} not apply to {choose} "
+                                     f"{chosen.get(category)}; {owner} of {choose} {' or '.join(names)}")
+            if spec.check is not None:
+                try:
+                    spec.check(self, options)
+                except ValueError as exc:
+                    raise UsageError(str(exc)) from None
+
+
+def _validated(build: Callable[[], SettingsT], source: Callable[[str], str]) -> SettingsT:
+    """``build()``, its validation error as one :class:`UsageError` line naming where the value came from."""
+    try:
+        return build()
+    except ValidationError as exc:
+        raise UsageError(_one_line(exc, source)) from None
+    except SettingsError as exc:  # an INFERLOAD_ list variable that is not JSON
+        match = re.search(r'field "(\w+)"', str(exc))
+        env = source(match.group(1)) if match else "an INFERLOAD_ list variable"
+        raise UsageError(
+            f"{env} is not a JSON list; list settings take one, e.g. {env}='[\"X-Team: blue\"]'"
+        ) from None
+
+
+def _load_options(
+    declared: Mapping[str, plugin_options.DeclaredOption],
+    cli: Mapping[str, Any],
+    source: Callable[[str], str],
+) -> dict[type[BaseModel], BaseModel]:
+    """Every declared plugin model validated from the CLI values, the environment and the ``-f`` file
+    (whose values :data:`plugin_options.FILE_VALUES` holds)."""
+    loaded: dict[type[BaseModel], BaseModel] = {}
+    for spec in {option.spec.name: option.spec for option in declared.values()}.values():
+        settings = plugin_options.settings_class(spec.model)
+        values = {k: v for k, v in cli.items() if k in spec.model.model_fields}
+        validated = _validated(lambda: settings(**values), source)  # noqa: B023 - called at once
+        # as the plugin's own class (validated already), so it pickles to worker processes like the config
+        loaded[spec.model] = spec.model.model_construct(
+            _fields_set=validated.model_fields_set,
+            **{name: getattr(validated, name) for name in spec.model.model_fields})
+    return loaded
 
 
 def env_names(field: str) -> list[str]:
@@ -871,33 +824,6 @@ def _the_one(names: list[str], flag: str, noun: str) -> str:
     raise UsageError(f"{flag} is taken by the {noun}s {', '.join(names)}: choose one with {choice} NAME")
 
 
-def parse_resources(value: Any) -> Any:
-    """``--ray-worker-resources``: a JSON object or ``NAME=AMOUNT[,NAME=AMOUNT…]`` -> ``{name: amount}``;
-    ValueError naming the fix for anything else. Mappings (from a -f file) pass through to validation."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.startswith("{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"not a JSON object ({exc.msg}): give e.g. '{{\"CPU\": 1}}' or 'CPU=1'"
-            ) from None
-    resources = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, amount = part.partition("=")
-        try:
-            resources[name.strip()] = float(amount)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise ValueError(f"{part!r} is not NAME=AMOUNT: give e.g. 'CPU=1' or 'CPU=0.5,accelerator=1'")
-    if not resources:
-        raise ValueError("is empty: give e.g. 'CPU=1' or '{\"CPU\": 1}'")
-    return resources
-
-
 def require_extra(flag: str, extra: str, module: str) -> None:
     """Raise ValueError (a one-line usage error) naming the extra to install when ``module`` is missing."""
     from importlib.util import find_spec
@@ -908,16 +834,6 @@ def require_extra(flag: str, extra: str, module: str) -> None:
         found = False
     if not found:
         raise ValueError(f"{flag} needs the '{extra}' extra: pip install 'inferload[{extra}]'")
-
-
-def url_userinfo_secrets(url: str | None) -> list[str]:
-    """The secret parts of a URL's userinfo: the percent-decoded password and the raw ``user:pass``."""
-    if not url or "@" not in url:
-        return []
-    parts = urlsplit(url)
-    if parts.username is None:
-        return []
-    return ([unquote(parts.password)] if parts.password else []) + [parts.netloc.rsplit("@", 1)[0]]
 
 
 def flag_name(field: str) -> str:
@@ -939,12 +855,12 @@ def _one_line(exc: ValidationError, source: Any = flag_name) -> str:
     if field in ("api_server_host",):
         field = "api_host"
     value = error.get("input")
-    secret = field in ("api_key", "api_token", "header")
+    secret = field in ("api_key", "api_token", "header") or is_secret_name(field)
     shown = "" if secret or isinstance(value, (dict, list)) else f" {value!r}"
     if isinstance(value, str) and "://" in value and shown:
         # escaped before redacting: urlsplit would silently drop the CR/LF/TAB the message is about
         shown = " '" + redact_url(value.encode("unicode_escape").decode("ascii")) + "'"
     if error.get("type") == "extra_forbidden":
         return f"unknown setting {field!r} (config file or INFERLOAD_ environment)"
-    name = source(field) if field in ProfileConfig.model_fields else flag_name(field)
+    name = source(field)
     return f"invalid {name}{shown}: {message}"

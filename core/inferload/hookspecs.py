@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         ExecutorSpec,
         ExporterSpec,
         MetricSpec,
+        OptionsSpec,
         RouterSpec,
         ServerMetricMapSpec,
         SimulatorRouteSpec,
@@ -411,3 +412,25 @@ CHOSEN_CATEGORIES: dict[str, str] = {
 LIFECYCLE_HOOKS: tuple[str, ...] = (
     "run_started", "phase_changed", "record_batch", "run_stopping", "run_finished",
 )
+
+
+@hookspec
+def register_options() -> list[OptionsSpec]:
+    """Settings of ``inferload profile`` that this plugin owns: flags, ``INFERLOAD_<FLAG>`` variables and
+    ``-f`` file keys, validated with the core's precedence and errors, listed under the plugin in
+    ``inferload profile --help``, read back with ``config.options(Model)`` (see
+    :class:`inferload.types.OptionsSpec`). A disabled plugin's options are not offered.
+
+    Example::
+
+        @hookimpl
+        def register_options():
+            class SlackOptions(BaseModel):
+                slack_channel: str | None = Field(None, description="Post the summary to this channel")
+                slack_token: SecretStr | None = Field(None, description="Bot token (never written out)")
+
+            return [OptionsSpec(name="slack", description="Slack notification", model=SlackOptions)]
+    """
+
+
+REGISTRATION_HOOKS["options"] = "register_options"

@@ -17,7 +17,7 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
 
@@ -280,3 +280,13 @@ def _is_number(arg: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def url_userinfo_secrets(url: str | None) -> list[str]:
+    """The secret parts of a URL's userinfo: the percent-decoded password and the raw ``user:pass``."""
+    if not url or "@" not in url:
+        return []
+    parts = urlsplit(url)
+    if parts.username is None:
+        return []
+    return ([unquote(parts.password)] if parts.password else []) + [parts.netloc.rsplit("@", 1)[0]]

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     import argparse
     from pathlib import Path
 
+    from pydantic import BaseModel
+
+    from inferload.config import ProfileConfig
     from inferload.dataset import Conversation, Tokenizer
     from inferload.endpoint import EndpointAdapter
     from inferload.engine.executor import Executor
@@ -216,10 +219,9 @@ class DatasetSpec(PluginSpec):
     ``input_file`` says the dataset reads ``--input-file`` (it is then required with this dataset, and
     ``--input-file`` without ``--dataset`` picks the one such dataset installed); others refuse it.
 
-    ``takes`` names the dataset-specific settings it uses, as ProfileConfig fields of
-    :data:`inferload.config.DATASET_OPTIONS` (``prompt_block_size``, ``shared_system_prompt_length`` …):
-    the factory gets each as a keyword, and a run that sets one the chosen dataset does not take stops
-    with a usage error instead of ignoring it.
+    Its own settings are an :class:`OptionsSpec` with ``applies_to=("dataset", (name,))`` (e.g.
+    ``--prompt-block-size``): the factory gets each one that is not None as a keyword of the same name,
+    and a run that sets one with another dataset stops with a usage error instead of ignoring it.
 
     ``detect(first)`` (readers of ``--input-file`` only) says whether the file's first JSON object is in
     this dataset's format: ``--input-file`` without ``--dataset`` picks the one reader that recognises
@@ -234,9 +236,6 @@ class DatasetSpec(PluginSpec):
     sessions: bool = False
     """The dataset makes multi-turn sessions (conversations with ``turns``); the session flags
     (``--conversation-*``, ``--session-*``) apply to it alone."""
-    takes: tuple[str, ...] = ()
-    """Settings of :data:`inferload.config.DATASET_OPTIONS` this dataset accepts (passed as keywords when
-    set; refused for a dataset that does not take them)."""
     detect: Callable[[Path], bool] | None = None
     """With ``input_file``: whether a file is in this dataset's format (cheap: its first line), so
     ``--input-file`` alone picks it among several readers; None for the plain JSONL reader."""
@@ -296,14 +295,13 @@ class ExecutorSpec(PluginSpec):
     ``--executor NAME`` chooses one; the catalogue's default (``local``) otherwise. The contract is
     :class:`inferload.engine.executor.Executor`.
 
-    ``options`` names the ProfileConfig fields only this executor reads (a run with another executor that
-    sets one is a usage error); ``check(config=)``, called before anything starts, raises UsageError for
-    what this executor cannot do (its extra not installed).
+    Its own flags are an :class:`OptionsSpec` with ``applies_to=("executor", (name,))`` (a run with
+    another executor that sets one is a usage error); ``check(config=)``, called before anything starts,
+    raises UsageError for what this executor cannot do (its extra not installed).
     """
 
     category: ClassVar[str] = "executor"
     factory: Callable[..., Executor]
-    options: tuple[str, ...] = ()
     check: Callable[..., None] | None = None
 
 
@@ -434,3 +432,49 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     SummarySectionSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptionsSpec(PluginSpec):
+    """Settings of `inferload profile` that one plugin owns (see :mod:`inferload.plugin_options`).
+
+    ``model`` is a pydantic model: each field is one flag (``--num-profile-runs`` for
+    ``num_profile_runs``), also read from ``INFERLOAD_<FIELD>`` and the ``-f`` file, with the core's
+    precedence (CLI > environment > file > default); its ``description`` is the ``--help`` line, its
+    constraints and validators the checks (a ValueError becomes one usage line naming the flag). Annotate a
+    field with :class:`inferload.plugin_options.Flag` for a metavar, other spellings or a plain switch.
+    ``--help`` lists the fields under ``title`` (default: ``description``), naming the plugin. The plugin
+    reads them with ``config.options(model)``. A ``SecretStr`` or secret-named field is never written out,
+    URL userinfo is redacted, as for the core's settings.
+
+    ``applies_to`` (``(category, (names…))``, e.g. ``("dataset", ("synthetic",))``): the options only mean
+    something when the run uses one of those plugins; set with another, they are refused with one line
+    naming the plugin that takes them. ``check(config, options)`` cross-checks them against the whole
+    :class:`inferload.config.ProfileConfig` once the run's plugins are chosen; raise ValueError with the
+    message for the user.
+    """
+
+    category: ClassVar[str] = "options"
+    model: type[BaseModel]
+    title: str = ""
+    applies_to: tuple[str, tuple[str, ...]] | None = None
+    check: Callable[[ProfileConfig, Any], None] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from pydantic import BaseModel
+
+        if not (isinstance(self.model, type) and issubclass(self.model, BaseModel)):
+            raise ValueError(f"OptionsSpec {self.name!r}: model must be a pydantic BaseModel subclass")
+        if not self.model.model_fields:
+            raise ValueError(f"OptionsSpec {self.name!r}: model {self.model.__name__} declares no field")
+        for name in self.model.model_fields:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"OptionsSpec {self.name!r}: field {name!r} must be lower_snake_case "
+                                 "(it becomes the flag --" + name.replace("_", "-") + ")")
+
+    def provides(self) -> list[str]:
+        return ["--" + field.replace("_", "-") for field in self.model.model_fields]
+
+
+SPEC_TYPES = (*SPEC_TYPES, OptionsSpec)

@@ -11,6 +11,7 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 from inferload.headers import refuse_character
+from inferload.redact import redact_url
 
 _BAD_TARGET_CHAR = re.compile(r"[^\x21-\x7e]")
 """Anything but visible ASCII: space, CR, LF, TAB and other controls, and non-ASCII (which RFC 3986
@@ -79,3 +80,21 @@ def server_route_url(base_url: str, route: str) -> str:
     base_path = _API_VERSION_SEGMENT.sub("", parts.path.rstrip("/"))
     return urlunsplit((parts.scheme, parts.netloc, base_path + route, parts.query, ""))
 
+
+def check_http_url(value: str) -> str:
+    """``value`` as a server URL (``http://`` or ``https://``, a host, a port 1-65535 if any, no fragment),
+    without a trailing ``/``; a ValueError naming the problem (userinfo never shown) otherwise."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
+    check_target_text(value, "the URL")
+    check_no_fragment(value, "the URL")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ValueError(f"{str(exc).lower()}; give a port 1-65535") from None
+    if not parts.hostname:
+        raise ValueError(f"{redact_url(value)!r} has no host")
+    if parts.port == 0:
+        raise ValueError("port 0 is not a server's port; give a port 1-65535")
+    return value.rstrip("/")

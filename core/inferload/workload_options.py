@@ -1,5 +1,5 @@
 """The `inferload profile` settings that shape a workload beyond single prompts: multi-turn sessions,
-ShareGPT files, request mixes and client-side cancellation (docs/profile.md, "Sessions, mixes and
+request mixes and client-side cancellation (docs/profile.md, "Sessions, mixes and
 cancellation"; docs/datasets.md).
 
 They are one group of :class:`inferload.config.ProfileConfig`'s fields (a base class of it), validated here
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -21,7 +21,7 @@ from inferload.headers import check_header
 
 
 class WorkloadOptions(BaseModel):
-    """Sessions, ShareGPT, mixes and cancellation; see the module docstring."""
+    """Sessions, mixes and cancellation; see the module docstring."""
 
     # -- multi-turn sessions (session datasets: --dataset multi_turn, sharegpt) --------------------
     conversation_num: int | None = Field(
@@ -42,13 +42,6 @@ class WorkloadOptions(BaseModel):
     session_id_header: str = Field(
         "X-Session-ID", description="Affinity header carrying each session's id ('' sends none)"
     )
-
-    # -- ShareGPT files (--dataset sharegpt) --------------------------------------------------------
-    sharegpt_turns: Literal["first", "all"] = Field(
-        "first", description="ShareGPT: send each conversation's first turn, or all its turns as a session"
-    )
-    sharegpt_max_isl: int | None = Field(None, ge=1, description="ShareGPT: skip longer prompts (tokens)")
-    sharegpt_max_osl: int | None = Field(None, ge=1, description="ShareGPT: skip longer replies (tokens)")
 
     # -- request mixes and client-side cancellation -------------------------------------------------
     isl_osl_pairs: str | None = Field(
@@ -107,27 +100,15 @@ class WorkloadOptions(BaseModel):
             for name, default in defaults.items() if getattr(self, name) != default
         ]
 
-    def file_format_flags(self) -> list[str]:
-        """The ``--sharegpt-*`` flags given a value other than their default: the dataset must take them
-        (a keyword of its factory of the same name), else they would be ignored."""
-        return [
-            "--" + name.replace("_", "-")
-            for name, field in WorkloadOptions.model_fields.items()
-            if name.startswith("sharegpt_") and getattr(self, name) != field.default
-        ]
-
     def dataset_options(self) -> dict[str, Any]:
         """What a dataset factory gets besides the core keywords (datasets accept ``**_``, so others
-        ignore them): the session shape of synthetic sessions and the ShareGPT filters."""
+        ignore them): the session shape of synthetic sessions and the request mix."""
         return {
             "conversation_num": self.conversation_num,
             "turn_mean": self.conversation_turn_mean,
             "turn_stddev": self.conversation_turn_stddev,
             "turn_delay_mean_ms": self.conversation_turn_delay_mean,
             "turn_delay_stddev_ms": self.conversation_turn_delay_stddev,
-            "sharegpt_turns": self.sharegpt_turns,
-            "sharegpt_max_isl": self.sharegpt_max_isl,
-            "sharegpt_max_osl": self.sharegpt_max_osl,
             "isl_osl_pairs": None if self.isl_osl_pairs is None else parse_isl_osl_pairs(self.isl_osl_pairs),
         }
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 CATALOGUE_FILE = "plugins.yaml"
+OPTIONS = "options"
+"""The category of plugin-declared options: every enabled plugin's are loaded, none is a default."""
 
 
 def catalogue_path() -> Path:
@@ -56,7 +58,7 @@ def entry_point_value(entry: dict[str, Any]) -> str:
     (extras are word characters only, so the category names keep their underscores)."""
     extras = ["essential"] if entry.get("essential") else []
     if entry.get("default"):
-        extras += [f"default_{category}" for category in categories_of(entry)]
+        extras += [f"default_{category}" for category in categories_of(entry) if category != OPTIONS]
     return entry["module"] + (f" [{', '.join(extras)}]" if extras else "")
 
 

@@ -55,6 +55,7 @@ def prepare_payloads(
     from inferload.dialects import recognisers_of, set_recognisers
     from inferload.documents import check_documents, document_options
     from inferload.engine.sessions import check_sessions
+    from inferload.plugin_options import factory_keywords
 
     tokenizer = tokenizer or resolve_tokenizer(registry, config.tokenizer)
     dataset = registry.get("dataset", config.effective_dataset)
@@ -68,7 +69,7 @@ def prepare_payloads(
         seed=seed,
         path=None if config.input_file is None else str(config.input_file),
         **config.dataset_options(),
-        **{name: getattr(config, name) for name in dataset.takes if getattr(config, name) is not None},
+        **factory_keywords(config, registry, "dataset", dataset.name),
         **document_options(config, endpoint, registry),
     )
     replay_offsets_ns = None

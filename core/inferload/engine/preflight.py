@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferload.artifact_files import artifact_dir_for, check_artifact_dir
-from inferload.config import flag_name
 from inferload.errors import UsageError
 
 if TYPE_CHECKING:
@@ -50,14 +49,8 @@ def check_plugins(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any,
 
 
 def check_executor_options(config: ProfileConfig, registry: PluginRegistry, executor: Any) -> None:
-    """A UsageError when a flag of another executor is set (``--ray-address`` without its executor), or
-    when the chosen executor's own ``check`` refuses the run."""
-    for name, spec in registry.all("executor").items():
-        if name == executor.name:
-            continue
-        given = [flag_name(field) for field in spec.options if getattr(config, field, None) is not None]
-        if given:
-            raise UsageError(f"{', '.join(given)} only apply with --executor {name}")
+    """A UsageError when the chosen executor's own ``check`` refuses the run (another executor's flags are
+    refused by their :class:`~inferload.types.OptionsSpec`'s ``applies_to``)."""
     if executor.check is not None:
         executor.check(config=config)
 

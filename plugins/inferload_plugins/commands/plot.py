@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, Field
+
 from inferload import hookimpl
-from inferload.types import CommandSpec, ExporterSpec
+from inferload.types import CommandSpec, ExporterSpec, OptionsSpec
 
 if TYPE_CHECKING:
     from inferload.export import ExportContext
@@ -36,6 +38,18 @@ def register_commands() -> list[CommandSpec]:
 def register_exporters() -> list[ExporterSpec]:
     return [ExporterSpec(name="report", description="With --report: report.html and plots/*.png",
                          filenames=(REPORT,), export=export_report)]
+
+
+class ReportOptions(BaseModel):
+    """``inferload profile --report``."""
+
+    report: bool = Field(False, description="also write report.html (self-contained, opens offline) and "
+                         "plots/*.png")
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [OptionsSpec(name="report", description="The run's report (docs/report.md)", model=ReportOptions)]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +82,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
 def export_report(context: ExportContext) -> list[Path]:
     """With ``--report``: report.html in the run directory, its charts in ``plots/``. Reads the
     profile_export.jsonl the jsonl exporter wrote before it (exporters run in name order)."""
-    if not getattr(context.config, "report", False):
+    if not context.config.options(ReportOptions).report:
         return []
     from inferload_plugins.plotting.charts import RunData, load_run
 

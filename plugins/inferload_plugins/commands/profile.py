@@ -13,7 +13,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from inferload import hookimpl
-from inferload.types import CommandSpec
+from inferload.types import CommandSpec, OptionsSpec
+from inferload_plugins.sweeps.options import SWEEP_OPTIONS, SweepOptions
 from inferload_plugins.sweeps.sweep import single_value, sweep_value
 
 if TYPE_CHECKING:
@@ -33,6 +34,11 @@ def register_commands() -> list[CommandSpec]:
             run=run,
         )
     ]
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [SWEEP_OPTIONS]
 
 
 _S = argparse.SUPPRESS
@@ -191,27 +197,6 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         help="where the worker processes run: "
         + installed(registry, "executor", "an executor plugin (see `inferload plugins`)"),
     )
-    ray = parser.add_argument_group("--executor ray (docs/scale-out.md)")
-    ray.add_argument(
-        "--ray-address",
-        default=_S,
-        metavar="ADDR",
-        help="the cluster to join: auto, HOST:PORT or ray://HOST:PORT (default: start a local Ray instance, "
-        "shut down at the end)",
-    )
-    ray.add_argument(
-        "--ray-workers",
-        type=single_value(int, "--ray-workers"),
-        default=_S,
-        metavar="N",
-        help="worker actors, spread over the nodes (default: one per alive node)",
-    )
-    ray.add_argument(
-        "--ray-worker-resources",
-        default=_S,
-        metavar="RES",
-        help="what each worker actor asks Ray for: 'CPU=1,NAME=AMOUNT' or a JSON object (default CPU=1)",
-    )
     data = parser.add_argument_group("dataset")
     data.add_argument(
         "--isl",
@@ -250,8 +235,8 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
     data.add_argument(
         "--num-dataset-entries", type=sweep_value(int, "--num-dataset-entries"), default=_S, metavar="N"
     )
-    rankers = [name for name, spec in (registry.all("endpoint") if registry else {}).items()
-               if spec.ranks_documents]
+    rankers = sorted(name for name, spec in (registry.all("endpoint") if registry else {}).items()
+                     if spec.ranks_documents)
     data.add_argument(
         "--rerank-documents",
         type=sweep_value(int, "--rerank-documents"),
@@ -286,7 +271,7 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         help='JSONL prompts, one {"text": ...} or {"messages": [...]} per line; implies --dataset file',
     )
     _add_session_arguments(parser)
-    trace = parser.add_argument_group("trace replay and shared prefixes (docs/datasets.md)")
+    trace = parser.add_argument_group("trace replay (docs/datasets.md)")
     trace.add_argument(
         "--fixed-schedule",
         action="store_const",
@@ -315,148 +300,16 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         metavar="MS",
         help="replay only requests at or before this trace timestamp (ms)",
     )
-    trace.add_argument(
-        "--prompt-block-size",
-        type=single_value(int, "--prompt-block-size"),
-        default=_S,
-        metavar="TOKENS",
-        help="tokens per trace hash block (default 512; --dataset mooncake_trace)",
-    )
-    trace.add_argument(
-        "--shared-system-prompt-length",
-        type=single_value(int, "--shared-system-prompt-length"),
-        default=_S,
-        metavar="TOKENS",
-        help="one system prompt of this many tokens on every request (synthetic dataset)",
-    )
-    trace.add_argument(
-        "--num-prefix-prompts",
-        "--prefix-prompt-pool-size",
-        dest="num_prefix_prompts",
-        type=single_value(int, "--num-prefix-prompts"),
-        default=_S,
-        metavar="N",
-        help="a pool of N shared prefixes, each prompt starting with one (with --prefix-prompt-length)",
-    )
-    trace.add_argument(
-        "--prefix-prompt-length",
-        type=single_value(int, "--prefix-prompt-length"),
-        default=_S,
-        metavar="TOKENS",
-        help="tokens of each pooled prefix, before the prompt's own --isl tokens",
-    )
     out = parser.add_argument_group("results")
     out.add_argument(
         "--goodput", default=_S, metavar="'TAG:VALUE ...'", help="SLOs, e.g. 'time_to_first_token:100'"
     )
     out.add_argument("--artifact-dir", default=_S, metavar="DIR", help="default ./artifacts")
     out.add_argument(
-        "--report",
-        action=argparse.BooleanOptionalAction,
-        default=_S,
-        help="also write report.html (self-contained, opens offline) and plots/*.png",
-    )
-    out.add_argument(
         "--ui",
         choices=("none", "simple", "rich"),
         default=_S,
         help="progress view (default: rich on a terminal, else simple)",
-    )
-    scrape = parser.add_argument_group("server metrics and GPU telemetry (docs/server-metrics.md)")
-    scrape.add_argument(
-        "--server-metrics",
-        action="append",
-        default=_S,
-        metavar="URL",
-        help="also scrape this Prometheus endpoint (repeatable); the target's {url}/metrics is scraped too",
-    )
-    scrape.add_argument(
-        "--no-server-metrics",
-        action="store_const",
-        const=True,
-        default=_S,
-        help="scrape no server metrics (neither {url}/metrics nor --server-metrics)",
-    )
-    scrape.add_argument(
-        "--server-metrics-interval",
-        type=single_value(float, "--server-metrics-interval"),
-        default=_S,
-        metavar="S",
-        help="seconds between scrapes of each source (default 1)",
-    )
-    scrape.add_argument(
-        "--gpu-telemetry",
-        action="append",
-        default=_S,
-        metavar="URL",
-        help="a DCGM exporter's /metrics URL (repeatable): power, utilisation, memory, SM clock per GPU",
-    )
-    scrape.add_argument(
-        "--no-gpu-telemetry",
-        action="store_const",
-        const=True,
-        default=_S,
-        help="scrape no GPU telemetry, even if --gpu-telemetry comes from the environment or -f file",
-    )
-    integrations = parser.add_argument_group("integrations (docs/integrations.md)")
-    integrations.add_argument(
-        "--otel-url",
-        default=_S,
-        metavar="URL",
-        help="send live and final metrics to this OTLP/HTTP collector (needs 'inferload[otel]')",
-    )
-    integrations.add_argument(
-        "--mlflow-tracking-uri",
-        default=_S,
-        metavar="URI",
-        help="log the run to MLflow: params, metrics, time series, artifacts (needs 'inferload[mlflow]')",
-    )
-    integrations.add_argument(
-        "--mlflow-experiment", default=_S, metavar="NAME", help="MLflow experiment (default inferload)"
-    )
-    sweep = parser.add_argument_group("sweeps, trials and the SLA search (docs/sweeps.md)")
-    sweep.add_argument("--run-label", default=_S, metavar="TEXT", help="written as run_info.run_label")
-    sweep.add_argument(
-        "--num-profile-runs",
-        type=single_value(int, "--num-profile-runs"),
-        default=_S,
-        metavar="N",
-        help="run each variation N times; the summary gives mean, std, confidence interval and CV",
-    )
-    sweep.add_argument(
-        "--confidence-level",
-        type=single_value(float, "--confidence-level"),
-        default=_S,
-        metavar="P",
-        help="of the trials' Student-t intervals (default 0.95)",
-    )
-    sweep.add_argument(
-        "--max-variations",
-        type=single_value(int, "--max-variations"),
-        default=_S,
-        metavar="N",
-        help="refuse a sweep of more variations (default 64)",
-    )
-    sweep.add_argument(
-        "--search-max-load",
-        action=argparse.BooleanOptionalAction,
-        default=_S,
-        help="find the highest --request-rate (or --concurrency) whose goodput ratio stays at "
-        "--search-min-goodput-ratio; needs --goodput",
-    )
-    sweep.add_argument(
-        "--search-min-goodput-ratio",
-        type=single_value(float, "--search-min-goodput-ratio"),
-        default=_S,
-        metavar="R",
-        help="share of requests that must meet every SLO (default 0.99)",
-    )
-    sweep.add_argument(
-        "--search-precision",
-        type=single_value(float, "--search-precision"),
-        default=_S,
-        metavar="F",
-        help="relative gap the --request-rate bisection stops at (default 0.05; concurrency: 1)",
     )
     server = parser.add_argument_group("a clean, ready server (docs/sweeps.md)")
     server.add_argument(
@@ -540,6 +393,73 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         help='JSON array of segments [{"duration": S, "request_rate": R | "concurrency": C}, ...] run in '
         "order (a step or spike test in one run)",
     )
+    if registry is not None:
+        _add_plugin_options(parser, registry)
+
+
+def _add_plugin_options(parser: argparse.ArgumentParser, registry: PluginRegistry) -> None:
+    """The options the enabled plugins declare (``register_options``), one group per plugin; a flag of a
+    disabled plugin is accepted by the parser only to be refused with one line naming the plugin."""
+    from inferload.plugin_options import flag_of, option_flag, value_kind
+
+    for name, spec in registry.all("options").items():
+        plugin = registry.provider("options", name)
+        group = parser.add_argument_group(f"{spec.title or spec.description} (plugin {plugin})")
+        for field, info in spec.model.model_fields.items():
+            flag, shape = option_flag(field), flag_of(info)
+            kind, number = value_kind(info)
+            names = (flag, *shape.aliases)
+            common = {"dest": field, "default": _S, "help": info.description}
+            if kind == "switch":
+                action = argparse.BooleanOptionalAction if shape.negatable else "store_const"
+                extra = {"const": True} if not shape.negatable else {}
+                group.add_argument(*names, action=action, **extra, **common)
+                continue
+            metavar = shape.metavar or field.rpartition("_")[2].upper()
+            if kind == "list":
+                group.add_argument(*names, action="append", metavar=metavar, **common)
+            elif kind == "choice":
+                choices = list(getattr(info.annotation, "__args__", ()))
+                group.add_argument(*names, choices=choices, **common)
+            elif number is not None:
+                group.add_argument(*names, type=single_value(number, flag), metavar=metavar, **common)
+            else:
+                group.add_argument(*names, metavar=metavar, **common)
+    disabled = disabled_options(registry)
+    if disabled:
+        refused = parser.add_argument_group("options of disabled plugins")
+        for field, plugin in disabled.items():
+            refused.add_argument(option_flag(field), dest=field, action=_DisabledOption, nargs="?",
+                                 default=_S, help=_S, plugin=plugin)
+
+
+def disabled_options(registry: PluginRegistry) -> dict[str, str]:
+    """``{option field: plugin}`` for the options of the catalogue's plugins that are disabled (the
+    catalogue lists each plugin's flags under ``options``), so using one names the plugin."""
+    from inferload.registry import DISABLED
+
+    names = {name for name, info in registry.plugins.items() if info.status == DISABLED}
+    if not names:
+        return {}
+    from inferload_plugins import catalogue  # the package's own plugins.yaml, not another family's module
+
+    return {flag[2:].replace("-", "_"): entry["name"] for entry in catalogue.read_catalogue()
+            if entry["name"] in names for flag in entry.get("options", ())}
+
+
+class _DisabledOption(argparse.Action):
+    """A flag of a disabled plugin: refused with one line naming the plugin to enable (exit 2)."""
+
+    def __init__(self, *args: object, plugin: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.plugin = plugin
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        from inferload.errors import UsageError
+        from inferload.plugin_options import disabled_message
+
+        raise UsageError(disabled_message(str(option_string), self.plugin))
 
 
 def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
@@ -550,16 +470,20 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from inferload.engine.preflight import check_plugins
     from inferload.engine.runner import run_profile
     from inferload.errors import UsageError
+    from inferload.plugin_options import declared_options
     from inferload_plugins.sweeps.sweep import expand, split_axes
 
-    cli = {name: value for name, value in vars(args).items() if name in ProfileConfig.model_fields}
+    settings = {*ProfileConfig.model_fields, *declared_options(registry, ProfileConfig.model_fields)}
+    cli = {name: value for name, value in vars(args).items() if name in settings}
     axes, cli = split_axes(cli)  # list-valued flags: a sweep (each value checked when it runs)
     first = {name: values[0] for name, values in axes.items()}
-    config = ProfileConfig.load({**cli, **first}, args.config_file).with_plugin_defaults(registry)
-    if config.search_max_load and axes:
+    config = ProfileConfig.load({**cli, **first}, args.config_file, registry=registry,
+                                disabled_options=disabled_options(registry)).with_plugin_defaults(registry)
+    sweeps = config.options(SweepOptions)
+    if sweeps.search_max_load and axes:
         raise UsageError("--search-max-load chooses the loads itself: give one value, not the list for "
                          + ", ".join(flag_name(name) for name in axes))
-    variations = expand(axes, config.max_variations) if axes else []
+    variations = expand(axes, sweeps.max_variations) if axes else []
     endpoint, _, _ = check_plugins(config, registry)
     if config.url is not None and not config.model:
         # after the cheap checks, before the tokenizer, any target or worker: a plain GET (urllib, not the
@@ -589,7 +513,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
             )
             return target
 
-    if not variations and config.num_profile_runs == 1 and not config.search_max_load:
+    if not variations and not sweeps.repeated:
         return run_profile(
             config, registry, argv=sys.argv[1:], tokenizer=tokenizer, start_target=start_target
         )
@@ -598,7 +522,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
 
     sweep = Sweep(cli, args.config_file, registry, argv=sys.argv[1:], tokenizer=tokenizer,
                   start_target=start_target)
-    if config.search_max_load:
+    if sweeps.search_max_load:
         return search_max_load(sweep)
     if variations:
         return sweep.run(variations, "sweep")
@@ -622,12 +546,6 @@ def _add_session_arguments(parser: argparse.ArgumentParser) -> None:
                        help="earlier turns, with the replies received, each request carries (default full)")
     group.add_argument("--session-id-header", default=_S, metavar="NAME",
                        help="affinity header with each session's id (default X-Session-ID; '' for none)")
-    sharegpt = parser.add_argument_group("ShareGPT files (docs/datasets.md)")
-    sharegpt.add_argument("--sharegpt-turns", choices=("first", "all"), default=_S,
-                          help="each conversation's first turn (default), or all its turns as a session")
-    for flag, text in (("--sharegpt-max-isl", "skip conversations with a longer human message (tokens)"),
-                       ("--sharegpt-max-osl", "skip conversations with a longer recorded reply (tokens)")):
-        sharegpt.add_argument(flag, type=single_value(int, flag), default=_S, metavar="TOKENS", help=text)
     mixes = parser.add_argument_group("request mixes and cancellation (docs/profile.md)")
     mixes.add_argument("--isl-osl-pairs", "--sequence-distribution", "--seq-dist", dest="isl_osl_pairs",
                        default=_S, metavar="MIX",

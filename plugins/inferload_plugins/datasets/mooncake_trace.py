@@ -25,13 +25,16 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
 
 from inferload import hookimpl
 from inferload.dataset import MAX_SEQUENCE_TOKENS, Conversation, Tokenizer, sample_length
 from inferload.errors import UsageError
+from inferload.plugin_options import Flag
 from inferload.textfiles import first_jsonl_value, iter_jsonl
-from inferload.types import DatasetSpec
+from inferload.types import DatasetSpec, OptionsSpec
 from inferload_plugins.datasets.corpus_windows import block_text, encode_source, exact_prompt
 
 NAME = "mooncake_trace"
@@ -48,10 +51,24 @@ def register_datasets() -> list[DatasetSpec]:
                         "hash ids share prefix blocks exactly",
             factory=load_trace,
             input_file=True,
-            takes=("prompt_block_size",),
             detect=looks_like_trace,
         )
     ]
+
+
+class TraceOptions(BaseModel):
+    """``--prompt-block-size``: the trace's hash-block size (AIPerf's name)."""
+
+    prompt_block_size: Annotated[int | None, Flag(metavar="TOKENS")] = Field(
+        None, ge=1, le=MAX_SEQUENCE_TOKENS,
+        description=f"tokens per trace hash block (default {DEFAULT_BLOCK_SIZE}; --dataset mooncake_trace)")
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [OptionsSpec(name=NAME, description="Mooncake trace blocks", model=TraceOptions,
+                        title="trace hash blocks (--dataset mooncake_trace; docs/datasets.md)",
+                        applies_to=("dataset", (NAME,)))]
 
 
 def looks_like_trace(path: Path) -> bool:

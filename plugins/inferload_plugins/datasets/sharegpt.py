@@ -30,13 +30,16 @@ from collections import Counter
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
 
 from inferload import hookimpl
 from inferload.dataset import Conversation, Tokenizer, Turn, sample_length
 from inferload.errors import UsageError
+from inferload.plugin_options import Flag
 from inferload.textfiles import iter_jsonl, iter_lines, read_capped
-from inferload.types import DatasetSpec
+from inferload.types import DatasetSpec, OptionsSpec
 
 NAME = "sharegpt"
 MAX_FILE_BYTES = 4 * 1024**3
@@ -60,6 +63,24 @@ def register_datasets() -> list[DatasetSpec]:
             detect=looks_like_sharegpt,
         )
     ]
+
+
+class ShareGPTOptions(BaseModel):
+    """``--sharegpt-turns`` and the length filters."""
+
+    sharegpt_turns: Literal["first", "all"] = Field(
+        "first", description="each conversation's first turn (default), or all its turns as a session")
+    sharegpt_max_isl: Annotated[int | None, Flag(metavar="TOKENS")] = Field(
+        None, ge=1, description="skip conversations with a longer human message (tokens)")
+    sharegpt_max_osl: Annotated[int | None, Flag(metavar="TOKENS")] = Field(
+        None, ge=1, description="skip conversations with a longer recorded reply (tokens)")
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [OptionsSpec(name=NAME, description="ShareGPT files", model=ShareGPTOptions,
+                        title="ShareGPT files (--dataset sharegpt; docs/datasets.md)",
+                        applies_to=("dataset", (NAME,)))]
 
 
 def looks_like_sharegpt(path: Path) -> bool:

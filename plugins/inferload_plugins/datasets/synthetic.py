@@ -26,12 +26,15 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
 
 from inferload import hookimpl
-from inferload.dataset import Conversation, Tokenizer, Turn, sample_length
+from inferload.dataset import MAX_SEQUENCE_TOKENS, Conversation, Tokenizer, Turn, sample_length
 from inferload.errors import UsageError
-from inferload.types import DatasetSpec
+from inferload.plugin_options import Flag
+from inferload.types import DatasetSpec, OptionsSpec
 from inferload_plugins.datasets.corpus_windows import (
     Source,
     block_text,
@@ -61,9 +64,30 @@ def register_datasets() -> list[DatasetSpec]:
             description="Synthetic prompts from a shipped corpus, exact ISL under the run's tokenizer",
             factory=make_synthetic,
             sessions=True,
-            takes=("shared_system_prompt_length", "num_prefix_prompts", "prefix_prompt_length"),
         )
     ]
+
+
+class SharedPrefixOptions(BaseModel):
+    """Prefixes the synthetic prompts share (docs/datasets.md, "Shared prefixes"; AIPerf's names)."""
+
+    shared_system_prompt_length: Annotated[int | None, Flag(metavar="TOKENS")] = Field(
+        None, ge=1, le=MAX_SEQUENCE_TOKENS,
+        description="one system prompt of this many tokens on every request (synthetic dataset)")
+    num_prefix_prompts: Annotated[int | None, Flag(metavar="N", aliases=("--prefix-prompt-pool-size",))] = (
+        Field(None, ge=1, description="a pool of N shared prefixes, each prompt starting with one (with "
+              "--prefix-prompt-length)"))
+    prefix_prompt_length: Annotated[int | None, Flag(metavar="TOKENS")] = Field(
+        None, ge=1, le=MAX_SEQUENCE_TOKENS,
+        description="tokens of each pooled prefix, before the prompt's own --isl tokens")
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [OptionsSpec(name=NAME, description="Shared prefixes of synthetic prompts",
+                        model=SharedPrefixOptions,
+                        title="shared prefixes (--dataset synthetic; docs/datasets.md)",
+                        applies_to=("dataset", (NAME,)))]
 
 
 def make_synthetic(

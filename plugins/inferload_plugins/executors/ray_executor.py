@@ -16,14 +16,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, Field, field_validator
 
 from inferload import hookimpl
 from inferload.errors import UsageError
-from inferload.types import ExecutorSpec
+from inferload.plugin_options import Flag
+from inferload.types import ExecutorSpec, OptionsSpec
+
+if TYPE_CHECKING:
+    from inferload.config import ProfileConfig
 
 log = logging.getLogger("inferload.profile")
 
@@ -43,10 +50,67 @@ def register_executors() -> list[ExecutorSpec]:
             name="ray",
             description="Worker actors on a Ray cluster (--ray-address; needs 'inferload[ray]')",
             factory=RayExecutor,
-            options=("ray_address", "ray_workers", "ray_worker_resources"),
             check=check_ray_installed,
         )
     ]
+
+
+class RayOptions(BaseModel):
+    """``--ray-address``, ``--ray-workers``, ``--ray-worker-resources``."""
+
+    ray_address: Annotated[str | None, Flag(metavar="ADDR")] = Field(
+        None, description="the cluster to join: auto, HOST:PORT or ray://HOST:PORT (default: start a local "
+        "Ray instance, shut down at the end)")
+    ray_workers: Annotated[int | None, Flag(metavar="N")] = Field(
+        None, ge=1, description="worker actors, spread over the nodes (default: one per alive node)")
+    ray_worker_resources: Annotated[dict[str, float] | None, Flag(metavar="RES")] = Field(
+        None, description="what each worker actor asks Ray for: 'CPU=1,NAME=AMOUNT' or a JSON object "
+        "(default CPU=1)")
+
+    @field_validator("ray_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty: 'auto', 'HOST:PORT' or 'ray://HOST:PORT'")
+        return None if value is None else value.strip()
+
+    @field_validator("ray_worker_resources", mode="before")
+    @classmethod
+    def _resources(cls, value: Any) -> Any:
+        return parse_resources(value)
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [OptionsSpec(name="ray", description="--executor ray", model=RayOptions,
+                        title="--executor ray (docs/scale-out.md)", applies_to=("executor", ("ray",)))]
+
+
+def parse_resources(value: Any) -> Any:
+    """``--ray-worker-resources``: a JSON object or ``NAME=AMOUNT[,NAME=AMOUNT…]`` -> ``{name: amount}``;
+    ValueError naming the fix for anything else. Mappings (from a -f file) pass through to validation."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"not a JSON object ({exc.msg}): give e.g. '{{\"CPU\": 1}}' or 'CPU=1'"
+            ) from None
+    resources = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, amount = part.partition("=")
+        try:
+            resources[name.strip()] = float(amount)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ValueError(f"{part!r} is not NAME=AMOUNT: give e.g. 'CPU=1' or 'CPU=0.5,accelerator=1'")
+    if not resources:
+        raise ValueError("is empty: give e.g. 'CPU=1' or '{\"CPU\": 1}'")
+    return resources
 
 
 def check_ray_installed(**_: Any) -> None:
@@ -93,14 +157,15 @@ class RayExecutor:
 
     start_lead_ns = START_LEAD_NS
 
-    def __init__(self, config: Any = None, **_: Any) -> None:
+    def __init__(self, config: ProfileConfig | None = None, **_: Any) -> None:
         try:
             import ray
         except ImportError:
             raise UsageError(MISSING_EXTRA) from None
         self.config = config
-        self.address = getattr(config, "ray_address", None)
-        self.resources = dict(getattr(config, "ray_worker_resources", None) or DEFAULT_RESOURCES)
+        self.options = config.options(RayOptions) if config is not None else RayOptions()
+        self.address = self.options.ray_address
+        self.resources = dict(self.options.ray_worker_resources or DEFAULT_RESOURCES)
         self.started_here = False
         self.ids_actor: Any = None
         if not ray.is_initialized():
@@ -114,7 +179,8 @@ class RayExecutor:
         if self.address is None:
             # a local instance for this run: as many logical CPUs as the workers ask for (they wait on the
             # network, not the CPU), at least this machine's cores
-            wanted = (getattr(self.config, "ray_workers", None) or getattr(self.config, "workers", None) or 1)
+            workers = self.config.workers if self.config is not None else None
+            wanted = self.options.ray_workers or workers or 1
             options["num_cpus"] = max(os.cpu_count() or 1, int(wanted * self.resources.get("CPU", 0)) + 1)
             self.started_here = True
         try:
@@ -130,9 +196,8 @@ class RayExecutor:
 
     def default_workers(self) -> int | None:
         """``--ray-workers``, else one per alive node; None for a local instance (as useful for the cores)."""
-        ray_workers = getattr(self.config, "ray_workers", None)
-        if ray_workers:
-            return int(ray_workers)
+        if self.options.ray_workers:
+            return self.options.ray_workers
         if self.started_here:
             return None
         import ray

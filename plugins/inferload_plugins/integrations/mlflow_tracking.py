@@ -23,10 +23,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from pydantic import BaseModel, Field, field_validator
+
 from inferload import hookimpl
+from inferload.plugin_options import Flag
+from inferload.types import OptionsSpec
 
 if TYPE_CHECKING:
     from inferload.runstate import RunState
@@ -37,10 +41,42 @@ _SERIES: dict[str, dict[int, list[int]]] = {}
 """benchmark_id -> second -> [completed, errors, output tokens]."""
 
 
+class MlflowOptions(BaseModel):
+    """``--mlflow-tracking-uri`` and ``--mlflow-experiment``."""
+
+    mlflow_tracking_uri: Annotated[str | None, Flag(metavar="URI")] = Field(
+        None, description="log the run to MLflow: params, metrics, time series, artifacts (needs "
+        "'inferload[mlflow]')")
+    mlflow_experiment: Annotated[str, Flag(metavar="NAME")] = Field(
+        "inferload", min_length=1, description="MLflow experiment (default inferload)")
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _tracking_uri(cls, value: str | None) -> str | None:
+        from inferload.config import require_extra
+
+        if value is not None:
+            if not value.strip():
+                raise ValueError("must not be empty")
+            require_extra("--mlflow-tracking-uri", "mlflow", "mlflow")
+        return value
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [OptionsSpec(name="mlflow", description="MLflow tracking", model=MlflowOptions,
+                        title="MLflow tracking (docs/integrations.md)")]
+
+
+def _options(state: RunState) -> MlflowOptions | None:
+    """The run's MLflow options when it logs to MLflow, else None."""
+    options = None if state.config is None else state.config.options(MlflowOptions)
+    return options if options is not None and options.mlflow_tracking_uri else None
+
+
 @hookimpl
 def record_batch(state: RunState, records: list[Any]) -> None:
-    config = state.config
-    if config is None or not config.mlflow_tracking_uri or state.started_ns is None:
+    if _options(state) is None or state.started_ns is None:
         return
     series = _SERIES.setdefault(state.run_info.benchmark_id, {})
     for record in records:
@@ -95,19 +131,20 @@ def run_finished(state: RunState) -> None:
     """Log the finished run to MLflow (see the module docstring)."""
     config = state.config
     series = _SERIES.pop(state.run_info.benchmark_id, {})
-    if config is None or not config.mlflow_tracking_uri:
+    options = _options(state)
+    if config is None or options is None or options.mlflow_tracking_uri is None:
         return
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    uri, user, password = tracking_uri_and_credentials(config.mlflow_tracking_uri)
+    uri, user, password = tracking_uri_and_credentials(options.mlflow_tracking_uri)
     if user is not None:
         os.environ["MLFLOW_TRACKING_USERNAME"] = user
         os.environ["MLFLOW_TRACKING_PASSWORD"] = password or ""
     client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name(config.mlflow_experiment)
+    experiment = client.get_experiment_by_name(options.mlflow_experiment)
     experiment_id = (experiment.experiment_id if experiment is not None
-                     else client.create_experiment(config.mlflow_experiment))
+                     else client.create_experiment(options.mlflow_experiment))
     info = state.run_info
     tags = {"inferload.benchmark_id": info.benchmark_id, "inferload.lifecycle": state.lifecycle.value,
             "inferload.cli_command": info.cli_command[:MAX_PARAM]}

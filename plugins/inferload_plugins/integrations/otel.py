@@ -18,10 +18,14 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from pydantic import BaseModel, Field, field_validator
+
 from inferload import hookimpl
+from inferload.plugin_options import Flag
+from inferload.types import OptionsSpec
 
 if TYPE_CHECKING:
     from inferload.runstate import RunState
@@ -32,6 +36,35 @@ _EXPORT_TIMEOUT_S = 2
 """One OTLP export's limit, retries included: a collector that is down delays the end of a run by about
 twice this (the final flush, then shutdown), never the requests."""
 """benchmark_id -> the run's MeterProvider."""
+
+
+class OtelOptions(BaseModel):
+    """``--otel-url``."""
+
+    otel_url: Annotated[str | None, Flag(metavar="URL")] = Field(
+        None, description="send live and final metrics to this OTLP/HTTP collector (needs 'inferload[otel]')")
+
+    @field_validator("otel_url")
+    @classmethod
+    def _collector(cls, value: str | None) -> str | None:
+        from inferload.config import require_extra
+        from inferload.urls import check_http_url
+
+        if value is None:
+            return None
+        value = check_http_url(value)
+        require_extra("--otel-url", "otel", "opentelemetry.exporter.otlp.proto.http")
+        return value
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [OptionsSpec(name="otel", description="OpenTelemetry export", model=OtelOptions,
+                        title="OpenTelemetry export (docs/integrations.md)")]
+
+
+def _collector_url(state: RunState) -> str | None:
+    return None if state.config is None else state.config.options(OtelOptions).otel_url
 
 
 def endpoint_and_headers(url: str) -> tuple[str, dict[str, str]]:
@@ -67,8 +100,8 @@ def metric_blocks(state: RunState) -> tuple[str, dict[str, dict[str, Any]]]:
 @hookimpl
 def run_started(state: RunState) -> None:
     """Create the provider and its observable instruments; the SDK's reader thread exports them."""
-    config = state.config
-    if config is None or not config.otel_url:
+    url = _collector_url(state)
+    if url is None:
         return
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.metrics import Observation
@@ -76,7 +109,7 @@ def run_started(state: RunState) -> None:
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
 
-    endpoint, headers = endpoint_and_headers(config.otel_url)
+    endpoint, headers = endpoint_and_headers(url)
     interval = int(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "1000"))
     exporter = OTLPMetricExporter(endpoint=endpoint, headers=headers, timeout=_EXPORT_TIMEOUT_S)
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval)

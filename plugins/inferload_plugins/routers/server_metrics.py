@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.types import RouterSpec
+from inferload_plugins.shared.server_metrics_options import ServerMetricsOptions
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -39,7 +40,8 @@ def view(state: RunState) -> dict[str, Any]:
     return json_safe({
         "benchmark_id": state.run_info.benchmark_id,
         "enabled": bool(sources),
-        "interval_sec": config.server_metrics_interval if config is not None else None,
+        "interval_sec": (config.options(ServerMetricsOptions).server_metrics_interval
+                         if config is not None else None),
         "sources": sources,
         "latest": latest,
         "summary": results.get("server_metrics"),

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.redact import redact_url
+from inferload.types import OptionsSpec
 from inferload.urls import server_route_url
+from inferload_plugins.shared.server_metrics_options import SERVER_METRICS_OPTIONS, ServerMetricsOptions
 
 if TYPE_CHECKING:
     from inferload.runstate import RunState
@@ -79,20 +81,26 @@ class _Poller(threading.Thread):
                     "GPU telemetry" if self.kind == "gpu" else "server metrics", self.label, error)
 
 
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [SERVER_METRICS_OPTIONS]
+
+
 def sources(state: RunState) -> list[tuple[str, str, bool]]:
     """(url, kind, discovered) of every source this run scrapes, in order, no URL twice."""
     config = state.config
     if config is None:
         return []
+    options = config.options(ServerMetricsOptions)
     found: list[tuple[str, str, bool]] = []
-    if not config.no_server_metrics:
+    if not options.no_server_metrics:
         if config.base_url:
             # the server's /metrics beside its API (a --url ending in /v1 drops it), --url's query kept at
             # the end as for every request (Azure-style ?api-version=…): never ".../v1?api-version=1/metrics"
             found.append((server_route_url(config.base_url, "/metrics"), "server", True))
-        found += [(url, "server", False) for url in config.server_metrics]
-    if not config.no_gpu_telemetry:
-        found += [(url, "gpu", False) for url in config.gpu_telemetry]
+        found += [(url, "server", False) for url in options.server_metrics]
+    if not options.no_gpu_telemetry:
+        found += [(url, "gpu", False) for url in options.gpu_telemetry]
     unique: dict[str, tuple[str, str, bool]] = {}
     for url, kind, discovered in found:
         if url in unique and discovered is False:
@@ -107,11 +115,12 @@ def run_started(state: RunState) -> None:
     store, config = state.server_metrics, state.config
     if store is None or config is None:
         return
+    interval = config.options(ServerMetricsOptions).server_metrics_interval
     pollers = []
     for url, kind, discovered in sources(state):
         headers = config.headers_map if discovered else {}
         poller = _Poller(store, url, redact_url(url), kind=kind, discovered=discovered,
-                         interval=config.server_metrics_interval, headers=headers)
+                         interval=interval, headers=headers)
         pollers.append(poller)
     _POLLERS[state.run_info.benchmark_id] = pollers
     if pollers:
@@ -122,7 +131,7 @@ def run_started(state: RunState) -> None:
         poller.baseline.wait(poller.timeout + 1.0)
     if pollers:
         labels = ", ".join(p.label for p in pollers)
-        log.info("scraping %s every %g s", labels, config.server_metrics_interval)
+        log.info("scraping %s every %g s", labels, interval)
 
 
 @hookimpl

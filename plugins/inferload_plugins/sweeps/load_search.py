@@ -15,16 +15,18 @@ import sys
 from typing import Any
 
 from inferload.errors import EXIT_OK
+from inferload_plugins.sweeps.options import SweepOptions
 from inferload_plugins.sweeps.sweep import Sweep, Variation
 
 
 def search_max_load(sweep: Sweep) -> int:
     """Run the search as a sweep; returns the exit code (≥ 128 when interrupted)."""
     config = sweep.base
+    options = config.options(SweepOptions)
     axis = "request_rate" if config.request_rate is not None else "concurrency"
     integer = axis == "concurrency"
     start: float = config.request_rate if axis == "request_rate" else (config.concurrency or 1)
-    target = config.search_min_goodput_ratio
+    target = options.search_min_goodput_ratio
     probes: list[dict[str, Any]] = []
 
     def passes(load: float) -> bool | None:
@@ -32,7 +34,7 @@ def search_max_load(sweep: Sweep) -> int:
         variation = Variation(len(probes), {axis: int(load) if integer else round(load, 6)})
         sweep.config_for(variation.values)
         code = sweep.run_variation(variation, None)
-        row = sweep.results[-1].row(config.confidence_level)
+        row = sweep.results[-1].row(options.confidence_level)
         ratio_block = row["metrics"].get("goodput_ratio")
         ratio = ratio_block["mean"] if ratio_block else 0.0
         ok = code == EXIT_OK and ratio >= target
@@ -46,7 +48,7 @@ def search_max_load(sweep: Sweep) -> int:
     code = EXIT_OK
     try:
         load = start
-        while len(probes) < config.max_variations:  # exponential probe
+        while len(probes) < options.max_variations:  # exponential probe
             ok = passes(load)
             if ok is None:
                 return 130
@@ -54,8 +56,8 @@ def search_max_load(sweep: Sweep) -> int:
                 bad = load
                 break
             good, load = load, load * 2
-        while good is not None and bad is not None and len(probes) < config.max_variations:
-            if (bad - good <= 1) if integer else ((bad - good) / good <= config.search_precision):
+        while good is not None and bad is not None and len(probes) < options.max_variations:
+            if (bad - good <= 1) if integer else ((bad - good) / good <= options.search_precision):
                 break
             mid = (good + bad) // 2 if integer else (good + bad) / 2
             ok = passes(mid)
@@ -66,9 +68,9 @@ def search_max_load(sweep: Sweep) -> int:
         answer = {
             "axis": axis, "min_goodput_ratio": target, "slos": config.goodput_slos,
             "max_load": good, "first_failing_load": bad,
-            "precision": 1 if integer else config.search_precision,
+            "precision": 1 if integer else options.search_precision,
             "converged": good is not None and bad is not None and (
-                bad - good <= 1 if integer else (bad - good) / good <= config.search_precision),
+                bad - good <= 1 if integer else (bad - good) / good <= options.search_precision),
             "probes": sorted(probes, key=lambda p: p["load"]),
         }
         sweep.search = answer

@@ -31,6 +31,7 @@ from inferload.config import ProfileConfig, flag_name
 from inferload.errors import EXIT_OK, UsageError
 from inferload.export import json_safe
 from inferload_plugins.shared.confidence import CV_WARNING, t_interval
+from inferload_plugins.sweeps.options import SweepOptions
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
@@ -229,8 +230,8 @@ class Sweep:
         """The validated config of one variation (UsageError naming the flag when a value does not fit)."""
         from inferload.engine.preflight import check_plugins
 
-        config = ProfileConfig.load({**self.cli, **values}, self.config_file).with_plugin_defaults(
-            self.registry)
+        config = ProfileConfig.load({**self.cli, **values}, self.config_file, registry=self.registry
+                                    ).with_plugin_defaults(self.registry)
         check_plugins(config, self.registry)
         return config
 
@@ -305,7 +306,7 @@ class Sweep:
         from inferload.runstate import RunSlot
 
         config = self.config_for(variation.values)
-        trials = config.num_profile_runs
+        trials = config.options(SweepOptions).num_profile_runs
         result = VariationResult(variation)
         self.results.append(result)
         vdir = self.directory if self.kind == self.base.stimulus else self.directory / variation.dirname
@@ -340,7 +341,8 @@ class Sweep:
 
     def summary(self) -> dict[str, Any]:
         """The sweep_summary.json document (see docs/sweeps.md)."""
-        level = self.base.confidence_level
+        options = self.base.options(SweepOptions)
+        level = options.confidence_level
         rows = [result.row(level) for result in self.results]
         warnings = []
         for row in rows:
@@ -350,7 +352,7 @@ class Sweep:
                                     f"{name} varies by CV {block['cv']:.0%} across {block['n']} trials "
                                     f"(over {CV_WARNING:.0%}); run more trials or longer runs")
         return {"sweep_id": self.sweep_id, "kind": self.kind, "run_label": self.base.run_label,
-                "num_profile_runs": self.base.num_profile_runs, "confidence_level": level,
+                "num_profile_runs": options.num_profile_runs, "confidence_level": level,
                 "axes": sorted({name for r in self.results for name in r.variation.values}),
                 "variations": rows, "warnings": warnings}
 

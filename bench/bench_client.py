@@ -221,7 +221,7 @@ class Server:
         queue = ctx.Queue()
         self.process = ctx.Process(target=serve, args=(queue, ttft_s, itl_s), daemon=True)
         self.process.start()
-        self.url = f"http://127.0.0.1:{queue.get(timeout=30)}"
+        self.url = f"http://127.0.0.1:{queue.get(timeout=120)}"
 
     def truth(self) -> dict[str, Any]:
         import httpx

@@ -5,13 +5,20 @@ parser: far cheaper per request than any real inference server), so the figures 
 
 - ceiling in requests/s for 4-token streams at concurrency 1, 32, 256, per transport;
 - CPU microseconds per request (worker processes, and the parent's aggregation, separately);
-- TTFT error against the server's truth (its own receive and first-write times) at concurrency 1, 64, 256;
+- TTFT error against the server's truth (its own receive and first-write times) at concurrency 1, 64, 256,
+  with the protocol transport's kernel receive stamps and with user-space ones (``--stamps``), and where
+  the time goes: the request's way in and the first chunk's way back, how long bytes sat in the client's
+  sockets (and the server's) before being read, and how much of the time the workers' event loops were
+  on a CPU or waiting for one;
 - achieved versus asked rate at 500, 2,000 and 8,000 requests/s, with the schedule lag;
 - start-up time from launching `inferload profile` to the server receiving the first request;
 - peak memory (RSS of the parent and its workers) during a 20,000-request run.
 
 Everything shares the machine's cores with the server, as a real loopback benchmark would.
-Usage: python bench/bench_client.py [--quick] [--transports protocol,aiohttp]
+Usage: python bench/bench_client.py [--quick] [--transports protocol,aiohttp] [--stamps kernel,user]
+
+The issue-17 accuracy table, 5 runs with min/median/max (TTFT error at 1/64/256, worker CPU per request):
+    python bench/run.py client --repeat 5 -- --only ttft,ceiling --transports protocol
 """
 
 from __future__ import annotations
@@ -407,35 +414,46 @@ def _stamping(stamp: str) -> Any:
 
 def bench_ttft_error(workdir: Path, quick: bool, stamps: list[str]) -> None:
     print("\n## TTFT error against server truth (server TTFT 20 ms, 4 tokens 5 ms apart)")
-    print("error = client TTFT - server TTFT (request read -> first chunk written); split into the request's")
-    print(
-        "way in (client start -> server read) and the first chunk's way back (server write -> client stamp)"
-    )
     for line in (
-        "stamp: kernel = the protocol transport's kernel receive time (default), user = the user-space",
-        "  read (INFERLOAD_KERNEL_TIMESTAMPS=0); socket wait = a request's longest read delay",
-        "loop on-CPU / runq = the workers' loop threads' share of the time on a CPU / runnable but waiting",
-        "server wait = the server's own socket wait for the request (its kernel receive -> its read): its",
-        "  truth TTFT leaves it out, every client TTFT contains it; client part = error - server wait",
+        "error = client TTFT - server TTFT (request read -> first chunk written); client part = error minus",
+        "  the server's own socket wait for the request (its kernel receive -> its read), which its truth",
+        "  TTFT leaves out and every client TTFT contains",
+        "stamp: kernel = the protocol transport's kernel receive time (default), user = the user-space read",
+        "  (INFERLOAD_KERNEL_TIMESTAMPS=0)",
     ):
         print(line)
     print(
-        f"{'stamp':>6} {'conc':>5} {'requests':>8} {'mean ms':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-        f"{'in p50/p99 ms':>14} {'back p50/p99 ms':>16} {'socket wait p50/p99 ms':>23} "
-        f"{'loop on-CPU %':>13} {'runq %':>6} {'server wait p50/p99 ms':>23} {'client part mean/p99 ms':>24}"
+        f"{'stamp':>6} {'conc':>5} {'requests':>8} {'error mean ms':>13} {'p99 ms':>7} {'max ms':>7} "
+        f"{'client part mean ms':>19} {'p99 ms':>7}"
     )
+    rows: list[str] = []
     server = Server(ttft_s=0.020, itl_s=0.005)
     try:
         for stamp in stamps:
             with _stamping(stamp):
                 for concurrency in (1, 64, 256):
                     count = max(200, concurrency * (8 if quick else 20))
-                    _ttft_row(server, workdir, stamp, concurrency, count)
+                    rows.append(_ttft_row(server, workdir, stamp, concurrency, count))
     finally:
         server.stop()
+    print("\n## Where the time goes (same runs), p50 and p99 in ms, shares in %")
+    for line in (
+        "way in: client start -> server read; way back: server write -> client stamp; socket wait: a",
+        "  request's longest read delay (kernel receive -> worker read); server wait: as above; loop on-CPU",
+        "  / runq: the workers' loop threads' share of the time on a CPU / runnable but waiting for one",
+    ):
+        print(line)
+    print(
+        f"{'stamp':>6} {'conc':>5} {'in p50':>7} {'in p99':>7} {'back p50':>8} {'back p99':>8} "
+        f"{'socket p50':>10} {'socket p99':>10} {'server p50':>10} {'server p99':>10} {'on-CPU':>6} "
+        f"{'runq':>6}"
+    )
+    for row in rows:
+        print(row)
 
 
-def _ttft_row(server: Server, workdir: Path, stamp: str, concurrency: int, count: int) -> None:
+def _ttft_row(server: Server, workdir: Path, stamp: str, concurrency: int, count: int) -> str:
+    """Print one TTFT error row; return its breakdown row."""
     result = run_client(server.url, workdir, concurrency=concurrency, request_count=count)
     truth = server.truth()["truth"]
     errors, way_in, way_back, waits, server_waits, client_parts = [], [], [], [], [], []
@@ -453,19 +471,18 @@ def _ttft_row(server: Server, workdir: Path, stamp: str, concurrency: int, count
                 client_parts.append(error - server_waits[-1])
         if record["metadata"].get("read_delay_ns") is not None:
             waits.append(record["metadata"]["read_delay_ns"] / 1e6)
-    mean = sum(errors) / len(errors)
     on_cpu, runq = result["loop_shares"]
-    wait = f"{_pct(waits, 50):.3f}/{_pct(waits, 99):.3f}" if waits else "-"
-    server_wait = f"{_pct(server_waits, 50):.3f}/{_pct(server_waits, 99):.3f}" if server_waits else "-"
-    client = (f"{sum(client_parts) / len(client_parts):.3f}/{_pct(client_parts, 99):.3f}"
-              if client_parts else "-")
+    client_mean = sum(client_parts) / len(client_parts) if client_parts else float("nan")
     print(
-        f"{stamp:>6} {concurrency:>5} {len(errors):>8} {mean:>8.3f} {_pct(errors, 50):>7.3f} "
-        f"{_pct(errors, 99):>7.3f} {max(errors):>7.3f} "
-        f"{_pct(way_in, 50):>6.3f}/{_pct(way_in, 99):<7.3f} {_pct(way_back, 50):>7.3f}/"
-        f"{_pct(way_back, 99):<8.3f} {wait:>23} {100 * on_cpu:>13.1f} {100 * runq:>6.1f} {server_wait:>23} "
-        f"{client:>24}",
+        f"{stamp:>6} {concurrency:>5} {len(errors):>8} {sum(errors) / len(errors):>13.3f} "
+        f"{_pct(errors, 99):>7.3f} {max(errors):>7.3f} {client_mean:>19.3f} {_pct(client_parts, 99):>7.3f}",
         flush=True,
+    )
+    return (
+        f"{stamp:>6} {concurrency:>5} {_pct(way_in, 50):>7.3f} {_pct(way_in, 99):>7.3f} "
+        f"{_pct(way_back, 50):>8.3f} {_pct(way_back, 99):>8.3f} {_pct(waits, 50):>10.3f} "
+        f"{_pct(waits, 99):>10.3f} {_pct(server_waits, 50):>10.3f} {_pct(server_waits, 99):>10.3f} "
+        f"{100 * on_cpu:>6.1f} {100 * runq:>6.1f}"
     )
 
 

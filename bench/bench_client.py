@@ -5,13 +5,20 @@ parser: far cheaper per request than any real inference server), so the figures 
 
 - ceiling in requests/s for 4-token streams at concurrency 1, 32, 256, per transport;
 - CPU microseconds per request (worker processes, and the parent's aggregation, separately);
-- TTFT error against the server's truth (its own receive and first-write times) at concurrency 1, 64, 256;
+- TTFT error against the server's truth (its own receive and first-write times) at concurrency 1, 64, 256,
+  with the protocol transport's kernel receive stamps and with user-space ones (``--stamps``), and where
+  the time goes: the request's way in and the first chunk's way back, how long bytes sat in the client's
+  sockets (and the server's) before being read, and how much of the time the workers' event loops were
+  on a CPU or waiting for one;
 - achieved versus asked rate at 500, 2,000 and 8,000 requests/s, with the schedule lag;
 - start-up time from launching `inferload profile` to the server receiving the first request;
 - peak memory (RSS of the parent and its workers) during a 20,000-request run.
 
 Everything shares the machine's cores with the server, as a real loopback benchmark would.
-Usage: python bench/bench_client.py [--quick] [--transports protocol,aiohttp]
+Usage: python bench/bench_client.py [--quick] [--transports protocol,aiohttp] [--stamps kernel,user]
+
+The issue-17 accuracy table, 5 runs with min/median/max (TTFT error at 1/64/256, worker CPU per request):
+    python bench/run.py client --repeat 5 -- --only ttft,ceiling --transports protocol
 """
 
 from __future__ import annotations
@@ -60,19 +67,85 @@ _WHOLE = _HEAD + _FIRST + b"".join(_REST) + b"0\r\n\r\n"
 def serve(port_queue: Any, ttft_s: float, itl_s: float) -> None:
     """A keep-alive SSE server: 4 tokens after ``ttft_s`` then ``itl_s`` apart (0: one write).
 
-    ``GET /truth`` answers {request_id: [received_ns, first_chunk_ns, first_request_ns]} and clears it.
+    ``GET /truth`` answers {request_id: [received_ns, first_chunk_ns, kernel_received_ns]} and clears it:
+    the time the server read the request, the time its first chunk's write returned, and the kernel's
+    receive time of the request's last segment (SO_TIMESTAMPNS; 0 when the kernel gave none), all
+    ``time.time_ns()``. Sockets are read with ``recvmsg`` for that stamp.
     """
+    import socket
+    import struct
+
     import uvloop
 
     truth: dict[str, list[int]] = {}
     first_request = [0]
+    timespec = struct.Struct("@qq")
+    so_timestampns = getattr(socket, "SO_TIMESTAMPNS", 35)
 
-    class Handler(asyncio.Protocol):
-        def connection_made(self, transport: Any) -> None:
-            self.transport = transport
-            self.buf = b""
+    class Handler:
+        def __init__(self, loop: Any, sock: socket.socket) -> None:
+            self.loop, self.sock, self.buf, self.pending, self.closed = loop, sock, b"", b"", False
+            self.transport = self
+            loop.add_reader(sock.fileno(), self.readable)
 
-        def data_received(self, data: bytes) -> None:
+        def readable(self) -> None:
+            try:
+                data, ancillary, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(timespec.size))
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.close()
+                return
+            kernel = 0
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == so_timestampns:
+                    seconds, nanoseconds = timespec.unpack_from(payload)
+                    kernel = seconds * 1_000_000_000 + nanoseconds
+            self.data_received(data, kernel)
+
+        def close(self) -> None:
+            if not self.closed:
+                self.closed = True
+                self.loop.remove_reader(self.sock.fileno())
+                if self.pending:
+                    self.loop.remove_writer(self.sock.fileno())
+                self.sock.close()
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+        def write(self, data: bytes) -> None:
+            if self.closed:
+                return
+            if self.pending:
+                self.pending += data
+                return
+            try:
+                sent = self.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self.close()
+                return
+            if sent < len(data):
+                self.pending = data[sent:]
+                self.loop.add_writer(self.sock.fileno(), self.writable)
+
+        def writable(self) -> None:
+            try:
+                sent = self.sock.send(self.pending)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.close()
+                return
+            self.pending = self.pending[sent:]
+            if not self.pending:
+                self.loop.remove_writer(self.sock.fileno())
+
+        def data_received(self, data: bytes, kernel_ns: int) -> None:
             now = time.time_ns()
             self.buf += data
             while True:
@@ -102,7 +175,7 @@ def serve(port_queue: Any, ttft_s: float, itl_s: float) -> None:
                     first_request[0] = now
                 rid_pos = head.find(b"X-Request-Id: ")
                 rid = head[rid_pos + 14 : head.find(b"\r\n", rid_pos + 14)].decode() if rid_pos >= 0 else ""
-                record = truth[rid] = [now, 0]
+                record = truth[rid] = [now, 0, kernel_ns]
                 if ttft_s <= 0:
                     self.transport.write(_WHOLE)
                     record[1] = time.time_ns()
@@ -125,8 +198,25 @@ def serve(port_queue: Any, ttft_s: float, itl_s: float) -> None:
                 self.transport.write(data)
 
     async def main() -> None:
-        server = await asyncio.get_running_loop().create_server(Handler, "127.0.0.1", 0, backlog=4096)
-        port_queue.put(server.sockets[0].getsockname()[1])
+        loop = asyncio.get_running_loop()
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4096)
+        listener.setblocking(False)
+
+        def accept() -> None:
+            while True:
+                try:
+                    sock, _ = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    return
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, so_timestampns, 1)
+                Handler(loop, sock)
+
+        loop.add_reader(listener.fileno(), accept)
+        port_queue.put(listener.getsockname()[1])
         await asyncio.Event().wait()
 
     uvloop.run(main())
@@ -138,7 +228,7 @@ class Server:
         queue = ctx.Queue()
         self.process = ctx.Process(target=serve, args=(queue, ttft_s, itl_s), daemon=True)
         self.process.start()
-        self.url = f"http://127.0.0.1:{queue.get(timeout=30)}"
+        self.url = f"http://127.0.0.1:{queue.get(timeout=120)}"
 
     def truth(self) -> dict[str, Any]:
         import httpx
@@ -162,6 +252,9 @@ class Probe:
         self.parent_last = 0.0
         self.workers_end = 0.0
         self.workers_start = 0.0
+        self.sched_start: tuple[int, int, int] | None = None
+        self.sched_last: tuple[int, int, int] | None = None
+        """(loop threads' on-CPU ns, their runqueue wait ns, perf_counter_ns) at the first and last batch."""
 
     @staticmethod
     def _workers_cpu(state: Any) -> float:
@@ -185,9 +278,22 @@ class Probe:
             self.workers_start = self._workers_cpu(state)
             self.parent_start = self.parent_last = self._self_cpu()
 
+    @staticmethod
+    def _workers_sched(state: Any) -> tuple[int, int]:
+        """(on-CPU ns, runqueue-wait ns) of the workers' event-loop threads, summed (/proc schedstat)."""
+        run = wait = 0
+        for stats in state.workers.values():
+            with contextlib.suppress(OSError, TypeError, ValueError):
+                on_cpu, waited, _ = Path(f"/proc/{stats.pid}/schedstat").read_text().split()
+                run, wait = run + int(on_cpu), wait + int(waited)
+        return run, wait
+
     @hookimpl
     def record_batch(self, state: Any, records: list[Any]) -> None:
         self.parent_last = self._self_cpu()
+        if not self.sched_start:
+            self.sched_start = (*self._workers_sched(state), time.perf_counter_ns())
+        self.sched_last = (*self._workers_sched(state), time.perf_counter_ns())
 
     @hookimpl
     def run_finished(self, state: Any) -> None:
@@ -235,7 +341,21 @@ def run_client(url: str, workdir: Path, probe_plugin: Any = None, **settings: An
         "workers": len(run.state.workers),
         "worker_us": (probe.workers_end - probe.workers_start) / count * 1e6 if count else float("nan"),
         "parent_us": (probe.parent_last - probe.parent_start) / count * 1e6 if count else float("nan"),
+        "loop_shares": _loop_shares(probe, len(run.state.workers)),
     }
+
+
+def _loop_shares(probe: Probe, workers: int) -> tuple[float, float]:
+    """(on-CPU, runnable-but-waiting) shares of the workers' event-loop threads over the profiling batches:
+    the second is CPU starvation, time the loop could have run (and read its sockets) but the machine gave
+    its core to something else."""
+    if probe.sched_start is None or probe.sched_last is None or not workers:
+        return float("nan"), float("nan")
+    wall = (probe.sched_last[2] - probe.sched_start[2]) * workers
+    if wall <= 0:
+        return float("nan"), float("nan")
+    return ((probe.sched_last[0] - probe.sched_start[0]) / wall,
+            (probe.sched_last[1] - probe.sched_start[1]) / wall)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -247,10 +367,10 @@ def _pct(values: list[float], q: float) -> float:
 # -- the figures ----------------------------------------------------------------------------------------
 
 
-def bench_ceiling(workdir: Path, transports: list[str], quick: bool) -> None:
+def bench_ceiling(workdir: Path, transports: list[str], quick: bool, stamps: list[str]) -> None:
     print("\n## Client ceiling: 4-token streams, zero-latency server")
     print(
-        f"{'transport':>10} {'conc':>5} {'workers':>7} {'req/s':>9} {'worker CPU µs/req':>18} "
+        f"{'transport':>10} {'stamp':>6} {'conc':>5} {'workers':>7} {'req/s':>9} {'worker CPU µs/req':>18} "
         f"{'parent CPU µs/req':>18} {'errors':>6}"
     )
     server = Server()
@@ -260,59 +380,110 @@ def bench_ceiling(workdir: Path, transports: list[str], quick: bool) -> None:
         run_client(server.url, workdir, concurrency=8, request_count=500)
         server.truth()
         for transport in transports:
-            for concurrency in (1, 32, 256):
-                count = (3000 if concurrency == 1 else 20000) // (4 if quick else 1)
-                result = run_client(
-                    server.url, workdir, concurrency=concurrency, request_count=count, transport=transport
-                )
-                server.truth()
-                summary = result["summary"]
-                print(
-                    f"{transport:>10} {concurrency:>5} {result['workers']:>7} "
-                    f"{summary['request_throughput']['avg']:>9,.0f} {result['worker_us']:>18.1f} "
-                    f"{result['parent_us']:>18.1f} {summary['error_request_count']['avg']:>6.0f}",
-                    flush=True,
-                )
+            for stamp in stamps if transport == "protocol" else ["user"]:
+                with _stamping(stamp):
+                    for concurrency in (1, 32, 256):
+                        count = (3000 if concurrency == 1 else 20000) // (4 if quick else 1)
+                        result = run_client(server.url, workdir, concurrency=concurrency,
+                                            request_count=count, transport=transport)
+                        server.truth()
+                        summary = result["summary"]
+                        print(
+                            f"{transport:>10} {stamp:>6} {concurrency:>5} {result['workers']:>7} "
+                            f"{summary['request_throughput']['avg']:>9,.0f} {result['worker_us']:>18.1f} "
+                            f"{result['parent_us']:>18.1f} {summary['error_request_count']['avg']:>6.0f}",
+                            flush=True,
+                        )
     finally:
         server.stop()
 
 
-def bench_ttft_error(workdir: Path, quick: bool) -> None:
+@contextlib.contextmanager
+def _stamping(stamp: str) -> Any:
+    """Workers started inside stamp reads with the kernel's receive time (``kernel``) or in user space."""
+    previous = os.environ.get("INFERLOAD_KERNEL_TIMESTAMPS")
+    os.environ["INFERLOAD_KERNEL_TIMESTAMPS"] = "1" if stamp == "kernel" else "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("INFERLOAD_KERNEL_TIMESTAMPS", None)
+        else:
+            os.environ["INFERLOAD_KERNEL_TIMESTAMPS"] = previous
+
+
+def bench_ttft_error(workdir: Path, quick: bool, stamps: list[str]) -> None:
     print("\n## TTFT error against server truth (server TTFT 20 ms, 4 tokens 5 ms apart)")
-    print("error = client TTFT - server TTFT (request read -> first chunk written); split into the request's")
+    for line in (
+        "error = client TTFT - server TTFT (request read -> first chunk written); client part = error minus",
+        "  the server's own socket wait for the request (its kernel receive -> its read), which its truth",
+        "  TTFT leaves out and every client TTFT contains",
+        "stamp: kernel = the protocol transport's kernel receive time (default), user = the user-space read",
+        "  (INFERLOAD_KERNEL_TIMESTAMPS=0)",
+    ):
+        print(line)
     print(
-        "way in (client start -> server read) and the first chunk's way back (server write -> client stamp)"
+        f"{'stamp':>6} {'conc':>5} {'requests':>8} {'error mean ms':>13} {'p99 ms':>7} {'max ms':>7} "
+        f"{'client part mean ms':>19} {'p99 ms':>7}"
     )
-    print(
-        f"{'conc':>5} {'requests':>8} {'mean ms':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-        f"{'in p50/p99 ms':>14} {'back p50/p99 ms':>16}"
-    )
+    rows: list[str] = []
     server = Server(ttft_s=0.020, itl_s=0.005)
     try:
-        for concurrency in (1, 64, 256):
-            count = max(200, concurrency * (8 if quick else 20))
-            result = run_client(server.url, workdir, concurrency=concurrency, request_count=count)
-            truth = server.truth()["truth"]
-            errors, way_in, way_back = [], [], []
-            for record in result["records"]:
-                server_times = truth.get(record["metadata"]["x_request_id"])
-                ttft = record["metrics"].get("time_to_first_token", {}).get("value")
-                if server_times and ttft is not None and server_times[1]:
-                    error = ttft - (server_times[1] - server_times[0]) / 1e6
-                    inbound = (server_times[0] - record["metadata"]["request_start_ns"]) / 1e6
-                    errors.append(error)
-                    way_in.append(inbound)
-                    way_back.append(error - inbound)
-            mean = sum(errors) / len(errors)
-            print(
-                f"{concurrency:>5} {len(errors):>8} {mean:>8.3f} {_pct(errors, 50):>7.3f} "
-                f"{_pct(errors, 99):>7.3f} {max(errors):>7.3f} "
-                f"{_pct(way_in, 50):>6.3f}/{_pct(way_in, 99):<7.3f} {_pct(way_back, 50):>7.3f}/"
-                f"{_pct(way_back, 99):<8.3f}",
-                flush=True,
-            )
+        for stamp in stamps:
+            with _stamping(stamp):
+                for concurrency in (1, 64, 256):
+                    count = max(200, concurrency * (8 if quick else 20))
+                    rows.append(_ttft_row(server, workdir, stamp, concurrency, count))
     finally:
         server.stop()
+    print("\n## Where the time goes (same runs), p50 and p99 in ms, shares in %")
+    for line in (
+        "way in: client start -> server read; way back: server write -> client stamp; socket wait: a",
+        "  request's longest read delay (kernel receive -> worker read); server wait: as above; loop on-CPU",
+        "  / runq: the workers' loop threads' share of the time on a CPU / runnable but waiting for one",
+    ):
+        print(line)
+    print(
+        f"{'stamp':>6} {'conc':>5} {'in p50':>7} {'in p99':>7} {'back p50':>8} {'back p99':>8} "
+        f"{'socket p50':>10} {'socket p99':>10} {'server p50':>10} {'server p99':>10} {'on-CPU':>6} "
+        f"{'runq':>6}"
+    )
+    for row in rows:
+        print(row)
+
+
+def _ttft_row(server: Server, workdir: Path, stamp: str, concurrency: int, count: int) -> str:
+    """Print one TTFT error row; return its breakdown row."""
+    result = run_client(server.url, workdir, concurrency=concurrency, request_count=count)
+    truth = server.truth()["truth"]
+    errors, way_in, way_back, waits, server_waits, client_parts = [], [], [], [], [], []
+    for record in result["records"]:
+        server_times = truth.get(record["metadata"]["x_request_id"])
+        ttft = record["metrics"].get("time_to_first_token", {}).get("value")
+        if server_times and ttft is not None and server_times[1]:
+            error = ttft - (server_times[1] - server_times[0]) / 1e6
+            inbound = (server_times[0] - record["metadata"]["request_start_ns"]) / 1e6
+            errors.append(error)
+            way_in.append(inbound)
+            way_back.append(error - inbound)
+            if server_times[2]:
+                server_waits.append((server_times[0] - server_times[2]) / 1e6)
+                client_parts.append(error - server_waits[-1])
+        if record["metadata"].get("read_delay_ns") is not None:
+            waits.append(record["metadata"]["read_delay_ns"] / 1e6)
+    on_cpu, runq = result["loop_shares"]
+    client_mean = sum(client_parts) / len(client_parts) if client_parts else float("nan")
+    print(
+        f"{stamp:>6} {concurrency:>5} {len(errors):>8} {sum(errors) / len(errors):>13.3f} "
+        f"{_pct(errors, 99):>7.3f} {max(errors):>7.3f} {client_mean:>19.3f} {_pct(client_parts, 99):>7.3f}",
+        flush=True,
+    )
+    return (
+        f"{stamp:>6} {concurrency:>5} {_pct(way_in, 50):>7.3f} {_pct(way_in, 99):>7.3f} "
+        f"{_pct(way_back, 50):>8.3f} {_pct(way_back, 99):>8.3f} {_pct(waits, 50):>10.3f} "
+        f"{_pct(waits, 99):>10.3f} {_pct(server_waits, 50):>10.3f} {_pct(server_waits, 99):>10.3f} "
+        f"{100 * on_cpu:>6.1f} {100 * runq:>6.1f}"
+    )
 
 
 def bench_rate(workdir: Path, quick: bool) -> None:
@@ -400,6 +571,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer requests per figure")
     parser.add_argument("--transports", default="protocol,aiohttp")
     parser.add_argument("--only", default="ceiling,ttft,rate,startup")
+    parser.add_argument("--stamps", default="kernel,user",
+                        help="the protocol transport's stamps: kernel receive time, user-space read, or both")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("inferload").setLevel(logging.ERROR)
@@ -408,9 +581,9 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp())
     try:
         if "ceiling" in only:
-            bench_ceiling(workdir, args.transports.split(","), args.quick)
+            bench_ceiling(workdir, args.transports.split(","), args.quick, args.stamps.split(","))
         if "ttft" in only:
-            bench_ttft_error(workdir, args.quick)
+            bench_ttft_error(workdir, args.quick, args.stamps.split(","))
         if "rate" in only:
             bench_rate(workdir, args.quick)
         if "startup" in only:

@@ -168,7 +168,8 @@ def test_truth_log_records_each_request_with_its_server_timestamps(
         "id", "request_id", "session_id", "route", "model", "stream", "status", "fault", "outcome",
         "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "finish_reason",
         "received_ns", "scheduled_ns",
-        "first_token_ns", "finished_ns", "headers_ns", "first_chunk_ns", "chunk_ns", "last_chunk_ns",
+        "first_token_ns", "finished_ns", "headers_ns", "first_chunk_ns", "chunk_ns", "chunk_write_ns",
+        "last_chunk_ns",
     }
     assert streamed["id"].startswith("cmpl-") and streamed["route"] == COMPLETIONS
     assert (streamed["stream"], streamed["status"], streamed["outcome"]) == (True, 200, "ok")
@@ -177,7 +178,12 @@ def test_truth_log_records_each_request_with_its_server_timestamps(
     assert (streamed["received_ns"] <= streamed["scheduled_ns"] <= streamed["first_token_ns"]
             <= streamed["first_chunk_ns"] <= streamed["chunk_ns"][-1] <= streamed["last_chunk_ns"])
     assert streamed["headers_ns"] <= streamed["first_chunk_ns"]
+    # each token write is stamped just before it (chunk_write_ns) and just after (chunk_ns)
+    starts, ends = streamed["chunk_write_ns"], streamed["chunk_ns"]
+    assert len(starts) == 5 and all(a <= b for a, b in zip(starts, ends, strict=True))
+    assert all(end <= start for end, start in zip(ends, starts[1:], strict=False))
     whole = records["whole"]
+    assert whole["chunk_write_ns"] == []
     assert whole["stream"] is False and len(whole["chunk_ns"]) == 1
     assert whole["first_chunk_ns"] == whole["last_chunk_ns"] >= whole["finished_ns"]
     refused = records["refused"]

@@ -205,6 +205,7 @@ def build_summary(
     summary["start_time"] = iso_time(start_wall_ns if start_wall_ns is not None else state.started_ns)
     summary["end_time"] = iso_time(end_wall_ns if end_wall_ns is not None else state.ended_ns)
     summary["client_health"] = {"schedule_lag": lag, "warnings": [redact_text(w, secrets) for w in warnings]}
+    summary["client_health"]["read_delay"] = accumulator.read_delay_stats()
     summary["measurement_warnings"] = accumulator.measurement_warnings()
     clocks = clock_offsets(state)
     if clocks:

@@ -228,6 +228,8 @@ class MetricsAccumulator:
         self._last_scheduled_ns: int | None = None
         self._last_start_ns: int | None = None
         self._schedule_lag_ms = ValueColumn(spool_dir)
+        self._read_delay_ms = ValueColumn(spool_dir)
+        """Per profiling request with kernel receive stamps: its longest socket wait (``read_delay_ns``)."""
         self._slot_waits = 0
         """Profiling requests a --concurrency cap held past their scheduled time (rate mode)."""
         self._slot_wait_max_ns = 0
@@ -248,6 +250,8 @@ class MetricsAccumulator:
                 continue
             self._track_times(record)
             lag.append(ns_to(record.client_lag_ns, "ms"))
+            if record.read_delay_ns is not None:
+                self._read_delay_ms.append(ns_to(record.read_delay_ns, "ms"))
             if record.slot_wait_ns > 0:
                 self._slot_waits += 1
                 self._slot_wait_max_ns = max(self._slot_wait_max_ns, record.slot_wait_ns)
@@ -430,6 +434,15 @@ class MetricsAccumulator:
         """Stats (ms) of the client's own lateness per profiling request (``RequestRecord.client_lag_ns``:
         ready to hand-over, without slot waits or connection set-up)."""
         stats = self._schedule_lag_ms.stats()
+        if not stats["count"]:
+            return None
+        return {"unit": "ms", **stats}
+
+    def read_delay_stats(self) -> dict[str, Any] | None:
+        """Stats (ms) over profiling requests of how long response bytes waited in the socket before the
+        worker read them (``RequestRecord.read_delay_ns``, the longest per request); None when no request
+        was stamped with kernel receive times."""
+        stats = self._read_delay_ms.stats()
         if not stats["count"]:
             return None
         return {"unit": "ms", **stats}

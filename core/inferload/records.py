@@ -126,6 +126,10 @@ class RequestRecord:
     """Multi-turn runs: the turn's position in its session, 0 for the first."""
     documents: int | None = None
     """Documents the response scored (rerank endpoints: one result per document ranked); None elsewhere."""
+    read_delay_ns: int | None = None
+    """The longest any body read of this response waited in the socket before the worker read it: the
+    user-space read time minus the read's timestamp, the kernel's receive time (docs/metrics.md, "When a
+    chunk is timestamped"). None when the transport stamped in user space (the two are one time then)."""
 
     @property
     def ok(self) -> bool:

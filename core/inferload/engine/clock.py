@@ -1,4 +1,5 @@
-"""Precise sleeping until an absolute ``perf_counter_ns`` time, without busy-waiting.
+"""The hot path's clocks: precise sleeping until an absolute ``perf_counter_ns`` time without busy-waiting,
+and the offset that turns wall-clock (``CLOCK_REALTIME``) times into ``perf_counter_ns`` ones and back.
 
 Event-loop timers have millisecond granularity (uvloop can even fire ~1 ms early, and p99 lateness is
 ~2 ms on this kind of machine), which alone would blow a 1 ms schedule-lag budget. On Linux a
@@ -14,6 +15,7 @@ import ctypes.util
 import os
 import sys
 import time
+from time import perf_counter_ns, time_ns
 
 _CLOCK_MONOTONIC = 1
 _TFD_NONBLOCK = 0o4000
@@ -89,3 +91,27 @@ class AbsoluteSleeper:
             self._loop.remove_reader(self._fd)
             os.close(self._fd)
             self._fd = -1
+
+
+def realtime_offset_ns(samples: int = 7) -> int:
+    """``CLOCK_REALTIME`` (``time.time_ns()``) minus ``perf_counter_ns()`` now, in ns: add it to a
+    ``perf_counter_ns`` time for wall-clock ns, subtract it from a wall-clock time (a kernel receive
+    timestamp) for the ``perf_counter_ns`` timebase.
+
+    Each sample reads the wall clock between two ``perf_counter_ns`` reads and takes their midpoint; the
+    narrowest of ``samples`` brackets wins, so a preemption between two reads (common on a loaded machine)
+    does not skew the offset. The error is at most half that bracket (tens of ns). The two clocks drift
+    apart under NTP slewing and jump on a clock step: a long-lived user re-measures it (the protocol
+    transport does every :data:`OFFSET_REFRESH_NS`)."""
+    best_width = best_offset = 0
+    for index in range(max(1, samples)):
+        before = perf_counter_ns()
+        wall = time_ns()
+        after = perf_counter_ns()
+        if index == 0 or after - before < best_width:
+            best_width, best_offset = after - before, wall - (before + after) // 2
+    return best_offset
+
+
+OFFSET_REFRESH_NS = 1_000_000_000
+"""How often a long-lived converter of wall-clock stamps re-measures :func:`realtime_offset_ns` (1 s)."""

@@ -5,9 +5,11 @@ max_connections=..., connect_timeout=...)`` and calls :meth:`Transport.request` 
 transport owns its keep-alive connection pool. It sends :func:`static_headers` of the ``headers`` it was
 built with (one header per name: a user's replaces a built-in) plus the per-request ones. It reports the
 response to a :class:`ResponseSink` as it arrives, timestamping each body read with
-``time.perf_counter_ns()`` taken *before* any parsing, and raises :class:`TransportError` (with a
-``records.ERROR_*`` kind) for failures of the exchange itself. Timeouts and cancellation are the
-worker's: it cancels the awaiting task, and the transport must then drop (not reuse) the connection.
+``time.perf_counter_ns()`` taken *before* any parsing — or, better, with the kernel's receive time of its
+bytes in that timebase (docs/metrics.md, "When a chunk is timestamped") — and raises
+:class:`TransportError` (with a ``records.ERROR_*`` kind) for failures of the exchange itself.
+Timeouts and cancellation are the worker's: it cancels the awaiting task, and the transport must then
+drop (not reuse) the connection.
 
 :class:`BaseTransport` is public API for transport plugins (docs/architecture.md, "The plugin model"):
 what every transport shares — the factory's keyword arguments, URL userinfo as Basic auth, the header
@@ -68,6 +70,9 @@ class ResponseSink(Protocol):
     def on_body(self, data: bytes, ts_ns: int) -> None:
         """A piece of the (de-chunked) body, read at ``ts_ns``."""
 
+    # Optional: ``def on_body_read(self, data: bytes, ts_ns: int, read_ns: int) -> None`` -- a transport
+    # that stamps reads with the kernel's receive time calls it instead of ``on_body`` when the sink has
+    # it, with the user-space read time too (``read_ns``; 0 when ``ts_ns`` is that time).
     # Optional: ``def on_sent(self, ts_ns: int) -> None`` -- a transport that can calls it with
     # ``perf_counter_ns()`` taken immediately before the request's first byte is written (after taking a
     # pooled connection and building the request), which then becomes the request's start time.

@@ -20,7 +20,6 @@ import queue
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,7 @@ from uuid import uuid4
 
 from inferload.dialects import StopResponse, set_recognisers
 from inferload.endpoint import error_from_body
-from inferload.engine.clock import AbsoluteSleeper
+from inferload.engine.clock import AbsoluteSleeper, realtime_offset_ns
 from inferload.engine.load_pacing import Pace
 from inferload.engine.messages import (
     CANCEL,
@@ -209,6 +208,16 @@ class _Exchange:
         elif len(self.error_body) < _ERROR_BODY_LIMIT:
             self.error_body += data
 
+    def on_body_read(self, data: bytes, ts_ns: int, read_ns: int) -> None:
+        """:meth:`on_body` from a transport that stamps reads with the kernel's receive time (``ts_ns``)
+        and also gives the user-space read time (``read_ns``; 0: none): the record keeps the longest wait."""
+        if read_ns:
+            record = self.record
+            delay = read_ns - ts_ns
+            if record.read_delay_ns is None or delay > record.read_delay_ns:
+                record.read_delay_ns = delay
+        self.on_body(data, ts_ns)
+
 
 class Worker:
     """Runs phases for the parent; see the module docstring."""
@@ -234,8 +243,8 @@ class Worker:
         self.timers: list[asyncio.Handle] = []
         self.tick: asyncio.Handle | None = None
         self.perf_anchor = perf_counter_ns()
-        self.wall_anchor = time.time_ns()
-        self.wall_offset = self.wall_anchor - self.perf_anchor
+        self.wall_offset = realtime_offset_ns()
+        self.wall_anchor = self.perf_anchor + self.wall_offset
         """Add to a perf_counter_ns() time for wall-clock ns (one anchor per process)."""
         self.timeout_ns = int(init.request_timeout * 1e9)
         self.user_request_id = next(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from inferload import hookimpl
-from inferload.endpoint import content_text, tool_call_text
+from inferload.endpoint import JSONBodyParser, SSEJSONParser, content_text, tool_call_text
 from inferload.types import EndpointSpec
 
 
@@ -48,8 +48,6 @@ class ChatAdapter:
         return body
 
     def parser(self, streaming: bool) -> Any:
-        from inferload.endpoint import JSONBodyParser, SSEJSONParser
-
         return SSEJSONParser(_delta) if streaming else JSONBodyParser(_message, require_output=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from inferload import hookimpl
+from inferload.endpoint import JSONBodyParser, SSEJSONParser
 from inferload.types import EndpointSpec
 
 
@@ -43,8 +44,6 @@ class CompletionsAdapter:
         return body
 
     def parser(self, streaming: bool) -> Any:
-        from inferload.endpoint import JSONBodyParser, SSEJSONParser
-
         return SSEJSONParser(_text) if streaming else JSONBodyParser(_text_or_empty, require_output=True)
 
 

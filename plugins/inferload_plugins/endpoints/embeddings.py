@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from inferload import hookimpl
+from inferload.endpoint import JSONBodyParser
 from inferload.types import EndpointSpec
 
 
@@ -31,8 +32,6 @@ class EmbeddingsAdapter:
         return body
 
     def parser(self, streaming: bool) -> Any:
-        from inferload.endpoint import JSONBodyParser
-
         return JSONBodyParser(_vectors)
 
 

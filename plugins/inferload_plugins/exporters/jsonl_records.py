@@ -46,6 +46,7 @@ def record_line(record: RequestRecord, metrics: dict[str, Any], scrub: Any) -> d
             "usage_note": record.usage_note,
             "session_id": record.session_id,
             "turn_index": record.turn_index,
+            "read_delay_ns": record.read_delay_ns,
         },
         "metrics": metrics,
         "error": None if error is None else {**error.as_dict(), "message": scrub(error.message)},

@@ -319,7 +319,9 @@ class SimulatorApp:
                 elif await self._strike(conn, trace, fault):
                     return
             data = gen.token_events(sent, sent + tokens)
-            conn.write(frame(gen.role_event() + data if not sent else data))
+            data = frame(gen.role_event() + data if not sent else data)
+            trace.chunk_write_ns.append(time.time_ns())
+            conn.write(data)
             trace.chunk_ns.append(time.time_ns())
             sent += tokens
             trace.completion_tokens = sent

@@ -2,7 +2,8 @@
 
 Clock: every ``*_ns`` field is ``time.time_ns()`` — Unix-epoch wall-clock nanoseconds — read in the
 simulator process, so records can be lined up with another process's wall-clock anchors on the same host.
-Write times are taken right after the bytes were handed to the socket (``transport.write``). Nothing in
+Write times are taken right after the bytes were handed to the socket (``transport.write``), except
+``chunk_write_ns``, taken just before. Nothing in
 the log uses ``perf_counter``; the one clock keeps every field comparable with every other.
 
 Fields: ``id`` (the response id), ``request_id`` (the client's ``X-Request-Id`` header, else null),
@@ -13,7 +14,9 @@ served from the prefix cache; null without ``--kv-cache-blocks``), ``completion_
 actually written), ``reasoning_tokens``, ``finish_reason``, ``received_ns`` (request fully read),
 ``scheduled_ns`` (admitted from the queue), ``first_token_ns`` / ``finished_ns`` (the engine produced the
 first / last token), ``headers_ns`` (response head written), ``first_chunk_ns``, ``chunk_ns`` (every
-token-carrying write; a non-streaming body is one chunk), ``last_chunk_ns`` (the final bytes written).
+token-carrying write; a non-streaming body is one chunk), ``chunk_write_ns`` (a streamed response's
+token-carrying writes again, each stamped just *before* its bytes went to the socket), ``last_chunk_ns``
+(the final bytes written).
 Absent times are null. Each line is flushed when its request ends, so the file is complete up to the last
 finished request even if the process is killed.
 """
@@ -31,8 +34,8 @@ class Trace:
     """What happened to one request, filled in as it is served."""
 
     __slots__ = (
-        "cached_tokens", "chunk_ns", "completion_tokens", "fault", "finish_reason", "finished_ns",
-        "first_token_ns",
+        "cached_tokens", "chunk_ns", "chunk_write_ns", "completion_tokens", "fault", "finish_reason",
+        "finished_ns", "first_token_ns",
         "headers_ns", "id", "last_chunk_ns", "model", "outcome", "prompt_tokens", "reasoning_tokens",
         "received_ns", "request_id", "route", "scheduled_ns", "session_id", "status", "stream",
     )
@@ -60,6 +63,7 @@ class Trace:
         self.finished_ns = 0
         self.headers_ns = 0
         self.chunk_ns: list[int] = []
+        self.chunk_write_ns: list[int] = []
         self.last_chunk_ns = 0
 
     def as_record(self) -> dict[str, Any]:
@@ -85,6 +89,7 @@ class Trace:
             "headers_ns": self.headers_ns or None,
             "first_chunk_ns": self.chunk_ns[0] if self.chunk_ns else None,
             "chunk_ns": self.chunk_ns,
+            "chunk_write_ns": self.chunk_write_ns,
             "last_chunk_ns": self.last_chunk_ns or None,
         }
 

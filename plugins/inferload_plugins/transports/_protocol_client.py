@@ -1,27 +1,95 @@
-"""The implementation behind the ``protocol`` transport plugin (imported only by a worker)."""
+"""The implementation behind the ``protocol`` transport plugin (imported only by a worker).
+
+Over plain HTTP on Linux each connection is read with ``recvmsg`` under ``SO_TIMESTAMPNS``, and every
+read is stamped with the **kernel's receive time** of its bytes (the time the last segment the read took
+reached the socket, converted from ``CLOCK_REALTIME`` to the ``perf_counter_ns`` timebase): bytes that
+waited in the socket buffer while the event loop was busy keep the time they arrived, not the time the
+loop got to them. The user-space read time is passed along too (:meth:`_Connection.feed`). Over TLS, where
+the kernel sees only ciphertext, when the kernel gives no stamp, or with ``INFERLOAD_KERNEL_TIMESTAMPS=0``,
+a read is stamped in user space right after it returns, before any parsing.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
 import ssl
+import struct
+import sys
 from collections.abc import Mapping
 from time import perf_counter_ns
 from typing import Any
 
 import httptools
 
+from inferload.engine.clock import OFFSET_REFRESH_NS, realtime_offset_ns
 from inferload.engine.transport import Attempt, BaseTransport, ResponseSink, TransportError, merge_headers
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 
 _MAX_CACHED_BODIES = 100_000
 """Distinct request bodies whose framed bytes are kept (a run's payloads are prepared before t=0)."""
+_READ_SIZE = 256 * 1024
+"""Bytes one read takes at most (uvloop's own read size)."""
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+"""Linux's socket option (and control-message type) for receive times as a ``struct timespec``."""
+_TIMESPEC = struct.Struct("@qq")
+_CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
+KERNEL_TIMESTAMPS_ENV = "INFERLOAD_KERNEL_TIMESTAMPS"
+"""Set to ``0`` to stamp reads in user space even where the kernel could stamp them (to compare the two)."""
+
+
+def kernel_timestamps_wanted() -> bool:
+    """Whether this platform can stamp reads with the kernel's receive time and the user did not turn it
+    off with :data:`KERNEL_TIMESTAMPS_ENV`."""
+    return (
+        sys.platform.startswith("linux")
+        and bool(_CMSG_SPACE)
+        and os.environ.get(KERNEL_TIMESTAMPS_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    )
+
+
+class _KernelClock:
+    """Turns a read's ``SO_TIMESTAMPNS`` control message into a ``perf_counter_ns`` time; one per transport.
+
+    The ``CLOCK_REALTIME`` offset is measured at start and again every :data:`OFFSET_REFRESH_NS` (NTP slews
+    the wall clock). A stamp is used only when it lies at or before the user-space read time (a clock step
+    could put it after): the user-space read time is taken otherwise, as it is when the kernel gave none."""
+
+    __slots__ = ("kernel_reads", "offset", "refresh_at", "user_reads")
+
+    def __init__(self) -> None:
+        self.offset = realtime_offset_ns()
+        self.refresh_at = perf_counter_ns() + OFFSET_REFRESH_NS
+        self.kernel_reads = 0
+        """Reads stamped with the kernel's receive time."""
+        self.user_reads = 0
+        """Reads of a kernel-stamped socket that had to take the user-space read time."""
+
+    def stamp(self, ancillary: list[tuple[int, int, bytes]], read_ns: int) -> int:
+        """The read's arrival time: the kernel's, else ``read_ns``."""
+        if read_ns >= self.refresh_at:
+            self.offset = realtime_offset_ns()
+            self.refresh_at = read_ns + OFFSET_REFRESH_NS
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+                seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+                if seconds:
+                    ts = seconds * 1_000_000_000 + nanoseconds - self.offset
+                    if ts <= read_ns:
+                        self.kernel_reads += 1
+                        return ts
+        self.user_reads += 1
+        return read_ns
 
 
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; parses responses with httptools as bytes arrive."""
 
     __slots__ = (
-        "_parser", "closed", "ends_at_eof", "keep_alive", "received", "sink", "transport", "ts", "waiter"
+        "_parser", "closed", "deliver", "ends_at_eof", "keep_alive", "read_ns", "received", "sink",
+        "transport", "ts", "waiter",
     )
 
     def __init__(self) -> None:
@@ -30,6 +98,11 @@ class _Connection(asyncio.Protocol):
         self.sink: ResponseSink | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.ts = 0
+        """The current read's arrival time (kernel receive time where there is one)."""
+        self.read_ns = 0
+        """The current read's user-space read time when ``ts`` is the kernel's, else 0."""
+        self.deliver: Any = None
+        """The sink's ``on_body_read`` when it has one (it then gets ``read_ns`` too)."""
         self.received = 0
         self.keep_alive = True
         self.closed = False
@@ -42,7 +115,13 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.ts = perf_counter_ns()  # the arrival time, before any parsing
+        self.feed(data, perf_counter_ns(), 0)  # the arrival time, before any parsing
+
+    def feed(self, data: Any, ts_ns: int, read_ns: int) -> None:
+        """Bytes read at ``ts_ns`` (``read_ns``: the user-space read time when ``ts_ns`` is the kernel's
+        receive time, else 0); ``data`` is any buffer (httptools copies what it keeps)."""
+        self.ts = ts_ns
+        self.read_ns = read_ns
         self.received += len(data)
         if self.waiter is None:
             return  # bytes outside a request (a server bug); ignored, the connection will be dropped
@@ -80,7 +159,10 @@ class _Connection(asyncio.Protocol):
         self.sink.on_headers(self._parser.get_status_code(), self.ts)  # type: ignore[union-attr]
 
     def on_body(self, body: bytes) -> None:
-        self.sink.on_body(body, self.ts)  # type: ignore[union-attr]
+        if self.deliver is not None:
+            self.deliver(body, self.ts, self.read_ns)
+        else:
+            self.sink.on_body(body, self.ts)  # type: ignore[union-attr]
 
     def on_message_complete(self) -> None:
         self.keep_alive = self._parser.should_keep_alive()
@@ -96,6 +178,92 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.abort()
+
+
+class _StampedSocket:
+    """A connected non-blocking TCP socket read with ``recvmsg`` under ``SO_TIMESTAMPNS``: the transport
+    (``write``, ``abort``, ``is_closing``) of one :class:`_Connection`, which it feeds each read with its
+    kernel receive time and its user-space read time."""
+
+    __slots__ = ("_ancillary", "_buffer", "_clock", "_fd", "_loop", "_pending", "_protocol", "_sock",
+                 "_view", "closing")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: _Connection, clock: _KernelClock
+    ) -> None:
+        self._loop, self._sock, self._protocol, self._clock = loop, sock, protocol, clock
+        self._fd = sock.fileno()
+        self._buffer = bytearray(_READ_SIZE)
+        self._view = memoryview(self._buffer)
+        self._ancillary = _CMSG_SPACE
+        self._pending = b""
+        self.closing = False
+        protocol.connection_made(self)
+        loop.add_reader(self._fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            size, ancillary, _, _ = self._sock.recvmsg_into((self._buffer,), self._ancillary)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        read_ns = perf_counter_ns()  # before any parsing
+        if not size:
+            self._protocol.eof_received()
+            self._lost(None)
+            return
+        self._protocol.feed(self._view[:size], self._clock.stamp(ancillary, read_ns), read_ns)
+
+    def write(self, data: bytes) -> None:
+        """Send ``data``; what the socket does not take now goes when it is writable again, in order."""
+        if self.closing:
+            return
+        if self._pending:
+            self._pending += data
+            return
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._lost(exc)
+            return
+        if sent < len(data):
+            self._pending = data[sent:]
+            self._loop.add_writer(self._fd, self._writable)
+
+    def _writable(self) -> None:
+        try:
+            sent = self._sock.send(self._pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        self._pending = self._pending[sent:]
+        if not self._pending:
+            self._loop.remove_writer(self._fd)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def abort(self) -> None:
+        """Close now, dropping unsent bytes (asyncio's ``Transport.abort``)."""
+        self._close()
+
+    def _close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self._loop.remove_reader(self._fd)
+            if self._pending:
+                self._loop.remove_writer(self._fd)
+            self._sock.close()
+
+    def _lost(self, exc: Exception | None) -> None:
+        self._close()
+        self._protocol.connection_lost(exc)
 
 
 class ProtocolTransport(BaseTransport):
@@ -120,20 +288,54 @@ class ProtocolTransport(BaseTransport):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
+        self.kernel_clock: _KernelClock | None = (
+            _KernelClock() if self._ssl is None and kernel_timestamps_wanted() else None
+        )
+        """Set while reads are stamped with the kernel's receive time (plain HTTP on Linux); None when
+        they are stamped in user space."""
+        self._addresses: list[tuple[Any, ...]] = []
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl),
-                self.connect_timeout,
-            )
+            if self.kernel_clock is not None:
+                conn = await asyncio.wait_for(self._connect_stamped(loop), self.connect_timeout)
+            else:
+                _, conn = await asyncio.wait_for(
+                    loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl),
+                    self.connect_timeout,
+                )
         except (OSError, asyncio.TimeoutError) as exc:
             raise TransportError(
                 f"cannot connect to {self._host}:{self._port}: {exc or 'timed out'}", ERROR_CONNECTION
             ) from None
         self._all.add(conn)
         return conn
+
+    async def _connect_stamped(self, loop: asyncio.AbstractEventLoop) -> _Connection:
+        """A connection read by :class:`_StampedSocket`: the first address that accepts, as
+        ``create_connection`` tries them (resolved once per transport)."""
+        if not self._addresses:
+            self._addresses = await loop.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
+        error: OSError = OSError(f"no address for {self._host}")
+        for family, kind, proto, _, address in self._addresses:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                await loop.sock_connect(sock, address)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with contextlib.suppress(OSError):  # refused: no control messages, user-space stamps
+                    sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            except BaseException as exc:
+                sock.close()
+                if not isinstance(exc, OSError):
+                    raise
+                error = exc
+                continue
+            conn = _Connection()
+            _StampedSocket(loop, sock, conn, self.kernel_clock)  # type: ignore[arg-type]
+            return conn
+        raise error
 
     async def prepare(self) -> None:
         """Bind to the worker's running loop (the parser and TLS context already exist)."""
@@ -180,6 +382,7 @@ class ProtocolTransport(BaseTransport):
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         conn.sink, conn.waiter, conn.received, conn.ends_at_eof = sink, loop.create_future(), 0, False
+        conn.deliver = getattr(sink, "on_body_read", None)
         try:
             on_sent = getattr(sink, "on_sent", None)
             if on_sent is not None:
@@ -193,7 +396,7 @@ class ProtocolTransport(BaseTransport):
                 exc.bytes_sent, exc.bytes_received = len(message), conn.received
             raise
         finally:
-            conn.sink = conn.waiter = None
+            conn.sink = conn.waiter = conn.deliver = None
         if conn.keep_alive and not conn.closed:
             self._idle.append(conn)
         else:

@@ -1,9 +1,11 @@
 """The default hot-path transport: asyncio Protocols with the ``httptools`` HTTP/1.1 response parser.
 
 Chosen by measurement (bench/bench_client.py): it costs a fraction of aiohttp's CPU per request because a
-request is one ``write`` and each read goes straight from ``data_received`` — where it is timestamped,
-before any parsing — through httptools' C parser into the response sink. Connections are kept alive and
-pooled per worker; a connection whose response was cut short is closed, never reused.
+request is one ``write`` and each read goes straight — timestamped before any parsing — through
+httptools' C parser into the response sink. Over plain HTTP on Linux a read is stamped with the kernel's
+receive time of its bytes (``SO_TIMESTAMPNS``), so a busy event loop does not delay the stamps
+(docs/metrics.md, "When a chunk is timestamped"). Connections are kept alive and pooled per worker; a
+connection whose response was cut short is closed, never reused.
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STORE = "server-metrics"
+"""The ``run_state`` the scrapes go to (``state.plugin_state(STORE)``: a ServerMetricsStore)."""
+
 _POLLERS: dict[str, list[_Poller]] = {}
 """benchmark_id -> the pollers of that run (several runs may share one process: sweeps, tests)."""
 
@@ -61,7 +64,7 @@ class _Poller(threading.Thread):
             self.scrape(client)  # the final scrape: counters and histograms up to the last response
 
     def scrape(self, client: Any) -> None:
-        from inferload.server_metrics import ScrapeError
+        from inferload_plugins.server_metrics.exposition import ScrapeError
 
         timestamp = time.time_ns()
         try:
@@ -104,7 +107,7 @@ def sources(state: RunState) -> list[tuple[str, str, bool]]:
 @hookimpl
 def run_started(state: RunState) -> None:
     """Start one poller per source."""
-    store, config = state.server_metrics, state.config
+    store, config = state.plugin_state(STORE), state.config
     if store is None or config is None:
         return
     pollers = []

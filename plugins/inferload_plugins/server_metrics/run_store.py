@@ -6,27 +6,23 @@ scraper fills it; ``/api/server-metrics``, ``server_metrics.jsonl``, OpenTelemet
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from inferload import hookimpl
 from inferload.types import RunStateSpec
+from inferload_plugins.server_metrics.store import STATE_NAME, ServerMetricsStore
 
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
     from inferload.registry import PluginRegistry
 
-NAME = "server-metrics"
-"""The name readers pass to ``state.plugin_state``."""
 
-
-def create_store(config: ProfileConfig, registry: PluginRegistry) -> Any:
+def create_store(config: ProfileConfig, registry: PluginRegistry) -> ServerMetricsStore:
     """An empty store for one run, with the meanings of every installed metric map."""
-    from inferload_plugins.server_metrics.store import ServerMetricsStore
-
     return ServerMetricsStore(registry.all("server_metric_map").values())
 
 
 @hookimpl
 def register_run_states() -> list[RunStateSpec]:
-    return [RunStateSpec(name=NAME, description="The run's scraped server metrics and GPU telemetry",
+    return [RunStateSpec(name=STATE_NAME, description="The run's scraped server metrics and GPU telemetry",
                          create=create_store)]

@@ -24,14 +24,12 @@ from typing import TYPE_CHECKING, Any
 from inferload import hookimpl
 from inferload.redact import redact_url
 from inferload.urls import server_route_url
+from inferload_plugins.server_metrics.store import STATE_NAME
 
 if TYPE_CHECKING:
     from inferload.runstate import RunState
 
 log = logging.getLogger(__name__)
-
-STORE = "server-metrics"
-"""The ``run_state`` the scrapes go to (``state.plugin_state(STORE)``: a ServerMetricsStore)."""
 
 _POLLERS: dict[str, list[_Poller]] = {}
 """benchmark_id -> the pollers of that run (several runs may share one process: sweeps, tests)."""
@@ -107,7 +105,7 @@ def sources(state: RunState) -> list[tuple[str, str, bool]]:
 @hookimpl
 def run_started(state: RunState) -> None:
     """Start one poller per source."""
-    store, config = state.plugin_state(STORE), state.config
+    store, config = state.plugin_state(STATE_NAME), state.config
     if store is None or config is None:
         return
     pollers = []

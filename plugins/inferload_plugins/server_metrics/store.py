@@ -27,6 +27,10 @@ from inferload.types import FamilyMeaning, ServerMetricMapSpec
 from inferload_plugins.server_metrics.exposition import parse_exposition
 from inferload_plugins.server_metrics.histograms import histogram_stats
 
+STATE_NAME = "server-metrics"
+"""The run state holding the run's store: ``state.plugin_state(STATE_NAME)`` (the name routers, exporters and
+integrations of other families spell out, as they may not import this one)."""
+
 
 @dataclass
 class _Series:

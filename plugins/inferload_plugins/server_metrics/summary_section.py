@@ -11,19 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.types import SummarySectionSpec
+from inferload_plugins.server_metrics.store import STATE_NAME
 
 if TYPE_CHECKING:
     from inferload.export import SectionContext
-
-STORE = "server-metrics"
-"""The ``run_state`` the scraper fills (``state.plugin_state(STORE)``)."""
-
 
 def compute(context: SectionContext) -> dict[str, Any] | None:
     """The block, or None when no source was scraped (or the store plugin is disabled)."""
     from inferload_plugins.server_metrics.summary_block import server_metrics_block
 
-    store = context.state.plugin_state(STORE)
+    store = context.state.plugin_state(STATE_NAME)
     if store is None or not store.sources:
         return None
     steady = context.steady_window

@@ -2,7 +2,8 @@
 party's plugin installed as a distribution and the CLI as a user types it: state made fresh for every run
 and read by the plugin's own hooks and summary section; a ``create`` that raises costing only itself; a
 ``before_load`` that runs after the target started and before any request, whose warning reaches the
-summary and whose failure stops the run with one line before a single request reaches the server."""
+summary and whose failure stops the run with one line (secrets redacted) before a single request reaches
+the server."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def register_summary_sections():
 @hookimpl
 def before_load(context):
     if os.environ.get("DEMO_PREP_FAILS"):
-        raise ConnectionError("the cache controller refused")
+        raise ConnectionError("the cache controller refused %s" % context.headers.get("Authorization"))
     sent = sum(phase.requests_sent for phase in context.state.phases.values())
     return ["demo prep: %s, %d workers started, %d requests sent, lifecycle %s, probe %s" % (
         context.config.model, len(context.state.workers), sent, context.state.lifecycle.value,
@@ -132,12 +133,14 @@ def test_a_failing_before_load_stops_the_run_with_one_line_before_any_request(
     run_cli: Any, demo_site: Path, counting_server: ScriptedServer, tmp_path: Path
 ) -> None:
     done = run_cli("profile", "--url", counting_server.url, "-m", "m", *TINY, "--artifact-dir", tmp_path,
-                   pythonpath=[demo_site], env={"DEMO_PREP_FAILS": "1", "INFERLOAD_STRICT_PLUGINS": None})
+                   "--api-key", "sk-prep-Secr3t", pythonpath=[demo_site],
+                   env={"DEMO_PREP_FAILS": "1", "INFERLOAD_STRICT_PLUGINS": None})
     assert done.returncode == 1
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "sk-prep-Secr3t" not in done.stderr + done.stdout
     lines = [line for line in done.stderr.splitlines() if "demo-tally" in line]
     assert len(lines) == 1, done.stderr
-    assert "failed before the first request" in lines[0] and "the cache controller refused" in lines[0]
+    assert "failed before the first request" in lines[0]
+    assert "the cache controller refused Bearer <redacted>" in lines[0]
     assert "--disable-plugin demo-tally" in lines[0]
     assert chat_requests(counting_server) == 0
     assert not _summaries(tmp_path)

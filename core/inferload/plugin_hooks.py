@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from inferload.errors import PluginError, RunFailed, UsageError
+from inferload.redact import redact_text
 
 if TYPE_CHECKING:
     from inferload.records import RequestRecord
@@ -91,7 +92,7 @@ class PluginHooks:
 
         Not isolated: this is the one hook whose failure stops the run (before any request). A RunFailed
         or UsageError passes through with its own line; any other exception becomes a RunFailed naming
-        the plugin and the way to disable it."""
+        the plugin and the way to disable it, the run's secrets redacted from the error."""
         warnings: list[str] = []
         for plugin_name, caller in self._callers_of("before_load"):
             try:
@@ -99,10 +100,10 @@ class PluginHooks:
             except (RunFailed, UsageError):
                 raise
             except Exception as exc:
+                error = redact_text(f"{type(exc).__name__}: {exc}", context.config.secret_values())
                 raise RunFailed(
-                    f"plugin {self._describe(plugin_name)} failed before the first request: "
-                    f"{type(exc).__name__}: {exc}; no request was sent (--disable-plugin {plugin_name} "
-                    "runs without it)"
+                    f"plugin {self._describe(plugin_name)} failed before the first request: {error}; no "
+                    f"request was sent (--disable-plugin {plugin_name} runs without it)"
                 ) from exc
             warnings += [line for result in results for line in (result or [])]
         return warnings

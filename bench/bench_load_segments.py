@@ -1,7 +1,8 @@
 """The ``load_segments`` summary section on a long dynamic run: time and peak Python memory of
 ``segment_report`` over N profiling records streamed from a generator (as the disk-backed record store
-hands them), cut into S segments. Memory should stay flat as N grows: the section keeps one accumulator
-per segment (metric columns spill to disk) and a batch of records, never the run's records.
+hands them), cut into S segments. The section keeps one accumulator per segment and a batch of records,
+never the run's records: memory grows with N only until each segment's metric columns spill to disk
+(``value_column.SPILL_VALUES`` values a column), then stays flat (``--segments 1`` shows it soonest).
 
 Peak memory is tracemalloc's (Python allocations only); repeats print min / median / max and the machine's
 load. Asserts only that every record was counted.

@@ -9,8 +9,9 @@ segment ends when the profiling phase stopped sending. Each segment's metrics ar
 metric plugins over its own requests, with the segment's duration as the benchmark duration.
 
 One streamed pass over the run's records (the disk-backed record store), handing each segment's requests
-to that segment's accumulator a batch at a time (its metric columns spill to disk as the run's do): memory
-is bounded by the number of segments, never by the number of requests.
+to that segment's accumulator a batch at a time. Its metric columns spill to disk as the run's do, so
+memory grows with the number of segments (at most one in-memory tail of ``SPILL_VALUES`` values per metric
+column and segment, plus a batch of records), never with the number of requests.
 """
 
 from __future__ import annotations

@@ -199,25 +199,25 @@ def _event_sweep_start(spans: list[tuple[int, int]], target: int) -> int | None:
 def test_steady_state_window_streams_and_matches_the_event_sweep(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from inferload import steady_window
     from inferload.config import ProfileConfig
-    from inferload_plugins.summaries import steady_state
 
-    monkeypatch.setattr(steady_state, "_BATCH", 3)  # slices of 192 starts: the answer may lie past the first
+    monkeypatch.setattr(steady_window, "_SLICE", 192)  # slices of 192 starts: the answer may lie past one
     rng = random.Random(seed)
     records = [random_record(rng, i) for i in range(1500)]
     for record in records:  # overlapping requests, starts in random order, some ending at another's start
         record.start_wall_ns = 1_700_000_000_000_000_000 + rng.randrange(0, 10**9, 1000)
-    spans = [steady_state._span(r) for r in records if r.phase == PROFILING]
+    spans = [steady_window.record_span(r) for r in records if r.phase == PROFILING]
     for concurrency in (1, 8, 64, 400):
         config = ProfileConfig(model="m", concurrency=concurrency)
         target = min(concurrency, len(spans))
-        bounds = steady_state.window(iter(records), config)
+        bounds = steady_window.steady_window(iter(records), config)
         expected = _event_sweep_start(spans, target)
         last_send = max(s for s, _ in spans)
         if expected is None or expected >= last_send:
             assert bounds is None
         else:
-            assert bounds is not None and bounds[:2] == (expected, last_send)
+            assert bounds is not None and (bounds.start_ns, bounds.end_ns) == (expected, last_send)
 
 
 @pytest.mark.parametrize("values", [

@@ -1,5 +1,6 @@
 """The server-metrics store on real exposition text: counters to rates, gauges kept, histogram intervals to
-quantiles by Prometheus' rule, unknown families raw, windows and failures (inferload.server_metrics)."""
+quantiles by Prometheus' rule, unknown families raw, windows and failures
+(inferload_plugins.server_metrics)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from inferload.server_metrics import ScrapeError, ServerMetricsStore, bucket_quantile, parse_exposition
 from inferload.types import FamilyMeaning, ServerMetricMapSpec
+from inferload_plugins.server_metrics.exposition import ScrapeError, parse_exposition
+from inferload_plugins.server_metrics.histograms import bucket_quantile
+from inferload_plugins.server_metrics.store import ServerMetricsStore
+from inferload_plugins.server_metrics.summary_block import server_metrics_block
 
 S = 1_000_000_000
 MAP = ServerMetricMapSpec(name="t", description="test map", families={
@@ -80,7 +84,7 @@ def test_window_summary_uses_only_scrapes_inside_the_window() -> None:
     store.add_source("u", "server")
     for second, tokens in enumerate((0, 10, 30, 60, 100)):
         store.ingest("u", body(tokens, 0, (0, 0, 0)), second * S)
-    block = store.summary({"run": (0, 4 * S), "late": (3 * S, 4 * S)})
+    block = server_metrics_block(store, {"run": (0, 4 * S), "late": (3 * S, 4 * S)})
     series = block["families"]["srv:tokens_total"]["series"][0]
     assert series["run"]["avg"] == pytest.approx(25.0)  # rates 10, 20, 30, 40
     assert series["run"]["total_increase"] == 100
@@ -152,5 +156,5 @@ def test_a_counter_that_appears_after_the_baseline_counts_from_zero_over_the_who
         store.ingest("u", body(tokens, 0, (0, 0, 0)), second * S)
     first = {row["family"]: row for row in store.scrapes[1]["series"]}["srv:tokens_total"]
     assert first["rate"] == pytest.approx(8.0)  # from 0, not missing
-    block = store.summary({"profiling": (S // 2, 3 * S)})
+    block = server_metrics_block(store, {"profiling": (S // 2, 3 * S)})
     assert block["families"]["srv:tokens_total"]["series"][0]["profiling"]["total_increase"] == 50

@@ -54,3 +54,27 @@ def test_rate_run_window_starts_at_the_first_response_and_a_too_short_run_says_w
     assert result.returncode == 0, result.stderr
     steady = json.loads(next((tmp_path / "short").glob("*/profile_export.json")).read_text())["steady_state"]
     assert steady["window"] is None and steady["metrics"] == {} and "too short" in steady["reason"]
+
+
+def test_server_metrics_block_is_summarised_over_the_steady_state_blocks_window(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "--concurrency", "4", "--request-count", "60", "--osl", "16", "--isl", "8",
+                     "--streaming", "--server-metrics-interval", "0.05", "--ui", "none",
+                     "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "inferload-sim-chat-concurrency4"
+    summary = json.loads((run_dir / "profile_export.json").read_text())
+    window = summary["steady_state"]["window"]
+    block = summary["server_metrics"]
+    # one definition: the server-metrics window is the steady-state block's, to the nanosecond
+    assert block["windows"]["steady_state"] == {"start_ns": window["start_ns"], "end_ns": window["end_ns"]}
+    assert block["windows"]["profiling"]["start_ns"] < window["start_ns"]  # no 10 % trim: the in-flight rule
+    # and its stats are the scrapes inside that window, no more, no fewer
+    scrapes = [json.loads(line) for line in (run_dir / "server_metrics.jsonl").read_text().splitlines()]
+    inside = [s for s in scrapes if s["ok"] and window["start_ns"] <= s["timestamp_ns"] <= window["end_ns"]]
+    (series,) = block["families"]["vllm:num_requests_running"]["series"]
+    assert inside and series["steady_state"]["count"] == len(inside)
+    running = [row["value"] for scrape in inside for row in scrape["series"]
+               if row["family"] == "vllm:num_requests_running"]
+    assert series["steady_state"]["max"] == max(running) and series["steady_state"]["min"] == min(running)

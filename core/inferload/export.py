@@ -13,6 +13,7 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from inferload.config import ProfileConfig
     from inferload.registry import PluginRegistry
     from inferload.runstate import RunState
+    from inferload.steady_window import SteadyWindow
     from inferload.types import EndpointSpec
 
 log = logging.getLogger(__name__)
@@ -175,9 +177,8 @@ def build_summary(
     ``is_complete``, ``error_summary``, ``start_time``/``end_time`` (ISO), ``client_health`` with the
     schedule-lag stats and every client warning (those passed in plus the accumulator's own overload
     checks), and ``measurement_warnings`` (figures that fell back, e.g. usage contradicting the stream);
-    ``server_metrics`` (docs/server-metrics.md) when any server-metrics or GPU source was scraped, whose
-    failing sources add one client warning each; ``clock_offsets`` (:func:`clock_offsets`) when workers
-    ran on other nodes.
+    ``clock_offsets`` (:func:`clock_offsets`) when workers ran on other nodes. The summary-section
+    plugins add their blocks after it (:func:`add_summary_sections`).
     ``config`` defaults to ``state.config``; the times default to the state's start and end.
     """
     from inferload.runstate import Lifecycle
@@ -210,10 +211,6 @@ def build_summary(
     clocks = clock_offsets(state)
     if clocks:
         summary["clock_offsets"] = clocks
-    store = state.server_metrics
-    if store is not None and store.sources:
-        summary["server_metrics"] = json_safe(store.summary(state.windows(), metrics))
-        summary["client_health"]["warnings"] += [redact_text(w, secrets) for w in store.warnings()]
     return summary
 
 
@@ -233,12 +230,27 @@ class SectionContext:
     """Every record of the run, warmup and failed ones included, in arrival order."""
     inputs: Sequence[Mapping[str, Any]]
     """The bodies sent, in schedule order, as the dataset made them (``{"payloads": [...]}`` entries)."""
+    metrics: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The whole run's final metric blocks (tag -> stats block, as ``ExportContext.metrics``)."""
+    client_warnings: list[str] = field(default_factory=list)
+    """Where a section appends lines for ``client_health.warnings`` (e.g. a metrics source that failed);
+    the run's secrets are redacted from them before they are listed."""
+
+    @cached_property
+    def steady_window(self) -> SteadyWindow | None:
+        """The run's one steady-state window (:func:`inferload.steady_window.steady_window`), computed
+        once from the records for every section that asks; None when the load never reached its target."""
+        from inferload.steady_window import steady_window
+
+        return steady_window(self.records, self.config)
 
 
 def add_summary_sections(registry: PluginRegistry, context: SectionContext, summary: dict[str, Any]) -> None:
     """Store each summary section's block as ``summary[name]`` (name order); a block's ``"warning"`` is
-    logged and appended to ``summary["measurement_warnings"]``. A section that raises is reported
-    (``registry.hooks.report``) and left out; the other sections and the run go on."""
+    logged and appended to ``summary["measurement_warnings"]``; the lines a section put in
+    ``context.client_warnings`` go, redacted, to ``summary["client_health"]["warnings"]``. A section that
+    raises is reported (``registry.hooks.report``) and left out; the other sections and the run go on."""
+    secrets = secret_values(context.config)
     for name, spec in sorted(registry.all("summary_section").items()):
         try:
             block = spec.compute(context)
@@ -248,10 +260,13 @@ def add_summary_sections(registry: PluginRegistry, context: SectionContext, summ
             listed = summary["client_health"]["warnings"]
             listed += [line for line in registry.hooks.failure_lines() if line not in listed]
             continue
+        finally:
+            summary["client_health"]["warnings"] += [redact_text(w, secrets) for w in context.client_warnings]
+            context.client_warnings.clear()
         if block is None:
             continue
         summary[name] = json_safe(block)
-        warning = block.get("warning")
+        warning = block.get("warning") if isinstance(block, Mapping) else None
         if isinstance(warning, str) and warning:
             log.warning("%s", warning)
             summary["measurement_warnings"].append(warning)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from inferload.runstate import RunState
     from inferload.types import (
         ArrivalSpec,
+        BeforeLoadContext,
         CacheResetSpec,
         CommandSpec,
         DatasetSpec,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         MetricSpec,
         OptionsSpec,
         RouterSpec,
+        RunStateSpec,
         ServerMetricMapSpec,
         SimulatorRouteSpec,
         SummarySectionSpec,
@@ -283,7 +285,7 @@ def register_simulator_routes() -> list[SimulatorRouteSpec]:
 @hookspec
 def register_cache_resets() -> list[CacheResetSpec]:
     """Ways to empty a server's KV/prefix cache, tried by ``--reset-kv-cache`` before each run of a
-    sweep or trial (inferload.server_prep): the first whose request answers 2xx is used.
+    sweep or trial (the server-prep plugin's ``before_load``): the first whose request answers 2xx is used.
 
     Example::
 
@@ -379,6 +381,44 @@ def run_finished(state: RunState) -> None:
     """
 
 
+
+@hookspec
+def register_run_states() -> list[RunStateSpec]:
+    """State a plugin owns for one run, created by the engine at run start and read by name with
+    ``state.plugin_state(name)`` (docs/plugins.md, "Run-scoped state").
+
+    Example::
+
+        @hookimpl
+        def register_run_states():
+            return [RunStateSpec(name="error-log", description="Errors seen in this run",
+                                 create=lambda config, registry: [])]
+
+        @hookimpl
+        def record_batch(state, records):
+            state.plugin_state("error-log").extend(r.error for r in records if r.error)
+    """
+
+
+@hookspec
+def before_load(context: BeforeLoadContext) -> list[str] | None:
+    """Between the target's start and the first request (no worker started yet): make the server clean
+    and ready. Returns client warnings for the run's summary (or None). Called once per run, so in a sweep
+    before each variation and trial. Unlike the observers below, an implementation that raises stops the
+    run before any request is sent: a :class:`inferload.errors.RunFailed` or
+    :class:`inferload.errors.UsageError` with its own one-line message, anything else with a line naming
+    the plugin.
+
+    Example::
+
+        @hookimpl
+        def before_load(context):
+            if context.config.reset_kv_cache:
+                httpx.post(context.config.base_url + "/reset_prefix_cache", headers=context.headers)
+            return []
+    """
+
+
 REGISTRATION_HOOKS: dict[str, str] = {
     "command": "register_commands",
     "endpoint": "register_endpoints",
@@ -395,6 +435,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "simulator_route": "register_simulator_routes",
     "cache_reset": "register_cache_resets",
     "summary_section": "register_summary_sections",
+    "run_state": "register_run_states",
 }
 """Plugin category -> the hook that registers it."""
 
@@ -410,7 +451,7 @@ CHOSEN_CATEGORIES: dict[str, str] = {
 """Categories of which a run uses one, the catalogue's default unless the user names another -> how."""
 
 LIFECYCLE_HOOKS: tuple[str, ...] = (
-    "run_started", "phase_changed", "record_batch", "run_stopping", "run_finished",
+    "run_started", "phase_changed", "record_batch", "run_stopping", "run_finished", "before_load",
 )
 
 

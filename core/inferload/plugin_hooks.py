@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from inferload.errors import PluginError
+from inferload.errors import PluginError, RunFailed, UsageError
+from inferload.redact import redact_text
 
 if TYPE_CHECKING:
     from inferload.records import RequestRecord
     from inferload.runstate import RunState
+    from inferload.types import BeforeLoadContext
 
 log = logging.getLogger("inferload.plugins")
 trace_log = logging.getLogger("inferload.hooks")
@@ -84,6 +86,27 @@ class PluginHooks:
     def run_finished(self, *, state: RunState) -> None:
         """The run ended and its artifacts are written."""
         self._notify("run_finished", {"state": state})
+
+    def before_load(self, *, context: BeforeLoadContext) -> list[str]:
+        """Every ``before_load`` implementation in turn; returns their warning lines in call order.
+
+        Not isolated: this is the one hook whose failure stops the run (before any request). A RunFailed
+        or UsageError passes through with its own line; any other exception becomes a RunFailed naming
+        the plugin and the way to disable it, the run's secrets redacted from the error."""
+        warnings: list[str] = []
+        for plugin_name, caller in self._callers_of("before_load"):
+            try:
+                results = caller(context=context)
+            except (RunFailed, UsageError):
+                raise
+            except Exception as exc:
+                error = redact_text(f"{type(exc).__name__}: {exc}", context.config.secret_values())
+                raise RunFailed(
+                    f"plugin {self._describe(plugin_name)} failed before the first request: {error}; no "
+                    f"request was sent (--disable-plugin {plugin_name} runs without it)"
+                ) from exc
+            warnings += [line for result in results for line in (result or [])]
+        return warnings
 
     # -- the one rule --------------------------------------------------------------------------------
 

@@ -160,11 +160,6 @@ class RunSlot:
     api_shared: bool = False
 
 
-WINDOW_TRIM = 0.10
-"""Fraction of the profiling phase's span cut at each end for :meth:`RunState.windows`' ``steady_state``
-(ramp-up, drain), the window server metrics are summarised over."""
-
-
 @dataclass
 class RunState:
     """Everything known about the current run. Only the engine writes it."""
@@ -188,10 +183,6 @@ class RunState:
     """Paths relative to artifact_dir that *this* run wrote; only these are listed or served."""
     artifacts_ready: bool = False
     failed_exporters: list[str] = field(default_factory=list)
-    server_metrics: Any = None
-    """The run's :class:`inferload.server_metrics.ServerMetricsStore` (created by the engine with the
-    RunState, before ``run_started``; scraper plugins fill it, routers and exporters read it); None in a
-    RunState the engine did not build."""
     created_ns: int = field(default_factory=time.time_ns)
     started_ns: int | None = None
     ended_ns: int | None = None
@@ -203,12 +194,20 @@ class RunState:
     """While a sweep or repeated trials run: where the sweep is (``sweep_id``, ``variation_index``,
     ``variation_count``, ``variation_label``, ``trial``, ``num_trials``, ``variations_done``); None for
     a single run. Set by the orchestrator (the sweep), swapped whole."""
+    plugin_states: dict[str, Any] = field(default_factory=dict)
+    """Run-scoped state owned by plugins (``run_state`` category), by spec name; created by the engine with
+    the RunState, before any hook sees it. Read it with :meth:`plugin_state`."""
+
+    def plugin_state(self, name: str) -> Any:
+        """The state the ``run_state`` plugin ``name`` created for this run, or None (plugin disabled,
+        its ``create`` failed, or a RunState the engine did not build)."""
+        return self.plugin_states.get(name)
 
     def windows(self) -> dict[str, tuple[int, int] | None]:
-        """Named time windows of the run (wall-clock ns): ``run`` (first request out to the end),
+        """Named time windows of the run (wall-clock ns): ``run`` (first request out to the end) and
         ``profiling`` (the profiling phase, start to its last response; to the run's end when it is the
-        last phase, so end-of-run work such as a final scrape falls inside) and ``steady_state`` (the
-        profiling window without its first and last 10 %: ramp-up and drain). None where unknown."""
+        last phase, so end-of-run work such as a final scrape falls inside). None where unknown. The
+        steady-state window is computed from the records (:mod:`inferload.steady_window`)."""
         end = self.ended_ns or time.time_ns()
         run = (self.started_ns, end) if self.started_ns is not None else None
         phase = self.phases.get("profiling")
@@ -216,11 +215,7 @@ class RunState:
         if phase is not None and phase.start_ns is not None:
             last = list(self.phases)[-1] == "profiling"
             profiling = (phase.start_ns, end if last else phase.requests_end_ns or end)
-        steady = None
-        if profiling is not None:
-            trim = int((profiling[1] - profiling[0]) * WINDOW_TRIM)
-            steady = (profiling[0] + trim, profiling[1] - trim)
-        return {"run": run, "profiling": profiling, "steady_state": steady}
+        return {"run": run, "profiling": profiling}
 
     @property
     def current_phase(self) -> PhaseProgress | None:

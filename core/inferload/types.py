@@ -404,14 +404,50 @@ class SummarySectionSpec(PluginSpec):
     (e.g. ``steady_state``, ``output_length``).
 
     ``compute(context)`` gets an :class:`inferload.export.SectionContext` (state, config, registry,
-    endpoint type, every record, the bodies sent) and returns a JSON-safe dict, stored as
-    ``summary[name]``, or None to add nothing. A non-empty string under the block's ``"warning"`` key is
+    endpoint type, every record, the bodies sent, the final metrics, the steady-state window) and returns
+    a JSON-safe dict (or list), stored as ``summary[name]``, or None to add nothing. Run-scoped plugin
+    state (e.g. the final server metrics) is ``context.state.plugin_state(name)``, the load control's
+    segments ``context.state.control.segments``. A non-empty string under the block's ``"warning"`` key is
     logged and appended to ``measurement_warnings``. Sections run in name order before any exporter, each
     isolated: one that raises is reported (``client_health.warnings``) and the summary goes on without it.
     """
 
     category: ClassVar[str] = "summary_section"
-    compute: Callable[[SectionContext], dict[str, Any] | None]
+    compute: Callable[[SectionContext], dict[str, Any] | list[Any] | None]
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStateSpec(PluginSpec):
+    """State a plugin owns for the length of one run (e.g. the server-metrics store its scraper fills).
+
+    ``create(config, registry)`` is called by the engine once per run, when the RunState is made and
+    before any hook sees it; what it returns is the run's ``state.plugin_state(name)`` for routers,
+    exporters, summary sections and lifecycle hooks that ask for it by ``name``. A ``create`` that
+    raises is reported and its state left out (``plugin_state(name)`` is then None); the run goes on.
+    """
+
+    category: ClassVar[str] = "run_state"
+    create: Callable[[ProfileConfig, PluginRegistry], Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BeforeLoadContext:
+    """What a ``before_load`` hook gets: the run between its target's start and its first request.
+
+    ``probe_url`` and ``probe_body`` are the endpoint type's non-streamed URL and its one-token request
+    body, ``headers`` the headers every request carries (secrets included: never log them).
+    """
+
+    state: RunState
+    """The run's state (lifecycle STARTING; no worker started yet)."""
+    config: ProfileConfig
+    """The validated ProfileConfig, ``url`` the started target's."""
+    registry: PluginRegistry
+    """The run's plugins (e.g. the ``cache_reset`` specs)."""
+    probe_url: str
+    probe_body: dict[str, Any]
+    headers: dict[str, str]
 
 
 SPEC_TYPES: tuple[type[PluginSpec], ...] = (
@@ -430,6 +466,7 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     SimulatorRouteSpec,
     CacheResetSpec,
     SummarySectionSpec,
+    RunStateSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""
 

@@ -57,8 +57,6 @@ def finish_run(
         build_summary,
         run_exporters,
     )
-    from inferload.load_plan import is_dynamic
-    from inferload.load_segments import segment_report
 
     state.lifecycle = Lifecycle.COMPLETING
     # every record is in: background work whose results belong in the summary and artifacts stops here
@@ -99,11 +97,8 @@ def finish_run(
         end_wall_ns=state.ended_ns,
     )
     sections = SectionContext(state=state, config=config, registry=registry, endpoint=endpoint,
-                              records=records, inputs=inputs)
+                              records=records, inputs=inputs, metrics=metrics)
     add_summary_sections(registry, sections, summary)
-    if state.control is not None and state.control.segments and is_dynamic(config):
-        summary["load_segments"] = segment_report(state.control.segments, records, config, registry,
-                                                  time.perf_counter_ns())
     context = ExportContext(
         state=state,
         config=config,

@@ -30,7 +30,7 @@ class Payloads:
     time); ``worker_fields`` the :class:`~inferload.engine.messages.WorkerInit` fields every worker
     shares except ``url``, ``worker_id``, ``counter`` and ``max_connections`` (payloads as final bytes);
     ``probe_body`` the ``--wait-for-model-timeout`` probe: the first prompt asking for one token, not
-    streamed (:func:`inferload.server_prep.wait_for_model`)."""
+    streamed (the ``before_load`` hook's ``--wait-for-model-timeout``)."""
 
     inputs: list[dict[str, Any]] = field(default_factory=list)
     worker_fields: dict[str, Any] = field(default_factory=dict)

@@ -3,7 +3,7 @@ current, then compute, export, serve the results for a while and clean up.
 
 Order of events (docs/architecture.md, "Data flow"): RunState exists first; the dataset is built and every
 payload serialised; the target starts, the log opens, and the server is made clean and ready
-(``--reset-kv-cache``, ``--wait-for-model-timeout``: :func:`inferload.server_prep.prepare_server`); worker
+(the ``before_load`` hook: ``--reset-kv-cache``, ``--wait-for-model-timeout``); worker
 processes start with those bytes; the live API binds (a port in use is a usage error before any request
 is sent); ``run_started``; then each phase (``phase_changed``) with records
 streaming back in batches (``record_batch``); then ``run_stopping`` (a scraper's final scrape), metrics,
@@ -33,6 +33,7 @@ from inferload.engine.live_api import bind_live_api, linger
 from inferload.engine.load_driver import LoadDriver
 from inferload.engine.payloads import Payloads, prepare_payloads, request_path
 from inferload.engine.phase_loop import PhaseLoop
+from inferload.engine.plugin_states import create_plugin_states
 from inferload.engine.preflight import check_plugins
 from inferload.engine.progress_view import ProgressView, resolve_ui
 from inferload.engine.replay import replay_rate
@@ -45,8 +46,7 @@ from inferload.load_control import LoadControl
 from inferload.records import DEFAULT_REQUEST_TIMEOUT_S
 from inferload.redact import build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, RunInfo, RunSlot, RunState
-from inferload.server_metrics import ServerMetricsStore
-from inferload.server_prep import prepare_server
+from inferload.types import BeforeLoadContext
 from inferload.urls import request_url, version_in_base
 
 if TYPE_CHECKING:
@@ -96,9 +96,8 @@ class ProfileRun:
         )
         self.benchmark_id = uuid.uuid4().hex[:12]
         # one run of a sweep gets its identity, directory and shared live state from its
-        # slot; the engine itself always runs exactly one configuration. The server-metrics store is part
-        # of the state, one per run: scraper plugins fill it from run_started on, and the summary,
-        # exporters and /api/server-metrics read it (docs/server-metrics.md)
+        # slot; the engine itself always runs exactly one configuration. Plugins' run-scoped state (the
+        # server-metrics store …) is made with the state, one per run, before any hook sees it
         state_fields: dict[str, Any] = dict(
             run_info=RunInfo(
                 benchmark_id=self.benchmark_id,
@@ -110,7 +109,7 @@ class ProfileRun:
             config=config,
             artifact_dir=slot.artifact_dir if slot is not None else artifact_dir_for(config),
             version=__version__,
-            server_metrics=ServerMetricsStore(registry.all("server_metric_map").values()),
+            plugin_states=create_plugin_states(registry, config),
             control=LoadControl.for_config(config),
         )
         if slot is not None and slot.state is not None:
@@ -166,10 +165,10 @@ class ProfileRun:
         self.api_server = bind_live_api(self.config, registry, state, shared=self.api_shared)
         self.run_log.open()
         self._log_start(url, payloads)
-        server_warnings = prepare_server(
-            self.config, registry, self._probe_url(), payloads.probe_body,
-            headers=self.config.headers_for(self.endpoint),
-        )
+        server_warnings = registry.hooks.before_load(context=BeforeLoadContext(
+            state=state, config=self.config, registry=registry, probe_url=self._probe_url(),
+            probe_body=payloads.probe_body, headers=self.config.headers_for(self.endpoint),
+        ))
         self.signals.preparing = False  # from here a signal drains the workers instead of ending at once
         self.pool.start(self.config, {**payloads.worker_fields, "url": url},
                         rate=replay_rate(payloads.replay_offsets_ns))

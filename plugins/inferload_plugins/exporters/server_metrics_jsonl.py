@@ -24,7 +24,7 @@ FILENAME = "server_metrics.jsonl"
 def export_server_metrics(context: Any) -> list[Path]:
     """Write the scrapes the store holds; nothing when no source was scraped."""
     state = context.state
-    store = state.server_metrics
+    store = state.plugin_state("server-metrics")
     if store is None or not store.sources:
         return []
     _, scrapes = store.snapshot()

@@ -133,7 +133,7 @@ def run_started(state: RunState) -> None:
             yield Observation(phase.request_errors, {"state": "errors"})
 
     def server(_options: Any) -> Iterator[Any]:
-        store = state.server_metrics
+        store = state.plugin_state("server-metrics")
         for scrape in store.latest() if store is not None else []:
             for row in scrape["series"]:
                 value = row.get("value", row.get("rate", row.get("avg")))

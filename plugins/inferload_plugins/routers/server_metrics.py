@@ -32,7 +32,7 @@ def view(state: RunState) -> dict[str, Any]:
     """The route's body: sources, each source's latest scrape, and the final block when there is one."""
     from inferload.export import json_safe
 
-    store = state.server_metrics
+    store = state.plugin_state("server-metrics")
     sources, _ = store.snapshot() if store is not None else ([], [])
     latest = store.latest() if store is not None else []
     config = state.config

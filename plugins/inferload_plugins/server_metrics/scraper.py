@@ -25,6 +25,7 @@ from inferload import hookimpl
 from inferload.redact import redact_url
 from inferload.types import OptionsSpec
 from inferload.urls import server_route_url
+from inferload_plugins.server_metrics.store import STATE_NAME
 from inferload_plugins.shared.server_metrics_options import SERVER_METRICS_OPTIONS, ServerMetricsOptions
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class _Poller(threading.Thread):
             self.scrape(client)  # the final scrape: counters and histograms up to the last response
 
     def scrape(self, client: Any) -> None:
-        from inferload.server_metrics import ScrapeError
+        from inferload_plugins.server_metrics.exposition import ScrapeError
 
         timestamp = time.time_ns()
         try:
@@ -112,7 +113,7 @@ def sources(state: RunState) -> list[tuple[str, str, bool]]:
 @hookimpl
 def run_started(state: RunState) -> None:
     """Start one poller per source."""
-    store, config = state.server_metrics, state.config
+    store, config = state.plugin_state(STATE_NAME), state.config
     if store is None or config is None:
         return
     interval = config.options(ServerMetricsOptions).server_metrics_interval

@@ -1,17 +1,15 @@
 """Steady-state window: the run's metrics without the ramp-up and the drain (``steady_state`` in
 profile_export.json, beside the whole-run figures). Definitions: docs/metrics.md ("Steady state").
 
-Window start: concurrency mode (a --concurrency cap and no --request-rate), the first instant the number
-of profiling requests in flight reaches the target, ``min(concurrency, profiling requests sent)``; rate
-mode, the first profiling response end (before it, nothing has gone through the server). Window end: the
-start of the last profiling request sent (after it, the load only drains). A request is in the window
-when it ended inside it (start <= end time <= end, wall clock), so throughputs are the completions in the
-window over its duration. The metrics are computed by the run's metric plugins over those requests alone.
+The window is the core's one steady-state window (:mod:`inferload.steady_window`: from the target in
+flight, or the first response end in rate mode, to the last send), the same the server-metrics block's
+``steady_state`` uses. A request is in the window when it ended inside it (start <= end time <= end, wall
+clock), so throughputs are the completions in the window over its duration. The metrics are computed by
+the run's metric plugins over those requests alone.
 """
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,89 +23,38 @@ if TYPE_CHECKING:
     from inferload.config import ProfileConfig
     from inferload.export import SectionContext
     from inferload.registry import PluginRegistry
+    from inferload.steady_window import SteadyWindow
 
 
 _BATCH = 4096
 """Records handed to the window's accumulator at a time."""
 
 
-def _span(record: RequestRecord) -> tuple[int, int]:
-    """(start, end) in wall-clock ns."""
-    return record.start_wall_ns, record.start_wall_ns + (record.end_ns - record.start_ns)
-
-
-def window(records: Iterable[RequestRecord], config: ProfileConfig) -> tuple[int, int, str] | None:
-    """``(start_ns, end_ns, rule)`` of the steady-state window (wall clock), or None when the load never
-    reached its target or the window is empty. One pass over ``records``; 16 bytes per profiling record
-    (two int64 arrays), never a Python object per record."""
-    import numpy as np
-
-    starts, ends = array("q"), array("q")
-    for record in records:
-        if record.phase == PROFILING:
-            start, end = _span(record)
-            starts.append(start)
-            ends.append(end)
-    if not starts:
-        return None
-    start_ns = np.frombuffer(starts, dtype=np.int64)  # views of the arrays, sorted in place: no copies
-    end_ns = np.frombuffer(ends, dtype=np.int64)
-    start_ns.sort()
-    end_ns.sort()
-    end = int(start_ns[-1])
-    if not config.timed_schedule:
-        target = min(config.effective_concurrency or 1, int(start_ns.size))
-        start = _first_reaching(start_ns, end_ns, target)
-        rule = f"from {target} in flight (the concurrency target) to the last send"
-    else:
-        start = int(end_ns[0])
-        rule = "from the first response end (rate mode or a fixed schedule) to the last send"
-    if start is None or start >= end:
-        return None
-    return start, end, rule
-
-
-def _first_reaching(start_ns: Any, end_ns: Any, target: int) -> int | None:
-    """The first start (sorted ``start_ns``) after which ``target`` requests are in flight: starts so far
-    minus ends at or before it (at one instant an end is counted before a start: in flight means strictly
-    overlapping). In slices, so no temporary is as long as the run."""
-    import numpy as np
-
-    step = _BATCH * 64
-    for first in range(0, start_ns.size, step):
-        chunk = start_ns[first:first + step]
-        started = np.arange(first + 1, first + chunk.size + 1)
-        in_flight = started - np.searchsorted(end_ns, chunk, side="right")
-        reached = np.flatnonzero(in_flight >= target)
-        if reached.size:
-            return int(chunk[reached[0]])
-    return None
-
-
 def steady_state(
     records: Iterable[RequestRecord],
     config: ProfileConfig,
     registry: PluginRegistry,
+    bounds: SteadyWindow | None,
     spool_dir: Path | None = None,
 ) -> dict[str, Any]:
     """``{"window": {...}, "metrics": {tag: stats block}}``; ``window`` has ``start_ns``, ``end_ns``
     (wall clock), ``duration_sec``, ``rule``, ``request_count`` (requests that ended in it, failed ones
     included);
-    with no usable window ``{"window": None, "reason": ..., "metrics": {}}``. ``records`` is read twice,
-    streamed; ``spool_dir`` is where the window's metric columns spill (None: the system's temp dir)."""
+    with no usable window (``bounds`` None) ``{"window": None, "reason": ..., "metrics": {}}``. ``records``
+    is read once, streamed; ``spool_dir`` is where the window's metric columns spill (None: the system's
+    temp dir)."""
     from inferload.export import summary_block
     from inferload.metrics_engine import MetricsAccumulator
 
-    bounds = window(records, config)
     if bounds is None:
         return {"window": None, "metrics": {},
                 "reason": "the load never reached its target before the last send (run too short)"}
-    start, end, rule = bounds
+    start, end, rule = bounds.start_ns, bounds.end_ns, bounds.rule
     accumulator = MetricsAccumulator(registry, config, spool_dir=spool_dir)
     inside = 0
     batch: list[RequestRecord] = []
     for record in records:  # streamed in batches: the window may hold nearly every record of a long run
-        if record.phase == PROFILING and start <= _span(record)[1] <= end:
+        if record.phase == PROFILING and bounds.contains(record):
             batch.append(record)
             if len(batch) >= _BATCH:
                 accumulator.add(batch)
@@ -126,7 +73,8 @@ def steady_state(
 @hookimpl
 def register_summary_sections() -> list[SummarySectionSpec]:
     def compute(context: SectionContext) -> dict[str, Any]:
-        return steady_state(context.records, context.config, context.registry, spool_dir(context.state))
+        return steady_state(context.records, context.config, context.registry, context.steady_window,
+                            spool_dir(context.state))
 
     return [SummarySectionSpec(
         name="steady_state", compute=compute,

@@ -1,8 +1,10 @@
-"""A clean, ready server before a run: ``--reset-kv-cache`` and ``--wait-for-model-timeout``.
+"""A clean, ready server before a run: ``--reset-kv-cache`` and ``--wait-for-model-timeout`` (the
+``before_load`` hook).
 
-Called by the engine for every run once the target's URL is known and before any worker starts, so in a
-sweep it happens before each variation and trial. Order: the cache reset, then the wait (a reset may
-leave a server briefly busy). Definitions: docs/sweeps.md ("A clean, ready server").
+Called for every run once the target's URL is known and before any worker starts, so in a sweep it
+happens before each variation and trial. Order: the cache reset, then the wait (a reset may leave a
+server briefly busy). A model that does not answer in time stops the run before any request (RunFailed,
+one line). Definitions: docs/sweeps.md ("A clean, ready server").
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from inferload import hookimpl
 from inferload.errors import RunFailed
 from inferload.redact import redact_url
 from inferload.urls import server_route_url
@@ -18,6 +21,7 @@ from inferload.urls import server_route_url
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
     from inferload.registry import PluginRegistry
+    from inferload.types import BeforeLoadContext
 
 log = logging.getLogger("inferload.server")
 
@@ -28,6 +32,13 @@ _WORKING: dict[str, tuple[str, str, str]] = {}
 
 _POLL_S = 0.5
 _REQUEST_TIMEOUT_S = 10.0
+
+
+@hookimpl
+def before_load(context: BeforeLoadContext) -> list[str]:
+    """Prepare the run's server (:func:`prepare_server`) with the probe and headers the run's requests use."""
+    return prepare_server(context.config, context.registry, context.probe_url, context.probe_body,
+                          headers=context.headers)
 
 
 def prepare_server(

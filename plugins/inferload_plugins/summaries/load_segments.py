@@ -1,0 +1,116 @@
+"""Metrics per load segment: ``load_segments`` in profile_export.json (summary section), beside the whole
+run's figures (definitions: docs/metrics.md, "Load segments"; what starts a segment: docs/control.md).
+Present when the load could change while the run ran (a load schedule, a ramp, live control).
+
+A request belongs to the segment in which it **started** (its start in ``[start, end)`` on the monotonic
+clock every process stamps with, so the workers' and the parent's instants compare exactly), so
+the figures of a segment describe the load that segment sent, whenever the responses came back. The last
+segment ends when the profiling phase stopped sending. Each segment's metrics are computed by the run's
+metric plugins over its own requests, with the segment's duration as the benchmark duration.
+
+One streamed pass over the run's records (the disk-backed record store), handing each segment's requests
+to that segment's accumulator a batch at a time. Its metric columns spill to disk as the run's do, so
+memory grows with the number of segments (at most one in-memory tail of ``SPILL_VALUES`` values per metric
+column and segment, plus a batch of records), never with the number of requests.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from inferload import hookimpl
+from inferload.engine.aggregator import spool_dir
+from inferload.load_control import wall_ns
+from inferload.records import PROFILING, RequestRecord
+from inferload.types import SummarySectionSpec
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from inferload.config import ProfileConfig
+    from inferload.export import SectionContext
+    from inferload.load_control import LoadSegment
+    from inferload.registry import PluginRegistry
+
+_BATCH = 4096
+"""Records handed to a segment's accumulator at a time."""
+
+
+def segment_report(
+    segments: Sequence[LoadSegment],
+    records: Iterable[RequestRecord],
+    config: ProfileConfig,
+    registry: PluginRegistry,
+    end_mono_ns: int,
+    spool: Path | None = None,
+) -> list[dict[str, Any]]:
+    """One dict per segment: the segment (``index``, ``start_ns``, ``end_ns``, ``request_rate`` or
+    ``concurrency``, ``paused``, ``source``), ``duration_sec``, ``requests_sent`` (started in it, failed
+    ones included), ``error_count``, ``achieved_request_rate`` (requests/s), ``average_concurrency``
+    (mean requests in flight) and ``metrics`` (tag -> stats block, as at the top level).
+    ``end_mono_ns`` (``perf_counter_ns``) closes a segment still open; ``records`` is iterated once;
+    ``spool`` is where the segments' metric columns spill (None: the system's temp dir)."""
+    from inferload.export import summary_block
+    from inferload.metrics_engine import MetricsAccumulator
+
+    starts = [s.start_mono_ns for s in segments]
+    ends = [s.end_mono_ns if s.end_mono_ns is not None else end_mono_ns for s in segments]
+    accumulators = [MetricsAccumulator(registry, config, spool_dir=spool) for _ in segments]
+    batches: list[list[RequestRecord]] = [[] for _ in segments]
+    sent = [0] * len(segments)
+    busy = [0] * len(segments)
+    for record in records:
+        if record.phase != PROFILING:
+            continue
+        first = max(0, bisect_right(starts, record.start_ns) - 1)
+        if starts and starts[first] <= record.start_ns < ends[first]:
+            sent[first] += 1
+            batch = batches[first]
+            batch.append(record)
+            if len(batch) >= _BATCH:
+                accumulators[first].add(batch)
+                batches[first] = []
+        # in-flight time: the segments the request overlaps, from the one it started in onwards
+        index = first
+        while index < len(segments) and starts[index] < record.end_ns:
+            busy[index] += max(0, min(ends[index], record.end_ns) - max(starts[index], record.start_ns))
+            index += 1
+    report = []
+    for segment, start, end, accumulator, batch, count, in_flight in zip(
+        segments, starts, ends, accumulators, batches, sent, busy, strict=True
+    ):
+        accumulator.add(batch)
+        span = max(0, end - start)
+        metrics = accumulator.final(span) if count and span else {}
+        report.append({
+            **segment.as_dict(),
+            "end_ns": wall_ns(end),
+            "duration_sec": span / 1e9,
+            "requests_sent": count,
+            "error_count": accumulator.error_count,
+            "achieved_request_rate": count / (span / 1e9) if span else None,
+            "average_concurrency": in_flight / span if span else None,
+            "metrics": {tag: summary_block(block) for tag, block in metrics.items()},
+        })
+    return report
+
+
+def compute(context: SectionContext) -> list[dict[str, Any]] | None:
+    """The section's block, or None for a run whose load could not change (or had no segment)."""
+    from inferload.load_plan import is_dynamic
+
+    control = context.state.control
+    if control is None or not control.segments or not is_dynamic(context.config):
+        return None
+    return segment_report(control.segments, context.records, context.config, context.registry,
+                          time.perf_counter_ns(), spool_dir(context.state))
+
+
+@hookimpl
+def register_summary_sections() -> list[SummarySectionSpec]:
+    return [SummarySectionSpec(name="load_segments", compute=compute,
+                               description="Metrics per load segment of a scheduled, ramped or live-steered "
+                               "run")]

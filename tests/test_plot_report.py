@@ -3,11 +3,14 @@ that loads in headless Chromium (Debian's chromium through Playwright) offline, 
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
+from tests.scaled_runs import slower_copy
 
 from headless_chromium import CHROMIUM, LAUNCH_FLAGS, needs_chromium
 
@@ -99,6 +102,33 @@ def test_profile_report_flag_writes_the_report_beside_the_run(run_cli: Any, tmp_
         assert_drawn(png)
     failed, external, widths = load_in_chromium(report)
     assert failed == [] and external == [] and len(widths) == 4 and all(w > 0 for w in widths)
+
+
+def _metric_cells(report: str, tag: str) -> list[str]:
+    """The cells (unit, avg, min, p50, ...) of ``tag``'s row in report.html's metric table."""
+    row = re.search(rf"<tr><td>{tag}</td>(.*?)</tr>", report)
+    assert row is not None, tag
+    return re.findall(r"<td>([^<]*)</td>", row.group(1))
+
+
+def test_report_prints_large_and_small_figures_in_plain_notation(
+    run_cli: Any, sweep_dir: Path, tmp_path: Path
+) -> None:
+    # one of the sweep's runs recorded 1000 times faster: tens of thousands of tokens/s, times in
+    # thousandths of a ms — the sizes report.html once printed as 1.235e+04 and 1.235e-05
+    first = json.loads((sweep_dir / "sweep_summary.json").read_text())["variations"][0]["run_dirs"][0]
+    fast = slower_copy(sweep_dir / first, tmp_path / "fast", 0.001)
+    result = run_cli("plot", fast, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "out" / "report.html").read_text()
+    tables = "".join(re.findall(r"<table>.*?</table>", report, flags=re.S))
+    assert tables and not re.search(r"\d[eE][+-]?\d", tables)
+    summary = json.loads((fast / "profile_export.json").read_text())
+    for tag in ("output_token_throughput", "inter_token_latency"):
+        avg = _metric_cells(report, tag)[1]
+        assert float(avg.replace(",", "")) == pytest.approx(summary[tag]["avg"], rel=1e-3), (tag, avg)
+    assert summary["output_token_throughput"]["avg"] >= 10_000
+    assert summary["inter_token_latency"]["avg"] < 0.1
 
 
 def test_plot_of_a_directory_without_results_is_one_line_and_exit_2(run_cli: Any, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from inferload.errors import UsageError
+from inferload.number_text import plain_number
 
 CDF_METRICS = (("time_to_first_token", "TTFT"), ("inter_token_latency", "ITL"),
                ("request_latency", "request latency"))
@@ -101,9 +102,14 @@ def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
 
 def _save(fig: Any, ax: Any, out: Path, name: str, legend: bool) -> Path:
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     if legend:
         ax.legend(fontsize=8)
+    plain = FuncFormatter(lambda value, _position: plain_number(value, 6))
+    for axes in fig.axes:  # tick labels in plain notation: 20,000 tokens/s, never 2e4 or an offset
+        axes.xaxis.set_major_formatter(plain)
+        axes.yaxis.set_major_formatter(plain)
     fig.tight_layout()
     path = out / name
     fig.savefig(path, format="png")

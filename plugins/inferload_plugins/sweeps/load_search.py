@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from inferload.errors import EXIT_OK
+from inferload.number_text import plain_number
 from inferload_plugins.sweeps.sweep import Sweep, Variation
 
 
@@ -80,16 +81,19 @@ def search_max_load(sweep: Sweep) -> int:
 def search_text(answer: dict[str, Any]) -> str:
     """The answer and the curve as printed on the console."""
     flag = "--" + answer["axis"].replace("_", "-")
-    lines = ["", f"max load search over {flag} (goodput ratio >= {answer['min_goodput_ratio']:g}):"]
+    def load(value: float) -> str:
+        return plain_number(value, 6)
+
+    lines = ["", f"max load search over {flag} (goodput ratio >= {load(answer['min_goodput_ratio'])}):"]
     for probe in answer["probes"]:
         mark = "pass" if probe["passed"] else "FAIL"
-        lines.append(f"  {flag} {probe['load']:<10g} goodput ratio {probe['goodput_ratio']:.3f}  {mark}")
+        lines.append(f"  {flag} {load(probe['load']):<10} goodput ratio {probe['goodput_ratio']:.3f}  {mark}")
     if answer["max_load"] is None:
-        lines.append(f"no probed load met the SLOs; the lowest ({answer['probes'][0]['load']:g}) did not"
+        lines.append(f"no probed load met the SLOs; the lowest ({load(answer['probes'][0]['load'])}) did not"
                      if answer["probes"] else "no probe ran")
     else:
         bound = answer["first_failing_load"]
-        upper = f", below {bound:g}" if bound is not None else " (no failing load found: raise "\
+        upper = f", below {load(bound)}" if bound is not None else " (no failing load found: raise "\
             "--max-variations)"
-        lines.append(f"max load: {flag} {answer['max_load']:g}{upper}")
+        lines.append(f"max load: {flag} {load(answer['max_load'])}{upper}")
     return "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ from inferload.artifact_files import artifact_dir_for, clear_run_dir, model_dir_
 from inferload.config import ProfileConfig, flag_name
 from inferload.errors import EXIT_OK, UsageError
 from inferload.export import json_safe
+from inferload.number_text import plain_number
 from inferload_plugins.shared.confidence import CV_WARNING, t_interval
 
 if TYPE_CHECKING:
@@ -120,7 +121,8 @@ class Variation:
     @property
     def label(self) -> str:
         """``concurrency4-isl128``: each swept field and its value, in axis order."""
-        return "-".join(f"{name}{value:g}" for name, value in self.values.items()) or "base"
+        return "-".join(f"{name}{plain_number(value, 6, grouping=False)}"
+                        for name, value in self.values.items()) or "base"
 
     @property
     def dirname(self) -> str:
@@ -404,9 +406,9 @@ def summary_table(doc: Mapping[str, Any]) -> str:
         for name in shown:
             block = row["metrics"].get(name) or {}
             mean = block.get("mean")
-            text = "-" if mean is None else f"{mean:.4g}"
+            text = "-" if mean is None else plain_number(mean)
             if block.get("ci_high") is not None:
-                text += f" ±{block['ci_high'] - mean:.2g}"
+                text += f" ±{plain_number(block['ci_high'] - mean, 2)}"
             cells.append(text.ljust(28))
         lines.append("  ".join(cells))
     return "\n".join(lines) + "\n"

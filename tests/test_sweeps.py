@@ -144,3 +144,26 @@ def test_sweep_bad_input_is_one_line_and_exit_2(run_cli: Any, tmp_path: Path) ->
         assert len(lines) == 1 and message in lines[0], (args, result.stderr)
         assert "Traceback" not in result.stderr
     assert not any(tmp_path.iterdir())  # nothing ran
+
+
+def test_compare_and_plot_accept_a_sweep_variation_directory_of_trials(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("profile", "--concurrency", "1,2", "--num-profile-runs", "2", *TINY,
+                     "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "inferload-sim-chat-sweep"
+    first, second = root / "v00-concurrency1", root / "v01-concurrency2"
+    assert sorted(p.name for p in first.iterdir()) == ["trial00", "trial01"]  # no summary of its own
+    compared = run_cli("compare", first, second, "-o", tmp_path / "compare.json")
+    assert compared.returncode == 0, compared.stderr
+    doc = json.loads((tmp_path / "compare.json").read_text())
+    [unit] = doc["comparisons"]
+    assert {row["interval_over"] for row in unit["rows"] if row["ci_low"] is not None} == {"trials"}
+    # the trial means are the sweep's own: the same figures its summary reports for the two variations
+    sweep = {row["variation_label"]: row["metrics"] for row in _summary(root)["variations"]}
+    row = next(row for row in unit["rows"] if row["metric"] == "request_throughput.avg")
+    assert row["baseline"] == sweep["concurrency1"]["request_throughput.avg"]["mean"]
+    assert row["candidate"] == sweep["concurrency2"]["request_throughput.avg"]["mean"]
+    plotted = run_cli("plot", first, "-o", tmp_path / "plots")
+    assert plotted.returncode == 0, plotted.stderr
+    report = (tmp_path / "plots" / "report.html").read_text()
+    assert "run concurrency1" in report and (tmp_path / "plots" / "cdf_request_latency.png").is_file()

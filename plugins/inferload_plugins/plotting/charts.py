@@ -18,6 +18,7 @@ import numpy as np
 
 from inferload.errors import UsageError
 from inferload.number_text import plain_number
+from inferload_plugins.shared.trial_dirs import read_sweep_summary
 
 CDF_METRICS = (("time_to_first_token", "TTFT"), ("inter_token_latency", "ITL"),
                ("request_latency", "request latency"))
@@ -59,10 +60,10 @@ class SweepData:
 def load(path: Path, name: str | None = None) -> RunData | SweepData:
     """A run or sweep directory (named ``name``, default its directory name); a UsageError (exit 2)
     naming ``path`` when it holds no results. A sweep's runs are its variations' first trials, named by
-    variation label."""
+    variation label; a sweep variation's directory of ``trialNN/`` reads as a trials directory."""
     name = name or path.name
-    if (path / "sweep_summary.json").is_file():
-        summary = json.loads((path / "sweep_summary.json").read_text(encoding="utf-8"))
+    summary = read_sweep_summary(path)
+    if summary is not None:
         runs = [load_run(path / row["run_dirs"][0], row["variation_label"])
                 for row in summary.get("variations", []) if row.get("run_dirs")]
         return SweepData(name, path, summary, runs)

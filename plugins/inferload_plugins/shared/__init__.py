@@ -6,4 +6,6 @@ another's. Modules:
 
 - ``confidence``: Student-t and bootstrap intervals, used by the profile command's sweeps
   (``--num-profile-runs``) and by ``inferload compare``'s verdicts.
+- ``trial_dirs``: the sweep summary of a directory, also of a sweep variation's directory that holds only
+  ``trialNN/``, read by ``inferload compare`` and ``inferload plot``.
 """

@@ -137,3 +137,36 @@ def test_plot_of_a_directory_without_results_is_one_line_and_exit_2(run_cli: Any
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "holds no results" in lines[0] and str(tmp_path) in lines[0]
     assert not (tmp_path / "plots").exists()
+
+
+def test_goodput_chart_starts_at_zero_and_its_legend_hides_no_point(sweep_dir: Path) -> None:
+    from inferload_plugins.plotting.charts import goodput_figure, load
+
+    sweep = load(sweep_dir)
+    fig = goodput_figure(sweep)
+    goodput_ax, ratio_ax = fig.axes
+    fig.canvas.draw()
+    legend = goodput_ax.get_legend().get_window_extent()
+    points = 0
+    for row in sweep.summary["variations"]:
+        load_value = row["variation_values"]["concurrency"]
+        for ax, name in ((goodput_ax, "goodput.avg"), (ratio_ax, "goodput_ratio")):
+            x, y = ax.transData.transform((load_value, row["metrics"][name]["mean"]))
+            assert not legend.contains(x, y), (row["variation_label"], name)
+            points += 1
+    assert points == 6  # concurrency 1, 2 and 4, each a goodput and a ratio point
+    assert goodput_ax.get_ylim()[0] == 0 and ratio_ax.get_ylim()[0] == 0
+
+
+def test_timeseries_panels_never_go_below_zero_and_errors_count_whole_requests(sweep_dir: Path) -> None:
+    from inferload_plugins.plotting.charts import load, per_second, timeseries_figure
+
+    runs = load(sweep_dir).runs
+    assert all(per_second(run)["errors"].sum() == 0 for run in runs)  # a flat zero line: the old -0.05
+    fig = timeseries_figure(runs)
+    fig.canvas.draw()
+    assert [ax.get_ylim()[0] for ax in fig.axes] == [0, 0, 0]
+    errors = fig.axes[-1]
+    assert errors.get_ylim()[1] >= 1
+    ticks = [tick for tick in errors.get_yticks() if errors.get_ylim()[0] <= tick <= errors.get_ylim()[1]]
+    assert ticks and all(float(tick).is_integer() and tick >= 0 for tick in ticks)

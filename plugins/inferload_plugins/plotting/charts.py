@@ -101,8 +101,8 @@ def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
     return fig, ax
 
 
-def _save(fig: Any, ax: Any, out: Path, name: str, legend: bool) -> Path:
-    from matplotlib import pyplot as plt
+def _finish(fig: Any, ax: Any, legend: bool) -> Any:
+    """Legend (when asked), plain-notation ticks and the layout of a drawn figure; returns ``fig``."""
     from matplotlib.ticker import FuncFormatter
 
     if legend:
@@ -112,6 +112,17 @@ def _save(fig: Any, ax: Any, out: Path, name: str, legend: bool) -> Path:
         axes.xaxis.set_major_formatter(plain)
         axes.yaxis.set_major_formatter(plain)
     fig.tight_layout()
+    return fig
+
+
+def _save(fig: Any, ax: Any, out: Path, name: str, legend: bool) -> Path:
+    return _write(_finish(fig, ax, legend), out, name)
+
+
+def _write(fig: Any, out: Path, name: str) -> Path:
+    """Write a finished figure as ``out/name`` (PNG) and close it."""
+    from matplotlib import pyplot as plt
+
     path = out / name
     fig.savefig(path, format="png")
     plt.close(fig)
@@ -165,8 +176,17 @@ def per_second(run: RunData) -> dict[str, np.ndarray]:
 
 
 def timeseries_chart(runs: Sequence[RunData], out: Path) -> Path | None:
-    """Three stacked panels per second: output token throughput, mean TTFT, errors; one line per run."""
+    """:func:`timeseries_figure` as ``timeseries.png`` in ``out``; None without data."""
+    fig = timeseries_figure(runs)
+    return None if fig is None else _write(fig, out, "timeseries.png")
+
+
+def timeseries_figure(runs: Sequence[RunData]) -> Any:
+    """Three stacked panels per second: output token throughput, mean TTFT, errors; one line per run.
+    Every panel starts at 0 (none of them can be negative); the errors panel counts in whole requests
+    and reaches at least 1. None without data."""
     import matplotlib
+    from matplotlib.ticker import MaxNLocator
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
@@ -182,9 +202,13 @@ def timeseries_chart(runs: Sequence[RunData], out: Path) -> Path | None:
             ax.plot(series["second"], series[key], marker="o", markersize=3, label=name)
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
+        ax.set_ylim(bottom=0)
+    errors = axes[-1]
+    errors.yaxis.set_major_locator(MaxNLocator(integer=True))
+    errors.set_ylim(0, max(1.0, errors.get_ylim()[1]))
     axes[0].set_title("per second since the first request")
     axes[-1].set_xlabel("second")
-    return _save(fig, axes[0], out, "timeseries.png", legend=True)
+    return _finish(fig, axes[0], legend=True)
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -222,8 +246,15 @@ def sweep_curve_chart(sweep: SweepData, out: Path) -> Path | None:
 
 
 def goodput_chart(sweep: SweepData, out: Path) -> Path | None:
+    """:func:`goodput_figure` as ``sweep_goodput.png`` in ``out``; None when it draws nothing."""
+    fig = goodput_figure(sweep)
+    return None if fig is None else _write(fig, out, "sweep_goodput.png")
+
+
+def goodput_figure(sweep: SweepData) -> Any:
     """Goodput (requests/s) and, on a second axis, the goodput ratio against the load of a one-axis
-    sweep; None without --goodput or with several axes."""
+    sweep; None without --goodput or with several axes. Both axes start at 0; the legend sits below
+    the plot, where it hides no point."""
     axes = sweep.summary.get("axes") or []
     if len(axes) != 1:
         return None
@@ -239,9 +270,10 @@ def goodput_chart(sweep: SweepData, out: Path) -> Path | None:
     ratio_ax.plot([r[0] for r in rows], [r[2] for r in rows], "^:", color="tab:green", label="goodput ratio")
     ratio_ax.set_ylabel("goodput ratio")
     ratio_ax.set_ylim(0, 1.05)
+    ax.set_ylim(bottom=0)
     handles = ax.get_legend_handles_labels()[0] + ratio_ax.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=8, loc="lower left")
-    return _save(fig, ax, out, "sweep_goodput.png", legend=False)
+    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
+    return _finish(fig, ax, legend=False)
 
 
 def draw_all(items: Sequence[RunData | SweepData], out: Path) -> list[Path]:

@@ -167,3 +167,42 @@ def test_compare_and_plot_accept_a_sweep_variation_directory_of_trials(run_cli: 
     assert plotted.returncode == 0, plotted.stderr
     report = (tmp_path / "plots" / "report.html").read_text()
     assert "run concurrency1" in report and (tmp_path / "plots" / "cdf_request_latency.png").is_file()
+
+
+def test_sweep_lists_come_from_the_environment_and_the_config_file_too(run_cli: Any, tmp_path: Path) -> None:
+    def labels(root: Path) -> list[str]:
+        return [row["variation_label"] for row in _summary(root / "inferload-sim-chat-sweep")["variations"]]
+
+    result = run_cli("profile", "--request-count", "4", "--osl", "4", "--ui", "none", "--artifact-dir",
+                     tmp_path / "env", env={"INFERLOAD_CONCURRENCY": "1,2", "INFERLOAD_ISL": "[8, 16]"})
+    assert result.returncode == 0, result.stderr
+    assert labels(tmp_path / "env") == ["concurrency1-isl8", "concurrency1-isl16", "concurrency2-isl8",
+                                        "concurrency2-isl16"]
+    config = tmp_path / "sweep.yaml"
+    config.write_text("concurrency: [1, 2]\nrequest-rate: '50,100'\n")
+    result = run_cli("profile", *TINY, "-f", config, "--artifact-dir", tmp_path / "file")
+    assert result.returncode == 0, result.stderr
+    # axes from the environment or a file in the order the flags are listed (--help): concurrency first
+    assert labels(tmp_path / "file") == ["concurrency1-request_rate50", "concurrency1-request_rate100",
+                                         "concurrency2-request_rate50", "concurrency2-request_rate100"]
+    # the usual precedence: the command line over the environment's list, the environment over the file
+    result = run_cli("profile", *TINY, "--concurrency", "3", "-f", config, "--request-count", "3",
+                     "--artifact-dir", tmp_path / "cli", env={"INFERLOAD_REQUEST_RATE": "200"})
+    assert result.returncode == 0, result.stderr
+    runs = sorted(p.name for p in (tmp_path / "cli").iterdir())
+    assert runs == ["inferload-sim-chat-request_rate200-concurrency3"], runs  # one run, no sweep
+    assert "request rate 200 req/s" in result.stdout + result.stderr
+
+
+def test_a_bad_sweep_list_from_the_environment_or_file_is_one_line_naming_it(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", *TINY, "--artifact-dir", tmp_path, env={"INFERLOAD_CONCURRENCY": "1,,2"})
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "INFERLOAD_CONCURRENCY: '1,,2' is an empty list or has an empty item" in result.stderr
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"concurrency": [4, "many"]}))
+    result = run_cli("profile", *TINY, "-f", config, "--artifact-dir", tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"concurrency in config file {config}: '4,many' is not a int or a list of them" in result.stderr
+    assert not any(tmp_path.glob("inferload-*"))  # refused before any run

@@ -553,7 +553,8 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from inferload_plugins.sweeps.sweep import expand, split_axes
 
     cli = {name: value for name, value in vars(args).items() if name in ProfileConfig.model_fields}
-    axes, cli = split_axes(cli)  # list-valued flags: a sweep (each value checked when it runs)
+    # list-valued flags, INFERLOAD_ variables or config-file keys: a sweep (each value checked when it runs)
+    axes, cli = split_axes(cli, args.config_file)
     first = {name: values[0] for name, values in axes.items()}
     config = ProfileConfig.load({**cli, **first}, args.config_file).with_plugin_defaults(registry)
     if config.search_max_load and axes:
@@ -596,7 +597,8 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from inferload_plugins.sweeps.load_search import search_max_load
     from inferload_plugins.sweeps.sweep import Sweep, Variation
 
-    sweep = Sweep(cli, args.config_file, registry, argv=sys.argv[1:], tokenizer=tokenizer,
+    # with the axes' first values: an axis read from INFERLOAD_ or the file must not be read there again
+    sweep = Sweep({**cli, **first}, args.config_file, registry, argv=sys.argv[1:], tokenizer=tokenizer,
                   start_target=start_target)
     if config.search_max_load:
         return search_max_load(sweep)

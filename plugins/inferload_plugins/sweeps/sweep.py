@@ -11,6 +11,7 @@ exponential probe, then a bisection (:class:`LoadSearch`). Layout and definition
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv
 import io
@@ -18,6 +19,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import sys
 import time
 import uuid
@@ -74,7 +76,6 @@ class SweepList(list):  # type: ignore[type-arg]
 def sweep_value(kind: type, flag: str) -> Callable[[str], Any]:
     """An argparse ``type`` for a sweepable flag: ``"8"`` -> 8, ``"1,2,4"`` -> SweepList([1, 2, 4]).
     An empty list or item is an ``ArgumentTypeError`` naming the flag (argparse: one line, exit 2)."""
-    import argparse
 
     def parse(text: str) -> Any:
         items = [item.strip() for item in text.split(",")]
@@ -95,7 +96,6 @@ def sweep_value(kind: type, flag: str) -> Callable[[str], Any]:
 def single_value(kind: type, flag: str) -> Callable[[str], Any]:
     """An argparse ``type`` for a numeric flag that takes no list: a comma is one line naming the flags
     that do."""
-    import argparse
 
     def parse(text: str) -> Any:
         if "," in text:
@@ -129,10 +129,49 @@ class Variation:
         return f"v{self.index:02d}-{self.label}"
 
 
-def split_axes(cli: Mapping[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
-    """``(axes, scalars)``: the CLI values given as lists (sweep axes, in flag order) and the rest."""
+def split_axes(
+    cli: Mapping[str, Any], config_file: str | os.PathLike[str] | None = None
+) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """``(axes, scalars)``: the sweepable values given as lists (sweep axes, CLI flags first in flag
+    order, then environment and config-file lists in :data:`SWEEPABLE` order) and the CLI's other values.
+
+    A list reaches a sweep from any of the three sources, with the usual precedence (CLI >
+    ``INFERLOAD_<FLAG>`` > ``-f FILE``): on the command line ``--concurrency 1,4,16``; in the environment
+    ``INFERLOAD_CONCURRENCY=1,4,16`` or the JSON list ``[1,4,16]``; in the file ``concurrency: [1, 4, 16]``
+    or ``concurrency: "1,4,16"``. A single value from the environment or the file is left to the config
+    as before. A bad list is a UsageError naming its source (exit 2)."""
+    from inferload.config import env_names, read_config_file
+
     axes = {name: list(value) for name, value in cli.items() if isinstance(value, SweepList)}
-    return axes, {name: value for name, value in cli.items() if name not in axes}
+    scalars = {name: value for name, value in cli.items() if name not in axes}
+    file_values = read_config_file(config_file) if config_file else {}
+    environ = {key.upper(): value for key, value in os.environ.items()}
+    for name, kind in SWEEPABLE.items():
+        if name in cli:
+            continue
+        env = next((n for n in env_names(name) if n.upper() in environ), None)
+        where, raw = ((env, environ[env.upper()]) if env is not None else
+                      (f"{name.replace('_', '-')} in config file {config_file}", file_values.get(name)))
+        if isinstance(raw, str) and raw.strip().startswith("["):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise UsageError(f"{where} is not a JSON list: {raw!r}; give one like [1,2,4] or "
+                                 "1,2,4") from None
+        listed = isinstance(raw, list)
+        if listed:
+            raw = ",".join(str(item) for item in raw)
+        if not isinstance(raw, str) or not (listed or "," in raw):
+            continue  # one value: the config reads it as before
+        try:
+            value = sweep_value(kind, where)(raw)
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"{where}: {exc}") from None
+        if isinstance(value, SweepList):
+            axes[name] = list(value)
+        else:  # a one-item list
+            scalars[name] = value
+    return axes, scalars
 
 
 def expand(axes: Mapping[str, Sequence[Any]], max_variations: int) -> list[Variation]:

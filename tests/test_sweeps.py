@@ -206,3 +206,35 @@ def test_a_bad_sweep_list_from_the_environment_or_file_is_one_line_naming_it(
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert f"concurrency in config file {config}: '4,many' is not a int or a list of them" in result.stderr
     assert not any(tmp_path.glob("inferload-*"))  # refused before any run
+
+
+def test_a_search_reports_intervals_as_a_sweep_does_and_lists_its_rows_by_load(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    # two decoding slots: a third concurrent request waits for a whole response (48 decode steps of >= 5 ms
+    # each, over 240 ms) and misses a 150 ms TTFT SLO, two fit one step (~5 ms): concurrency 1 and 2 pass,
+    # 4 fails, so the bisection probes 3 after 4 — the probe order differs from the load order
+    slow = {"INFERLOAD_SIM_MAX_RUNNING_SEQS": "2"}
+    common = ("--goodput", "time_to_first_token:150", "--request-count", "6", "--osl", "48", "--isl", "8",
+              "--streaming", "--ui", "none", "--num-profile-runs", "2", "--artifact-dir", tmp_path)
+    search = run_cli("profile", "--search-max-load", "--max-variations", "4", *common, env=slow)
+    assert search.returncode == 0, search.stderr
+    sweep = run_cli("profile", "--concurrency", "1,2", *common, env=slow)
+    assert sweep.returncode == 0, sweep.stderr
+    docs = {kind: _summary(tmp_path / f"inferload-sim-chat-{kind}") for kind in ("search", "sweep")}
+    for doc in docs.values():  # two trials: every figure has its interval, in both kinds
+        for row in doc["variations"]:
+            assert all(block["n"] == 2 and block["ci_low"] is not None and block["ci_high"] is not None
+                       for block in row["metrics"].values()), row
+    answer = docs["search"]["search"]
+    rows = {row["variation_index"]: row for row in docs["search"]["variations"]}
+    for probe in answer["probes"]:
+        ratio = rows[probe["variation_index"]]["metrics"]["goodput_ratio"]
+        assert (probe["goodput_ratio_ci_low"], probe["goodput_ratio_ci_high"]) == (ratio["ci_low"],
+                                                                                   ratio["ci_high"])
+    loads = [probe["load"] for probe in answer["probes"]]
+    assert loads == sorted(loads)
+    probe_order = [row["variation_values"]["concurrency"] for row in docs["search"]["variations"]]
+    assert probe_order != sorted(probe_order), probe_order  # the bisection went back below 4
+    table = search.stdout[search.stdout.index("rows by load"):].splitlines()[2:2 + len(probe_order)]
+    assert [int(line.split()[1].removeprefix("concurrency")) for line in table] == sorted(probe_order)

@@ -5,7 +5,7 @@ Sources, found in this order inside a directory (or given as a file):
 
 - ``sweep_summary.json`` (inferload sweep or trials): one unit per variation, keyed by its label, its runs
   the trial directories listed in ``run_dirs``; a sweep variation's directory holding only ``trialNN/``
-  reads as a trials directory (``inferload_plugins.shared.trial_dirs``);
+  reads as a trials directory (``inferload_plugins.shared.sweep_summary``);
 - ``profile_export.json`` (inferload) or ``profile_export_aiperf.json`` (AIPerf, the same top-level layout:
   ``{tag: {"unit", "avg", "p50", …}}``): one unit, key ``""``.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from inferload.errors import UsageError
-from inferload_plugins.shared.trial_dirs import read_sweep_summary
+from inferload_plugins.shared.sweep_summary import read_sweep_summary
 
 SUMMARY_FILES = ("profile_export.json", "profile_export_aiperf.json")
 

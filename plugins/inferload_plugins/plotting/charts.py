@@ -18,7 +18,7 @@ import numpy as np
 
 from inferload.errors import UsageError
 from inferload.number_text import plain_number
-from inferload_plugins.shared.trial_dirs import read_sweep_summary
+from inferload_plugins.shared.sweep_summary import read_sweep_summary
 
 CDF_METRICS = (("time_to_first_token", "TTFT"), ("inter_token_latency", "ITL"),
                ("request_latency", "request latency"))

@@ -12,6 +12,7 @@ from typing import Any
 
 from inferload.export import compact_stat
 from inferload_plugins.plotting.charts import RunData, SweepData
+from inferload_plugins.shared.sweep_summary import table_rows
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
 margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}
@@ -39,7 +40,7 @@ def metric_table(summary: dict[str, Any]) -> str:
 
 def sweep_table(summary: dict[str, Any]) -> str:
     """One row per variation: label and each headline figure's mean (± interval half width)."""
-    rows = summary.get("variations", [])
+    rows = table_rows(summary)
     names = list(rows[0]["metrics"]) if rows else []
     out = ["<table><tr><th>variation</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"]
     for row in rows:

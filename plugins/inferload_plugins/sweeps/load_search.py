@@ -34,10 +34,13 @@ def search_max_load(sweep: Sweep) -> int:
         sweep.config_for(variation.values)
         code = sweep.run_variation(variation, None)
         row = sweep.results[-1].row(config.confidence_level)
-        ratio_block = row["metrics"].get("goodput_ratio")
-        ratio = ratio_block["mean"] if ratio_block else 0.0
+        ratio_block = row["metrics"].get("goodput_ratio") or {}
+        ratio = ratio_block.get("mean", 0.0)
         ok = code == EXIT_OK and ratio >= target
-        probes.append({"load": variation.values[axis], "goodput_ratio": ratio, "passed": ok,
+        # the ratio's interval over trials as the summary row reports it (null with one trial, as there)
+        probes.append({"load": variation.values[axis], "goodput_ratio": ratio,
+                       "goodput_ratio_ci_low": ratio_block.get("ci_low"),
+                       "goodput_ratio_ci_high": ratio_block.get("ci_high"), "passed": ok,
                        "variation_index": variation.index, "exit_code": code})
         return None if code >= 128 else ok
 
@@ -87,7 +90,10 @@ def search_text(answer: dict[str, Any]) -> str:
     lines = ["", f"max load search over {flag} (goodput ratio >= {load(answer['min_goodput_ratio'])}):"]
     for probe in answer["probes"]:
         mark = "pass" if probe["passed"] else "FAIL"
-        lines.append(f"  {flag} {load(probe['load']):<10} goodput ratio {probe['goodput_ratio']:.3f}  {mark}")
+        low, high = probe.get("goodput_ratio_ci_low"), probe.get("goodput_ratio_ci_high")
+        interval = "" if low is None or high is None else f" [{low:.3f}, {high:.3f}]"
+        ratio = f"{probe['goodput_ratio']:.3f}{interval}"
+        lines.append(f"  {flag} {load(probe['load']):<10} goodput ratio {ratio}  {mark}")
     if answer["max_load"] is None:
         lines.append(f"no probed load met the SLOs; the lowest ({load(answer['probes'][0]['load'])}) did not"
                      if answer["probes"] else "no probe ran")

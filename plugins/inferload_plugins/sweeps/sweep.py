@@ -34,6 +34,7 @@ from inferload.errors import EXIT_OK, UsageError
 from inferload.export import json_safe
 from inferload.number_text import plain_number
 from inferload_plugins.shared.confidence import CV_WARNING, t_interval
+from inferload_plugins.shared.sweep_summary import table_rows
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
@@ -438,9 +439,10 @@ def summary_table(doc: Mapping[str, Any]) -> str:
     interval's half width when there are trials)."""
     shown = ("request_throughput.avg", "output_token_throughput.avg", "time_to_first_token.p99",
              "request_latency.p99", "goodput_ratio")
-    lines = [f"sweep {doc['sweep_id']} ({doc['kind']}): {len(doc['variations'])} variation(s)",
+    order = ", rows by load (first column: probe order)" if doc["kind"] == "search" else ""
+    lines = [f"sweep {doc['sweep_id']} ({doc['kind']}): {len(doc['variations'])} variation(s){order}",
              "  ".join(["variation".ljust(28), *[name.ljust(28) for name in shown]])]
-    for row in doc["variations"]:
+    for row in table_rows(doc):
         cells = [f"{row['variation_index']} {row['variation_label']}".ljust(28)]
         for name in shown:
             block = row["metrics"].get(name) or {}

@@ -1,4 +1,5 @@
-"""The sweep summary of a directory, also for a sweep variation's directory that holds only trials.
+"""Reading sweep summaries: the summary of a directory (also of a sweep variation's directory that holds
+only trials), and the order a summary's table shows its rows in.
 
 A sweep run with ``--num-profile-runs N`` writes ``v00-concurrency1/trial00/ … trialNN/`` and one
 ``sweep_summary.json`` at the sweep's root; the variation's directory has no summary of its own. Both
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,17 @@ def read_sweep_summary(path: Path) -> dict[str, Any] | None:
     return {"sweep_id": sweep.get("sweep_id"), "kind": "trials", "run_label": sweep.get("run_label"),
             "num_profile_runs": len(row["run_dirs"]), "confidence_level": sweep.get("confidence_level"),
             "axes": [], "variations": [row], "warnings": []}
+
+
+def table_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a sweep summary in the order its tables show them: a sweep's and trials' in variation
+    order; a search's by load (its curve), ties in probe order. Every row keeps its ``variation_index``,
+    so the probe order stays visible beside the load order."""
+    rows = list(summary.get("variations", []))
+    axis = (summary.get("search") or {}).get("axis") if summary.get("kind") == "search" else None
+    if axis is None:
+        return rows
+    return sorted(rows, key=lambda row: (row["variation_values"].get(axis, 0), row["variation_index"]))
 
 
 def _read(file: Path) -> dict[str, Any]:

@@ -170,3 +170,23 @@ def test_timeseries_panels_never_go_below_zero_and_errors_count_whole_requests(s
     assert errors.get_ylim()[1] >= 1
     ticks = [tick for tick in errors.get_yticks() if errors.get_ylim()[0] <= tick <= errors.get_ylim()[1]]
     assert ticks and all(float(tick).is_integer() and tick >= 0 for tick in ticks)
+
+
+def test_profile_report_on_a_sweep_writes_the_sweeps_own_report_and_curves(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "--concurrency", "1,2", "--request-count", "6", "--osl", "6", "--isl", "8",
+                     "--streaming", "--ui", "none", "--goodput", "time_to_first_token:1000", "--report",
+                     "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "inferload-sim-chat-sweep"
+    for variation in ("v00-concurrency1", "v01-concurrency2"):  # each run's own, as before
+        assert (root / variation / "report.html").is_file()
+    names = sorted(p.name for p in (root / "plots").glob("*.png"))
+    assert {"sweep_throughput_latency.png", "sweep_goodput.png", "timeseries.png"} <= set(names), names
+    for name in names:
+        assert_drawn(root / "plots" / name)
+    report = (root / "report.html").read_text()
+    assert report.count('<img alt="') == len(names)
+    assert "concurrency1" in report and "concurrency2" in report and "(sweep)</h2>" in report
+    assert not (root / "plots" / "report.html").exists()  # the page sits beside sweep_summary.json

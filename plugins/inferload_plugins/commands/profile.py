@@ -597,9 +597,12 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from inferload_plugins.sweeps.load_search import search_max_load
     from inferload_plugins.sweeps.sweep import Sweep, Variation
 
+    report = None
+    if getattr(config, "report", False):  # each run writes its own; the sweep adds its curves
+        from inferload_plugins.plotting.report import write_sweep_report as report
     # with the axes' first values: an axis read from INFERLOAD_ or the file must not be read there again
     sweep = Sweep({**cli, **first}, args.config_file, registry, argv=sys.argv[1:], tokenizer=tokenizer,
-                  start_target=start_target)
+                  start_target=start_target, after_summary=report)
     if config.search_max_load:
         return search_max_load(sweep)
     if variations:

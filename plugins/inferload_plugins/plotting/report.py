@@ -94,3 +94,27 @@ def build_report(items: Sequence[RunData | SweepData], images: Sequence[Path]) -
             body.append(run_section(item))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>inferload report</title>"
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+REPORT = "report.html"
+PLOTS = "plots"
+
+
+def write_report(
+    items: Sequence[RunData | SweepData], out: Path, *, page_dir: Path | None = None
+) -> list[Path]:
+    """Every chart ``items`` allow into ``out``, then :data:`REPORT` into ``page_dir`` (default ``out``;
+    its images are inline, so it opens anywhere); returns every path written, the page last."""
+    from inferload.artifact_files import write_artifact
+    from inferload_plugins.plotting.charts import draw_all
+
+    images = draw_all(items, out)
+    return [*images, write_artifact(page_dir or out, REPORT, build_report(items, images))]
+
+
+def write_sweep_report(directory: Path) -> list[Path]:
+    """``inferload profile --report`` on a sweep, search or trials: the sweep's own charts (what
+    ``inferload plot DIR`` draws) in ``DIR/plots``, its report.html in ``DIR``."""
+    from inferload_plugins.plotting.charts import load
+
+    return write_report([load(directory)], directory / PLOTS, page_dir=directory)

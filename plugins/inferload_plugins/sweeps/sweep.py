@@ -249,8 +249,12 @@ class Sweep:
         argv: Sequence[str],
         tokenizer: Any,
         start_target: Callable[[], Any] | None,
+        after_summary: Callable[[Path], Any] | None = None,
     ) -> None:
         self.cli = dict(cli)
+        self.after_summary = after_summary
+        """Called with the root directory once sweep_summary.json is written (``--report``: the sweep's
+        report); what it raises is logged, never the sweep's failure."""
         self.config_file = config_file
         self.registry = registry
         self.argv = list(argv)
@@ -325,6 +329,11 @@ class Sweep:
         try:
             if self.results:
                 self.write_summary({"search": self.search} if self.search else None)
+                if self.after_summary is not None:
+                    try:
+                        self.after_summary(self.directory)
+                    except Exception as exc:  # noqa: BLE001 - the runs and their summary are already on disk
+                        log.warning("the sweep's report was not written: %s: %s", type(exc).__name__, exc)
             if self.api_server is not None and self.state is not None:
                 self.state.sweep = {**(self.state.sweep or {}), "finished": True}
                 linger = self.base.api_linger

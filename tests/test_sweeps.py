@@ -238,3 +238,13 @@ def test_a_search_reports_intervals_as_a_sweep_does_and_lists_its_rows_by_load(
     assert probe_order != sorted(probe_order), probe_order  # the bisection went back below 4
     table = search.stdout[search.stdout.index("rows by load"):].splitlines()[2:2 + len(probe_order)]
     assert [int(line.split()[1].removeprefix("concurrency")) for line in table] == sorted(probe_order)
+
+
+def test_rerank_documents_lists_sweep_from_the_environment_as_on_the_command_line(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "--endpoint-type", "rerank", "--request-count", "2", "--isl", "8", "--ui",
+                     "none", "--artifact-dir", tmp_path, env={"INFERLOAD_RERANK_DOCUMENTS": "2,3"})
+    assert result.returncode == 0, result.stderr
+    rows = _summary(tmp_path / "inferload-sim-rerank-sweep")["variations"]
+    assert [row["variation_label"] for row in rows] == ["rerank_documents2", "rerank_documents3"]

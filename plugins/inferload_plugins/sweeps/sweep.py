@@ -53,6 +53,7 @@ SWEEPABLE: dict[str, type] = {
     "osl": int,
     "osl_stddev": float,
     "num_dataset_entries": int,
+    "rerank_documents": int,
 }
 """The load and dataset flags that take a comma-separated list (a sweep axis), with their value type."""
 

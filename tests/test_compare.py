@@ -4,10 +4,12 @@ of the embedded simulator (one configured slower for the candidate)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.scaled_runs import slower_copy
 
 RUN = ("profile", "--request-count", "30", "--concurrency", "4", "--osl", "16", "--isl", "16",
        "--streaming", "--ui", "none", "--random-seed", "1")
@@ -17,36 +19,8 @@ GATE = ("--max-regression", "inter_token_latency.avg:10%", "request_latency.avg:
 SLOWER = 1.05
 """The candidate of the passing comparison: run ``a`` recorded again with every time 5 % longer and every
 rate 5 % lower — a rerun's figures fixed by construction, inside the 10 % gate whatever the machine's load."""
-TIME_UNITS = ("ms", "sec")
-RATE_UNITS = ("tokens/sec", "tokens/sec/user", "requests/sec")
-
-
-def _scaled(value: Any, unit: str | None, factor: float) -> Any:
-    """``value`` (a number or a list of them) in ``unit`` as a run ``factor`` times slower records it."""
-    scale = factor if unit in TIME_UNITS else 1 / factor if unit in RATE_UNITS else 1.0
-    if isinstance(value, list):
-        return [v * scale for v in value]
-    return value * scale if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-
-
-def slower_copy(run: Path, dest: Path, factor: float) -> Path:
-    """A copy of ``run``'s ``profile_export.json`` and ``profile_export.jsonl`` in ``dest`` with its times
-    multiplied and its rates divided by ``factor`` (counts, tokens and metadata unchanged)."""
-    dest.mkdir(parents=True)
-    summary = json.loads((run / "profile_export.json").read_text())
-    for block in summary.values():
-        if isinstance(block, dict) and "unit" in block:
-            block.update({stat: _scaled(v, block["unit"], factor) for stat, v in block.items()
-                          if stat not in ("unit", "count")})
-    (dest / "profile_export.json").write_text(json.dumps(summary))
-    lines = []
-    for line in (run / "profile_export.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        for metric in (record.get("metrics") or {}).values():
-            metric["value"] = _scaled(metric["value"], metric.get("unit"), factor)
-        lines.append(json.dumps(record))
-    (dest / "profile_export.jsonl").write_text("\n".join(lines) + "\n")
-    return dest
+EXPONENT = re.compile(r"\d[eE][+-]?\d")
+"""A number in exponent form (``1.235e+04``), which tables meant for people never print."""
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +94,25 @@ def test_compare_reads_aiperf_profile_export_as_the_baseline(
     doc = json.loads((tmp_path / "c.json").read_text())
     assert doc["comparisons"][0]["baseline_tool"] == "aiperf"
     assert {row["metric"] for row in doc["comparisons"][0]["rows"] if row["interval_over"] == "requests"}
+
+
+def test_compare_prints_large_and_small_figures_in_plain_notation(
+    run_cli: Any, runs: dict[str, Path], tmp_path: Path
+) -> None:
+    # run a recorded 1000 times faster: rates of tens of thousands per second and times below 0.1 ms,
+    # the two sizes the table once printed as 1.235e+04 and 1.235e-05
+    fast = slower_copy(runs["a"], tmp_path / "fast", 0.001)
+    result = run_cli("compare", fast, runs["a"], "-o", tmp_path / "compare.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not EXPONENT.search(result.stdout), result.stdout
+    rows = {row["metric"]: row for row in json.loads((tmp_path / "compare.json").read_text())
+            ["comparisons"][0]["rows"]}
+    for tag in ("output_token_throughput.avg", "inter_token_latency.avg"):
+        line = next(line for line in result.stdout.splitlines() if line.startswith(tag + " "))
+        shown = float(line.split()[1].replace(",", ""))
+        assert shown == pytest.approx(rows[tag]["baseline"], rel=1e-3), line
+    assert rows["output_token_throughput.avg"]["baseline"] >= 10_000
+    assert rows["inter_token_latency.avg"]["baseline"] < 0.1
 
 
 def test_compare_bad_input_is_one_line_and_exit_2(

@@ -1,7 +1,8 @@
 """A server that answers in another API's dialect: each request ends at the first event as a typed
 ``malformed_response`` saying what was seen and the likely --endpoint-type, the hint is printed once while
-the run goes on, and the run completes (real CLI against a real simulator process; the truth log says
-whether the client hung up mid-stream). Also the Anthropic adapter's default output length."""
+the run goes on, and the run completes, on every transport (real CLI against a real simulator process;
+the truth log says whether the client hung up mid-stream). Also the Anthropic adapter's default output
+length."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ BODY_FIX = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("transport", ["protocol", "aiohttp"])
+@pytest.mark.parametrize("transport", ["protocol", "aiohttp", "httpx"])
 def test_another_dialect_ends_each_request_at_its_first_event_with_the_hint_once(
     case: str, transport: str, inferload_exe: Path, cli_env: Any, run_cli: Any, tmp_path: Path
 ) -> None:
@@ -59,10 +60,10 @@ def test_another_dialect_ends_each_request_at_its_first_event_with_the_hint_once
         assert error["type"] == "malformed_response", error
         assert error["message"].startswith(said + ": b'"), error
         assert error["message"].endswith(f"; looks like --endpoint-type {guess}"), error
+        # every transport closes the connection at the first event: the server sees it hang up
         server = truth[record["metadata"]["x_request_id"]]
-        if transport == "protocol":  # the connection is closed at the first event: the server sees it
-            assert server["outcome"] == "client_closed", server
-            assert len(server["chunk_ns"]) < 40
+        assert server["outcome"] == "client_closed", server
+        assert len(server["chunk_ns"]) < 40
     # the hint while the run goes on, once; then the error summary's hint at the end
     live = [line for line in result.stderr.splitlines() if "WARNING: request" in line]
     assert len(live) == 1 and live[0].endswith(f"run with --endpoint-type {guess}")

@@ -243,3 +243,46 @@ def test_the_wait_for_model_probe_is_one_token_in_the_dialect_on_the_non_streame
         (NON_STREAMED_PATHS[endpoint_type], 200, 1)
     ]
     assert len(runs) == 3 and {t["route"] for t in runs} == {PATHS[endpoint_type]}
+
+
+ENCODERS = {
+    # endpoint type, its flags -> the route that answers
+    "embeddings": (("--isl", "64"), "/v1/embeddings"),
+    "tei_embed": (("--isl", "64"), "/embed"),
+    "tei_rerank": (("--rerank-documents", "3", "--rerank-query-tokens", "8", "--isl", "16"), "/rerank"),
+    "rerank": (("--rerank-documents", "3", "--rerank-query-tokens", "8", "--isl", "16"), "/v1/rerank"),
+}
+
+
+@pytest.mark.parametrize("endpoint_type", sorted(ENCODERS))
+def test_encoder_request_latency_is_bracketed_by_the_truth(
+    endpoint_type: str, inferload_exe: Path, cli_env: Any, run_cli: Any, tmp_path: Path
+) -> None:
+    # the simulator's own prefill pass (20,000 tokens/s) as the encoding cost, two requests in flight
+    flags, route = ENCODERS[endpoint_type]
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, "--prefill-tokens-per-s", "20000")
+    try:
+        result = profile(run_cli, sim.url, tmp_path / "art", "-m", "m", "--endpoint-type", endpoint_type,
+                         *flags, "--request-count", "6", "--concurrency", "2")
+        assert result.returncode == 0, result.stderr
+        _, _, records = load_run(tmp_path / "art")
+        truth = sim.truth_by_request_id()
+    finally:
+        sim.stop()
+    assert len(records) == len(truth) == 6 and {t["route"] for t in truth.values()} == {route}
+    for record in records:
+        server, meta = truth[record["metadata"]["x_request_id"]], record["metadata"]
+        # the server's timeline of one encoding: received, encoded (scheduled .. finished), written
+        assert server["outcome"] == "ok" and server["first_token_ns"] is None, server
+        encoded = (server["received_ns"], server["scheduled_ns"], server["finished_ns"], server["headers_ns"],
+                   server["last_chunk_ns"])
+        assert list(encoded) == sorted(encoded) and server["scheduled_ns"] < server["finished_ns"], server
+        assert server["chunk_ns"] == [server["last_chunk_ns"]]
+        # causality, as for the generation routes: the client sent before the server had the request and
+        # got the body after the encoding was done (last_chunk_ns is read after the write returned, so a
+        # client on another core may stamp its read first: it bounds nothing)
+        assert meta["request_start_ns"] <= server["received_ns"]
+        assert server["finished_ns"] <= meta["request_end_ns"]
+        latency = round(record["metrics"]["request_latency"]["value"] * 1e6)
+        assert latency == meta["request_end_ns"] - meta["request_start_ns"]
+        assert latency >= server["finished_ns"] - server["received_ns"]

@@ -3,11 +3,14 @@ that loads in headless Chromium (Debian's chromium through Playwright) offline, 
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
+from tests.scaled_runs import slower_copy
 
 from headless_chromium import CHROMIUM, LAUNCH_FLAGS, needs_chromium
 
@@ -101,9 +104,89 @@ def test_profile_report_flag_writes_the_report_beside_the_run(run_cli: Any, tmp_
     assert failed == [] and external == [] and len(widths) == 4 and all(w > 0 for w in widths)
 
 
+def _metric_cells(report: str, tag: str) -> list[str]:
+    """The cells (unit, avg, min, p50, ...) of ``tag``'s row in report.html's metric table."""
+    row = re.search(rf"<tr><td>{tag}</td>(.*?)</tr>", report)
+    assert row is not None, tag
+    return re.findall(r"<td>([^<]*)</td>", row.group(1))
+
+
+def test_report_prints_large_and_small_figures_in_plain_notation(
+    run_cli: Any, sweep_dir: Path, tmp_path: Path
+) -> None:
+    # one of the sweep's runs recorded 1000 times faster: tens of thousands of tokens/s, times in
+    # thousandths of a ms — the sizes report.html once printed as 1.235e+04 and 1.235e-05
+    first = json.loads((sweep_dir / "sweep_summary.json").read_text())["variations"][0]["run_dirs"][0]
+    fast = slower_copy(sweep_dir / first, tmp_path / "fast", 0.001)
+    result = run_cli("plot", fast, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "out" / "report.html").read_text()
+    tables = "".join(re.findall(r"<table>.*?</table>", report, flags=re.S))
+    assert tables and not re.search(r"\d[eE][+-]?\d", tables)
+    summary = json.loads((fast / "profile_export.json").read_text())
+    for tag in ("output_token_throughput", "inter_token_latency"):
+        avg = _metric_cells(report, tag)[1]
+        assert float(avg.replace(",", "")) == pytest.approx(summary[tag]["avg"], rel=1e-3), (tag, avg)
+    assert summary["output_token_throughput"]["avg"] >= 10_000
+    assert summary["inter_token_latency"]["avg"] < 0.1
+
+
 def test_plot_of_a_directory_without_results_is_one_line_and_exit_2(run_cli: Any, tmp_path: Path) -> None:
     result = run_cli("plot", tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "holds no results" in lines[0] and str(tmp_path) in lines[0]
     assert not (tmp_path / "plots").exists()
+
+
+def test_goodput_chart_starts_at_zero_and_its_legend_hides_no_point(sweep_dir: Path) -> None:
+    from inferload_plugins.plotting.charts import goodput_figure, load
+
+    sweep = load(sweep_dir)
+    fig = goodput_figure(sweep)
+    goodput_ax, ratio_ax = fig.axes
+    fig.canvas.draw()
+    legend = goodput_ax.get_legend().get_window_extent()
+    points = 0
+    for row in sweep.summary["variations"]:
+        load_value = row["variation_values"]["concurrency"]
+        for ax, name in ((goodput_ax, "goodput.avg"), (ratio_ax, "goodput_ratio")):
+            x, y = ax.transData.transform((load_value, row["metrics"][name]["mean"]))
+            assert not legend.contains(x, y), (row["variation_label"], name)
+            points += 1
+    assert points == 6  # concurrency 1, 2 and 4, each a goodput and a ratio point
+    assert goodput_ax.get_ylim()[0] == 0 and ratio_ax.get_ylim()[0] == 0
+
+
+def test_timeseries_panels_never_go_below_zero_and_errors_count_whole_requests(sweep_dir: Path) -> None:
+    from inferload_plugins.plotting.charts import load, per_second, timeseries_figure
+
+    runs = load(sweep_dir).runs
+    assert all(per_second(run)["errors"].sum() == 0 for run in runs)  # a flat zero line: the old -0.05
+    fig = timeseries_figure(runs)
+    fig.canvas.draw()
+    assert [ax.get_ylim()[0] for ax in fig.axes] == [0, 0, 0]
+    errors = fig.axes[-1]
+    assert errors.get_ylim()[1] >= 1
+    ticks = [tick for tick in errors.get_yticks() if errors.get_ylim()[0] <= tick <= errors.get_ylim()[1]]
+    assert ticks and all(float(tick).is_integer() and tick >= 0 for tick in ticks)
+
+
+def test_profile_report_on_a_sweep_writes_the_sweeps_own_report_and_curves(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "--concurrency", "1,2", "--request-count", "6", "--osl", "6", "--isl", "8",
+                     "--streaming", "--ui", "none", "--goodput", "time_to_first_token:1000", "--report",
+                     "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "inferload-sim-chat-sweep"
+    for variation in ("v00-concurrency1", "v01-concurrency2"):  # each run's own, as before
+        assert (root / variation / "report.html").is_file()
+    names = sorted(p.name for p in (root / "plots").glob("*.png"))
+    assert {"sweep_throughput_latency.png", "sweep_goodput.png", "timeseries.png"} <= set(names), names
+    for name in names:
+        assert_drawn(root / "plots" / name)
+    report = (root / "report.html").read_text()
+    assert report.count('<img alt="') == len(names)
+    assert "concurrency1" in report and "concurrency2" in report and "(sweep)</h2>" in report
+    assert not (root / "plots" / "report.html").exists()  # the page sits beside sweep_summary.json

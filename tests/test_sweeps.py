@@ -144,3 +144,107 @@ def test_sweep_bad_input_is_one_line_and_exit_2(run_cli: Any, tmp_path: Path) ->
         assert len(lines) == 1 and message in lines[0], (args, result.stderr)
         assert "Traceback" not in result.stderr
     assert not any(tmp_path.iterdir())  # nothing ran
+
+
+def test_compare_and_plot_accept_a_sweep_variation_directory_of_trials(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("profile", "--concurrency", "1,2", "--num-profile-runs", "2", *TINY,
+                     "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "inferload-sim-chat-sweep"
+    first, second = root / "v00-concurrency1", root / "v01-concurrency2"
+    assert sorted(p.name for p in first.iterdir()) == ["trial00", "trial01"]  # no summary of its own
+    compared = run_cli("compare", first, second, "-o", tmp_path / "compare.json")
+    assert compared.returncode == 0, compared.stderr
+    doc = json.loads((tmp_path / "compare.json").read_text())
+    [unit] = doc["comparisons"]
+    assert {row["interval_over"] for row in unit["rows"] if row["ci_low"] is not None} == {"trials"}
+    # the trial means are the sweep's own: the same figures its summary reports for the two variations
+    sweep = {row["variation_label"]: row["metrics"] for row in _summary(root)["variations"]}
+    row = next(row for row in unit["rows"] if row["metric"] == "request_throughput.avg")
+    assert row["baseline"] == sweep["concurrency1"]["request_throughput.avg"]["mean"]
+    assert row["candidate"] == sweep["concurrency2"]["request_throughput.avg"]["mean"]
+    plotted = run_cli("plot", first, "-o", tmp_path / "plots")
+    assert plotted.returncode == 0, plotted.stderr
+    report = (tmp_path / "plots" / "report.html").read_text()
+    assert "run concurrency1" in report and (tmp_path / "plots" / "cdf_request_latency.png").is_file()
+
+
+def test_sweep_lists_come_from_the_environment_and_the_config_file_too(run_cli: Any, tmp_path: Path) -> None:
+    def labels(root: Path) -> list[str]:
+        return [row["variation_label"] for row in _summary(root / "inferload-sim-chat-sweep")["variations"]]
+
+    result = run_cli("profile", "--request-count", "4", "--osl", "4", "--ui", "none", "--artifact-dir",
+                     tmp_path / "env", env={"INFERLOAD_CONCURRENCY": "1,2", "INFERLOAD_ISL": "[8, 16]"})
+    assert result.returncode == 0, result.stderr
+    assert labels(tmp_path / "env") == ["concurrency1-isl8", "concurrency1-isl16", "concurrency2-isl8",
+                                        "concurrency2-isl16"]
+    config = tmp_path / "sweep.yaml"
+    config.write_text("concurrency: [1, 2]\nrequest-rate: '50,100'\n")
+    result = run_cli("profile", *TINY, "-f", config, "--artifact-dir", tmp_path / "file")
+    assert result.returncode == 0, result.stderr
+    # axes from the environment or a file in the order the flags are listed (--help): concurrency first
+    assert labels(tmp_path / "file") == ["concurrency1-request_rate50", "concurrency1-request_rate100",
+                                         "concurrency2-request_rate50", "concurrency2-request_rate100"]
+    # the usual precedence: the command line over the environment's list, the environment over the file
+    result = run_cli("profile", *TINY, "--concurrency", "3", "-f", config, "--request-count", "3",
+                     "--artifact-dir", tmp_path / "cli", env={"INFERLOAD_REQUEST_RATE": "200"})
+    assert result.returncode == 0, result.stderr
+    runs = sorted(p.name for p in (tmp_path / "cli").iterdir())
+    assert runs == ["inferload-sim-chat-request_rate200-concurrency3"], runs  # one run, no sweep
+    assert "request rate 200 req/s" in result.stdout + result.stderr
+
+
+def test_a_bad_sweep_list_from_the_environment_or_file_is_one_line_naming_it(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", *TINY, "--artifact-dir", tmp_path, env={"INFERLOAD_CONCURRENCY": "1,,2"})
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "INFERLOAD_CONCURRENCY: '1,,2' is an empty list or has an empty item" in result.stderr
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"concurrency": [4, "many"]}))
+    result = run_cli("profile", *TINY, "-f", config, "--artifact-dir", tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"concurrency in config file {config}: '4,many' is not a int or a list of them" in result.stderr
+    assert not any(tmp_path.glob("inferload-*"))  # refused before any run
+
+
+def test_a_search_reports_intervals_as_a_sweep_does_and_lists_its_rows_by_load(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    # two decoding slots: a third concurrent request waits for a whole response (48 decode steps of >= 5 ms
+    # each, over 240 ms) and misses a 150 ms TTFT SLO, two fit one step (~5 ms): concurrency 1 and 2 pass,
+    # 4 fails, so the bisection probes 3 after 4 — the probe order differs from the load order
+    slow = {"INFERLOAD_SIM_MAX_RUNNING_SEQS": "2"}
+    common = ("--goodput", "time_to_first_token:150", "--request-count", "6", "--osl", "48", "--isl", "8",
+              "--streaming", "--ui", "none", "--num-profile-runs", "2", "--artifact-dir", tmp_path)
+    search = run_cli("profile", "--search-max-load", "--max-variations", "4", *common, env=slow)
+    assert search.returncode == 0, search.stderr
+    sweep = run_cli("profile", "--concurrency", "1,2", *common, env=slow)
+    assert sweep.returncode == 0, sweep.stderr
+    docs = {kind: _summary(tmp_path / f"inferload-sim-chat-{kind}") for kind in ("search", "sweep")}
+    for doc in docs.values():  # two trials: every figure has its interval, in both kinds
+        for row in doc["variations"]:
+            assert all(block["n"] == 2 and block["ci_low"] is not None and block["ci_high"] is not None
+                       for block in row["metrics"].values()), row
+    answer = docs["search"]["search"]
+    rows = {row["variation_index"]: row for row in docs["search"]["variations"]}
+    for probe in answer["probes"]:
+        ratio = rows[probe["variation_index"]]["metrics"]["goodput_ratio"]
+        assert (probe["goodput_ratio_ci_low"], probe["goodput_ratio_ci_high"]) == (ratio["ci_low"],
+                                                                                   ratio["ci_high"])
+    loads = [probe["load"] for probe in answer["probes"]]
+    assert loads == sorted(loads)
+    probe_order = [row["variation_values"]["concurrency"] for row in docs["search"]["variations"]]
+    assert probe_order != sorted(probe_order), probe_order  # the bisection went back below 4
+    table = search.stdout[search.stdout.index("rows by load"):].splitlines()[2:2 + len(probe_order)]
+    assert [int(line.split()[1].removeprefix("concurrency")) for line in table] == sorted(probe_order)
+
+
+def test_rerank_documents_lists_sweep_from_the_environment_as_on_the_command_line(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "--endpoint-type", "rerank", "--request-count", "2", "--isl", "8", "--ui",
+                     "none", "--artifact-dir", tmp_path, env={"INFERLOAD_RERANK_DOCUMENTS": "2,3"})
+    assert result.returncode == 0, result.stderr
+    rows = _summary(tmp_path / "inferload-sim-rerank-sweep")["variations"]
+    assert [row["variation_label"] for row in rows] == ["rerank_documents2", "rerank_documents3"]

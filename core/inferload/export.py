@@ -146,11 +146,14 @@ def format_stat(
 
 
 def compact_stat(value: float, unit: str | None, stat: str = "avg") -> str:
-    """A statistic in four significant figures (``0.1235``, ``1,235``) for narrow tables, except a whole
-    count, which is printed in full as an integer (``12,345`` tokens, never ``1.234e+04``)."""
+    """A statistic in about four significant figures in plain notation (``0.1235``, ``1,235``, ``12,346``
+    tokens/s, never ``1.235e+04``; :func:`inferload.number_text.plain_number`) for narrow tables, except
+    a whole count, which is printed in full as an integer (``12,345`` tokens)."""
+    from inferload.number_text import plain_number
+
     if is_whole_count(value, unit, stat):
         return format_stat(value, unit, stat)
-    return f"{value:,.4g}"
+    return plain_number(value)
 
 
 def summary_block(block: Mapping[str, Any]) -> dict[str, Any]:

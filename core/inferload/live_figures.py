@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from inferload.number_text import plain_number
 from inferload.runstate import RunState
 
 PERCENTILES = (("TTFT", "time_to_first_token", "ms"), ("ITL", "inter_token_latency", "ms"),
@@ -22,10 +23,11 @@ THROUGHPUT = ("tok/s", "output_token_throughput")
 
 
 def _number(value: float) -> str:
-    """Three significant figures at most, thousands grouped: 0.123, 12.3, 456, 12,345."""
+    """Three significant figures at most, thousands grouped, never an exponent: 0.123, 12.3, 456, 12,345,
+    0.0000123."""
     if abs(value) >= 100:
         return f"{value:,.0f}"
-    return f"{value:.3g}"
+    return plain_number(value, 3)
 
 
 def percentile_text(label: str, block: Mapping[str, Any] | None, unit: str) -> str | None:

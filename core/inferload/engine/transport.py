@@ -73,6 +73,11 @@ class ResponseSink(Protocol):
     # Optional: ``def on_body_read(self, data: bytes, ts_ns: int, read_ns: int) -> None`` -- a transport
     # that stamps reads with the kernel's receive time calls it instead of ``on_body`` when the sink has
     # it, with the user-space read time too (``read_ns``; 0 when ``ts_ns`` is that time).
+    # Optional: ``ended: bool`` -- True once the sink wants no more of the body (its parser ended the
+    # request, e.g. at a first event of another dialect): a transport that reads in the request's task
+    # stops reading and closes the connection (BaseTransport.relay does); the protocol transport's task is
+    # cancelled by the worker instead.
+
     # Optional: ``def on_sent(self, ts_ns: int) -> None`` -- a transport that can calls it with
     # ``perf_counter_ns()`` taken immediately before the request's first byte is written (after taking a
     # pooled connection and building the request), which then becomes the request's start time.
@@ -185,11 +190,15 @@ class BaseTransport:
     async def relay(tried: Attempt, status: int, chunks: AsyncIterator[bytes], sink: ResponseSink) -> None:
         """Hand a client library's response to ``sink``: the status, then each body chunk as it arrives,
         each stamped with ``perf_counter_ns()``; ``tried.received`` counts the bytes (also when the
-        body is cut short, for the TransportError)."""
+        body is cut short, for the TransportError). Stops at the first chunk after which ``sink.ended`` is
+        true: leaving the client library's response unread closes its connection, so the server sees the
+        client hang up as with the protocol transport."""
         sink.on_headers(status, perf_counter_ns())
         async for data in chunks:
             tried.received += len(data)
             sink.on_body(data, perf_counter_ns())
+            if getattr(sink, "ended", False):
+                break
 
     def transport_error(self, exc: BaseException, bytes_sent: int, bytes_received: int) -> TransportError:
         """``exc`` as a TransportError: the kind and message prefix of the first :meth:`_errors` entry it

@@ -165,7 +165,7 @@ class _Exchange:
     """
 
     __slots__ = (
-        "abort", "client_error", "deadline_ns", "error_body", "last_ns", "parser", "record", "stop",
+        "abort", "client_error", "deadline_ns", "ended", "error_body", "last_ns", "parser", "record", "stop",
         "wall_offset",
     )
 
@@ -181,6 +181,8 @@ class _Exchange:
         self.wall_offset = wall_offset
         self.stop: Any = None
         """Called with this exchange when the parser raises StopResponse: the worker ends the request."""
+        self.ended = False
+        """True once the parser raised StopResponse: a transport reading in the task stops (ResponseSink)."""
 
     def on_sent(self, ts_ns: int) -> None:
         """The transport's stamp, immediately before the first byte is written: the request's start."""
@@ -201,6 +203,7 @@ class _Exchange:
                     self.parser.feed(data, ts_ns)
                 except StopResponse as stop:  # e.g. the first event is of another dialect: end it now
                     self.client_error = stop.error
+                    self.ended = True
                     if self.stop is not None:
                         self.stop(self)
                 except Exception as exc:  # noqa: BLE001 - a parser bug fails this request, not the exchange
@@ -587,7 +590,8 @@ class Worker:
     def _stop_exchange(self, exchange: _Exchange) -> None:
         """End a request its parser gave up on (StopResponse) at once: cancel its task when the body read
         came from outside it (the protocol transport's callbacks). A transport that reads inside the task
-        reads on with the parser off; either way the record's error is the parser's."""
+        stops at ``exchange.ended`` (BaseTransport.relay) and returns; either way the connection is closed
+        and the record's error is the parser's."""
         if self.inflight.get(exchange) is not asyncio.current_task(self.loop):
             self._abort(exchange, STOPPED)
 

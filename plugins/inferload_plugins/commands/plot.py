@@ -7,19 +7,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING
 
 from inferload import hookimpl
 from inferload.types import CommandSpec, ExporterSpec, OptionsSpec
+from inferload_plugins.plotting.options import ReportOptions
 
 if TYPE_CHECKING:
     from inferload.export import ExportContext
     from inferload.registry import PluginRegistry
 
-REPORT = "report.html"
-PLOTS = "plots"
 
 
 @hookimpl
@@ -37,14 +34,7 @@ def register_commands() -> list[CommandSpec]:
 @hookimpl
 def register_exporters() -> list[ExporterSpec]:
     return [ExporterSpec(name="report", description="With --report: report.html and plots/*.png",
-                         filenames=(REPORT,), export=export_report)]
-
-
-class ReportOptions(BaseModel):
-    """``inferload profile --report``."""
-
-    report: bool = Field(False, description="also write report.html (self-contained, opens offline) and "
-                         "plots/*.png")
+                         filenames=("report.html",), export=export_report)]
 
 
 @hookimpl
@@ -58,23 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="directory for the PNGs and report.html (default: DIR/plots of the first DIR)")
 
 
-def write(items: list[Any], out: Path) -> list[Path]:
-    """The charts into ``out``, then ``out/report.html``; returns every path written."""
-    from inferload.artifact_files import write_artifact
-    from inferload_plugins.plotting.charts import draw_all
-    from inferload_plugins.plotting.report import build_report
-
-    images = draw_all(items, out)
-    return [*images, write_artifact(out, REPORT, build_report(items, images))]
-
-
 def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from inferload_plugins.plotting.charts import load
+    from inferload_plugins.plotting.report import PLOTS, write_report
 
     # a UsageError names a directory with no results; each run is named as the user typed its directory
     items = [load(Path(d).expanduser(), name=d) for d in args.dirs]
     out = Path(args.output).expanduser() if args.output else Path(args.dirs[0]).expanduser() / PLOTS
-    for path in write(items, out):
+    for path in write_report(items, out):
         sys.stdout.write(f"{path}\n")
     return 0
 
@@ -85,6 +66,7 @@ def export_report(context: ExportContext) -> list[Path]:
     if not context.config.options(ReportOptions).report:
         return []
     from inferload_plugins.plotting.charts import RunData, load_run
+    from inferload_plugins.plotting.report import PLOTS, write_report
 
     root = Path(context.artifact_dir)
     try:
@@ -92,8 +74,4 @@ def export_report(context: ExportContext) -> list[Path]:
     except Exception:  # noqa: BLE001 - no profile_export.json on disk (its exporter is disabled)
         data = RunData(root.name, root, context.summary)
     data.summary = context.summary
-    written = write([data], root / PLOTS)
-    report = written.pop()
-    final = root / REPORT
-    report.replace(final)
-    return [*written, final]
+    return write_report([data], root / PLOTS, page_dir=root)

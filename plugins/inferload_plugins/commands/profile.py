@@ -475,7 +475,8 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
 
     settings = {*ProfileConfig.model_fields, *declared_options(registry, ProfileConfig.model_fields)}
     cli = {name: value for name, value in vars(args).items() if name in settings}
-    axes, cli = split_axes(cli)  # list-valued flags: a sweep (each value checked when it runs)
+    # list-valued flags, INFERLOAD_ variables or config-file keys: a sweep (each value checked when it runs)
+    axes, cli = split_axes(cli, args.config_file)
     first = {name: values[0] for name, values in axes.items()}
     config = ProfileConfig.load({**cli, **first}, args.config_file, registry=registry,
                                 disabled_options=disabled_options(registry)).with_plugin_defaults(registry)
@@ -517,11 +518,20 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
         return run_profile(
             config, registry, argv=sys.argv[1:], tokenizer=tokenizer, start_target=start_target
         )
+    from inferload_plugins.plotting.options import ReportOptions
     from inferload_plugins.sweeps.load_search import search_max_load
     from inferload_plugins.sweeps.sweep import Sweep, Variation
 
-    sweep = Sweep(cli, args.config_file, registry, argv=sys.argv[1:], tokenizer=tokenizer,
-                  start_target=start_target)
+    report = None
+    try:
+        wants_report = config.options(ReportOptions).report
+    except LookupError:  # the plot command (which declares --report) is disabled
+        wants_report = False
+    if wants_report:  # each run writes its own; the sweep adds its curves
+        from inferload_plugins.plotting.report import write_sweep_report as report
+    # with the axes' first values: an axis read from INFERLOAD_ or the file must not be read there again
+    sweep = Sweep({**cli, **first}, args.config_file, registry, argv=sys.argv[1:], tokenizer=tokenizer,
+                  start_target=start_target, after_summary=report)
     if sweeps.search_max_load:
         return search_max_load(sweep)
     if variations:

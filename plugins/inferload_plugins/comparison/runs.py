@@ -4,7 +4,8 @@ A *unit* is what is compared with its counterpart: the runs (one, or several tri
 Sources, found in this order inside a directory (or given as a file):
 
 - ``sweep_summary.json`` (inferload sweep or trials): one unit per variation, keyed by its label, its runs
-  the trial directories listed in ``run_dirs``;
+  the trial directories listed in ``run_dirs``; a sweep variation's directory holding only ``trialNN/``
+  reads as a trials directory (``inferload_plugins.shared.sweep_summary``);
 - ``profile_export.json`` (inferload) or ``profile_export_aiperf.json`` (AIPerf, the same top-level layout:
   ``{tag: {"unit", "avg", "p50", …}}``): one unit, key ``""``.
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from inferload.errors import UsageError
+from inferload_plugins.shared.sweep_summary import read_sweep_summary
 
 SUMMARY_FILES = ("profile_export.json", "profile_export_aiperf.json")
 
@@ -85,15 +87,14 @@ def load_units(path: Path) -> dict[str, list[Run]]:
     """``{variation label or "": [runs]}`` of ``path``; see the module docstring."""
     if not path.exists():
         raise UsageError(f"{path} does not exist; give a run or sweep directory (or a profile export file)")
-    summary = path / "sweep_summary.json" if path.is_dir() else None
-    if summary is not None and summary.is_file():
-        doc = json.loads(summary.read_text(encoding="utf-8"))
+    doc = read_sweep_summary(path)
+    if doc is not None:
         units: dict[str, list[Run]] = {}
         single = doc.get("kind") not in ("sweep", "search")
         for row in doc.get("variations", []):
             key = "" if single else row["variation_label"]
             units[key] = [load_run(path / run_dir) for run_dir in row["run_dirs"]]
         if not units:
-            raise UsageError(f"{summary} lists no variations")
+            raise UsageError(f"{path / 'sweep_summary.json'} lists no variations")
         return units
     return {"": [load_run(path)]}

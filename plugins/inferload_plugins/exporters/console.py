@@ -11,6 +11,7 @@ from typing import Any
 from inferload import hookimpl
 from inferload.export import format_stat, metric_label
 from inferload.metrics_engine import is_aggregate
+from inferload.number_text import plain_number
 from inferload.types import ExporterSpec
 
 FILENAME = "profile_export_console.txt"
@@ -42,7 +43,7 @@ def load_text(config: dict[str, Any]) -> str:
     if rate is None:
         return f"concurrency {concurrency if concurrency is not None else 1}"
     pattern = config.get("arrival_pattern")
-    text = f"request rate {rate:g} req/s" + (f" ({pattern})" if pattern else "")
+    text = f"request rate {plain_number(rate, 6)} req/s" + (f" ({pattern})" if pattern else "")
     return text + (f", concurrency <= {concurrency}" if concurrency is not None else "")
 
 
@@ -51,7 +52,7 @@ def segments_text(segments: list[dict[str, Any]]) -> str:
     first two and last targets."""
     def target(segment: dict[str, Any]) -> str:
         rate = segment.get("request_rate")
-        text = f"{rate:g}" if rate is not None else f"concurrency {segment.get('concurrency')}"
+        text = plain_number(rate, 6) if rate is not None else f"concurrency {segment.get('concurrency')}"
         return text + (" paused" if segment.get("paused") else "")
 
     targets = [target(segment) for segment in segments]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from inferload import hookimpl
+from inferload.number_text import plain_number
 from inferload.types import ExporterSpec
 
 FILENAME = "load_segments.csv"
@@ -30,7 +31,8 @@ def rows(segments: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     first = segments[0]["start_ns"]
     table = []
     for s in segments:
-        target = f"{s['request_rate']:g} req/s" if "request_rate" in s else f"{s['concurrency']} in flight"
+        target = (f"{plain_number(s['request_rate'], 6)} req/s" if "request_rate" in s
+                  else f"{s['concurrency']} in flight")
         row = [str(s["index"]), f"{(s['start_ns'] - first) / 1e9:.2f}", target, "yes" if s["paused"] else "",
                s["source"], f"{s['duration_sec']:.2f}", str(s["requests_sent"]), str(s["error_count"]),
                _number(s["achieved_request_rate"]), _number(s["average_concurrency"])]

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from inferload.errors import UsageError
+from inferload.number_text import plain_number
+from inferload_plugins.shared.sweep_summary import read_sweep_summary
 
 CDF_METRICS = (("time_to_first_token", "TTFT"), ("inter_token_latency", "ITL"),
                ("request_latency", "request latency"))
@@ -58,10 +60,10 @@ class SweepData:
 def load(path: Path, name: str | None = None) -> RunData | SweepData:
     """A run or sweep directory (named ``name``, default its directory name); a UsageError (exit 2)
     naming ``path`` when it holds no results. A sweep's runs are its variations' first trials, named by
-    variation label."""
+    variation label; a sweep variation's directory of ``trialNN/`` reads as a trials directory."""
     name = name or path.name
-    if (path / "sweep_summary.json").is_file():
-        summary = json.loads((path / "sweep_summary.json").read_text(encoding="utf-8"))
+    summary = read_sweep_summary(path)
+    if summary is not None:
         runs = [load_run(path / row["run_dirs"][0], row["variation_label"])
                 for row in summary.get("variations", []) if row.get("run_dirs")]
         return SweepData(name, path, summary, runs)
@@ -99,12 +101,28 @@ def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
     return fig, ax
 
 
-def _save(fig: Any, ax: Any, out: Path, name: str, legend: bool) -> Path:
-    from matplotlib import pyplot as plt
+def _finish(fig: Any, ax: Any, legend: bool) -> Any:
+    """Legend (when asked), plain-notation ticks and the layout of a drawn figure; returns ``fig``."""
+    from matplotlib.ticker import FuncFormatter
 
     if legend:
         ax.legend(fontsize=8)
+    plain = FuncFormatter(lambda value, _position: plain_number(value, 6))
+    for axes in fig.axes:  # tick labels in plain notation: 20,000 tokens/s, never 2e4 or an offset
+        axes.xaxis.set_major_formatter(plain)
+        axes.yaxis.set_major_formatter(plain)
     fig.tight_layout()
+    return fig
+
+
+def _save(fig: Any, ax: Any, out: Path, name: str, legend: bool) -> Path:
+    return _write(_finish(fig, ax, legend), out, name)
+
+
+def _write(fig: Any, out: Path, name: str) -> Path:
+    """Write a finished figure as ``out/name`` (PNG) and close it."""
+    from matplotlib import pyplot as plt
+
     path = out / name
     fig.savefig(path, format="png")
     plt.close(fig)
@@ -158,8 +176,17 @@ def per_second(run: RunData) -> dict[str, np.ndarray]:
 
 
 def timeseries_chart(runs: Sequence[RunData], out: Path) -> Path | None:
-    """Three stacked panels per second: output token throughput, mean TTFT, errors; one line per run."""
+    """:func:`timeseries_figure` as ``timeseries.png`` in ``out``; None without data."""
+    fig = timeseries_figure(runs)
+    return None if fig is None else _write(fig, out, "timeseries.png")
+
+
+def timeseries_figure(runs: Sequence[RunData]) -> Any:
+    """Three stacked panels per second: output token throughput, mean TTFT, errors; one line per run.
+    Every panel starts at 0 (none of them can be negative); the errors panel counts in whole requests
+    and reaches at least 1. None without data."""
     import matplotlib
+    from matplotlib.ticker import MaxNLocator
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
@@ -175,9 +202,13 @@ def timeseries_chart(runs: Sequence[RunData], out: Path) -> Path | None:
             ax.plot(series["second"], series[key], marker="o", markersize=3, label=name)
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
+        ax.set_ylim(bottom=0)
+    errors = axes[-1]
+    errors.yaxis.set_major_locator(MaxNLocator(integer=True))
+    errors.set_ylim(0, max(1.0, errors.get_ylim()[1]))
     axes[0].set_title("per second since the first request")
     axes[-1].set_xlabel("second")
-    return _save(fig, axes[0], out, "timeseries.png", legend=True)
+    return _finish(fig, axes[0], legend=True)
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -215,8 +246,15 @@ def sweep_curve_chart(sweep: SweepData, out: Path) -> Path | None:
 
 
 def goodput_chart(sweep: SweepData, out: Path) -> Path | None:
+    """:func:`goodput_figure` as ``sweep_goodput.png`` in ``out``; None when it draws nothing."""
+    fig = goodput_figure(sweep)
+    return None if fig is None else _write(fig, out, "sweep_goodput.png")
+
+
+def goodput_figure(sweep: SweepData) -> Any:
     """Goodput (requests/s) and, on a second axis, the goodput ratio against the load of a one-axis
-    sweep; None without --goodput or with several axes."""
+    sweep; None without --goodput or with several axes. Both axes start at 0; the legend sits below
+    the plot, where it hides no point."""
     axes = sweep.summary.get("axes") or []
     if len(axes) != 1:
         return None
@@ -232,9 +270,10 @@ def goodput_chart(sweep: SweepData, out: Path) -> Path | None:
     ratio_ax.plot([r[0] for r in rows], [r[2] for r in rows], "^:", color="tab:green", label="goodput ratio")
     ratio_ax.set_ylabel("goodput ratio")
     ratio_ax.set_ylim(0, 1.05)
+    ax.set_ylim(bottom=0)
     handles = ax.get_legend_handles_labels()[0] + ratio_ax.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=8, loc="lower left")
-    return _save(fig, ax, out, "sweep_goodput.png", legend=False)
+    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
+    return _finish(fig, ax, legend=False)
 
 
 def draw_all(items: Sequence[RunData | SweepData], out: Path) -> list[Path]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from inferload.export import compact_stat
 from inferload_plugins.plotting.charts import RunData, SweepData
+from inferload_plugins.shared.sweep_summary import table_rows
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
 margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}
@@ -39,7 +40,7 @@ def metric_table(summary: dict[str, Any]) -> str:
 
 def sweep_table(summary: dict[str, Any]) -> str:
     """One row per variation: label and each headline figure's mean (± interval half width)."""
-    rows = summary.get("variations", [])
+    rows = table_rows(summary)
     names = list(rows[0]["metrics"]) if rows else []
     out = ["<table><tr><th>variation</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"]
     for row in rows:
@@ -93,3 +94,27 @@ def build_report(items: Sequence[RunData | SweepData], images: Sequence[Path]) -
             body.append(run_section(item))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>inferload report</title>"
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+REPORT = "report.html"
+PLOTS = "plots"
+
+
+def write_report(
+    items: Sequence[RunData | SweepData], out: Path, *, page_dir: Path | None = None
+) -> list[Path]:
+    """Every chart ``items`` allow into ``out``, then :data:`REPORT` into ``page_dir`` (default ``out``;
+    its images are inline, so it opens anywhere); returns every path written, the page last."""
+    from inferload.artifact_files import write_artifact
+    from inferload_plugins.plotting.charts import draw_all
+
+    images = draw_all(items, out)
+    return [*images, write_artifact(page_dir or out, REPORT, build_report(items, images))]
+
+
+def write_sweep_report(directory: Path) -> list[Path]:
+    """``inferload profile --report`` on a sweep, search or trials: the sweep's own charts (what
+    ``inferload plot DIR`` draws) in ``DIR/plots``, its report.html in ``DIR``."""
+    from inferload_plugins.plotting.charts import load
+
+    return write_report([load(directory)], directory / PLOTS, page_dir=directory)

@@ -396,7 +396,9 @@ class SimulatorApp:
         trace.model, trace.prompt_tokens = emb.model, emb.prompt_tokens
         trace.id = f"embd-{trace.received_ns:x}"
         if fault is None and self.engine is None:
-            conn.write(wire.response(200, emb.body(self.config.seed), keep_alive=req.keep_alive))
+            body = emb.body(self.config.seed)
+            trace.scheduled_ns = trace.finished_ns = time.time_ns()  # --fast: an encoding costs nothing
+            conn.write(wire.response(200, body, keep_alive=req.keep_alive))
             trace.headers_ns = trace.last_chunk_ns = time.time_ns()
             trace.chunk_ns.append(trace.last_chunk_ns)
             self.metrics.prompt_tokens += emb.prompt_tokens
@@ -406,13 +408,18 @@ class SimulatorApp:
 
     async def _embed(self, emb: AnyEncoding, req: Request, conn: Connection, trace: Trace,
                      fault: Fault | None, error_body: ErrorBody | None) -> None:
-        """Encoder requests cost one prefill pass of their tokens; they do not share the generation batch."""
+        """Encoder requests cost one prefill pass of their tokens; they do not share the generation batch.
+        The truth log's ``scheduled_ns`` and ``finished_ns`` are that pass's start and end (no token: no
+        ``first_token_ns``)."""
         try:
             if await self._before_body(req, conn, trace, fault, error_body):
                 return
+            trace.scheduled_ns = time.time_ns()
             if not self.config.fast:
                 await asyncio.sleep(emb.prompt_tokens / self.config.prefill_tokens_per_s)
-            await self._send_whole(req, conn, trace, emb.body(self.config.seed), fault)
+            body = emb.body(self.config.seed)
+            trace.finished_ns = time.time_ns()
+            await self._send_whole(req, conn, trace, body, fault)
             if trace.outcome == "ok":
                 self.metrics.prompt_tokens += emb.prompt_tokens
         except asyncio.CancelledError:

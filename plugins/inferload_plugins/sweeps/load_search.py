@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from inferload.errors import EXIT_OK
+from inferload.number_text import plain_number
 from inferload_plugins.sweeps.options import SweepOptions
 from inferload_plugins.sweeps.sweep import Sweep, Variation
 
@@ -35,10 +36,13 @@ def search_max_load(sweep: Sweep) -> int:
         sweep.config_for(variation.values)
         code = sweep.run_variation(variation, None)
         row = sweep.results[-1].row(options.confidence_level)
-        ratio_block = row["metrics"].get("goodput_ratio")
-        ratio = ratio_block["mean"] if ratio_block else 0.0
+        ratio_block = row["metrics"].get("goodput_ratio") or {}
+        ratio = ratio_block.get("mean", 0.0)
         ok = code == EXIT_OK and ratio >= target
-        probes.append({"load": variation.values[axis], "goodput_ratio": ratio, "passed": ok,
+        # the ratio's interval over trials as the summary row reports it (null with one trial, as there)
+        probes.append({"load": variation.values[axis], "goodput_ratio": ratio,
+                       "goodput_ratio_ci_low": ratio_block.get("ci_low"),
+                       "goodput_ratio_ci_high": ratio_block.get("ci_high"), "passed": ok,
                        "variation_index": variation.index, "exit_code": code})
         return None if code >= 128 else ok
 
@@ -82,16 +86,22 @@ def search_max_load(sweep: Sweep) -> int:
 def search_text(answer: dict[str, Any]) -> str:
     """The answer and the curve as printed on the console."""
     flag = "--" + answer["axis"].replace("_", "-")
-    lines = ["", f"max load search over {flag} (goodput ratio >= {answer['min_goodput_ratio']:g}):"]
+    def load(value: float) -> str:
+        return plain_number(value, 6)
+
+    lines = ["", f"max load search over {flag} (goodput ratio >= {load(answer['min_goodput_ratio'])}):"]
     for probe in answer["probes"]:
         mark = "pass" if probe["passed"] else "FAIL"
-        lines.append(f"  {flag} {probe['load']:<10g} goodput ratio {probe['goodput_ratio']:.3f}  {mark}")
+        low, high = probe.get("goodput_ratio_ci_low"), probe.get("goodput_ratio_ci_high")
+        interval = "" if low is None or high is None else f" [{low:.3f}, {high:.3f}]"
+        ratio = f"{probe['goodput_ratio']:.3f}{interval}"
+        lines.append(f"  {flag} {load(probe['load']):<10} goodput ratio {ratio}  {mark}")
     if answer["max_load"] is None:
-        lines.append(f"no probed load met the SLOs; the lowest ({answer['probes'][0]['load']:g}) did not"
+        lines.append(f"no probed load met the SLOs; the lowest ({load(answer['probes'][0]['load'])}) did not"
                      if answer["probes"] else "no probe ran")
     else:
         bound = answer["first_failing_load"]
-        upper = f", below {bound:g}" if bound is not None else " (no failing load found: raise "\
+        upper = f", below {load(bound)}" if bound is not None else " (no failing load found: raise "\
             "--max-variations)"
-        lines.append(f"max load: {flag} {answer['max_load']:g}{upper}")
+        lines.append(f"max load: {flag} {load(answer['max_load'])}{upper}")
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ exponential probe, then a bisection (:class:`LoadSearch`). Layout and definition
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv
 import io
@@ -18,6 +19,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import sys
 import time
 import uuid
@@ -30,7 +32,9 @@ from inferload.artifact_files import artifact_dir_for, clear_run_dir, model_dir_
 from inferload.config import ProfileConfig, flag_name
 from inferload.errors import EXIT_OK, UsageError
 from inferload.export import json_safe
+from inferload.number_text import plain_number
 from inferload_plugins.shared.confidence import CV_WARNING, t_interval
+from inferload_plugins.shared.sweep_summary import table_rows
 from inferload_plugins.sweeps.options import SweepOptions
 
 if TYPE_CHECKING:
@@ -50,6 +54,7 @@ SWEEPABLE: dict[str, type] = {
     "osl": int,
     "osl_stddev": float,
     "num_dataset_entries": int,
+    "rerank_documents": int,
 }
 """The load and dataset flags that take a comma-separated list (a sweep axis), with their value type."""
 
@@ -74,7 +79,6 @@ class SweepList(list):  # type: ignore[type-arg]
 def sweep_value(kind: type, flag: str) -> Callable[[str], Any]:
     """An argparse ``type`` for a sweepable flag: ``"8"`` -> 8, ``"1,2,4"`` -> SweepList([1, 2, 4]).
     An empty list or item is an ``ArgumentTypeError`` naming the flag (argparse: one line, exit 2)."""
-    import argparse
 
     def parse(text: str) -> Any:
         items = [item.strip() for item in text.split(",")]
@@ -95,7 +99,6 @@ def sweep_value(kind: type, flag: str) -> Callable[[str], Any]:
 def single_value(kind: type, flag: str) -> Callable[[str], Any]:
     """An argparse ``type`` for a numeric flag that takes no list: a comma is one line naming the flags
     that do."""
-    import argparse
 
     def parse(text: str) -> Any:
         if "," in text:
@@ -121,17 +124,57 @@ class Variation:
     @property
     def label(self) -> str:
         """``concurrency4-isl128``: each swept field and its value, in axis order."""
-        return "-".join(f"{name}{value:g}" for name, value in self.values.items()) or "base"
+        return "-".join(f"{name}{plain_number(value, 6, grouping=False)}"
+                        for name, value in self.values.items()) or "base"
 
     @property
     def dirname(self) -> str:
         return f"v{self.index:02d}-{self.label}"
 
 
-def split_axes(cli: Mapping[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
-    """``(axes, scalars)``: the CLI values given as lists (sweep axes, in flag order) and the rest."""
+def split_axes(
+    cli: Mapping[str, Any], config_file: str | os.PathLike[str] | None = None
+) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """``(axes, scalars)``: the sweepable values given as lists (sweep axes, CLI flags first in flag
+    order, then environment and config-file lists in :data:`SWEEPABLE` order) and the CLI's other values.
+
+    A list reaches a sweep from any of the three sources, with the usual precedence (CLI >
+    ``INFERLOAD_<FLAG>`` > ``-f FILE``): on the command line ``--concurrency 1,4,16``; in the environment
+    ``INFERLOAD_CONCURRENCY=1,4,16`` or the JSON list ``[1,4,16]``; in the file ``concurrency: [1, 4, 16]``
+    or ``concurrency: "1,4,16"``. A single value from the environment or the file is left to the config
+    as before. A bad list is a UsageError naming its source (exit 2)."""
+    from inferload.config import env_names, read_config_file
+
     axes = {name: list(value) for name, value in cli.items() if isinstance(value, SweepList)}
-    return axes, {name: value for name, value in cli.items() if name not in axes}
+    scalars = {name: value for name, value in cli.items() if name not in axes}
+    file_values = read_config_file(config_file) if config_file else {}
+    environ = {key.upper(): value for key, value in os.environ.items()}
+    for name, kind in SWEEPABLE.items():
+        if name in cli:
+            continue
+        env = next((n for n in env_names(name) if n.upper() in environ), None)
+        where, raw = ((env, environ[env.upper()]) if env is not None else
+                      (f"{name.replace('_', '-')} in config file {config_file}", file_values.get(name)))
+        if isinstance(raw, str) and raw.strip().startswith("["):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise UsageError(f"{where} is not a JSON list: {raw!r}; give one like [1,2,4] or "
+                                 "1,2,4") from None
+        listed = isinstance(raw, list)
+        if listed:
+            raw = ",".join(str(item) for item in raw)
+        if not isinstance(raw, str) or not (listed or "," in raw):
+            continue  # one value: the config reads it as before
+        try:
+            value = sweep_value(kind, where)(raw)
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"{where}: {exc}") from None
+        if isinstance(value, SweepList):
+            axes[name] = list(value)
+        else:  # a one-item list
+            scalars[name] = value
+    return axes, scalars
 
 
 def expand(axes: Mapping[str, Sequence[Any]], max_variations: int) -> list[Variation]:
@@ -208,8 +251,12 @@ class Sweep:
         argv: Sequence[str],
         tokenizer: Any,
         start_target: Callable[[], Any] | None,
+        after_summary: Callable[[Path], Any] | None = None,
     ) -> None:
         self.cli = dict(cli)
+        self.after_summary = after_summary
+        """Called with the root directory once sweep_summary.json is written (``--report``: the sweep's
+        report); what it raises is logged, never the sweep's failure."""
         self.config_file = config_file
         self.registry = registry
         self.argv = list(argv)
@@ -284,6 +331,11 @@ class Sweep:
         try:
             if self.results:
                 self.write_summary({"search": self.search} if self.search else None)
+                if self.after_summary is not None:
+                    try:
+                        self.after_summary(self.directory)
+                    except Exception as exc:  # noqa: BLE001 - the runs and their summary are already on disk
+                        log.warning("the sweep's report was not written: %s: %s", type(exc).__name__, exc)
             if self.api_server is not None and self.state is not None:
                 self.state.sweep = {**(self.state.sweep or {}), "finished": True}
                 linger = self.base.api_linger
@@ -399,16 +451,17 @@ def summary_table(doc: Mapping[str, Any]) -> str:
     interval's half width when there are trials)."""
     shown = ("request_throughput.avg", "output_token_throughput.avg", "time_to_first_token.p99",
              "request_latency.p99", "goodput_ratio")
-    lines = [f"sweep {doc['sweep_id']} ({doc['kind']}): {len(doc['variations'])} variation(s)",
+    order = ", rows by load (first column: probe order)" if doc["kind"] == "search" else ""
+    lines = [f"sweep {doc['sweep_id']} ({doc['kind']}): {len(doc['variations'])} variation(s){order}",
              "  ".join(["variation".ljust(28), *[name.ljust(28) for name in shown]])]
-    for row in doc["variations"]:
+    for row in table_rows(doc):
         cells = [f"{row['variation_index']} {row['variation_label']}".ljust(28)]
         for name in shown:
             block = row["metrics"].get(name) or {}
             mean = block.get("mean")
-            text = "-" if mean is None else f"{mean:.4g}"
+            text = "-" if mean is None else plain_number(mean)
             if block.get("ci_high") is not None:
-                text += f" ±{block['ci_high'] - mean:.2g}"
+                text += f" ±{plain_number(block['ci_high'] - mean, 2)}"
             cells.append(text.ljust(28))
         lines.append("  ".join(cells))
     return "\n".join(lines) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,3 +233,18 @@ def test_every_setting_has_a_row_in_the_profile_guide_with_its_env_var_and_defau
         assert default == "unset"
     else:
         assert default == _documented_default(info.default)
+
+
+def test_every_setting_and_every_plugin_option_is_a_flag_of_profile(run_cli: Any) -> None:
+    """A core setting or a plugin's declared option without its flag can only be set by env or file: the
+    profile command's parser must offer each one (a merge once dropped --run-label)."""
+    from inferload.plugin_options import declared_options
+
+    registry = load_plugins(LoadRules())
+    result = run_cli("profile", "--help")
+    assert result.returncode == 0, result.stderr
+    flags = set(re.findall(r"--[a-z0-9][a-z0-9-]*", result.stdout))
+    wanted = {*ProfileConfig.model_fields, *declared_options(registry, ProfileConfig.model_fields)}
+    missing = sorted("--" + name.replace("_", "-") for name in wanted
+                     if "--" + name.replace("_", "-") not in flags)
+    assert not missing, f"settings without a profile flag: {missing}"

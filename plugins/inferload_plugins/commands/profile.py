@@ -305,6 +305,7 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         "--goodput", default=_S, metavar="'TAG:VALUE ...'", help="SLOs, e.g. 'time_to_first_token:100'"
     )
     out.add_argument("--artifact-dir", default=_S, metavar="DIR", help="default ./artifacts")
+    out.add_argument("--run-label", default=_S, metavar="TEXT", help="written as run_info.run_label")
     out.add_argument(
         "--ui",
         choices=("none", "simple", "rich"),

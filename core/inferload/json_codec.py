@@ -41,10 +41,15 @@ def loads(data: bytes | str) -> Any:
 
 def dumps(value: Any) -> str:
     """Compact strict JSON text of ``value`` (NaN and ±inf as ``null``)."""
+    return dumpb(value).decode("utf-8")
+
+
+def dumpb(value: Any) -> bytes:
+    """:func:`dumps` as UTF-8 bytes, without a round trip through ``str`` on the common path."""
     try:
-        return _encode(value).decode("utf-8")
+        return _encode(value)
     except (TypeError, ValueError, UnicodeError):
-        return json.dumps(json_safe(value), separators=(",", ":"), allow_nan=False)
+        return json.dumps(json_safe(value), separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 def json_safe(value: Any) -> Any:

@@ -10,10 +10,11 @@ metric plugins over its own requests, with the segment's duration as the benchma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from inferload.load_control import wall_ns
+from inferload.record_store import batches_with_values
 from inferload.records import PROFILING, RequestRecord
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 def segment_report(
     segments: Sequence[LoadSegment],
-    records: Sequence[RequestRecord],
+    records: Iterable[RequestRecord],
     config: ProfileConfig,
     registry: PluginRegistry,
     end_mono_ns: int,
@@ -33,29 +34,45 @@ def segment_report(
     ``concurrency``, ``paused``, ``source``), ``duration_sec``, ``requests_sent`` (started in it, failed
     ones included), ``error_count``, ``achieved_request_rate`` (requests/s), ``average_concurrency``
     (mean requests in flight) and ``metrics`` (tag -> stats block, as at the top level).
-    ``end_mono_ns`` (``perf_counter_ns``) closes a segment still open."""
+    ``end_mono_ns`` (``perf_counter_ns``) closes a segment still open. ``records`` is read once, streamed
+    (the run's record store: with the metric values stored beside the records)."""
     from inferload.export import summary_block
     from inferload.metrics_engine import MetricsAccumulator
 
-    profiling = [r for r in records if r.phase == PROFILING]
+    bounds = [(s.start_mono_ns, end_mono_ns if s.end_mono_ns is None else s.end_mono_ns) for s in segments]
+    accumulators = [MetricsAccumulator(registry, config) for _ in segments]
+    sent = [0] * len(segments)
+    busy = [0] * len(segments)
+    tags = accumulators[0].record_tags if accumulators else ()
+    # one streamed pass, with the metric values stored when each record arrived: none is computed again
+    for batch, values in batches_with_values(records, tags):
+        started: list[tuple[list[RequestRecord], list[Any]]] = [([], []) for _ in segments]
+        for record, known in zip(batch, values, strict=True):
+            if record.phase != PROFILING:
+                continue
+            for i, (start, end) in enumerate(bounds):
+                busy[i] += _overlap(record, start, end)
+                if start <= record.start_ns < end:
+                    started[i][0].append(record)
+                    started[i][1].append(known)
+        for i, (chosen, measured) in enumerate(started):
+            if chosen:
+                accumulators[i].add(chosen, measured=measured)
+                sent[i] += len(chosen)
     report = []
-    for segment in segments:
-        start = segment.start_mono_ns
-        end = segment.end_mono_ns if segment.end_mono_ns is not None else end_mono_ns
+    for segment, (start, end), accumulator, count, in_flight in zip(
+        segments, bounds, accumulators, sent, busy, strict=True
+    ):
         span = max(0, end - start)
-        started = [r for r in profiling if start <= r.start_ns < end]
-        accumulator = MetricsAccumulator(registry, config)
-        accumulator.add(started)
-        metrics = accumulator.final(span) if started and span else {}
-        busy = sum(_overlap(r, start, end) for r in profiling)
+        metrics = accumulator.final(span) if count and span else {}
         report.append({
             **segment.as_dict(),
             "end_ns": wall_ns(end),
             "duration_sec": span / 1e9,
-            "requests_sent": len(started),
+            "requests_sent": count,
             "error_count": accumulator.error_count,
-            "achieved_request_rate": len(started) / (span / 1e9) if span else None,
-            "average_concurrency": busy / span if span else None,
+            "achieved_request_rate": count / (span / 1e9) if span else None,
+            "average_concurrency": in_flight / span if span else None,
             "metrics": {tag: summary_block(block) for tag, block in metrics.items()},
         })
     return report

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
+from inferload.record_store import MeasuredValues
 from inferload.records import ERROR_METRIC, ERROR_REQUEST_CANCELLED, WARMUP, RequestError, RequestRecord
 from inferload.stats import ns_to, per_second
 from inferload.types import MetricSpec
@@ -237,14 +238,25 @@ class MetricsAccumulator:
 
     # -- ingestion ---------------------------------------------------------------------------------
 
-    def add(self, records: Iterable[RequestRecord]) -> None:
-        """Take in one batch of finished records (any phase, ok or failed)."""
+    def add(
+        self, records: Iterable[RequestRecord], measured: Sequence[MeasuredValues] | None = None
+    ) -> list[MeasuredValues]:
+        """Take in one batch of finished records (any phase, ok or failed); return each record's metric
+        values (:data:`~inferload.record_store.MeasuredValues`: a tuple aligned with :attr:`record_tags`,
+        None for a warmup or failed record), for whoever stores them beside the record.
+
+        ``measured``: the values a previous ``add`` returned for these same records (read back from a
+        :class:`~inferload.record_store.RecordStore`), used instead of calling the metric plugins again;
+        only valid for an accumulator with the same :attr:`record_tags`."""
         computers = self._computers
         slo_checks = self._slo_checks
         lag = self._schedule_lag_ms
-        for record in records:
+        out: list[MeasuredValues] = []
+        for index, record in enumerate(records):
+            values: MeasuredValues = None
             if record.phase == WARMUP:
                 self.warmup_count += 1
+                out.append(None)
                 continue
             self._track_times(record)
             lag.append(ns_to(record.client_lag_ns, "ms"))
@@ -253,7 +265,13 @@ class MetricsAccumulator:
                 self._slot_wait_max_ns = max(self._slot_wait_max_ns, record.slot_wait_ns)
             error = record.error
             if error is None:
-                error = self._measure(record, computers, slo_checks)
+                values = measured[index] if measured is not None else None
+                if values is None:
+                    values = self._measure(record, computers)
+                if values is not None:
+                    self._take(values, computers, slo_checks)
+                error = record.error
+            out.append(values)
             if error is not None and error.type == ERROR_REQUEST_CANCELLED:
                 self.cancelled_count += 1  # abandoned on purpose: neither a success nor an error
                 continue
@@ -269,32 +287,55 @@ class MetricsAccumulator:
             if len(column) - fed[tag] >= SKETCH_FEED_VALUES:
                 with self._sketch_lock:
                     self._feed(tag)
+        return out
+
+    @property
+    def record_tags(self) -> tuple[str, ...]:
+        """The run's record metrics, in the order of every :data:`MeasuredValues` tuple."""
+        return tuple(spec.name for spec in self.record_specs)
 
     def _measure(
-        self, record: RequestRecord, computers: list[tuple[str, Any, ValueColumn]], slo_checks: list[Any]
-    ) -> RequestError | None:
-        """Compute every record metric of a successful record and append the values; a metric that raises
-        makes the request a ``metric_error`` (set on the record, returned) and none of its values count."""
-        values: list[tuple[str, Any, ValueColumn]] = []
-        for tag, compute, column in computers:
+        self, record: RequestRecord, computers: list[tuple[str, Any, ValueColumn]]
+    ) -> MeasuredValues:
+        """Every record metric's value of a successful record (None where one does not apply); a metric
+        that raises makes the request a ``metric_error`` (set on the record) and returns None: none of
+        its values count."""
+        values = []
+        for tag, compute, _ in computers:
             try:
-                value = compute(record)
+                values.append(compute(record))
             except Exception as exc:  # noqa: BLE001 - one bad value costs one request, never the run
                 self._note_failure(tag, exc)
                 record.error = RequestError(
                     ERROR_METRIC, f"metric {tag!r} failed on this response: {type(exc).__name__}: {exc}"
                 )
-                return record.error
-            if value is not None:
-                values.append((tag, value, column))
-        for _, value, column in values:
+                return None
+        return tuple(values)
+
+    def _take(
+        self, values: tuple[Any, ...], computers: list[tuple[str, Any, ValueColumn]], slo_checks: list[Any]
+    ) -> None:
+        """Append one successful record's values to their columns and count it against the SLOs."""
+        for value, (_, _, column) in zip(values, computers, strict=True):
+            if value is None:
+                continue
             if isinstance(value, list):
                 column.extend(value)
             else:
                 column.append(value)
-        if slo_checks and self._is_good({tag: value for tag, value, _ in values}):
+        if slo_checks and self._is_good(
+            {tag: value for value, (tag, _, _) in zip(values, computers, strict=True) if value is not None}
+        ):
             self.good_count += 1
-        return None
+
+    def metrics_of(self, record: RequestRecord, values: MeasuredValues) -> dict[str, dict[str, Any]]:
+        """One request's ``{tag: {"value", "unit"}}`` as :meth:`record_metrics` gives it, from its
+        :data:`MeasuredValues` when they are known (``add`` returned them), without calling a metric
+        again; computed when ``values`` is None."""
+        if values is None:
+            return self.record_metrics(record)
+        return {spec.name: {"value": value, "unit": spec.unit}
+                for spec, value in zip(self.record_specs, values, strict=True) if value is not None}
 
     def _feed(self, tag: str) -> None:
         """Pass the values appended to ``tag``'s column since the last feed to its sketch (lock held)."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.engine.aggregator import spool_dir
+from inferload.record_store import batches_with_values
 from inferload.records import PROFILING, RequestRecord
 from inferload.types import SummarySectionSpec
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 
 _BATCH = 4096
-"""Records handed to the window's accumulator at a time."""
+"""Starts per slice when the window's start is searched."""
 
 
 def _span(record: RequestRecord) -> tuple[int, int]:
@@ -94,7 +95,8 @@ def steady_state(
     (wall clock), ``duration_sec``, ``rule``, ``request_count`` (requests that ended in it, failed ones
     included);
     with no usable window ``{"window": None, "reason": ..., "metrics": {}}``. ``records`` is read twice,
-    streamed; ``spool_dir`` is where the window's metric columns spill (None: the system's temp dir)."""
+    streamed, with the metric values stored beside them when it is the run's record store;
+    ``spool_dir`` is where the window's metric columns spill (None: the system's temp dir)."""
     from inferload.export import summary_block
     from inferload.metrics_engine import MetricsAccumulator
 
@@ -105,16 +107,13 @@ def steady_state(
     start, end, rule = bounds
     accumulator = MetricsAccumulator(registry, config, spool_dir=spool_dir)
     inside = 0
-    batch: list[RequestRecord] = []
-    for record in records:  # streamed in batches: the window may hold nearly every record of a long run
-        if record.phase == PROFILING and start <= _span(record)[1] <= end:
-            batch.append(record)
-            if len(batch) >= _BATCH:
-                accumulator.add(batch)
-                inside += len(batch)
-                batch = []
-    accumulator.add(batch)
-    inside += len(batch)
+    # streamed a batch at a time (the window may hold nearly every record of a long run), with the metric
+    # values the run computed when each record arrived: no metric is computed again
+    for batch, values in batches_with_values(records, accumulator.record_tags):
+        chosen = [i for i, record in enumerate(batch)
+                  if record.phase == PROFILING and start <= _span(record)[1] <= end]
+        accumulator.add([batch[i] for i in chosen], measured=[values[i] for i in chosen])
+        inside += len(chosen)
     metrics = accumulator.final(end - start) if inside else {}
     return {
         "window": {"start_ns": start, "end_ns": end, "duration_sec": (end - start) / 1e9, "rule": rule,

@@ -5,8 +5,9 @@ bench_client.py (4 tokens per request, no delay) in a second process, and sample
 RSS from outside with psutil. Two modes:
 
 - count (default): ``--requests N`` at ``--concurrency C``; prints the RSS curve at 10 % steps of the run
-  time, the peak, and the time ``final()`` took (from the run's log), plus how many records the JSONL
-  export holds (every request accounted for);
+  time, the peak, the time ``final()`` took and the time of the summary sections and the exporters (from
+  the run's log), the parent's CPU per record, and how many records the JSONL export holds (every request
+  accounted for);
 - soak: ``--soak-minutes M`` runs for M minutes (``--benchmark-duration``) at the highest rate the
   machine sustains (closed loop at ``--concurrency``), samples RSS every ``--sample-sec`` (60 by default
   in soak mode), and prints the samples and the least-squares slope in MB per hour.
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f}", flush=True)
     started = time.monotonic()
     samples: list[tuple[float, float]] = []
+    cpu_sec = 0.0  # the parent's own CPU (user + system) at its last sample
     try:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         parent = psutil.Process(process.pid)
@@ -67,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
             if now >= next_sample:
                 with contextlib.suppress(psutil.Error):
                     samples.append((now - started, parent.memory_info().rss / 2**20))
+                    times = parent.cpu_times()
+                    cpu_sec = times.user + times.system
                     if args.soak_minutes:
                         print(f"  t={now - started:7.0f} s  parent RSS {samples[-1][1]:7.1f} MB", flush=True)
                 next_sample += args.sample_sec
@@ -79,14 +83,24 @@ def run(args: argparse.Namespace) -> int:
         (run_dir,) = [p for p in workdir.iterdir() if p.is_dir()]
         log = (run_dir / "logs" / "inferload.log").read_text()
         final = re.search(r"final statistics of (\d+) records computed from disk in ([\d.]+) s", log)
+        end = re.search(r"summary sections took ([\d.]+) s, exporters ([\d.]+) s", log)
+        lines = profiling = failed = 0
         with (run_dir / "profile_export.jsonl").open("rb") as handle:
-            lines = sum(1 for _ in handle)
+            for line in handle:
+                lines += 1
+                profiling += b'"benchmark_phase":"profiling"' in line
+                failed += not line.rstrip().endswith(b'"error":null}')
+        jsonl_mb = (run_dir / "profile_export.jsonl").stat().st_size / 2**20
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     peak = max(m for _, m in samples)
-    print(f"finished in {elapsed:.0f} s, {lines:,} JSONL records (warmup included); load average at end "
+    print(f"finished in {elapsed:.0f} s, {lines:,} JSONL records (warmup included), {profiling:,} of them "
+          f"profiling, {failed:,} with an error, {jsonl_mb:,.0f} MB; load average at end "
           f"{os.getloadavg()[0]:.1f}")
+    if not args.soak_minutes:
+        verdict = "every request accounted for" if profiling == args.requests else "REQUESTS MISSING"
+        print(f"profiling records in the JSONL: {profiling:,} of {args.requests:,} sent: {verdict}")
     if not args.soak_minutes:
         print("parent RSS curve (MB) at 0 %, 10 %, ... 100 % of the run time:")
         marks = [samples[min(len(samples) - 1, round(i * (len(samples) - 1) / 10))][1] for i in range(11)]
@@ -94,6 +108,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"parent peak RSS {peak:.1f} MB over {len(samples)} samples")
     if final:
         print(f"final statistics of {int(final.group(1)):,} records: {float(final.group(2)):.3f} s")
+    if end:
+        print(f"summary sections {float(end.group(1)):.3f} s, exporters (JSONL included) "
+              f"{float(end.group(2)):.3f} s")
+    if lines:
+        print(f"parent CPU {cpu_sec:.1f} s at its last sample, {cpu_sec / lines * 1e6:.1f} µs per record")
     settle = min(60.0, elapsed / 4)  # past start-up and warm-up
     steady = [s for s in samples if s[0] >= settle]
     print(f"RSS slope after the first {settle:.0f} s: {slope_mb_per_hour(steady):+.1f} MB/hour "

@@ -249,9 +249,9 @@ class MetricsAccumulator:
         :class:`~inferload.record_store.RecordStore`), used instead of calling the metric plugins again;
         only valid for an accumulator with the same :attr:`record_tags`."""
         computers = self._computers
-        slo_checks = self._slo_checks
-        lag = self._schedule_lag_ms
         out: list[MeasuredValues] = []
+        rows: list[tuple[Any, ...]] = []  # the successful records' values, appended per column at the end
+        lags: list[float] = []
         for index, record in enumerate(records):
             values: MeasuredValues = None
             if record.phase == WARMUP:
@@ -259,7 +259,7 @@ class MetricsAccumulator:
                 out.append(None)
                 continue
             self._track_times(record)
-            lag.append(ns_to(record.client_lag_ns, "ms"))
+            lags.append(ns_to(record.client_lag_ns, "ms"))
             if record.slot_wait_ns > 0:
                 self._slot_waits += 1
                 self._slot_wait_max_ns = max(self._slot_wait_max_ns, record.slot_wait_ns)
@@ -269,7 +269,7 @@ class MetricsAccumulator:
                 if values is None:
                     values = self._measure(record, computers)
                 if values is not None:
-                    self._take(values, computers, slo_checks)
+                    rows.append(values)
                 error = record.error
             out.append(values)
             if error is not None and error.type == ERROR_REQUEST_CANCELLED:
@@ -282,6 +282,10 @@ class MetricsAccumulator:
             self.request_count += 1
             if record.usage_note is not None:
                 self.usage_distrusted += 1
+        if lags:
+            self._schedule_lag_ms.extend(lags)
+        if rows:
+            self._take(rows, computers)
         fed = self._fed
         for tag, _, column in computers:
             if len(column) - fed[tag] >= SKETCH_FEED_VALUES:
@@ -312,21 +316,27 @@ class MetricsAccumulator:
                 return None
         return tuple(values)
 
-    def _take(
-        self, values: tuple[Any, ...], computers: list[tuple[str, Any, ValueColumn]], slo_checks: list[Any]
-    ) -> None:
-        """Append one successful record's values to their columns and count it against the SLOs."""
-        for value, (_, _, column) in zip(values, computers, strict=True):
-            if value is None:
-                continue
-            if isinstance(value, list):
-                column.extend(value)
-            else:
-                column.append(value)
-        if slo_checks and self._is_good(
-            {tag: value for value, (tag, _, _) in zip(values, computers, strict=True) if value is not None}
-        ):
-            self.good_count += 1
+    def _take(self, rows: list[tuple[Any, ...]], computers: list[tuple[str, Any, ValueColumn]]) -> None:
+        """Append a batch of successful records' values to their columns, one ``extend`` per column (the
+        statistics do not depend on the order of the values), and count the records against the SLOs."""
+        for position, (_, _, column) in enumerate(computers):
+            flat: list[Any] = []
+            for row in rows:
+                value = row[position]
+                if value is None:
+                    continue
+                if isinstance(value, list):
+                    flat.extend(value)
+                else:
+                    flat.append(value)
+            if flat:
+                column.extend(flat)
+        if self._slo_checks:
+            tags = [tag for tag, _, _ in computers]
+            for row in rows:
+                present = {tag: value for tag, value in zip(tags, row, strict=True) if value is not None}
+                if self._is_good(present):
+                    self.good_count += 1
 
     def metrics_of(self, record: RequestRecord, values: MeasuredValues) -> dict[str, dict[str, Any]]:
         """One request's ``{tag: {"value", "unit"}}`` as :meth:`record_metrics` gives it, from its

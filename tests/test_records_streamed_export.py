@@ -4,7 +4,11 @@ record for record, what recomputing every metric from the records gives (the pat
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -130,15 +134,26 @@ def export_context(store: Any, accumulator: MetricsAccumulator, tmp_path: Path) 
                          artifact_dir=tmp_path, accumulator=accumulator)
 
 
+@pytest.mark.parametrize("spool_on", ["the artifacts' filesystem", "another filesystem"])
 def test_streamed_jsonl_equals_recomputing_every_record_line_for_line(
-    registry: PluginRegistry, tmp_path: Path
+    registry: PluginRegistry, tmp_path: Path, spool_on: str
 ) -> None:
-    aggregator, _ = run_through_aggregator(registry, tmp_path / "run")
+    if spool_on == "another filesystem":
+        if not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+            pytest.skip("no second filesystem (/dev/shm) to spool on")
+        spool = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    else:
+        spool = tmp_path / "run"
+    aggregator, _ = run_through_aggregator(registry, spool)
     streamed_dir, recomputed_dir = tmp_path / "streamed", tmp_path / "recomputed"
     streamed_dir.mkdir()
     recomputed_dir.mkdir()
     assert aggregator.records.has_lines and aggregator.records.has_values
     export_jsonl(export_context(aggregator.records, aggregator.accumulator, streamed_dir))
+    # the stored lines became the file (a hard link) on the same filesystem, were copied across
+    spooled = os.fstat(aggregator.records._lines.file.fileno()).st_ino
+    linked = (streamed_dir / "profile_export.jsonl").stat().st_ino == spooled
+    assert linked == (spool_on == "the artifacts' filesystem" and sys.platform == "linux")
     # the path before: every metric computed again per record at export, from the records as they
     # ended up after the run's accounting (a metric that raised made its record a metric_error)
     stored = list(aggregator.records)
@@ -153,6 +168,9 @@ def test_streamed_jsonl_equals_recomputing_every_record_line_for_line(
     assert API_KEY.encode() not in text and b"<redacted>" in text
     assert b'"type":"request_cancelled"' in text and b'"benchmark_phase":"warmup"' in text
     assert b'"session_id":"s-0"' in text
+    aggregator.records.close()  # the linked file stays, whole
+    assert (streamed_dir / "profile_export.jsonl").read_bytes().splitlines() == streamed
+    shutil.rmtree(spool, ignore_errors=True)
 
 
 def test_a_metric_error_is_stored_as_the_run_counted_it(registry: PluginRegistry, tmp_path: Path) -> None:

@@ -38,10 +38,11 @@ None for a record that has none (an error, or a record stored without values).""
 
 
 class _Spool:
-    """One append-only anonymous temporary file and the end offset of each blob in it."""
+    """One append-only anonymous temporary file and the end offset of each blob in it. ``linkable``: on
+    Linux, made an unnamed file that can later be given a name (:meth:`link`) instead of copied."""
 
-    def __init__(self, spool_dir: Path | str | None, prefix: str) -> None:
-        self.spool_dir, self.prefix = spool_dir, prefix
+    def __init__(self, spool_dir: Path | str | None, prefix: str, *, linkable: bool = False) -> None:
+        self.spool_dir, self.prefix, self.linkable = spool_dir, prefix, linkable
         self.file: Any = None
         self.ends = array("q")  # 8 bytes per batch, ~0.1 byte per record
 
@@ -51,13 +52,32 @@ class _Spool:
 
     def append(self, data: bytes) -> None:
         if self.file is None:
-            # anonymous, deleted by the OS when closed or when the process ends
-            self.file = tempfile.TemporaryFile(  # noqa: SIM115 - lives as long as the store
-                prefix=self.prefix, dir=self.spool_dir
-            )
+            self.file = self._open()
         start = self.size
         os.pwrite(self.file.fileno(), data, start)  # positional: readers never share an offset
         self.ends.append(start + len(data))
+
+    def _open(self) -> Any:
+        """An anonymous file, deleted by the OS when closed or when the process ends."""
+        if self.linkable and hasattr(os, "O_TMPFILE"):
+            directory = self.spool_dir if self.spool_dir is not None else tempfile.gettempdir()
+            try:  # no O_EXCL, unlike tempfile's: the file may be linked into place later
+                return os.fdopen(os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600), "w+b")
+            except OSError:
+                self.linkable = False  # a filesystem without unnamed files
+        return tempfile.TemporaryFile(prefix=self.prefix, dir=self.spool_dir)
+
+    def link(self, path: Path) -> bool:
+        """Give the file the name ``path`` (a hard link: the same bytes, no copy); False where the OS or
+        the filesystem cannot (not Linux, another filesystem, no /proc)."""
+        if not self.linkable or self.file is None:
+            return False
+        fd = self.file.fileno()
+        try:
+            os.link(f"/proc/self/fd/{fd}", path, follow_symlinks=True)
+        except OSError:
+            return _link_by_descriptor(fd, path)
+        return True
 
     def read(self, index: int) -> bytes:
         start = self.ends[index - 1] if index else 0
@@ -68,6 +88,19 @@ class _Spool:
             self.file.close()
         self.file = None
         self.ends = array("q")
+
+
+def _link_by_descriptor(fd: int, path: Path) -> bool:
+    """``linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH)``: what the ``/proc/self/fd`` link does where
+    ``/proc`` cannot (some sandboxes); needs ``CAP_DAC_READ_SEARCH``. False when it fails."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        at_fdcwd, at_empty_path = -100, 0x1000
+        return libc.linkat(fd, b"", at_fdcwd, os.fsencode(path), at_empty_path) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 class RecordStore:
@@ -82,7 +115,7 @@ class RecordStore:
         self.spool_dir = spool_dir
         self._records = _Spool(spool_dir, "inferload-records-")
         self._values = _Spool(spool_dir, "inferload-values-")
-        self._lines = _Spool(spool_dir, "inferload-lines-")
+        self._lines = _Spool(spool_dir, "inferload-lines-", linkable=True)
         self._measured_batches = 0  # batches stored with their values, a prefix of all batches
         self._lined_batches = 0  # batches stored with their lines, likewise
         self._count = 0
@@ -176,6 +209,15 @@ class RecordStore:
             handle.write(block)
             offset += len(block)
         return offset
+
+    def link_lines(self, path: Path) -> bool:
+        """Make ``path`` (which must not exist) a hard link to the stored JSONL lines: the file itself, in
+        O(1), no byte copied. False where that cannot be done (see ``copy_lines``). ValueError unless
+        :attr:`has_lines`. No batch may be appended afterwards: it would change the linked file."""
+        if not self.has_lines:
+            raise ValueError("this record store holds no JSONL lines for some of its batches")
+        with self._lock:
+            return self._lines.link(path)
 
     def __iter__(self) -> Iterator[RequestRecord]:
         for batch in self.batches():

@@ -203,6 +203,7 @@ class MetricsAccumulator:
             s.name: ValueColumn(spool_dir, lock=self._sketch_lock, before_spill=partial(self._feed, s.name))
             for s in self.record_specs
         }
+        self._tag_units = [(s.name, s.unit) for s in self.record_specs]
         self._computers: list[tuple[str, Callable[[RequestRecord], Any], ValueColumn]] = [
             (s.name, s.compute, self._columns[s.name]) for s in self.record_specs
         ]
@@ -344,8 +345,8 @@ class MetricsAccumulator:
         again; computed when ``values`` is None."""
         if values is None:
             return self.record_metrics(record)
-        return {spec.name: {"value": value, "unit": spec.unit}
-                for spec, value in zip(self.record_specs, values, strict=True) if value is not None}
+        return {tag: {"value": value, "unit": unit}
+                for (tag, unit), value in zip(self._tag_units, values, strict=True) if value is not None}
 
     def _feed(self, tag: str) -> None:
         """Pass the values appended to ``tag``'s column since the last feed to its sketch (lock held)."""

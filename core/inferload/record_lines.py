@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from inferload.json_codec import dumpb
+from inferload.json_codec import dump_lines
 from inferload.records import RequestRecord
 
 
@@ -64,7 +64,5 @@ def encode_lines(
 ) -> bytes:
     """The UTF-8 JSONL lines of ``records`` (each ending in ``\\n``); ``metrics`` gives each record's
     ``{tag: {"value", "unit"}}``, in the same order."""
-    lines = [dumpb(record_line(record, values, scrub))
-             for record, values in zip(records, metrics, strict=True)]
-    lines.append(b"")
-    return b"\n".join(lines)
+    return dump_lines([record_line(record, values, scrub)
+                       for record, values in zip(records, metrics, strict=True)])

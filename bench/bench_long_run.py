@@ -16,18 +16,20 @@ RSS from outside with psutil. Two modes:
     python bench/bench_long_run.py --soak-minutes 60
 
 The 10 M run (issue 17), 2026-11-30, commit 28b92ac, 2 CPUs shared with seven other builds and a soak
-(load average 14 at the start, 12 to 22 during), niced:
+(load average 14 at the start, 12 to 22 during, 13 at the end), niced:
 
     nice -n 5 python bench/bench_long_run.py --requests 10000000 --sample-sec 5
 
-- sending: 10,000,000 requests in 34 min (16:57:46 to 17:32, ~4.9 k requests/s), one worker, 64 in flight;
-- parent RSS, sampled every 30 s from 27 min in to the end of sending: 88-91 MB, flat; peak 201 MB for one
-  sample in the end phase (the steady-state window's columns filling their tails); the record store held
-  12.8 GB of JSONL lines (1.3 KB a line), the pickled records and the values on disk, none in memory;
-- final statistics of the 10,000,000 records from disk: 3.637 s (the run log's line);
-- the end after that (summary sections, then the exporters: the JSONL a 12.8 GB copy in that commit, a
-  hard link since 23c64d0) was CPU-bound at ~23 % of a core on the loaded machine: see the resolving note
-  for whether it finished by the deadline.
+- 2,703 s in all: sending 34 min (~4.9 k requests/s, one worker, 64 in flight), then the end;
+- every request accounted for: 10,000,000 profiling lines in profile_export.jsonl (12.2 GB), none failed;
+- parent RSS curve (MB, at 0 %, 10 %, ... 100 % of the run time): 6 84 84 85 85 88 90 89 91 89 88; peak
+  240 MB over 541 samples (in the end phase, while the steady-state window fills its columns); slope
+  after the first minute +21.8 MB/hour, the end phase's peaks included;
+- final statistics of the 10,000,000 records from disk: 3.637 s;
+- summary sections 436 s (the steady-state window adds the value of each of its ~10 M requests to new
+  columns in Python: the cost that remains), exporters 147 s (the 12.2 GB JSONL copied in that commit; a
+  hard link since 23c64d0, so what remains there is one streamed pass of the sessions exporter);
+- parent CPU 367 s in all, 36.7 µs per record, the end included.
 
 At 200,000 records, ``bench_run_end.py`` (load 19-22), the code before issue 17's export change against
 this one: exporters 58.9 s -> 8.5 s (the JSONL no longer recomputes a metric), summary sections 21.3 s ->

@@ -5,14 +5,37 @@ bench_client.py (4 tokens per request, no delay) in a second process, and sample
 RSS from outside with psutil. Two modes:
 
 - count (default): ``--requests N`` at ``--concurrency C``; prints the RSS curve at 10 % steps of the run
-  time, the peak, and the time ``final()`` took (from the run's log), plus how many records the JSONL
-  export holds (every request accounted for);
+  time, the peak, the time ``final()`` took and the time of the summary sections and the exporters (from
+  the run's log), the parent's CPU per record, and how many records the JSONL export holds (every request
+  accounted for);
 - soak: ``--soak-minutes M`` runs for M minutes (``--benchmark-duration``) at the highest rate the
   machine sustains (closed loop at ``--concurrency``), samples RSS every ``--sample-sec`` (60 by default
   in soak mode), and prints the samples and the least-squares slope in MB per hour.
 
     python bench/bench_long_run.py --requests 1000000
     python bench/bench_long_run.py --soak-minutes 60
+
+The 10 M run (issue 17), 2026-11-30, commit 28b92ac, 2 CPUs shared with seven other builds and a soak
+(load average 14 at the start, 12 to 22 during, 13 at the end), niced:
+
+    nice -n 5 python bench/bench_long_run.py --requests 10000000 --sample-sec 5
+
+- 2,703 s in all: sending 34 min (~4.9 k requests/s, one worker, 64 in flight), then the end;
+- every request accounted for: 10,000,000 profiling lines in profile_export.jsonl (12.2 GB), none failed;
+- parent RSS curve (MB, at 0 %, 10 %, ... 100 % of the run time): 6 84 84 85 85 88 90 89 91 89 88; peak
+  240 MB over 541 samples (in the end phase, while the steady-state window fills its columns); slope
+  after the first minute +21.8 MB/hour, the end phase's peaks included;
+- final statistics of the 10,000,000 records from disk: 3.637 s;
+- summary sections 436 s (the steady-state window adds the value of each of its ~10 M requests to new
+  columns in Python: the cost that remains), exporters 147 s (the 12.2 GB JSONL copied in that commit; a
+  hard link since 23c64d0, so what remains there is one streamed pass of the sessions exporter);
+- parent CPU 367 s in all, 36.7 µs per record, the end included.
+
+At 200,000 records, ``bench_run_end.py`` (load 19-22), the code before issue 17's export change against
+this one: exporters 58.9 s -> 8.5 s (the JSONL no longer recomputes a metric), summary sections 21.3 s ->
+22.2 s (the steady-state window still adds every value of the window to new columns), parent CPU while
+records arrive 13.8 -> 21.8 µs per record (each line is encoded on arrival, ~5.6 µs; the second pickling
+of each batch, ~1.6 µs, is gone).
 """
 
 from __future__ import annotations
@@ -58,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f}", flush=True)
     started = time.monotonic()
     samples: list[tuple[float, float]] = []
+    cpu_sec = 0.0  # the parent's own CPU (user + system) at its last sample
     try:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         parent = psutil.Process(process.pid)
@@ -67,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
             if now >= next_sample:
                 with contextlib.suppress(psutil.Error):
                     samples.append((now - started, parent.memory_info().rss / 2**20))
+                    times = parent.cpu_times()
+                    cpu_sec = times.user + times.system
                     if args.soak_minutes:
                         print(f"  t={now - started:7.0f} s  parent RSS {samples[-1][1]:7.1f} MB", flush=True)
                 next_sample += args.sample_sec
@@ -79,14 +105,24 @@ def run(args: argparse.Namespace) -> int:
         (run_dir,) = [p for p in workdir.iterdir() if p.is_dir()]
         log = (run_dir / "logs" / "inferload.log").read_text()
         final = re.search(r"final statistics of (\d+) records computed from disk in ([\d.]+) s", log)
+        end = re.search(r"summary sections took ([\d.]+) s, exporters ([\d.]+) s", log)
+        lines = profiling = failed = 0
         with (run_dir / "profile_export.jsonl").open("rb") as handle:
-            lines = sum(1 for _ in handle)
+            for line in handle:
+                lines += 1
+                profiling += b'"benchmark_phase":"profiling"' in line
+                failed += not line.rstrip().endswith(b'"error":null}')
+        jsonl_mb = (run_dir / "profile_export.jsonl").stat().st_size / 2**20
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     peak = max(m for _, m in samples)
-    print(f"finished in {elapsed:.0f} s, {lines:,} JSONL records (warmup included); load average at end "
+    print(f"finished in {elapsed:.0f} s, {lines:,} JSONL records (warmup included), {profiling:,} of them "
+          f"profiling, {failed:,} with an error, {jsonl_mb:,.0f} MB; load average at end "
           f"{os.getloadavg()[0]:.1f}")
+    if not args.soak_minutes:
+        verdict = "every request accounted for" if profiling == args.requests else "REQUESTS MISSING"
+        print(f"profiling records in the JSONL: {profiling:,} of {args.requests:,} sent: {verdict}")
     if not args.soak_minutes:
         print("parent RSS curve (MB) at 0 %, 10 %, ... 100 % of the run time:")
         marks = [samples[min(len(samples) - 1, round(i * (len(samples) - 1) / 10))][1] for i in range(11)]
@@ -94,6 +130,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"parent peak RSS {peak:.1f} MB over {len(samples)} samples")
     if final:
         print(f"final statistics of {int(final.group(1)):,} records: {float(final.group(2)):.3f} s")
+    if end:
+        print(f"summary sections {float(end.group(1)):.3f} s, exporters (JSONL included) "
+              f"{float(end.group(2)):.3f} s")
+    if lines:
+        print(f"parent CPU {cpu_sec:.1f} s at its last sample, {cpu_sec / lines * 1e6:.1f} µs per record")
     settle = min(60.0, elapsed / 4)  # past start-up and warm-up
     steady = [s for s in samples if s[0] >= settle]
     print(f"RSS slope after the first {settle:.0f} s: {slope_mb_per_hour(steady):+.1f} MB/hour "

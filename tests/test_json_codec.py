@@ -9,7 +9,7 @@ import json
 import pytest
 
 from inferload.endpoint import SSEJSONParser
-from inferload.json_codec import dumps, loads
+from inferload.json_codec import dump_lines, dumpb, dumps, loads
 from inferload.records import ERROR_MALFORMED, RequestRecord
 from inferload_plugins.endpoints.chat import ChatAdapter
 
@@ -57,6 +57,14 @@ def test_dumps_falls_back_to_json_for_a_lone_surrogate_and_unknown_float_types()
 
     assert dumps({"s": "\ud800"}) == json.dumps({"s": "\ud800"}, separators=(",", ":"))
     assert json.loads(dumps({"v": np.float64(2.5), "n": np.float64("nan")})) == {"v": 2.5, "n": None}
+
+
+def test_dump_lines_writes_each_value_as_dumps_does_and_falls_back_per_value() -> None:
+    plain = [{"a": 1.5, "n": float("nan")}, {"big": 2**70, "text": "é"}, []]
+    assert dump_lines(plain).decode().splitlines() == [dumps(value) for value in plain]
+    mixed = [*plain, {"s": "\ud800"}]  # msgspec cannot encode a lone surrogate: every line still comes out
+    assert dump_lines(mixed) == b"".join(dumpb(value) + b"\n" for value in mixed)
+    assert dump_lines([]) == b""
 
 
 def _stream(*events: bytes) -> RequestRecord:

@@ -327,18 +327,42 @@ def _relative_to(root: Path, path: Path) -> str | None:
 
 
 def _scrub_files(root: Path, relative_paths: Sequence[str], secrets: Sequence[str]) -> None:
-    """Replace any secret value that reached a written file (e.g. echoed in a server's error text)."""
-    needles = [s for s in secrets if s and len(s) >= 3]
+    """Replace any secret value that reached a written file (e.g. echoed in a server's error text).
+
+    Streamed: a file is searched in blocks (overlapping by a secret's length, so none is missed across a
+    boundary) and rewritten line by line only when it holds a secret, so a run's multi-gigabyte
+    ``profile_export.jsonl`` is never read into memory. A secret is a header or key value, which holds no
+    line break: replacing within lines finds every occurrence."""
+    needles = sorted({s.encode() for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
     if not needles:
         return
     for relative in relative_paths:
         path = root / relative
         try:
-            data = path.read_bytes()
+            if not _holds_any(path, needles):
+                continue
+            with path.open("rb") as source, open_artifact(root, relative, binary=True) as target:
+                for line in source:
+                    if any(needle in line for needle in needles):
+                        text = replace_secrets(line.decode("utf-8", errors="surrogateescape"), secrets)
+                        line = text.encode("utf-8", errors="surrogateescape")
+                    target.write(line)
         except OSError:
             continue
-        if not any(secret.encode() in data for secret in needles):
-            continue
-        text = replace_secrets(data.decode("utf-8", errors="surrogateescape"), needles)
-        write_artifact(root, relative, text.encode("utf-8", errors="surrogateescape"))
         log.warning("a secret value reached %s and was redacted there", relative)
+
+
+_SCAN_BLOCK = 1 << 20
+
+
+def _holds_any(path: Path, needles: Sequence[bytes]) -> bool:
+    """Whether the file at ``path`` contains any of ``needles``, read a block at a time."""
+    overlap = max(len(needle) for needle in needles) - 1
+    tail = b""
+    with path.open("rb") as handle:
+        while block := handle.read(_SCAN_BLOCK):
+            window = tail + block
+            if any(needle in window for needle in needles):
+                return True
+            tail = window[-overlap:] if overlap else b""
+    return False

@@ -27,7 +27,8 @@ from typing import Any
 import msgspec
 
 _decode = msgspec.json.Decoder().decode
-_encode = msgspec.json.Encoder().encode
+_encoder = msgspec.json.Encoder()
+_encode = _encoder.encode
 
 
 def loads(data: bytes | str) -> Any:
@@ -41,10 +42,24 @@ def loads(data: bytes | str) -> Any:
 
 def dumps(value: Any) -> str:
     """Compact strict JSON text of ``value`` (NaN and ±inf as ``null``)."""
+    return dumpb(value).decode("utf-8")
+
+
+def dumpb(value: Any) -> bytes:
+    """:func:`dumps` as UTF-8 bytes, without a round trip through ``str`` on the common path."""
     try:
-        return _encode(value).decode("utf-8")
+        return _encode(value)
     except (TypeError, ValueError, UnicodeError):
-        return json.dumps(json_safe(value), separators=(",", ":"), allow_nan=False)
+        return json.dumps(json_safe(value), separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def dump_lines(values: list[Any]) -> bytes:
+    """JSON lines of ``values``, each as :func:`dumpb` writes it and ending in ``\n``: one msgspec call for
+    the lot, or one :func:`dumpb` per value when msgspec cannot encode one of them."""
+    try:
+        return _encoder.encode_lines(values)
+    except (TypeError, ValueError, UnicodeError):
+        return b"".join(dumpb(value) + b"\n" for value in values)
 
 
 def json_safe(value: Any) -> Any:

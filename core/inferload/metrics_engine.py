@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
+from inferload.record_store import MeasuredValues
 from inferload.records import ERROR_METRIC, ERROR_REQUEST_CANCELLED, WARMUP, RequestError, RequestRecord
 from inferload.stats import ns_to, per_second
 from inferload.types import MetricSpec
@@ -202,6 +203,7 @@ class MetricsAccumulator:
             s.name: ValueColumn(spool_dir, lock=self._sketch_lock, before_spill=partial(self._feed, s.name))
             for s in self.record_specs
         }
+        self._tag_units = [(s.name, s.unit) for s in self.record_specs]
         self._computers: list[tuple[str, Callable[[RequestRecord], Any], ValueColumn]] = [
             (s.name, s.compute, self._columns[s.name]) for s in self.record_specs
         ]
@@ -239,17 +241,28 @@ class MetricsAccumulator:
 
     # -- ingestion ---------------------------------------------------------------------------------
 
-    def add(self, records: Iterable[RequestRecord]) -> None:
-        """Take in one batch of finished records (any phase, ok or failed)."""
+    def add(
+        self, records: Iterable[RequestRecord], measured: Sequence[MeasuredValues] | None = None
+    ) -> list[MeasuredValues]:
+        """Take in one batch of finished records (any phase, ok or failed); return each record's metric
+        values (:data:`~inferload.record_store.MeasuredValues`: a tuple aligned with :attr:`record_tags`,
+        None for a warmup or failed record), for whoever stores them beside the record.
+
+        ``measured``: the values a previous ``add`` returned for these same records (read back from a
+        :class:`~inferload.record_store.RecordStore`), used instead of calling the metric plugins again;
+        only valid for an accumulator with the same :attr:`record_tags`."""
         computers = self._computers
-        slo_checks = self._slo_checks
-        lag = self._schedule_lag_ms
-        for record in records:
+        out: list[MeasuredValues] = []
+        rows: list[tuple[Any, ...]] = []  # the successful records' values, appended per column at the end
+        lags: list[float] = []
+        for index, record in enumerate(records):
+            values: MeasuredValues = None
             if record.phase == WARMUP:
                 self.warmup_count += 1
+                out.append(None)
                 continue
             self._track_times(record)
-            lag.append(ns_to(record.client_lag_ns, "ms"))
+            lags.append(ns_to(record.client_lag_ns, "ms"))
             if record.read_delay_ns is not None:
                 self._read_delay_ms.append(ns_to(record.read_delay_ns, "ms"))
             if record.slot_wait_ns > 0:
@@ -257,7 +270,13 @@ class MetricsAccumulator:
                 self._slot_wait_max_ns = max(self._slot_wait_max_ns, record.slot_wait_ns)
             error = record.error
             if error is None:
-                error = self._measure(record, computers, slo_checks)
+                values = measured[index] if measured is not None else None
+                if values is None:
+                    values = self._measure(record, computers)
+                if values is not None:
+                    rows.append(values)
+                error = record.error
+            out.append(values)
             if error is not None and error.type == ERROR_REQUEST_CANCELLED:
                 self.cancelled_count += 1  # abandoned on purpose: neither a success nor an error
                 continue
@@ -268,37 +287,70 @@ class MetricsAccumulator:
             self.request_count += 1
             if record.usage_note is not None:
                 self.usage_distrusted += 1
+        if lags:
+            self._schedule_lag_ms.extend(lags)
+        if rows:
+            self._take(rows, computers)
         fed = self._fed
         for tag, _, column in computers:
             if len(column) - fed[tag] >= SKETCH_FEED_VALUES:
                 with self._sketch_lock:
                     self._feed(tag)
+        return out
+
+    @property
+    def record_tags(self) -> tuple[str, ...]:
+        """The run's record metrics, in the order of every :data:`MeasuredValues` tuple."""
+        return tuple(spec.name for spec in self.record_specs)
 
     def _measure(
-        self, record: RequestRecord, computers: list[tuple[str, Any, ValueColumn]], slo_checks: list[Any]
-    ) -> RequestError | None:
-        """Compute every record metric of a successful record and append the values; a metric that raises
-        makes the request a ``metric_error`` (set on the record, returned) and none of its values count."""
-        values: list[tuple[str, Any, ValueColumn]] = []
-        for tag, compute, column in computers:
+        self, record: RequestRecord, computers: list[tuple[str, Any, ValueColumn]]
+    ) -> MeasuredValues:
+        """Every record metric's value of a successful record (None where one does not apply); a metric
+        that raises makes the request a ``metric_error`` (set on the record) and returns None: none of
+        its values count."""
+        values = []
+        for tag, compute, _ in computers:
             try:
-                value = compute(record)
+                values.append(compute(record))
             except Exception as exc:  # noqa: BLE001 - one bad value costs one request, never the run
                 self._note_failure(tag, exc)
                 record.error = RequestError(
                     ERROR_METRIC, f"metric {tag!r} failed on this response: {type(exc).__name__}: {exc}"
                 )
-                return record.error
-            if value is not None:
-                values.append((tag, value, column))
-        for _, value, column in values:
-            if isinstance(value, list):
-                column.extend(value)
-            else:
-                column.append(value)
-        if slo_checks and self._is_good({tag: value for tag, value, _ in values}):
-            self.good_count += 1
-        return None
+                return None
+        return tuple(values)
+
+    def _take(self, rows: list[tuple[Any, ...]], computers: list[tuple[str, Any, ValueColumn]]) -> None:
+        """Append a batch of successful records' values to their columns, one ``extend`` per column (the
+        statistics do not depend on the order of the values), and count the records against the SLOs."""
+        for position, (_, _, column) in enumerate(computers):
+            flat: list[Any] = []
+            for row in rows:
+                value = row[position]
+                if value is None:
+                    continue
+                if isinstance(value, list):
+                    flat.extend(value)
+                else:
+                    flat.append(value)
+            if flat:
+                column.extend(flat)
+        if self._slo_checks:
+            tags = [tag for tag, _, _ in computers]
+            for row in rows:
+                present = {tag: value for tag, value in zip(tags, row, strict=True) if value is not None}
+                if self._is_good(present):
+                    self.good_count += 1
+
+    def metrics_of(self, record: RequestRecord, values: MeasuredValues) -> dict[str, dict[str, Any]]:
+        """One request's ``{tag: {"value", "unit"}}`` as :meth:`record_metrics` gives it, from its
+        :data:`MeasuredValues` when they are known (``add`` returned them), without calling a metric
+        again; computed when ``values`` is None."""
+        if values is None:
+            return self.record_metrics(record)
+        return {tag: {"value": value, "unit": unit}
+                for (tag, unit), value in zip(self._tag_units, values, strict=True) if value is not None}
 
     def _feed(self, tag: str) -> None:
         """Pass the values appended to ``tag``'s column since the last feed to its sketch (lock held)."""

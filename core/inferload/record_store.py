@@ -1,10 +1,19 @@
 """The run's records on disk: appended batch by batch as they arrive, read back as often as needed.
 
-The parent never keeps a run's records in memory. Each batch from a worker is pickled onto the end of an
-anonymous temporary file (deleted by the OS when closed, or when the process ends however it ends);
-readers iterate over the file a batch at a time, so memory is one batch whatever the run's length.
-Exporters and the post-run checks read ``RecordStore`` where they used to read a list: it iterates in
-arrival order, has ``len()`` and can be iterated again.
+The parent never keeps a run's records in memory. Each batch from a worker is stored on the end of an
+anonymous temporary file (deleted by the OS when closed, or when the process ends however it ends) as the
+pickled bytes the worker sent, unchanged (:func:`inferload.engine.messages.encode_batch`); readers iterate
+over the file a batch at a time, so memory is one batch whatever the run's length. Exporters and the
+post-run checks read ``RecordStore`` where they used to read a list: it iterates in arrival order, has
+``len()`` and can be iterated again.
+
+Beside each batch the store can keep what the parent worked out once, when the batch arrived, so that no
+reader computes it again at the end of the run:
+
+- the per-record metric values (:meth:`RecordStore.measured`): one tuple per record, aligned with the
+  run's record metrics (``MetricsAccumulator.record_specs``), None for a record with none (an error);
+- the records' ``profile_export.jsonl`` lines (:meth:`RecordStore.copy_lines`), so the JSONL export is a
+  copy of bytes, O(N) with a small constant, instead of a recomputation of every metric per record.
 
 Pickle because the records are ours and never leave the process: a batch round-trips exactly (every field,
 errors included) at ~1 µs per record each way, where JSON would cost several times that and lose types.
@@ -17,27 +26,102 @@ import pickle
 import tempfile
 import threading
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from inferload.records import RequestRecord
+
+MeasuredValues = tuple[Any, ...] | None
+"""One record's metric values, aligned with the run's record metrics (None where a metric does not apply);
+None for a record that has none (an error, or a record stored without values)."""
+
+
+class _Spool:
+    """One append-only anonymous temporary file and the end offset of each blob in it. ``linkable``: on
+    Linux, made an unnamed file that can later be given a name (:meth:`link`) instead of copied."""
+
+    def __init__(self, spool_dir: Path | str | None, prefix: str, *, linkable: bool = False) -> None:
+        self.spool_dir, self.prefix, self.linkable = spool_dir, prefix, linkable
+        self.file: Any = None
+        self.ends = array("q")  # 8 bytes per batch, ~0.1 byte per record
+
+    @property
+    def size(self) -> int:
+        return self.ends[-1] if self.ends else 0
+
+    def append(self, data: bytes) -> None:
+        if self.file is None:
+            self.file = self._open()
+        start = self.size
+        os.pwrite(self.file.fileno(), data, start)  # positional: readers never share an offset
+        self.ends.append(start + len(data))
+
+    def _open(self) -> Any:
+        """An anonymous file, deleted by the OS when closed or when the process ends."""
+        if self.linkable and hasattr(os, "O_TMPFILE"):
+            directory = self.spool_dir if self.spool_dir is not None else tempfile.gettempdir()
+            try:  # no O_EXCL, unlike tempfile's: the file may be linked into place later
+                return os.fdopen(os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600), "w+b")
+            except OSError:
+                self.linkable = False  # a filesystem without unnamed files
+        return tempfile.TemporaryFile(prefix=self.prefix, dir=self.spool_dir)
+
+    def link(self, path: Path) -> bool:
+        """Give the file the name ``path`` (a hard link: the same bytes, no copy); False where the OS or
+        the filesystem cannot (not Linux, another filesystem, no /proc)."""
+        if not self.linkable or self.file is None:
+            return False
+        fd = self.file.fileno()
+        try:
+            os.link(f"/proc/self/fd/{fd}", path, follow_symlinks=True)
+        except OSError:
+            return _link_by_descriptor(fd, path)
+        return True
+
+    def read(self, index: int) -> bytes:
+        start = self.ends[index - 1] if index else 0
+        return os.pread(self.file.fileno(), self.ends[index] - start, start)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.file = None
+        self.ends = array("q")
+
+
+def _link_by_descriptor(fd: int, path: Path) -> bool:
+    """``linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH)``: what the ``/proc/self/fd`` link does where
+    ``/proc`` cannot (some sandboxes); needs ``CAP_DAC_READ_SEARCH``. False when it fails."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        at_fdcwd, at_empty_path = -100, 0x1000
+        return libc.linkat(fd, b"", at_fdcwd, os.fsencode(path), at_empty_path) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 class RecordStore:
     """Append-only store of :class:`~inferload.records.RequestRecord` on disk (see the module docstring).
 
-    ``spool_dir``: where the temporary file is created (None: the system's temporary directory).
+    ``spool_dir``: where the temporary files are created (None: the system's temporary directory).
     ``append`` is for one writer thread; iteration may happen on any thread and sees the batches that
     were complete when it reached them.
     """
 
     def __init__(self, records: Iterable[RequestRecord] = (), spool_dir: Path | str | None = None) -> None:
         self.spool_dir = spool_dir
-        self._file: Any = None
-        self._ends = array("q")  # end offset of each batch: 8 bytes per batch, ~0.1 byte per record
+        self._records = _Spool(spool_dir, "inferload-records-")
+        self._values = _Spool(spool_dir, "inferload-values-")
+        self._lines = _Spool(spool_dir, "inferload-lines-", linkable=True)
+        self._measured_batches = 0  # batches stored with their values, a prefix of all batches
+        self._lined_batches = 0  # batches stored with their lines, likewise
         self._count = 0
         self._lock = threading.Lock()
+        self.value_tags: tuple[str, ...] | None = None
+        """The record metrics the stored values are aligned with (``MetricsAccumulator.record_tags``)."""
         batch = list(records)
         if batch:
             self.append(batch)
@@ -48,43 +132,126 @@ class RecordStore:
     def __bool__(self) -> bool:
         return self._count > 0
 
-    def append(self, records: list[RequestRecord]) -> None:
-        """Add one batch (in order) at the end of the store."""
+    def append(
+        self,
+        records: Sequence[RequestRecord],
+        *,
+        data: bytes | None = None,
+        values: Sequence[MeasuredValues] | None = None,
+        lines: bytes | None = None,
+    ) -> None:
+        """Add one batch (in order) at the end of the store.
+
+        ``data``: the batch's pickled bytes when the caller has them (as a worker sent them), stored as
+        they are; otherwise ``records`` are pickled here. ``values``: one :data:`MeasuredValues` per record;
+        ``lines``: the batch's ``profile_export.jsonl`` lines, each ending in ``\\n``. A batch without
+        ``values`` (or ``lines``) makes the store say it has none from then on
+        (:attr:`has_values`, :attr:`has_lines`), so a reader never gets a partial set.
+        """
         if not records:
             return
-        data = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+        if data is None:
+            data = pickle.dumps(list(records), protocol=pickle.HIGHEST_PROTOCOL)
+        extra = None if values is None else pickle.dumps(list(values), protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
-            if self._file is None:
-                # anonymous, deleted by the OS when closed or when the process ends
-                self._file = tempfile.TemporaryFile(  # noqa: SIM115 - lives as long as the store
-                    prefix="inferload-records-", dir=self.spool_dir
-                )
-            start = self._ends[-1] if self._ends else 0
-            os.pwrite(self._file.fileno(), data, start)  # positional: readers never share an offset
-            self._ends.append(start + len(data))
+            batches = len(self._records.ends)
+            self._records.append(data)
+            if extra is not None and self._measured_batches == batches:
+                self._values.append(extra)
+                self._measured_batches += 1
+            if lines is not None and self._lined_batches == batches:
+                self._lines.append(lines)
+                self._lined_batches += 1
             self._count += len(records)
+
+    @property
+    def has_values(self) -> bool:
+        """Whether every batch was stored with its records' metric values (:meth:`measured`)."""
+        return bool(self._records.ends) and self._measured_batches == len(self._records.ends)
+
+    @property
+    def has_lines(self) -> bool:
+        """Whether every batch was stored with its JSONL lines (:meth:`copy_lines`)."""
+        return bool(self._records.ends) and self._lined_batches == len(self._records.ends)
 
     def batches(self) -> Iterator[list[RequestRecord]]:
         """The stored batches in order, one in memory at a time."""
-        start = 0
-        for index in range(len(self._ends)):
+        for index in range(len(self._records.ends)):
             with self._lock:
-                if self._file is None:
+                if self._records.file is None:
                     return
-                end = self._ends[index]
-                data = os.pread(self._file.fileno(), end - start, start)
+                data = self._records.read(index)
             yield pickle.loads(data)
-            start = end
+
+    def measured(self) -> Iterator[tuple[list[RequestRecord], list[MeasuredValues]]]:
+        """Each batch with its records' stored metric values; ValueError unless :attr:`has_values`."""
+        if not self.has_values:
+            raise ValueError("this record store holds no metric values for some of its batches")
+        for index in range(len(self._records.ends)):
+            with self._lock:
+                if self._records.file is None:
+                    return
+                data, extra = self._records.read(index), self._values.read(index)
+            yield pickle.loads(data), pickle.loads(extra)
+
+    def copy_lines(self, handle: IO[bytes]) -> int:
+        """Write every stored JSONL line, in arrival order, to the binary ``handle``; returns the bytes
+        written. ValueError unless :attr:`has_lines`."""
+        if not self.has_lines:
+            raise ValueError("this record store holds no JSONL lines for some of its batches")
+        with self._lock:
+            size, fd = self._lines.size, self._lines.file.fileno()
+        offset = 0
+        while offset < size:  # the size when asked: a batch appended meanwhile is not half-copied
+            block = os.pread(fd, min(size - offset, 1 << 20), offset)
+            if not block:
+                break
+            handle.write(block)
+            offset += len(block)
+        return offset
+
+    def link_lines(self, path: Path) -> bool:
+        """Make ``path`` (which must not exist) a hard link to the stored JSONL lines: the file itself, in
+        O(1), no byte copied. False where that cannot be done (see ``copy_lines``). ValueError unless
+        :attr:`has_lines`. No batch may be appended afterwards: it would change the linked file."""
+        if not self.has_lines:
+            raise ValueError("this record store holds no JSONL lines for some of its batches")
+        with self._lock:
+            return self._lines.link(path)
 
     def __iter__(self) -> Iterator[RequestRecord]:
         for batch in self.batches():
             yield from batch
 
     def close(self) -> None:
-        """Delete the file; the store is empty afterwards."""
+        """Delete the files; the store is empty afterwards."""
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-            self._file = None
-            self._ends = array("q")
+            for spool in (self._records, self._values, self._lines):
+                spool.close()
+            self._measured_batches = self._lined_batches = 0
             self._count = 0
+
+
+
+READ_BATCH = 4096
+"""Records per batch :func:`batches_with_values` yields from a plain iterable."""
+
+
+def batches_with_values(
+    records: Iterable[RequestRecord], tags: tuple[str, ...]
+) -> Iterator[tuple[list[RequestRecord], list[MeasuredValues]]]:
+    """``records`` in batches, each with one :data:`MeasuredValues` per record, for a reader whose
+    accumulator has the record metrics ``tags``: the values stored when the batch arrived where ``records``
+    is a :class:`RecordStore` holding them for these tags, else None per record (the metrics are then
+    computed by whoever uses them, e.g. ``MetricsAccumulator.add(batch, measured=values)``)."""
+    if isinstance(records, RecordStore) and records.has_values and records.value_tags == tags:
+        yield from records.measured()
+        return
+    batch: list[RequestRecord] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= READ_BATCH:
+            yield batch, [None] * len(batch)
+            batch = []
+    if batch:
+        yield batch, [None] * len(batch)

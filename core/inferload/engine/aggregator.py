@@ -1,6 +1,7 @@
-"""The parent's side of the record stream: every batch updates RunState counters, the metrics
-accumulator and the record store on disk (:mod:`inferload.record_store`), and fires the ``record_batch``
-hook once per batch (never per record).
+"""The parent's side of the record stream: every batch updates RunState counters and the metrics
+accumulator, goes to the record store on disk (:mod:`inferload.record_store`) as the bytes the worker
+sent, with its records' metric values and ``profile_export.jsonl`` lines, each worked out once here, and
+fires the ``record_batch`` hook once per batch (never per record).
 It also samples the workers' CPU and memory with psutil for ``/api/workers``.
 """
 
@@ -12,8 +13,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inferload.record_store import RecordStore
+from inferload.engine.messages import decode_batch
+from inferload.export import secret_values
+from inferload.record_lines import encode_lines
+from inferload.record_store import MeasuredValues, RecordStore
 from inferload.records import ERROR_CANCELLED, ERROR_REQUEST_CANCELLED, RequestRecord
+from inferload.redact import redact_text
 from inferload.runstate import PhaseProgress, RunState, WorkerStats
 
 if TYPE_CHECKING:
@@ -43,7 +48,10 @@ class RecordAggregator:
         self.registry = registry
         self.accumulator = accumulator
         self.records = RecordStore(spool_dir=spool_dir(state))
-        """Every record so far, on disk in arrival order."""
+        """Every record so far, on disk in arrival order, with its metric values and JSONL line."""
+        self.records.value_tags = accumulator.record_tags
+        self._secrets = secret_values(state.config)
+        """The run's secret values, scrubbed from error messages in the JSONL lines."""
         self.sent_by_worker: dict[str, int] = {}
         self._sent_before_phase: dict[str, int] = {}
         self._procs: dict[str, Any] = {}
@@ -102,16 +110,18 @@ class RecordAggregator:
         self.state.phases = {**self.state.phases, phase.phase: phase}
 
     def on_records(
-        self, worker_id: str, phase: PhaseProgress, records: list[RequestRecord], sent: int
+        self, worker_id: str, phase: PhaseProgress, batch: bytes | list[RequestRecord], sent: int
     ) -> None:
-        """One batch from a worker; ``sent`` is that worker's running count of requests sent this phase."""
+        """One batch from a worker (its pickled bytes, :func:`~inferload.engine.messages.encode_batch`, or
+        the records); ``sent`` is that worker's running count of requests sent this phase."""
         self.sent_by_worker[worker_id] = sent
         phase.requests_sent = sum(self.sent_by_worker.values())
         stats = self.state.workers.get(worker_id)
         if stats is not None:  # sent so far over all phases, in flight included (task_stats.total)
             stats.requests_sent = self._sent_before_phase.get(worker_id, 0) + sent
-        if not records:
+        if not batch:
             return
+        records, data = decode_batch(batch)
         errors = cancelled = 0
         for record in records:
             if record.error is not None:
@@ -119,6 +129,9 @@ class RecordAggregator:
                     cancelled += 1
                 else:
                     errors += 1
+        values = self.accumulator.add(records)  # may mark a record metric_error: stored as it ends up
+        metric_errors = sum(1 for record in records if record.error is not None) - errors - cancelled
+        errors += metric_errors
         phase.requests_completed += len(records) - cancelled
         phase.requests_cancelled += cancelled
         phase.request_errors += errors
@@ -127,10 +140,19 @@ class RecordAggregator:
             stats.requests_cancelled += cancelled
             stats.request_errors += errors
             stats.last_update_ns = time.time_ns()
-        self.records.append(records)
-        self.accumulator.add(records)
+        self.records.append(records, data=None if metric_errors else data, values=values,
+                            lines=self._lines(records, values))
         self._live_dirty = True
         self.registry.hooks.record_batch(state=self.state, records=records)
+
+    def _lines(self, records: list[RequestRecord], values: list[MeasuredValues]) -> bytes:
+        """The batch's profile_export.jsonl lines, from the values just computed (a warmup record's
+        are computed here: the accumulator leaves warmup out of the run's figures)."""
+        metrics = map(self.accumulator.metrics_of, records, values)
+        return encode_lines(records, metrics, self._scrub)
+
+    def _scrub(self, text: str) -> str:
+        return redact_text(text, self._secrets)
 
     def refresh_live_metrics(self) -> None:
         """Swap in a fresh snapshot when new records arrived since the last one.

@@ -96,6 +96,7 @@ def finish_run(
         start_wall_ns=profiling_start_ns or state.started_ns,
         end_wall_ns=state.ended_ns,
     )
+    sections_started = time.perf_counter()
     sections = SectionContext(state=state, config=config, registry=registry, endpoint=endpoint,
                               records=records, inputs=inputs, metrics=metrics)
     add_summary_sections(registry, sections, summary)
@@ -111,7 +112,10 @@ def finish_run(
         console=console,
         client_warnings=summary["client_health"]["warnings"],
     )
+    exporters_started = time.perf_counter()
     written, failed = run_exporters(registry, context)
+    log.info("summary sections took %.3f s, exporters %.3f s", exporters_started - sections_started,
+             time.perf_counter() - exporters_started)
     run_log.flush()
     state.failed_exporters = failed
     state.artifact_files = [LOG_FILE, *[p for p in written if p != LOG_FILE]]

@@ -3,13 +3,16 @@
 Parent -> worker: ``(PHASE, PhaseCommand)``, ``(STOP, grace_deadline_ns)`` (stop sending, cancel in-flight
 requests at the deadline), ``(CANCEL, None)`` (cancel in-flight now), ``(LOAD, LoadCommand)`` (a new load
 target from a given instant), ``(EXIT, None)``.
-Worker -> parent: ``(READY, WorkerReady)``, ``(RECORDS, [RequestRecord …], sent_in_phase)``,
+Worker -> parent: ``(READY, WorkerReady)``, ``(RECORDS, batch, sent_in_phase)`` (``batch``: the records
+pickled once by the worker, :func:`encode_batch`, which the parent stores as they are; or a list of
+:class:`~inferload.records.RequestRecord`, as an executor that rewrites records delivers them),
 ``(PHASE_DONE, phase, sent_in_phase)``, ``(FAILED, message)``, and from an executor whose workers run
 where the parent cannot sample them (another machine), ``(STATS, {WorkerStats field: value})``.
 """
 
 from __future__ import annotations
 
+import pickle
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -119,3 +122,15 @@ class LoadCommand:
     speed: float | None = None
     slots: int | None = None
     paused: bool | None = None
+
+
+def encode_batch(records: list[Any]) -> bytes:
+    """A worker's record batch as the bytes the parent stores unchanged (pickled once, in the worker)."""
+    return pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode_batch(batch: bytes | list[Any]) -> tuple[list[Any], bytes | None]:
+    """A ``RECORDS`` message's batch as ``(records, pickled bytes or None)``: either form is accepted."""
+    if isinstance(batch, bytes):
+        return pickle.loads(batch), batch
+    return batch, None

@@ -43,6 +43,7 @@ from inferload.engine.messages import (
     PhaseCommand,
     WorkerInit,
     WorkerReady,
+    encode_batch,
 )
 from inferload.engine.transport import REQUEST_ID_HEADER, TransportError
 from inferload.records import (
@@ -674,12 +675,13 @@ class Worker:
             if message is None:
                 return
             try:
-                if message[0] == RECORDS and len(message[1]) > _SEND_SLICE:
+                if message[0] == RECORDS and message[1]:
                     # Pickling holds the GIL in one C call; in slices, the loop gets it back between them
-                    # (each pipe write releases it) instead of stalling for a whole batch.
+                    # (each pipe write releases it) instead of stalling for a whole batch. Pickled here
+                    # once, as bytes the parent stores unchanged (no second pickling there).
                     _, batch, sent = message
                     for i in range(0, len(batch), _SEND_SLICE):
-                        send((RECORDS, batch[i : i + _SEND_SLICE], sent))
+                        send((RECORDS, encode_batch(batch[i : i + _SEND_SLICE]), sent))
                 else:
                     send(message)
             except OSError:  # the parent is gone: nobody is left to report to

@@ -34,6 +34,7 @@ from inferload.engine.messages import (
     STOP,
     PhaseCommand,
     WorkerReady,
+    decode_batch,
 )
 from inferload.records import RequestError, RequestRecord
 from inferload_plugins.executors.ray_clock import SAME_HOST, ClockEstimate, host_clock_id, measure
@@ -248,12 +249,13 @@ class WorkerLink:
                 self._ready_sent = True
                 self._stats({})
             elif kind == RECORDS:
-                for record in message[1]:
+                records, _ = decode_batch(message[1])  # rewritten below: delivered as records
+                for record in records:
                     self._known.pop(record.request_id, None)
                     self._highest_seen = max(self._highest_seen, record.request_id)
                     _to_driver_clock(record, self.clock)
                 self._sent = max(self._sent, message[2])
-                self.conn.deliver(message)
+                self.conn.deliver((RECORDS, records, message[2]))
             elif kind == PHASE_DONE:
                 self._phase = None
                 self.conn.deliver(message)

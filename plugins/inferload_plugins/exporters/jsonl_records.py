@@ -1,65 +1,60 @@
-"""profile_export.jsonl: one JSON line per request sent — warmup and failed requests included — with
-``metadata`` (ids, worker, phase, wall-clock start/ack/end in ns, the output length asked for,
-cancellation, the start on the monotonic clock ``request_start_perf_ns`` for lining up with other
-processes' ``perf_counter_ns``, and ``usage_note`` when the server's usage was not trusted), ``metrics``
-(``{tag: {"value", "unit"}}`` for a successful request) and ``error`` (``{code, type, message}`` or
-null)."""
+"""profile_export.jsonl: one JSON line per request sent — warmup and failed requests included — in arrival
+order; the line's layout is :mod:`inferload.record_lines` (docs/profile.md, "Artifacts").
+
+During a run the engine encodes each record's line once, when its batch arrives, and keeps the lines
+beside the records: this exporter gives that file its name (a hard link, where the OS allows: O(1)) or
+copies it (O(N) in bytes); no metric is computed again. Records without stored lines (an export context
+built from a list) get theirs built here, line for line the same.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
 from inferload import hookimpl
-from inferload.json_codec import dumps
-from inferload.records import RequestRecord
+from inferload.artifact_files import artifact_path
+from inferload.record_lines import encode_lines
 from inferload.types import ExporterSpec
 
 FILENAME = "profile_export.jsonl"
-
-
-def _wall(record: RequestRecord, perf_ns: int | None) -> int | None:
-    """A worker perf_counter stamp as wall-clock ns, anchored on the request's own start."""
-    if perf_ns is None:
-        return None
-    return record.start_wall_ns + (perf_ns - record.start_ns)
-
-
-def record_line(record: RequestRecord, metrics: dict[str, Any], scrub: Any) -> dict[str, Any]:
-    """The JSONL object of one request."""
-    error = record.error
-    return {
-        "metadata": {
-            "request_id": record.request_id,
-            "x_request_id": record.x_request_id,
-            "conversation_id": record.conversation_id,
-            "worker_id": record.worker_id,
-            "benchmark_phase": record.phase,
-            "request_scheduled_ns": _wall(record, record.scheduled_ns),
-            "request_start_ns": record.start_wall_ns,
-            "request_ack_ns": _wall(record, record.ack_ns),
-            "request_end_ns": _wall(record, record.end_ns),
-            "requested_output_tokens": record.requested_output_tokens,
-            "http_status": record.status,
-            "was_cancelled": record.cancelled,
-            "request_start_perf_ns": record.start_ns,
-            "usage_note": record.usage_note,
-            "session_id": record.session_id,
-            "turn_index": record.turn_index,
-            "read_delay_ns": record.read_delay_ns,
-        },
-        "metrics": metrics,
-        "error": None if error is None else {**error.as_dict(), "message": scrub(error.message)},
-    }
+_BATCH = 4096
+"""Records encoded at a time when the lines are built here."""
 
 
 def export_jsonl(context: Any) -> list[Path]:
-    per_record = context.accumulator.record_metrics
-    with context.open(FILENAME) as handle:
-        for record in context.records:
-            handle.write(dumps(record_line(record, per_record(record), context.scrub)))
-            handle.write("\n")
+    records = context.records
+    if getattr(records, "has_lines", False) and _link_stored_lines(context.artifact_dir, records):
+        return [context.artifact_dir / FILENAME]
+    with context.open(FILENAME, binary=True) as handle:
+        if getattr(records, "has_lines", False):
+            records.copy_lines(handle)
+        else:
+            per_record = context.accumulator.record_metrics
+            batch: list[Any] = []
+            for record in records:
+                batch.append(record)
+                if len(batch) >= _BATCH:
+                    handle.write(encode_lines(batch, map(per_record, batch), context.scrub))
+                    batch = []
+            handle.write(encode_lines(batch, map(per_record, batch), context.scrub))
     return [context.artifact_dir / FILENAME]
+
+
+def _link_stored_lines(artifact_dir: Path, records: Any) -> bool:
+    """Put the run's stored lines in place as the file itself (a hard link under a temporary name, then
+    an atomic replace), where the OS allows it: no byte copied however long the run."""
+    target = artifact_path(artifact_dir, FILENAME)
+    temp = target.with_name(f".{FILENAME}.{os.getpid()}.link")
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
+    if not records.link_lines(temp):
+        return False
+    os.chmod(temp, 0o644)
+    os.replace(temp, target)
+    return True
 
 
 @hookimpl

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from inferload import hookimpl
 from inferload.engine.aggregator import spool_dir
 from inferload.load_control import wall_ns
+from inferload.record_store import batches_with_values
 from inferload.records import PROFILING, RequestRecord
 from inferload.types import SummarySectionSpec
 
@@ -60,29 +61,33 @@ def segment_report(
     ends = [s.end_mono_ns if s.end_mono_ns is not None else end_mono_ns for s in segments]
     accumulators = [MetricsAccumulator(registry, config, spool_dir=spool) for _ in segments]
     batches: list[list[RequestRecord]] = [[] for _ in segments]
+    known: list[list[Any]] = [[] for _ in segments]
     sent = [0] * len(segments)
     busy = [0] * len(segments)
-    for record in records:
-        if record.phase != PROFILING:
-            continue
-        first = max(0, bisect_right(starts, record.start_ns) - 1)
-        if starts and starts[first] <= record.start_ns < ends[first]:
-            sent[first] += 1
-            batch = batches[first]
-            batch.append(record)
-            if len(batch) >= _BATCH:
-                accumulators[first].add(batch)
-                batches[first] = []
-        # in-flight time: the segments the request overlaps, from the one it started in onwards
-        index = first
-        while index < len(segments) and starts[index] < record.end_ns:
-            busy[index] += max(0, min(ends[index], record.end_ns) - max(starts[index], record.start_ns))
-            index += 1
+    tags = accumulators[0].record_tags if accumulators else ()
+    # with the metric values stored when each record arrived (the run's record store): none computed again
+    for stored, values in batches_with_values(records, tags):
+        for record, measured in zip(stored, values, strict=True):
+            if record.phase != PROFILING:
+                continue
+            first = max(0, bisect_right(starts, record.start_ns) - 1)
+            if starts and starts[first] <= record.start_ns < ends[first]:
+                sent[first] += 1
+                batches[first].append(record)
+                known[first].append(measured)
+                if len(batches[first]) >= _BATCH:
+                    accumulators[first].add(batches[first], measured=known[first])
+                    batches[first], known[first] = [], []
+            # in-flight time: the segments the request overlaps, from the one it started in onwards
+            index = first
+            while index < len(segments) and starts[index] < record.end_ns:
+                busy[index] += max(0, min(ends[index], record.end_ns) - max(starts[index], record.start_ns))
+                index += 1
     report = []
-    for segment, start, end, accumulator, batch, count, in_flight in zip(
-        segments, starts, ends, accumulators, batches, sent, busy, strict=True
+    for segment, start, end, accumulator, batch, measured, count, in_flight in zip(
+        segments, starts, ends, accumulators, batches, known, sent, busy, strict=True
     ):
-        accumulator.add(batch)
+        accumulator.add(batch, measured=measured)
         span = max(0, end - start)
         metrics = accumulator.final(span) if count and span else {}
         report.append({

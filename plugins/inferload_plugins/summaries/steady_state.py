@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.engine.aggregator import spool_dir
+from inferload.record_store import batches_with_values
 from inferload.records import PROFILING, RequestRecord
 from inferload.types import SummarySectionSpec
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 
 _BATCH = 4096
-"""Records handed to the window's accumulator at a time."""
+"""Starts per slice when the window's start is searched."""
 
 
 def steady_state(
@@ -41,8 +42,8 @@ def steady_state(
     (wall clock), ``duration_sec``, ``rule``, ``request_count`` (requests that ended in it, failed ones
     included);
     with no usable window (``bounds`` None) ``{"window": None, "reason": ..., "metrics": {}}``. ``records``
-    is read once, streamed; ``spool_dir`` is where the window's metric columns spill (None: the system's
-    temp dir)."""
+    is read once, streamed, with the metric values stored beside them when it is the run's record store;
+    ``spool_dir`` is where the window's metric columns spill (None: the system's temp dir)."""
     from inferload.export import summary_block
     from inferload.metrics_engine import MetricsAccumulator
 
@@ -52,16 +53,12 @@ def steady_state(
     start, end, rule = bounds.start_ns, bounds.end_ns, bounds.rule
     accumulator = MetricsAccumulator(registry, config, spool_dir=spool_dir)
     inside = 0
-    batch: list[RequestRecord] = []
-    for record in records:  # streamed in batches: the window may hold nearly every record of a long run
-        if record.phase == PROFILING and bounds.contains(record):
-            batch.append(record)
-            if len(batch) >= _BATCH:
-                accumulator.add(batch)
-                inside += len(batch)
-                batch = []
-    accumulator.add(batch)
-    inside += len(batch)
+    # streamed a batch at a time (the window may hold nearly every record of a long run), with the metric
+    # values the run computed when each record arrived: no metric is computed again
+    for batch, values in batches_with_values(records, accumulator.record_tags):
+        chosen = [i for i, record in enumerate(batch) if record.phase == PROFILING and bounds.contains(record)]
+        accumulator.add([batch[i] for i in chosen], measured=[values[i] for i in chosen])
+        inside += len(chosen)
     metrics = accumulator.final(end - start) if inside else {}
     return {
         "window": {"start_ns": start, "end_ns": end, "duration_sec": (end - start) / 1e9, "rule": rule,

@@ -1,0 +1,120 @@
+"""The parent's cost per record and the cost of a run's end, at N records, in this process.
+
+Feeds N streamed 4-chunk records to the engine's own ``RecordAggregator`` (the parent's side of the worker
+pipe) in 64-record batches as pickled bytes, as a worker sends them, then runs what ``finish_run`` runs
+after the last record: the final statistics, the summary sections (steady state, output length) and
+every exporter (JSONL, CSV, JSON, sessions …). Prints the parent's CPU per record while records arrive,
+and the seconds each part of the end took, with the size of ``profile_export.jsonl``. Runs against any
+checkout of the engine whose aggregator takes a batch of records (the code before issue 17 too), so one
+script gives the before and after figures.
+
+    python bench/bench_run_end.py --records 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from inferload.config import ProfileConfig
+from inferload.engine.aggregator import RecordAggregator
+from inferload.export import ExportContext, SectionContext, add_summary_sections, build_summary, run_exporters
+from inferload.metrics_engine import MetricsAccumulator
+from inferload.records import PROFILING, RequestRecord
+from inferload.registry import load_plugins
+from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState
+
+MS = 1_000_000
+BATCH = 64
+
+
+def batch(first: int) -> list[RequestRecord]:
+    """64 streamed requests of 4 chunks with varied timings, as a worker reports them (16 such batches are
+    sent over and over: ids repeat, which no figure here depends on)."""
+    records = []
+    for i in range(first, first + BATCH):
+        start = 10**12 + i * MS // 4
+        ttft = 20 + (i * 7919) % 400
+        chunk_ns = [start + (ttft + k * (5 + (i + k) % 17)) * MS for k in range(4)]
+        records.append(RequestRecord(
+            request_id=i, phase=PROFILING, worker_id="worker_0", conversation_id=f"synthetic-{i}",
+            x_request_id=f"{i:032x}", scheduled_ns=start, start_ns=start, end_ns=chunk_ns[-1] + MS,
+            start_wall_ns=1_790_000_000_000_000_000 + start, input_tokens=8, status=200, ack_ns=start + MS,
+            chunk_ns=chunk_ns, usage_prompt_tokens=8, usage_completion_tokens=4, usage_total_tokens=12,
+            client_lag_ns=(i * 31) % 200_000,
+        ))
+    return records
+
+
+def run(count: int) -> None:
+    registry = load_plugins()
+    workdir = Path(tempfile.mkdtemp(prefix="inferload-run-end-"))
+    try:
+        config = ProfileConfig.load({"url": "http://127.0.0.1:9", "model": "bench", "streaming": True,
+                                     "concurrency": 64, "request_count": count, "ui": "none"})
+        state = RunState(run_info=RunInfo(benchmark_id="bench", random_seed=1, cli_command=""), config=config,
+                         artifact_dir=workdir, version="bench", lifecycle=Lifecycle.RUNNING)
+        accumulator = MetricsAccumulator(registry, config, spool_dir=workdir)
+        aggregator = RecordAggregator(state, registry, accumulator)
+        progress = PhaseProgress(phase=PROFILING, phase_index=0)
+        aggregator.begin_phase(progress)
+        # the pipe's payloads, made before the clock starts: a worker's work, not the parent's
+        sent = [pickle.dumps(batch(first), protocol=pickle.HIGHEST_PROTOCOL) for first in range(0, 1024, 64)]
+        as_bytes = _takes_bytes()
+        cpu = time.process_time()
+        for n, first in enumerate(range(0, count, BATCH)):
+            data = sent[n % len(sent)]
+            # before: Connection.recv unpickled the records; now the parent gets the worker's bytes
+            payload = data if as_bytes else pickle.loads(data)
+            aggregator.on_records("worker_0", progress, payload, first + BATCH)
+        ingest = (time.process_time() - cpu) / count * 1e6
+        state.lifecycle = Lifecycle.COMPLETING
+        started = time.perf_counter()
+        metrics = accumulator.final()
+        final = time.perf_counter() - started
+        summary = build_summary(state, accumulator, metrics, config=config)
+        started = time.perf_counter()
+        endpoint = registry.all("endpoint")["chat"]
+        add_summary_sections(registry, SectionContext(state=state, config=config, registry=registry,
+                                                      endpoint=endpoint, records=aggregator.records,
+                                                      inputs=[]), summary)
+        sections = time.perf_counter() - started
+        started = time.perf_counter()
+        context = ExportContext(state=state, config=config, records=aggregator.records, metrics=metrics,
+                                summary=summary, inputs=[], artifact_dir=workdir, accumulator=accumulator,
+                                console=io.StringIO())
+        run_exporters(registry, context)
+        exporters = time.perf_counter() - started
+        size = (workdir / "profile_export.jsonl").stat().st_size / 2**20
+        aggregator.records.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"{count:,} records; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"parent ingest CPU {ingest:.2f} µs per record")
+    print(f"final statistics {final:.3f} s, summary sections {sections:.3f} s, exporters {exporters:.3f} s, "
+          f"profile_export.jsonl {size:.0f} MB")
+
+
+def _takes_bytes() -> bool:
+    """Whether this checkout's workers send pickled bytes (so the parent receives those, not records)."""
+    import inferload.engine.messages as messages
+
+    return hasattr(messages, "encode_batch")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_run_end.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    args = parser.parse_args(argv)
+    run(args.records)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

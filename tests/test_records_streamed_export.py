@@ -1,0 +1,245 @@
+"""The record path of a long run: each record's metrics computed once, on arrival; the JSONL lines, the
+steady-state window, the session report and the load segments read from what was stored then, and equal,
+record for record, what recomputing every metric from the records gives (the path before issue 17)."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from inferload.load_segments import segment_report
+
+from inferload import hookimpl
+from inferload.config import ProfileConfig
+from inferload.engine.aggregator import RecordAggregator
+from inferload.engine.messages import encode_batch
+from inferload.export import ExportContext, _scrub_files
+from inferload.load_control import CONCURRENCY, LoadSegment, LoadTarget
+from inferload.metrics_engine import MetricsAccumulator
+from inferload.record_store import RecordStore
+from inferload.records import (
+    ERROR_HTTP,
+    ERROR_METRIC,
+    ERROR_REQUEST_CANCELLED,
+    ERROR_TIMEOUT,
+    PROFILING,
+    WARMUP,
+    RequestError,
+    RequestRecord,
+)
+from inferload.registry import LoadRules, PluginRegistry, load_plugins
+from inferload.runstate import PhaseProgress, RunInfo, RunState
+from inferload.types import MetricSpec
+from inferload_plugins.exporters.jsonl_records import export_jsonl
+from inferload_plugins.exporters.sessions import session_report
+from inferload_plugins.summaries.steady_state import steady_state
+
+MS = 1_000_000
+API_KEY = "sk-streamed-SECRET-424242"
+RECORDS = 3000
+
+
+def mixed_record(rng: random.Random, request_id: int) -> RequestRecord:
+    """A streamed request of a multi-turn run: 1 to 12 chunks, some warmup, some failed (one echoing the
+    API key), some cancelled on purpose, every third session five turns long."""
+    start = 10_000 * MS + request_id * 2 * MS
+    chunks = [start + int(rng.lognormvariate(3.0, 0.5) * MS)]
+    for _ in range(rng.randint(0, 11)):
+        chunks.append(chunks[-1] + int(rng.uniform(1, 20) * MS))
+    error = None
+    roll = rng.random()
+    if roll < 0.03:
+        error = RequestError(ERROR_HTTP, f"401 bad key {API_KEY} on #{request_id}", code=401)
+    elif roll < 0.05:
+        error = RequestError(ERROR_TIMEOUT, "no complete response within 1 s")
+    elif roll < 0.07:
+        error = RequestError(ERROR_REQUEST_CANCELLED, "cancelled after 5 ms by --request-cancellation-rate")
+    session = request_id // 5
+    return RequestRecord(
+        request_id=request_id, phase=WARMUP if request_id < 30 else PROFILING,
+        worker_id=f"worker_{request_id % 2}",
+        conversation_id=f"conv-{session}", x_request_id=f"x-{request_id}", scheduled_ns=start - 500,
+        start_ns=start, end_ns=chunks[-1] + MS, start_wall_ns=1_790_000_000_000_000_000 + start,
+        input_tokens=rng.randint(8, 300), requested_output_tokens=16,
+        status=200 if error is None else error.code,
+        ack_ns=start + MS, chunk_ns=chunks if error is None else [], usage_prompt_tokens=50,
+        usage_completion_tokens=None if error else len(chunks),
+        usage_total_tokens=None if error else 50 + len(chunks),
+        error=error, cancelled=error is not None and error.type == ERROR_REQUEST_CANCELLED,
+        client_lag_ns=rng.randint(0, 300_000), session_id=f"s-{session}" if session % 3 == 0 else None,
+        turn_index=request_id % 5 if session % 3 == 0 else None,
+    )
+
+
+class FailsOnEveryHundredth:
+    """A metric plugin that raises on request ids divisible by 100: those requests are metric errors."""
+
+    @hookimpl
+    def register_metrics(self) -> list[MetricSpec]:
+        def compute(record: RequestRecord) -> float:
+            if record.request_id % 100 == 0:
+                raise ValueError("no value for this one")
+            return float(record.input_tokens)
+
+        return [MetricSpec(name="picky_metric", kind="record", unit="tokens", header="Picky",
+                           description="fails on every hundredth request", compute=compute,
+                           display_order=999)]
+
+
+@pytest.fixture(scope="module")
+def registry() -> PluginRegistry:
+    registry = load_plugins(LoadRules())
+    registry.add(FailsOnEveryHundredth(), "picky-metric")
+    assert "picky_metric" in registry.all("metric")
+    return registry
+
+
+def config() -> ProfileConfig:
+    return ProfileConfig.load({"model": "m", "url": "http://127.0.0.1:9", "api_key": API_KEY,
+                               "streaming": True, "concurrency": 8})
+
+
+def run_through_aggregator(registry: PluginRegistry, tmp_path: Path) -> tuple[RecordAggregator, list[bytes]]:
+    """Feed the records to a real aggregator as workers send them (pickled slices of 64); return it and
+    the batches as sent, to rebuild the records as they left the workers."""
+    state = RunState(run_info=RunInfo(benchmark_id="b", random_seed=1, cli_command=""), config=config(),
+                     artifact_dir=tmp_path)
+    accumulator = MetricsAccumulator(registry, state.config, spool_dir=tmp_path)
+    aggregator = RecordAggregator(state, registry, accumulator)
+    progress = PhaseProgress(phase=PROFILING, phase_index=0)
+    rng = random.Random(17)
+    records = [mixed_record(rng, i) for i in range(RECORDS)]
+    sent = [encode_batch(records[i:i + 64]) for i in range(0, RECORDS, 64)]
+    for count, batch in enumerate(sent, 1):
+        aggregator.on_records("worker_0", progress, batch, min(RECORDS, count * 64))
+    return aggregator, sent
+
+
+def as_sent(sent: list[bytes]) -> list[RequestRecord]:
+    import pickle
+
+    return [record for batch in sent for record in pickle.loads(batch)]
+
+
+def export_context(store: Any, accumulator: MetricsAccumulator, tmp_path: Path) -> ExportContext:
+    state = RunState(run_info=RunInfo(benchmark_id="b", random_seed=1, cli_command=""), config=config(),
+                     artifact_dir=tmp_path)
+    return ExportContext(state=state, config=state.config, records=store, metrics={}, summary={}, inputs=[],
+                         artifact_dir=tmp_path, accumulator=accumulator)
+
+
+@pytest.mark.parametrize("spool_on", ["the artifacts' filesystem", "another filesystem"])
+def test_streamed_jsonl_equals_recomputing_every_record_line_for_line(
+    registry: PluginRegistry, tmp_path: Path, spool_on: str
+) -> None:
+    if spool_on == "another filesystem":
+        if not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+            pytest.skip("no second filesystem (/dev/shm) to spool on")
+        spool = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    else:
+        spool = tmp_path / "run"
+    aggregator, _ = run_through_aggregator(registry, spool)
+    streamed_dir, recomputed_dir = tmp_path / "streamed", tmp_path / "recomputed"
+    streamed_dir.mkdir()
+    recomputed_dir.mkdir()
+    assert aggregator.records.has_lines and aggregator.records.has_values
+    export_jsonl(export_context(aggregator.records, aggregator.accumulator, streamed_dir))
+    # the stored lines became the file (a hard link) on the same filesystem, were copied across
+    spooled = os.fstat(aggregator.records._lines.file.fileno()).st_ino
+    linked = (streamed_dir / "profile_export.jsonl").stat().st_ino == spooled
+    assert linked == (spool_on == "the artifacts' filesystem" and sys.platform == "linux")
+    # the path before: every metric computed again per record at export, from the records as they
+    # ended up after the run's accounting (a metric that raised made its record a metric_error)
+    stored = list(aggregator.records)
+    fresh = MetricsAccumulator(registry, config())
+    export_jsonl(export_context(stored, fresh, recomputed_dir))
+    streamed = (streamed_dir / "profile_export.jsonl").read_bytes().splitlines()
+    recomputed = (recomputed_dir / "profile_export.jsonl").read_bytes().splitlines()
+    assert len(streamed) == RECORDS
+    for index, (left, right) in enumerate(zip(streamed, recomputed, strict=True)):
+        assert left == right, f"line {index} differs"
+    text = b"\n".join(streamed)
+    assert API_KEY.encode() not in text and b"<redacted>" in text
+    assert b'"type":"request_cancelled"' in text and b'"benchmark_phase":"warmup"' in text
+    assert b'"session_id":"s-0"' in text
+    aggregator.records.close()  # the linked file stays, whole
+    assert (streamed_dir / "profile_export.jsonl").read_bytes().splitlines() == streamed
+    shutil.rmtree(spool, ignore_errors=True)
+
+
+def test_a_metric_error_is_stored_as_the_run_counted_it(registry: PluginRegistry, tmp_path: Path) -> None:
+    aggregator, sent = run_through_aggregator(registry, tmp_path)
+    stored = {record.request_id: record for record in aggregator.records}
+    original = {record.request_id: record for record in as_sent(sent)}
+    marked = [rid for rid, record in stored.items()
+              if record.error is not None and record.error.type == ERROR_METRIC]
+    expected = [rid for rid, record in original.items()
+                if rid % 100 == 0 and record.error is None and record.phase == PROFILING]
+    assert marked == expected and marked
+    assert aggregator.accumulator.compute_failures["picky_metric"] == len(expected)
+    errors = sum(1 for r in stored.values() if r.phase == PROFILING and r.error is not None
+                 and r.error.type != ERROR_REQUEST_CANCELLED)
+    assert aggregator.accumulator.error_count == errors
+    # every record, as sent, is in the store once, in arrival order
+    assert [r.request_id for r in aggregator.records] == list(range(RECORDS))
+
+
+def test_steady_state_sessions_and_segments_from_stored_values_equal_recomputed_ones(
+    registry: PluginRegistry, tmp_path: Path
+) -> None:
+    aggregator, _ = run_through_aggregator(registry, tmp_path)
+    store = aggregator.records
+    stored = list(store)
+    run_config = config()
+    assert steady_state(store, run_config, registry) == steady_state(stored, run_config, registry)
+    from_store = session_report(store, aggregator.accumulator)
+    recomputed = session_report(stored, MetricsAccumulator(registry, run_config))
+    assert from_store == recomputed
+    assert from_store is not None and from_store["sessions"]["session_count"] > 100
+    starts = [10_000 * MS, 10_000 * MS + 2_000 * MS, 10_000 * MS + 4_500 * MS]
+    ends: list[int | None] = [*starts[1:], None]
+    segments = [LoadSegment(index=i, start_mono_ns=start, target=LoadTarget(CONCURRENCY, 8),
+                            source="schedule", end_mono_ns=end)
+                for i, (start, end) in enumerate(zip(starts, ends, strict=True))]
+    closing = 10_000 * MS + 7_000 * MS
+    from_store = segment_report(segments, store, run_config, registry, closing)
+    assert from_store == segment_report(segments, stored, run_config, registry, closing)
+    assert [segment["requests_sent"] for segment in from_store] == [
+        sum(1 for r in stored if r.phase == PROFILING and start <= r.start_ns < (end or closing))
+        for start, end in zip(starts, ends, strict=True)]
+
+
+def test_record_store_without_lines_for_one_batch_says_so(tmp_path: Path) -> None:
+    rng = random.Random(2)
+    records = [mixed_record(rng, i) for i in range(100)]
+    store = RecordStore(spool_dir=tmp_path)
+    store.append(records[:50], values=[None] * 50, lines=b"a\n" * 50)
+    assert store.has_lines and store.has_values
+    store.append(records[50:])
+    assert not store.has_lines and not store.has_values
+    store.append(records[:1], values=[None], lines=b"b\n")  # a later batch cannot make the set whole
+    assert not store.has_lines and not store.has_values
+    with pytest.raises(ValueError):
+        store.copy_lines(open(tmp_path / "out", "wb"))  # noqa: SIM115 - closed with the test
+
+
+def test_a_secret_across_a_scan_block_boundary_is_scrubbed_from_a_written_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inferload.export as export
+
+    monkeypatch.setattr(export, "_SCAN_BLOCK", 64)
+    lines = [f"line {i} " + "x" * 20 for i in range(50)]
+    lines[7] = "y" * 60 + API_KEY  # starts in the first 64-byte block, ends in the second
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")
+    _scrub_files(tmp_path, ["big.jsonl"], [API_KEY])
+    text = (tmp_path / "big.jsonl").read_text()
+    assert API_KEY not in text
+    assert text.splitlines()[7] == "y" * 60 + "<redacted>"
+    assert text.splitlines()[:7] == lines[:7] and text.splitlines()[8:] == lines[8:]

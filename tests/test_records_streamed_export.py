@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inferload.load_segments import segment_report
 
 from inferload import hookimpl
 from inferload.config import ProfileConfig
@@ -38,6 +37,7 @@ from inferload.runstate import PhaseProgress, RunInfo, RunState
 from inferload.types import MetricSpec
 from inferload_plugins.exporters.jsonl_records import export_jsonl
 from inferload_plugins.exporters.sessions import session_report
+from inferload_plugins.summaries.load_segments import segment_report
 from inferload_plugins.summaries.steady_state import steady_state
 
 MS = 1_000_000

@@ -56,7 +56,8 @@ def steady_state(
     # streamed a batch at a time (the window may hold nearly every record of a long run), with the metric
     # values the run computed when each record arrived: no metric is computed again
     for batch, values in batches_with_values(records, accumulator.record_tags):
-        chosen = [i for i, record in enumerate(batch) if record.phase == PROFILING and bounds.contains(record)]
+        chosen = [i for i, record in enumerate(batch)
+                  if record.phase == PROFILING and bounds.contains(record)]
         accumulator.add([batch[i] for i in chosen], measured=[values[i] for i in chosen])
         inside += len(chosen)
     metrics = accumulator.final(end - start) if inside else {}

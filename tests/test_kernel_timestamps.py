@@ -88,6 +88,15 @@ def stamped_pair() -> Any:
     reader = socket.create_connection(listener.getsockname())
     writer, _ = listener.accept()
     reader.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    # Linux turns receive timestamping on for the whole stack lazily (a deferred static key) when the first
+    # socket asks: until then a packet may arrive unstamped, and the reader falls back to its own read time.
+    # Exchange bytes until the kernel stamps one, so the tests see the steady state.
+    for _ in range(200):
+        writer.sendall(b"w")
+        _, ancillary, _, _ = reader.recvmsg(64, socket.CMSG_SPACE(16))
+        if ancillary:
+            break
+        time.sleep(0.005)
     yield writer, reader
     for sock in (writer, reader, listener):
         sock.close()
@@ -120,7 +129,7 @@ def test_a_read_without_a_usable_kernel_stamp_takes_the_user_space_read_time() -
 def test_read_delay_is_exported_per_request(tmp_path: Path) -> None:
     """The JSONL line carries the record's read delay as it is (None when stamped in user space)."""
     from inferload.records import RequestRecord
-    from inferload_plugins.exporters.jsonl_records import record_line
+    from inferload.record_lines import record_line
 
     record = RequestRecord(0, "profiling", "worker_0", "c", "x", 10, 20, 30, 40, 16, read_delay_ns=1234)
     line = record_line(record, {}, lambda text: text)

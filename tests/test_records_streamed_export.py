@@ -34,6 +34,7 @@ from inferload.records import (
 )
 from inferload.registry import LoadRules, PluginRegistry, load_plugins
 from inferload.runstate import PhaseProgress, RunInfo, RunState
+from inferload.steady_window import steady_window
 from inferload.types import MetricSpec
 from inferload_plugins.exporters.jsonl_records import export_jsonl
 from inferload_plugins.exporters.sessions import session_report
@@ -102,7 +103,7 @@ def registry() -> PluginRegistry:
 
 def config() -> ProfileConfig:
     return ProfileConfig.load({"model": "m", "url": "http://127.0.0.1:9", "api_key": API_KEY,
-                               "streaming": True, "concurrency": 8})
+                               "streaming": True, "concurrency": 8}, registry=load_plugins(LoadRules()))
 
 
 def run_through_aggregator(registry: PluginRegistry, tmp_path: Path) -> tuple[RecordAggregator, list[bytes]]:
@@ -197,7 +198,10 @@ def test_steady_state_sessions_and_segments_from_stored_values_equal_recomputed_
     store = aggregator.records
     stored = list(store)
     run_config = config()
-    assert steady_state(store, run_config, registry) == steady_state(stored, run_config, registry)
+    bounds = steady_window(stored, run_config)
+    assert bounds is not None
+    from_store_window = steady_state(store, run_config, registry, bounds)
+    assert from_store_window == steady_state(stored, run_config, registry, bounds)
     from_store = session_report(store, aggregator.accumulator)
     recomputed = session_report(stored, MetricsAccumulator(registry, run_config))
     assert from_store == recomputed

@@ -12,6 +12,7 @@ import math
 import os
 import random
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,14 @@ def default_workers(config: Any, rate: float | None = None) -> int:
     return min(workers, cap) if cap else workers
 
 
+def schedule_rate(offsets_ns: Sequence[int] | None) -> float | None:
+    """A fixed schedule's mean rate (requests/s over its span), which sizes the default worker count; None
+    for no schedule or one too short to have a rate."""
+    if not offsets_ns or len(offsets_ns) < 2 or offsets_ns[-1] <= offsets_ns[0]:
+        return None
+    return (len(offsets_ns) - 1) / ((offsets_ns[-1] - offsets_ns[0]) / 1e9)
+
+
 def split_concurrency(total: int | None, workers: int) -> list[int | None]:
     """Share a hard cap among workers so the shares sum exactly to it."""
     if total is None:
@@ -99,19 +108,18 @@ def build_phases(
     config: ProfileConfig,
     registry: PluginRegistry,
     seed: int,
-    replay_offsets_ns: list[int] | None = None,
+    fixed_offsets_ns: Sequence[int] | None = None,
     sessions: int | None = None,
 ) -> list[PhasePlan]:
     """Warmup (if asked) then profiling, ids consecutive across phases.
 
-    ``replay_offsets_ns`` (a ``--fixed-schedule`` replay) is the profiling phase's schedule, cut by count or
-    duration. ``sessions``: the number of sessions of a multi-turn dataset. Ids and counts are then sessions
-    (a rate starts sessions), and profiling sends every session once unless ``--conversation-num``,
-    ``--request-count`` or ``--benchmark-duration`` says otherwise."""
-    if replay_offsets_ns is not None:
-        from inferload.engine.replay import cut_replay
-
-        offsets = cut_replay(replay_offsets_ns, config.request_count, config.benchmark_duration)
+    ``fixed_offsets_ns`` (a request flow's fixed schedule: a ``--fixed-schedule`` replay, already cut by
+    count or duration) is the profiling phase's schedule. ``sessions``: the number of sessions of a
+    multi-turn dataset. Ids and counts are then sessions (a rate starts sessions), and profiling sends every
+    session once unless ``--conversation-num``, ``--request-count`` or ``--benchmark-duration`` says
+    otherwise."""
+    if fixed_offsets_ns is not None:
+        offsets = array("q", fixed_offsets_ns)
         grace = config.effective_grace_period if config.benchmark_duration is not None else None
         return [PhasePlan(PROFILING, 0, len(offsets), config.benchmark_duration, grace, offsets)]
     phases: list[PhasePlan] = []

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from live_run import LiveRun, wait_until
 from profile_fixtures import artifact_dir, read_jsonl, simulator, start_simulator, usage_error
 
 __all__ = ["simulator"]  # the fixture, re-exported so pytest finds it here
@@ -162,12 +163,15 @@ def test_a_watching_flow_cancels_the_requests_it_chooses_and_every_request_is_ac
     assert summary["cancelled_request_count"]["avg"] == 3 and summary["request_count"]["avg"] == 6
 
 
+def _four_requests(run_cli: Any, plugin_site: Any, simulator: Any, root: Path, want: str) -> Any:
+    return _profile(run_cli, _install(plugin_site), simulator.url, root, want,
+                    "--request-count", "4", "--concurrency", "2", "--osl", "2", "--isl", "8")
+
+
 def test_a_flow_that_raises_on_a_request_fails_that_request_naming_the_flow_and_the_run_goes_on(
     run_cli: Any, plugin_site: Any, simulator: Any, tmp_path: Path
 ) -> None:
-    site = _install(plugin_site)
-    result = _profile(run_cli, site, simulator.url, tmp_path / "art", "on-request-raises",
-                      "--request-count", "4", "--concurrency", "2", "--osl", "2", "--isl", "8")
+    result = _four_requests(run_cli, plugin_site, simulator, tmp_path / "art", "on-request-raises")
     assert "Traceback" not in result.stderr
     records = read_jsonl(artifact_dir(tmp_path / "art") / "profile_export.jsonl")
     assert len(records) == 4
@@ -179,9 +183,7 @@ def test_a_flow_that_raises_on_a_request_fails_that_request_naming_the_flow_and_
 def test_a_flow_whose_drive_raises_fails_the_run_with_one_line_naming_it(
     run_cli: Any, plugin_site: Any, simulator: Any, tmp_path: Path
 ) -> None:
-    site = _install(plugin_site)
-    result = _profile(run_cli, site, simulator.url, tmp_path / "art", "drive-raises",
-                      "--request-count", "4", "--concurrency", "2", "--osl", "2", "--isl", "8")
+    result = _four_requests(run_cli, plugin_site, simulator, tmp_path / "art", "drive-raises")
     assert result.returncode == 1, result.stderr
     assert "request flow 'demo' failed: ZeroDivisionError: drive exploded" in result.stderr
     assert "Traceback" not in result.stderr
@@ -238,3 +240,24 @@ def test_a_flow_flag_whose_plugin_is_disabled_is_refused_not_ignored(
                                "--artifact-dir", tmp_path / "without"))
     assert line.startswith("inferload: error: --request-cancellation-rate is read by a request flow plugin")
     assert not (tmp_path / "without").exists() or not any((tmp_path / "without").iterdir())
+
+
+def test_progress_of_a_session_run_counts_the_requests_its_sessions_send_not_the_sessions(
+    inferload_exe: Path, cli_env: Any, tmp_path: Path
+) -> None:
+    sessions = tmp_path / "sessions.jsonl"
+    sessions.write_text(json.dumps({"turns": [{"text": "a"}, {"text": "b"}]}) + "\n"
+                        + json.dumps({"turns": [{"text": "c"}, {"text": "d"}, {"text": "e"}]}) + "\n")
+    run = LiveRun(inferload_exe, cli_env(), tmp_path / "art", "--input-file", str(sessions),
+                  "--conversation-num", "3", "--concurrency", "2", "--api-linger", "60")
+    try:
+        assert run._url_seen.wait(90) and run.base, run.stderr
+        wait_until(lambda: run.progress()["phases"].get("profiling", {}).get("requests_end_ns"),
+                   timeout=90, what=lambda: run.stderr)
+        profiling = run.progress()["phases"]["profiling"]
+    finally:
+        run.kill()
+    # sessions 0, 1, 0 of the file: 2 + 3 + 2 turns
+    assert profiling["total_expected_requests"] == 7
+    assert profiling["requests_sent"] == profiling["requests_completed"] == 7
+    assert profiling["percent"] == 100.0

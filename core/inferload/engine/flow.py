@@ -58,14 +58,15 @@ class FlowPlan:
     ``conversations``: the run's conversations in sending order (request id ``i`` sends entry ``i`` modulo
     their number), replacing the dataset's. ``offsets_ns``: a fixed schedule of the profiling phase (start
     offsets in ns from its t0, non-decreasing; one per request), instead of ``--concurrency`` or
-    ``--request-rate``. ``units``: how many units (sessions) one pass over the dataset holds; phases then
-    count units, not requests. ``inputs``: the ``inputs.json`` entries, replacing one body per
+    ``--request-rate``. ``unit_requests``: the units (sessions) one pass over the dataset holds, as the
+    requests each sends at most (its turns); phases then count units (ids are units), and their progress
+    the requests those units send. ``inputs``: the ``inputs.json`` entries, replacing one body per
     conversation. ``worker``: the picklable object each worker calls ``start(host)`` on (module docstring);
     ``drives``: whether the object it starts has ``drive``."""
 
     conversations: Sequence[Conversation] | None = None
     offsets_ns: Sequence[int] | None = None
-    units: int | None = None
+    unit_requests: Sequence[int] | None = None
     inputs: list[dict[str, Any]] | None = None
     worker: Any = None
     drives: bool = False
@@ -84,9 +85,10 @@ class Flows:
         return next((list(p.offsets_ns) for p in self.plans.values() if p.offsets_ns is not None), None)
 
     @property
-    def units(self) -> int | None:
-        """The units per pass one flow gave (sessions), or None: phases count requests."""
-        return next((p.units for p in self.plans.values() if p.units is not None), None)
+    def unit_requests(self) -> list[int] | None:
+        """The requests of each unit of one pass one flow gave (turns per session), or None: a unit is a
+        request."""
+        return next((list(p.unit_requests) for p in self.plans.values() if p.unit_requests is not None), None)
 
     @property
     def inputs(self) -> list[dict[str, Any]] | None:
@@ -126,7 +128,7 @@ class FlowRequest:
 
 class FlowHost(Protocol):
     """The worker as a flow sees it. ``init``: its :class:`~inferload.engine.messages.WorkerInit`
-    (``worker_index``, ``worker_count``, ``counter``: the shared next id); ``stopping``: the run stops
+    (``worker_index``, ``worker_count``); ``stopping``: the run stops
     sending; ``uuid_prefix``: random per worker, for ids a flow makes."""
 
     init: WorkerInit
@@ -135,6 +137,11 @@ class FlowHost(Protocol):
 
     async def sleep_until(self, deadline_ns: int) -> None:
         """Sleep until ``deadline_ns`` (``perf_counter_ns``), woken early when the run stops sending."""
+        ...
+
+    def next_id(self, end_id: int | None) -> int | None:
+        """The next id of the counter all workers share (concurrency mode: ``cmd.end_id``), None once the
+        phase's ids are used up."""
         ...
 
     def track(self, task: asyncio.Task[Any]) -> None:

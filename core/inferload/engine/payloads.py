@@ -37,8 +37,9 @@ class Payloads:
     fixed_offsets_ns: list[int] | None = None
     """A request flow's fixed schedule (a ``--fixed-schedule`` replay): each request's start offset, in
     order, already cut by ``--request-count`` and ``--benchmark-duration``."""
-    units: int | None = None
-    """A request flow's units per pass over the dataset (sessions); None: phases count requests."""
+    unit_requests: list[int] | None = None
+    """A request flow's units of one pass over the dataset as the requests each sends at most (turns per
+    session); None: a unit is a request."""
 
 
 def prepare_payloads(
@@ -94,7 +95,7 @@ def prepare_payloads(
     return Payloads(
         inputs=inputs,
         fixed_offsets_ns=flows.offsets_ns,
-        units=flows.units,
+        unit_requests=flows.unit_requests,
         # the adapter reads the output length from the conversation (max_tokens, max_new_tokens,
         # num_predict …), so the probe's conversation asks for one token too: every dialect's probe is short
         probe_body=adapter.render(replace(conversations[0], max_output_tokens=1), one_token),

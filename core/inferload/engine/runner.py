@@ -158,7 +158,7 @@ class ProfileRun:
             self.config, registry, self.endpoint, self.transport, self.seed, tokenizer=self.tokenizer
         )
         phases = build_phases(self.config, registry, self.seed, payloads.fixed_offsets_ns,
-                              sessions=payloads.units)
+                              unit_requests=payloads.unit_requests)
         url = self._start_target()
         # the last usage check, before the artifact directory is touched: the API's address can be had
         self.api_server = bind_live_api(self.config, registry, state, shared=self.api_shared)

@@ -44,6 +44,9 @@ class PhasePlan:
     stream: ArrivalStream | None = None
     """Rate mode when the rate can change while it runs: the schedule drawn as it is sent (offsets_ns
     is then None)."""
+    expected_requests: int | None = None
+    """Requests the phase sends at most, when its ids are units of several requests (sessions' turns);
+    None: one request per id."""
 
     def worker_schedule(self, index: int, workers: int) -> WorkerSchedule | ArrivalStream | None:
         """Worker ``index``'s share: every ``workers``-th request from ``index``, round-robin."""
@@ -109,15 +112,35 @@ def build_phases(
     registry: PluginRegistry,
     seed: int,
     fixed_offsets_ns: Sequence[int] | None = None,
-    sessions: int | None = None,
+    unit_requests: Sequence[int] | None = None,
 ) -> list[PhasePlan]:
     """Warmup (if asked) then profiling, ids consecutive across phases.
 
     ``fixed_offsets_ns`` (a request flow's fixed schedule: a ``--fixed-schedule`` replay, already cut by
-    count or duration) is the profiling phase's schedule. ``sessions``: the number of sessions of a
-    multi-turn dataset. Ids and counts are then sessions (a rate starts sessions), and profiling sends every
-    session once unless ``--conversation-num``, ``--request-count`` or ``--benchmark-duration`` says
-    otherwise."""
+    count or duration) is the profiling phase's schedule. ``unit_requests``: the sessions of a multi-turn
+    dataset, as the requests (turns) each sends. Ids and counts are then sessions (a rate starts sessions),
+    profiling sends every session once unless ``--conversation-num``, ``--request-count`` or
+    ``--benchmark-duration`` says otherwise, and each phase expects the turns of its sessions."""
+    units = None if unit_requests is None else len(unit_requests)
+    phases = _phases(config, registry, seed, fixed_offsets_ns, units)
+    if unit_requests:
+        for plan in phases:
+            count = len(plan.offsets_ns) if plan.offsets_ns is not None else plan.count
+            if count is not None:  # whole passes over the units, then the ids left
+                passes, rest = divmod(count, len(unit_requests))
+                plan.expected_requests = passes * sum(unit_requests) + sum(
+                    unit_requests[(plan.first_id + i) % len(unit_requests)] for i in range(rest)
+                )
+    return phases
+
+
+def _phases(
+    config: ProfileConfig,
+    registry: PluginRegistry,
+    seed: int,
+    fixed_offsets_ns: Sequence[int] | None,
+    sessions: int | None,
+) -> list[PhasePlan]:
     if fixed_offsets_ns is not None:
         offsets = array("q", fixed_offsets_ns)
         grace = config.effective_grace_period if config.benchmark_duration is not None else None

@@ -403,8 +403,19 @@ class Worker:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
+    def next_id(self, end_id: int | None) -> int | None:
+        """The next id from the counter all workers share (concurrency mode), None once ``end_id`` is
+        reached: each id is taken exactly once across the run's workers."""
+        counter = self.init.counter
+        with counter.get_lock():
+            taken = counter.value
+            if end_id is not None and taken >= end_id:
+                return None
+            counter.value = taken + 1
+        return taken
+
     async def _slot(self, cmd: PhaseCommand) -> None:
-        counter, end_id, stop_ns = self.init.counter, cmd.end_id, cmd.stop_ns
+        end_id, stop_ns = cmd.end_id, cmd.stop_ns
         try:
             while not self.stopping:
                 if self.load_queue:
@@ -416,11 +427,9 @@ class Worker:
                 if not self.unpaused.is_set():
                     await self.unpaused.wait()
                     continue
-                with counter.get_lock():
-                    request_id = counter.value
-                    if end_id is not None and request_id >= end_id:
-                        return
-                    counter.value = request_id + 1
+                request_id = self.next_id(end_id)
+                if request_id is None:
+                    return
                 await self.send(request_id, perf_counter_ns())
         finally:
             self.slots -= 1

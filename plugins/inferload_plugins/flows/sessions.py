@@ -55,7 +55,8 @@ def prepare_sessions(context: FlowContext) -> FlowPlan | None:
          else [adapter.render(c, config)]}
         for c in conversations
     ]
-    return FlowPlan(units=len(plan.sessions), inputs=inputs, drives=True,
+    turns = [len(session.turns) for session in plan.sessions]
+    return FlowPlan(unit_requests=turns, inputs=inputs, drives=True,
                     worker=SessionPart(plan, config.session_concurrency))
 
 
@@ -134,15 +135,13 @@ class SessionRunner:
         return perf_counter_ns() if held else 0
 
     async def _slot(self, cmd: PhaseCommand, request_cap: asyncio.Semaphore | None) -> None:
-        counter, end_id, stop_ns = self.host.init.counter, cmd.end_id, cmd.stop_ns
+        end_id, stop_ns = cmd.end_id, cmd.stop_ns
         while not self.host.stopping:
             if stop_ns is not None and perf_counter_ns() >= stop_ns:
                 return
-            with counter.get_lock():
-                session_id = counter.value
-                if end_id is not None and session_id >= end_id:
-                    return
-                counter.value = session_id + 1
+            session_id = self.host.next_id(end_id)
+            if session_id is None:
+                return
             now = perf_counter_ns()
             await self.run(session_id, now, now, request_cap)
 

@@ -1,11 +1,12 @@
 """Multi-turn benchmark (its own runner, not part of the tests): what carrying a conversation's history costs
 the client per request. Prints figures.
 
-- Body assembly: microseconds to build one turn's request body (``inferload.engine.sessions.turn_body``)
-  after 0..32 earlier turns of ~200-token messages and ~100-token replies, full history versus
-  ``window:2``; min / median / max of repeated timings.
+- Body assembly: microseconds to build one turn's request body
+  (``inferload_plugins.flows.session_plan.turn_body``) after 0..32 earlier turns of ~200-token messages
+  and ~100-token replies, full history versus ``window:2``; min / median / max of repeated timings.
 - End to end: `inferload profile` against the zero-latency SSE server of ``bench_client.py`` (4-token
-  replies): worker CPU microseconds per request and requests/s for single-turn prompts versus 8-turn
+  replies): worker CPU microseconds per request and requests/s for single-turn prompts (also with a
+  never-firing cancellation timer on every other request: the request flow's per-request cost) versus 8-turn
   sessions with ``--conversation-history`` ``none``, ``window:2`` and ``full``; each configuration
   ``--repeat`` times, min / median / max.
 
@@ -39,7 +40,13 @@ def _spread(values: list[float]) -> str:
 
 
 def bench_body_assembly(quick: bool) -> None:
-    from inferload.engine.sessions import SessionPlan, SessionTemplate, TurnPlan, _encode, turn_body
+    from inferload_plugins.flows.session_plan import (
+        SessionPlan,
+        SessionTemplate,
+        TurnPlan,
+        _encode,
+        turn_body,
+    )
 
     print("\n## Body assembly per turn (µs: min median max), 200-token messages, 100-token replies")
     print(f"{'earlier turns':>13} {'full':>26} {'window:2':>26} {'body KiB (full)':>16}")
@@ -88,6 +95,10 @@ def bench_end_to_end(quick: bool, repeat: int) -> None:
             run_client(server.url, workdir, concurrency=8, request_count=300)  # warm this process up
             workloads: list[tuple[str, dict[str, Any]]] = [
                 ("single-turn", {"input_file": single, "request_count": sessions * turns}),
+                # every other request gets a cancellation timer that never fires: the flow's per-request cost
+                ("single-turn, 50% timers", {"input_file": single, "request_count": sessions * turns,
+                                             "request_cancellation_rate": 50.0,
+                                             "request_cancellation_delay": 600.0}),
                 ("8 turns, history none", {"input_file": multi, "conversation_history": "none"}),
                 ("8 turns, window:2", {"input_file": multi, "conversation_history": "window:2"}),
                 ("8 turns, history full", {"input_file": multi, "conversation_history": "full"}),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from inferload.engine.cancellation import CancellationPlan
+from inferload_plugins.flows.cancellation import CancellationPlan
 from profile_fixtures import FAST_SIM, artifact_dir, read_jsonl, simulator, start_simulator, usage_error
 
 __all__ = ["simulator"]  # the fixture, re-exported so pytest finds it here

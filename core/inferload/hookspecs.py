@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ExporterSpec,
         MetricSpec,
         OptionsSpec,
+        RequestFlowSpec,
         RouterSpec,
         RunStateSpec,
         ServerMetricMapSpec,
@@ -436,6 +437,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "cache_reset": "register_cache_resets",
     "summary_section": "register_summary_sections",
     "run_state": "register_run_states",
+    "request_flow": "register_request_flows",
 }
 """Plugin category -> the hook that registers it."""
 
@@ -475,3 +477,36 @@ def register_options() -> list[OptionsSpec]:
 
 
 REGISTRATION_HOOKS["options"] = "register_options"
+
+
+# --------------------------------------------------------------------------------------------------
+# Worker behaviour: what a worker sends next and how. Asked once per run before t=0; the objects they
+# hand the workers are called directly, never through pluggy.
+# --------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_request_flows() -> list[RequestFlowSpec]:
+    """Request flows: what a worker sends next and how (:mod:`inferload.engine.flow`). Each is asked
+    whether it takes part in a run; the part it hands the workers is started once in each and called
+    directly (``drive`` a phase, ``stop``, ``on_request``).
+
+    Example::
+
+        @hookimpl
+        def register_request_flows():
+            class Abandon:  # in each worker: abandon every 10th request after 50 ms
+                def start(self, host):
+                    return self
+
+                def on_request(self, request_id, cancel):
+                    if request_id % 10:
+                        return None
+                    error = RequestError("request_cancelled", "abandoned by the example flow")
+                    return asyncio.get_running_loop().call_later(0.05, cancel, error).cancel
+
+            def prepare(context):
+                return FlowPlan(worker=Abandon())
+            return [RequestFlowSpec(name="abandon", description="Abandon every 10th request",
+                                    prepare=prepare)]
+    """

@@ -450,6 +450,29 @@ class BeforeLoadContext:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True, kw_only=True)
+class RequestFlowSpec(PluginSpec):
+    """What a worker sends next and how, beyond one prepared prompt per request: multi-turn sessions, a
+    trace replay's order, a cancellation timer (:mod:`inferload.engine.flow`, docs/plugins.md).
+
+    ``prepare(context)`` is called once per run in the parent before t=0 with a
+    :class:`~inferload.engine.flow.FlowContext` (config, registry, endpoint type and adapter, the dataset's
+    conversations, seed). It returns None when the run does not use this flow, else a
+    :class:`~inferload.engine.flow.FlowPlan`: reordered conversations, a fixed schedule, the units a phase
+    counts, ``inputs.json`` entries, and the picklable part each worker starts and calls directly. It raises
+    UsageError for flags that do not fit the run; any other exception ends the run with one line naming the
+    plugin. Every installed flow is asked, in name order.
+
+    ``options`` names the ProfileConfig fields this flow reads; a flow field of
+    :data:`inferload.workload_options.FLOW_OPTIONS` set while no enabled flow takes it is a usage error
+    (its plugin disabled), never a flag silently ignored.
+    """
+
+    category: ClassVar[str] = "request_flow"
+    prepare: Callable[..., Any]
+    options: tuple[str, ...] = ()
+
+
 SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     CommandSpec,
     EndpointSpec,
@@ -467,6 +490,7 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     CacheResetSpec,
     SummarySectionSpec,
     RunStateSpec,
+    RequestFlowSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""
 

@@ -19,6 +19,13 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from inferload.dataset import MAX_SEQUENCE_TOKENS
 from inferload.headers import check_header
 
+FLOW_OPTIONS: tuple[str, ...] = (
+    "conversation_history", "session_concurrency", "session_id_header",
+    "request_cancellation_rate", "request_cancellation_delay",
+)
+"""The fields below that only a request flow plugin reads (:class:`~inferload.types.RequestFlowSpec`'s
+``options``): given while no enabled flow takes one, the run stops with a usage error."""
+
 
 class WorkloadOptions(BaseModel):
     """Sessions, mixes and cancellation; see the module docstring."""
@@ -64,8 +71,6 @@ class WorkloadOptions(BaseModel):
     @field_validator("conversation_history")
     @classmethod
     def _history(cls, value: str) -> str:
-        from inferload.engine.sessions import parse_history
-
         parse_history(value)
         return value.strip().lower()
 
@@ -116,6 +121,21 @@ class WorkloadOptions(BaseModel):
     def cancellation_delay(self) -> float:
         """``--request-cancellation-delay`` in seconds (0 when not given)."""
         return self.request_cancellation_delay or 0.0
+
+
+def parse_history(value: str) -> int | None:
+    """``--conversation-history`` as the number of earlier turns a request carries: None for ``full``
+    (all), 0 for ``none``, N for ``window:N``. Raises ValueError naming the accepted forms."""
+    text = value.strip().lower()
+    if text == "full":
+        return None
+    if text == "none":
+        return 0
+    if text.startswith("window:"):
+        count = text[len("window:"):]
+        if count.isdigit() and int(count) >= 1:
+            return int(count)
+    raise ValueError(f"{value!r} is not none, full or window:N (N >= 1 earlier turns)")
 
 
 @dataclass(frozen=True)

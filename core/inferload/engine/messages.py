@@ -50,14 +50,13 @@ class WorkerInit:
     change and the pool is sized for more (docs/control.md)."""
     output_limited: bool = True
     """Whether requests carry an output limit (--osl): shapes the hint of a timeout's error message."""
-    sessions: Any = None
-    """Multi-turn runs: the :class:`~inferload.engine.sessions.SessionPlan` (phases then count sessions)."""
-    cancellation: Any = None
-    """``--request-cancellation-rate``: the :class:`~inferload.engine.cancellation.CancellationPlan` (or
-    None)."""
-    session_share: int | None = None
-    """Multi-turn runs: this worker's share of ``--session-concurrency`` (None: its ``--concurrency``
-    share)."""
+    flows: tuple[tuple[str, Any], ...] = ()
+    """``(name, part)`` of each request flow the run uses (:mod:`inferload.engine.flow`): the worker calls
+    ``part.start(worker)`` once and the object it returns directly."""
+    worker_index: int = 0
+    """This worker's place among the run's workers (0-based), for a flow's per-worker share."""
+    worker_count: int = 1
+    """How many workers the run has."""
     dialects: tuple[tuple[str, Any], ...] = ()
     """``(endpoint type, recognise)`` pairs (:func:`inferload.dialects.set_recognisers`)."""
 

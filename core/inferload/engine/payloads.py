@@ -11,8 +11,6 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from inferload.engine.cancellation import cancellation_plan
-from inferload.engine.sessions import build_session_plan, turn_conversations
 from inferload.errors import UsageError
 
 if TYPE_CHECKING:
@@ -26,17 +24,22 @@ class Payloads:
     """What the dataset and the endpoint adapter made of the run's inputs.
 
     ``inputs`` are the ``inputs.json`` entries (``{"session_id", "payloads": [body]}``, one per
-    conversation; a multi-turn session lists one body per turn, without the replies known only at run
-    time); ``worker_fields`` the :class:`~inferload.engine.messages.WorkerInit` fields every worker
-    shares except ``url``, ``worker_id``, ``counter`` and ``max_connections`` (payloads as final bytes);
+    conversation, unless a request flow lists them: a multi-turn session one body per turn, without the
+    replies known only at run time); ``worker_fields`` the :class:`~inferload.engine.messages.WorkerInit`
+    fields every worker shares except ``url``, ``worker_id``, ``counter``, ``max_connections`` and its
+    place among the workers (payloads as final bytes; ``flows``, the request flows' worker parts);
     ``probe_body`` the ``--wait-for-model-timeout`` probe: the first prompt asking for one token, not
     streamed (the ``before_load`` hook's ``--wait-for-model-timeout``)."""
 
     inputs: list[dict[str, Any]] = field(default_factory=list)
     worker_fields: dict[str, Any] = field(default_factory=dict)
     probe_body: dict[str, Any] = field(default_factory=dict)
-    replay_offsets_ns: list[int] | None = None
-    """``--fixed-schedule``: the start offset of each payload, in order (:mod:`inferload.engine.replay`)."""
+    fixed_offsets_ns: list[int] | None = None
+    """A request flow's fixed schedule (a ``--fixed-schedule`` replay): each request's start offset, in
+    order, already cut by ``--request-count`` and ``--benchmark-duration``."""
+    unit_requests: list[int] | None = None
+    """A request flow's units of one pass over the dataset as the requests each sends at most (turns per
+    session); None: a unit is a request."""
 
 
 def prepare_payloads(
@@ -54,7 +57,7 @@ def prepare_payloads(
     from inferload.dataset import resolve_tokenizer
     from inferload.dialects import recognisers_of, set_recognisers
     from inferload.documents import check_documents, document_options
-    from inferload.engine.sessions import check_sessions
+    from inferload.engine.flow import plan_flows
     from inferload.plugin_options import factory_keywords
 
     tokenizer = tokenizer or resolve_tokenizer(registry, config.tokenizer)
@@ -72,35 +75,28 @@ def prepare_payloads(
         **factory_keywords(config, registry, "dataset", dataset.name),
         **document_options(config, endpoint, registry),
     )
-    replay_offsets_ns = None
-    if config.fixed_schedule and conversations:
-        from inferload.engine.replay import plan_replay
-
-        replay = plan_replay(config, registry, conversations, seed)
-        conversations, replay_offsets_ns = replay.conversations, replay.offsets_ns
     if not conversations:
         raise UsageError(
             f"the {config.effective_dataset} dataset produced no prompts; check --num-dataset-entries"
             " or --input-file"
         )
-    check_sessions(conversations, config, endpoint)
     check_documents(conversations, endpoint, config.effective_dataset)
     dialects = recognisers_of(registry)
     set_recognisers(dialects)  # this process parses too (the --wait-for-model-timeout probe)
     adapter = endpoint.factory()
+    # request flows (sessions, a replay's order, cancellation) see the conversations before they are rendered
+    flows = plan_flows(config, registry, endpoint, adapter, conversations, seed)
+    conversations = list(flows.conversations)
     bodies = [adapter.render(conversation, config) for conversation in conversations]
-    sessions = None
-    if any(c.turns for c in conversations):
-        sessions = build_session_plan(conversations, adapter, config, config.endpoint_type or endpoint.name)
     one_token = config.model_copy(update={"osl": 1, "osl_stddev": 0.0, "streaming": False})
-    inputs = [
-        {"session_id": c.conversation_id,
-         "payloads": [body] if not c.turns else [adapter.render(t, config) for t in turn_conversations(c)]}
-        for c, body in zip(conversations, bodies, strict=True)
-    ]
+    inputs = flows.inputs
+    if inputs is None:
+        inputs = [{"session_id": c.conversation_id, "payloads": [body]}
+                  for c, body in zip(conversations, bodies, strict=True)]
     return Payloads(
         inputs=inputs,
-        replay_offsets_ns=replay_offsets_ns,
+        fixed_offsets_ns=flows.offsets_ns,
+        unit_requests=flows.unit_requests,
         # the adapter reads the output length from the conversation (max_tokens, max_new_tokens,
         # num_predict …), so the probe's conversation asks for one token too: every dialect's probe is short
         probe_body=adapter.render(replace(conversations[0], max_output_tokens=1), one_token),
@@ -121,10 +117,7 @@ def prepare_payloads(
             "output_limited": config.osl is not None,
             "dialects": dialects,
             "tokenizer": tokenizer if endpoint.produces_tokens else None,
-            "sessions": sessions,
-            "cancellation": cancellation_plan(
-                config.request_cancellation_rate, config.cancellation_delay, seed
-            ),
+            "flows": tuple(flows.plans_for_workers),
         },
     )
 

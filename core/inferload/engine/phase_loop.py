@@ -86,7 +86,9 @@ class PhaseLoop:
         progress = PhaseProgress(
             phase=plan.phase,
             phase_index=index,
-            total_expected_requests=len(plan.offsets_ns) if plan.offsets_ns is not None else plan.count,
+            total_expected_requests=plan.expected_requests or (
+                len(plan.offsets_ns) if plan.offsets_ns is not None else plan.count
+            ),
             expected_duration_sec=plan.duration_sec,
             expected_grace_period_sec=plan.grace_sec,
         )

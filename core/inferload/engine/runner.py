@@ -36,9 +36,8 @@ from inferload.engine.phase_loop import PhaseLoop
 from inferload.engine.plugin_states import create_plugin_states
 from inferload.engine.preflight import check_plugins
 from inferload.engine.progress_view import ProgressView, resolve_ui
-from inferload.engine.replay import replay_rate
 from inferload.engine.run_log import RunLog
-from inferload.engine.schedule import build_phases
+from inferload.engine.schedule import build_phases, schedule_rate
 from inferload.engine.stop_signals import StopSignals
 from inferload.engine.workers import WorkerPool
 from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, UsageError
@@ -157,9 +156,8 @@ class ProfileRun:
         payloads = prepare_payloads(
             self.config, registry, self.endpoint, self.transport, self.seed, tokenizer=self.tokenizer
         )
-        sessions = payloads.worker_fields.get("sessions")
-        phases = build_phases(self.config, registry, self.seed, payloads.replay_offsets_ns,
-                              sessions=None if sessions is None else len(sessions.sessions))
+        phases = build_phases(self.config, registry, self.seed, payloads.fixed_offsets_ns,
+                              unit_requests=payloads.unit_requests)
         url = self._start_target()
         # the last usage check, before the artifact directory is touched: the API's address can be had
         self.api_server = bind_live_api(self.config, registry, state, shared=self.api_shared)
@@ -171,7 +169,7 @@ class ProfileRun:
         ))
         self.signals.preparing = False  # from here a signal drains the workers instead of ending at once
         self.pool.start(self.config, {**payloads.worker_fields, "url": url},
-                        rate=replay_rate(payloads.replay_offsets_ns))
+                        rate=schedule_rate(payloads.fixed_offsets_ns))
         # built while the workers start and open their connections: its imports (numpy) overlap with them
         accumulator = MetricsAccumulator(registry, self.config, spool_dir=spool_dir(state))
         aggregator = RecordAggregator(state, registry, accumulator)

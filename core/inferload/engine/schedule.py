@@ -12,6 +12,7 @@ import math
 import os
 import random
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,9 @@ class PhasePlan:
     stream: ArrivalStream | None = None
     """Rate mode when the rate can change while it runs: the schedule drawn as it is sent (offsets_ns
     is then None)."""
+    expected_requests: int | None = None
+    """Requests the phase sends at most, when its ids are units of several requests (sessions' turns);
+    None: one request per id."""
 
     def worker_schedule(self, index: int, workers: int) -> WorkerSchedule | ArrivalStream | None:
         """Worker ``index``'s share: every ``workers``-th request from ``index``, round-robin."""
@@ -66,6 +70,14 @@ def default_workers(config: Any, rate: float | None = None) -> int:
     workers = max(1, min(cores, needed))
     cap = config.effective_concurrency
     return min(workers, cap) if cap else workers
+
+
+def schedule_rate(offsets_ns: Sequence[int] | None) -> float | None:
+    """A fixed schedule's mean rate (requests/s over its span), which sizes the default worker count; None
+    for no schedule or one too short to have a rate."""
+    if not offsets_ns or len(offsets_ns) < 2 or offsets_ns[-1] <= offsets_ns[0]:
+        return None
+    return (len(offsets_ns) - 1) / ((offsets_ns[-1] - offsets_ns[0]) / 1e9)
 
 
 def split_concurrency(total: int | None, workers: int) -> list[int | None]:
@@ -99,19 +111,38 @@ def build_phases(
     config: ProfileConfig,
     registry: PluginRegistry,
     seed: int,
-    replay_offsets_ns: list[int] | None = None,
-    sessions: int | None = None,
+    fixed_offsets_ns: Sequence[int] | None = None,
+    unit_requests: Sequence[int] | None = None,
 ) -> list[PhasePlan]:
     """Warmup (if asked) then profiling, ids consecutive across phases.
 
-    ``replay_offsets_ns`` (a ``--fixed-schedule`` replay) is the profiling phase's schedule, cut by count or
-    duration. ``sessions``: the number of sessions of a multi-turn dataset. Ids and counts are then sessions
-    (a rate starts sessions), and profiling sends every session once unless ``--conversation-num``,
-    ``--request-count`` or ``--benchmark-duration`` says otherwise."""
-    if replay_offsets_ns is not None:
-        from inferload.engine.replay import cut_replay
+    ``fixed_offsets_ns`` (a request flow's fixed schedule: a ``--fixed-schedule`` replay, already cut by
+    count or duration) is the profiling phase's schedule. ``unit_requests``: the sessions of a multi-turn
+    dataset, as the requests (turns) each sends. Ids and counts are then sessions (a rate starts sessions),
+    profiling sends every session once unless ``--conversation-num``, ``--request-count`` or
+    ``--benchmark-duration`` says otherwise, and each phase expects the turns of its sessions."""
+    units = None if unit_requests is None else len(unit_requests)
+    phases = _phases(config, registry, seed, fixed_offsets_ns, units)
+    if unit_requests:
+        for plan in phases:
+            count = len(plan.offsets_ns) if plan.offsets_ns is not None else plan.count
+            if count is not None:  # whole passes over the units, then the ids left
+                passes, rest = divmod(count, len(unit_requests))
+                plan.expected_requests = passes * sum(unit_requests) + sum(
+                    unit_requests[(plan.first_id + i) % len(unit_requests)] for i in range(rest)
+                )
+    return phases
 
-        offsets = cut_replay(replay_offsets_ns, config.request_count, config.benchmark_duration)
+
+def _phases(
+    config: ProfileConfig,
+    registry: PluginRegistry,
+    seed: int,
+    fixed_offsets_ns: Sequence[int] | None,
+    sessions: int | None,
+) -> list[PhasePlan]:
+    if fixed_offsets_ns is not None:
+        offsets = array("q", fixed_offsets_ns)
         grace = config.effective_grace_period if config.benchmark_duration is not None else None
         return [PhasePlan(PROFILING, 0, len(offsets), config.benchmark_duration, grace, offsets)]
     phases: list[PhasePlan] = []

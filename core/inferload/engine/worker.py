@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
@@ -28,6 +29,7 @@ from uuid import uuid4
 from inferload.dialects import StopResponse, set_recognisers
 from inferload.endpoint import error_from_body
 from inferload.engine.clock import AbsoluteSleeper, realtime_offset_ns
+from inferload.engine.flow import request_watchers, start_flows
 from inferload.engine.load_pacing import Pace
 from inferload.engine.messages import (
     CANCEL,
@@ -57,7 +59,7 @@ from inferload.records import (
 )
 
 if TYPE_CHECKING:
-    from inferload.engine.sessions import SessionTurn
+    from inferload.engine.flow import FlowRequest
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +168,8 @@ class _Exchange:
     """
 
     __slots__ = (
-        "abort", "client_error", "deadline_ns", "ended", "error_body", "last_ns", "parser", "record", "stop",
-        "wall_offset",
+        "abort", "cancel_error", "client_error", "deadline_ns", "ended", "error_body", "last_ns", "parser",
+        "record", "stop", "wall_offset",
     )
 
     def __init__(self, record: RequestRecord, parser: Any, wall_offset: int) -> None:
@@ -184,6 +186,12 @@ class _Exchange:
         """Called with this exchange when the parser raises StopResponse: the worker ends the request."""
         self.ended = False
         """True once the parser raised StopResponse: a transport reading in the task stops (ResponseSink)."""
+        self.cancel_error: RequestError | None = None
+        """The error a request flow cancelled this request with (its ``on_request``'s ``cancel``)."""
+
+    def reply_text(self) -> str:
+        """The reply's text as the endpoint adapter's parser read it (a session's next turn carries it)."""
+        return self.parser.answer_text()
 
     def on_sent(self, ts_ns: int) -> None:
         """The transport's stamp, immediately before the first byte is written: the request's start."""
@@ -261,8 +269,12 @@ class Worker:
         the ~2.6 µs of ``str(uuid4())`` on the hot path."""
         self.timeout_message = timeout_message(init.request_timeout, init.output_limited)
         self.timeout_timer: asyncio.TimerHandle | None = None
-        self.sessions: Any = None
-        """Multi-turn runs: the phase's :class:`~inferload.engine.sessions.SessionRunner`."""
+        self.flows: list[tuple[str, Any]] = []
+        """The run's request flows as started in this worker (:mod:`inferload.engine.flow`), by name."""
+        self.driving: tuple[str, Any] | None = None
+        """The flow that sends the phases instead of the single-prompt loops, if one does."""
+        self.watchers: tuple[tuple[str, Callable[..., Any]], ...] = ()
+        """``(name, on_request)`` of the flows that watch every request sent (none: no per-request cost)."""
         # the load in force (docs/control.md): a rate schedule's pace, concurrency mode's slots, a pause
         self.pace = Pace(0)
         self.slot_target = 0
@@ -283,6 +295,10 @@ class Worker:
         )
         self.adapter = init.endpoint_factory()
         self.sleeper = AbsoluteSleeper(self.loop)
+        names = [name for name, _ in init.flows]
+        self.flows = list(zip(names, start_flows([part for _, part in init.flows], self), strict=True))
+        self.driving = next(((n, f) for n, f in self.flows if callable(getattr(f, "drive", None))), None)
+        self.watchers = request_watchers(self.flows)
         self.loop.add_reader(self.conn.fileno(), self._on_command)
         # uvloop makes a watched fd non-blocking; a pickled batch must be written whole, so undo that (sends
         # happen on the sender thread, where blocking on a full pipe is harmless backpressure).
@@ -358,11 +374,8 @@ class Worker:
             self._at(cmd.stop_ns, self._stop_sending)
         if cmd.grace_ns is not None:
             self._at(cmd.grace_ns, self._cancel_inflight)
-        if self.init.sessions is not None:  # multi-turn: the session runner starts and runs the sessions
-            from inferload.engine.sessions import SessionRunner
-
-            self.sessions = SessionRunner(self, self.init.sessions)
-            self.driver = self.loop.create_task(self.sessions.drive(cmd))
+        if self.driving is not None:  # a request flow (multi-turn sessions) sends the phase
+            self.driver = self.loop.create_task(self._flow_driver(cmd))
         elif cmd.schedule is not None:
             self.driver = self.loop.create_task(self._rate_driver(cmd))
         else:
@@ -378,6 +391,19 @@ class Worker:
         self._flush()
         self._report((PHASE_DONE, cmd.phase, self.sent))
 
+    async def _flow_driver(self, cmd: PhaseCommand) -> None:
+        name, flow = self.driving  # type: ignore[misc]
+        try:
+            await flow.drive(cmd)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise RuntimeError(f"request flow {name!r} failed: {type(exc).__name__}: {exc}") from exc
+
+    async def sleep_until(self, deadline_ns: int) -> None:
+        """Sleep until ``deadline_ns`` (``perf_counter_ns``); a stop or load change wakes it early."""
+        await self.sleeper.sleep_until(deadline_ns)  # type: ignore[union-attr]
+
     async def _concurrency_driver(self, cmd: PhaseCommand) -> None:
         await self.sleeper.sleep_until(cmd.t0_ns)  # type: ignore[union-attr]
         self._fill_slots(cmd)
@@ -390,8 +416,19 @@ class Worker:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
+    def next_id(self, end_id: int | None) -> int | None:
+        """The next id from the counter all workers share (concurrency mode), None once ``end_id`` is
+        reached: each id is taken exactly once across the run's workers."""
+        counter = self.init.counter
+        with counter.get_lock():
+            taken = counter.value
+            if end_id is not None and taken >= end_id:
+                return None
+            counter.value = taken + 1
+        return taken
+
     async def _slot(self, cmd: PhaseCommand) -> None:
-        counter, end_id, stop_ns = self.init.counter, cmd.end_id, cmd.stop_ns
+        end_id, stop_ns = cmd.end_id, cmd.stop_ns
         try:
             while not self.stopping:
                 if self.load_queue:
@@ -403,12 +440,10 @@ class Worker:
                 if not self.unpaused.is_set():
                     await self.unpaused.wait()
                     continue
-                with counter.get_lock():
-                    request_id = counter.value
-                    if end_id is not None and request_id >= end_id:
-                        return
-                    counter.value = request_id + 1
-                await self._send(request_id, perf_counter_ns())
+                request_id = self.next_id(end_id)
+                if request_id is None:
+                    return
+                await self.send(request_id, perf_counter_ns())
         finally:
             self.slots -= 1
 
@@ -443,7 +478,7 @@ class Worker:
                 if held:  # it could go only once a slot came free: that wait is the server's pace
                     freed_ns = perf_counter_ns()
             ready = max(due, freed_ns)
-            task = self.loop.create_task(self._send(request_id, due, cap, ready))
+            task = self.loop.create_task(self.send(request_id, due, cap, ready))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
@@ -454,25 +489,26 @@ class Worker:
 
     # -- one request -----------------------------------------------------------------------------
 
-    async def _send(
+    async def send(
         self,
         request_id: int,
         scheduled_ns: int,
         cap: asyncio.Semaphore | None = None,
         ready_ns: int | None = None,
-        turn: SessionTurn | None = None,
+        request: FlowRequest | None = None,
     ) -> _Exchange:
         """Send one request and record it; return its exchange. ``ready_ns``: when it could go (default
-        ``scheduled_ns``); later only when a ``--concurrency`` cap held it for a free slot. ``turn``: a
-        session's turn (:mod:`inferload.engine.sessions`), sent instead of a prepared payload."""
+        ``scheduled_ns``); later only when a ``--concurrency`` cap held it for a free slot. ``request``: a
+        driving flow's request (:class:`~inferload.engine.flow.FlowRequest`, a session's turn), sent instead
+        of the prepared payload of ``request_id``."""
         init = self.init
-        if turn is None:
+        if request is None:
             index = request_id % len(init.payloads)
             payload, conversation_id = init.payloads[index], init.conversation_ids[index]
             input_tokens, output_tokens = init.input_tokens[index], init.output_tokens[index]
         else:
-            payload, conversation_id = turn.body, turn.conversation_id
-            input_tokens, output_tokens = turn.input_tokens, turn.output_tokens
+            payload, conversation_id = request.body, request.conversation_id
+            input_tokens, output_tokens = request.input_tokens, request.output_tokens
         record = RequestRecord(
             request_id,
             self.phase,
@@ -487,9 +523,9 @@ class Worker:
             output_tokens,
         )
         headers = {REQUEST_ID_HEADER: record.x_request_id} if self.user_request_id is None else {}
-        if turn is not None:
-            record.session_id, record.turn_index = turn.session_id, turn.turn_index
-            headers.update(turn.headers)
+        if request is not None:
+            record.session_id, record.turn_index = request.session_id, request.turn_index
+            headers.update(request.headers)
         exchange = _Exchange(record, self.adapter.parser(init.streaming), self.wall_offset)
         exchange.stop = self._stop_exchange
         task = asyncio.current_task(self.loop)
@@ -505,11 +541,7 @@ class Worker:
         exchange.deadline_ns = start + self.timeout_ns
         if self.timeout_timer is None:
             self.timeout_timer = self.loop.call_later(init.request_timeout, self._expire)
-        abandon = None
-        if init.cancellation is not None and init.cancellation.chosen(request_id):
-            abandon = self.loop.call_later(
-                init.cancellation.delay_s, self._abort, exchange, ERROR_REQUEST_CANCELLED
-            )
+        ends = self._watch(request_id, exchange) if self.watchers else None
         try:
             record.bytes_sent, record.bytes_received = await self.transport.request(
                 payload, headers, exchange
@@ -534,7 +566,7 @@ class Worker:
                 record.error = RequestError(ERROR_TIMEOUT, self.timeout_message)
             elif kind == ERROR_REQUEST_CANCELLED:
                 record.cancelled = True
-                record.error = RequestError(ERROR_REQUEST_CANCELLED, init.cancellation.message())
+                record.error = exchange.cancel_error
             else:
                 record.cancelled = True
                 record.error = RequestError(ERROR_CANCELLED, "cancelled in flight: the run was stopping")
@@ -549,8 +581,9 @@ class Worker:
             record.end_ns = perf_counter_ns()
             record.error = _client_error(exc, record.status)
         finally:
-            if abandon is not None:
-                abandon.cancel()
+            if ends:
+                for end in ends:
+                    end()
             del self.inflight[exchange]
             if cap is not None:
                 cap.release()
@@ -558,6 +591,30 @@ class Worker:
             if len(self.batch) >= init.batch_size:
                 self._flush()
         return exchange
+
+    def _watch(self, request_id: int, exchange: _Exchange) -> list[Callable[[], Any]]:
+        """Tell every flow's ``on_request`` of ``request_id``; what they return runs when it ends. A flow that
+        raises leaves the request its ``client_error`` (sent all the same, so it stays accounted for)."""
+        cancel = partial(self._cancel_by_flow, exchange)
+        ends = []
+        for name, watch in self.watchers:
+            try:
+                end = watch(request_id, cancel)
+            except Exception as exc:  # noqa: BLE001 - a broken flow fails this request, not the worker
+                exchange.client_error = RequestError(
+                    ERROR_CLIENT, f"request flow {name!r} failed on this request: {type(exc).__name__}: {exc}"
+                )
+                continue
+            if end is not None:
+                ends.append(end)
+        return ends
+
+    def _cancel_by_flow(self, exchange: _Exchange, error: RequestError) -> None:
+        """A flow abandons ``exchange`` (a client-side cancellation): its record is ``cancelled``, with
+        ``error``. Nothing happens to a request that has ended."""
+        if exchange.abort is None and exchange in self.inflight:
+            exchange.cancel_error = error
+            self._abort(exchange, ERROR_REQUEST_CANCELLED)
 
     def _partial(self, exchange: _Exchange) -> None:
         """Keep what a cut-short stream did deliver (chunk times, usage); the error is set after."""
@@ -635,8 +692,10 @@ class Worker:
 
     def _stop_sending(self) -> None:
         self.stopping = True
-        if self.sessions is not None:
-            self.sessions.stop()  # ends the sessions' think times: no turn is sent any more
+        for _, flow in self.flows:
+            stop = getattr(flow, "stop", None)
+            if stop is not None:
+                stop()  # e.g. ends sessions' think times: no turn is sent any more
         self.unpaused.set()  # a paused slot or schedule wakes up to see it must stop
         if self.driver is not None and not self.driver.done():
             self.driver.cancel()

@@ -66,12 +66,11 @@ class WorkerPool:
         if pool_cap is not None:
             count = min(count, pool_cap)
         self.shares = split_concurrency(cap, count)
-        session_shares = split_concurrency(config.session_concurrency, count)
         connections = split_concurrency(pool_cap, count)
         self.counter = executor.shared_counter()
         inits = [
             WorkerInit(worker_id=f"worker_{i}", counter=self.counter, max_connections=connections[i] or 0,
-                       warm_connections=self.shares[i] or 0, session_share=session_shares[i], **fields)
+                       warm_connections=self.shares[i] or 0, worker_index=i, worker_count=count, **fields)
             for i in range(count)
         ]
         with terminal_signals_blocked():

@@ -1,10 +1,12 @@
-"""``--fixed-schedule``: which dataset entries a replay sends, in which order, and when.
+"""``--fixed-schedule`` (request flow ``replay``): which dataset entries a replay sends, in which order,
+and when.
 
 The timed arrival pattern (an :class:`~inferload.types.ArrivalSpec` with ``timed``) turns the dataset's
 request timestamps into ``(entry, offset)`` pairs: it owns the window, the speed-up and the origin. This
 module only asks it, puts the chosen conversations in sending order (request id ``i`` is entry ``i`` of
 that order, so the schedule and the payloads line up whatever the worker count) and cuts the offsets by
-``--request-count`` and ``--benchmark-duration``. All of it happens before the first request.
+``--request-count`` and ``--benchmark-duration``. All of it happens before the first request; the workers
+send the schedule with their own rate loop, so the flow hands them nothing.
 """
 
 from __future__ import annotations
@@ -14,12 +16,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from inferload import hookimpl
+from inferload.engine.flow import FlowPlan
 from inferload.errors import UsageError
+from inferload.types import RequestFlowSpec
 
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
     from inferload.dataset import Conversation
+    from inferload.engine.flow import FlowContext
     from inferload.registry import PluginRegistry
+
+
+@hookimpl
+def register_request_flows() -> list[RequestFlowSpec]:
+    return [RequestFlowSpec(name="replay", description="--fixed-schedule: a trace's requests in their order "
+                            "at their timestamps", prepare=prepare_replay, options=("fixed_schedule",))]
+
+
+def prepare_replay(context: FlowContext) -> FlowPlan | None:
+    """The replay's conversations in sending order and its schedule, cut by ``--request-count`` and
+    ``--benchmark-duration``; None without ``--fixed-schedule``."""
+    config = context.config
+    if not config.fixed_schedule:
+        return None
+    replay = plan_replay(config, context.registry, context.conversations, context.seed)
+    offsets = cut_replay(replay.offsets_ns, config.request_count, config.benchmark_duration)
+    return FlowPlan(conversations=replay.conversations, offsets_ns=offsets)
 
 
 @dataclass(frozen=True)
@@ -87,14 +110,6 @@ def cut_replay(offsets_ns: Sequence[int], count: int | None, duration_sec: float
                 f"({offsets_ns[0] / 1e9:g} s in); lengthen it or move --fixed-schedule-start-offset"
             )
     return kept
-
-
-def replay_rate(offsets_ns: Sequence[int] | None) -> float | None:
-    """A replay's mean rate (requests/s over its span), which sizes the default worker count; None for
-    no replay or one too short to have a rate."""
-    if not offsets_ns or len(offsets_ns) < 2 or offsets_ns[-1] <= offsets_ns[0]:
-        return None
-    return (len(offsets_ns) - 1) / ((offsets_ns[-1] - offsets_ns[0]) / 1e9)
 
 
 def _window(config: ProfileConfig) -> str:

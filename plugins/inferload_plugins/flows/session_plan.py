@@ -1,5 +1,6 @@
-"""Multi-turn sessions: the plan made before t=0 (:func:`build_session_plan`) and the runner a worker calls
-for each session it starts (:class:`SessionRunner`).
+"""Multi-turn sessions, the plan made before t=0 (:func:`build_session_plan`): every turn's body split around
+its history, and the body of a turn after its session's earlier turns (:func:`turn_body`). The runner a
+worker calls for each session is :mod:`inferload_plugins.flows.sessions`.
 
 A session's turns go one after another: turn *k* is sent once the reply to turn *k - 1* has arrived and
 the turn's think time (``delay_ms``) has passed, and its body carries the earlier turns with the replies the
@@ -19,39 +20,21 @@ fails ends its session: a real client would not go on without the reply.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
-from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
+from inferload.workload_options import parse_history
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from inferload.dataset import Conversation
 
-DEFAULT_SESSION_HEADER = "X-Session-ID"
-"""The affinity header's default name (``--session-id-header``)."""
 _MARK = "\x00inferload-session-turn\x00"
 _MARK_MESSAGES = json.dumps([{"role": "user", "content": _MARK}], separators=(",", ":")).encode()
 _MARK_TEXT = json.dumps(_MARK).encode()
-
-
-def parse_history(value: str) -> int | None:
-    """``--conversation-history`` as the number of earlier turns a request carries: None for ``full``
-    (all), 0 for ``none``, N for ``window:N``. Raises ValueError naming the accepted forms."""
-    text = value.strip().lower()
-    if text == "full":
-        return None
-    if text == "none":
-        return 0
-    if text.startswith("window:"):
-        count = text[len("window:"):]
-        if count.isdigit() and int(count) >= 1:
-            return int(count)
-    raise ValueError(f"{value!r} is not none, full or window:N (N >= 1 earlier turns)")
 
 
 @dataclass(frozen=True)
@@ -245,150 +228,6 @@ def turn_body(
     return turn.head + b"[" + b",".join(parts) + b"]" + turn.tail, tokens
 
 
-@dataclass(slots=True)
-class SessionTurn:
-    """What the worker's ``_send`` needs for one turn instead of a prepared payload."""
-
-    body: bytes
-    conversation_id: str
-    input_tokens: int
-    output_tokens: int | None
-    session_id: str
-    turn_index: int
-    headers: dict[str, str]
-
-
-class SessionRunner:
-    """Starts and runs sessions inside one worker (:class:`inferload.engine.worker.Worker`), whose
-    ``_send`` sends each turn and returns its exchange (``record``, ``parser``).
-
-    Concurrency mode: ``slots`` session slots (the worker's share of ``--session-concurrency``, else of
-    ``--concurrency``) each run sessions back to back, taking session ids from the shared counter.
-    Rate mode: the schedule's entries start sessions, at most ``slots`` open at once when capped.
-    ``--concurrency`` below ``--session-concurrency`` also caps the requests in flight: a turn waits for a
-    free request slot (its slot wait), and think times hold none."""
-
-    def __init__(self, worker: Any, plan: SessionPlan) -> None:
-        self.worker = worker
-        self.plan = plan
-        self.id_prefix = worker.uuid_prefix[:8]
-        self._stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def stop(self) -> None:
-        """The run stops sending: sessions in a think time end now, not when it is over."""
-        if not self._stopped.done():
-            self._stopped.set_result(None)
-
-    async def drive(self, cmd: Any) -> None:
-        """Run one phase's sessions (``cmd``: its :class:`~inferload.engine.messages.PhaseCommand`)."""
-        worker = self.worker
-        share = worker.init.session_share
-        requests = cmd.concurrency
-        slots = share if share is not None else requests
-        request_cap = asyncio.Semaphore(requests) if requests and slots and slots > requests else None
-        if cmd.schedule is None:
-            await worker.sleeper.sleep_until(cmd.t0_ns)
-            for _ in range(slots or 1):
-                worker.track(asyncio.get_running_loop().create_task(self._slot(cmd, request_cap)))
-            return
-        session_cap = asyncio.Semaphore(slots) if slots else None
-        freed_ns = 0
-        for session_id, offset in cmd.schedule:
-            due = cmd.t0_ns + offset
-            if due > perf_counter_ns():
-                await worker.sleeper.sleep_until(due)
-            if worker.stopping:
-                return
-            if session_cap is not None:
-                freed = await self._acquire(session_cap)
-                if freed < 0:
-                    return
-                freed_ns = freed or freed_ns
-            task = asyncio.get_running_loop().create_task(
-                self.run(session_id, due, max(due, freed_ns), request_cap, session_cap)
-            )
-            worker.track(task)
-
-    async def _acquire(self, cap: asyncio.Semaphore) -> int:
-        """Take a slot of ``cap``: 0 when one was free, the time one came free when it had to wait (that
-        wait is the server's pace, not the client's lag), -1 (no slot held) when the run stopped meanwhile."""
-        held = cap.locked()
-        await cap.acquire()
-        if self.worker.stopping:
-            cap.release()
-            return -1
-        return perf_counter_ns() if held else 0
-
-    async def _slot(self, cmd: Any, request_cap: asyncio.Semaphore | None) -> None:
-        counter, end_id, stop_ns = self.worker.init.counter, cmd.end_id, cmd.stop_ns
-        while not self.worker.stopping:
-            if stop_ns is not None and perf_counter_ns() >= stop_ns:
-                return
-            with counter.get_lock():
-                session_id = counter.value
-                if end_id is not None and session_id >= end_id:
-                    return
-                counter.value = session_id + 1
-            now = perf_counter_ns()
-            await self.run(session_id, now, now, request_cap)
-
-    async def run(
-        self,
-        session_id: int,
-        scheduled_ns: int,
-        ready_ns: int,
-        request_cap: asyncio.Semaphore | None = None,
-        session_cap: asyncio.Semaphore | None = None,
-    ) -> None:
-        """Send session ``session_id``'s turns in order (its template is ``session_id`` modulo the dataset's
-        sessions), then free its ``session_cap`` slot. ``scheduled_ns``/``ready_ns`` apply to the first
-        turn; each later turn is due when its think time after the previous reply has passed."""
-        try:
-            await self._turns(session_id, scheduled_ns, ready_ns, request_cap)
-        finally:
-            if session_cap is not None:
-                session_cap.release()
-
-    async def _turns(
-        self, session_id: int, scheduled_ns: int, ready_ns: int, request_cap: asyncio.Semaphore | None
-    ) -> None:
-        plan, worker = self.plan, self.worker
-        template = plan.sessions[session_id % len(plan.sessions)]
-        key = f"{self.id_prefix}-{session_id}"
-        headers = {plan.header: key} if plan.header else {}
-        earlier: Earlier = []
-        for index, turn in enumerate(template.turns):
-            if index:
-                if turn.delay_ns:
-                    done, _ = await asyncio.wait((self._stopped,), timeout=turn.delay_ns / 1e9)
-                    if done:
-                        return
-                scheduled_ns = ready_ns = perf_counter_ns()
-            if worker.stopping:
-                return
-            if request_cap is not None:
-                freed = await self._acquire(request_cap)
-                if freed < 0:
-                    return
-                ready_ns = freed or ready_ns
-            body, tokens = turn_body(plan, template, turn, earlier)
-            request = SessionTurn(
-                body=body,
-                conversation_id=template.conversation_id,
-                input_tokens=tokens,
-                output_tokens=turn.output_tokens,
-                session_id=key,
-                turn_index=index,
-                headers=headers,
-            )
-            request_id = session_id * plan.stride + index
-            exchange = await worker._send(request_id, scheduled_ns, request_cap, ready_ns, request)
-            record = exchange.record
-            if record.error is not None:
-                return
-            reply = exchange.parser.answer_text()
-            reply_part = (
-                reply.encode() if plan.text_mode else _encode({"role": "assistant", "content": reply})
-            )
-            earlier.append(((*turn.parts, reply_part), turn.input_tokens + (record.output_tokens or 0)))
-
+def reply_fragment(plan: SessionPlan, reply: str) -> bytes:
+    """The reply as the next turns carry it: an assistant message, or (text mode) its text."""
+    return reply.encode() if plan.text_mode else _encode({"role": "assistant", "content": reply})

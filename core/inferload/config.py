@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -168,7 +168,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     ray_worker_resources: dict[str, float] | None = Field(
         None, description="Resources each worker actor asks Ray for, e.g. {'CPU': 1} (the default)"
     )
-    ui: Literal["none", "simple", "rich"] | None = Field(None, description="Progress view")
+    ui: str | None = Field(None, description="Progress view: a view plugin or none (checked at run start)")
 
     # -- sweeps, trials, the SLA search (the profile command's sweeps; docs/sweeps.md) -------------
     run_label: str | None = Field(None, description="A name for this run, written as run_info.run_label")

@@ -10,6 +10,7 @@ binds a real socket."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,24 @@ def test_disabling_the_host_with_api_port_is_one_line_naming_the_plugin_and_touc
     assert done.returncode == 2
     assert done.stderr.strip() == DISABLED_HOST
     assert not any(tmp_path.iterdir())
+
+
+def test_a_sweep_whose_api_port_is_taken_leaves_the_previous_sweeps_results_alone(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    previous = tmp_path / "inferload-sim-chat-sweep" / "sweep_summary.json"
+    previous.parent.mkdir()
+    previous.write_text("{}")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli("profile", "--concurrency", "1,2", "--api-port", port, "--artifact-dir", tmp_path,
+                       *SMALL_RUN)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"inferload: error: cannot serve the HTTP API on 127.0.0.1:{port}: "), line
+    assert previous.read_text() == "{}"
 
 
 def test_a_run_without_api_port_needs_no_host(run_cli: Any, tmp_path: Path) -> None:

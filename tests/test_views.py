@@ -91,7 +91,8 @@ def test_a_third_party_view_is_selectable_with_ui_name_and_fed_through_every_pha
     env = {**view_site.env, "VIEW_JOURNAL": str(journal)}
     helped = run_cli("profile", "--help", env=view_site.env)
     listed = re.search(r"--ui NAME progress view: (.*?) or none;", " ".join(helped.stdout.split()))
-    assert listed is not None and sorted(listed.group(1).split(", ")) == ["journal", "rich (default)", "simple"]
+    assert listed is not None
+    assert sorted(listed.group(1).split(", ")) == ["journal", "rich (default)", "simple"]
     done = run_cli("profile", "--ui", "journal", "--artifact-dir", tmp_path / "art", *SMALL_RUN, env=env)
     assert done.returncode == 0, done.stderr
     lines = journal.read_text().splitlines()

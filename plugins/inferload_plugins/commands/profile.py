@@ -371,8 +371,8 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         choices=view_choices(registry) if registry is not None else None,
         default=_S,
         metavar="NAME",
-        help=f"progress view: {installed(registry, 'view', 'a view plugin')} or none; without it the default "
-        "on a terminal, in a pipe the view the default names for pipes" + _piped_view(registry),
+        help=f"progress view: {installed(registry, 'view', 'a view plugin')} or none; without --ui the "
+        "default on a terminal, else the one it names for pipes" + _piped_view(registry),
     )
     scrape = parser.add_argument_group("server metrics and GPU telemetry (docs/server-metrics.md)")
     scrape.add_argument(

@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from inferload.api_server import ApiServer
 from inferload.config import ProfileConfig
 from inferload.redact import build_cli_command
 from inferload.registry import LoadRules, PluginRegistry, load_plugins
 from inferload.runstate import Lifecycle, PhaseProgress, RunInfo, RunState, WorkerStats
+from inferload_plugins.api_hosts.uvicorn_host import ApiServer
 
 API_KEY = "sk-test-SECRET-0123456789"
 BEARER = "bearer-SECRET-abcdef"

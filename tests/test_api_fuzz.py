@@ -11,8 +11,8 @@ import pytest
 import schemathesis
 
 from api_state_factory import complete, make_state, serving, start_running
-from inferload.api_server import ApiServer
 from inferload.runstate import Lifecycle
+from inferload_plugins.api_hosts.uvicorn_host import ApiServer
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,13 @@ import httpx
 import pytest
 
 from api_state_factory import complete, make_state, registry, serving, start_running
-from inferload import api_docs, hookimpl
-from inferload.api_server import ApiServer, bind_socket
+from inferload import hookimpl
 from inferload.errors import EXIT_USAGE, PluginError, UsageError
 from inferload.registry import LoadRules, PluginRegistry, load_plugins
 from inferload.runstate import Lifecycle
 from inferload.types import RouterSpec
+from inferload_plugins.api_hosts import offline_docs
+from inferload_plugins.api_hosts.uvicorn_host import ApiServer, bind_socket
 
 ROUTERS = ("api-config", "api-run", "api-metrics", "api-prometheus", "api-progress", "api-workers",
            "api-results", "api-health")
@@ -137,7 +138,7 @@ def test_docs_pages_load_nothing_from_another_host(state) -> None:
 
 
 def test_without_bundled_viewers_the_docs_are_a_static_offline_reference(state, monkeypatch) -> None:
-    monkeypatch.setattr(api_docs, "bundled_assets_dir", lambda: None)
+    monkeypatch.setattr(offline_docs, "bundled_assets_dir", lambda: None)
     with serving(state) as server, httpx.Client(base_url=server.url) as client:
         for page in ("/docs", "/redoc"):
             text = client.get(page).text

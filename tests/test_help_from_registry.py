@@ -1,7 +1,7 @@
 """Help text names what is installed, from the plugin registry, never from a list written into the help:
 `inferload profile --help` lists every registered endpoint type (contrib included), transport, arrival
-pattern, executor, tokenizer, dataset and cache reset, the catalogue's default marked; `inferload simulate
---help` lists the plugin routes; disabling a plugin takes its name out (real CLI)."""
+pattern, executor, tokenizer, dataset, cache reset and view, the catalogue's default marked; `inferload
+simulate --help` lists the plugin routes; disabling a plugin takes its name out (real CLI)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from inferload.registry import LoadRules, load_plugins
 
 FLAGS = {"--endpoint-type": "endpoint", "--transport": "transport", "--arrival-pattern": "arrival_pattern",
          "--executor": "executor", "--tokenizer": "tokenizer", "--dataset": "dataset",
-         "--reset-kv-cache": "cache_reset"}
+         "--reset-kv-cache": "cache_reset", "--ui": "view"}
 
 
 def _help_of(text: str, flag: str) -> str:
@@ -43,6 +43,7 @@ def test_profile_help_lists_every_registered_plugin_of_each_choice(run_cli: Any)
         assert contrib in endpoint_help
     assert "chat (default)" in endpoint_help
     assert "protocol (default)" in _help_of(helped.stdout, "--transport")
+    assert "rich (default), simple or none" in _help_of(helped.stdout, "--ui")
     assert "rerank, tei_rerank" in _help_of(helped.stdout, "--rerank-documents")
 
 

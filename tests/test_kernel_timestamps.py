@@ -128,8 +128,8 @@ def test_a_read_without_a_usable_kernel_stamp_takes_the_user_space_read_time() -
 
 def test_read_delay_is_exported_per_request(tmp_path: Path) -> None:
     """The JSONL line carries the record's read delay as it is (None when stamped in user space)."""
-    from inferload.records import RequestRecord
     from inferload.record_lines import record_line
+    from inferload.records import RequestRecord
 
     record = RequestRecord(0, "profiling", "worker_0", "c", "x", 10, 20, 30, 40, 16, read_delay_ns=1234)
     line = record_line(record, {}, lambda text: text)

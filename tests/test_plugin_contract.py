@@ -288,7 +288,6 @@ def test_core_names_no_plugin_of_a_chosen_category() -> None:
     chosen = set(hookspecs.CHOSEN_CATEGORIES)
     names = {e["name"] for e in CATALOGUE if set(categories(e)) & chosen}
     names |= {p for e in CATALOGUE if set(categories(e)) & chosen for p in e["provides"]}
-    names -= {"responses"}  # also the OpenAPI document's field (api_docs.py), which core must read
     assert {"chat", "protocol", "builtin", "poisson", "gamma", "file", "synthetic", "local", "hf"} <= names
     offenders = {
         str(path.relative_to(REPO_ROOT)): sorted(string_constants(path) & names)

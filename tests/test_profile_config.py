@@ -110,7 +110,6 @@ def test_extra_inputs_accept_pairs_and_json() -> None:
          "--arrival-smoothness does not apply to --arrival-pattern poisson"),
         ({"header": ["no-colon"]}, "--header"),
         ({"extra_inputs": ["{not json"]}, "--extra-inputs"),
-        ({"ui": "fancy"}, "--ui"),
     ],
 )
 def test_invalid_values_are_one_line_usage_errors(

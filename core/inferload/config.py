@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -133,7 +133,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     artifact_dir: Path = Field(Path("artifacts"))
     workers: int | None = Field(None, ge=1, description="Worker processes (default: as useful for the cores)")
 
-    ui: Literal["none", "simple", "rich"] | None = Field(None, description="Progress view")
+    ui: str | None = Field(None, description="Progress view: a view plugin or none (checked at run start)")
 
     run_label: str | None = Field(None, description="A name for this run, written as run_info.run_label")
 

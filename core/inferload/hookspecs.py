@@ -18,6 +18,7 @@ from inferload import hookspec
 if TYPE_CHECKING:
     from inferload.runstate import RunState
     from inferload.types import (
+        ApiHostSpec,
         ArrivalSpec,
         BeforeLoadContext,
         CacheResetSpec,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         TargetSpec,
         TokenizerSpec,
         TransportSpec,
+        ViewSpec,
     )
 
 # --------------------------------------------------------------------------------------------------
@@ -315,6 +317,40 @@ def register_summary_sections() -> list[SummarySectionSpec]:
     """
 
 
+
+@hookspec
+def register_api_hosts() -> list[ApiHostSpec]:
+    """The server of the live HTTP API (``--api-port``); the catalogue's default one is used.
+
+    Example::
+
+        @hookimpl
+        def register_api_hosts():
+            def host(registry, state, host, port):
+                return MyAsgiHost(routers=registry.all("api_router"), state=state, host=host, port=port)
+            return [ApiHostSpec(name="my-host", description="The routes on my ASGI server",
+                                factory=host)]
+    """
+
+
+@hookspec
+def register_views() -> list[ViewSpec]:
+    """Progress views of a running benchmark (``--ui NAME``), fed by the phase loop.
+
+    Example::
+
+        @hookimpl
+        def register_views():
+            class Dots:
+                def __init__(self, state):
+                    self.state = state
+                def update(self):
+                    print(".", end="", file=sys.stderr, flush=True)
+                def close(self):
+                    print(file=sys.stderr)
+            return [ViewSpec(name="dots", description="A dot every second", factory=Dots, interval=1.0)]
+    """
+
 # --------------------------------------------------------------------------------------------------
 # Lifecycle: observe a run. Called in the parent process, never per chunk.
 # --------------------------------------------------------------------------------------------------
@@ -438,6 +474,8 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "summary_section": "register_summary_sections",
     "run_state": "register_run_states",
     "request_flow": "register_request_flows",
+    "api_host": "register_api_hosts",
+    "view": "register_views",
 }
 """Plugin category -> the hook that registers it."""
 
@@ -449,6 +487,8 @@ CHOSEN_CATEGORIES: dict[str, str] = {
     "tokenizer": "--tokenizer NAME",
     "executor": "--executor NAME",
     "target": "--url URL (the server to benchmark)",
+    "api_host": "no --api-port (a run without its live API)",
+    "view": "--ui NAME (--ui none: no progress view)",
 }
 """Categories of which a run uses one, the catalogue's default unless the user names another -> how."""
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from inferload.config import ProfileConfig
+    from inferload.api_host import ApiHost
     from inferload.dataset import Conversation, Tokenizer
     from inferload.endpoint import EndpointAdapter
     from inferload.engine.executor import Executor
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from inferload.runstate import RunState
     from inferload.simulated import SimulatedOutput, SimulatedRequest, SimulatedResponse
     from inferload.target import TargetProvider
+    from inferload.view import ProgressView
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 _ROUTE = re.compile(r"^[A-Z]+ /\S*$")
@@ -473,6 +475,45 @@ class RequestFlowSpec(PluginSpec):
     options: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
+class ApiHostSpec(PluginSpec):
+    """The server of the live HTTP API (``--api-port``): it serves every ``api_router`` plugin's routes.
+
+    ``factory(registry=..., state=..., host=..., port=...)`` returns an :class:`inferload.api_host.ApiHost`
+    for the run's :class:`~inferload.runstate.RunState` on ``host``:``port`` (0: any free port), its routes
+    built; a route served twice is a :class:`~inferload.errors.PluginError`. The engine calls ``bind()``
+    before the artifact directory is touched, ``start()`` once the workers are ready and ``stop()`` after
+    ``--api-linger``. The catalogue's default is used (the built-in FastAPI app on uvicorn); disabling its
+    plugin makes ``--api-port`` a usage error naming it.
+    """
+
+    category: ClassVar[str] = "api_host"
+    factory: Callable[..., ApiHost]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViewSpec(PluginSpec):
+    """A progress view of a running benchmark on the terminal: ``--ui NAME``.
+
+    ``factory(state)`` returns an :class:`inferload.view.ProgressView` reading the
+    :class:`~inferload.runstate.RunState`; the phase loop calls its ``update()`` at most every
+    ``interval`` seconds (and once at each phase's end) and ``close()`` after the last phase. Without
+    ``--ui`` the catalogue's default view is shown; when stderr is not a terminal and the default names a
+    ``when_piped`` view that is installed, that one is shown instead (the live bars give way to lines).
+    """
+
+    category: ClassVar[str] = "view"
+    factory: Callable[[RunState], ProgressView]
+    interval: float
+    """Seconds between two updates, > 0."""
+    when_piped: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.interval > 0:
+            raise ValueError(f"ViewSpec {self.name!r}: interval must be > 0 seconds, not {self.interval!r}")
+
+
 SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     CommandSpec,
     EndpointSpec,
@@ -491,6 +532,8 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     SummarySectionSpec,
     RunStateSpec,
     RequestFlowSpec,
+    ApiHostSpec,
+    ViewSpec,
 )
 """Every category, in the order `inferload plugins` lists them."""
 

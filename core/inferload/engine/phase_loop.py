@@ -19,12 +19,12 @@ from inferload.runstate import PhaseProgress
 if TYPE_CHECKING:
     from inferload.engine.aggregator import RecordAggregator
     from inferload.engine.load_driver import LoadDriver
-    from inferload.engine.progress_view import ProgressView
     from inferload.engine.schedule import PhasePlan
     from inferload.engine.stop_signals import StopSignals
     from inferload.engine.workers import WorkerPool
     from inferload.registry import PluginRegistry
     from inferload.runstate import RunState
+    from inferload.view import ShownView
 
 log = logging.getLogger("inferload.profile")
 
@@ -46,7 +46,7 @@ class PhaseLoop:
         registry: PluginRegistry,
         pool: WorkerPool,
         aggregator: RecordAggregator,
-        view: ProgressView,
+        view: ShownView,
         signals: StopSignals,
         grace_sec: float,
         scrub: Callable[[str], str],

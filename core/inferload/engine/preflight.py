@@ -1,4 +1,5 @@
-"""Checks that cost nothing and come before anything starts: the chosen plugins exist and fit together,
+"""Checks that cost nothing and come before anything starts: the chosen plugins exist and fit together (the
+progress view, and the API host when ``--api-port`` is given, included),
 the artifact directory can be written, the input file can be read, every goodput SLO names a metric.
 
 Each failure is a :class:`~inferload.errors.UsageError` (exit 2) naming the input and what to do
@@ -10,11 +11,15 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferload.artifact_files import artifact_dir_for, check_artifact_dir
+from inferload.config import flag_name
+from inferload.engine.live_api import api_host_spec
 from inferload.errors import UsageError
+from inferload.view import choose_view
 
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
@@ -36,6 +41,9 @@ def check_plugins(config: ProfileConfig, registry: PluginRegistry) -> tuple[Any,
         raise UsageError(f"--transport {config.transport} does not support {scheme}:// URLs")
     executor = registry.get("executor", config.executor)
     check_executor_options(config, registry, executor)
+    if config.api_port is not None:
+        api_host_spec(registry)
+    choose_view(registry, config.ui, interactive=sys.stderr.isatty())
     check_artifact_dir(artifact_dir_for(config))
     if config.input_file is not None and registry.get("dataset", config.effective_dataset).input_file:
         check_input_file(config.input_file)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -35,7 +36,6 @@ from inferload.engine.payloads import Payloads, prepare_payloads, request_path
 from inferload.engine.phase_loop import PhaseLoop
 from inferload.engine.plugin_states import create_plugin_states
 from inferload.engine.preflight import check_plugins
-from inferload.engine.progress_view import ProgressView, resolve_ui
 from inferload.engine.run_log import RunLog
 from inferload.engine.schedule import build_phases, schedule_rate
 from inferload.engine.stop_signals import StopSignals
@@ -47,8 +47,10 @@ from inferload.redact import build_cli_command, redact_text, redact_url
 from inferload.runstate import Lifecycle, RunInfo, RunSlot, RunState
 from inferload.types import BeforeLoadContext
 from inferload.urls import request_url, version_in_base
+from inferload.view import ShownView, choose_view
 
 if TYPE_CHECKING:
+    from inferload.api_host import ApiHost
     from inferload.registry import PluginRegistry
 
 log = logging.getLogger("inferload.profile")
@@ -122,7 +124,7 @@ class ProfileRun:
         self.signals = StopSignals()
         self.pool = WorkerPool(executor)
         self.run_log = RunLog(self.state.artifact_dir, config.secret_values())
-        self.api_server: Any = None
+        self.api_server: ApiHost | None = None
 
     def run(self) -> int:
         """The whole run, signals handled throughout; whatever happens, workers, the API, the target and
@@ -176,7 +178,8 @@ class ProfileRun:
         self.pool.wait_ready(aggregator, self.scrub)
         if self.api_server is not None:
             self.api_server.start()
-        view = ProgressView(resolve_ui(self.config.ui), state)
+        view = ShownView(choose_view(registry, self.config.ui, interactive=sys.stderr.isatty()), state,
+                         registry)
         state.started_ns = time.time_ns()
         state.lifecycle = Lifecycle.RUNNING
         registry.hooks.run_started(state=state)

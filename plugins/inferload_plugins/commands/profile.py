@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from inferload import hookimpl
 from inferload.types import CommandSpec, OptionsSpec
+from inferload.view import view_choices
 from inferload_plugins.sweeps.options import SWEEP_OPTIONS, SweepOptions
 from inferload_plugins.sweeps.sweep import single_value, sweep_value
 
@@ -56,6 +57,15 @@ def installed(registry: PluginRegistry | None, category: str, fallback: str) -> 
         default = None
     names = [f"{name} (default)" if name == default else name for name in specs]
     return ", ".join(names) or "none installed"
+
+
+def _piped_view(registry: PluginRegistry | None) -> str:
+    """`` (simple)``: the view shown in a pipe without ``--ui``, for the help; "" when there is none."""
+    try:
+        piped = registry.default("view", choose="").when_piped if registry is not None else None
+    except Exception:  # noqa: BLE001 - no (enabled) default view: nothing to name
+        piped = None
+    return f" ({piped})" if piped else ""
 
 
 def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | None = None) -> None:
@@ -308,9 +318,11 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
     out.add_argument("--run-label", default=_S, metavar="TEXT", help="written as run_info.run_label")
     out.add_argument(
         "--ui",
-        choices=("none", "simple", "rich"),
+        choices=view_choices(registry) if registry is not None else None,
         default=_S,
-        help="progress view (default: rich on a terminal, else simple)",
+        metavar="NAME",
+        help=f"progress view: {installed(registry, 'view', 'a view plugin')} or none; without --ui the "
+        "default on a terminal, else the one it names for pipes" + _piped_view(registry),
     )
     server = parser.add_argument_group("a clean, ready server (docs/sweeps.md)")
     server.add_argument(

@@ -313,15 +313,18 @@ class Sweep:
 
         self.kind = kind
         self.directory = self.root(kind)
-        clear_run_dir(self.directory)
         self.state = RunState(run_info=RunInfo(benchmark_id="", sweep_id=self.sweep_id, cli_command=""),
                               config=self.base, artifact_dir=self.directory)
         self.count = count
         if self.base.api_port is not None:
-            from inferload.api_server import ApiServer
+            from inferload.engine.live_api import open_api_host
 
-            self.api_server = ApiServer(self.registry, self.state, host=self.base.api_host,
-                                        port=self.base.api_port)
+            # bound before the directory is emptied: a port in use leaves a previous sweep's results alone
+            self.api_server = open_api_host(self.registry, self.state, host=self.base.api_host,
+                                            port=self.base.api_port)
+            self.api_server.bind()
+        clear_run_dir(self.directory)
+        if self.api_server is not None:
             self.api_server.start()
         if self.start_target is not None:
             self._target = self.start_target()

@@ -1,4 +1,7 @@
-"""The live numbers the terminal view shows with its progress bars, read from ``RunState.live_metrics``.
+"""The words of the progress views: the progress counts of the current phase (:func:`progress_line`) and
+the live numbers shown with them (:func:`live_figures`), read from ``RunState``.
+
+The live numbers come from ``RunState.live_metrics``:
 
 ``TTFT p50 12.3 / p99 45.6 ms | ITL p50 5.01 / p99 9.87 ms | per user p50 199 / p99 210 tok/s | 456 tok/s
 | 2 errors``: the percentiles (TTFT, ITL, output token throughput per user) come from the live sketch
@@ -35,6 +38,27 @@ def percentile_text(label: str, block: Mapping[str, Any] | None, unit: str) -> s
     if not block or block.get("p50") is None or block.get("p99") is None:
         return None
     return f"{label} p50 {_number(block['p50'])} / p99 {_number(block['p99'])} {unit}"
+
+
+def progress_line(state: RunState, with_phase: bool = True) -> str:
+    """``[profiling] 14/20 requests, 70%, 16 sent, 5.1 req/s`` (``starting`` before the first phase); the
+    phase name is left out with ``with_phase=False``, the total and percentage when the phase has none."""
+    phase = state.current_phase
+    if phase is None:
+        return "starting"
+    done = phase.requests_completed + phase.requests_cancelled
+    total = f"/{phase.total_expected_requests}" if phase.total_expected_requests else ""
+    pct = phase.percent()
+    rate = phase.requests_per_second()
+    parts = [f"[{phase.phase}] {done}{total} requests" if with_phase else f"{done}{total} requests"]
+    if pct is not None:
+        parts.append(f"{pct:.0f}%")
+    parts.append(f"{phase.requests_sent} sent")
+    if phase.request_errors:
+        parts.append(f"{phase.request_errors} errors")
+    if rate:
+        parts.append(f"{rate:,.1f} req/s")
+    return ", ".join(parts)
 
 
 def live_figures(state: RunState) -> str:

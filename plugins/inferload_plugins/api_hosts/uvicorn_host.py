@@ -1,13 +1,14 @@
-"""The live HTTP API host: one FastAPI app assembled from every loaded ``api_router`` plugin.
+"""The built-in live API host: one FastAPI app assembled from every loaded ``api_router`` plugin, served by
+uvicorn (plugin ``api-host-uvicorn``, the catalogue's default ``api_host``).
 
-The core owns no routes of its own besides the documentation pages: each route family is a plugin whose
+The host owns no routes of its own besides the documentation pages: each route family is a plugin whose
 ``RouterSpec.factory(state)`` returns a FastAPI ``APIRouter`` reading the run's :class:`RunState`. This
 module checks that no two routers serve the same method and path, binds the socket *synchronously* (so a
 port that cannot be bound is a usage error before the first request is sent), and then serves with
 uvicorn on its own event loop in a daemon thread. Workers are separate processes, so serving the API never
 shares an event loop with the load generator; the parent only pays for the requests clients make.
 
-Usage (what ``inferload profile --api-port`` does)::
+Usage (what ``inferload profile --api-port`` does through :func:`inferload.engine.live_api.open_api_host`)::
 
     server = ApiServer(registry, state, host=config.api_host, port=config.api_port)
     server.start()          # raises UsageError (exit 2) if host:port cannot be bound
@@ -23,8 +24,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from inferload import __version__
+from inferload import __version__, hookimpl
 from inferload.errors import PluginError, UsageError
+from inferload.types import ApiHostSpec
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -33,6 +35,16 @@ if TYPE_CHECKING:
     from inferload.runstate import RunState
 
 log = logging.getLogger("inferload.api")
+
+
+@hookimpl
+def register_api_hosts() -> list[ApiHostSpec]:
+    return [ApiHostSpec(name="uvicorn", description="FastAPI app of every api_router, served by uvicorn "
+                        "in a thread; offline /docs and /redoc", factory=_host)]
+
+
+def _host(*, registry: PluginRegistry, state: RunState, host: str, port: int) -> ApiServer:
+    return ApiServer(registry, state, host=host, port=port)
 
 OPENAPI_URL = "/openapi.json"
 DOCS_URL = "/docs"
@@ -50,7 +62,7 @@ def build_app(registry: PluginRegistry, state: RunState) -> FastAPI:
     """
     from fastapi import FastAPI
 
-    from inferload.api_docs import add_docs_routes
+    from inferload_plugins.api_hosts.offline_docs import add_docs_routes
 
     app = FastAPI(
         title="inferload live API",
@@ -61,7 +73,7 @@ def build_app(registry: PluginRegistry, state: RunState) -> FastAPI:
         redoc_url=None,
         openapi_url=OPENAPI_URL,
     )
-    claimed: dict[tuple[str, str], str] = {key: "the API host (inferload core)" for key in RESERVED_ROUTES}
+    claimed: dict[tuple[str, str], str] = {key: "the API host" for key in RESERVED_ROUTES}
     for name, spec in registry.all("api_router").items():
         owner = _describe_owner(registry, name)
         try:

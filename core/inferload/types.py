@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
-    from inferload.config import ProfileConfig
     from inferload.api_host import ApiHost
+    from inferload.config import ProfileConfig
     from inferload.dataset import Conversation, Tokenizer
     from inferload.endpoint import EndpointAdapter
     from inferload.engine.executor import Executor

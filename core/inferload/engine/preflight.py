@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferload.artifact_files import artifact_dir_for, check_artifact_dir
-from inferload.config import flag_name
 from inferload.engine.live_api import api_host_spec
 from inferload.errors import UsageError
 from inferload.view import choose_view

@@ -49,9 +49,10 @@ def catalogue() -> dict[str, str]:
     expected = {}
     for e in data.get("plugins") or []:
         categories = e["category"] if isinstance(e["category"], list) else [e["category"]]
-        marks = ["essential"] * bool(e.get("essential")) + [f"default_{c}" for c in categories] * bool(
-            e.get("default")
-        )
+        # a default plugin marks each category it is the default of; "options" has no default (a plugin's
+        # options are its own, never chosen)
+        marks = ["essential"] * bool(e.get("essential")) + [
+            f"default_{c}" for c in categories if c != "options"] * bool(e.get("default"))
         expected[e["name"]] = e["module"] + (f" [{', '.join(marks)}]" if marks else "")
     return expected
 

@@ -174,3 +174,27 @@ def test_a_model_that_never_loads_fails_the_run_after_the_timeout(
         in lines[-1]
     assert "Traceback" not in result.stderr
     assert all(status == 503 for _, status in server.log)
+
+
+@pytest.mark.parametrize("given", [("--reset-kv-cache",), ("--wait-for-model-timeout", "5"),
+                                   ("--reset-kv-cache", "--reset-kv-cache-path", "/flush")])
+def test_server_prep_flags_are_refused_naming_the_plugin_when_it_is_disabled(
+    run_cli: Any, booting: Any, tmp_path: Path, given: tuple[str, ...]
+) -> None:
+    server = booting(ready=True, supports=("/reset_prefix_cache",))
+    result = run_cli("--disable-plugin", "server-prep", "profile", "--url", server.url, *ARGS, *given,
+                     "--artifact-dir", tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"{given[0]} is an option of plugin 'server-prep', which is disabled" in lines[0]
+    assert server.log == []  # refused before any request
+    assert not list(tmp_path.glob("**/profile_export.json"))
+
+
+def test_reset_kv_cache_path_without_the_reset_is_one_usage_line(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("profile", "--url", "http://127.0.0.1:9", *ARGS, "--reset-kv-cache-path", "/flush",
+                     "--artifact-dir", tmp_path)
+    assert result.returncode == 2
+    assert "--reset-kv-cache-path needs --reset-kv-cache" in result.stderr
+    assert "Traceback" not in result.stderr

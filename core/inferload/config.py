@@ -43,7 +43,7 @@ from inferload.redact import (
     url_userinfo_secrets,
 )
 from inferload.textfiles import read_capped
-from inferload.urls import check_http_url, check_no_fragment, check_target_text
+from inferload.urls import check_http_url, check_server_path
 from inferload.workload_options import WorkloadOptions
 
 if TYPE_CHECKING:
@@ -137,16 +137,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
 
     run_label: str | None = Field(None, description="A name for this run, written as run_info.run_label")
 
-    reset_kv_cache: bool = Field(
-        False, description="Reset the server's KV/prefix cache before each run (cache_reset plugins)"
-    )
-    reset_kv_cache_path: str | None = Field(
-        None, description="POST this path to reset the cache instead of trying the cache_reset plugins"
-    )
-    wait_for_model_timeout: float | None = Field(
-        None, ge=0, description="Wait up to S s before the first request until a one-token request succeeds"
-    )
-
     # -- live HTTP API ---------------------------------------------------------------------------
     api_port: int | None = Field(
         None,
@@ -223,16 +213,12 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         parse_extra_inputs(values)
         return values
 
-    @field_validator("endpoint", "reset_kv_cache_path")
+    @field_validator("endpoint")
     @classmethod
     def _path(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        check_target_text(value, "the path")
-        check_no_fragment(value, "the path")
-        if not value.startswith("/"):
-            raise ValueError(f"{value!r} must be a path starting with '/'")
-        return value
+        return check_server_path(value)
 
     @field_validator("arrival_pattern")
     @classmethod
@@ -341,8 +327,6 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                      if value is not None]
             needs = "needs" if len(given) == 1 else "need"
             raise ValueError(f"{' and '.join(given)} {needs} --request-rate")
-        if self.reset_kv_cache_path is not None and not self.reset_kv_cache:
-            raise ValueError("--reset-kv-cache-path needs --reset-kv-cache")
         per_entry = self.isl * (self.rerank_documents or 1)
         if self.input_file is None and self.num_dataset_entries * per_entry > MAX_DATASET_TOKENS:
             documents = f" x --rerank-documents {self.rerank_documents}" if self.rerank_documents else ""

@@ -450,7 +450,7 @@ def before_load(context: BeforeLoadContext) -> list[str] | None:
 
         @hookimpl
         def before_load(context):
-            if context.config.reset_kv_cache:
+            if context.config.options(ResetOptions).reset:  # the plugin's own register_options model
                 httpx.post(context.config.base_url + "/reset_prefix_cache", headers=context.headers)
             return []
     """

@@ -69,12 +69,15 @@ class Flag:
 
     ``metavar``: the value's placeholder in ``--help`` (``N``, ``URL``); ``aliases``: other spellings of
     the flag (``("--prefix-prompt-pool-size",)``, AIPerf's name); ``negatable``: a ``bool`` option also
-    gets ``--no-NAME`` (False: a plain switch, as ``--no-server-metrics`` itself is).
+    gets ``--no-NAME`` (False: a plain switch, as ``--no-server-metrics`` itself is); ``lists``: a plugin
+    category whose installed names ``--help`` appends to the description in parentheses
+    (``"cache_reset"``: ``(vllm, sglang)``), so the help names what is installed, never a written list.
     """
 
     metavar: str | None = None
     aliases: tuple[str, ...] = ()
     negatable: bool = True
+    lists: str | None = None
 
     def __post_init__(self) -> None:
         for alias in self.aliases:

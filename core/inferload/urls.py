@@ -32,6 +32,17 @@ def check_no_fragment(value: str, what: str) -> None:
                          "(or write '#' as %23 if it is part of the path)")
 
 
+def check_server_path(value: str) -> str:
+    """``value`` when it is a path on the server (starts with ``/``, no fragment, only characters a request
+    line takes); else ValueError with the one line for the user. Used for ``--endpoint`` and every other
+    path flag (``--reset-kv-cache-path``)."""
+    check_target_text(value, "the path")
+    check_no_fragment(value, "the path")
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} must be a path starting with '/'")
+    return value
+
+
 def split_endpoint(path: str) -> tuple[str, str]:
     """An endpoint path as (path, query): ``/v1/chat/completions?x=1`` -> (``/v1/chat/completions``,
     ``x=1``)."""

@@ -324,28 +324,6 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         help=f"progress view: {installed(registry, 'view', 'a view plugin')} or none; without --ui the "
         "default on a terminal, else the one it names for pipes" + _piped_view(registry),
     )
-    server = parser.add_argument_group("a clean, ready server (docs/sweeps.md)")
-    server.add_argument(
-        "--reset-kv-cache",
-        action=argparse.BooleanOptionalAction,
-        default=_S,
-        help="reset the server's KV/prefix cache before each run ("
-        + installed(registry, "cache_reset", "see `inferload plugins`") + ")",
-    )
-    server.add_argument(
-        "--reset-kv-cache-path",
-        default=_S,
-        metavar="PATH",
-        help="POST this path to reset the cache instead (e.g. /reset_prefix_cache)",
-    )
-    server.add_argument(
-        "--wait-for-model-timeout",
-        type=single_value(float, "--wait-for-model-timeout"),
-        default=_S,
-        metavar="S",
-        help="before the first request (and after a reset), wait up to S s until a one-token request "
-        "succeeds",
-    )
     api = parser.add_argument_group("live API")
     api.add_argument(
         "--api-port",
@@ -422,7 +400,10 @@ def _add_plugin_options(parser: argparse.ArgumentParser, registry: PluginRegistr
             flag, shape = option_flag(field), flag_of(info)
             kind, number = value_kind(info)
             names = (flag, *shape.aliases)
-            common = {"dest": field, "default": _S, "help": info.description}
+            described = info.description or ""
+            if shape.lists:
+                described += f" ({installed(registry, shape.lists, 'see `inferload plugins`')})"
+            common = {"dest": field, "default": _S, "help": described}
             if kind == "switch":
                 action = argparse.BooleanOptionalAction if shape.negatable else "store_const"
                 extra = {"const": True} if not shape.negatable else {}

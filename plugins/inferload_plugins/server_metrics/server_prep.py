@@ -1,5 +1,6 @@
 """A clean, ready server before a run: ``--reset-kv-cache`` and ``--wait-for-model-timeout`` (the
-``before_load`` hook).
+``before_load`` hook), and those flags themselves (``register_options``: :class:`ServerPrepOptions`, so
+disabling this plugin refuses them with one line naming it).
 
 Called for every run once the target's URL is known and before any worker starts, so in a sweep it
 happens before each variation and trial. Order: the cache reset, then the wait (a reset may leave a
@@ -11,12 +12,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, Field, field_validator
 
 from inferload import hookimpl
 from inferload.errors import RunFailed
+from inferload.plugin_options import Flag
 from inferload.redact import redact_url
-from inferload.urls import server_route_url
+from inferload.types import OptionsSpec
+from inferload.urls import check_server_path, server_route_url
 
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
@@ -32,6 +37,40 @@ _WORKING: dict[str, tuple[str, str, str]] = {}
 
 _POLL_S = 0.5
 _REQUEST_TIMEOUT_S = 10.0
+
+
+class ServerPrepOptions(BaseModel):
+    """``--reset-kv-cache``, ``--reset-kv-cache-path`` and ``--wait-for-model-timeout`` (docs/profile.md)."""
+
+    reset_kv_cache: Annotated[bool, Flag(lists="cache_reset")] = Field(
+        False, description="reset the server's KV/prefix cache before each run")
+    reset_kv_cache_path: Annotated[str | None, Flag(metavar="PATH")] = Field(
+        None, description="POST this path to reset the cache instead (e.g. /reset_prefix_cache)")
+    wait_for_model_timeout: Annotated[float | None, Flag(metavar="S")] = Field(
+        None, ge=0, description="before the first request (and after a reset), wait up to S s until a "
+        "one-token request succeeds")
+
+    @field_validator("reset_kv_cache_path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return None if value is None else check_server_path(value)
+
+
+def check_server_prep_options(config: ProfileConfig, options: ServerPrepOptions) -> None:
+    """A reset path only means something with the reset."""
+    if options.reset_kv_cache_path is not None and not options.reset_kv_cache:
+        raise ValueError("--reset-kv-cache-path needs --reset-kv-cache")
+
+
+SERVER_PREP_OPTIONS = OptionsSpec(
+    name="server-prep", description="A clean, ready server before each run", model=ServerPrepOptions,
+    title="a clean, ready server (docs/sweeps.md)", check=check_server_prep_options,
+)
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [SERVER_PREP_OPTIONS]
 
 
 @hookimpl
@@ -56,13 +95,14 @@ def prepare_server(
     one-token request, so the probe speaks the run's dialect (Anthropic Messages, TGI, Ollama …);
     ``headers`` are the ones requests carry (``config.headers_for(endpoint)``; None: ``-H`` only)."""
     headers = config.headers_map if headers is None else headers
+    options = config.options(ServerPrepOptions)
     warnings: list[str] = []
-    if config.reset_kv_cache:
+    if options.reset_kv_cache:
         warning = reset_cache(config, registry, config.base_url or "", headers)
         if warning:
             log.warning("%s", warning)
             warnings.append(warning)
-    if config.wait_for_model_timeout is not None:
+    if options.wait_for_model_timeout is not None:
         wait_for_model(config, url, probe_body, headers)
     return warnings
 
@@ -75,8 +115,9 @@ def reset_cache(
     plugin in name order, the one that worked before first. A 404 or 405 means "not this server"."""
     import httpx
 
-    if config.reset_kv_cache_path:
-        candidates = [("--reset-kv-cache-path", "POST", config.reset_kv_cache_path)]
+    reset_path = config.options(ServerPrepOptions).reset_kv_cache_path
+    if reset_path:
+        candidates = [("--reset-kv-cache-path", "POST", reset_path)]
     else:
         candidates = [(name, spec.method, spec.path)
                       for name, spec in sorted(registry.all("cache_reset").items())]
@@ -114,7 +155,7 @@ def wait_for_model(
     seconds a RunFailed (exit 1) names the server and the last answer."""
     import httpx
 
-    timeout = float(config.wait_for_model_timeout or 0)
+    timeout = float(config.options(ServerPrepOptions).wait_for_model_timeout or 0)
     started = time.monotonic()
     last = "no answer"
     headers = config.headers_map if headers is None else headers

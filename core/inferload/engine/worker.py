@@ -415,6 +415,9 @@ class Worker:
             task = self.loop.create_task(self._slot(cmd))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+            # a slot that raises (the shared id counter failed; a request's own faults are its record) fails
+            # the worker, which the parent reports: never a phase that ends early and says it is done
+            task.add_done_callback(self._phase_task_done)
 
     def next_id(self, end_id: int | None) -> int | None:
         """The next id from the counter all workers share (concurrency mode), None once ``end_id`` is

@@ -215,8 +215,10 @@ class RayExecutor:
         head = next((node["NodeID"] for node in ray.nodes()
                      if node.get("Alive") and HEAD_RESOURCE in node.get("Resources", {})), None)
         home = head or ray.get_runtime_context().get_node_id()
+        # hard affinity when the head is known: a soft one may place the actor on a worker node, whose loss
+        # would then take every survivor's next lease with it
         self.ids_actor = ray.remote(RequestIds).options(
-            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(home, soft=True)
+            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(home, soft=head is None)
         ).remote()
         return PhaseIds(self.ids_actor)
 

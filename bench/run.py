@@ -8,9 +8,14 @@ run.
 
 Each benchmark runs ``--repeat N`` times (default 3) so that a regression can be told from noise: after
 the runs, every output line that carries figures is printed once more with each figure that varied as
-``min/median/max`` over the runs (figures equal in every run, such as a concurrency, stay as they are).
-Lines are matched by their text with the numbers taken out; a line whose text differs between runs is
-shown as the first run printed it.
+``min/median/max`` over the runs (figures equal in every run, such as a concurrency, stay as they are),
+under the section headings (``## ...``) and column headers (a line without figures right before one with
+them) that the first run printed. Lines are matched by their text with the numbers taken out; a line
+whose text differs between runs is shown as the first run printed it.
+
+A benchmark states a target it checks with a line ``target NAME: met`` (or ``missed``); after the spread
+the runner prints, per target, how many of the runs met it (``runs meeting target: 3 of 5  NAME``), since
+a target must hold in every run, not in the median.
 
     python bench/run.py --list
     python bench/run.py startup -- --runs 25
@@ -94,10 +99,30 @@ def _shown(values: list[str]) -> str:
     return "/".join(fmt.format(x) for x in (min(numbers), statistics.median(numbers), max(numbers)))
 
 
+TARGET = re.compile(r"^target (?P<name>.+): (?P<verdict>met|missed)$")
+"""A benchmark's verdict on one target in one run: ``target TTFT error ...: met``."""
+
+
+def target_tally(runs: list[list[str]]) -> list[tuple[str, int, int]]:
+    """(target, runs that met it, runs that stated it) for every ``target NAME: met|missed`` line, in the
+    order the first run stated them."""
+    tally: dict[str, list[int]] = {}
+    for lines in runs:
+        for line in lines:
+            match = TARGET.match(line.strip())
+            if match:
+                counts = tally.setdefault(match["name"], [0, 0])
+                counts[0] += match["verdict"] == "met"
+                counts[1] += 1
+    return [(name, met, stated) for name, (met, stated) in tally.items()]
+
+
 def spread_lines(runs: list[list[str]]) -> list[str]:
     """The first run's lines that carry figures, each figure that varied over the runs replaced by
-    min/median/max. A line is matched across runs by its text without the figures or column padding (its
-    k-th occurrence with the k-th), and left as the first run printed it when a run lacks it."""
+    min/median/max, under the run's section headings (``## ...``) and column headers (a line without
+    figures right before a line with them). A line is matched across runs by its text without the figures
+    or column padding (its k-th occurrence with the k-th), and left as the first run printed it when a run
+    lacks it. Target verdicts (``target NAME: met``) are left to :func:`target_tally`."""
     def keyed(lines: list[str]) -> dict[tuple[str, int], list[str]]:
         seen: dict[str, int] = {}
         out: dict[tuple[str, int], list[str]] = {}
@@ -111,9 +136,13 @@ def spread_lines(runs: list[list[str]]) -> list[str]:
     others = [keyed(lines) for lines in runs[1:]]
     result: list[str] = []
     seen: dict[str, int] = {}
-    for line in runs[0]:
+    first = [line for line in runs[0] if not TARGET.match(line.strip())]
+    for position, line in enumerate(first):
         figures = NUMBER.findall(line)
         if not figures:
+            following = first[position + 1] if position + 1 < len(first) else ""
+            if line.startswith("#") or (line.strip() and NUMBER.search(following)):
+                result.append(line)
             continue
         template = _template(line)
         index = seen.get(template, 0)
@@ -143,6 +172,11 @@ def run_one(name: str, script: Path, args: list[str], timeout: float, repeat: in
         print(f"\n=== bench {name}: figures over {len(runs)} runs, as min/median/max where they varied")
         for line in spread_lines(runs):
             print(line)
+        tally = target_tally(runs)
+        if tally:
+            print(f"\n=== bench {name}: runs meeting target")
+            for target, met, stated in tally:
+                print(f"{met} of {stated}  {target}")
     return code, time.perf_counter() - started
 
 

@@ -55,19 +55,42 @@ def test_runner_rejects_a_repeat_below_one() -> None:
     assert "--repeat 0: give at least 1 run" in done.stderr
 
 
-def test_spread_shows_min_median_max_of_varying_figures_and_keeps_constant_ones() -> None:
+def _runner() -> object:
     sys.path.insert(0, str(REPO_ROOT / "bench"))
     try:
         import run  # bench/run.py
     finally:
         sys.path.remove(str(REPO_ROOT / "bench"))
+    return run
+
+
+def test_spread_shows_min_median_max_of_varying_figures_under_their_headings_and_headers() -> None:
+    run = _runner()
     runs = [
         ["## TTFT error", "  conc   mean ms", "    1   0.410", "  256   1.340  req/s 9,100", "tmp /x/a1 ok"],
         ["## TTFT error", "  conc   mean ms", "    1   0.390", "  256   0.900  req/s 12,050", "tmp /x/b2 ok"],
         ["## TTFT error", "  conc   mean ms", "    1   0.400", "  256  11.000  req/s 10,000", "tmp /x/c3 ok"],
     ]
     assert run.spread_lines(runs) == [
+        "## TTFT error",
+        "  conc   mean ms",
         "    1   0.390/0.400/0.410",
         "  256   0.900/1.340/11.000  req/s 9,100/10,000/12,050",
     ]
-    assert run.spread_lines(runs[:1]) == ["    1   0.410", "  256   1.340  req/s 9,100"]
+    assert run.spread_lines(runs[:1]) == [
+        "## TTFT error", "  conc   mean ms", "    1   0.410", "  256   1.340  req/s 9,100",
+    ]
+
+
+def test_targets_are_counted_over_the_runs_and_left_out_of_the_spread() -> None:
+    run = _runner()
+    runs = [
+        ["  256   0.600", "target error c=256 (mean < 1 ms): met", "target error c=1 (mean < 1 ms): met"],
+        ["  256   1.300", "target error c=256 (mean < 1 ms): missed", "target error c=1 (mean < 1 ms): met"],
+        ["  256   0.800", "target error c=256 (mean < 1 ms): met", "target error c=1 (mean < 1 ms): met"],
+    ]
+    assert run.spread_lines(runs) == ["  256   0.600/0.800/1.300"]
+    assert run.target_tally(runs) == [
+        ("error c=256 (mean < 1 ms)", 2, 3),
+        ("error c=1 (mean < 1 ms)", 3, 3),
+    ]

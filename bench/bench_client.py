@@ -29,9 +29,13 @@ kernel receive stamp: the "way back" is the client's wake-up and read, minus tha
   after its start stamp, the loopback both ways, and its own first-chunk stamp. It can be slightly
   negative (by up to the tail of the server's ``send`` above, a few µs) and never by more.
 
-Both truths are differences of the server's wall clock (no clock offset between processes enters); the
+The server's TTFT (read -> send returned) is a difference of its monotonic clock; the kernel receive
+stamp is wall-clock time, so "kernel rx" adds the server's wall-clock span from that stamp to its read. A
+request during which the server's wall clock moved against its monotonic one by more than 0.1 ms (a
+clock step: this VM's clock has been seen to step by hundreds of ms) is counted in the "steps" column and
+left out of "kernel rx" and the breakdown. No clock offset between processes enters either truth; the
 client's TTFT is a difference of its worker's ``perf_counter_ns`` (a kernel stamp converted with an offset
-measured to tens of ns: docs/metrics.md, "When a chunk is timestamped").
+measured to tens of ns and re-measured every second: docs/metrics.md, "When a chunk is timestamped").
 
 CPU placement. A real server runs on another machine; sharing the client's cores with it is this
 benchmark's artefact. With 2 or more usable CPUs the bench server runs on the last quarter of them (at
@@ -97,11 +101,13 @@ def serve(port_queue: Any, ttft_s: float, itl_s: float, cpus: set[int] | None = 
     """A keep-alive SSE server: 4 tokens after ``ttft_s`` then ``itl_s`` apart (0: one write), on ``cpus``
     (``os.sched_setaffinity``; None: wherever the kernel puts it).
 
-    ``GET /truth`` answers {request_id: [received_ns, first_chunk_ns, kernel_received_ns, first_send_ns]}
-    and clears it: the time the server read the request, the time its first chunk's ``send`` returned,
-    the kernel's receive time of the request's last segment (SO_TIMESTAMPNS; 0 when the kernel gave none),
-    and the time just before that first ``send`` was called, all ``time.time_ns()``. Sockets are read with
-    ``recvmsg`` for that stamp.
+    ``GET /truth`` answers {request_id: [received_ns, first_chunk_ns, kernel_received_ns, first_send_ns,
+    received_mono_ns, first_chunk_mono_ns]} and clears it: the time the server read the request, the time
+    its first chunk's ``send`` returned, the kernel's receive time of the request's last segment
+    (SO_TIMESTAMPNS; 0 when the kernel gave none), and the time just before that first ``send`` was
+    called, all ``time.time_ns()``; then the read and the return of that ``send`` again on
+    ``time.monotonic_ns()``, which no wall-clock step moves. Sockets are read with ``recvmsg`` for the
+    kernel's stamp.
     """
     import socket
     import struct
@@ -180,7 +186,7 @@ def serve(port_queue: Any, ttft_s: float, itl_s: float, cpus: set[int] | None = 
                 self.loop.remove_writer(self.sock.fileno())
 
         def data_received(self, data: bytes, kernel_ns: int) -> None:
-            now = time.time_ns()
+            now, mono = time.time_ns(), time.monotonic_ns()
             self.buf += data
             while True:
                 end = self.buf.find(b"\r\n\r\n")
@@ -209,11 +215,11 @@ def serve(port_queue: Any, ttft_s: float, itl_s: float, cpus: set[int] | None = 
                     first_request[0] = now
                 rid_pos = head.find(b"X-Request-Id: ")
                 rid = head[rid_pos + 14 : head.find(b"\r\n", rid_pos + 14)].decode() if rid_pos >= 0 else ""
-                record = truth[rid] = [now, 0, kernel_ns, 0]
+                record = truth[rid] = [now, 0, kernel_ns, 0, mono, 0]
                 if ttft_s <= 0:
                     record[3] = time.time_ns()
                     self.transport.write(_WHOLE)
-                    record[1] = time.time_ns()
+                    record[1], record[5] = time.time_ns(), time.monotonic_ns()
                 else:
                     self.transport.write(_HEAD)
                     asyncio.get_running_loop().call_later(ttft_s, self._first, record)
@@ -223,7 +229,7 @@ def serve(port_queue: Any, ttft_s: float, itl_s: float, cpus: set[int] | None = 
                 return
             record[3] = time.time_ns()
             self.transport.write(_FIRST)
-            record[1] = time.time_ns()
+            record[1], record[5] = time.time_ns(), time.monotonic_ns()
             loop = asyncio.get_running_loop()
             for i, piece in enumerate(_REST[:-2]):
                 loop.call_later(itl_s * (i + 1), self._write, piece)
@@ -506,6 +512,9 @@ def _stamping(stamp: str) -> Any:
             os.environ["INFERLOAD_KERNEL_TIMESTAMPS"] = previous
 
 
+CLOCK_STEP_MS = 0.1
+"""A request's server wall-clock and monotonic spans differing by more than this: the wall clock stepped."""
+
 TARGET_MEAN_MS, TARGET_P99_MS = 1.0, 5.0
 """Issue 17's accuracy target for the TTFT error at every concurrency: mean under 1 ms, p99 under 5 ms."""
 
@@ -523,11 +532,14 @@ def bench_ttft_error(workdir: Path, quick: bool, stamps: list[str]) -> None:
         "stamp: kernel = the protocol transport's kernel receive time (default), user = the user-space read",
         "  (INFERLOAD_KERNEL_TIMESTAMPS=0)",
         f"target: mean < {TARGET_MEAN_MS:g} ms and p99 < {TARGET_P99_MS:g} ms in every run",
+        "server TTFT = its monotonic read -> send returned; steps: requests during which the server's wall",
+        f"  clock moved more than {CLOCK_STEP_MS:g} ms against its monotonic one (a clock step): their",
+        "  kernel rx truth (a wall-clock stamp) and their breakdown are left out",
     ):
         print(line)
     print(
         f"{'stamp':>6} {'conc':>5} {'workers':>7} {'requests':>8} {'read mean ms':>12} {'p99 ms':>7} "
-        f"{'max ms':>7} {'kernel rx mean ms':>17} {'p99 ms':>7} {'max ms':>7}"
+        f"{'max ms':>7} {'kernel rx mean ms':>17} {'p99 ms':>7} {'max ms':>7} {'steps':>5}"
     )
     rows: list[str] = []
     verdicts: list[str] = []
@@ -586,26 +598,31 @@ def _ttft_row(server: Server, workdir: Path, stamp: str, concurrency: int,
     result = run_client(server.url, workdir, concurrency=concurrency, request_count=count)
     truth = server.truth()["truth"]
     errors, kernel_errors, way_in, way_back, sends, waits, server_waits = [], [], [], [], [], [], []
+    steps = 0
     for record in result["records"]:
         server_times = truth.get(record["metadata"]["x_request_id"])
         ttft = record["metrics"].get("time_to_first_token", {}).get("value")
         if server_times and ttft is not None and server_times[1]:
-            read_ns, written_ns, kernel_ns, send_ns = server_times
-            error = ttft - (written_ns - read_ns) / 1e6
+            read_ns, written_ns, kernel_ns, send_ns, read_mono, written_mono = server_times
+            server_ttft = (written_mono - read_mono) / 1e6
+            stepped = abs((written_ns - read_ns) / 1e6 - server_ttft) > CLOCK_STEP_MS
+            steps += stepped
+            error = ttft - server_ttft
             inbound = (read_ns - record["metadata"]["request_start_ns"]) / 1e6
             errors.append(error)
-            way_in.append(inbound)
-            way_back.append(error - inbound)
-            sends.append((written_ns - send_ns) / 1e3)
-            if kernel_ns:
+            if not stepped:
+                way_in.append(inbound)
+                way_back.append(error - inbound)
+                sends.append((written_ns - send_ns) / 1e3)
+            if kernel_ns and not stepped and kernel_ns <= read_ns:
                 server_waits.append((read_ns - kernel_ns) / 1e6)
-                kernel_errors.append(ttft - (written_ns - kernel_ns) / 1e6)
+                kernel_errors.append(error - server_waits[-1])
         if record["metadata"].get("read_delay_ns") is not None:
             waits.append(record["metadata"]["read_delay_ns"] / 1e6)
     on_cpu, runq = result["loop_shares"]
     print(
         f"{stamp:>6} {concurrency:>5} {result['workers']:>7} {len(errors):>8} {_stats(errors):>28} "
-        f"{_stats(kernel_errors):>33}",
+        f"{_stats(kernel_errors):>33} {steps:>5}",
         flush=True,
     )
     verdicts = [_verdict("read", stamp, concurrency, errors),

@@ -4,9 +4,12 @@ benchmarks are never part of the pass/fail, but a runner that no longer runs wou
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,3 +97,56 @@ def test_targets_are_counted_over_the_runs_and_left_out_of_the_spread() -> None:
         ("error c=256 (mean < 1 ms)", 2, 3),
         ("error c=1 (mean < 1 ms)", 3, 3),
     ]
+
+
+PLACEMENT_PROBE = """
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import bench_client
+usable = sorted(os.sched_getaffinity(0))
+bench_client.PLACEMENT = bench_client.place(sys.argv[2] == "pin")
+server = bench_client.Server(ttft_s=0.001, itl_s=0.001)
+try:
+    import httpx
+    truth = {}
+    for attempt in range(50):  # Linux enables receive stamps lazily: the first segments may be unstamped
+        rid = f"r{attempt}"
+        before = time.time_ns() - time.monotonic_ns()
+        with httpx.Client() as client:
+            client.post(f"{server.url}/v1/chat/completions", headers={"X-Request-Id": rid}, content=b"{}")
+        truth = server.truth()["truth"][rid]
+        stepped = abs(time.time_ns() - time.monotonic_ns() - before) > 100_000  # the wall clock stepped
+        if truth[2] and not stepped:
+            break
+    print(json.dumps({"usable": usable, "client": sorted(os.sched_getaffinity(0)),
+                      "server": sorted(os.sched_getaffinity(server.process.pid)), "truth": truth,
+                      "described": bench_client.PLACEMENT.describe()}))
+finally:
+    server.stop()
+"""
+
+
+def _placement(mode: str) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-c", PLACEMENT_PROBE, str(REPO_ROOT / "bench"), mode],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else True,
+                    reason="pinning needs 2 or more usable CPUs")
+def test_client_bench_pins_its_server_and_inferload_to_disjoint_cpus_and_no_pin_shares_them() -> None:
+    pinned = _placement("pin")
+    server, client, usable = set(pinned["server"]), set(pinned["client"]), set(pinned["usable"])
+    assert server and client and not server & client and server | client == usable
+    assert f"bench server on CPU {','.join(map(str, sorted(server)))}" in pinned["described"]
+    shared = _placement("no-pin")
+    assert set(shared["server"]) == set(shared["client"]) == set(shared["usable"])
+    assert shared["described"].startswith("CPU placement: none")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_TIMESTAMPNS receive stamps are Linux's")
+def test_client_bench_server_truth_orders_kernel_receive_read_send_start_and_send_return() -> None:
+    read_ns, written_ns, kernel_ns, send_ns, read_mono, written_mono = _placement("no-pin")["truth"]
+    assert 0 < kernel_ns <= read_ns <= send_ns <= written_ns
+    assert read_mono < written_mono

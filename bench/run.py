@@ -117,12 +117,63 @@ def target_tally(runs: list[list[str]]) -> list[tuple[str, int, int]]:
     return [(name, met, stated) for name, (met, stated) in tally.items()]
 
 
+Row = tuple[str, list[tuple[int, int]], list[str]]
+"""A line of figures: its text, each figure's (start, end) in it, and what to show for each figure."""
+
+
+def _render(row: Row, widths: list[int] | None = None) -> str:
+    """A row with its figures replaced by what to show; with ``widths`` (extra characters per column),
+    each figure is padded on its left so right-aligned columns stay aligned."""
+    line, spans, shown = row
+    out, position = [], 0
+    for column, ((start, end), text) in enumerate(zip(spans, shown, strict=True)):
+        if widths is not None:
+            out.append(" " * (widths[column] - (len(text) - (end - start))))
+        out.append(line[position:start])
+        out.append(text)
+        position = end
+    out.append(line[position:])
+    return "".join(out)
+
+
+def _widened_header(header: str, ends: list[int], widths: list[int]) -> str:
+    """A column header over rows whose k-th figure ends at ``ends[k]``, widened by ``widths[k]`` spaces
+    before each column's label (inserted where the previous column ends, so right-aligned labels follow
+    their figures; moved on to the next space where a header is not aligned, never splitting a label)."""
+    starts, previous = [0], 0
+    for end in ends[:-1]:
+        cut = max(previous, end)
+        while cut < len(header) and not header[cut].isspace():
+            cut += 1
+        starts.append(cut)
+        previous = cut
+    out, position = [], 0
+    for start, width in zip(starts, widths, strict=True):
+        out.append(header[position:start])
+        out.append(" " * width)
+        position = start
+    out.append(header[position:])
+    return "".join(out)
+
+
+def _aligned(header: str | None, block: list[Row]) -> list[str]:
+    """A table's header and rows with min/median/max figures, re-aligned when every row's figures end at
+    the same columns (a right-aligned table); as they come otherwise."""
+    ends = [end for _, end in block[0][1]]
+    if any([end for _, end in row[1]] != ends for row in block):
+        return ([header] if header is not None else []) + [_render(row) for row in block]
+    widths = [max(len(row[2][k]) - (row[1][k][1] - row[1][k][0]) for row in block) for k in range(len(ends))]
+    lines = [_widened_header(header, ends, widths)] if header is not None else []
+    return lines + [_render(row, widths) for row in block]
+
+
 def spread_lines(runs: list[list[str]]) -> list[str]:
     """The first run's lines that carry figures, each figure that varied over the runs replaced by
     min/median/max, under the run's section headings (``## ...``) and column headers (a line without
-    figures right before a line with them). A line is matched across runs by its text without the figures
-    or column padding (its k-th occurrence with the k-th), and left as the first run printed it when a run
-    lacks it. Target verdicts (``target NAME: met``) are left to :func:`target_tally`."""
+    figures right before a line with them); a table's columns widen to keep it aligned. A line is matched
+    across runs by its text without the figures or column padding (its k-th occurrence with the k-th), and
+    left as the first run printed it when a run lacks it. Target verdicts (``target NAME: met``) are left
+    to :func:`target_tally`."""
     def keyed(lines: list[str]) -> dict[tuple[str, int], list[str]]:
         seen: dict[str, int] = {}
         out: dict[tuple[str, int], list[str]] = {}
@@ -134,25 +185,48 @@ def spread_lines(runs: list[list[str]]) -> list[str]:
         return out
 
     others = [keyed(lines) for lines in runs[1:]]
-    result: list[str] = []
+    items: list[str | Row] = []
     seen: dict[str, int] = {}
     first = [line for line in runs[0] if not TARGET.match(line.strip())]
     for position, line in enumerate(first):
-        figures = NUMBER.findall(line)
-        if not figures:
+        matches = list(NUMBER.finditer(line))
+        if not matches:
             following = first[position + 1] if position + 1 < len(first) else ""
             if line.startswith("#") or (line.strip() and NUMBER.search(following)):
-                result.append(line)
+                items.append(line)
             continue
+        figures = [match.group() for match in matches]
         template = _template(line)
         index = seen.get(template, 0)
         seen[template] = index + 1
         columns = [figures] + [other.get((template, index), []) for other in others]
         if any(len(column) != len(figures) for column in columns):
-            result.append(line)
-            continue
-        shown = iter([_shown([column[i] for column in columns]) for i in range(len(figures))])
-        result.append(NUMBER.sub(lambda _, parts=shown: next(parts), line))
+            shown = figures
+        else:
+            shown = [_shown([column[i] for column in columns]) for i in range(len(figures))]
+        items.append((line, [match.span() for match in matches], shown))
+
+    result: list[str] = []
+    position = 0
+    while position < len(items):
+        item = items[position]
+        header = None
+        if isinstance(item, str):
+            following = items[position + 1] if position + 1 < len(items) else None
+            if item.startswith("#") or following is None or isinstance(following, str):
+                result.append(item)
+                position += 1
+                continue
+            header, position = item, position + 1
+        block: list[Row] = []
+        while position < len(items) and not isinstance(items[position], str):
+            row = items[position]
+            assert not isinstance(row, str)
+            if block and len(row[1]) != len(block[0][1]):
+                break
+            block.append(row)
+            position += 1
+        result.extend(_aligned(header, block))
     return result
 
 

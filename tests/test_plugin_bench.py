@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,13 +77,25 @@ def test_spread_shows_min_median_max_of_varying_figures_under_their_headings_and
     ]
     assert run.spread_lines(runs) == [
         "## TTFT error",
-        "  conc   mean ms",
+        "  conc               mean ms",  # this header is not aligned with its rows; its labels stay whole
         "    1   0.390/0.400/0.410",
         "  256   0.900/1.340/11.000  req/s 9,100/10,000/12,050",
     ]
     assert run.spread_lines(runs[:1]) == [
         "## TTFT error", "  conc   mean ms", "    1   0.410", "  256   1.340  req/s 9,100",
     ]
+
+
+def test_spread_widens_a_right_aligned_table_so_labels_and_figures_still_end_in_one_column() -> None:
+    run = _runner()
+    runs = [[" conc  mean ms  p99 ms", "    1    0.410   2.000", "   64    1.340   3.000"],
+            [" conc  mean ms  p99 ms", "    1    0.390   2.000", "   64   11.000   4.000"]]
+    header, *rows = run.spread_lines(runs)
+    assert rows == ["    1     0.390/0.400/0.410               2.000",
+                    "   64    1.340/6.170/11.000   3.000/3.500/4.000"]
+    label_ends = [header.index(label) + len(label) for label in ("conc", "mean ms", "p99 ms")]
+    for row in rows:
+        assert [match.end() for match in re.finditer(r"\S+", row)] == label_ends
 
 
 def test_targets_are_counted_over_the_runs_and_left_out_of_the_spread() -> None:

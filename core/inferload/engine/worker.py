@@ -261,6 +261,12 @@ class Worker:
         self.wall_anchor = self.perf_anchor + self.wall_offset
         """Add to a perf_counter_ns() time for wall-clock ns (one anchor per process)."""
         self.timeout_ns = int(init.request_timeout * 1e9)
+        self.ids_lock = init.counter.get_lock()
+        raw = getattr(init.counter, "get_obj", None)
+        self.ids: Any = init.counter if raw is None else raw()
+        """The shared counter's value, read and set under :attr:`ids_lock` (:meth:`next_id`): for a
+        ``multiprocessing.Value``, the raw shared integer, whose ``value`` does not take the lock again on
+        every access as the synchronized wrapper's does (two lock round trips fewer per request)."""
         self.user_request_id = next(
             (value for name, value in init.headers.items() if name.lower() == REQUEST_ID_HEADER.lower()), None
         )
@@ -422,12 +428,11 @@ class Worker:
     def next_id(self, end_id: int | None) -> int | None:
         """The next id from the counter all workers share (concurrency mode), None once ``end_id`` is
         reached: each id is taken exactly once across the run's workers."""
-        counter = self.init.counter
-        with counter.get_lock():
-            taken = counter.value
+        with self.ids_lock:
+            taken = self.ids.value
             if end_id is not None and taken >= end_id:
                 return None
-            counter.value = taken + 1
+            self.ids.value = taken + 1
         return taken
 
     async def _slot(self, cmd: PhaseCommand) -> None:

@@ -87,6 +87,6 @@ def test_framing_is_what_connection_send_writes() -> None:
     parent_end, worker_end = Pipe(duplex=True)
     message = ("phase_done", "profiling", 12345)
     worker_end.send_bytes(b"")  # any frame first, to show the reader stays in step
-    os.write(worker_end.fileno(), framed(message))
+    os.write(worker_end.fileno(), b"".join(framed(message)))
     assert parent_end.recv_bytes() == b""
     assert parent_end.recv() == message

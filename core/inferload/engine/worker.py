@@ -204,8 +204,15 @@ class _Exchange:
         if not 200 <= status < 300:
             self.error_body = bytearray()
 
-    def on_body(self, data: bytes, ts_ns: int) -> None:
+    def on_body(self, data: bytes, ts_ns: int, read_ns: int = 0) -> None:
+        """A body read that arrived at ``ts_ns``. A transport that stamps reads with the kernel's receive
+        time gives the user-space read time too (``read_ns``; 0: none): the record keeps the longest wait."""
         self.last_ns = ts_ns
+        if read_ns:
+            record = self.record
+            delay = read_ns - ts_ns
+            if record.read_delay_ns is None or delay > record.read_delay_ns:
+                record.read_delay_ns = delay
         if self.error_body is None:
             if self.client_error is None:
                 try:
@@ -220,15 +227,8 @@ class _Exchange:
         elif len(self.error_body) < _ERROR_BODY_LIMIT:
             self.error_body += data
 
-    def on_body_read(self, data: bytes, ts_ns: int, read_ns: int) -> None:
-        """:meth:`on_body` from a transport that stamps reads with the kernel's receive time (``ts_ns``)
-        and also gives the user-space read time (``read_ns``; 0: none): the record keeps the longest wait."""
-        if read_ns:
-            record = self.record
-            delay = read_ns - ts_ns
-            if record.read_delay_ns is None or delay > record.read_delay_ns:
-                record.read_delay_ns = delay
-        self.on_body(data, ts_ns)
+    on_body_read = on_body
+    """The transport's optional call with the user-space read time too (one method: one call per read)."""
 
 
 class Worker:

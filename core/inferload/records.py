@@ -159,8 +159,8 @@ class RequestRecord:
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled as the constructor and a tuple of every field, read by one C-level attrgetter: about
         # half the time (both ends) and 30% fewer bytes than the slots dataclass's Python-level
-        # __getstate__/__setstate__. A worker pickles batches on its sender thread, holding the GIL the
-        # loop needs to timestamp chunks, so this is hot-path time.
+        # __getstate__/__setstate__. A worker pickles batches on its event loop, which timestamps chunks,
+        # so this is hot-path time.
         return RequestRecord, _record_fields(self)
 
 

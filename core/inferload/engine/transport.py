@@ -182,9 +182,16 @@ class BaseTransport:
         try:
             return await send(first)
         except TransportError as exc:
-            if not (first.reused and exc.kind == ERROR_CONNECTION and exc.bytes_received == 0):
+            if not self.stale(exc, first.reused):
                 raise
         return await send(Attempt(fresh=True))
+
+    @staticmethod
+    def stale(exc: TransportError, reused: bool) -> bool:
+        """Whether a try that failed with ``exc`` met the keep-alive race :meth:`with_stale_retry` retries:
+        it went out on a pooled connection (``reused``) and failed as a connection error before a single
+        byte of the response arrived."""
+        return reused and exc.kind == ERROR_CONNECTION and exc.bytes_received == 0
 
     @staticmethod
     async def relay(tried: Attempt, status: int, chunks: AsyncIterator[bytes], sink: ResponseSink) -> None:

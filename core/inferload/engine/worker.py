@@ -16,10 +16,8 @@ import contextlib
 import gc
 import logging
 import os
-import queue
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from functools import partial
 from time import perf_counter_ns
@@ -47,6 +45,7 @@ from inferload.engine.messages import (
     WorkerReady,
     encode_batch,
 )
+from inferload.engine.parent_pipe import ParentPipe
 from inferload.engine.transport import REQUEST_ID_HEADER, TransportError
 from inferload.records import (
     ERROR_CANCELLED,
@@ -72,8 +71,9 @@ _MAX_WARM_CONNECTIONS = 1024
 _WARM_TIMEOUT_SEC = 5.0
 """How long opening those connections may delay the worker's start."""
 _SEND_SLICE = 64
-"""Records pickled per pipe message at most: a 512-record batch pickled at once held the GIL (and so
-stalled the event loop and its chunk timestamps) for ~1 ms; 64 records take ~0.1 ms."""
+"""Records pickled per pipe message at most (a batch is sent once it holds this many, or
+``WorkerInit.batch_size`` if fewer): pickling holds the event loop, and so its chunk timestamps; a
+512-record batch took ~1 ms, 64 records take ~0.1 ms."""
 
 
 def _client_error(exc: Exception, status: int | None = None) -> RequestError:
@@ -204,8 +204,15 @@ class _Exchange:
         if not 200 <= status < 300:
             self.error_body = bytearray()
 
-    def on_body(self, data: bytes, ts_ns: int) -> None:
+    def on_body(self, data: bytes, ts_ns: int, read_ns: int = 0) -> None:
+        """A body read that arrived at ``ts_ns``. A transport that stamps reads with the kernel's receive
+        time gives the user-space read time too (``read_ns``; 0: none): the record keeps the longest wait."""
         self.last_ns = ts_ns
+        if read_ns:
+            record = self.record
+            delay = read_ns - ts_ns
+            if record.read_delay_ns is None or delay > record.read_delay_ns:
+                record.read_delay_ns = delay
         if self.error_body is None:
             if self.client_error is None:
                 try:
@@ -220,15 +227,8 @@ class _Exchange:
         elif len(self.error_body) < _ERROR_BODY_LIMIT:
             self.error_body += data
 
-    def on_body_read(self, data: bytes, ts_ns: int, read_ns: int) -> None:
-        """:meth:`on_body` from a transport that stamps reads with the kernel's receive time (``ts_ns``)
-        and also gives the user-space read time (``read_ns``; 0: none): the record keeps the longest wait."""
-        if read_ns:
-            record = self.record
-            delay = read_ns - ts_ns
-            if record.read_delay_ns is None or delay > record.read_delay_ns:
-                record.read_delay_ns = delay
-        self.on_body(data, ts_ns)
+    on_body_read = on_body
+    """The transport's optional call with the user-space read time too (one method: one call per read)."""
 
 
 class Worker:
@@ -251,7 +251,9 @@ class Worker:
         self.stopping = False
         self.driver: asyncio.Task[Any] | None = None
         self.done = loop.create_future()
-        self.outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self.pipe: ParentPipe | None = None
+        """Messages to the parent once serving (READY goes before, directly)."""
+        self.batch_limit = max(1, min(init.batch_size, _SEND_SLICE))
         self.timers: list[asyncio.Handle] = []
         self.tick: asyncio.Handle | None = None
         self.perf_anchor = perf_counter_ns()
@@ -259,6 +261,12 @@ class Worker:
         self.wall_anchor = self.perf_anchor + self.wall_offset
         """Add to a perf_counter_ns() time for wall-clock ns (one anchor per process)."""
         self.timeout_ns = int(init.request_timeout * 1e9)
+        self.ids_lock = init.counter.get_lock()
+        raw = getattr(init.counter, "get_obj", None)
+        self.ids: Any = init.counter if raw is None else raw()
+        """The shared counter's value, read and set under :attr:`ids_lock` (:meth:`next_id`): for a
+        ``multiprocessing.Value``, the raw shared integer, whose ``value`` does not take the lock again on
+        every access as the synchronized wrapper's does (two lock round trips fewer per request)."""
         self.user_request_id = next(
             (value for name, value in init.headers.items() if name.lower() == REQUEST_ID_HEADER.lower()), None
         )
@@ -300,8 +308,8 @@ class Worker:
         self.driving = next(((n, f) for n, f in self.flows if callable(getattr(f, "drive", None))), None)
         self.watchers = request_watchers(self.flows)
         self.loop.add_reader(self.conn.fileno(), self._on_command)
-        # uvloop makes a watched fd non-blocking; a pickled batch must be written whole, so undo that (sends
-        # happen on the sender thread, where blocking on a full pipe is harmless backpressure).
+        # uvloop makes a watched fd non-blocking; a command must be read whole, so undo that (the messages
+        # to the parent never wait on it: ParentPipe writes them without blocking).
         os.set_blocking(self.conn.fileno(), True)
         setup_start = perf_counter_ns()
         prepare = getattr(self.transport, "prepare", None)
@@ -319,14 +327,12 @@ class Worker:
                     min(_WARM_TIMEOUT_SEC, init.request_timeout),
                 )
         ready = perf_counter_ns()
-        self.conn.send((READY, WorkerReady(os.getpid(), ready + self.wall_offset, ready - setup_start)))
-        sender = threading.Thread(target=self._sender, name="inferload-records", daemon=True)
-        sender.start()
+        self.pipe = ParentPipe(self.conn, self.loop, self._parent_gone)
+        self.pipe.send((READY, WorkerReady(os.getpid(), ready + self.wall_offset, ready - setup_start)))
         try:
             await self.done
         finally:
-            self.outbox.put(None)
-            sender.join(5.0)
+            self.pipe.close()
             self.loop.remove_reader(self.conn.fileno())
             self.sleeper.close()
             await self.transport.close()
@@ -422,12 +428,11 @@ class Worker:
     def next_id(self, end_id: int | None) -> int | None:
         """The next id from the counter all workers share (concurrency mode), None once ``end_id`` is
         reached: each id is taken exactly once across the run's workers."""
-        counter = self.init.counter
-        with counter.get_lock():
-            taken = counter.value
+        with self.ids_lock:
+            taken = self.ids.value
             if end_id is not None and taken >= end_id:
                 return None
-            counter.value = taken + 1
+            self.ids.value = taken + 1
         return taken
 
     async def _slot(self, cmd: PhaseCommand) -> None:
@@ -591,7 +596,7 @@ class Worker:
             if cap is not None:
                 cap.release()
             self.batch.append(record)
-            if len(self.batch) >= init.batch_size:
+            if len(self.batch) >= self.batch_limit:
                 self._flush()
         return exchange
 
@@ -726,29 +731,15 @@ class Worker:
         self._report((RECORDS, batch, self.sent))
 
     def _report(self, message: tuple[Any, ...]) -> None:
-        """Hand a message to the sender thread: a full pipe (the parent busy with another worker's batch)
-        then blocks that thread, never the event loop that timestamps chunks."""
-        self.outbox.put(message)
-
-    def _sender(self) -> None:
-        send = self.conn.send
-        while True:
-            message = self.outbox.get()
-            if message is None:
-                return
-            try:
-                if message[0] == RECORDS and message[1]:
-                    # Pickling holds the GIL in one C call; in slices, the loop gets it back between them
-                    # (each pipe write releases it) instead of stalling for a whole batch. Pickled here
-                    # once, as bytes the parent stores unchanged (no second pickling there).
-                    _, batch, sent = message
-                    for i in range(0, len(batch), _SEND_SLICE):
-                        send((RECORDS, encode_batch(batch[i : i + _SEND_SLICE]), sent))
-                else:
-                    send(message)
-            except OSError:  # the parent is gone: nobody is left to report to
-                self.loop.call_soon_threadsafe(self._parent_gone)
-                return
+        """Send a message to the parent; a record batch goes pickled once (:func:`encode_batch`), as bytes
+        the parent stores unchanged, in messages of at most :data:`_SEND_SLICE` records."""
+        pipe: ParentPipe = self.pipe  # type: ignore[assignment]  # set before READY, so before any command
+        if message[0] == RECORDS and message[1]:
+            _, batch, sent = message
+            for i in range(0, len(batch), _SEND_SLICE):
+                pipe.send((RECORDS, encode_batch(batch[i : i + _SEND_SLICE]), sent))
+        else:
+            pipe.send(message)
 
     def _parent_gone(self) -> None:
         self._cancel_inflight()

@@ -25,7 +25,7 @@ from typing import Any
 import httptools
 
 from inferload.engine.clock import OFFSET_REFRESH_NS, realtime_offset_ns
-from inferload.engine.transport import Attempt, BaseTransport, ResponseSink, TransportError, merge_headers
+from inferload.engine.transport import BaseTransport, ResponseSink, TransportError, merge_headers
 from inferload.records import ERROR_CONNECTION, ERROR_MALFORMED
 
 _MAX_CACHED_BODIES = 100_000
@@ -350,18 +350,25 @@ class ProtocolTransport(BaseTransport):
         return len(opened)
 
     async def request(self, body: bytes, headers: Mapping[str, str], sink: ResponseSink) -> tuple[int, int]:
-        async def attempt(tried: Attempt) -> tuple[int, int]:
-            conn = None
-            while self._idle and not tried.fresh:
-                candidate = self._idle.pop()
-                if not candidate.closed:
-                    conn = candidate
-                    tried.reused = True
-                    break
-                self._all.discard(candidate)
-            return await self._exchange(conn or await self._connect(), body, headers, sink)
+        # BaseTransport.with_stale_retry's rule (its stale()), inline: no closure, Attempt and two
+        # coroutine frames per request on the hot path
+        conn = self._pooled()
+        if conn is not None:
+            try:
+                return await self._exchange(conn, body, headers, sink)
+            except TransportError as exc:
+                if not self.stale(exc, reused=True):
+                    raise
+        return await self._exchange(await self._connect(), body, headers, sink)
 
-        return await self.with_stale_retry(attempt)
+    def _pooled(self) -> _Connection | None:
+        """An idle keep-alive connection the server has not closed, or None (dropping closed ones)."""
+        while self._idle:
+            candidate = self._idle.pop()
+            if not candidate.closed:
+                return candidate
+            self._all.discard(candidate)
+        return None
 
     async def _exchange(
         self, conn: _Connection, body: bytes, headers: Mapping[str, str], sink: ResponseSink

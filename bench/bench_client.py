@@ -326,7 +326,7 @@ def run_client(url: str, workdir: Path, probe_plugin: Any = None, **settings: An
         "warmup_request_count": 200,
         **settings,
     }
-    config = ProfileConfig.load(values)
+    config = ProfileConfig.load(values, registry=registry)  # plugins declare some settings
     run = ProfileRun(config, registry, console=io.StringIO())
     run.run()
     summary = run.state.results or {}

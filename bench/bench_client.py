@@ -419,14 +419,7 @@ def run_client(url: str, workdir: Path, probe_plugin: Any = None, **settings: An
         "warmup_request_count": 200,
         **settings,
     }
-    config = ProfileConfig.load(values)
-    if config.workers is None and hasattr(os, "sched_getaffinity"):
-        # inferload's default counts os.cpu_count(), not the CPUs this process may use: pinned, it would
-        # start more workers than it has CPUs for. Cap it as a user running it under taskset would.
-        from inferload.engine.schedule import default_workers
-
-        config = ProfileConfig.load({**values, "workers": min(default_workers(config),
-                                                               len(os.sched_getaffinity(0)))})
+    config = ProfileConfig.load(values, registry=registry)  # plugins declare some settings
     run = ProfileRun(config, registry, console=io.StringIO())
     run.run()
     summary = run.state.results or {}

@@ -238,8 +238,28 @@ def test_a_flow_flag_whose_plugin_is_disabled_is_refused_not_ignored(
     assert summary["cancelled_request_count"]["avg"] == 6
     line = usage_error(run_cli("--disable-plugin", "flow-cancellation", *args,
                                "--artifact-dir", tmp_path / "without"))
-    assert line.startswith("inferload: error: --request-cancellation-rate is read by a request flow plugin")
+    assert line.startswith("inferload: error: --request-cancellation-rate is an option of plugin "
+                           "'flow-cancellation', which is disabled")
     assert not (tmp_path / "without").exists() or not any((tmp_path / "without").iterdir())
+
+
+def test_each_session_flag_whose_plugin_is_disabled_is_refused_naming_the_plugin(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    """The dataset declares the session shape and the mix, the session flow how sessions are sent; the
+    core's --session-concurrency is refused through the flow spec's ``options`` when no flow takes it."""
+    base = ("profile", "--ui", "none", "--artifact-dir", tmp_path / "art")
+    for plugin, flag, value in (("flow-sessions", "--conversation-history", "window:2"),
+                                ("flow-sessions", "--session-id-header", "X-Affinity"),
+                                ("dataset-synthetic", "--conversation-turn-mean", "2"),
+                                ("dataset-synthetic", "--isl-osl-pairs", "8:2")):
+        line = usage_error(run_cli("--disable-plugin", plugin, *base, flag, value))
+        assert line == (f"inferload: error: {flag} is an option of plugin {plugin!r}, which is disabled: "
+                        f"enable it (drop --disable-plugin {plugin}, or remove it from "
+                        "INFERLOAD_DISABLE_PLUGINS)"), line
+    line = usage_error(run_cli("--disable-plugin", "flow-sessions", *base, "--session-concurrency", "2"))
+    assert line.startswith("inferload: error: --session-concurrency is read by a request flow plugin"), line
+    assert not (tmp_path / "art").exists() or not any((tmp_path / "art").iterdir())
 
 
 def test_progress_of_a_session_run_counts_the_requests_its_sessions_send_not_the_sessions(

@@ -44,7 +44,6 @@ from inferload.redact import (
 )
 from inferload.textfiles import read_capped
 from inferload.urls import check_http_url, check_server_path
-from inferload.workload_options import WorkloadOptions
 
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
@@ -60,7 +59,7 @@ OptionsT = TypeVar("OptionsT", bound=BaseModel)
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
-class ProfileConfig(BaseSettings, WorkloadOptions):
+class ProfileConfig(BaseSettings):
     """One validated profile run configuration. Field names are the flag names with ``_`` for ``-``."""
 
     model_config = plugin_options.SETTINGS_CONFIG
@@ -115,6 +114,12 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         None, description="Dataset plugin: synthetic (default), file (implied by --input-file) …"
     )
     input_file: Path | None = Field(None, description="JSONL prompts for the file dataset (AIPerf's flag)")
+
+    # -- multi-turn sessions: how many and how many open at once (docs/datasets.md) -----------------
+    conversation_num: int | None = Field(
+        None, ge=1, description="Sessions to send (session datasets; AIPerf's name)"
+    )
+    session_concurrency: int | None = Field(None, ge=1, description="Hard cap on sessions open at once")
 
     # -- trace replay (docs/datasets.md; AIPerf's names and units) ---------------------------------
     fixed_schedule: bool = Field(False, description="Send each request at its dataset timestamp")
@@ -319,6 +324,10 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     def _combinations(self) -> ProfileConfig:
         if self.request_count is not None and self.benchmark_duration is not None:
             raise ValueError("give either --request-count or --benchmark-duration, not both")
+        if self.conversation_num is not None and self.request_count is not None:
+            raise ValueError(
+                "give either --conversation-num or --request-count (both count sessions), not both"
+            )
         if self.benchmark_grace_period is not None and self.benchmark_duration is None:
             raise ValueError("--benchmark-grace-period only applies with --benchmark-duration")
         if self.request_rate is None and (self.arrival_pattern or self.arrival_smoothness is not None):
@@ -365,6 +374,13 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                              "before its start")
 
     # -- derived values --------------------------------------------------------------------------
+
+    def session_flags(self) -> list[str]:
+        """The core's session flags that were given (``--conversation-num``, ``--session-concurrency``):
+        they need a run that makes sessions. The flags of the plugins that make and send sessions are
+        checked by those plugins."""
+        return [flag_name(name) for name in ("conversation_num", "session_concurrency")
+                if getattr(self, name) is not None]
 
     @property
     def stimulus(self) -> str:

@@ -564,9 +564,9 @@ class MetricsAccumulator:
     def _overload_advice(self) -> str:
         """What to do about a late client, by cause: a machine busy with other work, too few workers for
         the cores, or a client already on every core."""
-        from inferload.engine.schedule import default_workers
+        from inferload.engine.schedule import default_workers, usable_cpus
 
-        cores = os.cpu_count() or 1
+        cores = usable_cpus()
         config = self._config
         cap = getattr(config, "effective_concurrency", None)
         workers = getattr(config, "workers", None) or (default_workers(config) if config is not None else 1)

@@ -225,11 +225,15 @@ def value_kind(field: FieldInfo) -> tuple[str, type | None]:
 def factory_keywords(
     config: ProfileConfig, registry: PluginRegistry, category: str, name: str
 ) -> dict[str, Any]:
-    """The options that apply to plugin ``name`` of ``category`` (an :class:`OptionsSpec` whose
-    ``applies_to`` names it) that are not None, as keywords for its factory (``prompt_block_size=256``)."""
+    """The options that apply to plugin ``name`` of ``category`` that are not None, as keywords for its
+    factory (``prompt_block_size=256``): those of an :class:`OptionsSpec` whose ``applies_to`` names it, and
+    those its own plugin declares without ``applies_to`` (the synthetic dataset's ``isl_osl_pairs``)."""
     keywords: dict[str, Any] = {}
-    for spec in registry.all("options").values():
-        if spec.applies_to is not None and spec.applies_to[0] == category and name in spec.applies_to[1]:
+    owner = registry.provider(category, name)
+    for spec_name, spec in registry.all("options").items():
+        target = spec.applies_to
+        applies = target is not None and target[0] == category and name in target[1]
+        if applies or (target is None and registry.provider("options", spec_name) == owner):
             options = config.options(spec.model)
             keywords.update({field: getattr(options, field) for field in type(options).model_fields
                              if getattr(options, field) is not None})

@@ -465,9 +465,10 @@ class RequestFlowSpec(PluginSpec):
     UsageError for flags that do not fit the run; any other exception ends the run with one line naming the
     plugin. Every installed flow is asked, in name order.
 
-    ``options`` names the ProfileConfig fields this flow reads; a flow field of
-    :data:`inferload.workload_options.FLOW_OPTIONS` set while no enabled flow takes it is a usage error
-    (its plugin disabled), never a flag silently ignored.
+    ``options`` names the core ProfileConfig fields this flow reads; a field of
+    :data:`inferload.engine.flow.FLOW_OPTIONS` set while no enabled flow takes it is a usage error (its
+    plugin disabled), never a flag silently ignored. Flags of the flow's own belong in its plugin's
+    ``register_options``.
     """
 
     category: ClassVar[str] = "request_flow"

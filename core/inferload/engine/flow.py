@@ -36,6 +36,11 @@ if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
     from inferload.types import EndpointSpec
 
+FLOW_OPTIONS: tuple[str, ...] = ("session_concurrency",)
+"""The core settings only a request flow reads (a :class:`~inferload.types.RequestFlowSpec`'s ``options``):
+given while no enabled flow takes one, the run stops with a usage error. A flow's own flags are its plugin's
+options (``register_options``), refused by name when the plugin is disabled."""
+
 
 @dataclass(frozen=True)
 class FlowContext:
@@ -193,8 +198,6 @@ def plan_flows(
 
 def _check_options(config: ProfileConfig, registry: PluginRegistry) -> None:
     """A flow flag given while no enabled flow takes it (its plugin disabled) would be ignored: refuse it."""
-    from inferload.workload_options import FLOW_OPTIONS
-
     taken = {option for spec in registry.all("request_flow").values() for option in spec.options}
     fields = type(config).model_fields
     for name in FLOW_OPTIONS:

@@ -71,7 +71,7 @@ def prepare_payloads(
         osl_stddev=config.osl_stddev,
         seed=seed,
         path=None if config.input_file is None else str(config.input_file),
-        **config.dataset_options(),
+        conversation_num=config.conversation_num,
         **factory_keywords(config, registry, "dataset", dataset.name),
         **document_options(config, endpoint, registry),
     )

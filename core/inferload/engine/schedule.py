@@ -57,11 +57,19 @@ class PhasePlan:
         return WorkerSchedule(self.first_id + index, workers, array("q", self.offsets_ns[index::workers]))
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, as ``taskset`` sets it), else the machine's count;
+    worker processes inherit the mask, so more workers than this only contend."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def default_workers(config: Any, rate: float | None = None) -> int:
     """As many worker processes as are useful: one handles a few thousand requests/s or ~64 streams in
     flight comfortably; more than the cores only adds contention. ``rate`` is the mean rate of a schedule
     that is not ``--request-rate`` (a ``--fixed-schedule`` replay's density)."""
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     rate = config.request_rate if rate is None else rate
     if rate is not None:
         needed = math.ceil(rate / 2500)

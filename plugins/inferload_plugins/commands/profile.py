@@ -534,28 +534,12 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
 
 
 def _add_session_arguments(parser: argparse.ArgumentParser) -> None:
-    """Multi-turn sessions, request mixes and cancellation (docs/profile.md; AIPerf's names where it has
-    them)."""
+    """How many multi-turn sessions a run sends and how many are open at once (docs/profile.md; AIPerf's
+    names). The flags that shape the sessions are the dataset's options, those that send them the session
+    flow's, mixes the synthetic dataset's and cancellation the cancellation flow's (``register_options``)."""
     group = parser.add_argument_group("multi-turn sessions (docs/datasets.md)")
-    for flag, kind, metavar, text in (
-        ("--conversation-num", int, "N", "sessions to send (default: every session of a file; 10 synthetic)"),
-        ("--conversation-turn-mean", float, "TURNS", "turns per synthetic session, mean (default 3)"),
-        ("--conversation-turn-stddev", float, "TURNS", "turns per synthetic session, stddev"),
-        ("--conversation-turn-delay-mean", float, "MS", "think time before each later synthetic turn, ms"),
-        ("--conversation-turn-delay-stddev", float, "MS", "think time stddev, ms"),
-        ("--session-concurrency", int, "N", "hard cap on open sessions (default: --concurrency)"),
-    ):
-        group.add_argument(flag, type=single_value(kind, flag), default=_S, metavar=metavar, help=text)
-    group.add_argument("--conversation-history", default=_S, metavar="none|full|window:N",
-                       help="earlier turns, with the replies received, each request carries (default full)")
-    group.add_argument("--session-id-header", default=_S, metavar="NAME",
-                       help="affinity header with each session's id (default X-Session-ID; '' for none)")
-    mixes = parser.add_argument_group("request mixes and cancellation (docs/profile.md)")
-    mixes.add_argument("--isl-osl-pairs", "--sequence-distribution", "--seq-dist", dest="isl_osl_pairs",
-                       default=_S, metavar="MIX",
-                       help="request shapes in one run: 'ISL:OSL[:WEIGHT],...' or AIPerf's 'ISL,OSL:PCT;...'")
     for flag, metavar, text in (
-        ("--request-cancellation-rate", "PERCENT", "percent of requests the client cancels (default 0)"),
-        ("--request-cancellation-delay", "SECONDS", "seconds after sending that they are cancelled (0)"),
+        ("--conversation-num", "N", "sessions to send (default: every session of a file; 10 synthetic)"),
+        ("--session-concurrency", "N", "hard cap on open sessions (default: --concurrency)"),
     ):
-        mixes.add_argument(flag, type=single_value(float, flag), default=_S, metavar=metavar, help=text)
+        group.add_argument(flag, type=single_value(int, flag), default=_S, metavar=metavar, help=text)

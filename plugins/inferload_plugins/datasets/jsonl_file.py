@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from inferload import hookimpl
-from inferload.dataset import Conversation, Tokenizer, max_tokens_field, prompt_fields, sample_length
+from inferload.dataset import Conversation, Tokenizer, sample_length
 from inferload.errors import UsageError
 from inferload.textfiles import iter_jsonl
 from inferload.types import DatasetSpec
+from inferload_plugins.datasets.jsonl_prompt import max_tokens_field, prompt_fields
 
 NAME = "file"
 

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from inferload import hookimpl
-from inferload.dataset import Conversation, Tokenizer, Turn, max_tokens_field, prompt_fields, sample_length
+from inferload.dataset import Conversation, Tokenizer, Turn, sample_length
 from inferload.errors import UsageError
 from inferload.textfiles import first_jsonl_value, iter_jsonl
 from inferload.types import DatasetSpec
+from inferload_plugins.datasets.jsonl_prompt import max_tokens_field, prompt_fields
 
 NAME = "multi_turn"
 

@@ -42,6 +42,8 @@ from inferload_plugins.datasets.corpus_windows import (
     encode_source,
     exact_prompt,
 )
+from inferload_plugins.datasets.request_mix import MIX_OPTIONS, RequestShape, parse_isl_osl_pairs
+from inferload_plugins.datasets.session_shape import SESSION_SHAPE_OPTIONS
 
 __all__ = ["corpus_text", "exact_prompt", "make_synthetic"]
 
@@ -87,7 +89,8 @@ def register_options() -> list[OptionsSpec]:
     return [OptionsSpec(name=NAME, description="Shared prefixes of synthetic prompts",
                         model=SharedPrefixOptions,
                         title="shared prefixes (--dataset synthetic; docs/datasets.md)",
-                        applies_to=("dataset", (NAME,)))]
+                        applies_to=("dataset", (NAME,))),
+            SESSION_SHAPE_OPTIONS, MIX_OPTIONS]
 
 
 def make_synthetic(
@@ -101,19 +104,24 @@ def make_synthetic(
     seed: int | None = 0,
     unique_prefix: bool = False,
     conversation_num: int | None = None,
-    turn_mean: float | None = None,
-    isl_osl_pairs: Sequence[Any] | None = None,
+    conversation_turn_mean: float | None = None,
+    conversation_turn_stddev: float = 0.0,
+    conversation_turn_delay_mean: float = 0.0,
+    conversation_turn_delay_stddev: float = 0.0,
+    isl_osl_pairs: str | Sequence[RequestShape] | None = None,
     shared_system_prompt_length: int | None = None,
     num_prefix_prompts: int | None = None,
     prefix_prompt_length: int | None = None,
     rerank_documents: int | None = None,
     rerank_query_tokens: int = 32,
-    **options: Any,
+    **_: Any,
 ) -> list[Conversation]:
     """``num_entries`` conversations whose prompts count exactly their sampled ISL under ``tokenizer``;
-    sessions (:func:`make_sessions`) when ``conversation_num`` or ``turn_mean`` is given. ``isl_osl_pairs``
-    (``--isl-osl-pairs``, :class:`inferload.workload_options.RequestShape` entries) replaces the ISL and OSL
-    flags with a mix: each shape gets its share of the entries exactly (largest remainder), in seeded order.
+    sessions (:func:`make_sessions`) when ``conversation_num`` or ``conversation_turn_mean`` is given, their
+    turns and think times from the ``conversation_turn_*`` means and stddevs (turns; ms). ``isl_osl_pairs``
+    (``--isl-osl-pairs`` as given, or its :class:`~.request_mix.RequestShape` entries) replaces the ISL and
+    OSL flags with a mix: each shape gets its share of the entries exactly (largest remainder), in seeded
+    order. Keywords are this plugin's options by field name (``SessionShapeOptions``, ``RequestMixOptions``).
 
     ``unique_prefix`` starts each prompt (after any shared prefix) with its entry number, so no two prompts
     share more than the prefixes asked for and a server's prefix cache cannot serve one prompt from
@@ -136,14 +144,19 @@ def make_synthetic(
                          "of N prefixes of L tokens each)")
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
-    if conversation_num is not None or turn_mean is not None:
+    if isinstance(isl_osl_pairs, str):
+        isl_osl_pairs = parse_isl_osl_pairs(isl_osl_pairs)
+    if conversation_num is not None or conversation_turn_mean is not None:
         if shared_system_prompt_length or num_prefix_prompts:
             raise UsageError("--shared-system-prompt-length and --num-prefix-prompts shape single-turn "
                              "prompts; drop them or the --conversation-* flags")
         return make_sessions(
-            tokenizer=tokenizer, sessions=conversation_num or DEFAULT_SESSIONS, turn_mean=turn_mean or 3.0,
+            tokenizer=tokenizer, sessions=conversation_num or DEFAULT_SESSIONS,
+            turn_mean=conversation_turn_mean or 3.0, turn_stddev=conversation_turn_stddev,
+            turn_delay_mean_ms=conversation_turn_delay_mean,
+            turn_delay_stddev_ms=conversation_turn_delay_stddev,
             isl_mean=isl_mean, isl_stddev=isl_stddev, osl_mean=osl_mean, osl_stddev=osl_stddev, seed=seed,
-            isl_osl_pairs=isl_osl_pairs, **options,
+            isl_osl_pairs=isl_osl_pairs,
         )
     if rerank_documents:
         from .rerank_documents import rerank_conversations
@@ -204,7 +217,7 @@ def make_sessions(
     turn_stddev: float = 0.0,
     turn_delay_mean_ms: float = 0.0,
     turn_delay_stddev_ms: float = 0.0,
-    isl_osl_pairs: Sequence[Any] | None = None,
+    isl_osl_pairs: Sequence[RequestShape] | None = None,
     **_: Any,
 ) -> list[Conversation]:
     """``sessions`` synthetic sessions: turns per session from N(``turn_mean``, ``turn_stddev``) (at least

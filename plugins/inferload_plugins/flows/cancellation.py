@@ -17,12 +17,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, Field, model_validator
 
 from inferload import hookimpl
 from inferload.engine.flow import FlowPlan
+from inferload.plugin_options import Flag
 from inferload.records import ERROR_REQUEST_CANCELLED, RequestError
-from inferload.types import RequestFlowSpec
+from inferload.types import OptionsSpec, RequestFlowSpec
 
 if TYPE_CHECKING:
     from inferload.engine.flow import FlowContext, FlowHost
@@ -33,14 +36,35 @@ __all__ = ["ERROR_REQUEST_CANCELLED", "CancellationPlan", "cancellation_plan"]
 @hookimpl
 def register_request_flows() -> list[RequestFlowSpec]:
     return [RequestFlowSpec(name="cancellation", description="--request-cancellation-rate: requests the "
-                            "client abandons a delay after sending", prepare=prepare_cancellation,
-                            options=("request_cancellation_rate", "request_cancellation_delay"))]
+                            "client abandons a delay after sending", prepare=prepare_cancellation)]
+
+
+class CancellationOptions(BaseModel):
+    """Which share of the requests the client abandons and when (AIPerf's names)."""
+
+    request_cancellation_rate: Annotated[float, Flag(metavar="PERCENT")] = Field(
+        0.0, ge=0, le=100, description="percent of requests the client cancels (default 0)")
+    request_cancellation_delay: Annotated[float | None, Flag(metavar="SECONDS")] = Field(
+        None, ge=0, description="seconds after sending that they are cancelled (0)")
+
+    @model_validator(mode="after")
+    def _delay_needs_rate(self) -> CancellationOptions:
+        if self.request_cancellation_delay is not None and not self.request_cancellation_rate:
+            raise ValueError("--request-cancellation-delay needs --request-cancellation-rate PERCENT")
+        return self
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [OptionsSpec(name="cancellation", description="Client-side cancellation",
+                        model=CancellationOptions, title="request cancellation (docs/profile.md)")]
 
 
 def prepare_cancellation(context: FlowContext) -> FlowPlan | None:
     """The run's plan as every worker's part; None when ``--request-cancellation-rate`` is 0."""
-    config = context.config
-    plan = cancellation_plan(config.request_cancellation_rate, config.cancellation_delay, context.seed)
+    options = context.config.options(CancellationOptions)
+    plan = cancellation_plan(options.request_cancellation_rate, options.request_cancellation_delay or 0.0,
+                             context.seed)
     return None if plan is None else FlowPlan(worker=plan)
 
 _MIX = 0x9E3779B97F4A7C15

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
-from inferload.workload_options import parse_history
+from inferload.plugin_options import given_flags
+from inferload_plugins.flows.session_options import SessionFlowOptions, parse_history
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -107,7 +108,7 @@ def check_sessions(conversations: Sequence[Conversation], config: Any, endpoint:
 
     has_sessions = any(c.turns for c in conversations)
     if not has_sessions:
-        flags = config.session_flags()
+        flags = config.session_flags() + given_flags(config.options(SessionFlowOptions))
         if flags:
             raise UsageError(
                 f"{', '.join(flags)} shape(s) multi-turn sessions, and this run makes none (the synthetic "
@@ -140,6 +141,7 @@ def build_session_plan(
             f"--endpoint-type {endpoint_type} does not report a reply's text, which a session's next turn "
             "sends back; use a chat or completions endpoint for sessions"
         )
+    options = config.options(SessionFlowOptions)
     sessions = []
     text_mode = False
     for conversation in conversations:
@@ -175,8 +177,8 @@ def build_session_plan(
         )
     return SessionPlan(
         sessions=tuple(sessions),
-        history=parse_history(config.conversation_history),
-        header=config.session_id_header or None,
+        history=parse_history(options.conversation_history),
+        header=options.session_id_header or None,
         text_mode=text_mode,
         stride=max(len(session.turns) for session in sessions),
     )

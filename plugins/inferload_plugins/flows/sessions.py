@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from inferload import hookimpl
 from inferload.engine.flow import FlowPlan, FlowRequest
 from inferload.engine.schedule import split_concurrency
-from inferload.types import RequestFlowSpec
+from inferload.types import OptionsSpec, RequestFlowSpec
+from inferload_plugins.flows.session_options import SESSION_FLOW_OPTIONS
 from inferload_plugins.flows.session_plan import (
     Earlier,
     SessionPlan,
@@ -37,7 +38,12 @@ if TYPE_CHECKING:
 def register_request_flows() -> list[RequestFlowSpec]:
     return [RequestFlowSpec(name="sessions", description="Multi-turn sessions: each turn after the reply to "
                             "the one before, carrying the conversation so far", prepare=prepare_sessions,
-                            options=("conversation_history", "session_concurrency", "session_id_header"))]
+                            options=("session_concurrency",))]
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [SESSION_FLOW_OPTIONS]
 
 
 def prepare_sessions(context: FlowContext) -> FlowPlan | None:

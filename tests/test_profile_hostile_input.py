@@ -393,8 +393,10 @@ def test_lengths_beyond_the_documented_bounds_are_one_line_before_anything_is_bu
 def test_a_large_synthetic_dataset_says_it_is_being_built_before_the_first_request(
     run_cli: Any, simulator: Simulator, tmp_path: Path
 ) -> None:
-    result = run_cli("profile", "-u", simulator.url, "-m", "m", "--isl", "5000", "--num-dataset-entries",
-                     "200", "--request-count", "1", "--osl", "1", "--artifact-dir", tmp_path, "--ui", "none")
+    # -v: the workers' set-up line is a timing line, on the console only with -v
+    result = run_cli("profile", "-v", "-u", simulator.url, "-m", "m", "--isl", "5000",
+                     "--num-dataset-entries", "200", "--request-count", "1", "--osl", "1",
+                     "--artifact-dir", tmp_path, "--ui", "none")
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     building = next(i for i, line in enumerate(lines)

@@ -21,6 +21,20 @@ log = logging.getLogger("inferload.profile")
 LOG_FILE = "logs/inferload.log"
 """The log file's name inside the run directory."""
 
+TIMING_LOGGER = "inferload.timing"
+"""The logger of the run's own timings (worker set-up, final statistics, sections and exporters): its INFO
+lines go to the log file (``bench/bench_long_run.py`` reads them there) and to the console only with -v."""
+
+timing_log = logging.getLogger(TIMING_LOGGER)
+
+
+class ConsoleFilter(logging.Filter):
+    """On a terminal handler without -v: drops the timing logger's records below WARNING, which are for
+    the log file; everything else passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not record.name.startswith(TIMING_LOGGER)
+
 
 class RunLog:
     """The log file of one run in ``run_dir``, with ``secrets`` filtered out of every handler."""

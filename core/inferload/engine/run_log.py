@@ -46,9 +46,9 @@ class RunLog:
         self._filter: logging.Filter | None = None
 
     def open(self) -> None:
-        """Empty the run directory of an earlier run's files (and say so), create the log file there
+        """Move an earlier run's files out of the run directory (and say where), create the log file there
         exclusively and without following a link, and attach it and the secret filter."""
-        removed = clear_run_dir(self.run_dir)
+        kept = clear_run_dir(self.run_dir)
         path = artifact_path(self.run_dir, LOG_FILE)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644))
         handler = logging.FileHandler(path, mode="a", encoding="utf-8")
@@ -62,10 +62,9 @@ class RunLog:
             terminal.addFilter(self._filter)
         logging.getLogger("inferload").addHandler(handler)
         self._handler = handler
-        if removed:
-            shown = ", ".join(removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
-            log.warning("%s held an earlier run's files (%s); removed them: a run owns its directory",
-                        self.run_dir, shown)
+        if kept is not None:
+            log.warning("%s held an earlier run's files: moved them to %s (a run owns its directory)",
+                        self.run_dir, kept)
 
     def flush(self) -> None:
         """Write what is buffered, so the file is whole when the artifacts are listed."""

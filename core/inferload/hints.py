@@ -55,7 +55,7 @@ def hint_for(kind: str, code: int | None, message: str) -> str | None:
     if code in (400, 404) and _MODEL.search(message):
         return "the server does not know the model name; pass the name it serves with --model"
     if code == 404:
-        return "nothing answers at that path; check --url and --endpoint-type (and --model)"
+        return "nothing answers at that path; check the path in --url, --endpoint and --endpoint-type"
     if code in (401, 403):
         return "the server refused the credentials; check --api-key or the -H authorization header"
     if kind == ERROR_CONNECTION:

@@ -105,7 +105,7 @@ def test_requests_that_all_fail_at_start_say_so_early_in_one_line_and_keep_every
     lines = result.stderr.splitlines()
     early = [i for i, line in enumerate(lines) if line.startswith("inferload: WARNING: request ")]
     final = [i for i, line in enumerate(lines) if "every one of the 12 profiling requests failed" in line]
-    assert len(early) == 1 and fix in lines[early[0]] and "the run goes on" in lines[early[0]], lines
+    assert len(early) == 1 and fix in lines[early[0]], lines
     assert len(final) == 1 and fix in lines[final[0]], lines
     progress_end = max(i for i, line in enumerate(lines) if line.startswith("inferload: [profiling]"))
     assert early[0] < progress_end < final[0]  # said while the run went on, then the verdict

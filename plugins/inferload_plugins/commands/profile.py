@@ -481,7 +481,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
                          + ", ".join(flag_name(name) for name in axes))
     variations = expand(axes, sweeps.max_variations) if axes else []
     endpoint, _, _ = check_plugins(config, registry)
-    if config.url is not None and not _waits_for_server(config):
+    if config.url is not None and not _waits_for_server(config, registry):
         # one connection, nothing sent, before any line of the run and before the artifact directory:
         # an unreachable --url is one line and exit 1, with nothing left behind (docs/profile.md)
         from inferload.engine.preflight import REACH_TIMEOUT_S, check_reachable
@@ -540,15 +540,14 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     return sweep.run([Variation(0, {})], config.stimulus)  # trials of one configuration
 
 
-def _waits_for_server(config: ProfileConfig) -> bool:
-    """Whether ``--wait-for-model-timeout`` asks the run to wait for a server that may not be up yet (then
-    an unreachable --url at start is expected, and that wait decides)."""
-    from inferload_plugins.server_metrics.server_prep import ServerPrepOptions
-
-    try:
-        return config.options(ServerPrepOptions).wait_for_model_timeout is not None
-    except LookupError:  # server-prep disabled
-        return False
+def _waits_for_server(config: ProfileConfig, registry: PluginRegistry) -> bool:
+    """Whether ``--wait-for-model-timeout`` (an option of whichever enabled plugin declares it: server-prep)
+    asks the run to wait for a server that may not be up yet; then an unreachable --url at start is
+    expected, and that wait decides."""
+    return any(
+        getattr(config.options(spec.model), "wait_for_model_timeout", None) is not None
+        for spec in registry.all("options").values() if "wait_for_model_timeout" in spec.model.model_fields
+    )
 
 
 def _add_session_arguments(parser: argparse.ArgumentParser) -> None:

@@ -91,10 +91,14 @@ def check_reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> None:
 
     Raises :class:`~inferload.errors.RunFailed` (exit 1) with one line naming the URL (credentials
     redacted), what failed and the fix: a host that does not resolve, a refused connection, no answer
-    within ``timeout`` seconds, or an ``https://`` URL whose port does not speak TLS."""
+    within ``timeout`` seconds, or an ``https://`` URL whose port does not speak TLS. Nothing is checked
+    when a proxy in the environment (``HTTP_PROXY``/``HTTPS_PROXY``, not bypassed by ``NO_PROXY``) applies
+    to ``url``."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    if _proxied(parts.scheme, host):
+        return  # a transport that honours HTTP(S)_PROXY reaches the server through the proxy, not directly
     shown = redact_url(url)
     where = f"{host}:{port}"
     try:
@@ -123,3 +127,10 @@ def check_reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> None:
             reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
             raise RunFailed(f"cannot reach --url {shown}: {where} does not complete a TLS handshake "
                             f"({reason}): it probably speaks plain HTTP; use http:// in --url") from None
+
+
+def _proxied(scheme: str, host: str) -> bool:
+    """Whether the environment names a proxy for ``scheme`` that ``NO_PROXY`` does not bypass for ``host``."""
+    import urllib.request
+
+    return bool(urllib.request.getproxies().get(scheme)) and not urllib.request.proxy_bypass(host)

@@ -115,3 +115,13 @@ def test_requests_that_all_fail_at_start_say_so_early_in_one_line_and_keep_every
     assert len(read_jsonl(run / "profile_export.jsonl")) == 12  # every request sent is kept
     assert "LLM Metrics" in (run / "profile_export_console.txt").read_text()
     assert json.loads((run / "profile_export.json").read_text())["is_complete"] is False
+
+
+def test_with_wait_for_model_timeout_an_unreachable_url_is_left_to_that_wait(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "--url", f"http://127.0.0.1:{closed_port()}", "--wait-for-model-timeout", "1",
+                     "--artifact-dir", tmp_path / "art", *RUN)
+    assert result.returncode == 1, result.stderr
+    assert "cannot reach --url" not in result.stderr  # the server may still be starting: the wait decides
+    assert "--wait-for-model-timeout 1 s" in result.stderr, result.stderr

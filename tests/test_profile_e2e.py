@@ -372,7 +372,6 @@ def test_config_precedence_cli_over_env_over_file(run_cli: Any, simulator: Simul
         ["--arrival-pattern", "gamma"],
         ["--goodput", "time_to_first_token"],
         ["--transport", "carrier-pigeon"],
-        ["--url", "http://127.0.0.1:9"],  # no --model
     ],
 )
 def test_invalid_flags_and_combinations_exit_2_with_one_line(

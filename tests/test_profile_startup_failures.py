@@ -50,6 +50,14 @@ def test_an_unreachable_url_is_one_line_exit_1_and_no_artifact_directory(
     assert "hunter2" not in line
 
 
+def test_an_unreachable_url_without_model_is_the_same_one_line_before_model_discovery(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "--url", f"http://127.0.0.1:{closed_port()}", "--artifact-dir",
+                     tmp_path / "art", "--ui", "none")
+    assert_one_line_and_nothing_written(result, tmp_path / "art", "cannot reach --url", "connection refused")
+
+
 def test_an_unknown_host_is_one_line_naming_the_host(run_cli: Any, tmp_path: Path) -> None:
     result = run_cli("profile", "--url", "http://no-such-host.invalid:8000", "--artifact-dir",
                      tmp_path / "art", *RUN)

@@ -11,7 +11,9 @@ import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -370,7 +372,6 @@ def test_config_precedence_cli_over_env_over_file(run_cli: Any, simulator: Simul
         ["--arrival-pattern", "gamma"],
         ["--goodput", "time_to_first_token"],
         ["--transport", "carrier-pigeon"],
-        ["--url", "http://127.0.0.1:9"],  # no --model
     ],
 )
 def test_invalid_flags_and_combinations_exit_2_with_one_line(
@@ -383,25 +384,23 @@ def test_invalid_flags_and_combinations_exit_2_with_one_line(
     assert "Traceback" not in result.stderr
 
 
-def test_unreachable_server_ends_as_counted_connection_errors(
-    run_cli: Any, free_port: int, tmp_path: Path
+def test_a_server_gone_after_the_start_up_check_ends_as_counted_connection_errors(
+    run_cli: Any, tmp_path: Path
 ) -> None:
-    result = run_cli(
-        "profile",
-        "--url",
-        f"http://127.0.0.1:{free_port}",
-        "-m",
-        "m",
-        "--request-count",
-        "5",
-        "--artifact-dir",
-        tmp_path,
-        "--ui",
-        "none",
-        "--isl",
-        "8",
-        timeout=60,
-    )
+    # the start-up check's one connection is accepted, then nothing listens: every request is refused
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def accept_once() -> None:
+        connection, _ = listener.accept()
+        connection.close()
+        listener.close()
+
+    threading.Thread(target=accept_once, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    result = run_cli("profile", "--url", url, "-m", "m", "--request-count", "5", "--artifact-dir", tmp_path,
+                     "--ui", "none", "--isl", "8", timeout=60)
     assert result.returncode == 1, result.stderr  # every request failed: a failed run (still recorded)
     _, summary, records = load_run(tmp_path)
     assert len(records) == 5

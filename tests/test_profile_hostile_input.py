@@ -226,20 +226,43 @@ def test_exporters_replace_a_planted_symlink_instead_of_writing_through_it(
     assert (run_dir / "profile_export.csv").read_text().startswith("Metric,")
 
 
-def test_a_run_clears_what_an_earlier_run_left_and_says_so(
+def test_a_run_moves_what_an_earlier_run_left_beside_its_directory_and_says_where(
     run_cli: Any, simulator: Simulator, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "art" / "m-chat-concurrency1"
     run_dir.mkdir(parents=True)
-    (run_dir / "profile_export.json").write_text('{"benchmark_id": "old"}')
+    earlier = {"benchmark_id": "old", "start_time": "2026-11-30T09:15:02"}
+    (run_dir / "profile_export.json").write_text(json.dumps(earlier))
     (run_dir / "stale_from_an_old_run.txt").write_text("old")
     result = run_cli("profile", "-u", simulator.url, "-m", "m", "--artifact-dir", tmp_path / "art", *QUICK)
     assert result.returncode == 0, result.stderr
-    assert "earlier run" in result.stderr and "stale_from_an_old_run.txt" in result.stderr
+    kept = tmp_path / "art" / "m-chat-concurrency1.20261130T091502"
+    said = [line for line in result.stderr.splitlines() if "earlier run" in line]
+    assert len(said) == 1 and str(kept) in said[0], result.stderr
+    assert (kept / "stale_from_an_old_run.txt").read_text() == "old"  # nothing is lost
+    assert json.loads((kept / "profile_export.json").read_text())["benchmark_id"] == "old"
     left = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*"))
     assert "stale_from_an_old_run.txt" not in left and "logs/inferload.log" in left
     summary = json.loads((run_dir / "profile_export.json").read_text())
     assert summary["benchmark_id"] != "old"  # the run's own, not the earlier one's
+
+
+def test_two_runs_into_one_artifact_dir_keep_both_results_on_disk(
+    run_cli: Any, simulator: Simulator, tmp_path: Path
+) -> None:
+    ids = []
+    for _ in range(3):
+        result = run_cli("profile", "-u", simulator.url, "-m", "m", "--artifact-dir", tmp_path, *QUICK)
+        assert result.returncode == 0, result.stderr
+        ids.append(json.loads((tmp_path / "m-chat-concurrency1" / "profile_export.json").read_text())
+                   ["benchmark_id"])
+    runs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert len(runs) == 3 and runs[0].name == "m-chat-concurrency1", runs
+    assert all(p.name.startswith("m-chat-concurrency1.") for p in runs[1:])  # the earlier two, by start
+    kept = {json.loads((p / "profile_export.json").read_text())["benchmark_id"] for p in runs}
+    assert kept == set(ids)
+    for run in runs:
+        assert (run / "profile_export.jsonl").read_text().count("\n") == 2  # every record of each run
 
 
 def test_long_and_unicode_model_names_get_distinct_safe_directories(run_cli: Any, tmp_path: Path) -> None:
@@ -393,8 +416,10 @@ def test_lengths_beyond_the_documented_bounds_are_one_line_before_anything_is_bu
 def test_a_large_synthetic_dataset_says_it_is_being_built_before_the_first_request(
     run_cli: Any, simulator: Simulator, tmp_path: Path
 ) -> None:
-    result = run_cli("profile", "-u", simulator.url, "-m", "m", "--isl", "5000", "--num-dataset-entries",
-                     "200", "--request-count", "1", "--osl", "1", "--artifact-dir", tmp_path, "--ui", "none")
+    # -v: the workers' set-up line is a timing line, on the console only with -v
+    result = run_cli("profile", "-v", "-u", simulator.url, "-m", "m", "--isl", "5000",
+                     "--num-dataset-entries", "200", "--request-count", "1", "--osl", "1",
+                     "--artifact-dir", tmp_path, "--ui", "none")
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     building = next(i for i, line in enumerate(lines)

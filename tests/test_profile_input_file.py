@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -141,7 +142,7 @@ def test_input_file_that_never_ends_a_line_is_a_usage_error_naming_the_line_and_
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_while_an_input_file_is_still_being_read_ends_the_run_with_128_plus_the_signal(
-    signum: int, inferload_exe: Path, cli_env: Any, free_port: int, tmp_path: Path
+    signum: int, inferload_exe: Path, cli_env: Any, tmp_path: Path
 ) -> None:
     # a FIFO whose writer never stops: the dataset is never complete, so only the signal can end the run
     fifo = tmp_path / "prompts.fifo"
@@ -158,19 +159,23 @@ def test_a_signal_while_an_input_file_is_still_being_read_ends_the_run_with_128_
 
     writer = threading.Thread(target=write_forever, daemon=True)
     writer.start()
-    process = subprocess.Popen(
-        [str(inferload_exe), "profile", "--url", f"http://127.0.0.1:{free_port}", "-m", "m",
-         "--input-file", str(fifo), "--artifact-dir", str(tmp_path / "art"), "--ui", "none"],
-        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert writing.wait(60), "inferload never opened the FIFO"
-        process.send_signal(signum)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    # a listener at --url, so the start-up connection succeeds and the run goes on to read the dataset
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        process = subprocess.Popen(
+            [str(inferload_exe), "profile", "--url", f"http://127.0.0.1:{listener.getsockname()[1]}", "-m",
+             "m", "--input-file", str(fifo), "--artifact-dir", str(tmp_path / "art"), "--ui", "none"],
+            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            assert writing.wait(60), "inferload never opened the FIFO"
+            process.send_signal(signum)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     assert process.returncode == 128 + signum, stderr
     assert [line for line in stderr.splitlines() if line.strip()] == ["inferload: interrupted"]
     writer.join(10)

@@ -50,7 +50,8 @@ def test_every_request_starts_after_its_worker_set_up_its_transport(
         process.send_signal(2)  # SIGINT ends the infinite linger
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
-    assert "before the first request" in stderr  # the start-up line with the set-up time
+    log = (artifact_dir(tmp_path) / "logs" / "inferload.log").read_text()
+    assert "before the first request" in log  # the start-up timing line with the set-up time (log file)
     records = read_jsonl(artifact_dir(tmp_path) / "profile_export.jsonl")
     assert len(records) == 24 and not any(r["error"] for r in records)
     starts: dict[str, list[int]] = defaultdict(list)

@@ -245,3 +245,29 @@ def test_bad_scrape_settings_are_one_line_usage_errors(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0] and "Traceback" not in result.stderr
 
+
+
+@pytest.mark.parametrize("status", [404, 501])
+def test_a_source_answering_404_or_501_at_its_first_scrape_is_said_once_and_not_scraped_again(
+    run_cli: Any, simulator: Simulator, tmp_path: Path, status: int
+) -> None:
+    absent = ScrapeTarget(lambda n: (status, "not here\n"))
+    failing = ScrapeTarget(lambda n: (500, "busy\n"))  # another error: scraped again every interval
+    gone_later = ScrapeTarget(lambda n: (200, "# TYPE up gauge\nup 1\n") if n < 2 else (404, ""))
+    try:
+        result, run = profile(
+            run_cli, simulator.url, tmp_path / "art", "--concurrency", "2", "--request-count", "60",
+            "--server-metrics-interval", "0.05", *(arg for url in (absent.url, failing.url, gone_later.url)
+                                                  for arg in ("--server-metrics", url)),
+        )
+    finally:
+        for target in (absent, failing, gone_later):
+            target.stop()
+    assert absent.requests == 1
+    said = [line for line in result.stderr.splitlines() if absent.url in line]
+    assert said == [f"inferload: WARNING: server metrics: {absent.url} answered {status}; nothing is exposed "
+                    "there; check the URL — not scraped"], result.stderr
+    assert failing.requests > 2 and gone_later.requests > 3  # a 500, or a 404 after scrapes that worked
+    sources = {s["url"]: s for s in summary_of(run)["server_metrics"]["sources"]}
+    assert sources[absent.url]["scrapes_failed"] == 1 and sources[absent.url]["status"] == "unavailable"
+    assert sources[gone_later.url]["status"] == "gaps"

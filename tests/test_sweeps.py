@@ -248,3 +248,22 @@ def test_rerank_documents_lists_sweep_from_the_environment_as_on_the_command_lin
     assert result.returncode == 0, result.stderr
     rows = _summary(tmp_path / "inferload-sim-rerank-sweep")["variations"]
     assert [row["variation_label"] for row in rows] == ["rerank_documents2", "rerank_documents3"]
+
+
+def test_a_second_sweep_into_one_artifact_dir_keeps_the_first_and_compare_reads_both(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    for _ in range(2):
+        result = run_cli("profile", "--concurrency", "1,2", "--request-count", "2", "--osl", "4", "--isl",
+                         "8", "--ui", "none", "--artifact-dir", tmp_path)
+        assert result.returncode == 0, result.stderr
+    roots = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert len(roots) == 2 and roots[0].name == "inferload-sim-chat-sweep", roots
+    earlier = roots[1]
+    assert earlier.name.startswith("inferload-sim-chat-sweep.")
+    moved = [line for line in result.stderr.splitlines() if "earlier sweep" in line]
+    assert len(moved) == 1 and str(earlier) in moved[0], result.stderr
+    assert _summary(earlier)["sweep_id"] != _summary(roots[0])["sweep_id"]  # both sweeps, whole
+    compared = run_cli("compare", earlier / "v01-concurrency2", roots[0] / "v01-concurrency2", "-o",
+                       tmp_path / "compare.json")
+    assert compared.returncode == 0, compared.stderr

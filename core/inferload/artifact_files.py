@@ -4,7 +4,8 @@ Every artifact is written to a temporary file beside its final name and moved in
 ``os.replace``: a reader (the API's download route, a dashboard) sees the old file or the whole new one,
 never half of it, and a symlink planted at the final name is replaced, not followed. A directory on the
 way that leads out of the run directory is refused. :func:`clear_run_dir` gives a new run an empty
-directory, so files of an earlier run are never mistaken for this one's. Where a run's directory is
+directory, so files of an earlier run are never mistaken for this one's, and keeps the earlier run whole
+beside it. Where a run's directory is
 (:func:`artifact_dir_for`) and whether it can be written (:func:`check_artifact_dir`) live here too.
 """
 
@@ -14,7 +15,6 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,21 +70,40 @@ def write_artifact(root: Path, name: str | os.PathLike[str], data: str | bytes) 
     return Path(root) / name
 
 
-def clear_run_dir(run_dir: Path) -> list[str]:
-    """Empty ``run_dir`` of whatever an earlier run left there (links are removed, never followed) and
-    create it if missing; returns the names removed, sorted."""
-    removed: list[str] = []
+def clear_run_dir(run_dir: Path) -> Path | None:
+    """Give a new run an empty ``run_dir``, losing nothing: an earlier run's files there are moved, whole,
+    to a sibling directory named for when that run started (:func:`kept_run_name`), which is returned;
+    None when there was nothing to keep. A link at ``run_dir`` is removed (never followed; its target
+    stays where it is), and the directory is created if missing."""
     if run_dir.is_symlink():
         run_dir.unlink()  # the run directory itself must be a real directory, not a link elsewhere
-        removed.append(run_dir.name)
+    kept = None
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        kept = run_dir.with_name(kept_run_name(run_dir))
+        os.rename(run_dir, kept)  # same parent, same file system: atomic, links inside stay links
     run_dir.mkdir(parents=True, exist_ok=True)
-    for entry in sorted(run_dir.iterdir()):
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-        removed.append(entry.name)
-    return removed
+    return kept
+
+
+def kept_run_name(run_dir: Path) -> str:
+    """``<name>.<start>``: the directory name an earlier run in ``run_dir`` is kept under, ``start`` being
+    that run's start (``profile_export.json``'s ``start_time``, else its oldest file's modification time)
+    as ``YYYYMMDDTHHMMSS``, with ``-2``, ``-3`` … when a sibling of that name exists."""
+    import json
+    from datetime import datetime
+
+    stamp = None
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        started = json.loads((run_dir / "profile_export.json").read_text(encoding="utf-8"))["start_time"]
+        stamp = datetime.fromisoformat(started).strftime("%Y%m%dT%H%M%S")
+    if stamp is None:
+        times = [entry.lstat().st_mtime for entry in run_dir.rglob("*")] or [run_dir.lstat().st_mtime]
+        stamp = datetime.fromtimestamp(min(times)).strftime("%Y%m%dT%H%M%S")
+    name, number = f"{run_dir.name}.{stamp}", 1
+    while run_dir.with_name(name).exists() or run_dir.with_name(name).is_symlink():
+        number += 1
+        name = f"{run_dir.name}.{stamp}-{number}"
+    return name
 
 
 _MODEL_DIR_CHARS = 80

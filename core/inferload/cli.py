@@ -88,6 +88,11 @@ def configure_logging(verbose: bool) -> None:
         format="%(name)s: %(levelname)s: %(message)s" if verbose else "inferload: %(levelname)s: %(message)s",
     )
     logging.getLogger("inferload").setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:  # the run's own timings are for the log file and -v, not what a user acts on
+        from inferload.engine.run_log import ConsoleFilter
+
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(ConsoleFilter())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,21 @@ _FIELD_FLAGS = (
     ("max_completion_tokens", "--use-legacy-max-tokens"),
 )
 _MODEL = re.compile(r"\bmodel\b", re.IGNORECASE)
+_NOT_CONNECTED = re.compile(
+    r"cannot connect|connect call failed|connection refused|ConnectError|ConnectTimeout|ClientConnectorError"
+    r"|name or service not known|nodename nor servname|getaddrinfo|temporary failure in name resolution"
+    r"|no address associated|network is unreachable|no route to host",
+    re.IGNORECASE,
+)
+"""A connection error raised before any connection existed (refused, DNS, unreachable, connect timeout),
+in the words of each transport (protocol, aiohttp, httpx) and the OS."""
+STREAM_CUT_HINT = (
+    "the server ended the stream early, after its HTTP status and part of the body; servers that do this "
+    "under concurrency: llama-cpp-python with interrupt_requests (its default: a new request cancels the "
+    "stream in flight; run it with --interrupt_requests False), a proxy's response or idle timeout, a "
+    "server that restarts; or lower --concurrency"
+)
+"""The hint of a response cut after a 2xx status: the server was reached, so --url is not the cause."""
 _OTHER_DIALECT = re.compile(r"looks like (--endpoint-type \S+)")
 
 
@@ -40,14 +55,16 @@ def hint_for(kind: str, code: int | None, message: str) -> str | None:
     if code in (400, 404) and _MODEL.search(message):
         return "the server does not know the model name; pass the name it serves with --model"
     if code == 404:
-        return "nothing answers at that path; check --url and --endpoint-type (and --model)"
+        return "nothing answers at that path; check the path in --url, --endpoint and --endpoint-type"
     if code in (401, 403):
         return "the server refused the credentials; check --api-key or the -H authorization header"
     if kind == ERROR_CONNECTION:
-        return "check that the server is up and that --url (host, port, scheme) is right"
+        return _connection_hint(code, message)
     if kind == ERROR_INCOMPLETE:
         return ("the stream ended before any finish_reason and without 'data: [DONE]': the server or a proxy "
-                "cut responses short (restarts, proxy timeouts, output limits)")
+                "cut responses short (restarts, proxy timeouts, output limits, a server that ends a stream "
+                "when another request arrives: llama-cpp-python's interrupt_requests); or lower "
+                "--concurrency")
     if kind == ERROR_EMPTY:
         return ("the server answered with no output; check --model and that the prompt fits its context "
                 "(a 200 with no tokens is not a success)")
@@ -61,3 +78,16 @@ def hint_for(kind: str, code: int | None, message: str) -> str | None:
     if kind in (ERROR_CLIENT, ERROR_METRIC):
         return "an inferload bug or a plugin failed on this response; run with -v and report it"
     return None
+
+
+def _connection_hint(code: int | None, message: str) -> str:
+    """The hint of a connection error by the phase it failed in: after a status line (a cut stream), before
+    any connection (refused, DNS, connect timeout), or on a connection the server closed unanswered."""
+    if code is not None:
+        return STREAM_CUT_HINT
+    if _NOT_CONNECTED.search(message):
+        return ("nothing accepted the connection; check that the server is up and that --url (host, port) "
+                "is right")
+    return ("the server accepted the connection but closed it before any response: check --url's scheme "
+            "(https:// to a plain-HTTP port, or http:// to a TLS one) and the server's log (a crash, a "
+            "proxy)")

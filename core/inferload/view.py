@@ -73,23 +73,32 @@ class ShownView:
         self._registry = registry
         self._spec = spec
         self._view: ProgressView | None = None
+        self._state = state
         self._last = 0.0
+        self._shown: tuple[Any, ...] | None = None
         if spec is not None:
             self._view = self._call(spec.factory, state)
 
     def update(self, force: bool = False) -> None:
+        """Show the state when the interval has passed; ``force``: now, unless the counts shown last are
+        still the counts (the end of a phase right after a paced update must not repeat its line)."""
         if self._view is None or self._spec is None:
             return
         now = time.monotonic()
         if not force and now - self._last < self._spec.interval:
             return
+        key = _progress_key(self._state)
+        if force and key == self._shown:
+            return
         self._last = now
+        self._shown = key
         self._call(self._view.update)
 
     def close(self) -> None:
+        """A last update (only if the counts changed since the last one shown), then the view's close."""
         if self._view is None:
             return
-        self._call(self._view.update)
+        self.update(force=True)
         if self._view is not None:
             self._call(self._view.close)
         self._view = None
@@ -104,3 +113,13 @@ class ShownView:
             self._registry.hooks.report(self._registry.provider("view", self._spec.name),
                                         f"view {self._spec.name!r}", exc, consequence="no progress view")
             return None
+
+
+def _progress_key(state: RunState) -> tuple[Any, ...]:
+    """What a progress line counts: the current phase and its requests sent, completed, cancelled and
+    failed. Two updates with the same key would show the same progress (only the rates move)."""
+    phase = state.current_phase
+    if phase is None:
+        return ()
+    return (phase.phase, phase.requests_sent, phase.requests_completed, phase.requests_cancelled,
+            phase.request_errors)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from inferload.engine.post_run_checks import all_failed_message, log_timeouts, unaccounted_records
-from inferload.engine.run_log import LOG_FILE
+from inferload.engine.run_log import LOG_FILE, timing_log
 from inferload.runstate import Lifecycle
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def finish_run(
         state.lifecycle = Lifecycle.FAILED
     final_started = time.perf_counter()
     metrics = accumulator.final()
-    log.info("final statistics of %d records computed from disk in %.3f s", len(records),
+    timing_log.info("final statistics of %d records computed from disk in %.3f s", len(records),
              time.perf_counter() - final_started)
     client_warnings.extend(registry.hooks.failure_lines())  # plugins that failed so far
     all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
@@ -114,7 +114,7 @@ def finish_run(
     )
     exporters_started = time.perf_counter()
     written, failed = run_exporters(registry, context)
-    log.info("summary sections took %.3f s, exporters %.3f s", exporters_started - sections_started,
+    timing_log.info("summary sections took %.3f s, exporters %.3f s", exporters_started - sections_started,
              time.perf_counter() - exporters_started)
     run_log.flush()
     state.failed_exporters = failed

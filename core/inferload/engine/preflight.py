@@ -1,6 +1,7 @@
 """Checks that cost nothing and come before anything starts: the chosen plugins exist and fit together (the
 progress view, and the API host when ``--api-port`` is given, included),
-the artifact directory can be written, the input file can be read, every goodput SLO names a metric.
+the artifact directory can be written, the input file can be read, every goodput SLO names a metric;
+and, costing one connection, that the server at ``--url`` can be reached (:func:`check_reachable`).
 
 Each failure is a :class:`~inferload.errors.UsageError` (exit 2) naming the input and what to do
 (docs/architecture.md, "Data flow": ``preflight.check_plugins``). Model discovery
@@ -10,14 +11,18 @@ Each failure is a :class:`~inferload.errors.UsageError` (exit 2) naming the inpu
 from __future__ import annotations
 
 import os
+import socket
+import ssl
 import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from inferload.artifact_files import artifact_dir_for, check_artifact_dir
 from inferload.engine.live_api import api_host_spec
-from inferload.errors import UsageError
+from inferload.errors import RunFailed, UsageError
+from inferload.redact import redact_url
 from inferload.view import choose_view
 
 if TYPE_CHECKING:
@@ -74,3 +79,58 @@ def check_input_file(path: Path) -> None:
         raise UsageError(f"cannot read --input-file {path}: it is a directory; give a JSONL file")
     if not os.access(path, os.R_OK):
         raise UsageError(f"cannot read --input-file {path}: Permission denied")
+
+
+REACH_TIMEOUT_S = 10.0
+"""How long the start-up connection to ``--url`` may take (less when ``--request-timeout-seconds`` is)."""
+
+
+def check_reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> None:
+    """Open one connection to the host and port of ``url`` (and for ``https://`` complete a TLS
+    handshake, the certificate unchecked: requests check it), then close it; nothing is sent.
+
+    Raises :class:`~inferload.errors.RunFailed` (exit 1) with one line naming the URL (credentials
+    redacted), what failed and the fix: a host that does not resolve, a refused connection, no answer
+    within ``timeout`` seconds, or an ``https://`` URL whose port does not speak TLS. Nothing is checked
+    when a proxy in the environment (``HTTP_PROXY``/``HTTPS_PROXY``, not bypassed by ``NO_PROXY``) applies
+    to ``url``."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if _proxied(parts.scheme, host):
+        return  # a transport that honours HTTP(S)_PROXY reaches the server through the proxy, not directly
+    shown = redact_url(url)
+    where = f"{host}:{port}"
+    try:
+        connection = socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror as exc:
+        raise RunFailed(f"cannot reach --url {shown}: the host {host!r} is not found ({exc.strerror}); "
+                        "fix the host in --url") from None
+    except TimeoutError:
+        raise RunFailed(f"cannot reach --url {shown}: no answer from {where} within {timeout:g} s; check "
+                        "the host and port in --url, and any firewall between") from None
+    except ConnectionRefusedError:
+        raise RunFailed(f"cannot reach --url {shown}: nothing listens on {where} (connection refused); "
+                        "start the server, or fix the host and port in --url") from None
+    except OSError as exc:
+        raise RunFailed(f"cannot reach --url {shown}: {where}: {exc.strerror or exc}; check the host and "
+                        "port in --url") from None
+    with connection:
+        if parts.scheme != "https":
+            return
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            context.wrap_socket(connection, server_hostname=host).close()
+        except (ssl.SSLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+            raise RunFailed(f"cannot reach --url {shown}: {where} does not complete a TLS handshake "
+                            f"({reason}): it probably speaks plain HTTP; use http:// in --url") from None
+
+
+def _proxied(scheme: str, host: str) -> bool:
+    """Whether the environment names a proxy for ``scheme`` that ``NO_PROXY`` does not bypass for ``host``."""
+    import urllib.request
+
+    return bool(urllib.request.getproxies().get(scheme)) and not urllib.request.proxy_bypass(host)

@@ -21,6 +21,20 @@ log = logging.getLogger("inferload.profile")
 LOG_FILE = "logs/inferload.log"
 """The log file's name inside the run directory."""
 
+TIMING_LOGGER = "inferload.timing"
+"""The logger of the run's own timings (worker set-up, final statistics, sections and exporters): its INFO
+lines go to the log file (``bench/bench_long_run.py`` reads them there) and to the console only with -v."""
+
+timing_log = logging.getLogger(TIMING_LOGGER)
+
+
+class ConsoleFilter(logging.Filter):
+    """On a terminal handler without -v: drops the timing logger's records below WARNING, which are for
+    the log file; everything else passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not record.name.startswith(TIMING_LOGGER)
+
 
 class RunLog:
     """The log file of one run in ``run_dir``, with ``secrets`` filtered out of every handler."""
@@ -32,9 +46,9 @@ class RunLog:
         self._filter: logging.Filter | None = None
 
     def open(self) -> None:
-        """Empty the run directory of an earlier run's files (and say so), create the log file there
+        """Move an earlier run's files out of the run directory (and say where), create the log file there
         exclusively and without following a link, and attach it and the secret filter."""
-        removed = clear_run_dir(self.run_dir)
+        kept = clear_run_dir(self.run_dir)
         path = artifact_path(self.run_dir, LOG_FILE)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644))
         handler = logging.FileHandler(path, mode="a", encoding="utf-8")
@@ -48,10 +62,9 @@ class RunLog:
             terminal.addFilter(self._filter)
         logging.getLogger("inferload").addHandler(handler)
         self._handler = handler
-        if removed:
-            shown = ", ".join(removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
-            log.warning("%s held an earlier run's files (%s); removed them: a run owns its directory",
-                        self.run_dir, shown)
+        if kept is not None:
+            log.warning("%s held an earlier run's files: moved them to %s (a run owns its directory)",
+                        self.run_dir, kept)
 
     def flush(self) -> None:
         """Write what is buffered, so the file is whole when the artifacts are listed."""

@@ -37,7 +37,8 @@ from inferload.engine.phase_loop import PhaseLoop
 from inferload.engine.plugin_states import create_plugin_states
 from inferload.engine.preflight import check_plugins
 from inferload.engine.run_log import RunLog
-from inferload.engine.schedule import build_phases, schedule_rate
+from inferload.engine.schedule import PhasePlan, build_phases, schedule_rate
+from inferload.engine.start_lines import dataset_line
 from inferload.engine.stop_signals import StopSignals
 from inferload.engine.workers import WorkerPool
 from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, UsageError
@@ -164,7 +165,7 @@ class ProfileRun:
         # the last usage check, before the artifact directory is touched: the API's address can be had
         self.api_server = bind_live_api(self.config, registry, state, shared=self.api_shared)
         self.run_log.open()
-        self._log_start(url, payloads)
+        self._log_start(url, payloads, phases)
         server_warnings = registry.hooks.before_load(context=BeforeLoadContext(
             state=state, config=self.config, registry=registry, probe_url=self._probe_url(),
             probe_body=payloads.probe_body, headers=self.config.headers_for(self.endpoint),
@@ -232,7 +233,7 @@ class ProfileRun:
         path = self.config.endpoint or self.endpoint.path_for(False)
         return request_url(self.config.base_url or "", path)
 
-    def _log_start(self, url: str, payloads: Payloads) -> None:
+    def _log_start(self, url: str, payloads: Payloads, phases: list[PhasePlan]) -> None:
         """What the run is about to do, in the log: target, artifacts, dataset size, request timeout."""
         config = self.config
         path = request_path(config, self.endpoint)
@@ -249,7 +250,8 @@ class ProfileRun:
         conflict = config.api_key_header_conflict(self.endpoint)
         if conflict is not None:
             log.warning("both --api-key and an explicit %s header were given; sending the header", conflict)
-        log.info("dataset %s: %d prompt(s)", config.effective_dataset, len(payloads.inputs))
+        log.info("%s", dataset_line(config.effective_dataset, len(payloads.inputs), phases,
+                                    sessions=payloads.unit_requests is not None))
         log.info(
             "request timeout %g s%s: a request with no complete response by then ends as a timeout error "
             "(--request-timeout-seconds)",

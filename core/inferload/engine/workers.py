@@ -17,6 +17,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
 from inferload.engine.messages import EXIT, FAILED, READY, WorkerInit
+from inferload.engine.run_log import timing_log
 from inferload.engine.schedule import default_workers, split_concurrency
 from inferload.errors import RunFailed
 from inferload.load_plan import connection_cap
@@ -97,7 +98,7 @@ class WorkerPool:
                 if kind == READY:
                     aggregator.add_worker(handle.worker_id, payload.pid, payload.ready_wall_ns)
                     setup_ns = max(setup_ns, payload.setup_ns)
-        log.info(
+        timing_log.info(
             "%d worker process(es) ready; transport set-up and connection warming took up to %.1f ms, all "
             "before the first request", len(self.handles), ns_to(setup_ns, "ms"),
         )

@@ -21,6 +21,7 @@ from inferload_plugins.sweeps.sweep import single_value, sweep_value
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from inferload.config import ProfileConfig
     from inferload.registry import PluginRegistry
     from inferload.target import RunningTarget
 
@@ -480,6 +481,12 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
                          + ", ".join(flag_name(name) for name in axes))
     variations = expand(axes, sweeps.max_variations) if axes else []
     endpoint, _, _ = check_plugins(config, registry)
+    if config.url is not None and not _waits_for_server(config, registry):
+        # one connection, nothing sent, before any line of the run and before the artifact directory:
+        # an unreachable --url is one line and exit 1, with nothing left behind (docs/profile.md)
+        from inferload.engine.preflight import REACH_TIMEOUT_S, check_reachable
+
+        check_reachable(config.url, min(REACH_TIMEOUT_S, config.request_timeout_seconds))
     if config.url is not None and not config.model:
         # after the cheap checks, before the tokenizer, any target or worker: a plain GET (urllib, not the
         # transport plugin) to the endpoint type's models_path with the run's headers; once for a sweep,
@@ -531,6 +538,16 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     if variations:
         return sweep.run(variations, "sweep")
     return sweep.run([Variation(0, {})], config.stimulus)  # trials of one configuration
+
+
+def _waits_for_server(config: ProfileConfig, registry: PluginRegistry) -> bool:
+    """Whether ``--wait-for-model-timeout`` (an option of whichever enabled plugin declares it: server-prep)
+    asks the run to wait for a server that may not be up yet; then an unreachable --url at start is
+    expected, and that wait decides."""
+    return any(
+        getattr(config.options(spec.model), "wait_for_model_timeout", None) is not None
+        for spec in registry.all("options").values() if "wait_for_model_timeout" in spec.model.model_fields
+    )
 
 
 def _add_session_arguments(parser: argparse.ArgumentParser) -> None:

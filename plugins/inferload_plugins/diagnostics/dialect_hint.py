@@ -8,39 +8,27 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
-from inferload.hints import hint_for
 from inferload.records import ERROR_MALFORMED
+from inferload_plugins.shared.first_failure import FirstFailureLine
 
 if TYPE_CHECKING:
+    from inferload.records import RequestError
     from inferload.runstate import RunState
 
-log = logging.getLogger("inferload.dialect")
 
-_told: set[str] = set()
-"""Runs (benchmark ids) that have had their hint."""
+def _other_dialect(error: RequestError) -> bool:
+    return error.type == ERROR_MALFORMED and "--endpoint-type" in error.message
+
+
+_line = FirstFailureLine(logging.getLogger("inferload.dialect"), _other_dialect,
+                         wants=lambda hint: "--endpoint-type" in hint)
 
 
 @hookimpl
 def record_batch(state: RunState, records: list[Any]) -> None:
-    run = state.run_info.benchmark_id
-    if run in _told:
-        return
-    for record in records:
-        error = record.error
-        if error is None or error.type != ERROR_MALFORMED or "--endpoint-type" not in error.message:
-            continue
-        hint = hint_for(error.type, error.code, error.message)
-        if hint is None or "--endpoint-type" not in hint:
-            continue
-        _told.add(run)
-        from inferload.export import secret_values
-        from inferload.redact import redact_text
-
-        message = redact_text(error.message, secret_values(state.config) if state.config else ())
-        log.warning("request %d: %s: %s; %s", record.request_id, error.type, message, hint)
-        return
+    _line.record_batch(state, records)
 
 
 @hookimpl
 def run_finished(state: RunState) -> None:
-    _told.discard(state.run_info.benchmark_id)
+    _line.run_finished(state)

@@ -131,8 +131,17 @@ def renderables(context: Any, width: int = FILE_WIDTH) -> list[Any]:
     return out
 
 
+def nothing_succeeded(metrics: dict[str, Any]) -> bool:
+    """Whether every request of the run failed: a table of zeros and N/A would only bury the one line that
+    says why (the file copy keeps the table)."""
+    succeeded = (metrics.get("request_count") or {}).get("avg")
+    failed = (metrics.get("error_request_count") or {}).get("avg")
+    return not succeeded and bool(failed)
+
+
 def export_console(context: Any) -> list[Path]:
-    """Print to the run's console and keep a plain-text copy among the artifacts."""
+    """Print to the run's console and keep a plain-text copy among the artifacts; when every request failed,
+    only the copy (the run's error line on the console names the cause and the fix)."""
     from rich.console import Console
 
     target = context.console
@@ -146,8 +155,9 @@ def export_console(context: Any) -> list[Path]:
         # A pipe or file gets rich's default 80 columns, which folds every label; such output has no
         # terminal to fit, so write it at the artifact's width. A real terminal keeps its own width.
         console = Console(file=console.file, width=FILE_WIDTH, force_terminal=False, color_system=None)
-    for item in renderables(context, console.width):
-        console.print(item)
+    if not nothing_succeeded(context.metrics):  # else the run's one error line has said it all
+        for item in renderables(context, console.width):
+            console.print(item)
 
     buffer = io.StringIO()
     plain = Console(file=buffer, width=FILE_WIDTH, force_terminal=False, color_system=None)

@@ -12,6 +12,8 @@ the first request goes out: no request is ever delayed by a scrape.
 A failed scrape (refused, timeout after max(1 s, 2 x interval), HTTP status other than 200, a body that is
 not Prometheus text) is recorded as a gap in the store; the first failure of a source is logged once as a
 warning (as info for the discovered ``{url}/metrics`` that never answered: many servers have none).
+A source whose first scrape answers 404 or 501 exposes no metrics: one line says so and it is not scraped
+again (a later 404, after scrapes that worked, is a gap like any other failure).
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ if TYPE_CHECKING:
     from inferload.runstate import RunState
 
 log = logging.getLogger(__name__)
+said = logging.getLogger("inferload.server_metrics")
+"""The one line about a source that exposes nothing: under ``inferload``, so on the console and in the log
+file at info level."""
+
+NOT_EXPOSED = (404, 501)
+"""Statuses of a first scrape that mean the source has no metrics at all (not a passing failure)."""
 
 _POLLERS: dict[str, list[_Poller]] = {}
 """benchmark_id -> the pollers of that run (several runs may share one process: sweeps, tests)."""
@@ -46,6 +54,8 @@ class _Poller(threading.Thread):
         self.done = threading.Event()
         self.baseline = threading.Event()
         self.timeout = max(1.0, 2 * interval)
+        self.absent = False
+        """The first scrape answered 404 or 501: the source exposes nothing and is not scraped again."""
         store.add_source(label, kind, discovered=discovered)
 
     def run(self) -> None:
@@ -56,6 +66,8 @@ class _Poller(threading.Thread):
             while not self.done.is_set():
                 self.scrape(client)
                 self.baseline.set()
+                if self.absent:
+                    return
                 next_at += self.interval
                 now = time.monotonic()
                 if next_at < now:  # overran: skip the missed slots
@@ -69,6 +81,9 @@ class _Poller(threading.Thread):
         timestamp = time.time_ns()
         try:
             response = client.get(self.url)
+            if response.status_code in NOT_EXPOSED and not self.store.sources[self.label].scrapes_ok:
+                self._not_exposed(response.status_code, timestamp)
+                return
             if response.status_code != 200:
                 raise ScrapeError(f"HTTP {response.status_code}")
             self.store.ingest(self.label, response.text, timestamp)
@@ -80,6 +95,16 @@ class _Poller(threading.Thread):
                 (log.info if quiet else log.warning)(
                     "%s from %s: scrape failed (%s); the run goes on and the gap is recorded",
                     "GPU telemetry" if self.kind == "gpu" else "server metrics", self.label, error)
+
+    def _not_exposed(self, status: int, timestamp: int) -> None:
+        """Record the one failed scrape of a source that exposes nothing, say so in one line, stop."""
+        self.absent = True
+        self.store.failed(self.label, f"HTTP {status}: exposes no metrics, not scraped again", timestamp)
+        what = "GPU telemetry" if self.kind == "gpu" else "server metrics"
+        why = ("the server exposes none (llama.cpp needs --metrics; --no-server-metrics skips this)"
+               if self.discovered else "nothing is exposed there; check the URL")
+        (said.info if self.discovered else said.warning)(
+            "%s: %s answered %d; %s — not scraped", what, self.label, status, why)
 
 
 @hookimpl
@@ -130,9 +155,9 @@ def run_started(state: RunState) -> None:
         poller.start()
     for poller in pollers:
         poller.baseline.wait(poller.timeout + 1.0)
-    if pollers:
-        labels = ", ".join(p.label for p in pollers)
-        log.info("scraping %s every %g s", labels, interval)
+    scraped = [p.label for p in pollers if not p.absent]
+    if scraped:
+        log.info("scraping %s every %g s", ", ".join(scraped), interval)
 
 
 @hookimpl

@@ -308,7 +308,8 @@ class Sweep:
             self.close()
 
     def open(self, kind: str, count: int | None) -> None:
-        """Create the root directory (emptied: a sweep owns it), the shared live state and API."""
+        """Create the root directory (an earlier sweep's moved beside it: a sweep owns it), the shared live
+        state and API."""
         from inferload.runstate import RunInfo, RunState
 
         self.kind = kind
@@ -323,7 +324,9 @@ class Sweep:
             self.api_server = open_api_host(self.registry, self.state, host=self.base.api_host,
                                             port=self.base.api_port)
             self.api_server.bind()
-        clear_run_dir(self.directory)
+        kept = clear_run_dir(self.directory)
+        if kept is not None:
+            log.warning("%s held an earlier %s's files: moved them to %s", self.directory, kind, kept)
         if self.api_server is not None:
             self.api_server.start()
         if self.start_target is not None:

@@ -1,0 +1,71 @@
+"""What a new user sees on the console of a plain run, through the real ``inferload profile`` CLI against
+the built-in simulator: each progress count once, no timing lines without ``-v`` (they are in the run's log
+file), and a dataset line whose figures are what the run sends."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from profile_fixtures import artifact_dir
+
+SMALL = ("--isl", "8", "--osl", "2", "--api-linger", "0")
+TIMING = ("worker process(es) ready", "final statistics of", "summary sections took")
+
+
+def progress_counts(stderr: str) -> list[str]:
+    """The counts part of each simple-view line: ``[profiling] 20/20 requests, 100%, 20 sent``."""
+    return [re.sub(r", [\d,.]+ req/s.*", "", line) for line in stderr.splitlines()
+            if line.startswith("inferload: [")]
+
+
+def test_the_simple_view_shows_each_progress_count_once(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("profile", "--ui", "simple", "--request-count", "20", "--warmup-request-count", "3",
+                     "--artifact-dir", tmp_path, *SMALL)
+    assert result.returncode == 0, result.stderr
+    counts = progress_counts(result.stderr)
+    assert counts[-1].startswith("inferload: [profiling] 20/20 requests, 100%, 20 sent"), counts
+    assert any(line.startswith("inferload: [warmup] 3/3") for line in counts), counts
+    assert len(counts) == len(set(counts)), counts  # the end of a phase and the close do not repeat it
+
+
+def test_timing_lines_go_to_the_log_file_and_to_the_console_only_with_verbose(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    quiet = run_cli("profile", "--ui", "none", "--request-count", "4", "--artifact-dir", tmp_path / "q",
+                    *SMALL)
+    assert quiet.returncode == 0, quiet.stderr
+    assert not [line for line in quiet.stderr.splitlines() if any(t in line for t in TIMING)], quiet.stderr
+    log = (artifact_dir(tmp_path / "q") / "logs" / "inferload.log").read_text()
+    for timing in TIMING:  # bench/bench_long_run.py reads them there
+        assert timing in log, (timing, log)
+    verbose = run_cli("profile", "-v", "--ui", "none", "--request-count", "4", "--artifact-dir",
+                      tmp_path / "v", *SMALL)
+    assert verbose.returncode == 0, verbose.stderr
+    for timing in TIMING:
+        assert timing in verbose.stderr, timing
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("--request-count", "20"), "dataset synthetic: 20 requests using 20 of the 100 prompts built"),
+        (("--request-count", "25", "--num-dataset-entries", "10"),
+         "dataset synthetic: 25 requests cycling through the 10 prompts built"),
+        (("--request-count", "6", "--warmup-request-count", "2"),
+         "dataset synthetic: 8 requests (2 warmup, 6 profiling) using 8 of the 100 prompts built"),
+        (("--benchmark-duration", "0.5", "--num-dataset-entries", "30"),
+         "dataset synthetic: requests for 0.5 s cycling through the 30 prompts built"),
+    ],
+    ids=["fewer-requests", "more-requests", "with-warmup", "duration"],
+)
+def test_the_dataset_line_says_what_the_run_sends_from_the_prompts_built(
+    run_cli: Any, tmp_path: Path, args: tuple[str, ...], line: str
+) -> None:
+    result = run_cli("profile", "--ui", "none", "--artifact-dir", tmp_path, *args, *SMALL)
+    assert result.returncode == 0, result.stderr
+    said = [text for text in result.stderr.splitlines() if "dataset synthetic:" in text]
+    assert said == [f"inferload: INFO: {line}"], result.stderr

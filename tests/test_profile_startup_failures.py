@@ -1,0 +1,135 @@
+"""A run set up wrong says so in one fitting line, early, through the real ``inferload profile`` CLI.
+
+Nothing sent (the ``--url`` cannot be reached: refused, unknown host, ``https://`` to a plain-HTTP port):
+one line naming the URL and the fix, exit 1, and no artifact directory touched. Requests sent that all
+failed (401, an unknown model, a wrong path): the first failure's line with its hint while the run goes
+on, the run's one error line at the end, no table of zeros on the console, exit 1, and every record kept
+in the artifacts."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from profile_fixtures import FAST_SIM, artifact_dir, read_jsonl, start_simulator
+from scripted_server import ScriptedRequest, ScriptedServer, json_response
+
+RUN = ("-m", "m", "--request-count", "12", "--concurrency", "2", "--isl", "8", "--osl", "2",
+       "--ui", "simple", "--api-linger", "0")
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def assert_one_line_and_nothing_written(result: Any, root: Path, *needles: str) -> str:
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    assert not root.exists()  # nothing was sent: no directory, no log, no table
+    assert result.stdout == ""
+    return lines[0]
+
+
+def test_an_unreachable_url_is_one_line_exit_1_and_no_artifact_directory(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    url = f"http://user:hunter2@127.0.0.1:{closed_port()}"
+    result = run_cli("profile", "--url", url, "--artifact-dir", tmp_path / "art", *RUN)
+    line = assert_one_line_and_nothing_written(
+        result, tmp_path / "art", "cannot reach --url", "connection refused", "start the server",
+        "fix the host and port in --url")
+    assert "hunter2" not in line
+
+
+def test_an_unreachable_url_without_model_is_the_same_one_line_before_model_discovery(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "--url", f"http://127.0.0.1:{closed_port()}", "--artifact-dir",
+                     tmp_path / "art", "--ui", "none")
+    assert_one_line_and_nothing_written(result, tmp_path / "art", "cannot reach --url", "connection refused")
+
+
+def test_an_unknown_host_is_one_line_naming_the_host(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("profile", "--url", "http://no-such-host.invalid:8000", "--artifact-dir",
+                     tmp_path / "art", *RUN)
+    assert_one_line_and_nothing_written(result, tmp_path / "art", "'no-such-host.invalid' is not found",
+                                        "fix the host in --url")
+
+
+def test_https_to_a_plain_http_port_is_one_line_saying_use_http(run_cli: Any, tmp_path: Path) -> None:
+    with ScriptedServer(lambda request, number: json_response(400, {"error": "plain"})) as server:
+        url = server.url.replace("http://", "https://")
+        result = run_cli("profile", "--url", url, "--artifact-dir", tmp_path / "art", *RUN)
+    assert_one_line_and_nothing_written(result, tmp_path / "art", "does not complete a TLS handshake",
+                                        "use http:// in --url")
+
+
+def test_an_unreachable_url_leaves_an_earlier_runs_directory_as_it_was(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "m-chat-concurrency2"
+    run_dir.mkdir()
+    (run_dir / "profile_export.json").write_text('{"benchmark_id": "earlier"}')
+    result = run_cli("profile", "--url", f"http://127.0.0.1:{closed_port()}", "--artifact-dir", tmp_path,
+                     *RUN)
+    assert result.returncode == 1, result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [run_dir.name]
+    assert (run_dir / "profile_export.json").read_text() == '{"benchmark_id": "earlier"}'
+
+
+def refuse_credentials(request: ScriptedRequest, number: int) -> bytes:
+    return json_response(401, {"error": {"message": "Invalid API key"}}, reason="Unauthorized")
+
+
+@pytest.mark.parametrize("case", ["401", "unknown-model", "wrong-path"])
+def test_requests_that_all_fail_at_start_say_so_early_in_one_line_and_keep_every_record(
+    run_cli: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path, case: str
+) -> None:
+    if case == "401":
+        with ScriptedServer(refuse_credentials) as server:
+            result = run_cli("profile", "--url", server.url, "--api-key", "sk-wrong-key-123",
+                             "--artifact-dir", tmp_path / "art", *RUN)
+        fix = "check --api-key"
+    else:
+        sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--strict-model",
+                              "--served-model-name", "m")
+        try:
+            extra = ("--endpoint", "/v2/chat") if case == "wrong-path" else ()
+            args = [a if a != "m" or case != "unknown-model" else "no-such-model" for a in RUN]
+            result = run_cli("profile", "--url", sim.url, *extra, "--artifact-dir", tmp_path / "art", *args)
+        finally:
+            sim.stop()
+        fix = "--endpoint" if case == "wrong-path" else "pass the name it serves with --model"
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    early = [i for i, line in enumerate(lines) if line.startswith("inferload: WARNING: request ")]
+    final = [i for i, line in enumerate(lines) if "every one of the 12 profiling requests failed" in line]
+    assert len(early) == 1 and fix in lines[early[0]], lines
+    assert len(final) == 1 and fix in lines[final[0]], lines
+    progress_end = max(i for i, line in enumerate(lines) if line.startswith("inferload: [profiling]"))
+    assert early[0] < progress_end < final[0]  # said while the run went on, then the verdict
+    assert "sk-wrong-key-123" not in result.stderr
+    assert "LLM Metrics" not in result.stdout + result.stderr  # no table of zeros on the console
+    run = artifact_dir(tmp_path / "art")
+    assert len(read_jsonl(run / "profile_export.jsonl")) == 12  # every request sent is kept
+    assert "LLM Metrics" in (run / "profile_export_console.txt").read_text()
+    assert json.loads((run / "profile_export.json").read_text())["is_complete"] is False
+
+
+def test_with_wait_for_model_timeout_an_unreachable_url_is_left_to_that_wait(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "--url", f"http://127.0.0.1:{closed_port()}", "--wait-for-model-timeout", "1",
+                     "--artifact-dir", tmp_path / "art", *RUN)
+    assert result.returncode == 1, result.stderr
+    assert "cannot reach --url" not in result.stderr  # the server may still be starting: the wait decides
+    assert "--wait-for-model-timeout 1 s" in result.stderr, result.stderr

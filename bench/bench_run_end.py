@@ -57,7 +57,8 @@ def run(count: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="inferload-run-end-"))
     try:
         config = ProfileConfig.load({"url": "http://127.0.0.1:9", "model": "bench", "streaming": True,
-                                     "concurrency": 64, "request_count": count, "ui": "none"})
+                                     "concurrency": 64, "request_count": count, "ui": "none"},
+                                    registry=registry)
         state = RunState(run_info=RunInfo(benchmark_id="bench", random_seed=1, cli_command=""), config=config,
                          artifact_dir=workdir, version="bench", lifecycle=Lifecycle.RUNNING)
         accumulator = MetricsAccumulator(registry, config, spool_dir=workdir)

@@ -53,6 +53,9 @@ from inferload.types import MetricSpec
 from inferload.value_column import ValueColumn
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from inferload.record_columns import RecordChunk
     from inferload.registry import PluginRegistry
 
 log = logging.getLogger(__name__)
@@ -298,6 +301,54 @@ class MetricsAccumulator:
                     self._feed(tag)
         return out
 
+    def add_rows(self, chunk: RecordChunk, mask: np.ndarray) -> int:
+        """Take in the records of ``chunk`` (:class:`~inferload.record_columns.RecordChunk`, columns
+        aligned with :attr:`record_tags`) that ``mask`` selects, as :meth:`add` would take them in,
+        at numpy speed: warmup rows ignored, failed rows counted as errors, cancelled ones as
+        cancelled, the metric values and the goodput of the successful ones. Only what :meth:`final` reads
+        is kept (no error grouping, client lag or read delays). Returns the profiling rows selected."""
+        import numpy as np
+
+        from inferload.record_columns import CANCELLED, FAILED, OK, PROFILING
+
+        mask = mask & chunk.has(PROFILING)
+        selected = int(np.count_nonzero(mask))
+        if not selected:
+            return 0
+        ok = mask & chunk.has(OK)
+        self.error_count += int(np.count_nonzero(mask & chunk.has(FAILED)))
+        self.cancelled_count += int(np.count_nonzero(mask & chunk.has(CANCELLED)))
+        self.request_count += int(np.count_nonzero(ok))
+        starts, ends = chunk.start_ns[mask], chunk.end_ns[mask]
+        self._track_span(int(starts.min()), int(ends.max()))
+        for position, (tag, _, column) in enumerate(self._computers):
+            values = chunk.values(position, ok)
+            if values.size:
+                column.extend_array(values)
+                if len(column) - self._fed[tag] >= SKETCH_FEED_VALUES:
+                    with self._sketch_lock:
+                        self._feed(tag)
+        if self._slo_checks:
+            self.good_count += int(np.count_nonzero(self._good_rows(chunk, ok)))
+        return selected
+
+    def _good_rows(self, chunk: RecordChunk, ok: np.ndarray) -> np.ndarray:
+        """The rows of ``ok`` that meet every SLO (:meth:`_is_good`, per row, with numpy)."""
+        import numpy as np
+
+        good = ok.copy()
+        tags = self.record_tags
+        for tag, threshold, higher_is_better in self._slo_checks:
+            position = tags.index(tag)
+            good &= chunk.present(position)
+            values = chunk.values(position)
+            missed = values < threshold if higher_is_better else values > threshold
+            # per row: how many of its values miss, from the running count at each row's first value
+            ends = np.concatenate(([0], np.cumsum(missed, dtype=np.int64)))
+            bounds = np.concatenate(([0], np.cumsum(chunk.counts(position), dtype=np.int64)))
+            good &= ends[bounds[1:]] == ends[bounds[:-1]]
+        return good
+
     @property
     def record_tags(self) -> tuple[str, ...]:
         """The run's record metrics, in the order of every :data:`MeasuredValues` tuple."""
@@ -360,6 +411,12 @@ class MetricsAccumulator:
         if pending:
             self._sketches[tag].add(pending)
             self._fed[tag] = start + len(pending)
+
+    def _track_span(self, first_start_ns: int, last_end_ns: int) -> None:
+        if self._first_start_ns is None or first_start_ns < self._first_start_ns:
+            self._first_start_ns = first_start_ns
+        if self._last_end_ns is None or last_end_ns > self._last_end_ns:
+            self._last_end_ns = last_end_ns
 
     def _track_times(self, record: RequestRecord) -> None:
         if self._first_start_ns is None or record.start_ns < self._first_start_ns:

@@ -1,0 +1,234 @@
+"""The run's records as fixed-width columns on disk, one row per record in arrival order: what every
+reader that selects a subset of the records (the steady-state window, load segments, turns of a session)
+needs, so it computes exact statistics with numpy over a mask instead of reading every record back.
+
+Written as each batch arrives (:meth:`RecordColumns.append`, beside the pickled records of
+:class:`~inferload.record_store.RecordStore`), read back in chunks of :data:`CHUNK_ROWS` rows
+(:meth:`RecordColumns.chunks`), so memory is one chunk whatever the run's length. Per record:
+
+- ``start_ns``, ``end_ns``: the request's start and end on the worker's monotonic clock
+  (``perf_counter_ns``, int64); ``start_wall_ns``, ``end_wall_ns``: the same on the wall clock (the end is
+  the wall start plus the monotonic duration, as :func:`inferload.steady_window.record_span` gives it);
+- ``flags`` (uint8): :data:`PROFILING`, :data:`OK` (no error: its metric values count),
+  :data:`FAILED` (an error the run counts as one), :data:`CANCELLED` (abandoned on purpose,
+  ``--request-cancellation-rate``: neither), :data:`IN_SESSION` (has a ``session_id``);
+- ``turn_index`` (int32, -1 for none);
+- per record metric (the run's ``MetricsAccumulator.record_tags``): ``count`` (int32: -1 when the metric
+  has no value for the record, else how many values it gave, 1 for a number, the length for a list) and
+  the values themselves, float64, flat, in record order.
+
+Each column is an append-only anonymous temporary file (deleted by the OS when closed or when the process
+ends) behind a small in-memory buffer of :data:`BUFFER_ROWS` entries.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from array import array
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from inferload.records import ERROR_REQUEST_CANCELLED, RequestRecord
+from inferload.records import PROFILING as PROFILING_PHASE
+
+if TYPE_CHECKING:
+    import numpy as np
+
+PROFILING, OK, FAILED, CANCELLED, IN_SESSION = 1, 2, 4, 8, 16
+"""The bits of the ``flags`` column."""
+CHUNK_ROWS = 1 << 20
+"""Rows per chunk :meth:`RecordColumns.chunks` yields (8 MiB per int64 column)."""
+BUFFER_ROWS = 1 << 13
+"""Entries a column holds in memory before they are written to its file."""
+TIMES = ("start_ns", "end_ns", "start_wall_ns", "end_wall_ns")
+"""The int64 time columns, ns."""
+
+
+class _Column:
+    """One append-only column: an ``array`` buffer in front of an anonymous temporary file."""
+
+    def __init__(self, typecode: str, spool_dir: Path | str | None) -> None:
+        self.typecode, self.spool_dir = typecode, spool_dir
+        self.buffer = array(typecode)
+        self.file: Any = None
+        self.stored = 0  # entries in the file
+
+    def extend(self, values: Any) -> None:
+        self.buffer.extend(values)
+        if len(self.buffer) >= BUFFER_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        if self.file is None:
+            self.file = tempfile.TemporaryFile(prefix="inferload-columns-", dir=self.spool_dir)  # noqa: SIM115
+        data = self.buffer.tobytes()
+        os.pwrite(self.file.fileno(), data, self.stored * self.buffer.itemsize)
+        self.stored += len(self.buffer)
+        self.buffer = array(self.typecode)
+
+    def read(self, first: int, count: int) -> np.ndarray:
+        """Entries ``[first, first + count)`` (flushed ones only) as a numpy array of the column's type."""
+        import numpy as np
+
+        size = array(self.typecode).itemsize
+        if count <= 0 or self.file is None:
+            return np.zeros(0, dtype=np.dtype(self.typecode))
+        data = os.pread(self.file.fileno(), count * size, first * size)
+        return np.frombuffer(data, dtype=np.dtype(self.typecode))
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.file, self.stored, self.buffer = None, 0, array(self.typecode)
+
+
+class RecordChunk:
+    """Rows ``[first, first + rows)`` of the columns: ``start_ns``, ``end_ns``, ``start_wall_ns``,
+    ``end_wall_ns`` (int64 arrays), ``flags`` (uint8), ``turn_index`` (int32), and each metric's values on
+    demand (:meth:`values`, :meth:`present`)."""
+
+    def __init__(self, columns: RecordColumns, first: int, rows: int, value_starts: list[int]) -> None:
+        self._columns, self.first, self.rows = columns, first, rows
+        self._value_starts = value_starts
+        for name in TIMES:
+            setattr(self, name, columns._times[name].read(first, rows))
+        self.flags: np.ndarray = columns._flags.read(first, rows)
+        self.turn_index: np.ndarray = columns._turns.read(first, rows)
+        self._counts = [column.read(first, rows) for column in columns._counts]
+        self.start_ns: np.ndarray
+        self.end_ns: np.ndarray
+        self.start_wall_ns: np.ndarray
+        self.end_wall_ns: np.ndarray
+
+    def has(self, flag: int) -> np.ndarray:
+        """A boolean mask of the rows with ``flag`` set."""
+        return (self.flags & flag) != 0
+
+    def present(self, tag_index: int) -> np.ndarray:
+        """A boolean mask of the rows for which metric ``tag_index`` has a value (a list, even empty)."""
+        return self._counts[tag_index] >= 0
+
+    def counts(self, tag_index: int) -> np.ndarray:
+        """How many values metric ``tag_index`` gave per row (0 where it has none)."""
+        import numpy as np
+
+        return np.maximum(self._counts[tag_index], 0)
+
+    def values(self, tag_index: int, mask: np.ndarray | None = None) -> np.ndarray:
+        """The float64 values of metric ``tag_index`` of the rows in ``mask`` (every row: None), flat, in
+        row order (a list metric's values in its order)."""
+        import numpy as np
+
+        counts = self.counts(tag_index)
+        total = int(counts.sum())
+        flat = self._columns._values[tag_index].read(self._value_starts[tag_index], total)
+        if mask is None:
+            return flat
+        return flat[np.repeat(mask, counts)]
+
+
+class RecordColumns:
+    """The per-record columns of a run (see the module docstring); ``tags`` are the record metrics the
+    values are aligned with. One writer (:meth:`append`); :meth:`chunks` sees every row appended before
+    it was called (it flushes the buffers first: call it from the writer's thread or after the run)."""
+
+    def __init__(self, tags: Sequence[str], spool_dir: Path | str | None = None) -> None:
+        self.tags = tuple(tags)
+        self.spool_dir = spool_dir
+        """Where the column files are (None: the system's temporary directory)."""
+        self._times = {name: _Column("q", spool_dir) for name in TIMES}
+        self._flags = _Column("B", spool_dir)
+        self._turns = _Column("i", spool_dir)
+        self._counts = [_Column("i", spool_dir) for _ in self.tags]
+        self._values = [_Column("d", spool_dir) for _ in self.tags]
+        self.rows = 0
+        self.session_rows = 0
+        """Rows with a ``session_id``: 0 means no reader needs to look for sessions."""
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def append(self, records: Sequence[RequestRecord], values: Sequence[tuple[Any, ...] | None]) -> None:
+        """One batch: ``records`` as the run counted them (a metric error already set) and each record's
+        metric values (a tuple aligned with :attr:`tags`, or None for a record without any)."""
+        starts = [r.start_ns for r in records]
+        walls = [r.start_wall_ns for r in records]
+        ends = [r.end_ns for r in records]
+        self._times["start_ns"].extend(starts)
+        self._times["end_ns"].extend(ends)
+        self._times["start_wall_ns"].extend(walls)
+        self._times["end_wall_ns"].extend([w + e - s for w, e, s in zip(walls, ends, starts, strict=True)])
+        self._flags.extend([_flags(r) for r in records])
+        turns = [-1 if r.turn_index is None else r.turn_index for r in records]
+        self._turns.extend(turns)
+        self.session_rows += sum(1 for r in records if r.session_id is not None)
+        self.rows += len(records)
+        rows = [v for v in values if v is not None]
+        absent = [-1] * len(records)
+        if not rows:
+            for counts in self._counts:
+                counts.extend(absent)
+            return
+        present = [1 if v is not None else -1 for v in values]
+        for position, column in enumerate(zip(*rows, strict=True)):
+            try:  # the common case: a number for every record that has values
+                self._values[position].extend(array("d", column))
+            except TypeError:
+                self._ragged(position, values)
+                continue
+            self._counts[position].extend(present)
+
+    def _ragged(self, position: int, values: Sequence[tuple[Any, ...] | None]) -> None:
+        """A batch in which metric ``position`` has None or a list for some record."""
+        counts, flat = array("i"), array("d")
+        for row in values:
+            value = None if row is None else row[position]
+            if value is None:
+                counts.append(-1)
+            elif isinstance(value, list):
+                counts.append(len(value))
+                flat.extend(value)
+            else:
+                counts.append(1)
+                flat.append(value)
+        self._counts[position].extend(counts)
+        self._values[position].extend(flat)
+
+    def flush(self) -> None:
+        """Write every buffered entry to its file."""
+        for column in self._all():
+            column.flush()
+
+    def chunks(self, rows: int | None = None) -> Iterator[RecordChunk]:
+        """The rows so far in chunks of ``rows`` (default :data:`CHUNK_ROWS`), in arrival order."""
+        rows = rows or CHUNK_ROWS
+        self.flush()
+        value_starts = [0] * len(self.tags)
+        total = self.rows
+        for first in range(0, total, rows):
+            chunk = RecordChunk(self, first, min(rows, total - first), list(value_starts))
+            for position in range(len(self.tags)):
+                value_starts[position] += int(chunk.counts(position).sum())
+            yield chunk
+
+    def close(self) -> None:
+        """Delete the files; no rows afterwards."""
+        for column in self._all():
+            column.close()
+        self.rows = self.session_rows = 0
+
+    def _all(self) -> list[_Column]:
+        return [*self._times.values(), self._flags, self._turns, *self._counts, *self._values]
+
+
+def _flags(record: RequestRecord) -> int:
+    flags = PROFILING if record.phase == PROFILING_PHASE else 0
+    error = record.error
+    if error is None:
+        return flags | OK | (IN_SESSION if record.session_id is not None else 0)
+    flags |= CANCELLED if error.type == ERROR_REQUEST_CANCELLED else FAILED
+    return flags | (IN_SESSION if record.session_id is not None else 0)

@@ -4,6 +4,7 @@ record for record, what recomputing every metric from the records gives (the pat
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import shutil
@@ -18,6 +19,7 @@ from inferload import hookimpl, record_columns
 from inferload.config import ProfileConfig
 from inferload.engine.aggregator import RecordAggregator
 from inferload.engine.messages import encode_batch
+from inferload.engine.post_run_checks import log_timeouts
 from inferload.export import ExportContext, _scrub_files
 from inferload.load_control import CONCURRENCY, LoadSegment, LoadTarget
 from inferload.metrics_engine import MetricsAccumulator
@@ -39,6 +41,7 @@ from inferload.types import MetricSpec
 from inferload_plugins.exporters.jsonl_records import export_jsonl
 from inferload_plugins.exporters.sessions import session_report
 from inferload_plugins.summaries.load_segments import segment_report
+from inferload_plugins.summaries.output_length import check_output_length
 from inferload_plugins.summaries.steady_state import steady_state
 
 MS = 1_000_000
@@ -234,6 +237,28 @@ def test_steady_state_sessions_and_segments_from_the_columns_equal_the_records_i
         sum(1 for r in stored if r.phase == PROFILING and start <= r.start_ns < (end or closing))
         for start, end in zip(starts, ends, strict=True)]
     assert all(segment["metrics"] and segment["error_count"] for segment in from_store)
+
+
+def test_output_length_and_timeouts_from_the_columns_equal_the_pass_over_the_records(
+    registry: PluginRegistry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    aggregator, _ = run_through_aggregator(registry, tmp_path)
+    store = aggregator.records
+    stored = list(store)
+    for generic in (None, "gpt2"):
+        from_columns = check_output_length(store, length_field="max_tokens", ignore_eos=False,
+                                           generic_tokenizer=generic)
+        assert from_columns == check_output_length(stored, length_field="max_tokens", ignore_eos=False,
+                                                   generic_tokenizer=generic)
+    assert from_columns is not None and from_columns["requests"] > RECORDS // 2
+    logged = []
+    for records in (store, stored):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="inferload.profile"):
+            log_timeouts(records)
+        logged.append([r.getMessage() for r in caplog.records])
+    timeouts = sum(1 for r in stored if r.error is not None and r.error.type == ERROR_TIMEOUT)
+    assert logged[0] == logged[1] == [f"{timeouts} request(s) timed out: no complete response within 1 s"]
 
 
 def test_a_run_without_sessions_writes_no_session_report_from_its_columns(

@@ -12,10 +12,16 @@ Written as each batch arrives (:meth:`RecordColumns.append`, beside the pickled 
 - ``flags`` (uint8): :data:`PROFILING`, :data:`OK` (no error: its metric values count),
   :data:`FAILED` (an error the run counts as one), :data:`CANCELLED` (abandoned on purpose,
   ``--request-cancellation-rate``: neither), :data:`IN_SESSION` (has a ``session_id``);
-- ``turn_index`` (int32, -1 for none);
+- ``turn_index`` (int32, -1 for none); ``requested_output_tokens`` and ``output_tokens`` (the OSL,
+  :attr:`~inferload.records.RequestRecord.output_tokens`), int64, -1 for none; :data:`SERVER_USAGE` in
+  ``flags`` when the server reported ``usage.completion_tokens``;
 - per record metric (the run's ``MetricsAccumulator.record_tags``): ``count`` (int32: -1 when the metric
   has no value for the record, else how many values it gave, 1 for a number, the length for a list) and
   the values themselves, float64, flat, in record order.
+
+Beside the columns, per error type: how many records had it and the first one's message
+(:attr:`RecordColumns.error_counts`, :attr:`RecordColumns.first_errors`), for post-run lines such as the
+timeouts' count.
 
 Each column is an append-only anonymous temporary file (deleted by the OS when closed or when the process
 ends) behind a small in-memory buffer of :data:`BUFFER_ROWS` entries.
@@ -26,6 +32,7 @@ from __future__ import annotations
 import os
 import tempfile
 from array import array
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +43,7 @@ from inferload.records import PROFILING as PROFILING_PHASE
 if TYPE_CHECKING:
     import numpy as np
 
-PROFILING, OK, FAILED, CANCELLED, IN_SESSION = 1, 2, 4, 8, 16
+PROFILING, OK, FAILED, CANCELLED, IN_SESSION, SERVER_USAGE = 1, 2, 4, 8, 16, 32
 """The bits of the ``flags`` column."""
 CHUNK_ROWS = 1 << 20
 """Rows per chunk :meth:`RecordColumns.chunks` yields (8 MiB per int64 column)."""
@@ -44,6 +51,8 @@ BUFFER_ROWS = 1 << 13
 """Entries a column holds in memory before they are written to its file."""
 TIMES = ("start_ns", "end_ns", "start_wall_ns", "end_wall_ns")
 """The int64 time columns, ns."""
+LENGTHS = ("requested_output_tokens", "output_tokens")
+"""The int64 token-count columns (-1: none)."""
 
 
 class _Column:
@@ -94,7 +103,7 @@ class RecordChunk:
     def __init__(self, columns: RecordColumns, first: int, rows: int, value_starts: list[int]) -> None:
         self._columns, self.first, self.rows = columns, first, rows
         self._value_starts = value_starts
-        for name in TIMES:
+        for name in (*TIMES, *LENGTHS):
             setattr(self, name, columns._times[name].read(first, rows))
         self.flags: np.ndarray = columns._flags.read(first, rows)
         self.turn_index: np.ndarray = columns._turns.read(first, rows)
@@ -103,6 +112,8 @@ class RecordChunk:
         self.end_ns: np.ndarray
         self.start_wall_ns: np.ndarray
         self.end_wall_ns: np.ndarray
+        self.requested_output_tokens: np.ndarray
+        self.output_tokens: np.ndarray
 
     def has(self, flag: int) -> np.ndarray:
         """A boolean mask of the rows with ``flag`` set."""
@@ -140,7 +151,7 @@ class RecordColumns:
         self.tags = tuple(tags)
         self.spool_dir = spool_dir
         """Where the column files are (None: the system's temporary directory)."""
-        self._times = {name: _Column("q", spool_dir) for name in TIMES}
+        self._times = {name: _Column("q", spool_dir) for name in (*TIMES, *LENGTHS)}
         self._flags = _Column("B", spool_dir)
         self._turns = _Column("i", spool_dir)
         self._counts = [_Column("i", spool_dir) for _ in self.tags]
@@ -148,6 +159,10 @@ class RecordColumns:
         self.rows = 0
         self.session_rows = 0
         """Rows with a ``session_id``: 0 means no reader needs to look for sessions."""
+        self.error_counts: Counter[str] = Counter()
+        """Error type -> records with it (any phase; a metric error as the run counted it)."""
+        self.first_errors: dict[str, str] = {}
+        """Error type -> the message of the first record with it (unscrubbed: scrub before showing)."""
 
     def __len__(self) -> int:
         return self.rows
@@ -163,8 +178,16 @@ class RecordColumns:
         self._times["start_wall_ns"].extend(walls)
         self._times["end_wall_ns"].extend([w + e - s for w, e, s in zip(walls, ends, starts, strict=True)])
         self._flags.extend([_flags(r) for r in records])
-        turns = [-1 if r.turn_index is None else r.turn_index for r in records]
-        self._turns.extend(turns)
+        self._turns.extend([-1 if r.turn_index is None else r.turn_index for r in records])
+        asked = [r.requested_output_tokens for r in records]
+        self._times["requested_output_tokens"].extend([-1 if n is None else n for n in asked])
+        lengths = [r.output_tokens for r in records]
+        self._times["output_tokens"].extend([-1 if n is None else n for n in lengths])
+        for record in records:
+            if record.error is not None:
+                kind = record.error.type
+                self.error_counts[kind] += 1
+                self.first_errors.setdefault(kind, record.error.message)
         self.session_rows += sum(1 for r in records if r.session_id is not None)
         self.rows += len(records)
         rows = [v for v in values if v is not None]
@@ -220,6 +243,8 @@ class RecordColumns:
         for column in self._all():
             column.close()
         self.rows = self.session_rows = 0
+        self.error_counts.clear()
+        self.first_errors.clear()
 
     def _all(self) -> list[_Column]:
         return [*self._times.values(), self._flags, self._turns, *self._counts, *self._values]
@@ -228,6 +253,8 @@ class RecordColumns:
 def _flags(record: RequestRecord) -> int:
     flags = PROFILING if record.phase == PROFILING_PHASE else 0
     error = record.error
+    if record.usage_completion_tokens is not None:
+        flags |= SERVER_USAGE
     if error is None:
         return flags | OK | (IN_SESSION if record.session_id is not None else 0)
     flags |= CANCELLED if error.type == ERROR_REQUEST_CANCELLED else FAILED

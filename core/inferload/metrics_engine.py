@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
+from inferload.record_columns import MeasuredBatch, flatten_values
 from inferload.record_store import MeasuredValues
 from inferload.records import ERROR_METRIC, ERROR_REQUEST_CANCELLED, WARMUP, RequestError, RequestRecord
 from inferload.stats import ns_to, per_second
@@ -292,8 +293,10 @@ class MetricsAccumulator:
                 self.usage_distrusted += 1
         if lags:
             self._schedule_lag_ms.extend(lags)
+        out = MeasuredBatch(out)
+        out.columns = flatten_values(out, len(computers))
         if rows:
-            self._take(rows, computers)
+            self._take(rows, out.columns, computers)
         fed = self._fed
         for tag, _, column in computers:
             if len(column) - fed[tag] >= SKETCH_FEED_VALUES:
@@ -372,21 +375,18 @@ class MetricsAccumulator:
                 return None
         return tuple(values)
 
-    def _take(self, rows: list[tuple[Any, ...]], computers: list[tuple[str, Any, ValueColumn]]) -> None:
-        """Append a batch of successful records' values to their columns, one ``extend`` per column (the
-        statistics do not depend on the order of the values), and count the records against the SLOs."""
-        for position, (_, _, column) in enumerate(computers):
-            flat: list[Any] = []
-            for row in rows:
-                value = row[position]
-                if value is None:
-                    continue
-                if isinstance(value, list):
-                    flat.extend(value)
-                else:
-                    flat.append(value)
-            if flat:
-                column.extend(flat)
+    def _take(
+        self,
+        rows: list[tuple[Any, ...]],
+        flat: list[tuple[Any, Any]],
+        computers: list[tuple[str, Any, ValueColumn]],
+    ) -> None:
+        """Append a batch's values to their columns, one ``extend`` per column from the batch's values per
+        metric (``flat``, :func:`~inferload.record_columns.flatten_values`; the statistics do not depend
+        on the order of the values), and count the successful records (``rows``) against the SLOs."""
+        for (_, numbers), (_, _, column) in zip(flat, computers, strict=True):
+            if numbers:
+                column.extend(numbers)
         if self._slo_checks:
             tags = [tag for tag, _, _ in computers]
             for row in rows:

@@ -190,36 +190,15 @@ class RecordColumns:
                 self.first_errors.setdefault(kind, record.error.message)
         self.session_rows += sum(1 for r in records if r.session_id is not None)
         self.rows += len(records)
-        rows = [v for v in values if v is not None]
-        absent = [-1] * len(records)
-        if not rows:
-            for counts in self._counts:
-                counts.extend(absent)
-            return
-        present = [1 if v is not None else -1 for v in values]
-        for position, column in enumerate(zip(*rows, strict=True)):
-            try:  # the common case: a number for every record that has values
-                self._values[position].extend(array("d", column))
-            except TypeError:
-                self._ragged(position, values)
-                continue
-            self._counts[position].extend(present)
-
-    def _ragged(self, position: int, values: Sequence[tuple[Any, ...] | None]) -> None:
-        """A batch in which metric ``position`` has None or a list for some record."""
-        counts, flat = array("i"), array("d")
-        for row in values:
-            value = None if row is None else row[position]
-            if value is None:
-                counts.append(-1)
-            elif isinstance(value, list):
-                counts.append(len(value))
-                flat.extend(value)
-            else:
-                counts.append(1)
-                flat.append(value)
-        self._counts[position].extend(counts)
-        self._values[position].extend(flat)
+        flat = getattr(values, "columns", None)
+        if flat is None or len(flat) != len(self.tags):
+            flat = flatten_values(values, len(self.tags))
+        for (counts, numbers), count_column, value_column in zip(
+            flat, self._counts, self._values, strict=True
+        ):
+            count_column.extend(counts)
+            if numbers:
+                value_column.extend(numbers)
 
     def flush(self) -> None:
         """Write every buffered entry to its file."""
@@ -248,6 +227,55 @@ class RecordColumns:
 
     def _all(self) -> list[_Column]:
         return [*self._times.values(), self._flags, self._turns, *self._counts, *self._values]
+
+
+_NO_VALUES = array("d")
+
+
+class MeasuredBatch(list):  # type: ignore[type-arg]
+    """A batch's metric values (a list, one tuple or None per record) that also carries them per metric
+    as :func:`flatten_values` gives them (``columns``), so each consumer of the batch (the run's value
+    columns, :class:`RecordColumns`) reuses one flattening instead of doing its own."""
+
+    columns: list[tuple[array, array]]
+
+
+def flatten_values(values: Sequence[tuple[Any, ...] | None], width: int) -> list[tuple[array, array]]:
+    """Per metric position (``width`` of them): ``(counts, numbers)``, ``counts`` an ``array('i')`` with
+    one entry per record (-1: no value, else how many values), ``numbers`` an ``array('d')`` of the values,
+    flat, in record order. A metric with a number for every record that has values (the common case) costs
+    one C-level conversion; one with None for every record, a count; others a loop over the batch."""
+    rows = [v for v in values if v is not None]
+    absent = array("i", [-1]) * len(values)
+    if not rows:
+        return [(absent, _NO_VALUES)] * width
+    present = array("i", [-1 if v is None else 1 for v in values])
+    out = []
+    for position, column in enumerate(zip(*rows, strict=True)):
+        if column.count(None) == len(column):
+            out.append((absent, _NO_VALUES))
+            continue
+        try:
+            out.append((present, array("d", column)))
+        except TypeError:  # None for some records, or a list
+            out.append(_ragged(position, values))
+    return out
+
+
+def _ragged(position: int, values: Sequence[tuple[Any, ...] | None]) -> tuple[array, array]:
+    """:func:`flatten_values` of a metric that has None or a list for some records."""
+    counts, flat = array("i"), array("d")
+    for row in values:
+        value = None if row is None else row[position]
+        if value is None:
+            counts.append(-1)
+        elif isinstance(value, list):
+            counts.append(len(value))
+            flat.extend(value)
+        else:
+            counts.append(1)
+            flat.append(value)
+    return counts, flat
 
 
 def _flags(record: RequestRecord) -> int:

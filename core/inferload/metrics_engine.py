@@ -180,7 +180,8 @@ class MetricsAccumulator:
     producing endpoint) and may carry ``goodput``; ``goodput`` overrides it (string or mapping, see
     :func:`parse_goodput`). ``capabilities`` overrides what would be read from the config. ``spool_dir``
     is where the columns' files are created (anonymous temporary files; None: the system's temporary
-    directory).
+    directory). ``live=False``: for final statistics only (a summary section's subset of the records), no
+    streaming sketch is fed, so :meth:`snapshot` has no percentiles.
     """
 
     def __init__(
@@ -191,6 +192,7 @@ class MetricsAccumulator:
         *,
         capabilities: Iterable[str] | None = None,
         spool_dir: Path | str | None = None,
+        live: bool = True,
     ) -> None:
         self._registry = registry
         self._config = config
@@ -203,6 +205,7 @@ class MetricsAccumulator:
         self.aggregate_specs = [s for s in specs if s.kind == "aggregate" and self._applies(s)]
         self.derived_specs = [s for s in specs if s.kind == "derived" and self._applies(s)]
         self._sketch_lock = threading.Lock()
+        self._live = live
         self._columns: dict[str, ValueColumn] = {
             s.name: ValueColumn(spool_dir, lock=self._sketch_lock, before_spill=partial(self._feed, s.name))
             for s in self.record_specs
@@ -405,6 +408,8 @@ class MetricsAccumulator:
 
     def _feed(self, tag: str) -> None:
         """Pass the values appended to ``tag``'s column since the last feed to its sketch (lock held)."""
+        if not self._live:
+            return
         start = self._fed[tag]
         column = self._columns[tag]
         pending = column.tail[start - column.spilled:]  # a copy, taken in one GIL-atomic step

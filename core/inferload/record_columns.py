@@ -45,8 +45,9 @@ if TYPE_CHECKING:
 
 PROFILING, OK, FAILED, CANCELLED, IN_SESSION, SERVER_USAGE = 1, 2, 4, 8, 16, 32
 """The bits of the ``flags`` column."""
-CHUNK_ROWS = 1 << 20
-"""Rows per chunk :meth:`RecordColumns.chunks` yields (8 MiB per int64 column)."""
+CHUNK_ROWS = 1 << 16
+"""Rows per chunk :meth:`RecordColumns.chunks` yields (512 KiB per int64 column): big enough for numpy
+to cost little per row, small enough that a chunk of every column stays a few MB."""
 BUFFER_ROWS = 1 << 13
 """Entries a column holds in memory before they are written to its file."""
 TIMES = ("start_ns", "end_ns", "start_wall_ns", "end_wall_ns")
@@ -107,7 +108,8 @@ class RecordChunk:
             setattr(self, name, columns._times[name].read(first, rows))
         self.flags: np.ndarray = columns._flags.read(first, rows)
         self.turn_index: np.ndarray = columns._turns.read(first, rows)
-        self._counts = [column.read(first, rows) for column in columns._counts]
+        self._counts: dict[int, np.ndarray] = {}  # read when first asked for
+        self._clipped: dict[int, np.ndarray] = {}
         self.start_ns: np.ndarray
         self.end_ns: np.ndarray
         self.start_wall_ns: np.ndarray
@@ -121,13 +123,22 @@ class RecordChunk:
 
     def present(self, tag_index: int) -> np.ndarray:
         """A boolean mask of the rows for which metric ``tag_index`` has a value (a list, even empty)."""
-        return self._counts[tag_index] >= 0
+        return self._raw_counts(tag_index) >= 0
+
+    def _raw_counts(self, tag_index: int) -> np.ndarray:
+        counts = self._counts.get(tag_index)
+        if counts is None:
+            counts = self._counts[tag_index] = self._columns._counts[tag_index].read(self.first, self.rows)
+        return counts
 
     def counts(self, tag_index: int) -> np.ndarray:
         """How many values metric ``tag_index`` gave per row (0 where it has none)."""
         import numpy as np
 
-        return np.maximum(self._counts[tag_index], 0)
+        counts = self._clipped.get(tag_index)
+        if counts is None:
+            counts = self._clipped[tag_index] = np.maximum(self._raw_counts(tag_index), 0)
+        return counts
 
     def values(self, tag_index: int, mask: np.ndarray | None = None) -> np.ndarray:
         """The float64 values of metric ``tag_index`` of the rows in ``mask`` (every row: None), flat, in

@@ -62,7 +62,7 @@ def segment_report(
 
     starts = [s.start_mono_ns for s in segments]
     ends = [s.end_mono_ns if s.end_mono_ns is not None else end_mono_ns for s in segments]
-    accumulators = [MetricsAccumulator(registry, config, spool_dir=spool) for _ in segments]
+    accumulators = [MetricsAccumulator(registry, config, spool_dir=spool, live=False) for _ in segments]
     batches: list[list[RequestRecord]] = [[] for _ in segments]
     known: list[list[Any]] = [[] for _ in segments]
     sent = [0] * len(segments)

@@ -54,7 +54,7 @@ def steady_state(
         return {"window": None, "metrics": {},
                 "reason": "the load never reached its target before the last send (run too short)"}
     start, end, rule = bounds.start_ns, bounds.end_ns, bounds.rule
-    accumulator = MetricsAccumulator(registry, config, spool_dir=spool_dir)
+    accumulator = MetricsAccumulator(registry, config, spool_dir=spool_dir, live=False)
     inside = 0
     columns = getattr(records, "columns", None)
     if isinstance(columns, RecordColumns) and columns.tags == accumulator.record_tags:

@@ -23,6 +23,7 @@ from inferload.engine.post_run_checks import log_timeouts
 from inferload.export import ExportContext, _scrub_files
 from inferload.load_control import CONCURRENCY, LoadSegment, LoadTarget
 from inferload.metrics_engine import MetricsAccumulator
+from inferload.record_lines import encode_lines, encode_measured_lines
 from inferload.record_store import RecordStore
 from inferload.records import (
     ERROR_HTTP,
@@ -337,3 +338,36 @@ def test_a_secret_across_a_scan_block_boundary_is_scrubbed_from_a_written_file(
     assert API_KEY not in text
     assert text.splitlines()[7] == "y" * 60 + "<redacted>"
     assert text.splitlines()[:7] == lines[:7] and text.splitlines()[8:] == lines[8:]
+
+
+@pytest.mark.parametrize("case", ["NaN and infinite values", "a big integer", "a lone surrogate in an error"])
+def test_lines_from_measured_values_equal_the_record_line_dicts_byte_for_byte(case: str) -> None:
+    rng = random.Random(3)
+    records = [mixed_record(rng, i) for i in range(40, 104)]
+    tag_units = [("time_to_first_token", "ms"), ("inter_chunk_latency", "ms"), ("output_sequence_length",
+                                                                              "tokens")]
+    values: list[tuple[Any, ...] | None] = []
+    for i, record in enumerate(records):
+        if record.error is not None:
+            values.append(None)
+            continue
+        special: Any = {"NaN and infinite values": [float("nan"), float("inf"), -float("inf")][i % 3],
+                        "a big integer": 2**70 + i, "a lone surrogate in an error": 1.5}[case]
+        values.append((special, [1.0, special] if i % 2 else None, len(record.chunk_ns)))
+    if case == "a lone surrogate in an error":
+        records[0].error = RequestError(ERROR_HTTP, "bad byte \ud800 from the server", code=500)
+        values[0] = None
+
+    def metrics_of(record: RequestRecord, measured: Any) -> dict[str, Any]:
+        """What MetricsAccumulator.metrics_of gives (a failed record: no metrics)."""
+        if measured is None:
+            return {}
+        return {tag: {"value": value, "unit": unit}
+                for (tag, unit), value in zip(tag_units, measured, strict=True) if value is not None}
+
+    def scrub(text: str) -> str:
+        return text.replace(API_KEY, "<redacted>")
+
+    expected = encode_lines(records, map(metrics_of, records, values), scrub)
+    assert encode_measured_lines(records, values, tag_units, metrics_of, scrub) == expected
+    assert expected.count(b"\n") == len(records)

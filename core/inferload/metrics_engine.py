@@ -356,6 +356,11 @@ class MetricsAccumulator:
         return good
 
     @property
+    def tag_units(self) -> list[tuple[str, str]]:
+        """``(tag, unit)`` of the run's record metrics, in :attr:`record_tags` order."""
+        return self._tag_units
+
+    @property
     def record_tags(self) -> tuple[str, ...]:
         """The run's record metrics, in the order of every :data:`MeasuredValues` tuple."""
         return tuple(spec.name for spec in self.record_specs)

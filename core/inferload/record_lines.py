@@ -1,10 +1,10 @@
 """The ``profile_export.jsonl`` line of one request (layout: docs/profile.md, "Artifacts").
 
 Public API for exporters: the engine encodes every record's line once, when its batch arrives
-(:func:`encode_lines`, with the metric values the metrics engine has just computed) and keeps the lines
-beside the records (:class:`~inferload.record_store.RecordStore`), so the JSONL exporter copies bytes
-instead of recomputing every metric per record; an exporter given plain records builds the same line with
-:func:`record_line`.
+(:func:`encode_measured_lines`, from the metric values the metrics engine has just computed) and keeps
+the lines beside the records (:class:`~inferload.record_store.RecordStore`), so the JSONL exporter copies
+bytes instead of recomputing every metric per record; an exporter given plain records builds the same line
+with :func:`record_line`.
 
 A line has ``metadata`` (ids, worker, phase, wall-clock start/ack/end in ns, the output length asked for,
 cancellation, the start on the monotonic clock ``request_start_perf_ns`` for lining up with other

@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         log = (run_dir / "logs" / "inferload.log").read_text()
         final = re.search(r"final statistics of (\d+) records computed from disk in ([\d.]+) s", log)
         end = re.search(r"summary sections took ([\d.]+) s, exporters ([\d.]+) s", log)
+        sections = re.search(r"summary section times: (.*)", log)
         lines = profiling = failed = 0
         with (run_dir / "profile_export.jsonl").open("rb") as handle:
             for line in handle:
@@ -133,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     if end:
         print(f"summary sections {float(end.group(1)):.3f} s, exporters (JSONL included) "
               f"{float(end.group(2)):.3f} s")
+    if sections:
+        print(f"  each section: {sections.group(1)}")
     if lines:
         print(f"parent CPU {cpu_sec:.1f} s at its last sample, {cpu_sec / lines * 1e6:.1f} µs per record")
     settle = min(60.0, elapsed / 4)  # past start-up and warm-up

@@ -98,24 +98,34 @@ class _Column:
 
 class RecordChunk:
     """Rows ``[first, first + rows)`` of the columns: ``start_ns``, ``end_ns``, ``start_wall_ns``,
-    ``end_wall_ns`` (int64 arrays), ``flags`` (uint8), ``turn_index`` (int32), and each metric's values on
-    demand (:meth:`values`, :meth:`present`)."""
+    ``end_wall_ns``, ``requested_output_tokens``, ``output_tokens`` (int64 arrays), ``flags`` (uint8),
+    ``turn_index`` (int32), each read from its file when first used, and each metric's values on demand
+    (:meth:`values`, :meth:`present`, :meth:`counts`)."""
 
-    def __init__(self, columns: RecordColumns, first: int, rows: int, value_starts: list[int]) -> None:
+    start_ns: np.ndarray
+    end_ns: np.ndarray
+    start_wall_ns: np.ndarray
+    end_wall_ns: np.ndarray
+    requested_output_tokens: np.ndarray
+    output_tokens: np.ndarray
+    flags: np.ndarray
+    turn_index: np.ndarray
+
+    def __init__(self, columns: RecordColumns, first: int, rows: int, offsets: _ValueOffsets) -> None:
         self._columns, self.first, self.rows = columns, first, rows
-        self._value_starts = value_starts
-        for name in (*TIMES, *LENGTHS):
-            setattr(self, name, columns._times[name].read(first, rows))
-        self.flags: np.ndarray = columns._flags.read(first, rows)
-        self.turn_index: np.ndarray = columns._turns.read(first, rows)
+        self._offsets = offsets
         self._counts: dict[int, np.ndarray] = {}  # read when first asked for
         self._clipped: dict[int, np.ndarray] = {}
-        self.start_ns: np.ndarray
-        self.end_ns: np.ndarray
-        self.start_wall_ns: np.ndarray
-        self.end_wall_ns: np.ndarray
-        self.requested_output_tokens: np.ndarray
-        self.output_tokens: np.ndarray
+        self._flat: dict[int, np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """A row column read when first used (then an attribute like any other)."""
+        column = self._columns._named.get(name)
+        if column is None:
+            raise AttributeError(name)
+        values = column.read(self.first, self.rows)
+        setattr(self, name, values)
+        return values
 
     def has(self, flag: int) -> np.ndarray:
         """A boolean mask of the rows with ``flag`` set."""
@@ -142,15 +152,48 @@ class RecordChunk:
 
     def values(self, tag_index: int, mask: np.ndarray | None = None) -> np.ndarray:
         """The float64 values of metric ``tag_index`` of the rows in ``mask`` (every row: None), flat, in
-        row order (a list metric's values in its order)."""
+        row order (a list metric's values in its order). A metric with no value in the whole run costs
+        nothing; otherwise its counts up to this chunk are summed once per pass over the chunks."""
         import numpy as np
 
+        column = self._columns._values[tag_index]
+        if not column.stored:
+            return np.zeros(0, dtype=np.float64)
         counts = self.counts(tag_index)
-        total = int(counts.sum())
-        flat = self._columns._values[tag_index].read(self._value_starts[tag_index], total)
+        flat = self._flat.get(tag_index)
+        if flat is None:
+            total = int(counts.sum())
+            start = self._offsets.start(tag_index, self.first, self.first + self.rows, total)
+            flat = self._flat[tag_index] = column.read(start, total)
         if mask is None:
             return flat
         return flat[np.repeat(mask, counts)]
+
+
+class _ValueOffsets:
+    """Where each metric's values of a row start in its value file, for one pass over the chunks: the
+    values before a row are the sum of the counts before it, summed only for the metrics a reader asks
+    for, and only over the rows not summed yet."""
+
+    def __init__(self, columns: RecordColumns) -> None:
+        self._columns = columns
+        self._rows = [0] * len(columns.tags)  # rows summed so far, per metric
+        self._values = [0] * len(columns.tags)  # their values
+
+    def start(self, tag_index: int, first: int, end: int, total: int) -> int:
+        """The index of the first value of row ``first``; the rows up to ``end`` hold ``total`` values
+        from there (the asking chunk's own sum)."""
+        import numpy as np
+
+        counts = self._columns._counts[tag_index]
+        while self._rows[tag_index] < first:  # rows of chunks that did not ask: summed here
+            step = min(first - self._rows[tag_index], CHUNK_ROWS)
+            skipped = counts.read(self._rows[tag_index], step)
+            self._values[tag_index] += int(np.maximum(skipped, 0).sum())
+            self._rows[tag_index] += step
+        start = self._values[tag_index]
+        self._rows[tag_index], self._values[tag_index] = end, start + total
+        return start
 
 
 class RecordColumns:
@@ -167,6 +210,7 @@ class RecordColumns:
         self._turns = _Column("i", spool_dir)
         self._counts = [_Column("i", spool_dir) for _ in self.tags]
         self._values = [_Column("d", spool_dir) for _ in self.tags]
+        self._named = {**self._times, "flags": self._flags, "turn_index": self._turns}
         self.rows = 0
         self.session_rows = 0
         """Rows with a ``session_id``: 0 means no reader needs to look for sessions."""
@@ -220,13 +264,10 @@ class RecordColumns:
         """The rows so far in chunks of ``rows`` (default :data:`CHUNK_ROWS`), in arrival order."""
         rows = rows or CHUNK_ROWS
         self.flush()
-        value_starts = [0] * len(self.tags)
+        offsets = _ValueOffsets(self)
         total = self.rows
         for first in range(0, total, rows):
-            chunk = RecordChunk(self, first, min(rows, total - first), list(value_starts))
-            for position in range(len(self.tags)):
-                value_starts[position] += int(chunk.counts(position).sum())
-            yield chunk
+            yield RecordChunk(self, first, min(rows, total - first), offsets)
 
     def close(self) -> None:
         """Delete the files; no rows afterwards."""

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 next_sample += args.sample_sec
             time.sleep(min(0.2, args.sample_sec))
         elapsed = time.monotonic() - started
+        exited_ns = time.time_ns()  # within one poll (0.2 s) of the parent's exit
         stderr = process.stderr.read() if process.stderr else ""
         if process.returncode != 0:
             print(f"inferload exited {process.returncode}: {stderr[-2000:]}")
@@ -108,8 +110,10 @@ def run(args: argparse.Namespace) -> int:
         end = re.search(r"summary sections took ([\d.]+) s, exporters ([\d.]+) s", log)
         sections = re.search(r"summary section times: (.*)", log)
         lines = profiling = failed = 0
+        last = b""
         with (run_dir / "profile_export.jsonl").open("rb") as handle:
             for line in handle:
+                last = line
                 lines += 1
                 profiling += b'"benchmark_phase":"profiling"' in line
                 failed += not line.rstrip().endswith(b'"error":null}')
@@ -136,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
               f"{float(end.group(2)):.3f} s")
     if sections:
         print(f"  each section: {sections.group(1)}")
+    if last:
+        ended = json.loads(last)["metadata"]["request_end_ns"]
+        print(f"end of the run (the last record's response end to the parent's exit): "
+              f"{(exited_ns - ended) / 1e9:.1f} s")
     if lines:
         print(f"parent CPU {cpu_sec:.1f} s at its last sample, {cpu_sec / lines * 1e6:.1f} µs per record")
     settle = min(60.0, elapsed / 4)  # past start-up and warm-up

@@ -31,6 +31,28 @@ The 10 M run (issue 17), 2026-11-30, commit 28b92ac, 2 CPUs shared with seven ot
   hard link since 23c64d0, so what remains there is one streamed pass of the sessions exporter);
 - parent CPU 367 s in all, 36.7 µs per record, the end included.
 
+The same run with the record columns (issue 17 item 1), 2026-11-30, commit 5303d97 (the bench's own
+end-of-run lines came after it, a7cbb01; the end below is from the run's log and its last JSONL line),
+2 CPUs shared with other builds (load average 6.3 at the start, 5-9 during, 4.8 at the end), niced:
+
+- 1,116 s in all: sending ~18 min (~9.3 k requests/s), then the end;
+- every request accounted for: 10,000,000 profiling lines in profile_export.jsonl (12.4 GB), none failed;
+- parent RSS curve (MB): 3 85 83 85 89 88 90 89 94 93 117; peak 125.7 MB over 224 samples (240 before);
+  slope after the first minute +62.7 MB/hour, the end phase included (the curve is flat at 83-94 MB
+  while records arrive);
+- final statistics of the 10,000,000 records from disk: 1.577 s (3.637 s before);
+- summary sections 32.5 s (436 s before): steady_state 32.1 s wall, 18.2 s CPU; output_length 0.13 s;
+  server_metrics 0.31 s (the window from the columns); load_segments 0;
+- exporters 0.111 s (147 s before; the sessions exporter reads no record of a run without sessions);
+- the end, the last response (21:09:56.6 UTC) to the parent's exit (21:10:36.4): 39.8 s, of which the
+  final statistics, sections and exporters 34.2 s;
+- parent CPU 233.9 s in all, 23.4 µs per record, the end included (36.7 before).
+The first run of this branch, at 266e085 (every count column read per chunk), took 1,556 s, peak RSS 173
+MB, final statistics 2.3 s, summary sections 52.9 s, exporters 0.1 s, 25.1 µs per record.
+In this process at 2 M records (``bench_run_end.py``) the sections take ~0.4 s of CPU per million
+records, ~4 s at 10 M; the 18 s of CPU at 10 M in the real run is not explained yet (the column files,
+~3 GB, read back after 12 GB of JSONL went through the page cache is the first suspect).
+
 At 200,000 records, ``bench_run_end.py`` (load 19-22), the code before issue 17's export change against
 this one: exporters 58.9 s -> 8.5 s (the JSONL no longer recomputes a metric), summary sections 21.3 s ->
 22.2 s (the steady-state window still adds every value of the window to new columns), parent CPU while
@@ -42,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -98,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
                 next_sample += args.sample_sec
             time.sleep(min(0.2, args.sample_sec))
         elapsed = time.monotonic() - started
+        exited_ns = time.time_ns()  # within one poll (0.2 s) of the parent's exit
         stderr = process.stderr.read() if process.stderr else ""
         if process.returncode != 0:
             print(f"inferload exited {process.returncode}: {stderr[-2000:]}")
@@ -106,9 +130,12 @@ def run(args: argparse.Namespace) -> int:
         log = (run_dir / "logs" / "inferload.log").read_text()
         final = re.search(r"final statistics of (\d+) records computed from disk in ([\d.]+) s", log)
         end = re.search(r"summary sections took ([\d.]+) s, exporters ([\d.]+) s", log)
+        sections = re.search(r"summary section times: (.*)", log)
         lines = profiling = failed = 0
+        last = b""
         with (run_dir / "profile_export.jsonl").open("rb") as handle:
             for line in handle:
+                last = line
                 lines += 1
                 profiling += b'"benchmark_phase":"profiling"' in line
                 failed += not line.rstrip().endswith(b'"error":null}')
@@ -133,6 +160,12 @@ def run(args: argparse.Namespace) -> int:
     if end:
         print(f"summary sections {float(end.group(1)):.3f} s, exporters (JSONL included) "
               f"{float(end.group(2)):.3f} s")
+    if sections:
+        print(f"  each section: {sections.group(1)}")
+    if last:
+        ended = json.loads(last)["metadata"]["request_end_ns"]
+        print(f"end of the run (the last record's response end to the parent's exit): "
+              f"{(exited_ns - ended) / 1e9:.1f} s")
     if lines:
         print(f"parent CPU {cpu_sec:.1f} s at its last sample, {cpu_sec / lines * 1e6:.1f} µs per record")
     settle = min(60.0, elapsed / 4)  # past start-up and warm-up

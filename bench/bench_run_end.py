@@ -4,22 +4,44 @@ Feeds N streamed 4-chunk records to the engine's own ``RecordAggregator`` (the p
 pipe) in 64-record batches as pickled bytes, as a worker sends them, then runs what ``finish_run`` runs
 after the last record: the final statistics, the summary sections (steady state, output length) and
 every exporter (JSONL, CSV, JSON, sessions …). Prints the parent's CPU per record while records arrive,
-and the seconds each part of the end took, with the size of ``profile_export.jsonl``. Runs against any
-checkout of the engine whose aggregator takes a batch of records (the code before issue 17 too), so one
-script gives the before and after figures.
+and the seconds each part of the end took (wall clock and this process's CPU: on a shared machine the CPU
+figure is the steadier), with the size of ``profile_export.jsonl``; ``--repeat N`` runs it N times and
+prints min / median / max of each figure. Runs against any checkout of the engine whose aggregator takes
+a batch of records (the code before issue 17 too), so one script gives the before and after figures:
 
-    python bench/bench_run_end.py --records 200000
+    python bench/bench_run_end.py --records 200000 --repeat 3
+    PYTHONPATH=/tmp/main/core:/tmp/main/plugins python bench/bench_run_end.py  # a `git archive main` copy
+
+Issue 17 item 1 (2026-11-30, ``--records 200000 --repeat 5``, niced, load average 6-8 on 2 CPUs shared
+with a 10 M run and other builds), main at b1eb797 against the per-record columns (5303d97); min / median
+/ max:
+
+- parent CPU while records arrive: 19.3 / 20.0 / 20.3 -> 16.8 / 16.9 / 17.1 µs per record (the lines
+  encoded from untracked structs, one flattening of the values for both column kinds; the record
+  columns' own cost, ~1.3 µs, included);
+- summary sections, CPU: 1.045 / 1.071 / 1.099 -> 0.085 / 0.090 / 0.097 s (wall 2.98 / 4.06 / 5.46 ->
+  0.16 / 0.29 / 0.47 s): the steady-state window and output length by numpy masks over the columns;
+- exporters, CPU: 0.335 / 0.345 / 0.354 -> 0.033 / 0.037 / 0.056 s (a run without sessions is known from
+  the columns: the sessions exporter no longer reads every record);
+- final statistics, CPU: 0.116 / 0.121 / 0.130 -> 0.112 / 0.118 / 0.120 s (unchanged).
+
+Per part of the parent's ingest at 100 k records (thread CPU, one run, load 5-6): unpickling 1.1 µs,
+the metric plugins and columns 7.5 µs, the JSONL lines 7.1 -> 3.9 µs, the record columns 4.0 -> 1.3 µs
+(first version -> one shared flattening), the stored values' pickle 0.7 µs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import pickle
 import shutil
+import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from inferload.config import ProfileConfig
@@ -52,12 +74,14 @@ def batch(first: int) -> list[RequestRecord]:
     return records
 
 
-def run(count: int) -> None:
+def run(count: int) -> dict[str, float]:
+    """One run at ``count`` records: its figures (µs per record while records arrive; s for the rest)."""
     registry = load_plugins()
     workdir = Path(tempfile.mkdtemp(prefix="inferload-run-end-"))
     try:
         config = ProfileConfig.load({"url": "http://127.0.0.1:9", "model": "bench", "streaming": True,
-                                     "concurrency": 64, "request_count": count, "ui": "none"})
+                                     "concurrency": 64, "request_count": count, "ui": "none"},
+                                    registry=registry)
         state = RunState(run_info=RunInfo(benchmark_id="bench", random_seed=1, cli_command=""), config=config,
                          artifact_dir=workdir, version="bench", lifecycle=Lifecycle.RUNNING)
         accumulator = MetricsAccumulator(registry, config, spool_dir=workdir)
@@ -75,30 +99,34 @@ def run(count: int) -> None:
             aggregator.on_records("worker_0", progress, payload, first + BATCH)
         ingest = (time.process_time() - cpu) / count * 1e6
         state.lifecycle = Lifecycle.COMPLETING
-        started = time.perf_counter()
-        metrics = accumulator.final()
-        final = time.perf_counter() - started
+        figures: dict[str, float] = {"ingest CPU µs/record": ingest}
+        with _timed(figures, "final statistics"):
+            metrics = accumulator.final()
         summary = build_summary(state, accumulator, metrics, config=config)
-        started = time.perf_counter()
         endpoint = registry.all("endpoint")["chat"]
-        add_summary_sections(registry, SectionContext(state=state, config=config, registry=registry,
-                                                      endpoint=endpoint, records=aggregator.records,
-                                                      inputs=[]), summary)
-        sections = time.perf_counter() - started
-        started = time.perf_counter()
+        with _timed(figures, "summary sections"):
+            add_summary_sections(registry, SectionContext(state=state, config=config, registry=registry,
+                                                          endpoint=endpoint, records=aggregator.records,
+                                                          inputs=[]), summary)
         context = ExportContext(state=state, config=config, records=aggregator.records, metrics=metrics,
                                 summary=summary, inputs=[], artifact_dir=workdir, accumulator=accumulator,
                                 console=io.StringIO())
-        run_exporters(registry, context)
-        exporters = time.perf_counter() - started
-        size = (workdir / "profile_export.jsonl").stat().st_size / 2**20
+        with _timed(figures, "exporters"):
+            run_exporters(registry, context)
+        figures["profile_export.jsonl MB"] = (workdir / "profile_export.jsonl").stat().st_size / 2**20
         aggregator.records.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"{count:,} records; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"parent ingest CPU {ingest:.2f} µs per record")
-    print(f"final statistics {final:.3f} s, summary sections {sections:.3f} s, exporters {exporters:.3f} s, "
-          f"profile_export.jsonl {size:.0f} MB")
+    return figures
+
+
+@contextlib.contextmanager
+def _timed(figures: dict[str, float], name: str) -> Iterator[None]:
+    """Record the block's wall-clock and CPU seconds as ``name`` (wall s) and ``name`` CPU s."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    figures[f"{name} s"] = time.perf_counter() - wall
+    figures[f"{name} CPU s"] = time.process_time() - cpu
 
 
 def _takes_bytes() -> bool:
@@ -111,8 +139,17 @@ def _takes_bytes() -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_run_end.py", description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs; min / median / max of each figure")
     args = parser.parse_args(argv)
-    run(args.records)
+    runs = []
+    for _ in range(args.repeat):
+        runs.append(run(args.records))
+        print(f"{args.records:,} records; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: "
+              + ", ".join(f"{name} {value:.3f}" for name, value in runs[-1].items()), flush=True)
+    if args.repeat > 1:
+        for name in runs[0]:
+            values = sorted(figures[name] for figures in runs)
+            print(f"{name}: min {values[0]:.3f} median {statistics.median(values):.3f} max {values[-1]:.3f}")
     return 0
 
 

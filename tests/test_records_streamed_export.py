@@ -4,6 +4,7 @@ record for record, what recomputing every metric from the records gives (the pat
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import shutil
@@ -14,13 +15,15 @@ from typing import Any
 
 import pytest
 
-from inferload import hookimpl
+from inferload import hookimpl, record_columns
 from inferload.config import ProfileConfig
 from inferload.engine.aggregator import RecordAggregator
 from inferload.engine.messages import encode_batch
+from inferload.engine.post_run_checks import log_timeouts
 from inferload.export import ExportContext, _scrub_files
 from inferload.load_control import CONCURRENCY, LoadSegment, LoadTarget
 from inferload.metrics_engine import MetricsAccumulator
+from inferload.record_lines import encode_lines, encode_measured_lines
 from inferload.record_store import RecordStore
 from inferload.records import (
     ERROR_HTTP,
@@ -39,6 +42,7 @@ from inferload.types import MetricSpec
 from inferload_plugins.exporters.jsonl_records import export_jsonl
 from inferload_plugins.exporters.sessions import session_report
 from inferload_plugins.summaries.load_segments import segment_report
+from inferload_plugins.summaries.output_length import check_output_length
 from inferload_plugins.summaries.steady_state import steady_state
 
 MS = 1_000_000
@@ -101,16 +105,19 @@ def registry() -> PluginRegistry:
     return registry
 
 
-def config() -> ProfileConfig:
+def config(**extra: Any) -> ProfileConfig:
     return ProfileConfig.load({"model": "m", "url": "http://127.0.0.1:9", "api_key": API_KEY,
-                               "streaming": True, "concurrency": 8}, registry=load_plugins(LoadRules()))
+                               "streaming": True, "concurrency": 8, **extra},
+                              registry=load_plugins(LoadRules()))
 
 
-def run_through_aggregator(registry: PluginRegistry, tmp_path: Path) -> tuple[RecordAggregator, list[bytes]]:
+def run_through_aggregator(
+    registry: PluginRegistry, tmp_path: Path, run_config: ProfileConfig | None = None
+) -> tuple[RecordAggregator, list[bytes]]:
     """Feed the records to a real aggregator as workers send them (pickled slices of 64); return it and
     the batches as sent, to rebuild the records as they left the workers."""
-    state = RunState(run_info=RunInfo(benchmark_id="b", random_seed=1, cli_command=""), config=config(),
-                     artifact_dir=tmp_path)
+    state = RunState(run_info=RunInfo(benchmark_id="b", random_seed=1, cli_command=""),
+                     config=run_config or config(), artifact_dir=tmp_path)
     accumulator = MetricsAccumulator(registry, state.config, spool_dir=tmp_path)
     aggregator = RecordAggregator(state, registry, accumulator)
     progress = PhaseProgress(phase=PROFILING, phase_index=0)
@@ -191,21 +198,34 @@ def test_a_metric_error_is_stored_as_the_run_counted_it(registry: PluginRegistry
     assert [r.request_id for r in aggregator.records] == list(range(RECORDS))
 
 
-def test_steady_state_sessions_and_segments_from_stored_values_equal_recomputed_ones(
-    registry: PluginRegistry, tmp_path: Path
+@pytest.mark.parametrize("chunk_rows", [97, 1 << 20], ids=["chunks of 97 rows", "one chunk"])
+@pytest.mark.parametrize("goodput", [None, "time_to_first_token:25 inter_chunk_latency:12"],
+                         ids=["no SLO", "SLOs on TTFT and the list-valued ICL"])
+def test_steady_state_sessions_and_segments_from_the_columns_equal_the_records_in_memory(
+    registry: PluginRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int,
+    goodput: str | None,
 ) -> None:
-    aggregator, _ = run_through_aggregator(registry, tmp_path)
+    monkeypatch.setattr(record_columns, "CHUNK_ROWS", chunk_rows)  # chunk boundaries inside the run
+    monkeypatch.setattr(record_columns, "BUFFER_ROWS", 200)  # and buffers written mid-run
+    run_config = config(**({"goodput": goodput} if goodput else {}))
+    aggregator, _ = run_through_aggregator(registry, tmp_path, run_config)
     store = aggregator.records
-    stored = list(store)
-    run_config = config()
-    bounds = steady_window(stored, run_config)
-    assert bounds is not None
-    from_store_window = steady_state(store, run_config, registry, bounds)
-    assert from_store_window == steady_state(stored, run_config, registry, bounds)
+    assert store.columns is not None and len(store.columns) == RECORDS
+    stored = list(store)  # the records in memory: every statistic below computed from them instead
+    bounds = steady_window(store, run_config)
+    assert bounds is not None and bounds == steady_window(stored, run_config)
+    from_columns = steady_state(store, run_config, registry, bounds)
+    assert from_columns == steady_state(stored, run_config, registry, bounds)
+    assert from_columns["window"]["request_count"] > RECORDS // 2
+    assert "inter_chunk_latency" in from_columns["metrics"]
+    if goodput:
+        window = from_columns["metrics"]
+        assert 0 < window["goodput"]["avg"] < window["request_throughput"]["avg"]
     from_store = session_report(store, aggregator.accumulator)
     recomputed = session_report(stored, MetricsAccumulator(registry, run_config))
     assert from_store == recomputed
     assert from_store is not None and from_store["sessions"]["session_count"] > 100
+    assert [turn["turn_index"] for turn in from_store["turns"]] == [0, 1, 2, 3, 4]
     starts = [10_000 * MS, 10_000 * MS + 2_000 * MS, 10_000 * MS + 4_500 * MS]
     ends: list[int | None] = [*starts[1:], None]
     segments = [LoadSegment(index=i, start_mono_ns=start, target=LoadTarget(CONCURRENCY, 8),
@@ -217,6 +237,77 @@ def test_steady_state_sessions_and_segments_from_stored_values_equal_recomputed_
     assert [segment["requests_sent"] for segment in from_store] == [
         sum(1 for r in stored if r.phase == PROFILING and start <= r.start_ns < (end or closing))
         for start, end in zip(starts, ends, strict=True)]
+    assert all(segment["metrics"] and segment["error_count"] for segment in from_store)
+
+
+def test_output_length_and_timeouts_from_the_columns_equal_the_pass_over_the_records(
+    registry: PluginRegistry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    aggregator, _ = run_through_aggregator(registry, tmp_path)
+    store = aggregator.records
+    stored = list(store)
+    for generic in (None, "gpt2"):
+        from_columns = check_output_length(store, length_field="max_tokens", ignore_eos=False,
+                                           generic_tokenizer=generic)
+        assert from_columns == check_output_length(stored, length_field="max_tokens", ignore_eos=False,
+                                                   generic_tokenizer=generic)
+    assert from_columns is not None and from_columns["requests"] > RECORDS // 2
+    logged = []
+    for records in (store, stored):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="inferload.profile"):
+            log_timeouts(records)
+        logged.append([r.getMessage() for r in caplog.records])
+    timeouts = sum(1 for r in stored if r.error is not None and r.error.type == ERROR_TIMEOUT)
+    assert logged[0] == logged[1] == [f"{timeouts} request(s) timed out: no complete response within 1 s"]
+
+
+def test_a_run_without_sessions_writes_no_session_report_from_its_columns(
+    registry: PluginRegistry, tmp_path: Path
+) -> None:
+    aggregator, _ = run_through_aggregator(registry, tmp_path)
+    store = aggregator.records
+    single = RecordStore(spool_dir=tmp_path)
+    single.value_tags = store.value_tags
+    for batch, values in store.measured():
+        for record in batch:
+            record.session_id = record.turn_index = None
+        single.append(batch, values=values)
+    assert single.columns is not None and single.columns.session_rows == 0
+    assert session_report(single, aggregator.accumulator) is None
+    assert session_report(list(single), aggregator.accumulator) is None
+
+
+@pytest.mark.parametrize("reached", ["late in the run", "never"])
+def test_the_window_from_the_columns_equals_the_pass_over_the_records_when_the_target_comes(
+    registry: PluginRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reached: str
+) -> None:
+    """Requests one at a time for most of the run, then 8 in flight (or never more than 7): the columns'
+    search past its first horizon finds the same start as the sort of every record, or none."""
+    monkeypatch.setattr(record_columns, "CHUNK_ROWS", 50)
+    rng = random.Random(5)
+    records = []
+    for i in range(600):
+        record = mixed_record(rng, i)
+        overlap = 8 if reached == "late in the run" else 7
+        start = 10_000 * MS + (i * 10 * MS if i < 500 else 5_000 * MS + (i - 500) // overlap * 10 * MS)
+        record.start_ns, record.end_ns = start, start + 9 * MS
+        record.start_wall_ns = 1_790_000_000_000_000_000 + start
+        records.append(record)
+    run_config = config()
+    store = RecordStore(spool_dir=tmp_path)
+    accumulator = MetricsAccumulator(registry, run_config)
+    store.value_tags = accumulator.record_tags
+    for first in range(0, len(records), 64):
+        batch = records[first:first + 64]
+        store.append(batch, values=accumulator.add(batch))
+    assert store.columns is not None
+    from_columns = steady_window(store, run_config)
+    assert from_columns == steady_window(records, run_config)
+    if reached == "never":
+        assert from_columns is None
+    else:
+        assert from_columns is not None and from_columns.start_ns > records[499].start_wall_ns
 
 
 def test_record_store_without_lines_for_one_batch_says_so(tmp_path: Path) -> None:
@@ -247,3 +338,36 @@ def test_a_secret_across_a_scan_block_boundary_is_scrubbed_from_a_written_file(
     assert API_KEY not in text
     assert text.splitlines()[7] == "y" * 60 + "<redacted>"
     assert text.splitlines()[:7] == lines[:7] and text.splitlines()[8:] == lines[8:]
+
+
+@pytest.mark.parametrize("case", ["NaN and infinite values", "a big integer", "a lone surrogate in an error"])
+def test_lines_from_measured_values_equal_the_record_line_dicts_byte_for_byte(case: str) -> None:
+    rng = random.Random(3)
+    records = [mixed_record(rng, i) for i in range(40, 104)]
+    tag_units = [("time_to_first_token", "ms"), ("inter_chunk_latency", "ms"), ("output_sequence_length",
+                                                                              "tokens")]
+    values: list[tuple[Any, ...] | None] = []
+    for i, record in enumerate(records):
+        if record.error is not None:
+            values.append(None)
+            continue
+        special: Any = {"NaN and infinite values": [float("nan"), float("inf"), -float("inf")][i % 3],
+                        "a big integer": 2**70 + i, "a lone surrogate in an error": 1.5}[case]
+        values.append((special, [1.0, special] if i % 2 else None, len(record.chunk_ns)))
+    if case == "a lone surrogate in an error":
+        records[0].error = RequestError(ERROR_HTTP, "bad byte \ud800 from the server", code=500)
+        values[0] = None
+
+    def metrics_of(record: RequestRecord, measured: Any) -> dict[str, Any]:
+        """What MetricsAccumulator.metrics_of gives (a failed record: no metrics)."""
+        if measured is None:
+            return {}
+        return {tag: {"value": value, "unit": unit}
+                for (tag, unit), value in zip(tag_units, measured, strict=True) if value is not None}
+
+    def scrub(text: str) -> str:
+        return text.replace(API_KEY, "<redacted>")
+
+    expected = encode_lines(records, map(metrics_of, records, values), scrub)
+    assert encode_measured_lines(records, values, tag_units, metrics_of, scrub) == expected
+    assert expected.count(b"\n") == len(records)

@@ -252,9 +252,14 @@ def add_summary_sections(registry: PluginRegistry, context: SectionContext, summ
     """Store each summary section's block as ``summary[name]`` (name order); a block's ``"warning"`` is
     logged and appended to ``summary["measurement_warnings"]``; the lines a section put in
     ``context.client_warnings`` go, redacted, to ``summary["client_health"]["warnings"]``. A section that
-    raises is reported (``registry.hooks.report``) and left out; the other sections and the run go on."""
+    raises is reported (``registry.hooks.report``) and left out; the other sections and the run go on.
+    Each section's wall-clock and CPU seconds go to the run's log (one line)."""
+    import time
+
     secrets = secret_values(context.config)
+    took: list[str] = []
     for name, spec in sorted(registry.all("summary_section").items()):
+        wall, cpu = time.perf_counter(), time.process_time()
         try:
             block = spec.compute(context)
         except Exception as exc:  # noqa: BLE001 - one section's failure must not cost the summary
@@ -266,6 +271,7 @@ def add_summary_sections(registry: PluginRegistry, context: SectionContext, summ
         finally:
             summary["client_health"]["warnings"] += [redact_text(w, secrets) for w in context.client_warnings]
             context.client_warnings.clear()
+            took.append(f"{name} {time.perf_counter() - wall:.3f} s (CPU {time.process_time() - cpu:.3f} s)")
         if block is None:
             continue
         summary[name] = json_safe(block)
@@ -273,6 +279,9 @@ def add_summary_sections(registry: PluginRegistry, context: SectionContext, summ
         if isinstance(warning, str) and warning:
             log.warning("%s", warning)
             summary["measurement_warnings"].append(warning)
+    log.info("summary section times: %s", ", ".join(took))
+
+
 def clock_offsets(state: RunState) -> dict[str, dict[str, Any]]:
     """Per worker placed on a node by its executor: ``node``, ``offset_ns`` (its wall clock minus the
     driver's, as applied to its records' timeline), ``uncertainty_ns`` (± bound), ``measured_offset_ns``

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
+from inferload.record_columns import MeasuredBatch, flatten_values
 from inferload.record_store import MeasuredValues
 from inferload.records import ERROR_METRIC, ERROR_REQUEST_CANCELLED, WARMUP, RequestError, RequestRecord
 from inferload.stats import ns_to, per_second
@@ -53,6 +54,9 @@ from inferload.types import MetricSpec
 from inferload.value_column import ValueColumn
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from inferload.record_columns import RecordChunk
     from inferload.registry import PluginRegistry
 
 log = logging.getLogger(__name__)
@@ -176,7 +180,8 @@ class MetricsAccumulator:
     producing endpoint) and may carry ``goodput``; ``goodput`` overrides it (string or mapping, see
     :func:`parse_goodput`). ``capabilities`` overrides what would be read from the config. ``spool_dir``
     is where the columns' files are created (anonymous temporary files; None: the system's temporary
-    directory).
+    directory). ``live=False``: for final statistics only (a summary section's subset of the records), no
+    streaming sketch is fed, so :meth:`snapshot` has no percentiles.
     """
 
     def __init__(
@@ -187,6 +192,7 @@ class MetricsAccumulator:
         *,
         capabilities: Iterable[str] | None = None,
         spool_dir: Path | str | None = None,
+        live: bool = True,
     ) -> None:
         self._registry = registry
         self._config = config
@@ -199,6 +205,7 @@ class MetricsAccumulator:
         self.aggregate_specs = [s for s in specs if s.kind == "aggregate" and self._applies(s)]
         self.derived_specs = [s for s in specs if s.kind == "derived" and self._applies(s)]
         self._sketch_lock = threading.Lock()
+        self._live = live
         self._columns: dict[str, ValueColumn] = {
             s.name: ValueColumn(spool_dir, lock=self._sketch_lock, before_spill=partial(self._feed, s.name))
             for s in self.record_specs
@@ -289,14 +296,69 @@ class MetricsAccumulator:
                 self.usage_distrusted += 1
         if lags:
             self._schedule_lag_ms.extend(lags)
+        out = MeasuredBatch(out)
+        out.columns = flatten_values(out, len(computers))
         if rows:
-            self._take(rows, computers)
+            self._take(rows, out.columns, computers)
         fed = self._fed
         for tag, _, column in computers:
             if len(column) - fed[tag] >= SKETCH_FEED_VALUES:
                 with self._sketch_lock:
                     self._feed(tag)
         return out
+
+    def add_rows(self, chunk: RecordChunk, mask: np.ndarray) -> int:
+        """Take in the records of ``chunk`` (:class:`~inferload.record_columns.RecordChunk`, columns
+        aligned with :attr:`record_tags`) that ``mask`` selects, as :meth:`add` would take them in,
+        at numpy speed: warmup rows ignored, failed rows counted as errors, cancelled ones as
+        cancelled, the metric values and the goodput of the successful ones. Only what :meth:`final` reads
+        is kept (no error grouping, client lag or read delays). Returns the profiling rows selected."""
+        import numpy as np
+
+        from inferload.record_columns import CANCELLED, FAILED, OK, PROFILING
+
+        mask = mask & chunk.has(PROFILING)
+        selected = int(np.count_nonzero(mask))
+        if not selected:
+            return 0
+        ok = mask & chunk.has(OK)
+        self.error_count += int(np.count_nonzero(mask & chunk.has(FAILED)))
+        self.cancelled_count += int(np.count_nonzero(mask & chunk.has(CANCELLED)))
+        self.request_count += int(np.count_nonzero(ok))
+        starts, ends = chunk.start_ns[mask], chunk.end_ns[mask]
+        self._track_span(int(starts.min()), int(ends.max()))
+        for position, (tag, _, column) in enumerate(self._computers):
+            values = chunk.values(position, ok)
+            if values.size:
+                column.extend_array(values)
+                if len(column) - self._fed[tag] >= SKETCH_FEED_VALUES:
+                    with self._sketch_lock:
+                        self._feed(tag)
+        if self._slo_checks:
+            self.good_count += int(np.count_nonzero(self._good_rows(chunk, ok)))
+        return selected
+
+    def _good_rows(self, chunk: RecordChunk, ok: np.ndarray) -> np.ndarray:
+        """The rows of ``ok`` that meet every SLO (:meth:`_is_good`, per row, with numpy)."""
+        import numpy as np
+
+        good = ok.copy()
+        tags = self.record_tags
+        for tag, threshold, higher_is_better in self._slo_checks:
+            position = tags.index(tag)
+            good &= chunk.present(position)
+            values = chunk.values(position)
+            missed = values < threshold if higher_is_better else values > threshold
+            # per row: how many of its values miss, from the running count at each row's first value
+            ends = np.concatenate(([0], np.cumsum(missed, dtype=np.int64)))
+            bounds = np.concatenate(([0], np.cumsum(chunk.counts(position), dtype=np.int64)))
+            good &= ends[bounds[1:]] == ends[bounds[:-1]]
+        return good
+
+    @property
+    def tag_units(self) -> list[tuple[str, str]]:
+        """``(tag, unit)`` of the run's record metrics, in :attr:`record_tags` order."""
+        return self._tag_units
 
     @property
     def record_tags(self) -> tuple[str, ...]:
@@ -321,21 +383,18 @@ class MetricsAccumulator:
                 return None
         return tuple(values)
 
-    def _take(self, rows: list[tuple[Any, ...]], computers: list[tuple[str, Any, ValueColumn]]) -> None:
-        """Append a batch of successful records' values to their columns, one ``extend`` per column (the
-        statistics do not depend on the order of the values), and count the records against the SLOs."""
-        for position, (_, _, column) in enumerate(computers):
-            flat: list[Any] = []
-            for row in rows:
-                value = row[position]
-                if value is None:
-                    continue
-                if isinstance(value, list):
-                    flat.extend(value)
-                else:
-                    flat.append(value)
-            if flat:
-                column.extend(flat)
+    def _take(
+        self,
+        rows: list[tuple[Any, ...]],
+        flat: list[tuple[Any, Any]],
+        computers: list[tuple[str, Any, ValueColumn]],
+    ) -> None:
+        """Append a batch's values to their columns, one ``extend`` per column from the batch's values per
+        metric (``flat``, :func:`~inferload.record_columns.flatten_values`; the statistics do not depend
+        on the order of the values), and count the successful records (``rows``) against the SLOs."""
+        for (_, numbers), (_, _, column) in zip(flat, computers, strict=True):
+            if numbers:
+                column.extend(numbers)
         if self._slo_checks:
             tags = [tag for tag, _, _ in computers]
             for row in rows:
@@ -354,12 +413,20 @@ class MetricsAccumulator:
 
     def _feed(self, tag: str) -> None:
         """Pass the values appended to ``tag``'s column since the last feed to its sketch (lock held)."""
+        if not self._live:
+            return
         start = self._fed[tag]
         column = self._columns[tag]
         pending = column.tail[start - column.spilled:]  # a copy, taken in one GIL-atomic step
         if pending:
             self._sketches[tag].add(pending)
             self._fed[tag] = start + len(pending)
+
+    def _track_span(self, first_start_ns: int, last_end_ns: int) -> None:
+        if self._first_start_ns is None or first_start_ns < self._first_start_ns:
+            self._first_start_ns = first_start_ns
+        if self._last_end_ns is None or last_end_ns > self._last_end_ns:
+            self._last_end_ns = last_end_ns
 
     def _track_times(self, record: RequestRecord) -> None:
         if self._first_start_ns is None or record.start_ns < self._first_start_ns:

@@ -13,7 +13,10 @@ reader computes it again at the end of the run:
 - the per-record metric values (:meth:`RecordStore.measured`): one tuple per record, aligned with the
   run's record metrics (``MetricsAccumulator.record_specs``), None for a record with none (an error);
 - the records' ``profile_export.jsonl`` lines (:meth:`RecordStore.copy_lines`), so the JSONL export is a
-  copy of bytes, O(N) with a small constant, instead of a recomputation of every metric per record.
+  copy of bytes, O(N) with a small constant, instead of a recomputation of every metric per record;
+- the same values and the records' times, phase, outcome and turn as fixed-width columns
+  (:attr:`RecordStore.columns`, :mod:`inferload.record_columns`), so a reader that selects a subset of the
+  records (steady-state window, load segments, turns) computes its statistics with numpy over a mask.
 
 Pickle because the records are ours and never leave the process: a batch round-trips exactly (every field,
 errors included) at ~1 µs per record each way, where JSON would cost several times that and lose types.
@@ -30,6 +33,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from inferload.record_columns import RecordColumns
 from inferload.records import RequestRecord
 
 MeasuredValues = tuple[Any, ...] | None
@@ -118,6 +122,8 @@ class RecordStore:
         self._lines = _Spool(spool_dir, "inferload-lines-", linkable=True)
         self._measured_batches = 0  # batches stored with their values, a prefix of all batches
         self._lined_batches = 0  # batches stored with their lines, likewise
+        self._columned_batches = 0  # batches stored in the columns, likewise
+        self._columns: RecordColumns | None = None
         self._count = 0
         self._lock = threading.Lock()
         self.value_tags: tuple[str, ...] | None = None
@@ -162,12 +168,27 @@ class RecordStore:
             if lines is not None and self._lined_batches == batches:
                 self._lines.append(lines)
                 self._lined_batches += 1
+            if values is not None and self.value_tags is not None and self._columned_batches == batches:
+                if self._columns is None:
+                    self._columns = RecordColumns(self.value_tags, self.spool_dir)
+                self._columns.append(records, values)
+                self._columned_batches += 1
             self._count += len(records)
 
     @property
     def has_values(self) -> bool:
         """Whether every batch was stored with its records' metric values (:meth:`measured`)."""
         return bool(self._records.ends) and self._measured_batches == len(self._records.ends)
+
+    @property
+    def columns(self) -> RecordColumns | None:
+        """Every record as fixed-width columns (:mod:`inferload.record_columns`) with its metric values
+        aligned with :attr:`value_tags`, or None unless every batch was stored with its values (and
+        ``value_tags`` was set before the first). Read it after the last append, from the writer's thread
+        or once the run is over."""
+        if not self._records.ends or self._columned_batches != len(self._records.ends):
+            return None
+        return self._columns
 
     @property
     def has_lines(self) -> bool:
@@ -228,7 +249,10 @@ class RecordStore:
         with self._lock:
             for spool in (self._records, self._values, self._lines):
                 spool.close()
-            self._measured_batches = self._lined_batches = 0
+            if self._columns is not None:
+                self._columns.close()
+            self._columns = None
+            self._measured_batches = self._lined_batches = self._columned_batches = 0
             self._count = 0
 
 

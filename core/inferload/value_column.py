@@ -102,6 +102,19 @@ class ValueColumn:
             if len(self.tail) >= self.spill_values:
                 self.spill()
 
+    def extend_array(self, values: np.ndarray) -> None:
+        """Append a float64 numpy array: what :meth:`extend` does, at numpy speed (no Python float per
+        value)."""
+        import numpy as np
+
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        while values.size:
+            room = self.spill_values - len(self.tail)
+            self.tail.frombytes(values[:room].tobytes())
+            values = values[room:]
+            if len(self.tail) >= self.spill_values:
+                self.spill()
+
     def spill(self) -> None:
         """Write the tail to disk as one sorted run and empty it."""
         import numpy as np

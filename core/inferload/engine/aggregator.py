@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferload.engine.messages import decode_batch
 from inferload.export import secret_values
-from inferload.record_lines import encode_lines
+from inferload.record_lines import encode_measured_lines
 from inferload.record_store import MeasuredValues, RecordStore
 from inferload.records import ERROR_CANCELLED, ERROR_REQUEST_CANCELLED, RequestRecord
 from inferload.redact import redact_text
@@ -148,8 +148,9 @@ class RecordAggregator:
     def _lines(self, records: list[RequestRecord], values: list[MeasuredValues]) -> bytes:
         """The batch's profile_export.jsonl lines, from the values just computed (a warmup record's
         are computed here: the accumulator leaves warmup out of the run's figures)."""
-        metrics = map(self.accumulator.metrics_of, records, values)
-        return encode_lines(records, metrics, self._scrub)
+        accumulator = self.accumulator
+        return encode_measured_lines(records, values, accumulator.tag_units, accumulator.metrics_of,
+                                     self._scrub)
 
     def _scrub(self, text: str) -> str:
         return redact_text(text, self._secrets)

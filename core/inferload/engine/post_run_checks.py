@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
+from inferload.record_columns import RecordColumns
 from inferload.records import ERROR_TIMEOUT
 from inferload.redact import redact_url
 
@@ -47,8 +48,14 @@ def all_failed_message(accumulator: Any, config: ProfileConfig, scrub: Callable[
 
 
 def log_timeouts(records: Iterable[RequestRecord]) -> None:
-    """Say how many requests timed out, quoting the first one's message (one pass, nothing kept)."""
-    count, first = 0, None
+    """Say how many requests timed out, quoting the first one's message: from the record columns' error
+    counts when ``records`` is a store that has them, else one pass, nothing kept."""
+    columns = getattr(records, "columns", None)
+    if isinstance(columns, RecordColumns):
+        count, first = columns.error_counts[ERROR_TIMEOUT], columns.first_errors.get(ERROR_TIMEOUT)
+        records = ()
+    else:
+        count, first = 0, None
     for record in records:
         if record.error is not None and record.error.type == ERROR_TIMEOUT:
             count += 1

@@ -11,6 +11,10 @@ Written only when the run had sessions (records with a ``session_id``); profilin
   ``per_session``, one row per session started, in start order.
 
 Definitions in docs/metrics.md, "Sessions".
+
+From the run's record store: a run without sessions is known from its columns (no record is read); the
+per-turn statistics come from the columns' stored values with numpy (a mask per turn index), and only
+the rows of session requests are read back for the per-session rows.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from typing import Any
 
 from inferload import hookimpl
 from inferload.export import json_safe
+from inferload.record_columns import IN_SESSION, OK, RecordColumns
+from inferload.record_columns import PROFILING as PROFILING_FLAG
 from inferload.record_store import batches_with_values
 from inferload.records import PROFILING, RequestRecord
 from inferload.stats import compute_stats, ns_to
@@ -56,6 +62,68 @@ def session_report(records: Iterable[RequestRecord], accumulator: Any) -> dict[s
     """The file's content from the run's records (None without sessions); ``accumulator`` (the run's
     ``MetricsAccumulator``) gives a request's ``{tag: {"value", "unit"}}``, from the values stored beside
     the records when ``records`` is the run's record store (no metric computed again)."""
+    columns = getattr(records, "columns", None)
+    if isinstance(columns, RecordColumns) and columns.tags == accumulator.record_tags:
+        if not columns.session_rows:
+            return None
+        turns, per_turn = _turns_from_columns(columns, accumulator)
+        sessions: dict[str, _Session] = {}
+        for batch in records.batches():  # type: ignore[attr-defined]
+            for record in batch:
+                if record.session_id is not None and record.phase == PROFILING:
+                    _add_session(sessions, record)
+        return _report(turns, per_turn, sessions)
+    return _report_from_records(records, accumulator)
+
+
+def _add_session(sessions: dict[str, _Session], record: RequestRecord) -> None:
+    session = sessions.get(record.session_id)  # type: ignore[arg-type]
+    if session is None:
+        sessions[record.session_id] = _Session(record)  # type: ignore[index]
+    else:
+        session.add(record)
+
+
+def _turns_from_columns(
+    columns: RecordColumns, accumulator: Any
+) -> tuple[dict[int, list[int]], dict[int, dict[str, dict[str, Any]]]]:
+    """Per turn index: [sent, ok] and ``{tag: {"unit", stats...}}`` of its successful requests, from the
+    columns (each (turn, metric)'s values gathered in a disk-backed column; its stats exact)."""
+    import numpy as np
+
+    from inferload.value_column import ValueColumn
+
+    turns: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    gathered: dict[int, dict[str, ValueColumn]] = defaultdict(dict)
+    units = {tag: accumulator.specs[tag].unit for tag in columns.tags}
+    for chunk in columns.chunks():
+        mask = chunk.has(PROFILING_FLAG) & chunk.has(IN_SESSION)
+        if not mask.any():
+            continue
+        index = np.maximum(chunk.turn_index, 0)
+        ok = mask & chunk.has(OK)
+        for turn in np.unique(index[mask]).tolist():
+            in_turn = index == turn
+            turns[turn][0] += int(np.count_nonzero(mask & in_turn))
+            chosen = ok & in_turn
+            turns[turn][1] += int(np.count_nonzero(chosen))
+            for position, tag in enumerate(columns.tags):
+                if not (chosen & chunk.present(position)).any():
+                    continue
+                column = gathered[turn].get(tag)
+                if column is None:
+                    column = gathered[turn][tag] = ValueColumn(columns.spool_dir)
+                column.extend_array(chunk.values(position, chosen))
+    per_turn = {}
+    for turn, by_tag in gathered.items():
+        per_turn[turn] = {tag: {"unit": units[tag], **by_tag[tag].stats()} for tag in sorted(by_tag)}
+        for column in by_tag.values():
+            column.close()
+    return turns, per_turn
+
+
+def _report_from_records(records: Iterable[RequestRecord], accumulator: Any) -> dict[str, Any] | None:
+    """:func:`session_report` from records read back one by one (a plain iterable of records)."""
     turns: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # turn index -> [sent, ok]
     sessions: dict[str, _Session] = {}
     values: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -67,24 +135,27 @@ def session_report(records: Iterable[RequestRecord], accumulator: Any) -> dict[s
             index = record.turn_index or 0
             turns[index][0] += 1
             turns[index][1] += record.ok
-            session = sessions.get(record.session_id)
-            if session is None:
-                sessions[record.session_id] = _Session(record)
-            else:
-                session.add(record)
+            _add_session(sessions, record)
             for tag, block in accumulator.metrics_of(record, known).items():
                 value = block["value"]
                 values[index][tag].extend(value if isinstance(value, list) else [value])
                 units[tag] = block["unit"]
+    stats = {index: {tag: {"unit": units[tag], **compute_stats(vals)} for tag, vals in sorted(by_tag.items())}
+             for index, by_tag in values.items()}
+    return _report(turns, stats, sessions)
+
+
+def _report(
+    turns: dict[int, list[int]], stats: dict[int, dict[str, Any]], sessions: dict[str, _Session]
+) -> dict[str, Any] | None:
+    """The file's content from the per-turn counts and metric blocks and the sessions' rows."""
     if not sessions:
         return None
     per_turn = [{
         "turn_index": index,
         "request_count": turns[index][1],
         "error_count": turns[index][0] - turns[index][1],
-        "metrics": {
-            tag: {"unit": units[tag], **compute_stats(vals)} for tag, vals in sorted(values[index].items())
-        },
+        "metrics": stats.get(index, {}),
     } for index in sorted(turns)]
     rows = [{
         "session_id": session_id,

@@ -8,10 +8,11 @@ the figures of a segment describe the load that segment sent, whenever the respo
 segment ends when the profiling phase stopped sending. Each segment's metrics are computed by the run's
 metric plugins over its own requests, with the segment's duration as the benchmark duration.
 
-One streamed pass over the run's records (the disk-backed record store), handing each segment's requests
-to that segment's accumulator a batch at a time. Its metric columns spill to disk as the run's do, so
+From the record store's columns when it has them: per chunk of rows, numpy masks by start time hand each
+segment's requests to that segment's accumulator with the values stored when they arrived; else one
+streamed pass over the records read back. The segments' metric columns spill to disk as the run's do, so
 memory grows with the number of segments (at most one in-memory tail of ``SPILL_VALUES`` values per metric
-column and segment, plus a batch of records), never with the number of requests.
+column and segment, plus a chunk of rows), never with the number of requests.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from inferload import hookimpl
 from inferload.engine.aggregator import spool_dir
 from inferload.load_control import wall_ns
+from inferload.record_columns import PROFILING as PROFILING_FLAG
+from inferload.record_columns import RecordColumns
 from inferload.record_store import batches_with_values
 from inferload.records import PROFILING, RequestRecord
 from inferload.types import SummarySectionSpec
@@ -59,12 +62,16 @@ def segment_report(
 
     starts = [s.start_mono_ns for s in segments]
     ends = [s.end_mono_ns if s.end_mono_ns is not None else end_mono_ns for s in segments]
-    accumulators = [MetricsAccumulator(registry, config, spool_dir=spool) for _ in segments]
+    accumulators = [MetricsAccumulator(registry, config, spool_dir=spool, live=False) for _ in segments]
     batches: list[list[RequestRecord]] = [[] for _ in segments]
     known: list[list[Any]] = [[] for _ in segments]
     sent = [0] * len(segments)
     busy = [0] * len(segments)
     tags = accumulators[0].record_tags if accumulators else ()
+    columns = getattr(records, "columns", None)
+    if isinstance(columns, RecordColumns) and columns.tags == tags:
+        _from_columns(columns, starts, ends, accumulators, sent, busy)
+        records = ()
     # with the metric values stored when each record arrived (the run's record store): none computed again
     for stored, values in batches_with_values(records, tags):
         for record, measured in zip(stored, values, strict=True):
@@ -101,6 +108,29 @@ def segment_report(
             "metrics": {tag: summary_block(block) for tag, block in metrics.items()},
         })
     return report
+
+
+def _from_columns(
+    columns: RecordColumns, starts: list[int], ends: list[int], accumulators: list[Any], sent: list[int],
+    busy: list[int],
+) -> None:
+    """What the pass over the records does, with numpy over the columns: each profiling request to the
+    segment it started in (``sent``, its accumulator), and its time in flight to every segment it
+    overlaps from that one on (``busy``)."""
+    import numpy as np
+
+    if not starts:
+        return
+    segment_starts = np.array(starts, dtype=np.int64)
+    for chunk in columns.chunks():
+        profiling = chunk.has(PROFILING_FLAG)
+        first = np.maximum(np.searchsorted(segment_starts, chunk.start_ns, side="right") - 1, 0)
+        for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
+            mine = profiling & (first == index) & (chunk.start_ns >= start) & (chunk.start_ns < end)
+            sent[index] += accumulators[index].add_rows(chunk, mine)
+            overlap = np.minimum(end, chunk.end_ns) - np.maximum(start, chunk.start_ns)
+            counted = profiling & (first <= index) & (overlap > 0)
+            busy[index] += int(overlap[counted].sum())
 
 
 def compute(context: SectionContext) -> list[dict[str, Any]] | None:

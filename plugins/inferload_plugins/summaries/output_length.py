@@ -4,6 +4,7 @@ profile_export.json (docs/metrics.md, "output_length") and its console and log w
 Servers differ in which length field they honour (``max_tokens`` / ``max_completion_tokens``) and whether
 they stop early at EOS; a run whose measured output sequence length (OSL) misses the asked one measures a
 different workload than the user meant, so it says so, with the likely cause and the flag to try.
+Added up with numpy over the record store's columns when it has them, else over the records.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.errors import PluginError, UsageError
+from inferload.record_columns import OK, SERVER_USAGE, RecordColumns
+from inferload.record_columns import PROFILING as PROFILING_FLAG
 from inferload.records import PROFILING, RequestRecord
 from inferload.types import SummarySectionSpec
 
@@ -45,8 +48,13 @@ def check_output_length(
     ``generic_tokenizer`` names the --tokenizer when it is the catalogue's generic default rather than the
     model's own (None otherwise), to name the likely cause and the flag to try.
     """
-    asked = measured = count = 0
-    by_client = False
+    columns = getattr(records, "columns", None)
+    if isinstance(columns, RecordColumns):
+        asked, measured, count, by_client = _totals_from_columns(columns)
+        records = ()
+    else:
+        asked = measured = count = 0
+        by_client = False
     for record in records:
         if record.phase != PROFILING or record.error is not None or record.requested_output_tokens is None:
             continue
@@ -78,6 +86,23 @@ def check_output_length(
         "within_tolerance": within,
         "warning": warning,
     }
+
+
+def _totals_from_columns(columns: RecordColumns) -> tuple[int, int, int, bool]:
+    """(asked, measured, count, by_client) over the successful profiling requests that asked a length and
+    have an OSL, with numpy over the record columns: what the pass over the records adds up."""
+    import numpy as np
+
+    asked = measured = count = 0
+    by_client = False
+    for chunk in columns.chunks():
+        chosen = (chunk.has(PROFILING_FLAG) & chunk.has(OK) & (chunk.requested_output_tokens >= 0)
+                  & (chunk.output_tokens >= 0))
+        asked += int(chunk.requested_output_tokens[chosen].sum())
+        measured += int(chunk.output_tokens[chosen].sum())
+        count += int(np.count_nonzero(chosen))
+        by_client = by_client or bool((chosen & ~chunk.has(SERVER_USAGE)).any())
+    return asked, measured, count, by_client
 
 
 def _likely_cause(

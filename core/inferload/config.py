@@ -40,6 +40,7 @@ from inferload.redact import (
     redact_url,
     secret_leaves,
     split_header,
+    url_query_secrets,
     url_userinfo_secrets,
 )
 from inferload.textfiles import read_capped
@@ -58,6 +59,11 @@ MIN_API_TOKEN_CHARS = 8
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+MAX_SECONDS = 1e9
+"""The largest duration a flag takes (about 31 years): beyond it a time in ns no longer fits an int64
+clock value (and ``inf`` would overflow at the start); ``--api-linger`` alone takes ``inf``."""
 
 
 class ProfileConfig(BaseSettings, WorkloadOptions):
@@ -79,7 +85,8 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         True, description="Chat output length as 'max_tokens' (default) or else 'max_completion_tokens'"
     )
     ignore_eos: bool = Field(False, description="Send 'ignore_eos': true (vLLM, SGLang, TensorRT-LLM)")
-    request_timeout_seconds: float = Field(DEFAULT_REQUEST_TIMEOUT_S, gt=0, description="Per-request timeout")
+    request_timeout_seconds: float = Field(DEFAULT_REQUEST_TIMEOUT_S, gt=0, le=MAX_SECONDS,
+                                           description="Per-request timeout")
     transport: str | None = Field(None, description="Hot-path HTTP client plugin (default: the catalogue's)")
     executor: str | None = Field(None, description="Where workers run (default: the catalogue's, local)")
 
@@ -89,8 +96,10 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     arrival_pattern: str | None = Field(None, description="Arrival pattern plugin (poisson …)")
     arrival_smoothness: float | None = Field(None, gt=0, description="Gamma shape (1 = poisson)")
     request_count: int | None = Field(None, ge=1, description="Stop after this many requests")
-    benchmark_duration: float | None = Field(None, gt=0, description="Stop sending after these seconds")
-    benchmark_grace_period: float | None = Field(None, ge=0, description="Wait for in-flight after duration")
+    benchmark_duration: float | None = Field(None, gt=0, le=MAX_SECONDS,
+                                              description="Stop sending after these seconds")
+    benchmark_grace_period: float | None = Field(None, ge=0, le=MAX_SECONDS,
+                                                  description="Wait for in-flight after duration")
     warmup_request_count: int = Field(0, ge=0, description="Requests sent before profiling, not measured")
 
     # -- dataset ---------------------------------------------------------------------------------
@@ -148,7 +157,8 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         "127.0.0.1",
         validation_alias=AliasChoices("api_host", "INFERLOAD_API_SERVER_HOST", "INFERLOAD_API_HOST"),
     )
-    api_linger: float = Field(5.0, ge=0, description="Seconds the API stays up after artifacts (inf allowed)")
+    api_linger: float = Field(5.0, ge=0, allow_inf_nan=True,
+                              description="Seconds the API stays up after artifacts (inf allowed)")
 
     # -- live control and load over time (docs/control.md) ----------------------------------------
     api_token: SecretStr | None = Field(
@@ -159,10 +169,12 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         None, ge=1, description="Highest --concurrency a live change (PATCH /api/control/load) may set"
     )
     request_rate_ramp_duration: float | None = Field(
-        None, gt=0, description="Ramp the request rate linearly to --request-rate over S s (AIPerf's name)"
+        None, gt=0, le=MAX_SECONDS,
+        description="Ramp the request rate linearly to --request-rate over S s (AIPerf's name)"
     )
     concurrency_ramp_duration: float | None = Field(
-        None, gt=0, description="Ramp concurrency from 1 to --concurrency over S s (AIPerf's name)"
+        None, gt=0, le=MAX_SECONDS,
+        description="Ramp concurrency from 1 to --concurrency over S s (AIPerf's name)"
     )
     load_schedule: Path | None = Field(
         None, description="JSON array of {duration, request_rate|concurrency} segments, run in order"
@@ -336,8 +348,8 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                 f"over the limit of {MAX_DATASET_TOKENS:,}; lower one of them (requests cycle through the "
                 "entries)"
             )
-        if self.api_linger != self.api_linger:  # NaN
-            raise ValueError("--api-linger must be a number of seconds or inf")
+        if self.api_linger != self.api_linger or MAX_SECONDS < self.api_linger < math.inf:  # NaN, huge
+            raise ValueError(f"--api-linger must be a number of seconds up to {MAX_SECONDS:g} or inf")
         self._fixed_schedule_combinations()
         return self
 
@@ -473,7 +485,13 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                 smooth = sorted(name for name, s in registry.all("arrival_pattern").items() if s.smoothness)
                 pattern = _the_one(smooth, "--arrival-smoothness", "arrival pattern")
             pattern = pattern or default("arrival_pattern")
-            takes_smoothness = registry.get("arrival_pattern", pattern).smoothness
+            chosen = registry.get("arrival_pattern", pattern)
+            if chosen.timed and not self.fixed_schedule:
+                paced = sorted(name for name, s in registry.all("arrival_pattern").items() if not s.timed)
+                raise UsageError(f"--arrival-pattern {pattern} replays a trace's timestamps: give "
+                                 f"--fixed-schedule (and no --request-rate), or a paced pattern with "
+                                 f"--request-rate ({', '.join(paced)})")
+            takes_smoothness = chosen.smoothness
             if self.arrival_smoothness is not None and not takes_smoothness:
                 raise UsageError(f"--arrival-smoothness does not apply to --arrival-pattern {pattern}")
             updates["arrival_pattern"] = pattern
@@ -561,6 +579,7 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
         if basic is not None:
             pairs.append(("Authorization", basic))
         secrets.extend(url_userinfo_secrets(self.url))
+        secrets.extend(url_query_secrets(self.url))
         for name, val in pairs:
             if is_secret_name(name) and val:
                 secrets.append(val)

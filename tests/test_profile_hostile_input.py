@@ -466,3 +466,20 @@ def test_goodput_with_its_plugin_disabled_is_refused_naming_the_plugin(run_cli: 
     from_env = run_cli("--disable-plugin", "metrics-goodput", "profile", "--artifact-dir", tmp_path / "art",
                        *QUICK, env={"INFERLOAD_GOODPUT": "request_latency:100"})
     assert_one_line_usage_error(from_env, "INFERLOAD_GOODPUT", "metrics-goodput")
+
+
+@pytest.mark.parametrize(
+    ("flags", "needles"),
+    [
+        (("--request-count", "abc"), ("'abc' is not a whole number",)),
+        (("--request-rate", "0"), ("invalid --request-rate 0:",)),
+        (("--request-rate", "x1"), ("'x1' is not a number",)),
+    ],
+    ids=["int", "zero-as-typed", "float"],
+)
+def test_number_errors_read_as_english_and_show_the_value_as_typed(
+    run_cli: Any, tmp_path: Path, flags: tuple[str, ...], needles: tuple[str, ...]
+) -> None:
+    result = run_cli("profile", *flags, "--artifact-dir", tmp_path / "art", "--ui", "none")
+    assert_one_line_usage_error(result, *needles)
+    assert "a int" not in result.stderr and "0.0" not in result.stderr

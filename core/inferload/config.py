@@ -860,6 +860,8 @@ def _one_line(exc: ValidationError, source: Any = flag_name) -> str:
     value = error.get("input")
     secret = field in ("api_key", "api_token", "header") or is_secret_name(field)
     shown = "" if secret or isinstance(value, (dict, list)) else f" {value!r}"
+    if isinstance(value, float) and shown and value.is_integer():
+        shown = f" {value:.0f}" if abs(value) < 1e16 else f" {value:g}"  # the 0 typed, not argparse's 0.0
     if isinstance(value, str) and "://" in value and shown:
         # escaped before redacting: urlsplit would silently drop the CR/LF/TAB the message is about
         shown = " '" + redact_url(value.encode("unicode_escape").decode("ascii")) + "'"

@@ -89,11 +89,17 @@ def sweep_value(kind: type, flag: str) -> Callable[[str], Any]:
         try:
             values = [kind(item) for item in items]
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__} or a list of them") from None
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {_kind_text(kind)} or a list of them") from None
         return values[0] if len(values) == 1 and "," not in text else SweepList(values)
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def _kind_text(kind: type) -> str:
+    """How a flag's number type reads in an error: ``int`` -> ``a whole number``."""
+    return {int: "a whole number", float: "a number"}.get(kind, f"a {kind.__name__}")
 
 
 def single_value(kind: type, flag: str) -> Callable[[str], Any]:
@@ -108,7 +114,7 @@ def single_value(kind: type, flag: str) -> Callable[[str], Any]:
         try:
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {_kind_text(kind)}") from None
 
     parse.__name__ = kind.__name__
     return parse

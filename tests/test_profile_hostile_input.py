@@ -483,3 +483,11 @@ def test_number_errors_read_as_english_and_show_the_value_as_typed(
     result = run_cli("profile", *flags, "--artifact-dir", tmp_path / "art", "--ui", "none")
     assert_one_line_usage_error(result, *needles)
     assert "a int" not in result.stderr and "0.0" not in result.stderr
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_url_port_out_of_range_names_one_range(run_cli: Any, tmp_path: Path, port: str) -> None:
+    result = run_cli("profile", "--url", f"http://127.0.0.1:{port}/v1", "--artifact-dir", tmp_path / "art",
+                     *QUICK)
+    assert_one_line_usage_error(result, "--url", "1-65535")
+    assert "0-65535" not in result.stderr

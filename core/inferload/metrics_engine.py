@@ -47,7 +47,14 @@ from typing import TYPE_CHECKING, Any
 
 from inferload.errors import UsageError
 from inferload.record_store import MeasuredValues
-from inferload.records import ERROR_METRIC, ERROR_REQUEST_CANCELLED, WARMUP, RequestError, RequestRecord
+from inferload.records import (
+    ERROR_METRIC,
+    ERROR_REQUEST_CANCELLED,
+    PROFILING,
+    WARMUP,
+    RequestError,
+    RequestRecord,
+)
 from inferload.stats import ns_to, per_second
 from inferload.types import MetricSpec
 from inferload.value_column import ValueColumn
@@ -276,6 +283,10 @@ class MetricsAccumulator:
                 if values is not None:
                     rows.append(values)
                 error = record.error
+            elif record.cancelled and record.phase == PROFILING:
+                values = measured[index] if measured is not None else None
+                if values is None:
+                    values = self._measure_cancelled(record, computers)
             out.append(values)
             if error is not None and error.type == ERROR_REQUEST_CANCELLED:
                 self.cancelled_count += 1  # abandoned on purpose: neither a success nor an error
@@ -320,6 +331,23 @@ class MetricsAccumulator:
                 )
                 return None
         return tuple(values)
+
+    def _measure_cancelled(
+        self, record: RequestRecord, computers: list[tuple[str, Any, ValueColumn]]
+    ) -> MeasuredValues:
+        """What a cancelled request (the user's stop, a grace cut, --request-cancellation-rate) did deliver
+        before the cut: each record metric's value on the partial record, None where it is not defined
+        (no first token yet) or its plugin cannot take a cut-short response. Kept in the request's record
+        only: a cancelled request enters no run statistic (docs/metrics.md, "Cancelled requests")."""
+        if record.status is None or not record.chunk_ns:  # nothing arrived: nothing was measured
+            return None
+        values = []
+        for _, compute, _ in computers:
+            try:
+                values.append(compute(record))
+            except Exception:  # noqa: BLE001 - a partial response lacks what some metrics need: not defined
+                values.append(None)
+        return tuple(values) if any(value is not None for value in values) else None
 
     def _take(self, rows: list[tuple[Any, ...]], computers: list[tuple[str, Any, ValueColumn]]) -> None:
         """Append a batch of successful records' values to their columns, one ``extend`` per column (the

@@ -12,6 +12,7 @@ from inferload import hookimpl
 from inferload.export import format_stat, metric_label
 from inferload.metrics_engine import is_aggregate
 from inferload.number_text import plain_number
+from inferload.records import ERROR_CANCELLED
 from inferload.types import ExporterSpec
 
 FILENAME = "profile_export_console.txt"
@@ -100,8 +101,7 @@ def renderables(context: Any, width: int = FILE_WIDTH) -> list[Any]:
 
     errors = context.summary.get("error_summary") or []
     if errors:
-        total = sum(entry["count"] for entry in errors)
-        error_table = Table(title=f"Errors: {total} failed request{'s' if total != 1 else ''}")
+        error_table = Table(title=_errors_title(errors))
         for column, justify in (("count", "right"), ("type", "left"), ("code", "right"), ("message", "left")):
             error_table.add_column(column, justify=justify)  # type: ignore[arg-type]
         for entry in errors:
@@ -160,3 +160,16 @@ def export_console(context: Any) -> list[Path]:
 def register_exporters() -> list[ExporterSpec]:
     return [ExporterSpec(name="console", description="Results table on the terminal, errors and warnings",
                          filenames=(FILENAME,), export=export_console)]
+
+
+def _errors_title(errors: list[dict[str, Any]]) -> str:
+    """The errors table's title: failed requests apart from those cancelled in flight by the run's stop
+    (Ctrl+C, the grace period's end), which the user's stop ended, not the server."""
+    total = sum(entry["count"] for entry in errors)
+    cancelled = sum(entry["count"] for entry in errors
+                    if entry["error_details"].get("type") == ERROR_CANCELLED)
+    failed = total - cancelled
+    parts = [f"{failed} failed request{'s' if failed != 1 else ''}"] if failed else []
+    if cancelled:
+        parts.append(f"{cancelled} cancelled in flight when the run stopped")
+    return f"{'Errors' if failed else 'Cancelled'}: {', '.join(parts)}"

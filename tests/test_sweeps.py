@@ -249,3 +249,52 @@ def test_rerank_documents_lists_sweep_from_the_environment_as_on_the_command_lin
     assert result.returncode == 0, result.stderr
     rows = _summary(tmp_path / "inferload-sim-rerank-sweep")["variations"]
     assert [row["variation_label"] for row in rows] == ["rerank_documents2", "rerank_documents3"]
+
+
+def test_a_sweep_point_cut_by_ctrl_c_is_marked_incomplete_and_compare_says_so(
+    inferload_exe: Path, cli_env: Any, tmp_path: Path
+) -> None:
+    """Ctrl+C during the second point: the table, sweep_summary.csv and .json mark it incomplete (the
+    first stays complete), and `inferload compare FULL INTERRUPTED` names the interrupted candidate."""
+    import os
+    import signal
+    import threading
+
+    from profile_fixtures import start_simulator, wait_for
+
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, "--decode-step-s", "0.05",
+                          "--decode-step-per-seq-s", "0", "--prefill-tokens-per-s", "1000000")
+    try:
+        process = subprocess.Popen(
+            [str(inferload_exe), "profile", "--url", sim.url, "-m", "m", "--concurrency", "1,2",
+             "--request-count", "2", "--osl", "40", "--isl", "8", "--streaming", "--ui", "none",
+             "--artifact-dir", str(tmp_path / "art")],
+            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")))
+        reader.start()
+        try:
+            wait_for(lambda: any("variation 1 " in line for line in lines), timeout=120)
+            os.killpg(process.pid, signal.SIGINT)
+            stdout, _ = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+            reader.join(10)
+    finally:
+        sim.stop()
+    root = next((tmp_path / "art").rglob("sweep_summary.json")).parent
+    summary = _summary(root)
+    assert [row["is_complete"] for row in summary["variations"]] == [True, False]
+    assert any("variation 1" in w and "incomplete" in w for w in summary["warnings"])
+    rows = list(csv.DictReader((root / "sweep_summary.csv").open()))
+    assert [row["is_complete"] for row in rows] == ["true", "false"]
+    assert "(incomplete)" in stdout.splitlines()[-1] and "(incomplete)" not in stdout.splitlines()[-2]
+    full, cut = root / "v00-concurrency1", root / "v01-concurrency2"
+    compared = subprocess.run([str(inferload_exe), "compare", str(full), str(cut), "-o",
+                               str(tmp_path / "compare.json")],
+                              env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert f"candidate run {cut} is incomplete" in compared.stderr, compared.stderr
+    assert f"baseline run {full}" not in compared.stderr
+    assert json.loads((tmp_path / "compare.json").read_text())["warnings"]

@@ -102,13 +102,20 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
         raise UsageError(f"--max-regression names {', '.join(missing)}, which is not in both runs")
     breaches = [f"{c['variation'] + ': ' if c['variation'] else ''}{row['metric']}"
                 for c in comparisons for row in c["rows"] if row["verdict"] == "breach"]
+    incomplete = [f"{side} run {run.path.parent} is incomplete (is_complete: false: interrupted or "
+                  "failed); its figures cover part of the load only"
+                  for side, units in (("baseline", base_units), ("candidate", cand_units))
+                  for key in keys for run in units[key] if not run.is_complete]
     doc = {"baseline": str(args.baseline), "candidate": str(args.candidate),
            "confidence_level": args.confidence_level, "thresholds": thresholds,
-           "comparisons": comparisons, "breaches": breaches, "passed": not breaches}
+           "comparisons": comparisons, "breaches": breaches, "passed": not breaches,
+           "warnings": incomplete}
     output = Path(args.output).expanduser().absolute()
     write_artifact(output.parent, output.name, json.dumps(json_safe(doc), indent=2) + "\n")
     sys.stdout.write(render(doc))
     sys.stderr.write(f"inferload: comparison written to {output}\n")
+    for warning in incomplete:
+        sys.stderr.write(f"inferload: warning: {warning}\n")
     if breaches:
         sys.stderr.write(f"inferload: regression beyond threshold: {', '.join(breaches)}\n")
         return 1

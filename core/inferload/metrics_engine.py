@@ -84,6 +84,19 @@ SCHEDULE_LAG_MIN_SAMPLE = 100
 late timer wake-up is not an overloaded client."""
 RATE_SHORTFALL_WARN = 0.95
 """Client overload: warn when requests went out at less than this fraction of the scheduled rate."""
+MERGED_GAP_MS = 0.05
+"""An inter-chunk gap under this (ms, 50 µs) is a merged read: two chunks the client read in one socket read
+and so stamped (almost) alike; no server streams tokens 50 µs apart."""
+MERGED_GAP_WARN_SHARE = 0.01
+"""Warn when at least this share of the run's inter-chunk gaps are merged reads ..."""
+MERGED_GAP_MIN_SAMPLE = 100
+"""... over at least this many gaps."""
+READ_DELAY_WARN_MS = 5.0
+"""Warn when the p99 of the requests' longest socket wait (``client_health.read_delay``) exceeds this (ms),
+over at least :data:`READ_DELAY_MIN_SAMPLE` requests: the wait is inside every TTFT and ITL it touches."""
+READ_DELAY_MIN_SAMPLE = 20
+_READ_ADVICE = ("lower --concurrency, give more --workers, or run the client on a quieter machine "
+                "(docs/metrics.md, \"Merged reads\")")
 
 
 @dataclass(frozen=True)
@@ -569,6 +582,34 @@ class MetricsAccumulator:
                         f"client could not keep up: requests went out at {achieved_rate:,.1f}/s against a "
                         f"schedule of {scheduled_rate:,.1f}/s; {self._overload_advice()}"
                     )
+        warnings.extend(self._itl_distortion_warnings())
+        return warnings
+
+    def _itl_distortion_warnings(self) -> list[str]:
+        """Warnings when the client's reads distorted the gaps between chunks (docs/metrics.md, "Merged
+        reads"): a share of inter-chunk gaps under :data:`MERGED_GAP_MS` (two chunks read in one socket
+        read share one stamp) at or above :data:`MERGED_GAP_WARN_SHARE`, or response bytes that waited in
+        the socket (``read_delay`` p99) beyond :data:`READ_DELAY_WARN_MS`."""
+        warnings = []
+        gaps = self._columns.get("inter_chunk_latency")
+        total = len(gaps) if gaps is not None else 0
+        if total >= MERGED_GAP_MIN_SAMPLE and gaps is not None:
+            merged = gaps.count_below(MERGED_GAP_MS)
+            if merged / total >= MERGED_GAP_WARN_SHARE:
+                warnings.append(
+                    f"merged reads: {merged:,} of {total:,} inter-chunk gaps ({merged / total:.1%}) are "
+                    f"under {MERGED_GAP_MS * 1000:.0f} µs, chunks the client read together and stamped as "
+                    "one; "
+                    f"ITL and inter-chunk latency are distorted (a 0 gap, then a long one); "
+                    f"{_READ_ADVICE}"
+                )
+        delay = self.read_delay_stats()
+        if delay and delay["count"] >= READ_DELAY_MIN_SAMPLE and delay["p99"] > READ_DELAY_WARN_MS:
+            warnings.append(
+                f"slow reads: response bytes waited up to {delay['p99']:.1f} ms (p99 of {delay['count']:,} "
+                f"requests) in the socket before the client read them; TTFT and ITL include that wait; "
+                f"{_READ_ADVICE}"
+            )
         return warnings
 
     def _slower_schedule(self) -> str:

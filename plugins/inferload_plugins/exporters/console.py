@@ -34,14 +34,19 @@ def _cell(block: dict[str, Any], column: str) -> str:
 
 def load_text(config: dict[str, Any]) -> str:
     """The load the run was configured with: ``request rate 10 req/s (poisson), concurrency <= 4``,
-    ``fixed schedule (trace timestamps x2), uncapped``, ``concurrency 8``."""
+    ``fixed schedule (trace timestamps x2), uncapped``, ``concurrency 8``, ``concurrency 3 (sessions in
+    flight)`` (``--session-concurrency`` without ``--concurrency``: the same cap as
+    ``ProfileConfig.effective_concurrency``)."""
     rate, concurrency = config.get("request_rate"), config.get("concurrency")
     if config.get("fixed_schedule") and rate is None:
         speedup = config.get("fixed_schedule_speedup")
         pace = f" x{speedup:g}" if speedup not in (None, 1) else ""
         cap = f"concurrency <= {concurrency}" if concurrency is not None else "uncapped"
         return f"fixed schedule (trace timestamps{pace}), {cap}"
+    sessions = config.get("session_concurrency")
     if rate is None:
+        if concurrency is None and sessions is not None:
+            return f"concurrency {sessions} (sessions in flight)"
         return f"concurrency {concurrency if concurrency is not None else 1}"
     pattern = config.get("arrival_pattern")
     text = f"request rate {plain_number(rate, 6)} req/s" + (f" ({pattern})" if pattern else "")

@@ -491,3 +491,11 @@ def test_a_url_port_out_of_range_names_one_range(run_cli: Any, tmp_path: Path, p
                      *QUICK)
     assert_one_line_usage_error(result, "--url", "1-65535")
     assert "0-65535" not in result.stderr
+
+
+def test_a_streaming_only_goodput_slo_without_streaming_names_the_flag_it_needs(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "--goodput", "time_to_first_token:100", "--artifact-dir", tmp_path / "art",
+                     *QUICK)
+    assert_one_line_usage_error(result, "time_to_first_token", "needs --streaming")

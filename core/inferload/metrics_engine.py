@@ -678,12 +678,21 @@ class MetricsAccumulator:
         for tag, threshold in self.slos.items():
             if tag not in available:
                 choices = ", ".join(sorted(available)) or "none"
-                why = " (it does not apply to this run)" if tag in self.specs else ""
+                why = f" ({self._missing_for(self.specs[tag])})" if tag in self.specs else ""
                 raise UsageError(
                     f"--goodput names metric {tag!r}{why}; SLOs can use per-request metrics: {choices}"
                 )
             checks.append((tag, threshold, self.specs[tag].higher_is_better))
         return checks
+
+    def _missing_for(self, spec: MetricSpec) -> str:
+        """Why ``spec`` does not apply to this run, as the fix: ``it needs --streaming``."""
+        missing = [req for req in spec.requires if req in RUN_CAPABILITIES and req not in self.capabilities]
+        if STREAMING in missing:
+            return "it needs --streaming"
+        if TOKENS in missing:
+            return "it needs token counts, which this endpoint type does not produce"
+        return "it does not apply to this run"
 
     def _is_good(self, row: Mapping[str, Any]) -> bool:
         """A request is good when it has a value for every SLO tag and each value meets its threshold:

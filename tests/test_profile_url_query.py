@@ -88,3 +88,23 @@ def test_double_verbose_adds_the_http_libraries_wire_debug_still_redacted(
     assert "httpcore" in result.stderr
     assert "api-key=<redacted>" in result.stderr
     assert secret not in result.stderr + result.stdout
+
+
+def test_a_config_file_extra_inputs_mapping_reaches_every_request_body(run_cli: Any, tmp_path: Path) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text("extra-inputs:\n  temperature: 0.25\n  top_p: 0.5\n")
+    with ScriptedServer(lambda request, number: chat_completion()) as server:
+        result = run_cli("profile", "--url", server.url, "-f", config, "--artifact-dir", tmp_path / "art",
+                         *QUICK)
+        bodies = [json.loads(request.body) for request in server.requests]
+    assert result.returncode == 0, result.stderr
+    assert [(b["temperature"], b["top_p"]) for b in bodies] == [(0.25, 0.5)] * 2
+
+
+def test_a_broken_yaml_config_file_error_names_its_line(run_cli: Any, tmp_path: Path) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text("request-count: 2\nosl: [1,\n  isl: 3\n")
+    result = run_cli("profile", "-f", config, "--artifact-dir", tmp_path / "art", "--ui", "none")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert f"config file {config}" in lines[0] and "at line 4, column 1" in lines[0]

@@ -219,6 +219,13 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
             check_header_value("Authorization", value.get_secret_value())
         return value
 
+    @field_validator("extra_inputs", mode="before")
+    @classmethod
+    def _extra_inputs_mapping(cls, value: Any) -> Any:
+        """A config file's ``extra-inputs:`` may be a mapping of body fields (as ``goodput:`` may): it is
+        the JSON-object entry ``--extra-inputs '{...}'`` would give."""
+        return [json.dumps(value)] if isinstance(value, dict) else value
+
     @field_validator("extra_inputs")
     @classmethod
     def _extra_inputs_parse(cls, values: list[str]) -> list[str]:
@@ -770,7 +777,10 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
     except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
-        raise UsageError(f"config file {file} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+        mark = getattr(exc, "problem_mark", None)  # YAML's position of the fault (0-based)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"config file {file} is not valid YAML/JSON{where}: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -499,3 +499,20 @@ def test_a_streaming_only_goodput_slo_without_streaming_names_the_flag_it_needs(
     result = run_cli("profile", "--goodput", "time_to_first_token:100", "--artifact-dir", tmp_path / "art",
                      *QUICK)
     assert_one_line_usage_error(result, "time_to_first_token", "needs --streaming")
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "needles"),
+    [
+        (("--endpoint-type", "embeddings", "--osl", "50"), {}, ("--osl", "embeddings", "drop --osl")),
+        (("--api-key", ""), {}, ("--api-key", "empty")),
+        ((), {"INFERLOAD_API_KEY": ""}, ("INFERLOAD_API_KEY", "empty")),
+    ],
+    ids=["osl-on-embeddings", "empty-api-key", "empty-api-key-env"],
+)
+def test_settings_that_would_do_nothing_are_refused_not_silently_accepted(
+    run_cli: Any, tmp_path: Path, flags: tuple[str, ...], env: dict[str, str], needles: tuple[str, ...]
+) -> None:
+    result = run_cli("profile", *flags, "--artifact-dir", tmp_path / "art", "--request-count", "2",
+                     "--ui", "none", env=env)
+    assert_one_line_usage_error(result, *needles)

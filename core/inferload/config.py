@@ -216,6 +216,8 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
     @classmethod
     def _api_key_is_a_header_value(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
+            if not value.get_secret_value().strip():
+                raise ValueError("the API key is empty; give the key, or drop the setting to send none")
             check_header_value("Authorization", value.get_secret_value())
         return value
 
@@ -461,6 +463,11 @@ class ProfileConfig(BaseSettings, WorkloadOptions):
                                 ("executor", "executor"), ("tokenizer", "tokenizer")):
             if getattr(self, field) is None:
                 updates[field] = default(category)
+        endpoint_type = updates.get("endpoint_type", self.endpoint_type)
+        endpoint = registry.all("endpoint").get(endpoint_type)
+        if endpoint is not None and not endpoint.produces_tokens and self.osl is not None:
+            raise UsageError(f"--osl does not apply to --endpoint-type {endpoint_type}: it returns no output "
+                             "tokens; drop --osl")
         datasets = registry.all("dataset")
         dataset = self.dataset
         if dataset is None:

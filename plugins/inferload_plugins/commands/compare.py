@@ -1,5 +1,5 @@
 """`inferload compare BASELINE CANDIDATE`: per-metric change with a confidence interval, verdicts against
-``--max-regression`` thresholds, a console table and ``compare.json``; exit 1 when a threshold is
+``--max-regression`` thresholds, a console table and, with ``-o FILE``, the JSON; exit 1 when a threshold is
 breached, so CI can gate a release on it. Reads inferload runs, trials and sweeps, and AIPerf's
 ``profile_export_aiperf.json``. Definitions: docs/compare.md."""
 
@@ -46,8 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--confidence-level", type=float, default=0.95, metavar="P",
                         help="of the change's interval (default 0.95)")
-    parser.add_argument("-o", "--output", default="compare.json", metavar="FILE",
-                        help="where to write the comparison (default ./compare.json)")
+    parser.add_argument("-o", "--output", default=None, metavar="FILE",
+                        help="also write the comparison as JSON to FILE (default: the console only)")
 
 
 def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
@@ -110,10 +110,11 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
            "confidence_level": args.confidence_level, "thresholds": thresholds,
            "comparisons": comparisons, "breaches": breaches, "passed": not breaches,
            "warnings": incomplete}
-    output = Path(args.output).expanduser().absolute()
-    write_artifact(output.parent, output.name, json.dumps(json_safe(doc), indent=2) + "\n")
     sys.stdout.write(render(doc))
-    sys.stderr.write(f"inferload: comparison written to {output}\n")
+    if args.output is not None:
+        output = Path(args.output).expanduser().absolute()
+        write_artifact(output.parent, output.name, json.dumps(json_safe(doc), indent=2) + "\n")
+        sys.stderr.write(f"inferload: comparison written to {output}\n")
     for warning in incomplete:
         sys.stderr.write(f"inferload: warning: {warning}\n")
     if breaches:

@@ -20,7 +20,14 @@ import httpx
 import psutil
 import pytest
 
-from profile_fixtures import Simulator, artifact_dir, read_jsonl, start_simulator, wait_for
+from profile_fixtures import (
+    Simulator,
+    artifact_dir,
+    interrupt_group_when,
+    read_jsonl,
+    start_simulator,
+    wait_for,
+)
 
 CONCURRENCY = 4
 SLOW_SIM = ("--decode-step-s", "0.05", "--decode-step-per-seq-s", "0", "--prefill-tokens-per-s", "1000000")
@@ -114,15 +121,9 @@ def test_ctrl_c_keeps_what_in_flight_requests_measured_in_their_records_but_not_
     and the inter-chunk gaps of what arrived; no run statistic takes them (no success), and the
     console calls them cancelled by the stop, not failed."""
     process = start_profile_in_own_group(inferload_exe, cli_env(), slow_simulator, tmp_path / "art")
-    try:
-        wait_for(lambda: running_on_server(slow_simulator) == CONCURRENCY, timeout=60)
-        wait_for(lambda: _streamed_tokens(slow_simulator) >= CONCURRENCY * 10, timeout=60)
-        os.killpg(process.pid, signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+    stdout, stderr = interrupt_group_when(
+        process, lambda: running_on_server(slow_simulator) == CONCURRENCY
+        and _streamed_tokens(slow_simulator) >= CONCURRENCY * 10)
     assert process.returncode == 130, stderr
     run = artifact_dir(tmp_path / "art")
     records = read_jsonl(run / "profile_export.jsonl")

@@ -256,11 +256,9 @@ def test_a_sweep_point_cut_by_ctrl_c_is_marked_incomplete_and_compare_says_so(
 ) -> None:
     """Ctrl+C during the second point: the table, sweep_summary.csv and .json mark it incomplete (the
     first stays complete), and `inferload compare FULL INTERRUPTED` names the interrupted candidate."""
-    import os
-    import signal
     import threading
 
-    from profile_fixtures import start_simulator, wait_for
+    from profile_fixtures import interrupt_group_when, start_simulator
 
     sim = start_simulator(inferload_exe, cli_env(), tmp_path, "--decode-step-s", "0.05",
                           "--decode-step-per-seq-s", "0", "--prefill-tokens-per-s", "1000000")
@@ -274,13 +272,9 @@ def test_a_sweep_point_cut_by_ctrl_c_is_marked_incomplete_and_compare_says_so(
         reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")))
         reader.start()
         try:
-            wait_for(lambda: any("variation 1 " in line for line in lines), timeout=120)
-            os.killpg(process.pid, signal.SIGINT)
-            stdout, _ = process.communicate(timeout=60)
+            stdout, _ = interrupt_group_when(process, lambda: any("variation 1 " in line for line in lines),
+                                             timeout=120)
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.communicate()
             reader.join(10)
     finally:
         sim.stop()

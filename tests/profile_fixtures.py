@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -105,6 +107,20 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
+
+
+def interrupt_group_when(process: subprocess.Popen[str], ready: Any, timeout: float = 60.0,
+                         signum: int = signal.SIGINT) -> tuple[str, str]:
+    """Once ``ready()`` holds, send ``signum`` to the process group ``process`` leads (a shell's Ctrl+C) and
+    return its (stdout, stderr); a group still alive when that fails is killed, never left behind."""
+    try:
+        wait_for(ready, timeout=timeout)
+        os.killpg(process.pid, signum)
+        return process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
 
 
 def profile(

@@ -137,3 +137,14 @@ def test_nothing_is_served_before_the_engine_records_a_file(tmp_path: Path) -> N
         assert raw_get(server.url, PREFIX + "profile_export.json")[0] == 404
         listing = httpx.get(server.url + "/api/results/list").json()
         assert listing["files"] == [] and listing["ready"] is False
+
+
+def test_a_listed_files_bare_name_downloads_it_as_its_path_does(served) -> None:
+    """``/api/results/list`` gives each file's ``name`` (``inferload.log``) beside its ``path``
+    (``logs/inferload.log``): the name of exactly one listed file downloads that file."""
+    server, _ = served
+    listing = httpx.get(server.url + "/api/results/list").json()
+    listed = {f["name"]: f["path"] for f in listing["files"]}
+    assert listed["x.csv"] == "sub/x.csv"
+    assert raw_get(server.url, PREFIX + "x.csv") == (200, b"a,b\n")
+    assert raw_get(server.url, PREFIX + "profile_export.csv")[0] == 404  # an earlier run's, never served

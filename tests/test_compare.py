@@ -140,3 +140,14 @@ def test_compare_bad_input_is_one_line_and_exit_2(
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (args, result.stderr)
     assert not (tmp_path / "x.json").exists()
+
+
+def test_compare_without_output_writes_no_file_into_the_working_directory(
+    run_cli: Any, runs: dict[str, Path], tmp_path: Path
+) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = run_cli("compare", runs["a"], runs["b"], *GATE, cwd=cwd)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "inter_token_latency.avg" in result.stdout
+    assert list(cwd.iterdir()) == [] and "written to" not in result.stderr

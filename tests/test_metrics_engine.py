@@ -287,8 +287,10 @@ def test_bad_goodput_is_one_clear_usage_error(registry: PluginRegistry, goodput:
         MetricsAccumulator(registry, goodput=goodput)
 
 
-def test_goodput_on_a_metric_the_run_lacks_says_so(registry: PluginRegistry) -> None:
-    with pytest.raises(UsageError, match="does not apply to this run"):
+def test_goodput_on_a_streaming_metric_without_streaming_says_it_needs_streaming(
+    registry: PluginRegistry,
+) -> None:
+    with pytest.raises(UsageError, match=r"'time_to_first_token' \(it needs --streaming\)"):
         MetricsAccumulator(registry, goodput="time_to_first_token:10", capabilities=("tokens",))
 
 

@@ -449,3 +449,95 @@ def test_an_api_address_that_cannot_be_had_leaves_the_previous_runs_results_alon
     after = {path.relative_to(run): path.read_bytes() for path in run.rglob("*") if path.is_file()}
     assert after == before  # not one file removed, added or changed
     assert len(simulator.truth()) == 2  # and the second run sent nothing
+
+
+@pytest.mark.parametrize(
+    ("flags", "needles"),
+    [
+        (("--benchmark-duration", "inf"), ("--benchmark-duration", "finite")),
+        (("--benchmark-duration", "1e300"), ("--benchmark-duration", "less than or equal")),
+        (("--request-rate", "nan"), ("--request-rate", "finite")),
+        (("--request-rate", "5", "--request-rate-ramp-duration", "inf"), ("--request-rate-ramp-duration",)),
+        (("--request-timeout-seconds", "1e400"), ("--request-timeout-seconds",)),
+        (("--benchmark-duration", "2", "--benchmark-grace-period", "nan"), ("--benchmark-grace-period",)),
+        (("--api-linger", "1e300"), ("--api-linger",)),
+        (("--arrival-pattern", "timestamps", "--request-rate", "5"), ("timestamps", "--fixed-schedule")),
+    ],
+    ids=["duration-inf", "duration-huge", "rate-nan", "ramp-inf", "timeout-overflow", "grace-nan",
+         "linger-huge", "timestamps-without-trace"],
+)
+def test_non_finite_huge_or_misplaced_numbers_are_one_usage_line_before_anything_starts(
+    run_cli: Any, tmp_path: Path, flags: tuple[str, ...], needles: tuple[str, ...]
+) -> None:
+    earlier = tmp_path / "art"
+    earlier.mkdir()
+    (earlier / "earlier-run.txt").write_text("kept")
+    result = run_cli("profile", *flags, "--artifact-dir", earlier, *QUICK)
+    assert_one_line_usage_error(result, *needles)
+    assert [p.name for p in earlier.rglob("*")] == ["earlier-run.txt"]
+
+
+def test_api_linger_inf_is_still_accepted_by_the_parser(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("profile", "--api-linger", "inf", "--benchmark-duration", "nan",
+                     "--artifact-dir", tmp_path / "art", *QUICK)
+    assert_one_line_usage_error(result, "--benchmark-duration")
+    assert "--api-linger" not in result.stderr
+
+
+def test_goodput_with_its_plugin_disabled_is_refused_naming_the_plugin(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("--disable-plugin", "metrics-goodput", "profile", "--goodput", "request_latency:100",
+                     "--artifact-dir", tmp_path / "art", *QUICK)
+    assert_one_line_usage_error(result, "--goodput", "metrics-goodput")
+    from_env = run_cli("--disable-plugin", "metrics-goodput", "profile", "--artifact-dir", tmp_path / "art",
+                       *QUICK, env={"INFERLOAD_GOODPUT": "request_latency:100"})
+    assert_one_line_usage_error(from_env, "INFERLOAD_GOODPUT", "metrics-goodput")
+
+
+@pytest.mark.parametrize(
+    ("flags", "needles"),
+    [
+        (("--request-count", "abc"), ("'abc' is not a whole number",)),
+        (("--request-rate", "0"), ("invalid --request-rate 0:",)),
+        (("--request-rate", "x1"), ("'x1' is not a number",)),
+    ],
+    ids=["int", "zero-as-typed", "float"],
+)
+def test_number_errors_read_as_english_and_show_the_value_as_typed(
+    run_cli: Any, tmp_path: Path, flags: tuple[str, ...], needles: tuple[str, ...]
+) -> None:
+    result = run_cli("profile", *flags, "--artifact-dir", tmp_path / "art", "--ui", "none")
+    assert_one_line_usage_error(result, *needles)
+    assert "a int" not in result.stderr and "0.0" not in result.stderr
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_url_port_out_of_range_names_one_range(run_cli: Any, tmp_path: Path, port: str) -> None:
+    result = run_cli("profile", "--url", f"http://127.0.0.1:{port}/v1", "--artifact-dir", tmp_path / "art",
+                     *QUICK)
+    assert_one_line_usage_error(result, "--url", "1-65535")
+    assert "0-65535" not in result.stderr
+
+
+def test_a_streaming_only_goodput_slo_without_streaming_names_the_flag_it_needs(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    result = run_cli("profile", "--goodput", "time_to_first_token:100", "--artifact-dir", tmp_path / "art",
+                     *QUICK)
+    assert_one_line_usage_error(result, "time_to_first_token", "needs --streaming")
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "needles"),
+    [
+        (("--endpoint-type", "embeddings", "--osl", "50"), {}, ("--osl", "embeddings", "drop --osl")),
+        (("--api-key", ""), {}, ("--api-key", "empty")),
+        ((), {"INFERLOAD_API_KEY": ""}, ("INFERLOAD_API_KEY", "empty")),
+    ],
+    ids=["osl-on-embeddings", "empty-api-key", "empty-api-key-env"],
+)
+def test_settings_that_would_do_nothing_are_refused_not_silently_accepted(
+    run_cli: Any, tmp_path: Path, flags: tuple[str, ...], env: dict[str, str], needles: tuple[str, ...]
+) -> None:
+    result = run_cli("profile", *flags, "--artifact-dir", tmp_path / "art", "--request-count", "2",
+                     "--ui", "none", env=env)
+    assert_one_line_usage_error(result, *needles)

@@ -296,3 +296,14 @@ def test_the_error_of_a_failed_run_holds_no_secret(tmp_path: Path) -> None:
     assert state.lifecycle == Lifecycle.FAILED
     assert "sk-state-secret-4711" not in state.error and "pw-4711" not in state.error
     assert "bad key <redacted>" in state.error
+
+
+def test_an_interrupted_phase_keeps_the_share_it_reached_and_a_finished_one_reads_100() -> None:
+    from inferload.runstate import PhaseProgress
+
+    cut = PhaseProgress(phase="profiling", phase_index=1, total_expected_requests=300, start_ns=0,
+                        requests_end_ns=9_000_000_000, requests_completed=8, was_cancelled=True)
+    assert cut.percent() == pytest.approx(100 * 8 / 300)
+    done = PhaseProgress(phase="profiling", phase_index=1, total_expected_requests=300, start_ns=0,
+                         requests_end_ns=9_000_000_000, requests_completed=300)
+    assert done.percent() == 100.0

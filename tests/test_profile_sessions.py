@@ -346,3 +346,12 @@ def test_an_endpoint_that_cannot_carry_history_is_a_usage_error(run_cli: Any, tm
                           "--endpoint-type", "embeddings")
     line = usage_error(result)
     assert "--endpoint-type embeddings" in line, line
+
+
+def test_the_console_header_shows_the_session_concurrency_in_flight(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("profile", "--conversation-num", "6", "--conversation-turn-mean", "3",
+                     "--session-concurrency", "3", "--ui", "none", "--artifact-dir", tmp_path / "art")
+    assert result.returncode == 0, result.stderr
+    load = [line for line in result.stdout.splitlines() if " Load " in f" {line.strip()} "]
+    assert len(load) == 1 and "concurrency 3 (sessions in flight)" in load[0], result.stdout
+    assert "concurrency 1" not in load[0]

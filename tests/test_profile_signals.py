@@ -20,7 +20,14 @@ import httpx
 import psutil
 import pytest
 
-from profile_fixtures import Simulator, artifact_dir, read_jsonl, start_simulator, wait_for
+from profile_fixtures import (
+    Simulator,
+    artifact_dir,
+    interrupt_group_when,
+    read_jsonl,
+    start_simulator,
+    wait_for,
+)
 
 CONCURRENCY = 4
 SLOW_SIM = ("--decode-step-s", "0.05", "--decode-step-per-seq-s", "0", "--prefill-tokens-per-s", "1000000")
@@ -105,3 +112,39 @@ def test_workers_die_with_a_parent_killed_outright(
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
     assert alive == [], f"workers outlived their parent: {alive}"
+
+
+def test_ctrl_c_keeps_what_in_flight_requests_measured_in_their_records_but_not_in_the_statistics(
+    inferload_exe: Path, cli_env: Any, slow_simulator: Simulator, tmp_path: Path
+) -> None:
+    """The in-flight requests of a Ctrl+C'd streaming run had streamed tokens: each record keeps its TTFT
+    and the inter-chunk gaps of what arrived; no run statistic takes them (no success), and the
+    console calls them cancelled by the stop, not failed."""
+    process = start_profile_in_own_group(inferload_exe, cli_env(), slow_simulator, tmp_path / "art")
+    stdout, stderr = interrupt_group_when(
+        process, lambda: running_on_server(slow_simulator) == CONCURRENCY
+        and _streamed_tokens(slow_simulator) >= CONCURRENCY * 10)
+    assert process.returncode == 130, stderr
+    run = artifact_dir(tmp_path / "art")
+    records = read_jsonl(run / "profile_export.jsonl")
+    cancelled = [r for r in records if r["error"] is not None and r["error"]["type"] == "cancelled"]
+    assert len(cancelled) >= CONCURRENCY, [(r["error"], r["metrics"].keys()) for r in records]
+    for record in cancelled:
+        metrics = record["metrics"]
+        assert metrics["time_to_first_token"]["value"] > 0
+        assert metrics["time_to_second_token"]["value"] > 0
+        assert metrics["inter_chunk_latency"]["value"]  # the gaps of the chunks that arrived
+    summary = json.loads((run / "profile_export.json").read_text())
+    successes = summary["request_count"]["avg"]
+    assert successes == len(records) - len(cancelled)
+    ttft = summary.get("time_to_first_token") or {}
+    assert ttft.get("count", 0) == successes  # the cut-short requests' TTFTs are in no statistic
+    assert "cancelled in flight when the run stopped" in stdout + stderr
+    assert "failed request" not in stdout + stderr
+
+
+def _streamed_tokens(sim: Simulator) -> float:
+    """Output tokens the simulator has generated so far (its vLLM-style counter)."""
+    text = httpx.get(f"{sim.url}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("vllm:generation_tokens_total"))

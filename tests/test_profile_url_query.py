@@ -13,6 +13,8 @@ import pytest
 from profile_fixtures import artifact_dir
 from scripted_server import ScriptedServer, chat_completion
 
+pytest_plugins = ["simulator_fixtures"]
+
 TRANSPORTS = ("protocol", "aiohttp", "httpx")
 QUICK = ("-m", "m", "--isl", "8", "--osl", "2", "--ui", "none", "--request-count", "2")
 
@@ -56,3 +58,53 @@ def test_a_secret_query_value_is_sent_but_never_shown(run_cli: Any, tmp_path: Pa
     assert secret not in shown
     config = json.loads((artifact_dir(tmp_path / "art") / "profile_export.json").read_text())["input_config"]
     assert "api-version=2024" in config["url"]
+
+
+def test_verbose_run_shows_no_query_secret_or_userinfo_in_any_log_line(
+    run_cli: Any, tmp_path: Path, fast_simulator: Any
+) -> None:
+    """``-v`` with the server-metrics scrape on: httpx's own ``HTTP Request: GET <url>`` records pass the
+    console's secret filter like ours, and -v alone does not turn on httpcore's wire debug."""
+    secret, password = "QSECRET88-query-key", "PWSECRET77-userinfo"
+    url = fast_simulator.url.replace("http://", f"http://tester:{password}@") + f"/v1?api-key={secret}"
+    result = run_cli("profile", "--url", url, "--artifact-dir", tmp_path / "art", "-v", *QUICK)
+    assert result.returncode == 0, result.stderr
+    shown = result.stderr + result.stdout
+    for path in artifact_dir(tmp_path / "art").rglob("*"):
+        if path.is_file():
+            shown += path.read_text(errors="replace")
+    assert "inferload.profile: INFO: " in result.stderr  # -v's format: the logger's name on every line
+    assert secret not in shown and password not in shown
+    assert "httpcore" not in result.stderr and "httpx" not in result.stderr
+
+
+def test_double_verbose_adds_the_http_libraries_wire_debug_still_redacted(
+    run_cli: Any, tmp_path: Path, fast_simulator: Any
+) -> None:
+    secret = "QSECRET99-query-key"
+    url = f"{fast_simulator.url}/v1?api-key={secret}"
+    result = run_cli("profile", "--url", url, "--artifact-dir", tmp_path / "art", "-vv", *QUICK)
+    assert result.returncode == 0, result.stderr
+    assert "httpcore" in result.stderr
+    assert "api-key=<redacted>" in result.stderr
+    assert secret not in result.stderr + result.stdout
+
+
+def test_a_config_file_extra_inputs_mapping_reaches_every_request_body(run_cli: Any, tmp_path: Path) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text("extra-inputs:\n  temperature: 0.25\n  top_p: 0.5\n")
+    with ScriptedServer(lambda request, number: chat_completion()) as server:
+        result = run_cli("profile", "--url", server.url, "-f", config, "--artifact-dir", tmp_path / "art",
+                         *QUICK)
+        bodies = [json.loads(request.body) for request in server.requests]
+    assert result.returncode == 0, result.stderr
+    assert [(b["temperature"], b["top_p"]) for b in bodies] == [(0.25, 0.5)] * 2
+
+
+def test_a_broken_yaml_config_file_error_names_its_line(run_cli: Any, tmp_path: Path) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text("request-count: 2\nosl: [1,\n  isl: 3\n")
+    result = run_cli("profile", "-f", config, "--artifact-dir", tmp_path / "art", "--ui", "none")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert f"config file {config}" in lines[0] and "at line 4, column 1" in lines[0]

@@ -158,3 +158,20 @@ def test_a_counter_that_appears_after_the_baseline_counts_from_zero_over_the_who
     assert first["rate"] == pytest.approx(8.0)  # from 0, not missing
     block = server_metrics_block(store, {"profiling": (S // 2, 3 * S)})
     assert block["families"]["srv:tokens_total"]["series"][0]["profiling"]["total_increase"] == 50
+
+
+def test_a_window_counter_rate_is_its_increase_over_its_time_and_a_short_last_interval_sets_no_max() -> None:
+    """The final scrape lands 15 ms after the previous one: its interval rate (a burst of 183 tokens over
+    15 ms, 12,200 tokens/s) is left out of min/max/percentiles, and the window's avg is the exact
+    increase over the seconds between the scrapes that measured it."""
+    store = ServerMetricsStore([MAP])
+    store.add_source("u", "server")
+    stamps_and_totals = [(0, 0), (S, 860), (2 * S, 1720), (3 * S, 2580), (3 * S + 15_000_000, 2763)]
+    for stamp, tokens in stamps_and_totals:
+        store.ingest("u", body(tokens, 0, (0, 0, 0)), stamp)
+    block = server_metrics_block(store, {"run": (0, 3 * S + 15_000_000)})
+    run = block["families"]["srv:tokens_total"]["series"][0]["run"]
+    assert run["total_increase"] == 2763
+    assert run["avg"] == pytest.approx(2763 / 3.015)
+    assert run["max"] == pytest.approx(860.0) and run["min"] == pytest.approx(860.0)
+    assert run["count"] == 3  # the three full intervals; the 15 ms one is too short for a rate

@@ -204,7 +204,8 @@ def test_a_bad_sweep_list_from_the_environment_or_file_is_one_line_naming_it(
     config.write_text(json.dumps({"concurrency": [4, "many"]}))
     result = run_cli("profile", *TINY, "-f", config, "--artifact-dir", tmp_path)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert f"concurrency in config file {config}: '4,many' is not a int or a list of them" in result.stderr
+    expected = f"concurrency in config file {config}: '4,many' is not a whole number or a list of them"
+    assert expected in result.stderr
     assert not any(tmp_path.glob("inferload-*"))  # refused before any run
 
 
@@ -267,3 +268,44 @@ def test_a_second_sweep_into_one_artifact_dir_keeps_the_first_and_compare_reads_
     compared = run_cli("compare", earlier / "v01-concurrency2", roots[0] / "v01-concurrency2", "-o",
                        tmp_path / "compare.json")
     assert compared.returncode == 0, compared.stderr
+def test_a_sweep_point_cut_by_ctrl_c_is_marked_incomplete_and_compare_says_so(
+    inferload_exe: Path, cli_env: Any, tmp_path: Path
+) -> None:
+    """Ctrl+C during the second point: the table, sweep_summary.csv and .json mark it incomplete (the
+    first stays complete), and `inferload compare FULL INTERRUPTED` names the interrupted candidate."""
+    import threading
+
+    from profile_fixtures import interrupt_group_when, start_simulator
+
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, "--decode-step-s", "0.05",
+                          "--decode-step-per-seq-s", "0", "--prefill-tokens-per-s", "1000000")
+    try:
+        process = subprocess.Popen(
+            [str(inferload_exe), "profile", "--url", sim.url, "-m", "m", "--concurrency", "1,2",
+             "--request-count", "2", "--osl", "40", "--isl", "8", "--streaming", "--ui", "none",
+             "--artifact-dir", str(tmp_path / "art")],
+            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")))
+        reader.start()
+        try:
+            stdout, _ = interrupt_group_when(process, lambda: any("variation 1 " in line for line in lines),
+                                             timeout=120)
+        finally:
+            reader.join(10)
+    finally:
+        sim.stop()
+    root = next((tmp_path / "art").rglob("sweep_summary.json")).parent
+    summary = _summary(root)
+    assert [row["is_complete"] for row in summary["variations"]] == [True, False]
+    assert any("variation 1" in w and "incomplete" in w for w in summary["warnings"])
+    rows = list(csv.DictReader((root / "sweep_summary.csv").open()))
+    assert [row["is_complete"] for row in rows] == ["true", "false"]
+    assert "(incomplete)" in stdout.splitlines()[-1] and "(incomplete)" not in stdout.splitlines()[-2]
+    full, cut = root / "v00-concurrency1", root / "v01-concurrency2"
+    compared = subprocess.run([str(inferload_exe), "compare", str(full), str(cut), "-o",
+                               str(tmp_path / "compare.json")],
+                              env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert f"candidate run {cut} is incomplete" in compared.stderr, compared.stderr
+    assert f"baseline run {full}" not in compared.stderr
+    assert json.loads((tmp_path / "compare.json").read_text())["warnings"]

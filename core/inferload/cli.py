@@ -46,8 +46,9 @@ def plugin_control_parser() -> argparse.ArgumentParser:
                        help="do not load this plugin (repeatable; also INFERLOAD_DISABLE_PLUGINS=a,b)")
     group.add_argument("-p", "--plugin", action="append", default=[], metavar="NAME",
                        help="load this plugin even when INFERLOAD_DISABLE_PLUGIN_AUTOLOAD=1 (repeatable)")
-    group.add_argument("-v", "--verbose", action="store_true", default=None,
-                       help="debug logging and full tracebacks")
+    group.add_argument("-v", "--verbose", action="count", default=None,
+                       help="debug logging and full tracebacks; -vv also shows third-party libraries' "
+                       "INFO/DEBUG (an HTTP client's per-request and wire lines)")
     return parent
 
 
@@ -82,7 +83,25 @@ def add_arguments(spec: Any, parser: argparse.ArgumentParser, registry: PluginRe
         spec.add_arguments(parser)
 
 
-def configure_logging(verbose: bool) -> None:
+class _OwnRecordsBelowWarning(logging.Filter):
+    """With ``-v``: our own records at every level, a third-party library's (an HTTP client's
+    per-request INFO, its wire-level DEBUG) only from WARNING up; ``-vv`` drops this filter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.split(".", 1)[0] in OWN_LOGGERS
+
+
+OWN_LOGGERS = frozenset({"inferload", "inferload_plugins", "inferload_contrib"})
+"""Top-level logger names of this project's packages."""
+
+
+def configure_logging(verbose: int) -> None:
+    """Console logging: warnings by default; ``-v`` (1) our debug, third-party libraries still from
+    WARNING up; ``-vv`` (2+) everything. Every console handler gets a :class:`~inferload.redact.SecretFilter`,
+    so a third-party record (an HTTP client's ``HTTP Request: GET <url>``) is scrubbed like ours: URL
+    userinfo and secret-named query values and fields never reach the console."""
+    from inferload.redact import SecretFilter
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(name)s: %(levelname)s: %(message)s" if verbose else "inferload: %(levelname)s: %(message)s",
@@ -93,13 +112,18 @@ def configure_logging(verbose: bool) -> None:
 
         for handler in logging.getLogger().handlers:
             handler.addFilter(ConsoleFilter())
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, SecretFilter) and not f.secrets for f in handler.filters):
+            handler.addFilter(SecretFilter(()))
+        if verbose == 1 and not any(isinstance(f, _OwnRecordsBelowWarning) for f in handler.filters):
+            handler.addFilter(_OwnRecordsBelowWarning())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     early, _ = plugin_control_parser().parse_known_args(argv)
-    verbose = bool(early.verbose)
+    verbose = int(early.verbose or 0)
     configure_logging(verbose)
     try:
         from inferload.registry import LoadRules, load_plugins

@@ -40,6 +40,7 @@ from inferload.redact import (
     redact_url,
     secret_leaves,
     split_header,
+    url_query_secrets,
     url_userinfo_secrets,
 )
 from inferload.textfiles import read_capped
@@ -57,6 +58,11 @@ MIN_API_TOKEN_CHARS = 8
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+MAX_SECONDS = 1e9
+"""The largest duration a flag takes (about 31 years): beyond it a time in ns no longer fits an int64
+clock value (and ``inf`` would overflow at the start); ``--api-linger`` alone takes ``inf``."""
 
 
 class ProfileConfig(BaseSettings):
@@ -78,7 +84,8 @@ class ProfileConfig(BaseSettings):
         True, description="Chat output length as 'max_tokens' (default) or else 'max_completion_tokens'"
     )
     ignore_eos: bool = Field(False, description="Send 'ignore_eos': true (vLLM, SGLang, TensorRT-LLM)")
-    request_timeout_seconds: float = Field(DEFAULT_REQUEST_TIMEOUT_S, gt=0, description="Per-request timeout")
+    request_timeout_seconds: float = Field(DEFAULT_REQUEST_TIMEOUT_S, gt=0, le=MAX_SECONDS,
+                                           description="Per-request timeout")
     transport: str | None = Field(None, description="Hot-path HTTP client plugin (default: the catalogue's)")
     executor: str | None = Field(None, description="Where workers run (default: the catalogue's, local)")
 
@@ -88,8 +95,10 @@ class ProfileConfig(BaseSettings):
     arrival_pattern: str | None = Field(None, description="Arrival pattern plugin (poisson …)")
     arrival_smoothness: float | None = Field(None, gt=0, description="Gamma shape (1 = poisson)")
     request_count: int | None = Field(None, ge=1, description="Stop after this many requests")
-    benchmark_duration: float | None = Field(None, gt=0, description="Stop sending after these seconds")
-    benchmark_grace_period: float | None = Field(None, ge=0, description="Wait for in-flight after duration")
+    benchmark_duration: float | None = Field(None, gt=0, le=MAX_SECONDS,
+                                              description="Stop sending after these seconds")
+    benchmark_grace_period: float | None = Field(None, ge=0, le=MAX_SECONDS,
+                                                  description="Wait for in-flight after duration")
     warmup_request_count: int = Field(0, ge=0, description="Requests sent before profiling, not measured")
 
     # -- dataset ---------------------------------------------------------------------------------
@@ -153,7 +162,8 @@ class ProfileConfig(BaseSettings):
         "127.0.0.1",
         validation_alias=AliasChoices("api_host", "INFERLOAD_API_SERVER_HOST", "INFERLOAD_API_HOST"),
     )
-    api_linger: float = Field(5.0, ge=0, description="Seconds the API stays up after artifacts (inf allowed)")
+    api_linger: float = Field(5.0, ge=0, allow_inf_nan=True,
+                              description="Seconds the API stays up after artifacts (inf allowed)")
 
     # -- live control and load over time (docs/control.md) ----------------------------------------
     api_token: SecretStr | None = Field(
@@ -164,10 +174,12 @@ class ProfileConfig(BaseSettings):
         None, ge=1, description="Highest --concurrency a live change (PATCH /api/control/load) may set"
     )
     request_rate_ramp_duration: float | None = Field(
-        None, gt=0, description="Ramp the request rate linearly to --request-rate over S s (AIPerf's name)"
+        None, gt=0, le=MAX_SECONDS,
+        description="Ramp the request rate linearly to --request-rate over S s (AIPerf's name)"
     )
     concurrency_ramp_duration: float | None = Field(
-        None, gt=0, description="Ramp concurrency from 1 to --concurrency over S s (AIPerf's name)"
+        None, gt=0, le=MAX_SECONDS,
+        description="Ramp concurrency from 1 to --concurrency over S s (AIPerf's name)"
     )
     load_schedule: Path | None = Field(
         None, description="JSON array of {duration, request_rate|concurrency} segments, run in order"
@@ -209,8 +221,17 @@ class ProfileConfig(BaseSettings):
     @classmethod
     def _api_key_is_a_header_value(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
+            if not value.get_secret_value().strip():
+                raise ValueError("the API key is empty; give the key, or drop the setting to send none")
             check_header_value("Authorization", value.get_secret_value())
         return value
+
+    @field_validator("extra_inputs", mode="before")
+    @classmethod
+    def _extra_inputs_mapping(cls, value: Any) -> Any:
+        """A config file's ``extra-inputs:`` may be a mapping of body fields (as ``goodput:`` may): it is
+        the JSON-object entry ``--extra-inputs '{...}'`` would give."""
+        return [json.dumps(value)] if isinstance(value, dict) else value
 
     @field_validator("extra_inputs")
     @classmethod
@@ -345,8 +366,8 @@ class ProfileConfig(BaseSettings):
                 f"over the limit of {MAX_DATASET_TOKENS:,}; lower one of them (requests cycle through the "
                 "entries)"
             )
-        if self.api_linger != self.api_linger:  # NaN
-            raise ValueError("--api-linger must be a number of seconds or inf")
+        if self.api_linger != self.api_linger or MAX_SECONDS < self.api_linger < math.inf:  # NaN, huge
+            raise ValueError(f"--api-linger must be a number of seconds up to {MAX_SECONDS:g} or inf")
         self._fixed_schedule_combinations()
         return self
 
@@ -458,6 +479,11 @@ class ProfileConfig(BaseSettings):
                                 ("executor", "executor"), ("tokenizer", "tokenizer")):
             if getattr(self, field) is None:
                 updates[field] = default(category)
+        endpoint_type = updates.get("endpoint_type", self.endpoint_type)
+        endpoint = registry.all("endpoint").get(endpoint_type)
+        if endpoint is not None and not endpoint.produces_tokens and self.osl is not None:
+            raise UsageError(f"--osl does not apply to --endpoint-type {endpoint_type}: it returns no output "
+                             "tokens; drop --osl")
         datasets = registry.all("dataset")
         dataset = self.dataset
         if dataset is None:
@@ -489,7 +515,13 @@ class ProfileConfig(BaseSettings):
                 smooth = sorted(name for name, s in registry.all("arrival_pattern").items() if s.smoothness)
                 pattern = _the_one(smooth, "--arrival-smoothness", "arrival pattern")
             pattern = pattern or default("arrival_pattern")
-            takes_smoothness = registry.get("arrival_pattern", pattern).smoothness
+            chosen = registry.get("arrival_pattern", pattern)
+            if chosen.timed and not self.fixed_schedule:
+                paced = sorted(name for name, s in registry.all("arrival_pattern").items() if not s.timed)
+                raise UsageError(f"--arrival-pattern {pattern} replays a trace's timestamps: give "
+                                 f"--fixed-schedule (and no --request-rate), or a paced pattern with "
+                                 f"--request-rate ({', '.join(paced)})")
+            takes_smoothness = chosen.smoothness
             if self.arrival_smoothness is not None and not takes_smoothness:
                 raise UsageError(f"--arrival-smoothness does not apply to --arrival-pattern {pattern}")
             updates["arrival_pattern"] = pattern
@@ -577,6 +609,7 @@ class ProfileConfig(BaseSettings):
         if basic is not None:
             pairs.append(("Authorization", basic))
         secrets.extend(url_userinfo_secrets(self.url))
+        secrets.extend(url_query_secrets(self.url))
         for name, val in pairs:
             if is_secret_name(name) and val:
                 secrets.append(val)
@@ -767,7 +800,10 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
     except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
-        raise UsageError(f"config file {file} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+        mark = getattr(exc, "problem_mark", None)  # YAML's position of the fault (0-based)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"config file {file} is not valid YAML/JSON{where}: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -857,6 +893,8 @@ def _one_line(exc: ValidationError, source: Any = flag_name) -> str:
     value = error.get("input")
     secret = field in ("api_key", "api_token", "header") or is_secret_name(field)
     shown = "" if secret or isinstance(value, (dict, list)) else f" {value!r}"
+    if isinstance(value, float) and shown and value.is_integer():
+        shown = f" {value:.0f}" if abs(value) < 1e16 else f" {value:g}"  # the 0 typed, not argparse's 0.0
     if isinstance(value, str) and "://" in value and shown:
         # escaped before redacting: urlsplit would silently drop the CR/LF/TAB the message is about
         shown = " '" + redact_url(value.encode("unicode_escape").decode("ascii")) + "'"

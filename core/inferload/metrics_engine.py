@@ -48,7 +48,14 @@ from typing import TYPE_CHECKING, Any
 from inferload.errors import UsageError
 from inferload.record_columns import MeasuredBatch, flatten_values
 from inferload.record_store import MeasuredValues
-from inferload.records import ERROR_METRIC, ERROR_REQUEST_CANCELLED, WARMUP, RequestError, RequestRecord
+from inferload.records import (
+    ERROR_METRIC,
+    ERROR_REQUEST_CANCELLED,
+    PROFILING,
+    WARMUP,
+    RequestError,
+    RequestRecord,
+)
 from inferload.stats import ns_to, per_second
 from inferload.types import MetricSpec
 from inferload.value_column import ValueColumn
@@ -81,6 +88,19 @@ SCHEDULE_LAG_MIN_SAMPLE = 100
 late timer wake-up is not an overloaded client."""
 RATE_SHORTFALL_WARN = 0.95
 """Client overload: warn when requests went out at less than this fraction of the scheduled rate."""
+MERGED_GAP_MS = 0.05
+"""An inter-chunk gap under this (ms, 50 µs) is a merged read: two chunks the client read in one socket read
+and so stamped (almost) alike; no server streams tokens 50 µs apart."""
+MERGED_GAP_WARN_SHARE = 0.01
+"""Warn when at least this share of the run's inter-chunk gaps are merged reads ..."""
+MERGED_GAP_MIN_SAMPLE = 100
+"""... over at least this many gaps."""
+READ_DELAY_WARN_MS = 5.0
+"""Warn when the p99 of the requests' longest socket wait (``client_health.read_delay``) exceeds this (ms),
+over at least :data:`READ_DELAY_MIN_SAMPLE` requests: the wait is inside every TTFT and ITL it touches."""
+READ_DELAY_MIN_SAMPLE = 20
+_READ_ADVICE = ("lower --concurrency, give more --workers, or run the client on a quieter machine "
+                "(docs/metrics.md, \"Merged reads\")")
 
 
 @dataclass(frozen=True)
@@ -262,6 +282,7 @@ class MetricsAccumulator:
         out: list[MeasuredValues] = []
         rows: list[tuple[Any, ...]] = []  # the successful records' values, appended per column at the end
         lags: list[float] = []
+        kept_cancelled: list[int] = []  # positions in ``out`` of cancelled records' values: stored, not counted
         for index, record in enumerate(records):
             values: MeasuredValues = None
             if record.phase == WARMUP:
@@ -283,6 +304,12 @@ class MetricsAccumulator:
                 if values is not None:
                     rows.append(values)
                 error = record.error
+            elif record.cancelled and record.phase == PROFILING:
+                values = measured[index] if measured is not None else None
+                if values is None:
+                    values = self._measure_cancelled(record, computers)
+                if values is not None:
+                    kept_cancelled.append(len(out))
             out.append(values)
             if error is not None and error.type == ERROR_REQUEST_CANCELLED:
                 self.cancelled_count += 1  # abandoned on purpose: neither a success nor an error
@@ -299,7 +326,13 @@ class MetricsAccumulator:
         out = MeasuredBatch(out)
         out.columns = flatten_values(out, len(computers))
         if rows:
-            self._take(rows, out.columns, computers)
+            counted = out.columns
+            if kept_cancelled:  # a cancelled request's values stay in its record only, out of every statistic
+                successful = list(out)
+                for position in kept_cancelled:
+                    successful[position] = None
+                counted = flatten_values(successful, len(computers))
+            self._take(rows, counted, computers)
         fed = self._fed
         for tag, _, column in computers:
             if len(column) - fed[tag] >= SKETCH_FEED_VALUES:
@@ -382,6 +415,23 @@ class MetricsAccumulator:
                 )
                 return None
         return tuple(values)
+
+    def _measure_cancelled(
+        self, record: RequestRecord, computers: list[tuple[str, Any, ValueColumn]]
+    ) -> MeasuredValues:
+        """What a cancelled request (the user's stop, a grace cut, --request-cancellation-rate) did deliver
+        before the cut: each record metric's value on the partial record, None where it is not defined
+        (no first token yet) or its plugin cannot take a cut-short response. Kept in the request's record
+        only: a cancelled request enters no run statistic (docs/metrics.md, "Cancelled requests")."""
+        if record.status is None or not record.chunk_ns:  # nothing arrived: nothing was measured
+            return None
+        values = []
+        for _, compute, _ in computers:
+            try:
+                values.append(compute(record))
+            except Exception:  # noqa: BLE001 - a partial response lacks what some metrics need: not defined
+                values.append(None)
+        return tuple(values) if any(value is not None for value in values) else None
 
     def _take(
         self,
@@ -608,6 +658,34 @@ class MetricsAccumulator:
                         f"client could not keep up: requests went out at {achieved_rate:,.1f}/s against a "
                         f"schedule of {scheduled_rate:,.1f}/s; {self._overload_advice()}"
                     )
+        warnings.extend(self._itl_distortion_warnings())
+        return warnings
+
+    def _itl_distortion_warnings(self) -> list[str]:
+        """Warnings when the client's reads distorted the gaps between chunks (docs/metrics.md, "Merged
+        reads"): a share of inter-chunk gaps under :data:`MERGED_GAP_MS` (two chunks read in one socket
+        read share one stamp) at or above :data:`MERGED_GAP_WARN_SHARE`, or response bytes that waited in
+        the socket (``read_delay`` p99) beyond :data:`READ_DELAY_WARN_MS`."""
+        warnings = []
+        gaps = self._columns.get("inter_chunk_latency")
+        total = len(gaps) if gaps is not None else 0
+        if total >= MERGED_GAP_MIN_SAMPLE and gaps is not None:
+            merged = gaps.count_below(MERGED_GAP_MS)
+            if merged / total >= MERGED_GAP_WARN_SHARE:
+                warnings.append(
+                    f"merged reads: {merged:,} of {total:,} inter-chunk gaps ({merged / total:.1%}) are "
+                    f"under {MERGED_GAP_MS * 1000:.0f} µs, chunks the client read together and stamped as "
+                    "one; "
+                    f"ITL and inter-chunk latency are distorted (a 0 gap, then a long one); "
+                    f"{_READ_ADVICE}"
+                )
+        delay = self.read_delay_stats()
+        if delay and delay["count"] >= READ_DELAY_MIN_SAMPLE and delay["p99"] > READ_DELAY_WARN_MS:
+            warnings.append(
+                f"slow reads: response bytes waited up to {delay['p99']:.1f} ms (p99 of {delay['count']:,} "
+                f"requests) in the socket before the client read them; TTFT and ITL include that wait; "
+                f"{_READ_ADVICE}"
+            )
         return warnings
 
     def _slower_schedule(self) -> str:
@@ -676,12 +754,21 @@ class MetricsAccumulator:
         for tag, threshold in self.slos.items():
             if tag not in available:
                 choices = ", ".join(sorted(available)) or "none"
-                why = " (it does not apply to this run)" if tag in self.specs else ""
+                why = f" ({self._missing_for(self.specs[tag])})" if tag in self.specs else ""
                 raise UsageError(
                     f"--goodput names metric {tag!r}{why}; SLOs can use per-request metrics: {choices}"
                 )
             checks.append((tag, threshold, self.specs[tag].higher_is_better))
         return checks
+
+    def _missing_for(self, spec: MetricSpec) -> str:
+        """Why ``spec`` does not apply to this run, as the fix: ``it needs --streaming``."""
+        missing = [req for req in spec.requires if req in RUN_CAPABILITIES and req not in self.capabilities]
+        if STREAMING in missing:
+            return "it needs --streaming"
+        if TOKENS in missing:
+            return "it needs token counts, which this endpoint type does not produce"
+        return "it does not apply to this run"
 
     def _is_good(self, row: Mapping[str, Any]) -> bool:
         """A request is good when it has a value for every SLO tag and each value meets its threshold:

@@ -36,8 +36,10 @@ SETTINGS_CONFIG = SettingsConfigDict(
     populate_by_name=True,
     validate_default=True,
     case_sensitive=False,
+    allow_inf_nan=False,
 )
-"""How every profile setting is read, the core's fields and each plugin's alike."""
+"""How every profile setting is read, the core's fields and each plugin's alike. ``inf``/``nan`` are refused
+(one usage line) unless a field says ``allow_inf_nan=True`` (``--api-linger inf``)."""
 
 FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("inferload_config_file_values", default=None)
 """The ``-f`` file's values while a config is being validated (set by ``ProfileConfig.load``)."""

@@ -35,6 +35,8 @@ _SECRET_PARTS = re.compile(
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _HEADER_FLAGS = ("-H", "--header")
 _URL_IN_TEXT = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<userinfo>[^/@\s'\"]+)@")
+_QUERY_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"<>?]*\?[^\s'\"<>]+")
+"""A URL with a query in free text (``GET http://host/metrics?api-key=X``), for :func:`redact_url`."""
 _AUTH_SCHEMES = r"(?:Basic|Bearer|Token|Digest|Negotiate|NTLM|AWS4-HMAC-SHA256|ApiKey)"
 _FIELD_IN_TEXT = re.compile(
     r"(?P<name>[A-Za-z][A-Za-z0-9_.-]*)(?P<q>\\?[\"']?)(?P<sep>\s*[:=]\s*)"
@@ -196,10 +198,12 @@ def replace_secrets(text: str, secrets: Iterable[str]) -> str:
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Scrub free text (error messages, log lines, echoed responses): the run's known secret values,
-    URL userinfo, and the value of any secret-named field or header written in it
-    (``Authorization: Basic …``, ``"api_key": "…"``, ``Cookie=…``)."""
+    URL userinfo, secret-named query values of any URL in it, and the value of any secret-named field or
+    header written in it (``Authorization: Basic …``, ``"api_key": "…"``, ``Cookie=…``)."""
     text = replace_secrets(text, secrets)
     text = _URL_IN_TEXT.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+    if "?" in text:
+        text = _QUERY_URL_IN_TEXT.sub(lambda m: redact_url(m[0]), text)
     if ":" in text or "=" in text:
         text = _FIELD_IN_TEXT.sub(_redact_field, text)
     return text
@@ -290,3 +294,14 @@ def url_userinfo_secrets(url: str | None) -> list[str]:
     if parts.username is None:
         return []
     return ([unquote(parts.password)] if parts.password else []) + [parts.netloc.rsplit("@", 1)[0]]
+
+
+def url_query_secrets(url: str | None) -> list[str]:
+    """The values of a URL's secret-named query parameters (``?api-key=X`` -> ``["X"]``), decoded."""
+    if not url or "?" not in url:
+        return []
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return []
+    return [value for key, value in parse_qsl(query, keep_blank_values=True) if value and is_secret_name(key)]

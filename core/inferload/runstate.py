@@ -86,8 +86,9 @@ class PhaseProgress:
         return self.requests_completed / elapsed if elapsed > 0 else None
 
     def percent(self, now_ns: int | None = None) -> float | None:
-        """Completion in percent, by request count or else by elapsed duration."""
-        if self.finished:
+        """Completion in percent, by request count or else by elapsed duration; a finished phase is 100
+        unless it was cut short (``was_cancelled``: Ctrl+C), which keeps the share it reached."""
+        if self.finished and not self.was_cancelled:
             return 100.0
         if self.total_expected_requests:
             return min(100.0, 100.0 * self.requests_completed / self.total_expected_requests)

@@ -102,8 +102,8 @@ def check_http_url(value: str) -> str:
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-    except ValueError as exc:
-        raise ValueError(f"{str(exc).lower()}; give a port 1-65535") from None
+    except ValueError:
+        raise ValueError("the port is not a number 1-65535; give one in that range") from None
     if not parts.hostname:
         raise ValueError(f"{redact_url(value)!r} has no host")
     if parts.port == 0:

@@ -193,6 +193,15 @@ class ValueColumn:
         moments.add(self.tail[:])
         return moments.sum / count
 
+    def count_below(self, threshold: float) -> int:
+        """How many values so far are below ``threshold`` (NaN never counts): a binary search per sorted
+        run on disk plus a scan of the tail."""
+        import numpy as np
+
+        tail = np.frombuffer(self.tail[:], dtype=np.float64)
+        below = int((tail < threshold).sum())
+        return below + sum(int(np.searchsorted(run, threshold, side="left")) for run in self._run_arrays())
+
     def _run_arrays(self) -> list[np.ndarray]:
         import numpy as np
 

@@ -1,5 +1,5 @@
 """`inferload compare BASELINE CANDIDATE`: per-metric change with a confidence interval, verdicts against
-``--max-regression`` thresholds, a console table and ``compare.json``; exit 1 when a threshold is
+``--max-regression`` thresholds, a console table and, with ``-o FILE``, the JSON; exit 1 when a threshold is
 breached, so CI can gate a release on it. Reads inferload runs, trials and sweeps, and AIPerf's
 ``profile_export_aiperf.json``. Definitions: docs/compare.md."""
 
@@ -46,8 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--confidence-level", type=float, default=0.95, metavar="P",
                         help="of the change's interval (default 0.95)")
-    parser.add_argument("-o", "--output", default="compare.json", metavar="FILE",
-                        help="where to write the comparison (default ./compare.json)")
+    parser.add_argument("-o", "--output", default=None, metavar="FILE",
+                        help="also write the comparison as JSON to FILE (default: the console only)")
 
 
 def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
@@ -102,13 +102,21 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
         raise UsageError(f"--max-regression names {', '.join(missing)}, which is not in both runs")
     breaches = [f"{c['variation'] + ': ' if c['variation'] else ''}{row['metric']}"
                 for c in comparisons for row in c["rows"] if row["verdict"] == "breach"]
+    incomplete = [f"{side} run {run.path.parent} is incomplete (is_complete: false: interrupted or "
+                  "failed); its figures cover part of the load only"
+                  for side, units in (("baseline", base_units), ("candidate", cand_units))
+                  for key in keys for run in units[key] if not run.is_complete]
     doc = {"baseline": str(args.baseline), "candidate": str(args.candidate),
            "confidence_level": args.confidence_level, "thresholds": thresholds,
-           "comparisons": comparisons, "breaches": breaches, "passed": not breaches}
-    output = Path(args.output).expanduser().absolute()
-    write_artifact(output.parent, output.name, json.dumps(json_safe(doc), indent=2) + "\n")
+           "comparisons": comparisons, "breaches": breaches, "passed": not breaches,
+           "warnings": incomplete}
     sys.stdout.write(render(doc))
-    sys.stderr.write(f"inferload: comparison written to {output}\n")
+    if args.output is not None:
+        output = Path(args.output).expanduser().absolute()
+        write_artifact(output.parent, output.name, json.dumps(json_safe(doc), indent=2) + "\n")
+        sys.stderr.write(f"inferload: comparison written to {output}\n")
+    for warning in incomplete:
+        sys.stderr.write(f"inferload: warning: {warning}\n")
     if breaches:
         sys.stderr.write(f"inferload: regression beyond threshold: {', '.join(breaches)}\n")
         return 1

@@ -423,14 +423,18 @@ def _add_plugin_options(parser: argparse.ArgumentParser, registry: PluginRegistr
     disabled = disabled_options(registry)
     if disabled:
         refused = parser.add_argument_group("options of disabled plugins")
+        taken = set(parser._option_string_actions)
         for field, plugin in disabled.items():
+            if option_flag(field) in taken:  # a core flag the plugin consumes: refused by ProfileConfig.load
+                continue
             refused.add_argument(option_flag(field), dest=field, action=_DisabledOption, nargs="?",
                                  default=_S, help=_S, plugin=plugin)
 
 
 def disabled_options(registry: PluginRegistry) -> dict[str, str]:
     """``{option field: plugin}`` for the options of the catalogue's plugins that are disabled (the
-    catalogue lists each plugin's flags under ``options``), so using one names the plugin."""
+    catalogue lists each plugin's flags under ``options``, and the core flags only it acts on under
+    ``consumes``), so using one names the plugin."""
     from inferload.registry import DISABLED
 
     names = {name for name, info in registry.plugins.items() if info.status == DISABLED}
@@ -439,7 +443,7 @@ def disabled_options(registry: PluginRegistry) -> dict[str, str]:
     from inferload_plugins import catalogue  # the package's own plugins.yaml, not another family's module
 
     return {flag[2:].replace("-", "_"): entry["name"] for entry in catalogue.read_catalogue()
-            if entry["name"] in names for flag in entry.get("options", ())}
+            if entry["name"] in names for flag in (*entry.get("options", ()), *entry.get("consumes", ()))}
 
 
 class _DisabledOption(argparse.Action):

@@ -36,6 +36,8 @@ class Run:
     endpoint_type: str | None
     tool: str
     records_file: Path | None = None
+    is_complete: bool = True
+    """False when the run's summary says ``is_complete: false`` (interrupted, or every request failed)."""
     _values: dict[str, list[float]] | None = field(default=None, repr=False)
 
     def values(self, tag: str) -> list[float]:
@@ -80,7 +82,8 @@ def load_run(path: Path) -> Run:
     if endpoint is None and isinstance(config.get("endpoint"), dict):  # AIPerf: input_config.endpoint.type
         endpoint = config["endpoint"].get("type")
     tool = "aiperf" if file.name == "profile_export_aiperf.json" else "inferload"
-    return Run(file, blocks, endpoint, tool, records_file=file.parent / "profile_export.jsonl")
+    return Run(file, blocks, endpoint, tool, records_file=file.parent / "profile_export.jsonl",
+               is_complete=data.get("is_complete") is not False)
 
 
 def load_units(path: Path) -> dict[str, list[Run]]:

@@ -12,6 +12,7 @@ from inferload import hookimpl
 from inferload.export import format_stat, metric_label
 from inferload.metrics_engine import is_aggregate
 from inferload.number_text import plain_number
+from inferload.records import ERROR_CANCELLED
 from inferload.types import ExporterSpec
 
 FILENAME = "profile_export_console.txt"
@@ -33,14 +34,19 @@ def _cell(block: dict[str, Any], column: str) -> str:
 
 def load_text(config: dict[str, Any]) -> str:
     """The load the run was configured with: ``request rate 10 req/s (poisson), concurrency <= 4``,
-    ``fixed schedule (trace timestamps x2), uncapped``, ``concurrency 8``."""
+    ``fixed schedule (trace timestamps x2), uncapped``, ``concurrency 8``, ``concurrency 3 (sessions in
+    flight)`` (``--session-concurrency`` without ``--concurrency``: the same cap as
+    ``ProfileConfig.effective_concurrency``)."""
     rate, concurrency = config.get("request_rate"), config.get("concurrency")
     if config.get("fixed_schedule") and rate is None:
         speedup = config.get("fixed_schedule_speedup")
         pace = f" x{speedup:g}" if speedup not in (None, 1) else ""
         cap = f"concurrency <= {concurrency}" if concurrency is not None else "uncapped"
         return f"fixed schedule (trace timestamps{pace}), {cap}"
+    sessions = config.get("session_concurrency")
     if rate is None:
+        if concurrency is None and sessions is not None:
+            return f"concurrency {sessions} (sessions in flight)"
         return f"concurrency {concurrency if concurrency is not None else 1}"
     pattern = config.get("arrival_pattern")
     text = f"request rate {plain_number(rate, 6)} req/s" + (f" ({pattern})" if pattern else "")
@@ -100,8 +106,7 @@ def renderables(context: Any, width: int = FILE_WIDTH) -> list[Any]:
 
     errors = context.summary.get("error_summary") or []
     if errors:
-        total = sum(entry["count"] for entry in errors)
-        error_table = Table(title=f"Errors: {total} failed request{'s' if total != 1 else ''}")
+        error_table = Table(title=_errors_title(errors))
         for column, justify in (("count", "right"), ("type", "left"), ("code", "right"), ("message", "left")):
             error_table.add_column(column, justify=justify)  # type: ignore[arg-type]
         for entry in errors:
@@ -170,3 +175,16 @@ def export_console(context: Any) -> list[Path]:
 def register_exporters() -> list[ExporterSpec]:
     return [ExporterSpec(name="console", description="Results table on the terminal, errors and warnings",
                          filenames=(FILENAME,), export=export_console)]
+
+
+def _errors_title(errors: list[dict[str, Any]]) -> str:
+    """The errors table's title: failed requests apart from those cancelled in flight by the run's stop
+    (Ctrl+C, the grace period's end), which the user's stop ended, not the server."""
+    total = sum(entry["count"] for entry in errors)
+    cancelled = sum(entry["count"] for entry in errors
+                    if entry["error_details"].get("type") == ERROR_CANCELLED)
+    failed = total - cancelled
+    parts = [f"{failed} failed request{'s' if failed != 1 else ''}"] if failed else []
+    if cancelled:
+        parts.append(f"{cancelled} cancelled in flight when the run stopped")
+    return f"{'Errors' if failed else 'Cancelled'}: {', '.join(parts)}"

@@ -219,11 +219,16 @@ def resolve_artifact(state: Any, filename: str, recorded: list[str] | None = Non
     it is not a file this run wrote (or it is gone).
     """
     relative = check_name(filename)
+    files = run_files(state) if recorded is None else recorded
+    if relative not in files and "/" not in relative:
+        # a bare name (the list's ``name``, e.g. inferload.log) of exactly one file in a subdirectory
+        matches = [path for path in files if PurePosixPath(path).name == relative]
+        relative = matches[0] if len(matches) == 1 else relative
     root = Path(state.artifact_dir).resolve()
     target = (root / relative).resolve()
     if not target.is_relative_to(root):
         raise ForbiddenName(f"invalid file name {filename!r}: resolves outside the artifact directory")
-    if relative not in (run_files(state) if recorded is None else recorded) or not target.is_file():
+    if relative not in files or not target.is_file():
         raise FileNotFoundError(f"no artifact {relative!r} in this run (see /api/results/list)")
     return target, relative
 

@@ -120,35 +120,69 @@ def _window_dict(bounds: tuple[int, int] | None) -> dict[str, int] | None:
     return None if bounds is None else {"start_ns": bounds[0], "end_ns": bounds[1]}
 
 
+MIN_RATE_INTERVAL_SHARE = 0.5
+"""A counter's per-interval rate enters a window's min/max/p50/p99 only when its interval (the time since
+the source's previous good scrape) is at least this share of the source's median scrape interval: a final
+scrape 15 ms after the previous one divides a few counts by 15 ms, which is noise, not a rate."""
+
+
+def _short_intervals(scrapes: Sequence[Mapping[str, Any]]) -> set[int]:
+    """Indexes (into ``scrapes``) of good scrapes that end an interval too short for a rate
+    (:data:`MIN_RATE_INTERVAL_SHARE` of the source's median interval)."""
+    previous: dict[str, int] = {}
+    intervals: dict[str, list[tuple[int, int]]] = {}
+    for index, scrape in enumerate(scrapes):
+        if not scrape["ok"]:
+            continue
+        source, stamp = scrape["source"], scrape["timestamp_ns"]
+        if source in previous:
+            intervals.setdefault(source, []).append((index, stamp - previous[source]))
+        previous[source] = stamp
+    short: set[int] = set()
+    for pairs in intervals.values():
+        lengths = sorted(length for _, length in pairs)
+        median = lengths[len(lengths) // 2] if len(lengths) % 2 else (
+            lengths[len(lengths) // 2 - 1] + lengths[len(lengths) // 2]) / 2
+        short.update(index for index, length in pairs if length < MIN_RATE_INTERVAL_SHARE * median)
+    return short
+
+
 def _window_stats(scrapes: Sequence[Mapping[str, Any]], bounds: tuple[int, int],
                   meanings: Mapping[str, tuple[str, FamilyMeaning]]) -> dict[tuple, dict[str, Any]]:
-    """Per (source, family, labels): the stats of the scrapes whose timestamp lies in ``bounds``."""
+    """Per (source, family, labels): the stats of the scrapes whose timestamp lies in ``bounds``.
+
+    A counter's ``avg`` is exact: its increase over the window divided by the seconds between the two
+    scrapes that measured it (docs/server-metrics.md, "Counter rates"), not a mean of interval rates."""
     start, end = bounds
+    short = _short_intervals(scrapes)
     values: dict[tuple, dict[str, Any]] = {}
     # A counter's increase over the window runs from its total in the source's last good scrape at or
     # before the window's start (0 if that scrape lacked the series: it had counted nothing yet), so what
     # was counted between the start and the first scrape inside the window is not lost.
     before: dict[tuple, float] = {}
-    sources_before: set[str] = set()
+    sources_before: dict[str, int] = {}  # source -> timestamp of its last good scrape at or before start
     for scrape in scrapes:
         if scrape["ok"] and scrape["timestamp_ns"] <= start:
-            sources_before.add(scrape["source"])
+            sources_before[scrape["source"]] = scrape["timestamp_ns"]
             for row in scrape["series"]:
                 if "total" in row:
                     key = (scrape["source"], row["family"], tuple(sorted(row["labels"].items())))
                     before[key] = row["total"]
-    for scrape in scrapes:
+    for index, scrape in enumerate(scrapes):
         if not scrape["ok"] or not start <= scrape["timestamp_ns"] <= end:
             continue
         for row in scrape["series"]:
             key = (scrape["source"], row["family"], tuple(sorted(row["labels"].items())))
-            slot = values.setdefault(key, {"type": row["type"], "values": [], "hist": [], "totals": []})
+            slot = values.setdefault(key, {"type": row["type"], "values": [], "hist": [], "totals": [],
+                                           "stamps": []})
             if "rate" in row:
-                slot["values"].append(row["rate"])
+                if index not in short:
+                    slot["values"].append(row["rate"])
             elif "value" in row:
                 slot["values"].append(row["value"])
             if "total" in row:
                 slot["totals"].append(row["total"])
+                slot["stamps"].append(scrape["timestamp_ns"])
             if "buckets" in row:
                 slot["hist"].append(row)
     result = {}
@@ -163,6 +197,10 @@ def _window_stats(scrapes: Sequence[Mapping[str, Any]], bounds: tuple[int, int],
         if slot["totals"]:
             first = before.get(key, 0.0 if key[0] in sources_before else slot["totals"][0])
             stats["total_increase"] = max(0.0, slot["totals"][-1] - first)
+            since = sources_before.get(key[0], slot["stamps"][0])
+            seconds = (slot["stamps"][-1] - since) / 1e9
+            if slot["type"] == "counter" and seconds > 0:
+                stats["avg"] = stats["total_increase"] / seconds
         if stats["count"] or slot["totals"]:
             result[key] = stats
     return result

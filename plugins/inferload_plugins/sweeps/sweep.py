@@ -89,11 +89,17 @@ def sweep_value(kind: type, flag: str) -> Callable[[str], Any]:
         try:
             values = [kind(item) for item in items]
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__} or a list of them") from None
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {_kind_text(kind)} or a list of them") from None
         return values[0] if len(values) == 1 and "," not in text else SweepList(values)
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def _kind_text(kind: type) -> str:
+    """How a flag's number type reads in an error: ``int`` -> ``a whole number``."""
+    return {int: "a whole number", float: "a number"}.get(kind, f"a {kind.__name__}")
 
 
 def single_value(kind: type, flag: str) -> Callable[[str], Any]:
@@ -108,7 +114,7 @@ def single_value(kind: type, flag: str) -> Callable[[str], Any]:
         try:
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {_kind_text(kind)}") from None
 
     parse.__name__ = kind.__name__
     return parse
@@ -224,6 +230,7 @@ class VariationResult:
             "variation_label": self.variation.label,
             "variation_values": self.variation.values,
             "trials": len(self.trials),
+            "is_complete": all(t.get("is_complete", True) for t in self.trials),
             "exit_codes": [t["exit_code"] for t in self.trials],
             "run_dirs": [t["run_dir"] for t in self.trials],
             "metrics": {},
@@ -388,7 +395,9 @@ class Sweep:
             code = run_profile(config.model_copy(update={"url": target.url}) if target else config,
                                self.registry, argv=self.argv, tokenizer=self.tokenizer, slot=slot)
             results = self.state.results or {}
+            complete = code < 128 and results.get("is_complete") is not False
             result.trials.append({"trial": trial, "exit_code": code, "headline": headline(results),
+                                  "is_complete": complete,
                                   "run_dir": run_dir.relative_to(self.directory).as_posix() or ".",
                                   "benchmark_id": self.state.run_info.benchmark_id})
             if code >= 128:
@@ -404,6 +413,10 @@ class Sweep:
         rows = [result.row(level) for result in self.results]
         warnings = []
         for row in rows:
+            if not row["is_complete"]:
+                warnings.append(f"variation {row['variation_index']} ({row['variation_label']}) is "
+                                "incomplete: the run was interrupted or failed; its figures cover part of "
+                                "the load only")
             for name, block in row["metrics"].items():
                 if block and block["cv"] is not None and block["cv"] > CV_WARNING:
                     warnings.append(f"variation {row['variation_index']} ({row['variation_label']}): "
@@ -434,7 +447,7 @@ def summary_csv(doc: Mapping[str, Any]) -> str:
     axes = list(doc["axes"])
     names = list(rows[0]["metrics"]) if rows else []
     spread = doc["num_profile_runs"] > 1
-    header = ["variation_index", "variation_label", *axes, "trials"]
+    header = ["variation_index", "variation_label", *axes, "trials", "is_complete"]
     for name in names:
         header += [name, *([f"{name}.std", f"{name}.ci_low", f"{name}.ci_high", f"{name}.cv"] if spread
                            else [])]
@@ -443,7 +456,8 @@ def summary_csv(doc: Mapping[str, Any]) -> str:
     writer.writerow(header)
     for row in rows:
         line = [row["variation_index"], row["variation_label"],
-                *[row["variation_values"].get(a, "") for a in axes], row["trials"]]
+                *[row["variation_values"].get(a, "") for a in axes], row["trials"],
+                str(row.get("is_complete", True)).lower()]
         for name in names:
             block = row["metrics"].get(name) or {}
             keys = ["mean", *(["std", "ci_low", "ci_high", "cv"] if spread else [])]
@@ -461,7 +475,8 @@ def summary_table(doc: Mapping[str, Any]) -> str:
     lines = [f"sweep {doc['sweep_id']} ({doc['kind']}): {len(doc['variations'])} variation(s){order}",
              "  ".join(["variation".ljust(28), *[name.ljust(28) for name in shown]])]
     for row in table_rows(doc):
-        cells = [f"{row['variation_index']} {row['variation_label']}".ljust(28)]
+        mark = "" if row.get("is_complete", True) else " (incomplete)"
+        cells = [f"{row['variation_index']} {row['variation_label']}{mark}".ljust(28)]
         for name in shown:
             block = row["metrics"].get(name) or {}
             mean = block.get("mean")

@@ -282,7 +282,7 @@ class MetricsAccumulator:
         out: list[MeasuredValues] = []
         rows: list[tuple[Any, ...]] = []  # the successful records' values, appended per column at the end
         lags: list[float] = []
-        kept_cancelled: list[int] = []  # positions in ``out`` of cancelled records' values: stored, not counted
+        kept_cancelled: list[int] = []  # where in ``out`` a cancelled record's values are: kept, not counted
         for index, record in enumerate(records):
             values: MeasuredValues = None
             if record.phase == WARMUP:

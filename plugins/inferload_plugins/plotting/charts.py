@@ -18,6 +18,7 @@ import numpy as np
 
 from inferload.errors import UsageError
 from inferload.number_text import plain_number
+from inferload_plugins.shared.completeness import INCOMPLETE_MARK, row_reason
 from inferload_plugins.shared.sweep_summary import read_sweep_summary
 
 CDF_METRICS = (("time_to_first_token", "TTFT"), ("inter_token_latency", "ITL"),
@@ -101,8 +102,10 @@ def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
     return fig, ax
 
 
-def _finish(fig: Any, ax: Any, legend: bool) -> Any:
-    """Legend (when asked), plain-notation ticks and the layout of a drawn figure; returns ``fig``."""
+def _finish(fig: Any, ax: Any, legend: bool, notes: Sequence[str] = ()) -> Any:
+    """Legend (when asked), plain-notation ticks and the layout of a drawn figure; ``notes`` (what the
+    reader must know about the data, e.g. which points are incomplete) as a caption under the plot and
+    as the PNG's ``Description`` (:func:`caption`); returns ``fig``."""
     from matplotlib.ticker import FuncFormatter
 
     if legend:
@@ -112,7 +115,18 @@ def _finish(fig: Any, ax: Any, legend: bool) -> Any:
         axes.xaxis.set_major_formatter(plain)
         axes.yaxis.set_major_formatter(plain)
     fig.tight_layout()
+    if notes:
+        fig.inferload_notes = list(notes)
+        lines = sum(note.count("\n") + 1 for note in notes)
+        room = (0.16 * lines + 0.1) / fig.get_figheight()  # the caption's inches as a share of the figure
+        fig.subplots_adjust(bottom=fig.subplotpars.bottom + room)
+        fig.text(0.01, 0.01, "\n".join(notes), fontsize=7, va="bottom", ha="left")
     return fig
+
+
+def caption(fig: Any) -> list[str]:
+    """The notes :func:`_finish` drew under a figure (empty when it has none)."""
+    return list(getattr(fig, "inferload_notes", []))
 
 
 def _save(fig: Any, ax: Any, out: Path, name: str, legend: bool) -> Path:
@@ -124,7 +138,8 @@ def _write(fig: Any, out: Path, name: str) -> Path:
     from matplotlib import pyplot as plt
 
     path = out / name
-    fig.savefig(path, format="png")
+    notes = caption(fig)
+    fig.savefig(path, format="png", metadata={"Description": "\n".join(notes)} if notes else None)
     plt.close(fig)
     return path
 
@@ -226,23 +241,67 @@ def _row_mean(row: dict[str, Any], name: str) -> float | None:
     return None if not block else block.get("mean")
 
 
+INCOMPLETE_LEGEND = "hollow: incomplete run (cut short or failed: figures cover part of its load)"
+"""The legend line of the hollow markers that mark incomplete sweep points."""
+
+
+def _point_label(row: dict[str, Any]) -> str:
+    """A sweep point's annotation: its variation label, marked when the point is incomplete."""
+    return row["variation_label"] + ("" if row.get("is_complete", True) else f" {INCOMPLETE_MARK}")
+
+
+def _incomplete_notes(rows: Sequence[dict[str, Any]], drawn: Sequence[dict[str, Any]]) -> list[str]:
+    """Caption lines: each incomplete variation with why, and the variations left out for lack of figures."""
+    notes = [f"{row['variation_label']} {INCOMPLETE_MARK}: {row_reason(row)}" for row in rows
+             if not row.get("is_complete", True)]
+    shown = {id(row) for row in drawn}
+    absent = [row["variation_label"] for row in rows if id(row) not in shown]
+    if absent:
+        notes.append(f"not drawn (no figures to plot): {', '.join(absent)}")
+    return notes
+
+
+def _points(ax: Any, xs: Sequence[float], ys: Sequence[float], complete: Sequence[bool], style: str,
+            color: str, label: str) -> None:
+    """A series of sweep points joined in order: complete points filled, incomplete ones hollow and
+    larger, with their own legend line (:data:`INCOMPLETE_LEGEND`)."""
+    ax.plot(xs, ys, style, color=color, label=label, markevery=[i for i, c in enumerate(complete) if c])
+    marker = style[0]
+    cut = [(x, y) for x, y, c in zip(xs, ys, complete, strict=True) if not c]
+    if cut:
+        ax.plot(*zip(*cut, strict=True), marker, linestyle="none", color=color, markerfacecolor="white",
+                markeredgewidth=1.5, markersize=9, label=INCOMPLETE_LEGEND)
+
+
 def sweep_curve_chart(sweep: SweepData, out: Path) -> Path | None:
+    """:func:`sweep_curve_figure` as ``sweep_throughput_latency.png`` in ``out``; None without data."""
+    fig = sweep_curve_figure(sweep)
+    return None if fig is None else _write(fig, out, "sweep_throughput_latency.png")
+
+
+def sweep_curve_figure(sweep: SweepData) -> Any:
     """Output token throughput (x) against p99 request latency (y), one point per variation, labelled,
-    with the Pareto front drawn and marked."""
+    with the Pareto front drawn and marked. An incomplete variation's point is hollow, named in the
+    caption with why, and never on the Pareto front (its figures cover part of its load); a variation
+    without those figures is named in the caption as not drawn. None when no variation has them."""
+    variations = sweep.summary["variations"]
     rows = [(row, _row_mean(row, "output_token_throughput.avg"), _row_mean(row, "request_latency.p99"))
-            for row in sweep.summary["variations"]]
+            for row in variations]
     rows = [(row, x, y) for row, x, y in rows if x is not None and y is not None]
     if not rows:
         return None
     fig, ax = _figure("throughput vs latency", "output token throughput (tokens/s)",
                       "request latency p99 (ms)")
     xs, ys = [x for _, x, _ in rows], [y for _, _, y in rows]
-    ax.plot(xs, ys, "o-", color="tab:blue", label="variations")
+    complete = [row.get("is_complete", True) for row, _, _ in rows]
+    _points(ax, xs, ys, complete, "o-", "tab:blue", "variations")
     for row, x, y in rows:
-        ax.annotate(row["variation_label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    front = sorted(pareto_front(list(zip(xs, ys, strict=True))), key=lambda i: xs[i])
-    ax.plot([xs[i] for i in front], [ys[i] for i in front], "s--", color="tab:red", label="Pareto front")
-    return _save(fig, ax, out, "sweep_throughput_latency.png", legend=True)
+        ax.annotate(_point_label(row), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    whole = [i for i, c in enumerate(complete) if c]
+    front = sorted((whole[i] for i in pareto_front([(xs[i], ys[i]) for i in whole])), key=lambda i: xs[i])
+    if front:
+        ax.plot([xs[i] for i in front], [ys[i] for i in front], "s--", color="tab:red", label="Pareto front")
+    return _finish(fig, ax, legend=True, notes=_incomplete_notes(variations, [row for row, _, _ in rows]))
 
 
 def goodput_chart(sweep: SweepData, out: Path) -> Path | None:
@@ -254,26 +313,34 @@ def goodput_chart(sweep: SweepData, out: Path) -> Path | None:
 def goodput_figure(sweep: SweepData) -> Any:
     """Goodput (requests/s) and, on a second axis, the goodput ratio against the load of a one-axis
     sweep; None without --goodput or with several axes. Both axes start at 0; the legend sits below
-    the plot, where it hides no point."""
+    the plot, where it hides no point. Incomplete variations are hollow and named in the caption."""
     axes = sweep.summary.get("axes") or []
     if len(axes) != 1:
         return None
     axis = axes[0]
-    rows = [(row["variation_values"][axis], _row_mean(row, "goodput.avg"), _row_mean(row, "goodput_ratio"))
-            for row in sweep.summary["variations"]]
-    rows = sorted((load, g, r) for load, g, r in rows if g is not None)
+    variations = sweep.summary["variations"]
+    rows = [(row["variation_values"][axis], _row_mean(row, "goodput.avg"), _row_mean(row, "goodput_ratio"),
+             row) for row in variations]
+    rows = sorted(((load, g, r, row) for load, g, r, row in rows if g is not None), key=lambda p: p[0])
     if not rows:
         return None
     fig, ax = _figure("goodput vs load", f"--{axis.replace('_', '-')}", "goodput (requests/s)")
-    ax.plot([r[0] for r in rows], [r[1] for r in rows], "o-", label="goodput")
+    loads = [r[0] for r in rows]
+    complete = [r[3].get("is_complete", True) for r in rows]
+    _points(ax, loads, [r[1] for r in rows], complete, "o-", "tab:blue", "goodput")
     ratio_ax = ax.twinx()
-    ratio_ax.plot([r[0] for r in rows], [r[2] for r in rows], "^:", color="tab:green", label="goodput ratio")
+    _points(ratio_ax, loads, [r[2] for r in rows], complete, "^:", "tab:green", "goodput ratio")
     ratio_ax.set_ylabel("goodput ratio")
     ratio_ax.set_ylim(0, 1.05)
     ax.set_ylim(bottom=0)
-    handles = ax.get_legend_handles_labels()[0] + ratio_ax.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
-    return _finish(fig, ax, legend=False)
+    handles, labels = ax.get_legend_handles_labels()
+    more, more_labels = ratio_ax.get_legend_handles_labels()
+    legend: dict[str, Any] = {}
+    for name, handle in zip([*labels, *more_labels], [*handles, *more], strict=True):
+        legend.setdefault(name, handle)  # the hollow markers' line once
+    ax.legend(handles=list(legend.values()), labels=list(legend), fontsize=8, loc="upper center",
+              bbox_to_anchor=(0.5, -0.18), ncol=2)
+    return _finish(fig, ax, legend=False, notes=_incomplete_notes(variations, [r[3] for r in rows]))
 
 
 def draw_all(items: Sequence[RunData | SweepData], out: Path) -> list[Path]:

@@ -33,6 +33,7 @@ from inferload.config import ProfileConfig, flag_name
 from inferload.errors import EXIT_OK, UsageError
 from inferload.export import json_safe
 from inferload.number_text import plain_number
+from inferload_plugins.shared.completeness import incomplete_reason, row_reason
 from inferload_plugins.shared.confidence import CV_WARNING, t_interval
 from inferload_plugins.shared.sweep_summary import table_rows
 from inferload_plugins.sweeps.options import SweepOptions
@@ -231,6 +232,9 @@ class VariationResult:
             "variation_values": self.variation.values,
             "trials": len(self.trials),
             "is_complete": all(t.get("is_complete", True) for t in self.trials),
+            "incomplete_reason": next((f"trial {t['trial']}: {t['incomplete_reason']}"
+                                       if len(self.trials) > 1 else t["incomplete_reason"]
+                                       for t in self.trials if t.get("incomplete_reason")), None),
             "exit_codes": [t["exit_code"] for t in self.trials],
             "run_dirs": [t["run_dir"] for t in self.trials],
             "metrics": {},
@@ -395,9 +399,10 @@ class Sweep:
             code = run_profile(config.model_copy(update={"url": target.url}) if target else config,
                                self.registry, argv=self.argv, tokenizer=self.tokenizer, slot=slot)
             results = self.state.results or {}
-            complete = code < 128 and results.get("is_complete") is not False
+            reason = incomplete_reason(results) or (f"interrupted (exit code {code})" if code >= 128
+                                                     else None)
             result.trials.append({"trial": trial, "exit_code": code, "headline": headline(results),
-                                  "is_complete": complete,
+                                  "is_complete": reason is None, "incomplete_reason": reason,
                                   "run_dir": run_dir.relative_to(self.directory).as_posix() or ".",
                                   "benchmark_id": self.state.run_info.benchmark_id})
             if code >= 128:
@@ -415,8 +420,7 @@ class Sweep:
         for row in rows:
             if not row["is_complete"]:
                 warnings.append(f"variation {row['variation_index']} ({row['variation_label']}) is "
-                                "incomplete: the run was interrupted or failed; its figures cover part of "
-                                "the load only")
+                                f"incomplete: {row_reason(row)}; its figures cover part of the load only")
             for name, block in row["metrics"].items():
                 if block and block["cv"] is not None and block["cv"] > CV_WARNING:
                     warnings.append(f"variation {row['variation_index']} ({row['variation_label']}): "

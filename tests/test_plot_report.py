@@ -30,22 +30,6 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory, inferload_exe: Path) -> 
     return root / "inferload-sim-chat-sweep"
 
 
-@pytest.fixture(scope="module")
-def cut_sweep(tmp_path_factory: pytest.TempPathFactory, inferload_exe: Path) -> Path:
-    """A real sweep with --report, Ctrl+C'd during its second point (``request_count400``) once that
-    point has measured a request: the first point complete, the second incomplete with figures."""
-    from tests.conftest import build_env
-
-    from profile_fixtures import interrupted_sweep
-
-    root, _, stderr = interrupted_sweep(
-        inferload_exe, build_env(None, ()), tmp_path_factory.mktemp("cut"), "--request-count", "3,400",
-        "--concurrency", "2", "--osl", "20", "--isl", "8", "--streaming", "--goodput",
-        "time_to_first_token:1000", "--report", after_requests=5)
-    assert "variation 1 (request_count400) is incomplete: interrupted" in stderr, stderr
-    return root
-
-
 def png_caption(path: Path) -> str:
     """The caption a chart carries as its PNG ``Description`` ("" when it has none)."""
     with Image.open(path) as image:
@@ -97,40 +81,6 @@ def test_plot_of_a_sweep_writes_charts_that_open_with_content(
     for name in names:
         assert_drawn(tmp_path / "out" / name)
         assert png_caption(tmp_path / "out" / name) == ""  # every point complete: nothing marked
-
-
-def test_plot_marks_an_interrupted_sweep_point_hollow_with_a_caption_saying_why(
-    run_cli: Any, cut_sweep: Path, tmp_path: Path
-) -> None:
-    result = run_cli("plot", cut_sweep, "-o", tmp_path / "out")
-    assert result.returncode == 0, result.stderr
-    why = "request_count400 (incomplete): interrupted before its load finished"
-    for name in ("sweep_throughput_latency.png", "sweep_goodput.png"):
-        assert_drawn(tmp_path / "out" / name)
-        assert why in png_caption(tmp_path / "out" / name), name
-        assert "request_count3 " not in png_caption(tmp_path / "out" / name)
-    for page in (tmp_path / "out" / "report.html", cut_sweep / "report.html"):  # plot, and profile --report
-        report = page.read_text()
-        assert report.count(f'<figcaption class="incomplete">{why}') == 2, page
-        row = re.search(r"<tr><td>request_count400 \(incomplete\)</td>.*?</tr>", report)
-        assert row is not None and "<b>no</b>: interrupted before its load finished" in row.group(0)
-        assert re.search(r"<tr><td>request_count3</td>.*?<td>yes</td></tr>", report)
-
-
-def test_an_incomplete_sweep_point_is_hollow_and_never_on_the_pareto_front(cut_sweep: Path) -> None:
-    from inferload_plugins.plotting.charts import INCOMPLETE_LEGEND, goodput_figure, load, sweep_curve_figure
-
-    sweep = load(cut_sweep)
-    cut = next(row for row in sweep.summary["variations"] if not row["is_complete"])
-    x = cut["metrics"]["output_token_throughput.avg"]["mean"]
-    for fig, xs in ((sweep_curve_figure(sweep), [x]), (goodput_figure(sweep), [400])):
-        lines = [line for ax in fig.axes for line in ax.get_lines()]
-        hollow = [line for line in lines if line.get_markerfacecolor() == "white"]
-        assert hollow and all(list(line.get_xdata()) == xs for line in hollow)
-        assert any(line.get_label() == INCOMPLETE_LEGEND for line in hollow)
-    front = next(line for line in sweep_curve_figure(sweep).axes[0].get_lines()
-                 if line.get_label() == "Pareto front")
-    assert x not in list(front.get_xdata())
 
 
 @needs_chromium

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from inferload.artifact_files import write_artifact
     from inferload.errors import UsageError
     from inferload.export import json_safe
-    from inferload_plugins.comparison.runs import load_units
+    from inferload_plugins.comparison.runs import load_units, sweep_gap
     from inferload_plugins.comparison.verdict import (
         DEFAULT_STATS,
         compare_metric,
@@ -86,6 +86,15 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
                   for side, units in (("baseline", base_units), ("candidate", cand_units))
                   for key in keys for run in units[key] if not run.is_complete]
     lines = [f"{item['side']} run {item['run']} is incomplete: {item['reason']}" for item in incomplete]
+    for side, path in (("baseline", args.baseline), ("candidate", args.candidate)):
+        cut = sweep_gap(Path(path))
+        if cut is not None:  # an interrupted sweep: the variations it never ran are not compared
+            incomplete.append({"side": side, "run": str(path), "reason": cut})
+            lines.append(f"{side} sweep {path} is incomplete: {cut}")
+    unmatched = [f"variation {key} is only in the {side}: not compared"
+                 for side, units, other in (("baseline", base_units, cand_units),
+                                            ("candidate", cand_units, base_units))
+                 for key in units if key not in other]
     gated = bool(incomplete) and not args.allow_incomplete
 
     def refuse_incomplete() -> int:
@@ -134,12 +143,14 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     doc = {"baseline": str(args.baseline), "candidate": str(args.candidate),
            "confidence_level": args.confidence_level, "thresholds": thresholds,
            "comparisons": comparisons, "breaches": breaches, "incomplete": incomplete,
-           "passed": not breaches and not gated, "warnings": lines}
+           "passed": not breaches and not gated, "warnings": [*lines, *unmatched]}
     sys.stdout.write(render(doc))
     if args.output is not None:
         output = Path(args.output).expanduser().absolute()
         write_artifact(output.parent, output.name, json.dumps(json_safe(doc), indent=2) + "\n")
         sys.stderr.write(f"inferload: comparison written to {output}\n")
+    for line in unmatched:
+        sys.stderr.write(f"inferload: warning: {line}\n")
     if breaches:
         sys.stderr.write(f"inferload: regression beyond threshold: {', '.join(breaches)}\n")
     if gated:

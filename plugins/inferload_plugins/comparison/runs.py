@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from inferload.errors import UsageError
-from inferload_plugins.shared.completeness import incomplete_reason
+from inferload_plugins.shared.completeness import incomplete_reason, missing_variations
 from inferload_plugins.shared.sweep_summary import read_sweep_summary
 
 SUMMARY_FILES = ("profile_export.json", "profile_export_aiperf.json")
@@ -107,3 +107,10 @@ def load_units(path: Path) -> dict[str, list[Run]]:
             raise UsageError(f"{path / 'sweep_summary.json'} lists no variations")
         return units
     return {"": [load_run(path)]}
+
+
+def sweep_gap(path: Path) -> str | None:
+    """``"2 of 4 variations ran (the sweep was interrupted)"`` when ``path`` is a sweep that ran fewer
+    variations than it planned; None for a whole sweep, a run or trials."""
+    doc = read_sweep_summary(path) if path.is_dir() else None
+    return None if doc is None else missing_variations(doc)

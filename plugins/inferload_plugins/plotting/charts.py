@@ -18,7 +18,12 @@ import numpy as np
 
 from inferload.errors import UsageError
 from inferload.number_text import plain_number
-from inferload_plugins.shared.completeness import INCOMPLETE_MARK, row_reason
+from inferload_plugins.shared.completeness import (
+    INCOMPLETE_MARK,
+    incomplete_reason,
+    missing_variations,
+    row_reason,
+)
 from inferload_plugins.shared.sweep_summary import read_sweep_summary
 
 CDF_METRICS = (("time_to_first_token", "TTFT"), ("inter_token_latency", "ITL"),
@@ -46,6 +51,23 @@ class RunData:
 
     def profiling(self) -> list[dict[str, Any]]:
         return [r for r in self.records if (r.get("metadata") or {}).get("benchmark_phase") == "profiling"]
+
+    @property
+    def incomplete_reason(self) -> str | None:
+        """Why the run's figures cover part of its load (its summary says ``is_complete: false``)."""
+        return incomplete_reason(self.summary)
+
+    @property
+    def label(self) -> str:
+        """The run's name in a legend: marked :data:`INCOMPLETE_MARK` when it is incomplete."""
+        return self.name if self.incomplete_reason is None else f"{self.name} {INCOMPLETE_MARK}"
+
+
+def _run_notes(runs: Sequence[RunData]) -> list[str]:
+    """Caption lines of the incomplete runs among ``runs`` (drawn dashed): name and why."""
+    notes = [f"{run.label}: {run.incomplete_reason}" for run in runs if run.incomplete_reason is not None]
+    return [*notes, "dashed: incomplete run (cut short or failed: its lines cover part of its load)"] \
+        if notes else []
 
 
 @dataclass
@@ -129,10 +151,6 @@ def caption(fig: Any) -> list[str]:
     return list(getattr(fig, "inferload_notes", []))
 
 
-def _save(fig: Any, ax: Any, out: Path, name: str, legend: bool) -> Path:
-    return _write(_finish(fig, ax, legend), out, name)
-
-
 def _write(fig: Any, out: Path, name: str) -> Path:
     """Write a finished figure as ``out/name`` (PNG) and close it."""
     from matplotlib import pyplot as plt
@@ -146,14 +164,16 @@ def _write(fig: Any, out: Path, name: str) -> Path:
 
 def cdf_chart(runs: Sequence[RunData], tag: str, label: str, out: Path) -> Path | None:
     """Empirical CDF of one per-request latency, one line per run."""
-    series = [(run.name, np.sort(run.values(tag))) for run in runs]
-    series = [(name, values) for name, values in series if values.size]
+    series = [(run, np.sort(run.values(tag))) for run in runs]
+    series = [(run, values) for run, values in series if values.size]
     if not series:
         return None
     fig, ax = _figure(f"{label} CDF", f"{label} (ms)", "share of requests")
-    for name, values in series:
-        ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", label=name)
-    return _save(fig, ax, out, f"cdf_{tag}.png", legend=True)
+    for run, values in series:
+        ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", label=run.label,
+                linestyle="-" if run.incomplete_reason is None else "--")
+    return _write(_finish(fig, ax, legend=True, notes=_run_notes([run for run, _ in series])), out,
+                  f"cdf_{tag}.png")
 
 
 def per_second(run: RunData) -> dict[str, np.ndarray]:
@@ -206,15 +226,16 @@ def timeseries_figure(runs: Sequence[RunData]) -> Any:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    data = [(run.name, per_second(run)) for run in runs]
-    data = [(name, series) for name, series in data if series]
+    data = [(run, per_second(run)) for run in runs]
+    data = [(run, series) for run, series in data if series]
     if not data:
         return None
     fig, axes = plt.subplots(3, 1, figsize=(7, 7), dpi=100, sharex=True)
     panels = (("output_tokens", "output tokens/s"), ("ttft_ms", "TTFT mean (ms)"), ("errors", "errors/s"))
     for ax, (key, label) in zip(axes, panels, strict=True):
-        for name, series in data:
-            ax.plot(series["second"], series[key], marker="o", markersize=3, label=name)
+        for run, series in data:
+            ax.plot(series["second"], series[key], marker="o", markersize=3, label=run.label,
+                    linestyle="-" if run.incomplete_reason is None else "--")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
         ax.set_ylim(bottom=0)
@@ -223,7 +244,7 @@ def timeseries_figure(runs: Sequence[RunData]) -> Any:
     errors.set_ylim(0, max(1.0, errors.get_ylim()[1]))
     axes[0].set_title("per second since the first request")
     axes[-1].set_xlabel("second")
-    return _finish(fig, axes[0], legend=True)
+    return _finish(fig, axes[0], legend=True, notes=_run_notes([run for run, _ in data]))
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -250,10 +271,15 @@ def _point_label(row: dict[str, Any]) -> str:
     return row["variation_label"] + ("" if row.get("is_complete", True) else f" {INCOMPLETE_MARK}")
 
 
-def _incomplete_notes(rows: Sequence[dict[str, Any]], drawn: Sequence[dict[str, Any]]) -> list[str]:
-    """Caption lines: each incomplete variation with why, and the variations left out for lack of figures."""
+def _incomplete_notes(summary: dict[str, Any], drawn: Sequence[dict[str, Any]]) -> list[str]:
+    """Caption lines: each incomplete variation with why, the variations that never ran (an interrupted
+    sweep) and those left out for lack of figures."""
+    rows = summary["variations"]
     notes = [f"{row['variation_label']} {INCOMPLETE_MARK}: {row_reason(row)}" for row in rows
              if not row.get("is_complete", True)]
+    cut = missing_variations(summary)
+    if cut is not None:
+        notes.append(f"sweep {INCOMPLETE_MARK}: {cut}; the variations that did not run are not drawn")
     shown = {id(row) for row in drawn}
     absent = [row["variation_label"] for row in rows if id(row) not in shown]
     if absent:
@@ -301,7 +327,7 @@ def sweep_curve_figure(sweep: SweepData) -> Any:
     front = sorted((whole[i] for i in pareto_front([(xs[i], ys[i]) for i in whole])), key=lambda i: xs[i])
     if front:
         ax.plot([xs[i] for i in front], [ys[i] for i in front], "s--", color="tab:red", label="Pareto front")
-    return _finish(fig, ax, legend=True, notes=_incomplete_notes(variations, [row for row, _, _ in rows]))
+    return _finish(fig, ax, legend=True, notes=_incomplete_notes(sweep.summary, [row for row, _, _ in rows]))
 
 
 def goodput_chart(sweep: SweepData, out: Path) -> Path | None:
@@ -340,7 +366,7 @@ def goodput_figure(sweep: SweepData) -> Any:
         legend.setdefault(name, handle)  # the hollow markers' line once
     ax.legend(handles=list(legend.values()), labels=list(legend), fontsize=8, loc="upper center",
               bbox_to_anchor=(0.5, -0.18), ncol=2)
-    return _finish(fig, ax, legend=False, notes=_incomplete_notes(variations, [r[3] for r in rows]))
+    return _finish(fig, ax, legend=False, notes=_incomplete_notes(sweep.summary, [r[3] for r in rows]))
 
 
 def draw_all(items: Sequence[RunData | SweepData], out: Path) -> list[Path]:

@@ -12,14 +12,14 @@ from typing import Any
 
 from inferload.export import compact_stat
 from inferload_plugins.plotting.charts import RunData, SweepData
-from inferload_plugins.shared.completeness import INCOMPLETE_MARK, row_reason
+from inferload_plugins.shared.completeness import INCOMPLETE_MARK, missing_variations, row_reason
 from inferload_plugins.shared.sweep_summary import table_rows
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
 margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:1em 0}
 pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}figure{margin:1em 0}
-figcaption.incomplete{color:#a00;font-size:13px}"""
+figcaption.incomplete,.incomplete{color:#a00}figcaption{font-size:13px}"""
 
 _STATS = ("avg", "min", "p50", "p90", "p99", "max", "std")
 
@@ -78,12 +78,15 @@ def image(path: Path) -> str:
 
 
 def run_section(run: RunData) -> str:
+    """One run: identity, times and whether it is complete (why not, when not), metrics, errors, config."""
     summary = run.summary
     identity = summary.get("run_info") or {}
-    parts = [f"<h2>run {html.escape(run.name)}</h2>",
+    reason = run.incomplete_reason
+    complete = "yes" if reason is None else f'<b class="incomplete">no: {html.escape(reason)}</b>'
+    parts = [f"<h2>run {html.escape(run.label)}</h2>",
              "<h3>identity</h3><pre>" + html.escape(json.dumps(identity, indent=2)) + "</pre>",
              f"<p>start {_fmt(summary.get('start_time'))}, end {_fmt(summary.get('end_time'))}, "
-             f"complete: {_fmt(summary.get('is_complete'))}</p>",
+             f"complete: {complete}</p>",
              "<h3>metrics</h3>", metric_table(summary)]
     errors = summary.get("error_summary") or []
     if errors:
@@ -101,6 +104,10 @@ def build_report(items: Sequence[RunData | SweepData], images: Sequence[Path]) -
         if isinstance(item, SweepData):
             body.append(f"<h2>sweep {html.escape(str(item.summary.get('sweep_id')))} "
                         f"({html.escape(str(item.summary.get('kind')))})</h2>")
+            cut = missing_variations(item.summary)
+            if cut is not None:
+                body.append(f'<p class="incomplete">{INCOMPLETE_MARK}: {html.escape(cut)}; the table, the '
+                            "charts and the runs below cover those only</p>")
             body.append(sweep_table(item.summary))
             search = item.summary.get("search")
             if search:

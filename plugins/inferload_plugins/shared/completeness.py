@@ -3,7 +3,8 @@
 A run is *incomplete* when its ``profile_export.json`` says ``is_complete: false``: it was interrupted
 (Ctrl+C, a signal, ``POST /api/control/stop``: ``was_cancelled: true``), every profiling request failed,
 or a worker was lost. A sweep row is incomplete when one of its trials is (``sweep_summary.json``'s row
-``is_complete``). ``inferload plot``, the report and ``inferload compare`` mark such data with the
+``is_complete``); a sweep is incomplete when a row is, or when fewer variations ran than it planned
+(``variation_count``). ``inferload plot``, the report and ``inferload compare`` mark such data with the
 reason these functions give (docs/report.md, docs/compare.md, docs/sweeps.md).
 """
 
@@ -51,3 +52,13 @@ def row_reason(row: Mapping[str, Any]) -> str | None:
         return None
     return row.get("incomplete_reason") or "a trial was interrupted or failed"
 
+
+
+def missing_variations(summary: Mapping[str, Any]) -> str | None:
+    """``"2 of 4 variations ran (the sweep was interrupted)"`` when a sweep ran fewer variations than it
+    planned; None when it ran them all or does not say how many it planned (a search, an older summary)."""
+    planned = summary.get("variation_count")
+    ran = len(summary.get("variations") or [])
+    if not isinstance(planned, int) or ran >= planned:
+        return None
+    return f"{ran} of {planned} variations ran (the sweep was interrupted)"

@@ -33,7 +33,12 @@ from inferload.config import ProfileConfig, flag_name
 from inferload.errors import EXIT_OK, UsageError
 from inferload.export import json_safe
 from inferload.number_text import plain_number
-from inferload_plugins.shared.completeness import incomplete_reason, row_reason
+from inferload_plugins.shared.completeness import (
+    INCOMPLETE_MARK,
+    incomplete_reason,
+    missing_variations,
+    row_reason,
+)
 from inferload_plugins.shared.confidence import CV_WARNING, t_interval
 from inferload_plugins.shared.sweep_summary import table_rows
 from inferload_plugins.sweeps.options import SweepOptions
@@ -417,6 +422,9 @@ class Sweep:
         level = options.confidence_level
         rows = [result.row(level) for result in self.results]
         warnings = []
+        cut = missing_variations({"variation_count": self.count, "variations": rows})
+        if cut is not None:
+            warnings.append(f"the sweep is incomplete: {cut}; its summary and charts cover those only")
         for row in rows:
             if not row["is_complete"]:
                 warnings.append(f"variation {row['variation_index']} ({row['variation_label']}) is "
@@ -427,6 +435,8 @@ class Sweep:
                                     f"{name} varies by CV {block['cv']:.0%} across {block['n']} trials "
                                     f"(over {CV_WARNING:.0%}); run more trials or longer runs")
         return {"sweep_id": self.sweep_id, "kind": self.kind, "run_label": self.base.run_label,
+                "variation_count": self.count,
+                "is_complete": cut is None and all(row["is_complete"] for row in rows),
                 "num_profile_runs": options.num_profile_runs, "confidence_level": level,
                 "axes": sorted({name for r in self.results for name in r.variation.values}),
                 "variations": rows, "warnings": warnings}
@@ -476,10 +486,12 @@ def summary_table(doc: Mapping[str, Any]) -> str:
     shown = ("request_throughput.avg", "output_token_throughput.avg", "time_to_first_token.p99",
              "request_latency.p99", "goodput_ratio")
     order = ", rows by load (first column: probe order)" if doc["kind"] == "search" else ""
-    lines = [f"sweep {doc['sweep_id']} ({doc['kind']}): {len(doc['variations'])} variation(s){order}",
+    cut = missing_variations(doc)
+    ran = f"{len(doc['variations'])} variation(s)" if cut is None else f"{cut} {INCOMPLETE_MARK}"
+    lines = [f"sweep {doc['sweep_id']} ({doc['kind']}): {ran}{order}",
              "  ".join(["variation".ljust(28), *[name.ljust(28) for name in shown]])]
     for row in table_rows(doc):
-        mark = "" if row.get("is_complete", True) else " (incomplete)"
+        mark = "" if row.get("is_complete", True) else f" {INCOMPLETE_MARK}"
         cells = [f"{row['variation_index']} {row['variation_label']}{mark}".ljust(28)]
         for name in shown:
             block = row["metrics"].get(name) or {}

@@ -64,6 +64,11 @@ def test_num_profile_runs_writes_trials_and_student_t_intervals(run_cli: Any, tm
     assert abs(block["mean"] - sum(values) / 3) < 1e-9
     assert block["ci_low"] < block["mean"] < block["ci_high"]
     assert block["cv"] == block["std"] / block["mean"]
+    # the per-run charts and sections draw one trial: they say which, never the variation's name alone
+    plotted = run_cli("plot", root, "-o", tmp_path / "plots")
+    assert plotted.returncode == 0, plotted.stderr
+    report = (tmp_path / "plots" / "report.html").read_text()
+    assert "<h2>run base (trial 1 of 3)</h2>" in report and "<h2>run base</h2>" not in report
 
 
 def test_high_trial_to_trial_variation_is_warned(run_cli: Any, tmp_path: Path) -> None:
@@ -286,6 +291,7 @@ def test_a_sweep_point_cut_by_ctrl_c_is_marked_incomplete_and_compare_fails_on_i
     assert any("variation 1" in w and "incomplete: interrupted" in w for w in summary["warnings"])
     rows = list(csv.DictReader((root / "sweep_summary.csv").open()))
     assert [row["is_complete"] for row in rows] == ["true", "false"]
+    assert rows[0]["incomplete_reason"] == "" and rows[1]["incomplete_reason"].startswith("interrupted")
     assert "(incomplete)" in stdout.splitlines()[-1] and "(incomplete)" not in stdout.splitlines()[-2]
     full, cut = root / "v00-request_count2", root / "v01-request_count400"
     compared = subprocess.run([str(inferload_exe), "compare", str(full), str(cut), "-o",

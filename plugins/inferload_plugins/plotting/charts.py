@@ -83,14 +83,22 @@ class SweepData:
 def load(path: Path, name: str | None = None) -> RunData | SweepData:
     """A run or sweep directory (named ``name``, default its directory name); a UsageError (exit 2)
     naming ``path`` when it holds no results. A sweep's runs are its variations' first trials, named by
-    variation label; a sweep variation's directory of ``trialNN/`` reads as a trials directory."""
+    variation label (and ``(trial 1 of N)`` with trials); a sweep variation's directory of ``trialNN/``
+    reads as a trials directory."""
     name = name or path.name
     summary = read_sweep_summary(path)
     if summary is not None:
-        runs = [load_run(path / row["run_dirs"][0], row["variation_label"])
+        runs = [load_run(path / row["run_dirs"][0], _first_trial_name(row))
                 for row in summary.get("variations", []) if row.get("run_dirs")]
         return SweepData(name, path, summary, runs)
     return load_run(path, name)
+
+
+def _first_trial_name(row: dict[str, Any]) -> str:
+    """A variation's run as the per-run charts name it: its label, and with several trials which one it
+    is (``concurrency4 (trial 1 of 3)``): the charts draw the first trial only, never the variation."""
+    trials = len(row["run_dirs"])
+    return row["variation_label"] + (f" (trial 1 of {trials})" if trials > 1 else "")
 
 
 def load_run(path: Path, name: str) -> RunData:

@@ -455,13 +455,14 @@ class Sweep:
 
 
 def summary_csv(doc: Mapping[str, Any]) -> str:
-    """One CSV row per variation: index, label, each axis value, trials, then for each figure its mean
-    (``NAME``) and, with trials, ``NAME.std``, ``NAME.ci_low``, ``NAME.ci_high``, ``NAME.cv``."""
+    """One CSV row per variation: index, label, each axis value, trials, ``is_complete`` and
+    ``incomplete_reason``, then for each figure its mean (``NAME``) and, with trials, ``NAME.std``,
+    ``NAME.ci_low``, ``NAME.ci_high``, ``NAME.cv``."""
     rows = doc["variations"]
     axes = list(doc["axes"])
     names = list(rows[0]["metrics"]) if rows else []
     spread = doc["num_profile_runs"] > 1
-    header = ["variation_index", "variation_label", *axes, "trials", "is_complete"]
+    header = ["variation_index", "variation_label", *axes, "trials", "is_complete", "incomplete_reason"]
     for name in names:
         header += [name, *([f"{name}.std", f"{name}.ci_low", f"{name}.ci_high", f"{name}.cv"] if spread
                            else [])]
@@ -471,7 +472,7 @@ def summary_csv(doc: Mapping[str, Any]) -> str:
     for row in rows:
         line = [row["variation_index"], row["variation_label"],
                 *[row["variation_values"].get(a, "") for a in axes], row["trials"],
-                str(row.get("is_complete", True)).lower()]
+                str(row.get("is_complete", True)).lower(), row.get("incomplete_reason") or ""]
         for name in names:
             block = row["metrics"].get(name) or {}
             keys = ["mean", *(["std", "ci_low", "ci_high", "cv"] if spread else [])]

@@ -31,6 +31,10 @@ def cut_sweep(tmp_path_factory: pytest.TempPathFactory, inferload_exe: Path) -> 
         "time_to_first_token:1000", "--report", after_requests=5)
     assert "variation 1 (request_count400) is incomplete: interrupted" in stderr, stderr
     assert "(sweep): 2 of 3 variations ran (the sweep was interrupted) (incomplete)" in stdout, stdout
+    # the cut run's own table says so in its title; the complete run's does not
+    titles = [line.strip() for line in stdout.splitlines() if "inferload | LLM Metrics" in line]
+    assert titles == ["inferload | LLM Metrics", "inferload | LLM Metrics (incomplete: interrupted before "
+                      "its load finished (was_cancelled: true))"], titles
     return root
 
 

@@ -186,3 +186,24 @@ def assert_bracketed_by_truth(
         assert arrivals[-1] <= latency <= last_byte
         if final_write:
             assert last_byte >= server["chunk_ns"][-1] - received  # the server's last write precedes it
+
+
+def interrupted_sweep(inferload_exe: Path, env: dict[str, str], directory: Path, *args: str,
+                      after_requests: int) -> tuple[Path, str, str]:
+    """A real sweep ``inferload profile --url SIM -m m ARGS --artifact-dir DIRECTORY/art`` against a
+    simulator taking 10 ms per output token, Ctrl+C'd (SIGINT to its process group, as a terminal sends)
+    once the simulator has finished ``after_requests`` requests. Returns (the sweep's directory, stdout,
+    stderr). ``ARGS`` choose the variations, so the one running at that moment has measured something
+    and ends incomplete, and any after it never run."""
+    sim = start_simulator(inferload_exe, env, directory, "--decode-step-s", "0.01", "--decode-step-per-seq-s",
+                          "0", "--prefill-tokens-per-s", "1000000")
+    try:
+        process = subprocess.Popen(
+            [str(inferload_exe), "profile", "--url", sim.url, "-m", "m", "--ui", "none", *args,
+             "--artifact-dir", str(directory / "art")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stdout, stderr = interrupt_group_when(process, lambda: len(sim.truth()) >= after_requests,
+                                              timeout=120)
+    finally:
+        sim.stop()
+    return next((directory / "art").rglob("sweep_summary.json")).parent, stdout, stderr

@@ -151,3 +151,19 @@ def test_compare_without_output_writes_no_file_into_the_working_directory(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "inter_token_latency.avg" in result.stdout
     assert list(cwd.iterdir()) == [] and "written to" not in result.stderr
+
+
+def test_compare_against_a_run_whose_every_request_failed_exits_3_naming_it(
+    run_cli: Any, runs: dict[str, Path], tmp_path: Path
+) -> None:
+    # a real run against a simulator whose context (8 tokens) is shorter than every prompt (16): each
+    # request gets 400, so the run says is_complete: false; comparing against it is no release verdict
+    failed = run_cli(*RUN, "--artifact-dir", tmp_path / "failed", env={"INFERLOAD_SIM_MAX_MODEL_LEN": "8"})
+    assert failed.returncode == 1, failed.stderr
+    candidate = tmp_path / "failed" / "inferload-sim-chat-concurrency4"
+    result = run_cli("compare", runs["a"], candidate, *GATE[:2])
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"inferload: error: candidate run {candidate} is incomplete: every one of its 30 profiling requests "
+        "failed; re-run it, or give --allow-incomplete to compare it anyway")
+    assert run_cli("compare", runs["a"], runs["a"], *GATE[:2]).returncode == 0  # complete: the gate's code

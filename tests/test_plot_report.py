@@ -30,6 +30,12 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory, inferload_exe: Path) -> 
     return root / "inferload-sim-chat-sweep"
 
 
+def png_caption(path: Path) -> str:
+    """The caption a chart carries as its PNG ``Description`` ("" when it has none)."""
+    with Image.open(path) as image:
+        return str(image.info.get("Description") or "")
+
+
 def assert_drawn(path: Path) -> None:
     """The PNG opens, has a plausible size and is not blank: many distinct colours."""
     with Image.open(path) as image:
@@ -74,6 +80,7 @@ def test_plot_of_a_sweep_writes_charts_that_open_with_content(
                      "sweep_goodput.png", "sweep_throughput_latency.png", "timeseries.png"]
     for name in names:
         assert_drawn(tmp_path / "out" / name)
+        assert png_caption(tmp_path / "out" / name) == ""  # every point complete: nothing marked
 
 
 @needs_chromium

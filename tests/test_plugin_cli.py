@@ -51,6 +51,10 @@ def test_version_is_the_distribution_version(run_cli: Any) -> None:
         pytest.param(("--bogus",), "unrecognized arguments: --bogus", id="unknown-flag"),
         pytest.param(("plugins", "--bogus"), "unrecognized arguments: --bogus", id="unknown-subcommand-flag"),
         pytest.param(("bogus",), "invalid choice: 'bogus'", id="unknown-subcommand"),
+        pytest.param(("--disable-plugin", "command-plot", "plot", "DIR"),
+                     "invalid choice: 'plot' (choose from 'compare', 'profile', 'plugins', 'simulate'); "
+                     "plugin(s) command-plot are disabled: if one of them provides it, enable it (drop "
+                     "--disable-plugin NAME / INFERLOAD_DISABLE_PLUGINS)", id="command-of-a-disabled-plugin"),
         pytest.param(
             ("--disable-plugin",), "argument --disable-plugin: expected one argument", id="missing-value"
         ),

@@ -24,6 +24,7 @@ import importlib_metadata
 import pytest
 
 from inferload import ENTRY_POINT_GROUP, hookspecs
+from inferload.plugin_options import option_spellings
 from inferload.registry import ENABLED, LoadRules, PluginRegistry, load_plugins
 from inferload.runstate import RunInfo, RunState
 from inferload.types import SPEC_TYPES
@@ -128,9 +129,10 @@ def test_catalogued_plugin_registers_exactly_what_the_catalogue_says(
     module = sys.modules[entry["module"]]
     if categories(entry):
         assert sorted(spec.name for spec in info.specs) == sorted(entry["provides"])
-        # the flags of its options, which name the plugin when it is disabled and one is used
-        assert sorted(flag for spec in info.specs if spec.category == "options" for flag in spec.provides()) \
-            == sorted(entry.get("options", []))
+        # every spelling of its options (flags, aliases, --no- forms), each of which names the plugin when
+        # it is disabled and one is used
+        assert sorted(flag for spec in info.specs if spec.category == "options"
+                      for flag in option_spellings(spec.model)) == sorted(entry.get("options", []))
     else:
         assert not info.specs
         assert sorted(h for h in hookspecs.LIFECYCLE_HOOKS if hasattr(module, h)) == sorted(entry["provides"])

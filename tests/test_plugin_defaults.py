@@ -160,5 +160,20 @@ def test_disabling_the_file_dataset_makes_input_file_a_clear_error(run_cli: Any,
                    "--input-file", prompts, "--artifact-dir", tmp_path / "a", *SMALL_RUN)
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        "inferload: error: no installed dataset plugin takes --input-file (see `inferload plugins`)"
+        "inferload: error: no enabled dataset plugin takes --input-file, and plugin dataset-file is "
+        "disabled; enable it (drop --disable-plugin dataset-file / INFERLOAD_DISABLE_PLUGINS)"
+    )
+
+
+def test_disabling_gamma_makes_arrival_smoothness_name_the_plugin_to_enable(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    done = run_cli("--disable-plugin", "arrival-gamma", "profile", "-u", "http://127.0.0.1:9", "-m", "m",
+                   "--request-rate", "2", "--arrival-smoothness", "2", "--artifact-dir", tmp_path / "a",
+                   *SMALL_RUN)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "inferload: error: no enabled arrival pattern plugin takes --arrival-smoothness, and plugin "
+        "arrival-gamma is disabled; enable it (drop --disable-plugin arrival-gamma / "
+        "INFERLOAD_DISABLE_PLUGINS)"
     )

@@ -161,6 +161,30 @@ def test_reading_options_no_plugin_declares_is_a_lookup_error() -> None:
         ProfileConfig.load({"not_a_setting": 1}, registry=registry)
 
 
+@pytest.mark.parametrize(("plugin", "given"), [
+    ("dataset-synthetic", ("--prefix-prompt-pool-size", "4")),  # an AIPerf-style alias
+    ("dataset-synthetic", ("--seq-dist", "8:4")),
+    ("dataset-synthetic", ("--sequence-distribution=8:4",)),
+    ("command-plot", ("--no-report",)),  # a switch's --no- form
+    ("server-prep", ("--no-reset-kv-cache",)),
+    ("arrival-fixed-schedule", ("--fixed-schedule",)),  # core flags only that plugin acts on
+    ("arrival-fixed-schedule", ("--fixed-schedule-speedup", "2")),
+], ids=lambda value: value if isinstance(value, str) else value[0].split("=")[0])
+def test_every_spelling_of_a_disabled_plugins_flag_names_the_plugin_to_enable(
+    run_cli: Any, tmp_path: Path, plugin: str, given: tuple[str, ...]
+) -> None:
+    """Aliases, --no- forms and the core flags a plugin consumes, from --disable-plugin and from the
+    variable alike: one line naming the flag as typed and the plugin, exit 2, nothing run."""
+    flag = given[0].split("=")[0]
+    expected = (f"inferload: error: {flag} belongs to plugin {plugin}, which is disabled; enable it (drop "
+                f"--disable-plugin {plugin} / INFERLOAD_DISABLE_PLUGINS)")
+    for args, env in ((("--disable-plugin", plugin), {}), ((), {"INFERLOAD_DISABLE_PLUGINS": plugin})):
+        done = run_cli(*args, *QUICK_RUN, *given, "--artifact-dir", tmp_path / "never", env=env)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.strip().splitlines() == [expected], done.stderr
+    assert not (tmp_path / "never").exists()
+
+
 def test_a_disabled_plugins_option_is_refused_with_one_line_naming_the_plugin(
     run_cli: Any, tmp_path: Path
 ) -> None:
@@ -169,8 +193,8 @@ def test_a_disabled_plugins_option_is_refused_with_one_line_naming_the_plugin(
     assert "--otel-url" not in helped and "--mlflow-tracking-uri" in helped  # not offered
     settings = tmp_path / "settings.yaml"
     settings.write_text("otel-url: http://127.0.0.1:4318\n")
-    expected = ("is an option of plugin 'integration-otel', which is disabled: enable it (drop "
-                "--disable-plugin integration-otel, or remove it from INFERLOAD_DISABLE_PLUGINS)")
+    expected = ("belongs to plugin integration-otel, which is disabled; enable it (drop "
+                "--disable-plugin integration-otel / INFERLOAD_DISABLE_PLUGINS)")
     for args, env, where in [
         (("--otel-url", "http://127.0.0.1:4318"), off, "--otel-url"),
         (("--disable-plugin", "integration-otel", "--otel-url=http://127.0.0.1:4318"), {}, "--otel-url"),

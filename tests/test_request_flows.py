@@ -238,8 +238,8 @@ def test_a_flow_flag_whose_plugin_is_disabled_is_refused_not_ignored(
     assert summary["cancelled_request_count"]["avg"] == 6
     line = usage_error(run_cli("--disable-plugin", "flow-cancellation", *args,
                                "--artifact-dir", tmp_path / "without"))
-    assert line.startswith("inferload: error: --request-cancellation-rate is an option of plugin "
-                           "'flow-cancellation', which is disabled")
+    assert line.startswith("inferload: error: --request-cancellation-rate belongs to plugin "
+                           "flow-cancellation, which is disabled")
     assert not (tmp_path / "without").exists() or not any((tmp_path / "without").iterdir())
 
 
@@ -254,9 +254,8 @@ def test_each_session_flag_whose_plugin_is_disabled_is_refused_naming_the_plugin
                                 ("dataset-synthetic", "--conversation-turn-mean", "2"),
                                 ("dataset-synthetic", "--isl-osl-pairs", "8:2")):
         line = usage_error(run_cli("--disable-plugin", plugin, *base, flag, value))
-        assert line == (f"inferload: error: {flag} is an option of plugin {plugin!r}, which is disabled: "
-                        f"enable it (drop --disable-plugin {plugin}, or remove it from "
-                        "INFERLOAD_DISABLE_PLUGINS)"), line
+        assert line == (f"inferload: error: {flag} belongs to plugin {plugin}, which is disabled; "
+                        f"enable it (drop --disable-plugin {plugin} / INFERLOAD_DISABLE_PLUGINS)"), line
     line = usage_error(run_cli("--disable-plugin", "flow-sessions", *base, "--session-concurrency", "2"))
     assert line.startswith("inferload: error: --session-concurrency is read by a request flow plugin"), line
     assert not (tmp_path / "art").exists() or not any((tmp_path / "art").iterdir())

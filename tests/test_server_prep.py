@@ -187,7 +187,7 @@ def test_server_prep_flags_are_refused_naming_the_plugin_when_it_is_disabled(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert f"{given[0]} is an option of plugin 'server-prep', which is disabled" in lines[0]
+    assert f"{given[0]} belongs to plugin server-prep, which is disabled" in lines[0]
     assert server.log == []  # refused before any request
     assert not list(tmp_path.glob("**/profile_export.json"))
 

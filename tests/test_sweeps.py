@@ -64,6 +64,11 @@ def test_num_profile_runs_writes_trials_and_student_t_intervals(run_cli: Any, tm
     assert abs(block["mean"] - sum(values) / 3) < 1e-9
     assert block["ci_low"] < block["mean"] < block["ci_high"]
     assert block["cv"] == block["std"] / block["mean"]
+    # the per-run charts and sections draw one trial: they say which, never the variation's name alone
+    plotted = run_cli("plot", root, "-o", tmp_path / "plots")
+    assert plotted.returncode == 0, plotted.stderr
+    report = (tmp_path / "plots" / "report.html").read_text()
+    assert "<h2>run base (trial 1 of 3)</h2>" in report and "<h2>run base</h2>" not in report
 
 
 def test_high_trial_to_trial_variation_is_warned(run_cli: Any, tmp_path: Path) -> None:
@@ -268,44 +273,42 @@ def test_a_second_sweep_into_one_artifact_dir_keeps_the_first_and_compare_reads_
     compared = run_cli("compare", earlier / "v01-concurrency2", roots[0] / "v01-concurrency2", "-o",
                        tmp_path / "compare.json")
     assert compared.returncode == 0, compared.stderr
-def test_a_sweep_point_cut_by_ctrl_c_is_marked_incomplete_and_compare_says_so(
+def test_a_sweep_point_cut_by_ctrl_c_is_marked_incomplete_and_compare_fails_on_it(
     inferload_exe: Path, cli_env: Any, tmp_path: Path
 ) -> None:
-    """Ctrl+C during the second point: the table, sweep_summary.csv and .json mark it incomplete (the
-    first stays complete), and `inferload compare FULL INTERRUPTED` names the interrupted candidate."""
-    import threading
+    """Ctrl+C during the second point: the table, sweep_summary.csv and .json mark it incomplete with why
+    (the first stays complete), and `inferload compare FULL INTERRUPTED` exits 3 with one line naming the
+    interrupted candidate and why; with --allow-incomplete it compares, warns and exits 0."""
+    from profile_fixtures import interrupted_sweep
 
-    from profile_fixtures import interrupt_group_when, start_simulator
-
-    sim = start_simulator(inferload_exe, cli_env(), tmp_path, "--decode-step-s", "0.05",
-                          "--decode-step-per-seq-s", "0", "--prefill-tokens-per-s", "1000000")
-    try:
-        process = subprocess.Popen(
-            [str(inferload_exe), "profile", "--url", sim.url, "-m", "m", "--concurrency", "1,2",
-             "--request-count", "2", "--osl", "40", "--isl", "8", "--streaming", "--ui", "none",
-             "--artifact-dir", str(tmp_path / "art")],
-            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")))
-        reader.start()
-        try:
-            stdout, _ = interrupt_group_when(process, lambda: any("variation 1 " in line for line in lines),
-                                             timeout=120)
-        finally:
-            reader.join(10)
-    finally:
-        sim.stop()
-    root = next((tmp_path / "art").rglob("sweep_summary.json")).parent
+    root, stdout, _ = interrupted_sweep(inferload_exe, cli_env(), tmp_path, "--concurrency", "2",
+                                        "--request-count", "2,400", "--osl", "20", "--isl", "8",
+                                        "--streaming", after_requests=4)
     summary = _summary(root)
     assert [row["is_complete"] for row in summary["variations"]] == [True, False]
-    assert any("variation 1" in w and "incomplete" in w for w in summary["warnings"])
+    assert summary["variations"][1]["incomplete_reason"].startswith("interrupted before its load finished")
+    assert summary["variations"][0]["incomplete_reason"] is None
+    assert any("variation 1" in w and "incomplete: interrupted" in w for w in summary["warnings"])
     rows = list(csv.DictReader((root / "sweep_summary.csv").open()))
     assert [row["is_complete"] for row in rows] == ["true", "false"]
+    assert rows[0]["incomplete_reason"] == "" and rows[1]["incomplete_reason"].startswith("interrupted")
     assert "(incomplete)" in stdout.splitlines()[-1] and "(incomplete)" not in stdout.splitlines()[-2]
-    full, cut = root / "v00-concurrency1", root / "v01-concurrency2"
+    full, cut = root / "v00-request_count2", root / "v01-request_count400"
     compared = subprocess.run([str(inferload_exe), "compare", str(full), str(cut), "-o",
                                str(tmp_path / "compare.json")],
                               env=cli_env(), capture_output=True, text=True, timeout=120)
-    assert f"candidate run {cut} is incomplete" in compared.stderr, compared.stderr
+    assert compared.returncode == 3, compared.stderr
+    errors = [line for line in compared.stderr.splitlines() if "error" in line]
+    assert errors == [f"inferload: error: candidate run {cut} is incomplete: interrupted before its load "
+                      "finished (was_cancelled: true); re-run it, or give --allow-incomplete to compare it "
+                      "anyway"]
     assert f"baseline run {full}" not in compared.stderr
-    assert json.loads((tmp_path / "compare.json").read_text())["warnings"]
+    assert "[candidate (incomplete)]" in compared.stdout.splitlines()[0]
+    doc = json.loads((tmp_path / "compare.json").read_text())
+    assert doc["passed"] is False and doc["breaches"] == []
+    assert doc["incomplete"] == [{"side": "candidate", "run": str(cut), "reason": summary["variations"][1][
+        "incomplete_reason"]}]
+    allowed = subprocess.run([str(inferload_exe), "compare", str(full), str(cut), "--allow-incomplete"],
+                             env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert allowed.returncode == 0, allowed.stderr
+    assert f"warning: candidate run {cut} is incomplete: interrupted" in allowed.stderr

@@ -29,8 +29,15 @@ class ArgumentParser(argparse.ArgumentParser):
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.disabled_plugins: list[str] = []
+        """Set by :func:`build_parser`: an unknown command may be one of theirs (they are never imported,
+        so which one provides it is unknown), and the error line says so."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        if self.disabled_plugins and message.startswith("argument COMMAND: invalid choice"):
+            names = ", ".join(self.disabled_plugins)
+            message += (f"; plugin(s) {names} are disabled: if one of them provides it, enable it (drop "
+                        "--disable-plugin NAME / INFERLOAD_DISABLE_PLUGINS)")
         sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
         raise SystemExit(EXIT_USAGE)
 
@@ -62,6 +69,10 @@ def build_parser(registry: PluginRegistry) -> ArgumentParser:
         parents=[controls],
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    from inferload.registry import DISABLED
+
+    parser.disabled_plugins = sorted(name for name, info in registry.plugins.items()
+                                     if info.status == DISABLED)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for name, spec in registry.all("command").items():
         sub = subparsers.add_parser(name, help=spec.description, description=spec.description,

@@ -491,7 +491,8 @@ class ProfileConfig(BaseSettings):
             if self.input_file is not None:
                 # a file's own shape picks among the readers (a JSONL line with "turns" is a session)
                 readers = _detected(readers, datasets, self.input_file)
-            dataset = _the_one(readers, "--input-file", "dataset") if self.input_file else default("dataset")
+            dataset = (_the_one(readers, "--input-file", "dataset", registry) if self.input_file
+                       else default("dataset"))
         spec = registry.get("dataset", dataset)
         if self.input_file is not None and not spec.input_file:
             raise UsageError(f"--input-file is not used by --dataset {dataset}; drop one of them")
@@ -508,12 +509,12 @@ class ProfileConfig(BaseSettings):
         updates["dataset"] = dataset
         if self.fixed_schedule:
             timed = sorted(name for name, s in registry.all("arrival_pattern").items() if s.timed)
-            updates["arrival_pattern"] = _the_one(timed, "--fixed-schedule", "arrival pattern")
+            updates["arrival_pattern"] = _the_one(timed, "--fixed-schedule", "arrival pattern", registry)
         if self.request_rate is not None:
             pattern = self.arrival_pattern
             if pattern is None and self.arrival_smoothness is not None:
                 smooth = sorted(name for name, s in registry.all("arrival_pattern").items() if s.smoothness)
-                pattern = _the_one(smooth, "--arrival-smoothness", "arrival pattern")
+                pattern = _the_one(smooth, "--arrival-smoothness", "arrival pattern", registry)
             pattern = pattern or default("arrival_pattern")
             chosen = registry.get("arrival_pattern", pattern)
             if chosen.timed and not self.fixed_schedule:
@@ -850,11 +851,23 @@ def _detected(readers: list[str], datasets: Mapping[str, Any], path: Path) -> li
     return recognised or [name for name in readers if datasets[name].detect is None]
 
 
-def _the_one(names: list[str], flag: str, noun: str) -> str:
-    """The single plugin that ``flag`` implies; a UsageError when none or several are installed."""
+def _the_one(names: list[str], flag: str, noun: str, registry: PluginRegistry) -> str:
+    """The single plugin that ``flag`` implies; a UsageError when none or several are installed. With
+    none while plugins are disabled, the line names them: a disabled plugin is never imported, so which
+    of them takes ``flag`` is unknown, but one of them is the likely cure."""
+    from inferload.registry import DISABLED
+
     if len(names) == 1:
         return names[0]
     choice = f"--{noun.replace(' ', '-')}"
+    disabled = sorted(name for name, info in registry.plugins.items() if info.status == DISABLED)
+    if not names and len(disabled) == 1:
+        raise UsageError(f"no enabled {noun} plugin takes {flag}, and plugin {disabled[0]} is disabled; "
+                         f"enable it (drop --disable-plugin {disabled[0]} / INFERLOAD_DISABLE_PLUGINS)")
+    if not names and disabled:
+        raise UsageError(f"no enabled {noun} plugin takes {flag}, and plugins {', '.join(disabled)} are "
+                         "disabled; enable the one that takes it (drop --disable-plugin NAME / "
+                         "INFERLOAD_DISABLE_PLUGINS)")
     if not names:
         raise UsageError(f"no installed {noun} plugin takes {flag} (see `inferload plugins`)")
     raise UsageError(f"{flag} is taken by the {noun}s {', '.join(names)}: choose one with {choice} NAME")

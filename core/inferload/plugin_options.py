@@ -129,10 +129,25 @@ def declared_options(registry: PluginRegistry, core_fields: Mapping[str, Any]) -
 
 
 def disabled_message(where: str, plugin: str) -> str:
-    """The one line for a setting (``where``: the flag, variable or file key as given) of a disabled
-    plugin."""
-    return (f"{where} is an option of plugin {plugin!r}, which is disabled: enable it (drop "
-            f"--disable-plugin {plugin}, or remove it from INFERLOAD_DISABLE_PLUGINS)")
+    """The one line for a setting (``where``: the flag, alias, variable or file key as given) of a
+    disabled plugin."""
+    return (f"{where} belongs to plugin {plugin}, which is disabled; enable it (drop --disable-plugin "
+            f"{plugin} / INFERLOAD_DISABLE_PLUGINS)")
+
+
+def option_spellings(model: type[BaseModel]) -> list[str]:
+    """Every command-line spelling of ``model``'s options, as ``inferload profile`` registers them: each
+    field's flag, its :class:`Flag` aliases and, for a negatable switch, ``--no-FLAG`` (and its aliases'
+    ``--no-`` forms). The catalogue lists exactly these per plugin (``options`` in plugins.yaml), so each
+    one names its plugin when that plugin is disabled."""
+    spellings: list[str] = []
+    for field, info in model.model_fields.items():
+        shape = flag_of(info)
+        names = [option_flag(field), *shape.aliases]
+        spellings += names
+        if value_kind(info)[0] == "switch" and shape.negatable:
+            spellings += ["--no-" + name[2:] for name in names]
+    return spellings
 
 
 @cache

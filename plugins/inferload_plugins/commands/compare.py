@@ -1,7 +1,8 @@
 """`inferload compare BASELINE CANDIDATE`: per-metric change with a confidence interval, verdicts against
 ``--max-regression`` thresholds, a console table and, with ``-o FILE``, the JSON; exit 1 when a threshold is
-breached, so CI can gate a release on it. Reads inferload runs, trials and sweeps, and AIPerf's
-``profile_export_aiperf.json``. Definitions: docs/compare.md."""
+breached, so CI can gate a release on it, and exit 3 when a compared run is incomplete (its figures cover
+part of its load: :data:`EXIT_INCOMPLETE`) unless ``--allow-incomplete``. Reads inferload runs, trials and
+sweeps, and AIPerf's ``profile_export_aiperf.json``. Definitions: docs/compare.md."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ from inferload.types import CommandSpec
 if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
 
+EXIT_BREACH = 1
+"""A ``--max-regression`` threshold is breached."""
+EXIT_INCOMPLETE = 3
+"""A compared run is incomplete (interrupted, every request failed, a worker lost): its verdicts rest on
+part of its load, so the gate does not pass on them; checked before the thresholds."""
+
 
 @hookimpl
 def register_commands() -> list[CommandSpec]:
@@ -25,7 +32,7 @@ def register_commands() -> list[CommandSpec]:
         CommandSpec(
             name="compare",
             description="Compare two runs or sweeps (A/B): change per metric with a confidence interval; "
-            "exit 1 when a --max-regression threshold is breached",
+            "exit 1 when a --max-regression threshold is breached, 3 when a compared run is incomplete",
             add_arguments=add_arguments,
             run=run,
         )
@@ -46,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--confidence-level", type=float, default=0.95, metavar="P",
                         help="of the change's interval (default 0.95)")
+    parser.add_argument("--allow-incomplete", action="store_true",
+                        help="compare incomplete runs (interrupted, or every request failed) with a warning "
+                        "instead of exit 3")
     parser.add_argument("-o", "--output", default=None, metavar="FILE",
                         help="also write the comparison as JSON to FILE (default: the console only)")
 
@@ -54,7 +64,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from inferload.artifact_files import write_artifact
     from inferload.errors import UsageError
     from inferload.export import json_safe
-    from inferload_plugins.comparison.runs import load_units
+    from inferload_plugins.comparison.runs import load_units, sweep_gap
     from inferload_plugins.comparison.verdict import (
         DEFAULT_STATS,
         compare_metric,
@@ -72,6 +82,28 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     if not keys:
         raise UsageError(f"{args.baseline} and {args.candidate} share no variation "
                          f"({', '.join(base_units) or 'one run'} vs {', '.join(cand_units) or 'one run'})")
+    incomplete = [{"side": side, "run": str(run.path.parent), "reason": run.incomplete_reason}
+                  for side, units in (("baseline", base_units), ("candidate", cand_units))
+                  for key in keys for run in units[key] if not run.is_complete]
+    lines = [f"{item['side']} run {item['run']} is incomplete: {item['reason']}" for item in incomplete]
+    for side, path in (("baseline", args.baseline), ("candidate", args.candidate)):
+        cut = sweep_gap(Path(path))
+        if cut is not None:  # an interrupted sweep: the variations it never ran are not compared
+            incomplete.append({"side": side, "run": str(path), "reason": cut})
+            lines.append(f"{side} sweep {path} is incomplete: {cut}")
+    unmatched = [f"variation {key} is only in the {side}: not compared"
+                 for side, units, other in (("baseline", base_units, cand_units),
+                                            ("candidate", cand_units, base_units))
+                 for key in units if key not in other]
+    gated = bool(incomplete) and not args.allow_incomplete
+
+    def refuse_incomplete() -> int:
+        """The lines naming each incomplete run and why, and :data:`EXIT_INCOMPLETE`."""
+        for line in lines:
+            sys.stderr.write(f"inferload: error: {line}; re-run it, or give --allow-incomplete to compare it "
+                             "anyway\n")
+        return EXIT_INCOMPLETE
+
     directions = {name: spec.higher_is_better for name, spec in registry.all("metric").items()}
     comparisons: list[dict[str, Any]] = []
     for key in keys:
@@ -82,6 +114,8 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
                              "compare runs of the same API")
         common = [tag for tag in base[0].blocks if tag in cand[0].blocks]
         if not common:
+            if gated:  # a run that failed lacks the metrics: that, not the input, is the fault
+                return refuse_incomplete()
             raise UsageError(f"{args.baseline} and {args.candidate} have no metric in common")
         rows = []
         for tag in common:
@@ -95,37 +129,42 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
                     rows.append(verdict(row, lower_is_better(tag, block.get("unit"), directions), limit))
         comparisons.append({"variation": key or None, "baseline_runs": [str(r.path) for r in base],
                             "candidate_runs": [str(r.path) for r in cand], "baseline_tool": base[0].tool,
+                            "incomplete": [side for side, unit in (("baseline", base), ("candidate", cand))
+                                           if not all(r.is_complete for r in unit)],
                             "rows": rows})
     compared = {row["metric"] for c in comparisons for row in c["rows"]}
     missing = sorted(set(thresholds) - compared)
     if missing:
+        if gated:
+            return refuse_incomplete()
         raise UsageError(f"--max-regression names {', '.join(missing)}, which is not in both runs")
     breaches = [f"{c['variation'] + ': ' if c['variation'] else ''}{row['metric']}"
                 for c in comparisons for row in c["rows"] if row["verdict"] == "breach"]
-    incomplete = [f"{side} run {run.path.parent} is incomplete (is_complete: false: interrupted or "
-                  "failed); its figures cover part of the load only"
-                  for side, units in (("baseline", base_units), ("candidate", cand_units))
-                  for key in keys for run in units[key] if not run.is_complete]
     doc = {"baseline": str(args.baseline), "candidate": str(args.candidate),
            "confidence_level": args.confidence_level, "thresholds": thresholds,
-           "comparisons": comparisons, "breaches": breaches, "passed": not breaches,
-           "warnings": incomplete}
+           "comparisons": comparisons, "breaches": breaches, "incomplete": incomplete,
+           "passed": not breaches and not gated, "warnings": [*lines, *unmatched]}
     sys.stdout.write(render(doc))
     if args.output is not None:
         output = Path(args.output).expanduser().absolute()
         write_artifact(output.parent, output.name, json.dumps(json_safe(doc), indent=2) + "\n")
         sys.stderr.write(f"inferload: comparison written to {output}\n")
-    for warning in incomplete:
-        sys.stderr.write(f"inferload: warning: {warning}\n")
+    for line in unmatched:
+        sys.stderr.write(f"inferload: warning: {line}\n")
     if breaches:
         sys.stderr.write(f"inferload: regression beyond threshold: {', '.join(breaches)}\n")
-        return 1
-    return 0
+    if gated:
+        return refuse_incomplete()
+    for line in lines:
+        sys.stderr.write(f"inferload: warning: {line} (compared anyway: --allow-incomplete)\n")
+    return EXIT_BREACH if breaches else 0
 
 
 def render(doc: dict[str, Any]) -> str:
-    """The console table: metric, baseline, candidate, change [interval], threshold, verdict."""
+    """The console table: metric, baseline, candidate, change [interval], threshold, verdict; a unit whose
+    baseline or candidate is incomplete says so in its title line."""
     from inferload.export import compact_stat
+    from inferload_plugins.shared.completeness import INCOMPLETE_MARK
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None or not math.isfinite(value) else f"{value:+.1%}"
@@ -133,7 +172,9 @@ def render(doc: dict[str, Any]) -> str:
     lines = []
     for comparison in doc["comparisons"]:
         title = f"variation {comparison['variation']}" if comparison["variation"] else "run"
-        lines.append(f"{title}: {doc['baseline']} -> {doc['candidate']}")
+        cut = " and ".join(comparison.get("incomplete") or [])
+        mark = f"  [{cut} {INCOMPLETE_MARK}]" if cut else ""
+        lines.append(f"{title}: {doc['baseline']} -> {doc['candidate']}{mark}")
         lines.append(f"{'metric':38} {'baseline':>12} {'candidate':>12} {'change':>9} "
                      f"{'interval':>19} {'limit':>7}  verdict")
         for row in comparison["rows"]:

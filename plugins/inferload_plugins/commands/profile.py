@@ -420,21 +420,22 @@ def _add_plugin_options(parser: argparse.ArgumentParser, registry: PluginRegistr
                 group.add_argument(*names, type=single_value(number, flag), metavar=metavar, **common)
             else:
                 group.add_argument(*names, metavar=metavar, **common)
-    disabled = disabled_options(registry)
+    disabled = disabled_flags(registry)
     if disabled:
         refused = parser.add_argument_group("options of disabled plugins")
         taken = set(parser._option_string_actions)
-        for field, plugin in disabled.items():
-            if option_flag(field) in taken:  # a core flag the plugin consumes: refused by ProfileConfig.load
+        for flag, plugin in disabled.items():
+            if flag in taken:  # a core flag the plugin consumes: refused by ProfileConfig.load
                 continue
-            refused.add_argument(option_flag(field), dest=field, action=_DisabledOption, nargs="?",
+            refused.add_argument(flag, dest=f"_disabled_{flag[2:]}", action=_DisabledOption, nargs="?",
                                  default=_S, help=_S, plugin=plugin)
 
 
-def disabled_options(registry: PluginRegistry) -> dict[str, str]:
-    """``{option field: plugin}`` for the options of the catalogue's plugins that are disabled (the
-    catalogue lists each plugin's flags under ``options``, and the core flags only it acts on under
-    ``consumes``), so using one names the plugin."""
+def disabled_flags(registry: PluginRegistry) -> dict[str, str]:
+    """``{flag: plugin}`` for every spelling of the options of the catalogue's plugins that are disabled
+    (the catalogue lists each plugin's flags, aliases and ``--no-`` forms under ``options``, checked
+    against what the plugin declares by tests/test_plugin_contract.py, and the core flags only it acts
+    on under ``consumes``), so using one names the plugin to enable."""
     from inferload.registry import DISABLED
 
     names = {name for name, info in registry.plugins.items() if info.status == DISABLED}
@@ -442,8 +443,14 @@ def disabled_options(registry: PluginRegistry) -> dict[str, str]:
         return {}
     from inferload_plugins import catalogue  # the package's own plugins.yaml, not another family's module
 
-    return {flag[2:].replace("-", "_"): entry["name"] for entry in catalogue.read_catalogue()
+    return {flag: entry["name"] for entry in catalogue.read_catalogue()
             if entry["name"] in names for flag in (*entry.get("options", ()), *entry.get("consumes", ()))}
+
+
+def disabled_options(registry: PluginRegistry) -> dict[str, str]:
+    """``{option field: plugin}`` of :func:`disabled_flags` (``--prefix-prompt-pool-size`` ->
+    ``prefix_prompt_pool_size``): what ``ProfileConfig.load`` refuses from a variable or file key."""
+    return {flag[2:].replace("-", "_"): plugin for flag, plugin in disabled_flags(registry).items()}
 
 
 class _DisabledOption(argparse.Action):

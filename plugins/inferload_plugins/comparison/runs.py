@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from inferload.errors import UsageError
+from inferload_plugins.shared.completeness import incomplete_reason, missing_variations
 from inferload_plugins.shared.sweep_summary import read_sweep_summary
 
 SUMMARY_FILES = ("profile_export.json", "profile_export_aiperf.json")
@@ -36,9 +37,14 @@ class Run:
     endpoint_type: str | None
     tool: str
     records_file: Path | None = None
-    is_complete: bool = True
-    """False when the run's summary says ``is_complete: false`` (interrupted, or every request failed)."""
+    incomplete_reason: str | None = None
+    """Why the run is incomplete (its summary says ``is_complete: false``); None when it is complete."""
     _values: dict[str, list[float]] | None = field(default=None, repr=False)
+
+    @property
+    def is_complete(self) -> bool:
+        """Whether the run's figures cover its whole load (see ``inferload_plugins.shared.completeness``)."""
+        return self.incomplete_reason is None
 
     def values(self, tag: str) -> list[float]:
         """Per-request values of ``tag`` (profiling phase, successful requests); empty without a JSONL."""
@@ -83,7 +89,7 @@ def load_run(path: Path) -> Run:
         endpoint = config["endpoint"].get("type")
     tool = "aiperf" if file.name == "profile_export_aiperf.json" else "inferload"
     return Run(file, blocks, endpoint, tool, records_file=file.parent / "profile_export.jsonl",
-               is_complete=data.get("is_complete") is not False)
+               incomplete_reason=incomplete_reason(data))
 
 
 def load_units(path: Path) -> dict[str, list[Run]]:
@@ -101,3 +107,10 @@ def load_units(path: Path) -> dict[str, list[Run]]:
             raise UsageError(f"{path / 'sweep_summary.json'} lists no variations")
         return units
     return {"": [load_run(path)]}
+
+
+def sweep_gap(path: Path) -> str | None:
+    """``"2 of 4 variations ran (the sweep was interrupted)"`` when ``path`` is a sweep that ran fewer
+    variations than it planned; None for a whole sweep, a run or trials."""
+    doc = read_sweep_summary(path) if path.is_dir() else None
+    return None if doc is None else missing_variations(doc)

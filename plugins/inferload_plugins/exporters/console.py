@@ -86,13 +86,16 @@ def header(context: Any) -> Any:
 
 
 def renderables(context: Any, width: int = FILE_WIDTH) -> list[Any]:
-    """The header, the table, the errors and the warnings as rich renderables for a ``width``-column
-    display."""
+    """The header, the table (its title says when and why the run is incomplete), the errors and the
+    warnings as rich renderables for a ``width``-column display."""
     from rich.panel import Panel
     from rich.table import Table
 
+    from inferload_plugins.shared.completeness import INCOMPLETE_MARK, incomplete_reason
+
     columns = COLUMNS if width >= FULL_WIDTH else NARROW_COLUMNS
-    table = Table(title=TITLE)
+    reason = incomplete_reason(context.summary)  # an interrupted or failed run's table is never the whole
+    table = Table(title=TITLE if reason is None else f"{TITLE} {INCOMPLETE_MARK[:-1]}: {reason})")
     table.add_column("Metric", justify="right", style="cyan", min_width=20)
     for column in columns:
         table.add_column(column, justify="right", no_wrap=True)  # a number cut in two misleads

@@ -18,6 +18,12 @@ import numpy as np
 
 from inferload.errors import UsageError
 from inferload.number_text import plain_number
+from inferload_plugins.shared.completeness import (
+    INCOMPLETE_MARK,
+    incomplete_reason,
+    missing_variations,
+    row_reason,
+)
 from inferload_plugins.shared.sweep_summary import read_sweep_summary
 
 CDF_METRICS = (("time_to_first_token", "TTFT"), ("inter_token_latency", "ITL"),
@@ -46,6 +52,23 @@ class RunData:
     def profiling(self) -> list[dict[str, Any]]:
         return [r for r in self.records if (r.get("metadata") or {}).get("benchmark_phase") == "profiling"]
 
+    @property
+    def incomplete_reason(self) -> str | None:
+        """Why the run's figures cover part of its load (its summary says ``is_complete: false``)."""
+        return incomplete_reason(self.summary)
+
+    @property
+    def label(self) -> str:
+        """The run's name in a legend: marked :data:`INCOMPLETE_MARK` when it is incomplete."""
+        return self.name if self.incomplete_reason is None else f"{self.name} {INCOMPLETE_MARK}"
+
+
+def _run_notes(runs: Sequence[RunData]) -> list[str]:
+    """Caption lines of the incomplete runs among ``runs`` (drawn dashed): name and why."""
+    notes = [f"{run.label}: {run.incomplete_reason}" for run in runs if run.incomplete_reason is not None]
+    return [*notes, "dashed: incomplete run (cut short or failed: its lines cover part of its load)"] \
+        if notes else []
+
 
 @dataclass
 class SweepData:
@@ -60,14 +83,22 @@ class SweepData:
 def load(path: Path, name: str | None = None) -> RunData | SweepData:
     """A run or sweep directory (named ``name``, default its directory name); a UsageError (exit 2)
     naming ``path`` when it holds no results. A sweep's runs are its variations' first trials, named by
-    variation label; a sweep variation's directory of ``trialNN/`` reads as a trials directory."""
+    variation label (and ``(trial 1 of N)`` with trials); a sweep variation's directory of ``trialNN/``
+    reads as a trials directory."""
     name = name or path.name
     summary = read_sweep_summary(path)
     if summary is not None:
-        runs = [load_run(path / row["run_dirs"][0], row["variation_label"])
+        runs = [load_run(path / row["run_dirs"][0], _first_trial_name(row))
                 for row in summary.get("variations", []) if row.get("run_dirs")]
         return SweepData(name, path, summary, runs)
     return load_run(path, name)
+
+
+def _first_trial_name(row: dict[str, Any]) -> str:
+    """A variation's run as the per-run charts name it: its label, and with several trials which one it
+    is (``concurrency4 (trial 1 of 3)``): the charts draw the first trial only, never the variation."""
+    trials = len(row["run_dirs"])
+    return row["variation_label"] + (f" (trial 1 of {trials})" if trials > 1 else "")
 
 
 def load_run(path: Path, name: str) -> RunData:
@@ -101,8 +132,10 @@ def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
     return fig, ax
 
 
-def _finish(fig: Any, ax: Any, legend: bool) -> Any:
-    """Legend (when asked), plain-notation ticks and the layout of a drawn figure; returns ``fig``."""
+def _finish(fig: Any, ax: Any, legend: bool, notes: Sequence[str] = ()) -> Any:
+    """Legend (when asked), plain-notation ticks and the layout of a drawn figure; ``notes`` (what the
+    reader must know about the data, e.g. which points are incomplete) as a caption under the plot and
+    as the PNG's ``Description`` (:func:`caption`); returns ``fig``."""
     from matplotlib.ticker import FuncFormatter
 
     if legend:
@@ -112,11 +145,18 @@ def _finish(fig: Any, ax: Any, legend: bool) -> Any:
         axes.xaxis.set_major_formatter(plain)
         axes.yaxis.set_major_formatter(plain)
     fig.tight_layout()
+    if notes:
+        fig.inferload_notes = list(notes)
+        lines = sum(note.count("\n") + 1 for note in notes)
+        room = (0.16 * lines + 0.1) / fig.get_figheight()  # the caption's inches as a share of the figure
+        fig.subplots_adjust(bottom=fig.subplotpars.bottom + room)
+        fig.text(0.01, 0.01, "\n".join(notes), fontsize=7, va="bottom", ha="left")
     return fig
 
 
-def _save(fig: Any, ax: Any, out: Path, name: str, legend: bool) -> Path:
-    return _write(_finish(fig, ax, legend), out, name)
+def caption(fig: Any) -> list[str]:
+    """The notes :func:`_finish` drew under a figure (empty when it has none)."""
+    return list(getattr(fig, "inferload_notes", []))
 
 
 def _write(fig: Any, out: Path, name: str) -> Path:
@@ -124,21 +164,24 @@ def _write(fig: Any, out: Path, name: str) -> Path:
     from matplotlib import pyplot as plt
 
     path = out / name
-    fig.savefig(path, format="png")
+    notes = caption(fig)
+    fig.savefig(path, format="png", metadata={"Description": "\n".join(notes)} if notes else None)
     plt.close(fig)
     return path
 
 
 def cdf_chart(runs: Sequence[RunData], tag: str, label: str, out: Path) -> Path | None:
     """Empirical CDF of one per-request latency, one line per run."""
-    series = [(run.name, np.sort(run.values(tag))) for run in runs]
-    series = [(name, values) for name, values in series if values.size]
+    series = [(run, np.sort(run.values(tag))) for run in runs]
+    series = [(run, values) for run, values in series if values.size]
     if not series:
         return None
     fig, ax = _figure(f"{label} CDF", f"{label} (ms)", "share of requests")
-    for name, values in series:
-        ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", label=name)
-    return _save(fig, ax, out, f"cdf_{tag}.png", legend=True)
+    for run, values in series:
+        ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", label=run.label,
+                linestyle="-" if run.incomplete_reason is None else "--")
+    return _write(_finish(fig, ax, legend=True, notes=_run_notes([run for run, _ in series])), out,
+                  f"cdf_{tag}.png")
 
 
 def per_second(run: RunData) -> dict[str, np.ndarray]:
@@ -191,15 +234,16 @@ def timeseries_figure(runs: Sequence[RunData]) -> Any:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    data = [(run.name, per_second(run)) for run in runs]
-    data = [(name, series) for name, series in data if series]
+    data = [(run, per_second(run)) for run in runs]
+    data = [(run, series) for run, series in data if series]
     if not data:
         return None
     fig, axes = plt.subplots(3, 1, figsize=(7, 7), dpi=100, sharex=True)
     panels = (("output_tokens", "output tokens/s"), ("ttft_ms", "TTFT mean (ms)"), ("errors", "errors/s"))
     for ax, (key, label) in zip(axes, panels, strict=True):
-        for name, series in data:
-            ax.plot(series["second"], series[key], marker="o", markersize=3, label=name)
+        for run, series in data:
+            ax.plot(series["second"], series[key], marker="o", markersize=3, label=run.label,
+                    linestyle="-" if run.incomplete_reason is None else "--")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
         ax.set_ylim(bottom=0)
@@ -208,7 +252,7 @@ def timeseries_figure(runs: Sequence[RunData]) -> Any:
     errors.set_ylim(0, max(1.0, errors.get_ylim()[1]))
     axes[0].set_title("per second since the first request")
     axes[-1].set_xlabel("second")
-    return _finish(fig, axes[0], legend=True)
+    return _finish(fig, axes[0], legend=True, notes=_run_notes([run for run, _ in data]))
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -226,23 +270,72 @@ def _row_mean(row: dict[str, Any], name: str) -> float | None:
     return None if not block else block.get("mean")
 
 
+INCOMPLETE_LEGEND = "hollow: incomplete run (cut short or failed: figures cover part of its load)"
+"""The legend line of the hollow markers that mark incomplete sweep points."""
+
+
+def _point_label(row: dict[str, Any]) -> str:
+    """A sweep point's annotation: its variation label, marked when the point is incomplete."""
+    return row["variation_label"] + ("" if row.get("is_complete", True) else f" {INCOMPLETE_MARK}")
+
+
+def _incomplete_notes(summary: dict[str, Any], drawn: Sequence[dict[str, Any]]) -> list[str]:
+    """Caption lines: each incomplete variation with why, the variations that never ran (an interrupted
+    sweep) and those left out for lack of figures."""
+    rows = summary["variations"]
+    notes = [f"{row['variation_label']} {INCOMPLETE_MARK}: {row_reason(row)}" for row in rows
+             if not row.get("is_complete", True)]
+    cut = missing_variations(summary)
+    if cut is not None:
+        notes.append(f"sweep {INCOMPLETE_MARK}: {cut}; the variations that did not run are not drawn")
+    shown = {id(row) for row in drawn}
+    absent = [row["variation_label"] for row in rows if id(row) not in shown]
+    if absent:
+        notes.append(f"not drawn (no figures to plot): {', '.join(absent)}")
+    return notes
+
+
+def _points(ax: Any, xs: Sequence[float], ys: Sequence[float], complete: Sequence[bool], style: str,
+            color: str, label: str) -> None:
+    """A series of sweep points joined in order: complete points filled, incomplete ones hollow and
+    larger, with their own legend line (:data:`INCOMPLETE_LEGEND`)."""
+    ax.plot(xs, ys, style, color=color, label=label, markevery=[i for i, c in enumerate(complete) if c])
+    marker = style[0]
+    cut = [(x, y) for x, y, c in zip(xs, ys, complete, strict=True) if not c]
+    if cut:
+        ax.plot(*zip(*cut, strict=True), marker, linestyle="none", color=color, markerfacecolor="white",
+                markeredgewidth=1.5, markersize=9, label=INCOMPLETE_LEGEND)
+
+
 def sweep_curve_chart(sweep: SweepData, out: Path) -> Path | None:
+    """:func:`sweep_curve_figure` as ``sweep_throughput_latency.png`` in ``out``; None without data."""
+    fig = sweep_curve_figure(sweep)
+    return None if fig is None else _write(fig, out, "sweep_throughput_latency.png")
+
+
+def sweep_curve_figure(sweep: SweepData) -> Any:
     """Output token throughput (x) against p99 request latency (y), one point per variation, labelled,
-    with the Pareto front drawn and marked."""
+    with the Pareto front drawn and marked. An incomplete variation's point is hollow, named in the
+    caption with why, and never on the Pareto front (its figures cover part of its load); a variation
+    without those figures is named in the caption as not drawn. None when no variation has them."""
+    variations = sweep.summary["variations"]
     rows = [(row, _row_mean(row, "output_token_throughput.avg"), _row_mean(row, "request_latency.p99"))
-            for row in sweep.summary["variations"]]
+            for row in variations]
     rows = [(row, x, y) for row, x, y in rows if x is not None and y is not None]
     if not rows:
         return None
     fig, ax = _figure("throughput vs latency", "output token throughput (tokens/s)",
                       "request latency p99 (ms)")
     xs, ys = [x for _, x, _ in rows], [y for _, _, y in rows]
-    ax.plot(xs, ys, "o-", color="tab:blue", label="variations")
+    complete = [row.get("is_complete", True) for row, _, _ in rows]
+    _points(ax, xs, ys, complete, "o-", "tab:blue", "variations")
     for row, x, y in rows:
-        ax.annotate(row["variation_label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    front = sorted(pareto_front(list(zip(xs, ys, strict=True))), key=lambda i: xs[i])
-    ax.plot([xs[i] for i in front], [ys[i] for i in front], "s--", color="tab:red", label="Pareto front")
-    return _save(fig, ax, out, "sweep_throughput_latency.png", legend=True)
+        ax.annotate(_point_label(row), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    whole = [i for i, c in enumerate(complete) if c]
+    front = sorted((whole[i] for i in pareto_front([(xs[i], ys[i]) for i in whole])), key=lambda i: xs[i])
+    if front:
+        ax.plot([xs[i] for i in front], [ys[i] for i in front], "s--", color="tab:red", label="Pareto front")
+    return _finish(fig, ax, legend=True, notes=_incomplete_notes(sweep.summary, [row for row, _, _ in rows]))
 
 
 def goodput_chart(sweep: SweepData, out: Path) -> Path | None:
@@ -254,26 +347,34 @@ def goodput_chart(sweep: SweepData, out: Path) -> Path | None:
 def goodput_figure(sweep: SweepData) -> Any:
     """Goodput (requests/s) and, on a second axis, the goodput ratio against the load of a one-axis
     sweep; None without --goodput or with several axes. Both axes start at 0; the legend sits below
-    the plot, where it hides no point."""
+    the plot, where it hides no point. Incomplete variations are hollow and named in the caption."""
     axes = sweep.summary.get("axes") or []
     if len(axes) != 1:
         return None
     axis = axes[0]
-    rows = [(row["variation_values"][axis], _row_mean(row, "goodput.avg"), _row_mean(row, "goodput_ratio"))
-            for row in sweep.summary["variations"]]
-    rows = sorted((load, g, r) for load, g, r in rows if g is not None)
+    variations = sweep.summary["variations"]
+    rows = [(row["variation_values"][axis], _row_mean(row, "goodput.avg"), _row_mean(row, "goodput_ratio"),
+             row) for row in variations]
+    rows = sorted(((load, g, r, row) for load, g, r, row in rows if g is not None), key=lambda p: p[0])
     if not rows:
         return None
     fig, ax = _figure("goodput vs load", f"--{axis.replace('_', '-')}", "goodput (requests/s)")
-    ax.plot([r[0] for r in rows], [r[1] for r in rows], "o-", label="goodput")
+    loads = [r[0] for r in rows]
+    complete = [r[3].get("is_complete", True) for r in rows]
+    _points(ax, loads, [r[1] for r in rows], complete, "o-", "tab:blue", "goodput")
     ratio_ax = ax.twinx()
-    ratio_ax.plot([r[0] for r in rows], [r[2] for r in rows], "^:", color="tab:green", label="goodput ratio")
+    _points(ratio_ax, loads, [r[2] for r in rows], complete, "^:", "tab:green", "goodput ratio")
     ratio_ax.set_ylabel("goodput ratio")
     ratio_ax.set_ylim(0, 1.05)
     ax.set_ylim(bottom=0)
-    handles = ax.get_legend_handles_labels()[0] + ratio_ax.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
-    return _finish(fig, ax, legend=False)
+    handles, labels = ax.get_legend_handles_labels()
+    more, more_labels = ratio_ax.get_legend_handles_labels()
+    legend: dict[str, Any] = {}
+    for name, handle in zip([*labels, *more_labels], [*handles, *more], strict=True):
+        legend.setdefault(name, handle)  # the hollow markers' line once
+    ax.legend(handles=list(legend.values()), labels=list(legend), fontsize=8, loc="upper center",
+              bbox_to_anchor=(0.5, -0.18), ncol=2)
+    return _finish(fig, ax, legend=False, notes=_incomplete_notes(sweep.summary, [r[3] for r in rows]))
 
 
 def draw_all(items: Sequence[RunData | SweepData], out: Path) -> list[Path]:

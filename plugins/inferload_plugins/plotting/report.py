@@ -12,12 +12,14 @@ from typing import Any
 
 from inferload.export import compact_stat
 from inferload_plugins.plotting.charts import RunData, SweepData
+from inferload_plugins.shared.completeness import INCOMPLETE_MARK, missing_variations, row_reason
 from inferload_plugins.shared.sweep_summary import table_rows
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
 margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:1em 0}
-pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}"""
+pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}figure{margin:1em 0}
+figcaption.incomplete,.incomplete{color:#a00}figcaption{font-size:13px}"""
 
 _STATS = ("avg", "min", "p50", "p90", "p99", "max", "std")
 
@@ -39,11 +41,14 @@ def metric_table(summary: dict[str, Any]) -> str:
 
 
 def sweep_table(summary: dict[str, Any]) -> str:
-    """One row per variation: label and each headline figure's mean (± interval half width)."""
+    """One row per variation: label and each headline figure's mean (± interval half width), and whether
+    its runs are complete (an incomplete one is marked beside its label, with why in the last column)."""
     rows = table_rows(summary)
     names = list(rows[0]["metrics"]) if rows else []
-    out = ["<table><tr><th>variation</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr>"]
+    out = ["<table><tr><th>variation</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names)
+           + "<th>complete</th></tr>"]
     for row in rows:
+        reason = row_reason(row)
         cells = []
         for name in names:
             block = row["metrics"].get(name) or {}
@@ -51,22 +56,37 @@ def sweep_table(summary: dict[str, Any]) -> str:
             if block.get("ci_high") is not None:
                 text += f" ± {_fmt(block['ci_high'] - block['mean'])}"
             cells.append(f"<td>{text}</td>")
-        out.append(f"<tr><td>{html.escape(row['variation_label'])}</td>{''.join(cells)}</tr>")
+        label = row["variation_label"] + ("" if reason is None else f" {INCOMPLETE_MARK}")
+        complete = "yes" if reason is None else f"<b>no</b>: {html.escape(reason)}"
+        out.append(f"<tr><td>{html.escape(label)}</td>{''.join(cells)}<td>{complete}</td></tr>")
     return "\n".join([*out, "</table>"])
 
 
 def image(path: Path) -> str:
+    """The chart as an inline ``<figure>``; the caption the chart carries (its PNG ``Description``: which
+    points are incomplete and why) is repeated as text under it."""
+    from PIL import Image
+
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+    with Image.open(path) as png:
+        notes = str(png.info.get("Description") or "")
+    img = f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+    if not notes:
+        return img
+    lines = "<br>".join(html.escape(line) for line in notes.splitlines())
+    return f'<figure>{img}<figcaption class="incomplete">{lines}</figcaption></figure>'
 
 
 def run_section(run: RunData) -> str:
+    """One run: identity, times and whether it is complete (why not, when not), metrics, errors, config."""
     summary = run.summary
     identity = summary.get("run_info") or {}
-    parts = [f"<h2>run {html.escape(run.name)}</h2>",
+    reason = run.incomplete_reason
+    complete = "yes" if reason is None else f'<b class="incomplete">no: {html.escape(reason)}</b>'
+    parts = [f"<h2>run {html.escape(run.label)}</h2>",
              "<h3>identity</h3><pre>" + html.escape(json.dumps(identity, indent=2)) + "</pre>",
              f"<p>start {_fmt(summary.get('start_time'))}, end {_fmt(summary.get('end_time'))}, "
-             f"complete: {_fmt(summary.get('is_complete'))}</p>",
+             f"complete: {complete}</p>",
              "<h3>metrics</h3>", metric_table(summary)]
     errors = summary.get("error_summary") or []
     if errors:
@@ -84,6 +104,10 @@ def build_report(items: Sequence[RunData | SweepData], images: Sequence[Path]) -
         if isinstance(item, SweepData):
             body.append(f"<h2>sweep {html.escape(str(item.summary.get('sweep_id')))} "
                         f"({html.escape(str(item.summary.get('kind')))})</h2>")
+            cut = missing_variations(item.summary)
+            if cut is not None:
+                body.append(f'<p class="incomplete">{INCOMPLETE_MARK}: {html.escape(cut)}; the table, the '
+                            "charts and the runs below cover those only</p>")
             body.append(sweep_table(item.summary))
             search = item.summary.get("search")
             if search:

@@ -16,6 +16,7 @@ from typing import Any
 
 from inferload.errors import EXIT_OK
 from inferload.number_text import plain_number
+from inferload_plugins.shared.completeness import INCOMPLETE_MARK
 from inferload_plugins.sweeps.options import SweepOptions
 from inferload_plugins.sweeps.sweep import Sweep, Variation
 
@@ -55,7 +56,8 @@ def search_max_load(sweep: Sweep) -> int:
         while len(probes) < options.max_variations:  # exponential probe
             ok = passes(load)
             if ok is None:
-                return 130
+                code = 130
+                return code
             if not ok:
                 bad = load
                 break
@@ -66,7 +68,8 @@ def search_max_load(sweep: Sweep) -> int:
             mid = (good + bad) // 2 if integer else (good + bad) / 2
             ok = passes(mid)
             if ok is None:
-                return 130
+                code = 130
+                return code
             good, bad = (mid, bad) if ok else (good, mid)
     finally:
         answer = {
@@ -76,6 +79,7 @@ def search_max_load(sweep: Sweep) -> int:
             "converged": good is not None and bad is not None and (
                 bad - good <= 1 if integer else (bad - good) / good <= options.search_precision),
             "probes": sorted(probes, key=lambda p: p["load"]),
+            "interrupted": code >= 128,
         }
         sweep.search = answer
         sys.stdout.write(search_text(answer))
@@ -92,11 +96,16 @@ def search_text(answer: dict[str, Any]) -> str:
     lines = ["", f"max load search over {flag} (goodput ratio >= {load(answer['min_goodput_ratio'])}):"]
     for probe in answer["probes"]:
         mark = "pass" if probe["passed"] else "FAIL"
+        if probe.get("exit_code", 0) >= 128:
+            mark = f"interrupted {INCOMPLETE_MARK}: neither pass nor fail"
         low, high = probe.get("goodput_ratio_ci_low"), probe.get("goodput_ratio_ci_high")
         interval = "" if low is None or high is None else f" [{low:.3f}, {high:.3f}]"
         ratio = f"{probe['goodput_ratio']:.3f}{interval}"
         lines.append(f"  {flag} {load(probe['load']):<10} goodput ratio {ratio}  {mark}")
-    if answer["max_load"] is None:
+    if answer.get("interrupted"):
+        so_far = "none passed" if answer["max_load"] is None else f"{flag} {load(answer['max_load'])} passed"
+        lines.append(f"the search was interrupted {INCOMPLETE_MARK}: no max load found; so far {so_far}")
+    elif answer["max_load"] is None:
         lines.append(f"no probed load met the SLOs; the lowest ({load(answer['probes'][0]['load'])}) did not"
                      if answer["probes"] else "no probe ran")
     else:

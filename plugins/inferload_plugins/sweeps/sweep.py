@@ -33,6 +33,12 @@ from inferload.config import ProfileConfig, flag_name
 from inferload.errors import EXIT_OK, UsageError
 from inferload.export import json_safe
 from inferload.number_text import plain_number
+from inferload_plugins.shared.completeness import (
+    INCOMPLETE_MARK,
+    incomplete_reason,
+    missing_variations,
+    row_reason,
+)
 from inferload_plugins.shared.confidence import CV_WARNING, t_interval
 from inferload_plugins.shared.sweep_summary import table_rows
 from inferload_plugins.sweeps.options import SweepOptions
@@ -231,6 +237,9 @@ class VariationResult:
             "variation_values": self.variation.values,
             "trials": len(self.trials),
             "is_complete": all(t.get("is_complete", True) for t in self.trials),
+            "incomplete_reason": next((f"trial {t['trial']}: {t['incomplete_reason']}"
+                                       if len(self.trials) > 1 else t["incomplete_reason"]
+                                       for t in self.trials if t.get("incomplete_reason")), None),
             "exit_codes": [t["exit_code"] for t in self.trials],
             "run_dirs": [t["run_dir"] for t in self.trials],
             "metrics": {},
@@ -395,9 +404,10 @@ class Sweep:
             code = run_profile(config.model_copy(update={"url": target.url}) if target else config,
                                self.registry, argv=self.argv, tokenizer=self.tokenizer, slot=slot)
             results = self.state.results or {}
-            complete = code < 128 and results.get("is_complete") is not False
+            reason = incomplete_reason(results) or (f"interrupted (exit code {code})" if code >= 128
+                                                     else None)
             result.trials.append({"trial": trial, "exit_code": code, "headline": headline(results),
-                                  "is_complete": complete,
+                                  "is_complete": reason is None, "incomplete_reason": reason,
                                   "run_dir": run_dir.relative_to(self.directory).as_posix() or ".",
                                   "benchmark_id": self.state.run_info.benchmark_id})
             if code >= 128:
@@ -412,17 +422,21 @@ class Sweep:
         level = options.confidence_level
         rows = [result.row(level) for result in self.results]
         warnings = []
+        cut = missing_variations({"variation_count": self.count, "variations": rows})
+        if cut is not None:
+            warnings.append(f"the sweep is incomplete: {cut}; its summary and charts cover those only")
         for row in rows:
             if not row["is_complete"]:
                 warnings.append(f"variation {row['variation_index']} ({row['variation_label']}) is "
-                                "incomplete: the run was interrupted or failed; its figures cover part of "
-                                "the load only")
+                                f"incomplete: {row_reason(row)}; its figures cover part of the load only")
             for name, block in row["metrics"].items():
                 if block and block["cv"] is not None and block["cv"] > CV_WARNING:
                     warnings.append(f"variation {row['variation_index']} ({row['variation_label']}): "
                                     f"{name} varies by CV {block['cv']:.0%} across {block['n']} trials "
                                     f"(over {CV_WARNING:.0%}); run more trials or longer runs")
         return {"sweep_id": self.sweep_id, "kind": self.kind, "run_label": self.base.run_label,
+                "variation_count": self.count,
+                "is_complete": cut is None and all(row["is_complete"] for row in rows),
                 "num_profile_runs": options.num_profile_runs, "confidence_level": level,
                 "axes": sorted({name for r in self.results for name in r.variation.values}),
                 "variations": rows, "warnings": warnings}
@@ -441,13 +455,14 @@ class Sweep:
 
 
 def summary_csv(doc: Mapping[str, Any]) -> str:
-    """One CSV row per variation: index, label, each axis value, trials, then for each figure its mean
-    (``NAME``) and, with trials, ``NAME.std``, ``NAME.ci_low``, ``NAME.ci_high``, ``NAME.cv``."""
+    """One CSV row per variation: index, label, each axis value, trials, ``is_complete`` and
+    ``incomplete_reason``, then for each figure its mean (``NAME``) and, with trials, ``NAME.std``,
+    ``NAME.ci_low``, ``NAME.ci_high``, ``NAME.cv``."""
     rows = doc["variations"]
     axes = list(doc["axes"])
     names = list(rows[0]["metrics"]) if rows else []
     spread = doc["num_profile_runs"] > 1
-    header = ["variation_index", "variation_label", *axes, "trials", "is_complete"]
+    header = ["variation_index", "variation_label", *axes, "trials", "is_complete", "incomplete_reason"]
     for name in names:
         header += [name, *([f"{name}.std", f"{name}.ci_low", f"{name}.ci_high", f"{name}.cv"] if spread
                            else [])]
@@ -457,7 +472,7 @@ def summary_csv(doc: Mapping[str, Any]) -> str:
     for row in rows:
         line = [row["variation_index"], row["variation_label"],
                 *[row["variation_values"].get(a, "") for a in axes], row["trials"],
-                str(row.get("is_complete", True)).lower()]
+                str(row.get("is_complete", True)).lower(), row.get("incomplete_reason") or ""]
         for name in names:
             block = row["metrics"].get(name) or {}
             keys = ["mean", *(["std", "ci_low", "ci_high", "cv"] if spread else [])]
@@ -472,10 +487,12 @@ def summary_table(doc: Mapping[str, Any]) -> str:
     shown = ("request_throughput.avg", "output_token_throughput.avg", "time_to_first_token.p99",
              "request_latency.p99", "goodput_ratio")
     order = ", rows by load (first column: probe order)" if doc["kind"] == "search" else ""
-    lines = [f"sweep {doc['sweep_id']} ({doc['kind']}): {len(doc['variations'])} variation(s){order}",
+    cut = missing_variations(doc)
+    ran = f"{len(doc['variations'])} variation(s)" if cut is None else f"{cut} {INCOMPLETE_MARK}"
+    lines = [f"sweep {doc['sweep_id']} ({doc['kind']}): {ran}{order}",
              "  ".join(["variation".ljust(28), *[name.ljust(28) for name in shown]])]
     for row in table_rows(doc):
-        mark = "" if row.get("is_complete", True) else " (incomplete)"
+        mark = "" if row.get("is_complete", True) else f" {INCOMPLETE_MARK}"
         cells = [f"{row['variation_index']} {row['variation_label']}{mark}".ljust(28)]
         for name in shown:
             block = row["metrics"].get(name) or {}

@@ -108,12 +108,6 @@ class ProfileConfig(BaseSettings):
         None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Output sequence length (tokens) mean"
     )
     osl_stddev: float = Field(0.0, ge=0)
-    rerank_documents: int | None = Field(
-        None, ge=1, le=10_000, description="Documents per rerank request (each --isl tokens; default 10)"
-    )
-    rerank_query_tokens: int = Field(
-        32, ge=1, le=MAX_SEQUENCE_TOKENS, description="Query length (tokens) of each rerank request"
-    )
     num_dataset_entries: int = Field(100, ge=1, le=MAX_DATASET_TOKENS)
     random_seed: int | None = Field(None, ge=0)
     tokenizer: str | None = Field(
@@ -357,12 +351,10 @@ class ProfileConfig(BaseSettings):
                      if value is not None]
             needs = "needs" if len(given) == 1 else "need"
             raise ValueError(f"{' and '.join(given)} {needs} --request-rate")
-        per_entry = self.isl * (self.rerank_documents or 1)
-        if self.input_file is None and self.num_dataset_entries * per_entry > MAX_DATASET_TOKENS:
-            documents = f" x --rerank-documents {self.rerank_documents}" if self.rerank_documents else ""
+        if self.input_file is None and self.num_dataset_entries * self.isl > MAX_DATASET_TOKENS:
             raise ValueError(
-                f"--num-dataset-entries {self.num_dataset_entries} x --isl {self.isl}{documents} = "
-                f"{self.num_dataset_entries * per_entry:,} prompt tokens to build before the first request, "
+                f"--num-dataset-entries {self.num_dataset_entries} x --isl {self.isl} = "
+                f"{self.num_dataset_entries * self.isl:,} prompt tokens to build before the first request, "
                 f"over the limit of {MAX_DATASET_TOKENS:,}; lower one of them (requests cycle through the "
                 "entries)"
             )
@@ -738,9 +730,16 @@ class ProfileConfig(BaseSettings):
                                      f"{chosen.get(category)}; {owner} of {choose} {' or '.join(names)}")
             if spec.check is not None:
                 try:
-                    spec.check(self, options)
+                    spec.check(self, options, *((registry,) if _takes_registry(spec.check) else ()))
                 except ValueError as exc:
                     raise UsageError(str(exc)) from None
+
+
+def _takes_registry(check: Callable[..., None]) -> bool:
+    """Whether an :class:`~inferload.types.OptionsSpec` ``check`` takes a third parameter, the registry."""
+    import inspect
+
+    return len(inspect.signature(check).parameters) >= 3
 
 
 def _validated(build: Callable[[], SettingsT], source: Callable[[str], str]) -> SettingsT:

@@ -556,7 +556,8 @@ class OptionsSpec(PluginSpec):
     something when the run uses one of those plugins; set with another, they are refused with one line
     naming the plugin that takes them. ``check(config, options)`` cross-checks them against the whole
     :class:`inferload.config.ProfileConfig` once the run's plugins are chosen; raise ValueError with the
-    message for the user.
+    message for the user. A check that needs the chosen plugins' specs takes a third parameter, the
+    :class:`~inferload.registry.PluginRegistry` (``--rerank-documents``: does the endpoint type rank?).
     """
 
     category: ClassVar[str] = "options"

@@ -270,35 +270,6 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         help='JSONL prompts, one {"text": ...} or {"messages": [...]} per line; implies --dataset file',
     )
     _add_session_arguments(parser)
-    trace = parser.add_argument_group("trace replay (docs/datasets.md)")
-    trace.add_argument(
-        "--fixed-schedule",
-        action="store_const",
-        const=True,
-        default=_S,
-        help="send each request at its dataset timestamp, relative to the first (--dataset mooncake_trace)",
-    )
-    trace.add_argument(
-        "--fixed-schedule-speedup",
-        type=single_value(float, "--fixed-schedule-speedup"),
-        default=_S,
-        metavar="X",
-        help="replay X times faster (default 1; 0.5 is half speed)",
-    )
-    trace.add_argument(
-        "--fixed-schedule-start-offset",
-        type=single_value(float, "--fixed-schedule-start-offset"),
-        default=_S,
-        metavar="MS",
-        help="replay only requests at or after this trace timestamp (ms); it becomes time zero",
-    )
-    trace.add_argument(
-        "--fixed-schedule-end-offset",
-        type=single_value(float, "--fixed-schedule-end-offset"),
-        default=_S,
-        metavar="MS",
-        help="replay only requests at or before this trace timestamp (ms)",
-    )
     out = parser.add_argument_group("results")
     out.add_argument(
         "--goodput", default=_S, metavar="'TAG:VALUE ...'", help="SLOs, e.g. 'time_to_first_token:100'"

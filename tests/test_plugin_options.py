@@ -205,3 +205,51 @@ def test_a_disabled_plugins_option_is_refused_with_one_line_naming_the_plugin(
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.strip().splitlines() == [f"inferload: error: {where} {expected}"], args
     assert not (tmp_path / "never").exists()
+
+
+class _Probe(BaseModel):
+    probe_level: int = 0
+
+
+class _ProbePlugin:
+    """Declares one option whose check takes the registry as its third parameter, and records what it got."""
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    @hookimpl
+    def register_options(self) -> list[OptionsSpec]:
+        return [OptionsSpec(name="probe", description="Probe", model=_Probe, check=self.check)]
+
+    def check(self, config: ProfileConfig, options: _Probe, registry: Any) -> None:
+        self.seen.append((options.probe_level, registry.get("endpoint", config.endpoint_type or "").name))
+        if options.probe_level > 5:
+            raise ValueError(f"--probe-level {options.probe_level} is more than endpoint type "
+                             f"{config.endpoint_type} takes")
+
+
+def test_a_check_with_a_third_parameter_gets_the_registry_and_its_value_error_is_one_usage_line() -> None:
+    registry = load_plugins(LoadRules())
+    probe = _ProbePlugin()
+    registry.add(probe, "probe")
+    ProfileConfig.load({"probe_level": 2}, registry=registry).with_plugin_defaults(registry)
+    assert probe.seen == [(2, "chat")]  # the chosen endpoint's spec, asked of the registry
+    with pytest.raises(UsageError, match=r"^--probe-level 9 is more than endpoint type chat takes$"):
+        ProfileConfig.load({"probe_level": 9}, registry=registry).with_plugin_defaults(registry)
+
+
+@pytest.mark.parametrize(("plugin", "args"), [
+    ("dataset-synthetic", ("--rerank-documents", "3")),
+    ("dataset-synthetic", ("--rerank-query-tokens", "9")),
+    ("arrival-fixed-schedule", ("--fixed-schedule",)),
+    ("arrival-fixed-schedule", ("--fixed-schedule-end-offset", "20")),
+])
+def test_the_flags_moved_out_of_core_name_their_plugin_when_it_is_disabled(
+    run_cli: Any, tmp_path: Path, plugin: str, args: tuple[str, ...]
+) -> None:
+    done = run_cli("--disable-plugin", plugin, *QUICK_RUN, *args, "--artifact-dir", tmp_path / "never")
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line == (f"inferload: error: {args[0]} belongs to plugin {plugin}, which is disabled; enable it "
+                    f"(drop --disable-plugin {plugin} / INFERLOAD_DISABLE_PLUGINS)")
+    assert not (tmp_path / "never").exists()

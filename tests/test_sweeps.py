@@ -256,6 +256,19 @@ def test_rerank_documents_lists_sweep_from_the_environment_as_on_the_command_lin
     assert [row["variation_label"] for row in rows] == ["rerank_documents2", "rerank_documents3"]
 
 
+def test_a_plugin_option_with_a_sweep_flag_takes_a_list_on_the_command_line(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    # --rerank-documents is dataset-synthetic's option (Flag(sweep=True)), not a core flag
+    result = run_cli("profile", "--endpoint-type", "rerank", "--rerank-documents", "3,2", "--request-count",
+                     "1", "--isl", "8", "--ui", "none", "--artifact-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = _summary(tmp_path / "inferload-sim-rerank-sweep")["variations"]
+    assert [row["variation_label"] for row in rows] == ["rerank_documents3", "rerank_documents2"]
+    refused = run_cli("profile", "--rerank-query-tokens", "8,9", "--artifact-dir", tmp_path / "never")
+    assert refused.returncode == 2 and "--rerank-query-tokens takes one value" in refused.stderr
+
+
 def test_a_second_sweep_into_one_artifact_dir_keeps_the_first_and_compare_reads_both(
     run_cli: Any, tmp_path: Path
 ) -> None:

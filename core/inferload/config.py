@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -70,6 +70,7 @@ class ProfileConfig(BaseSettings):
 
     model_config = plugin_options.SETTINGS_CONFIG
     _plugin_options: dict[type[BaseModel], BaseModel] | None = PrivateAttr(default=None)
+    _timed: TimedLoad | None = PrivateAttr(default=None)
 
     # -- target ----------------------------------------------------------------------------------
     model: str | None = Field(None, description="Model name sent in each request")
@@ -108,12 +109,6 @@ class ProfileConfig(BaseSettings):
         None, ge=1, le=MAX_SEQUENCE_TOKENS, description="Output sequence length (tokens) mean"
     )
     osl_stddev: float = Field(0.0, ge=0)
-    rerank_documents: int | None = Field(
-        None, ge=1, le=10_000, description="Documents per rerank request (each --isl tokens; default 10)"
-    )
-    rerank_query_tokens: int = Field(
-        32, ge=1, le=MAX_SEQUENCE_TOKENS, description="Query length (tokens) of each rerank request"
-    )
     num_dataset_entries: int = Field(100, ge=1, le=MAX_DATASET_TOKENS)
     random_seed: int | None = Field(None, ge=0)
     tokenizer: str | None = Field(
@@ -129,16 +124,6 @@ class ProfileConfig(BaseSettings):
         None, ge=1, description="Sessions to send (session datasets; AIPerf's name)"
     )
     session_concurrency: int | None = Field(None, ge=1, description="Hard cap on sessions open at once")
-
-    # -- trace replay (docs/datasets.md; AIPerf's names and units) ---------------------------------
-    fixed_schedule: bool = Field(False, description="Send each request at its dataset timestamp")
-    fixed_schedule_speedup: float | None = Field(None, gt=0, description="Replay X times faster (default 1)")
-    fixed_schedule_start_offset: float | None = Field(
-        None, ge=0, description="Replay from this trace timestamp (ms); earlier requests are skipped"
-    )
-    fixed_schedule_end_offset: float | None = Field(
-        None, ge=0, description="Replay up to this trace timestamp (ms, inclusive); later ones are skipped"
-    )
 
     # -- results ---------------------------------------------------------------------------------
     goodput: str | list[str] | dict[str, Any] | None = Field(
@@ -300,13 +285,10 @@ class ProfileConfig(BaseSettings):
         if self.concurrency_ramp_duration is not None and self.request_rate is not None:
             raise ValueError("--concurrency-ramp-duration ramps a concurrency-driven run; with "
                              "--request-rate use --request-rate-ramp-duration")
-        if self.concurrency_ramp_duration is not None and self.fixed_schedule:
-            raise ValueError("--concurrency-ramp-duration ramps a concurrency-driven run; a --fixed-schedule "
-                             "replay sends at the trace's timestamps: drop the ramp")
         if self.max_concurrency is not None:
-            if self.timed_schedule:
-                raise ValueError("--max-concurrency bounds a concurrency-driven run; with "
-                                 f"{self._timing_flag()} the cap is --concurrency")
+            if self.request_rate is not None:
+                raise ValueError("--max-concurrency bounds a concurrency-driven run; with --request-rate the "
+                                 "cap is --concurrency")
             if self.concurrency is not None and self.concurrency > self.max_concurrency:
                 raise ValueError(f"--concurrency {self.concurrency} is above --max-concurrency "
                                  f"{self.max_concurrency}")
@@ -315,9 +297,6 @@ class ProfileConfig(BaseSettings):
                                  "without either the load is --concurrency")
         if self.load_schedule is None:
             return self
-        if self.fixed_schedule:
-            raise ValueError("give either --fixed-schedule (the dataset's timestamps) or --load-schedule "
-                             f"{self.load_schedule}, not both")
         entries = read_load_schedule(self.load_schedule)
         kind, first = entries[0].kind, entries[0].value
         if kind == CONCURRENCY:
@@ -357,42 +336,16 @@ class ProfileConfig(BaseSettings):
                      if value is not None]
             needs = "needs" if len(given) == 1 else "need"
             raise ValueError(f"{' and '.join(given)} {needs} --request-rate")
-        per_entry = self.isl * (self.rerank_documents or 1)
-        if self.input_file is None and self.num_dataset_entries * per_entry > MAX_DATASET_TOKENS:
-            documents = f" x --rerank-documents {self.rerank_documents}" if self.rerank_documents else ""
+        if self.input_file is None and self.num_dataset_entries * self.isl > MAX_DATASET_TOKENS:
             raise ValueError(
-                f"--num-dataset-entries {self.num_dataset_entries} x --isl {self.isl}{documents} = "
-                f"{self.num_dataset_entries * per_entry:,} prompt tokens to build before the first request, "
+                f"--num-dataset-entries {self.num_dataset_entries} x --isl {self.isl} = "
+                f"{self.num_dataset_entries * self.isl:,} prompt tokens to build before the first request, "
                 f"over the limit of {MAX_DATASET_TOKENS:,}; lower one of them (requests cycle through the "
                 "entries)"
             )
         if self.api_linger != self.api_linger or MAX_SECONDS < self.api_linger < math.inf:  # NaN, huge
             raise ValueError(f"--api-linger must be a number of seconds up to {MAX_SECONDS:g} or inf")
-        self._fixed_schedule_combinations()
         return self
-
-    def _fixed_schedule_combinations(self) -> None:
-        """``--fixed-schedule``'s options need it, and it takes the place of a rate and of a warmup."""
-        if not self.fixed_schedule:
-            for name in ("fixed_schedule_speedup", "fixed_schedule_start_offset",
-                         "fixed_schedule_end_offset"):
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{flag_name(name)} needs --fixed-schedule")
-            return
-        if self.request_rate is not None:
-            raise ValueError("give either --fixed-schedule (the dataset's timestamps) or --request-rate, "
-                             "not both")
-        if self.api_token is not None:
-            raise ValueError("--api-token changes the load while a run runs, but a --fixed-schedule replay's "
-                             "load is the trace's; drop it, or replay at another --fixed-schedule-speedup")
-        if self.warmup_request_count:
-            raise ValueError("--warmup-request-count does not apply with --fixed-schedule: the trace is "
-                             "replayed as recorded; cut a window with --fixed-schedule-start-offset instead")
-        start, end = self.fixed_schedule_start_offset, self.fixed_schedule_end_offset
-        if start is not None and end is not None and end < start:
-            raise ValueError(f"--fixed-schedule-end-offset {end:g} ms is before "
-                             f"--fixed-schedule-start-offset {start:g} ms; give a window whose end is not "
-                             "before its start")
 
     # -- derived values --------------------------------------------------------------------------
 
@@ -411,22 +364,23 @@ class ProfileConfig(BaseSettings):
         if self.request_rate is not None:
             rate = f"{self.request_rate:g}"
             return f"request_rate{rate}" + (f"-concurrency{self.concurrency}" if self.concurrency else "")
-        if self.fixed_schedule:
-            speedup = self.fixed_schedule_speedup
-            return ("fixed_schedule" + (f"-speedup{speedup:g}" if speedup not in (None, 1) else "")
-                    + (f"-concurrency{self.concurrency}" if self.concurrency else ""))
+        if self._timed is not None:
+            return self._timed.name + (f"-concurrency{self.concurrency}" if self.concurrency else "")
         return f"concurrency{self.effective_concurrency}"
 
-    def _timing_flag(self) -> str:
-        """The flag that puts this run on a clock: ``--request-rate`` or ``--fixed-schedule``."""
-        return "--request-rate" if self.request_rate is not None else "--fixed-schedule"
+    @property
+    def timed_load(self) -> TimedLoad | None:
+        """The timed arrival pattern that sends this run without a rate (a ``--fixed-schedule`` replay of the
+        dataset's timestamps), as :meth:`with_plugin_defaults` chose it; None otherwise."""
+        return self._timed
 
     @property
     def timed_schedule(self) -> bool:
-        """Whether requests are sent on a clock (``--request-rate``, or a ``--fixed-schedule`` replay of the
-        dataset's timestamps) rather than as slots free up (concurrency mode). In a timed schedule
-        ``--concurrency`` is only a cap, and without it nothing caps the requests in flight."""
-        return self.request_rate is not None or self.fixed_schedule
+        """Whether requests are sent on a clock (``--request-rate``, or a timed arrival pattern: a
+        ``--fixed-schedule`` replay of the dataset's timestamps) rather than as slots free up (concurrency
+        mode). In a timed schedule ``--concurrency`` is only a cap, and without it nothing caps the requests
+        in flight."""
+        return self.request_rate is not None or self._timed is not None
 
     @property
     def effective_concurrency(self) -> int | None:
@@ -507,31 +461,49 @@ class ProfileConfig(BaseSettings):
                 f"--dataset {dataset} needs --input-file PATH (a JSONL file, one prompt per line)"
             )
         updates["dataset"] = dataset
-        if self.fixed_schedule:
-            timed = sorted(name for name, s in registry.all("arrival_pattern").items() if s.timed)
-            updates["arrival_pattern"] = _the_one(timed, "--fixed-schedule", "arrival pattern", registry)
-        if self.request_rate is not None:
-            pattern = self.arrival_pattern
-            if pattern is None and self.arrival_smoothness is not None:
-                smooth = sorted(name for name, s in registry.all("arrival_pattern").items() if s.smoothness)
-                pattern = _the_one(smooth, "--arrival-smoothness", "arrival pattern", registry)
-            pattern = pattern or default("arrival_pattern")
-            chosen = registry.get("arrival_pattern", pattern)
-            if chosen.timed and not self.fixed_schedule:
-                paced = sorted(name for name, s in registry.all("arrival_pattern").items() if not s.timed)
-                raise UsageError(f"--arrival-pattern {pattern} replays a trace's timestamps: give "
-                                 f"--fixed-schedule (and no --request-rate), or a paced pattern with "
-                                 f"--request-rate ({', '.join(paced)})")
-            takes_smoothness = chosen.smoothness
-            if self.arrival_smoothness is not None and not takes_smoothness:
-                raise UsageError(f"--arrival-smoothness does not apply to --arrival-pattern {pattern}")
-            updates["arrival_pattern"] = pattern
         config = self.model_copy(update=updates)
         if config._plugin_options is None:  # built without load(registry=): environment, file-less
             declared = plugin_options.declared_options(registry, type(self).model_fields)
             config._plugin_options = _load_options(declared, {}, lambda field: env_names(field)[0])
+        patterns = registry.all("arrival_pattern")
+        if self.request_rate is not None:
+            pattern = self.arrival_pattern
+            if pattern is None and self.arrival_smoothness is not None:
+                smooth = sorted(name for name, s in patterns.items() if s.smoothness)
+                pattern = _the_one(smooth, "--arrival-smoothness", "arrival pattern", registry)
+            pattern = pattern or default("arrival_pattern")
+            chosen = registry.get("arrival_pattern", pattern)
+            if chosen.timed:
+                paced = sorted(name for name, s in patterns.items() if not s.timed)
+                give = f"give {plugin_options.option_flag(chosen.switch)} (and no --request-rate)" \
+                    if chosen.switch else "drop --request-rate"
+                raise UsageError(f"--arrival-pattern {pattern} replays a trace's timestamps: {give}, or a "
+                                 f"paced pattern with --request-rate ({', '.join(paced)})")
+            if self.arrival_smoothness is not None and not chosen.smoothness:
+                raise UsageError(f"--arrival-smoothness does not apply to --arrival-pattern {pattern}")
+            config.arrival_pattern = pattern
+        else:
+            config._timed = config._chosen_timed(patterns)
+            config.arrival_pattern = None if config._timed is None else config._timed.pattern
         config._checked_options(registry)
         return config
+
+    def _chosen_timed(self, patterns: Mapping[str, Any]) -> TimedLoad | None:
+        """The timed arrival pattern whose ``switch`` option is on (``--fixed-schedule``), or None."""
+        for name in sorted(patterns):
+            spec = patterns[name]
+            if spec.timed and spec.switch and self._option_value(spec.switch):
+                flag = plugin_options.option_flag(spec.switch)
+                return TimedLoad(pattern=name, flag=flag, slower=spec.slower or f"slow down {flag}",
+                                 name=spec.run_name(self) if spec.run_name else spec.switch)
+        return None
+
+    def _option_value(self, field: str) -> Any:
+        """The value of the plugin option ``field`` (None when no enabled plugin declares it)."""
+        for options in (self._plugin_options or {}).values():
+            if field in type(options).model_fields:
+                return getattr(options, field)
+        return None
 
     @property
     def base_url(self) -> str | None:
@@ -739,9 +711,27 @@ class ProfileConfig(BaseSettings):
                                      f"{chosen.get(category)}; {owner} of {choose} {' or '.join(names)}")
             if spec.check is not None:
                 try:
-                    spec.check(self, options)
+                    spec.check(self, options, *((registry,) if _takes_registry(spec.check) else ()))
                 except ValueError as exc:
                     raise UsageError(str(exc)) from None
+
+
+class TimedLoad(NamedTuple):
+    """A run sent by a timed arrival pattern (:attr:`inferload.types.ArrivalSpec.timed`) instead of a rate:
+    the ``pattern``, the ``flag`` that chose it (``--fixed-schedule``), the run's load as its artifact
+    directory names it (``fixed_schedule-speedup2``) and how to send it slower (the overload warning)."""
+
+    pattern: str
+    flag: str
+    name: str
+    slower: str
+
+
+def _takes_registry(check: Callable[..., None]) -> bool:
+    """Whether an :class:`~inferload.types.OptionsSpec` ``check`` takes a third parameter, the registry."""
+    import inspect
+
+    return len(inspect.signature(check).parameters) >= 3
 
 
 def _validated(build: Callable[[], SettingsT], source: Callable[[str], str]) -> SettingsT:

@@ -173,8 +173,9 @@ def register_arrival_patterns() -> list[ArrivalSpec]:
     """Inter-arrival distributions for ``--request-rate`` (``--arrival-pattern NAME``).
 
     ``factory(rate, rng, smoothness=None, **_)`` returns an iterator of gaps in seconds, mean ``1/rate``.
-    A pattern registered with ``timed=True`` replays the dataset's timestamps for ``--fixed-schedule``
-    instead and returns ``[(entry_index, offset_s), ...]`` (see :class:`inferload.types.ArrivalSpec`).
+    A pattern registered with ``timed=True`` replays the dataset's timestamps instead, picked by its
+    ``switch`` option (the built-in's ``--fixed-schedule``), and returns ``[(entry_index, offset_s), ...]``
+    (see :class:`inferload.types.ArrivalSpec`).
 
     Example::
 

@@ -689,11 +689,10 @@ class MetricsAccumulator:
         return warnings
 
     def _slower_schedule(self) -> str:
-        """How to send on a slower schedule, by what timed this run: ``lower --request-rate`` or, for a
-        replay, ``lower --fixed-schedule-speedup``."""
-        if getattr(self._config, "fixed_schedule", False):
-            return "lower --fixed-schedule-speedup"
-        return "lower --request-rate"
+        """How to send on a slower schedule, by what timed this run: ``lower --request-rate`` or what the
+        timed arrival pattern says (a replay: ``lower --fixed-schedule-speedup``)."""
+        timed = getattr(self._config, "timed_load", None)
+        return "lower --request-rate" if timed is None else str(timed.slower)
 
     def _lag_matters(self, lag: Mapping[str, Any]) -> bool:
         """The overload rule (see :data:`SCHEDULE_LAG_WARN_MS` and the two after it)."""

@@ -73,13 +73,16 @@ class Flag:
     the flag (``("--prefix-prompt-pool-size",)``, AIPerf's name); ``negatable``: a ``bool`` option also
     gets ``--no-NAME`` (False: a plain switch, as ``--no-server-metrics`` itself is); ``lists``: a plugin
     category whose installed names ``--help`` appends to the description in parentheses
-    (``"cache_reset"``: ``(vllm, sglang)``), so the help names what is installed, never a written list.
+    (``"cache_reset"``: ``(vllm, sglang)``), so the help names what is installed, never a written list;
+    ``"endpoint:ranks_documents"`` lists only those whose spec has that attribute true; ``sweep``: a
+    number option that takes a comma-separated list, one sweep variation per value, like ``--concurrency``.
     """
 
     metavar: str | None = None
     aliases: tuple[str, ...] = ()
     negatable: bool = True
     lists: str | None = None
+    sweep: bool = False
 
     def __post_init__(self) -> None:
         for alias in self.aliases:

@@ -255,17 +255,24 @@ class ArrivalSpec(PluginSpec):
     ``smoothness`` says the pattern takes ``--arrival-smoothness`` (then ``--arrival-smoothness`` without
     ``--arrival-pattern`` picks the one such pattern installed); the others refuse it.
 
-    ``timed`` marks a pattern that replays the dataset's own request timestamps (``--fixed-schedule``
-    picks the one such pattern installed) instead of drawing gaps. Its factory is called as
+    ``timed`` marks a pattern that replays the dataset's own request timestamps instead of drawing gaps: the
+    run then has no ``--request-rate`` and ``--concurrency`` is only a cap. Its factory is called as
     ``factory(None, rng, timestamps_ms=[...], speedup=X, start_offset_ms=None|ms, end_offset_ms=None|ms)``
     (one timestamp per dataset entry, in dataset order) and returns the requests to send as
-    ``[(entry_index, offset_s), ...]`` in sending order, offsets in seconds from the phase start.
+    ``[(entry_index, offset_s), ...]`` in sending order, offsets in seconds from the phase start. A timed
+    pattern is picked by ``switch``, a bool option its plugin declares (``"fixed_schedule"``: given
+    ``--fixed-schedule`` and no rate, the run uses this pattern); ``run_name(config)`` names the run's load
+    in its artifact directory (``fixed_schedule-speedup2``; default: ``switch``) and ``slower`` says how to
+    send the schedule slower, for the overload warning (``"lower --fixed-schedule-speedup"``).
     """
 
     category: ClassVar[str] = "arrival_pattern"
     factory: Callable[..., Any]
     smoothness: bool = False
     timed: bool = False
+    switch: str | None = None
+    run_name: Callable[[ProfileConfig], str] | None = None
+    slower: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -556,7 +563,8 @@ class OptionsSpec(PluginSpec):
     something when the run uses one of those plugins; set with another, they are refused with one line
     naming the plugin that takes them. ``check(config, options)`` cross-checks them against the whole
     :class:`inferload.config.ProfileConfig` once the run's plugins are chosen; raise ValueError with the
-    message for the user.
+    message for the user. A check that needs the chosen plugins' specs takes a third parameter, the
+    :class:`~inferload.registry.PluginRegistry` (``--rerank-documents``: does the endpoint type rank?).
     """
 
     category: ClassVar[str] = "options"

@@ -228,10 +228,11 @@ def _check_needed(config: ProfileConfig, flows: Flows) -> None:
             f"--dataset {config.effective_dataset} made multi-turn sessions and no request flow plugin "
             "sends them (is one disabled? see `inferload plugins`); enable it or use single-turn prompts"
         )
-    if config.fixed_schedule and flows.offsets_ns is None:
+    timed = config.timed_load
+    if timed is not None and flows.offsets_ns is None:
         raise UsageError(
-            "--fixed-schedule needs a request flow plugin that replays a trace, and none is enabled "
-            "(see `inferload plugins`); enable it or drop --fixed-schedule"
+            f"{timed.flag} needs a request flow plugin that replays a trace, and none is enabled "
+            f"(see `inferload plugins`); enable it or drop {timed.flag}"
         )
 
 

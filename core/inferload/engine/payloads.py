@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any
 from inferload.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from inferload.config import ProfileConfig
+    from inferload.dataset import Conversation
     from inferload.registry import PluginRegistry
     from inferload.types import EndpointSpec, TransportSpec
 
@@ -56,7 +59,6 @@ def prepare_payloads(
     the dataset yields no prompt; a dataset's own errors (a bad ``--input-file`` line) propagate."""
     from inferload.dataset import resolve_tokenizer
     from inferload.dialects import recognisers_of, set_recognisers
-    from inferload.documents import check_documents, document_options
     from inferload.engine.flow import plan_flows
     from inferload.plugin_options import factory_keywords
 
@@ -72,15 +74,16 @@ def prepare_payloads(
         seed=seed,
         path=None if config.input_file is None else str(config.input_file),
         conversation_num=config.conversation_num,
+        ranks_documents=endpoint.ranks_documents,
         **factory_keywords(config, registry, "dataset", dataset.name),
-        **document_options(config, endpoint, registry),
     )
     if not conversations:
         raise UsageError(
             f"the {config.effective_dataset} dataset produced no prompts; check --num-dataset-entries"
             " or --input-file"
         )
-    check_documents(conversations, endpoint, config.effective_dataset)
+    if endpoint.ranks_documents:
+        _check_documents(conversations, endpoint.name, config.effective_dataset)
     dialects = recognisers_of(registry)
     set_recognisers(dialects)  # this process parses too (the --wait-for-model-timeout probe)
     adapter = endpoint.factory()
@@ -128,3 +131,15 @@ def request_path(config: ProfileConfig, endpoint: EndpointSpec) -> str:
 
     :func:`inferload.urls.request_url` joins it with ``--url`` (the base URL's query at the end)."""
     return config.endpoint or endpoint.path_for(bool(config.streaming))
+
+
+def _check_documents(conversations: Sequence[Conversation], endpoint: str, dataset: str) -> None:
+    """A UsageError when an endpoint type that ranks documents gets a conversation without any (a dataset
+    that has no rerank mode, or a file line without ``documents``)."""
+    for conversation in conversations:
+        if not conversation.documents:
+            raise UsageError(
+                f"--endpoint-type {endpoint} ranks documents, but the {dataset} dataset gave "
+                f"{conversation.conversation_id!r} none; use --dataset synthetic with --rerank-documents N, "
+                'or an --input-file whose lines are {"query": ..., "documents": [...]}'
+            )

@@ -1,10 +1,12 @@
 """``--fixed-schedule``: each request starts at its own timestamp from the dataset (a trace replay).
 
-AIPerf's options and units: ``--fixed-schedule-speedup X`` divides every gap by X;
-``--fixed-schedule-start-offset MS`` and ``--fixed-schedule-end-offset MS`` keep only the requests whose
-trace timestamp lies in ``[start, end]`` (inclusive, on the trace's own millisecond axis). The replay's
-time zero is the start offset when one is given, else the first request's timestamp, so a trace whose
-clock starts at an epoch time replays at once, and a window keeps the quiet time before its first request.
+This plugin declares the flags (``register_options``; the model is shared with the replay flow) and
+``--fixed-schedule`` picks this pattern (``ArrivalSpec.switch``). AIPerf's options and units:
+``--fixed-schedule-speedup X`` divides every gap by X; ``--fixed-schedule-start-offset MS`` and
+``--fixed-schedule-end-offset MS`` keep only the requests whose trace timestamp lies in ``[start, end]``
+(inclusive, on the trace's own millisecond axis). The replay's time zero is the start offset when one is
+given, else the first request's timestamp, so a trace whose clock starts at an epoch time replays at once,
+and a window keeps the quiet time before its first request.
 
 Requests sharing a timestamp keep their dataset order. The engine hands offsets to workers round-robin,
 each request with its own offset, so every request is still sent at its timestamp whatever the worker
@@ -20,8 +22,9 @@ from typing import Any
 
 from inferload import hookimpl
 from inferload.errors import UsageError
-from inferload.types import ArrivalSpec
+from inferload.types import ArrivalSpec, OptionsSpec
 from inferload_plugins.arrivals import positive
+from inferload_plugins.shared.fixed_schedule_options import FIXED_SCHEDULE_OPTIONS, SWITCH, run_name
 
 NAME = "timestamps"
 """The pattern's name: it replays the dataset's timestamps (``--fixed-schedule`` picks it, no rate needed)."""
@@ -29,9 +32,17 @@ NAME = "timestamps"
 
 @hookimpl
 def register_arrival_patterns() -> list[ArrivalSpec]:
-    return [ArrivalSpec(name=NAME, factory=replay_offsets, timed=True,
+    return [ArrivalSpec(name=NAME, factory=replay_offsets, timed=True, switch=SWITCH, run_name=run_name,
+                        slower="lower --fixed-schedule-speedup",
                         description="Each request at its dataset timestamp (--fixed-schedule), with speed-up "
                                     "and a start/end window")]
+
+
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    """``--fixed-schedule`` and its speed-up and window (the replay flow reads them too:
+    :mod:`inferload_plugins.shared.fixed_schedule_options`)."""
+    return [FIXED_SCHEDULE_OPTIONS]
 
 
 def replay_offsets(

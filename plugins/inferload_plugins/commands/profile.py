@@ -48,10 +48,15 @@ _S = argparse.SUPPRESS
 
 def installed(registry: PluginRegistry | None, category: str, fallback: str) -> str:
     """The names registered in ``category`` for help text, the catalogue's default marked: ``chat
-    (default), completions, …`` (``fallback`` without a registry, e.g. when a test builds the parser)."""
+    (default), completions, …`` (``fallback`` without a registry, e.g. when a test builds the parser).
+    ``CATEGORY:ATTRIBUTE`` (``endpoint:ranks_documents``, a :class:`~inferload.plugin_options.Flag`'s
+    ``lists``): only the plugins whose spec has that attribute true, in name order."""
     if registry is None:
         return fallback
+    category, _, attribute = category.partition(":")
     specs = registry.all(category)
+    if attribute:
+        specs = {name: specs[name] for name in sorted(specs) if getattr(specs[name], attribute, False)}
     try:
         default = registry.default(category, choose="").name
     except Exception:  # noqa: BLE001 - no (enabled) default: list the names only
@@ -246,23 +251,6 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
     data.add_argument(
         "--num-dataset-entries", type=sweep_value(int, "--num-dataset-entries"), default=_S, metavar="N"
     )
-    rankers = sorted(name for name, spec in (registry.all("endpoint") if registry else {}).items()
-                     if spec.ranks_documents)
-    data.add_argument(
-        "--rerank-documents",
-        type=sweep_value(int, "--rerank-documents"),
-        default=_S,
-        metavar="N",
-        help="documents per rerank request, each --isl tokens (default 10; endpoint types that rank: "
-        + (", ".join(rankers) or "none installed") + ")",
-    )
-    data.add_argument(
-        "--rerank-query-tokens",
-        type=single_value(int, "--rerank-query-tokens"),
-        default=_S,
-        metavar="TOKENS",
-        help="query length of each rerank request (default 32)",
-    )
     data.add_argument("--random-seed", type=single_value(int, "--random-seed"), default=_S, metavar="N")
     data.add_argument(
         "--tokenizer", default=_S,
@@ -282,35 +270,6 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         help='JSONL prompts, one {"text": ...} or {"messages": [...]} per line; implies --dataset file',
     )
     _add_session_arguments(parser)
-    trace = parser.add_argument_group("trace replay (docs/datasets.md)")
-    trace.add_argument(
-        "--fixed-schedule",
-        action="store_const",
-        const=True,
-        default=_S,
-        help="send each request at its dataset timestamp, relative to the first (--dataset mooncake_trace)",
-    )
-    trace.add_argument(
-        "--fixed-schedule-speedup",
-        type=single_value(float, "--fixed-schedule-speedup"),
-        default=_S,
-        metavar="X",
-        help="replay X times faster (default 1; 0.5 is half speed)",
-    )
-    trace.add_argument(
-        "--fixed-schedule-start-offset",
-        type=single_value(float, "--fixed-schedule-start-offset"),
-        default=_S,
-        metavar="MS",
-        help="replay only requests at or after this trace timestamp (ms); it becomes time zero",
-    )
-    trace.add_argument(
-        "--fixed-schedule-end-offset",
-        type=single_value(float, "--fixed-schedule-end-offset"),
-        default=_S,
-        metavar="MS",
-        help="replay only requests at or before this trace timestamp (ms)",
-    )
     out = parser.add_argument_group("results")
     out.add_argument(
         "--goodput", default=_S, metavar="'TAG:VALUE ...'", help="SLOs, e.g. 'time_to_first_token:100'"
@@ -417,7 +376,8 @@ def _add_plugin_options(parser: argparse.ArgumentParser, registry: PluginRegistr
                 choices = list(getattr(info.annotation, "__args__", ()))
                 group.add_argument(*names, choices=choices, **common)
             elif number is not None:
-                group.add_argument(*names, type=single_value(number, flag), metavar=metavar, **common)
+                parse = (sweep_value if shape.sweep else single_value)(number, flag)
+                group.add_argument(*names, type=parse, metavar=metavar, **common)
             else:
                 group.add_argument(*names, metavar=metavar, **common)
     disabled = disabled_flags(registry)
@@ -477,12 +437,12 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from inferload.engine.runner import run_profile
     from inferload.errors import UsageError
     from inferload.plugin_options import declared_options
-    from inferload_plugins.sweeps.sweep import expand, split_axes
+    from inferload_plugins.sweeps.sweep import expand, split_axes, sweepable_options
 
     settings = {*ProfileConfig.model_fields, *declared_options(registry, ProfileConfig.model_fields)}
     cli = {name: value for name, value in vars(args).items() if name in settings}
     # list-valued flags, INFERLOAD_ variables or config-file keys: a sweep (each value checked when it runs)
-    axes, cli = split_axes(cli, args.config_file)
+    axes, cli = split_axes(cli, args.config_file, sweepable_options(registry))
     first = {name: values[0] for name, values in axes.items()}
     config = ProfileConfig.load({**cli, **first}, args.config_file, registry=registry,
                                 disabled_options=disabled_options(registry)).with_plugin_defaults(registry)

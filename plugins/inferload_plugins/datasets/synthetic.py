@@ -43,6 +43,7 @@ from inferload_plugins.datasets.corpus_windows import (
     exact_prompt,
 )
 from inferload_plugins.datasets.request_mix import MIX_OPTIONS, RequestShape, parse_isl_osl_pairs
+from inferload_plugins.datasets.rerank_options import DEFAULT_RERANK_DOCUMENTS, RERANK_OPTIONS
 from inferload_plugins.datasets.session_shape import SESSION_SHAPE_OPTIONS
 
 __all__ = ["corpus_text", "exact_prompt", "make_synthetic"]
@@ -90,7 +91,7 @@ def register_options() -> list[OptionsSpec]:
                         model=SharedPrefixOptions,
                         title="shared prefixes (--dataset synthetic; docs/datasets.md)",
                         applies_to=("dataset", (NAME,))),
-            SESSION_SHAPE_OPTIONS, MIX_OPTIONS]
+            SESSION_SHAPE_OPTIONS, MIX_OPTIONS, RERANK_OPTIONS]
 
 
 def make_synthetic(
@@ -112,6 +113,7 @@ def make_synthetic(
     shared_system_prompt_length: int | None = None,
     num_prefix_prompts: int | None = None,
     prefix_prompt_length: int | None = None,
+    ranks_documents: bool = False,
     rerank_documents: int | None = None,
     rerank_query_tokens: int = 32,
     **_: Any,
@@ -134,8 +136,9 @@ def make_synthetic(
     ``input_tokens`` is then system + prefix + ISL, exact under ``tokenizer``. Raises UsageError for a pool
     without a length or a length without a pool.
 
-    ``rerank_documents`` (an endpoint type that ranks documents): each entry is a query of
-    ``rerank_query_tokens`` and that many documents of ISL tokens each (:mod:`.rerank_documents`).
+    ``ranks_documents`` (the run's endpoint type ranks documents) or ``rerank_documents``: each entry is a
+    query of ``rerank_query_tokens`` and ``rerank_documents`` (default 10) documents of ISL tokens each
+    (:mod:`.rerank_documents`; the flags are :data:`.rerank_options.RERANK_OPTIONS`).
     """
     _check(num_entries=num_entries, isl_mean=isl_mean, isl_stddev=isl_stddev, osl_mean=osl_mean,
            osl_stddev=osl_stddev)
@@ -158,11 +161,12 @@ def make_synthetic(
             isl_mean=isl_mean, isl_stddev=isl_stddev, osl_mean=osl_mean, osl_stddev=osl_stddev, seed=seed,
             isl_osl_pairs=isl_osl_pairs,
         )
-    if rerank_documents:
+    if ranks_documents or rerank_documents:
         from .rerank_documents import rerank_conversations
 
         return rerank_conversations(tokenizer=tokenizer, num_entries=num_entries, isl_mean=isl_mean,
-                                    isl_stddev=isl_stddev, documents=rerank_documents,
+                                    isl_stddev=isl_stddev,
+                                    documents=rerank_documents or DEFAULT_RERANK_DOCUMENTS,
                                     query_tokens=rerank_query_tokens, seed=seed)
     isl_rng = random.Random(f"inferload-isl-{seed}")
     osl_rng = random.Random(f"inferload-osl-{seed}")

@@ -20,6 +20,7 @@ from inferload import hookimpl
 from inferload.engine.flow import FlowPlan
 from inferload.errors import UsageError
 from inferload.types import RequestFlowSpec
+from inferload_plugins.shared.fixed_schedule_options import FixedScheduleOptions
 
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
@@ -31,14 +32,14 @@ if TYPE_CHECKING:
 @hookimpl
 def register_request_flows() -> list[RequestFlowSpec]:
     return [RequestFlowSpec(name="replay", description="--fixed-schedule: a trace's requests in their order "
-                            "at their timestamps", prepare=prepare_replay, options=("fixed_schedule",))]
+                            "at their timestamps", prepare=prepare_replay)]
 
 
 def prepare_replay(context: FlowContext) -> FlowPlan | None:
     """The replay's conversations in sending order and its schedule, cut by ``--request-count`` and
-    ``--benchmark-duration``; None without ``--fixed-schedule``."""
+    ``--benchmark-duration``; None when no timed arrival pattern sends the run (no ``--fixed-schedule``)."""
     config = context.config
-    if not config.fixed_schedule:
+    if config.timed_load is None:
         return None
     replay = plan_replay(config, context.registry, context.conversations, context.seed)
     offsets = cut_replay(replay.offsets_ns, config.request_count, config.benchmark_duration)
@@ -70,14 +71,15 @@ def plan_replay(
             "(--dataset mooncake_trace --input-file FILE) or drop --fixed-schedule"
         )
     spec = registry.get("arrival_pattern", config.effective_arrival_pattern)
+    options = _options(config)
     timestamps = [float(c.timestamp_ms) for c in conversations]  # type: ignore[arg-type]
     pairs = spec.factory(
         None,
         random.Random(seed ^ 0x5EED),
         timestamps_ms=timestamps,
-        speedup=1.0 if config.fixed_schedule_speedup is None else config.fixed_schedule_speedup,
-        start_offset_ms=config.fixed_schedule_start_offset,
-        end_offset_ms=config.fixed_schedule_end_offset,
+        speedup=1.0 if options.fixed_schedule_speedup is None else options.fixed_schedule_speedup,
+        start_offset_ms=options.fixed_schedule_start_offset,
+        end_offset_ms=options.fixed_schedule_end_offset,
     )
     chosen: list[Conversation] = []
     offsets: list[int] = []
@@ -112,6 +114,16 @@ def cut_replay(offsets_ns: Sequence[int], count: int | None, duration_sec: float
     return kept
 
 
+def _options(config: ProfileConfig) -> FixedScheduleOptions:
+    """The replay's speed-up and window (declared by the timed arrival pattern's plugin; their defaults when
+    another plugin's timed pattern runs)."""
+    try:
+        return config.options(FixedScheduleOptions)
+    except LookupError:
+        return FixedScheduleOptions()
+
+
 def _window(config: ProfileConfig) -> str:
-    start, end = config.fixed_schedule_start_offset, config.fixed_schedule_end_offset
+    options = _options(config)
+    start, end = options.fixed_schedule_start_offset, options.fixed_schedule_end_offset
     return f"[{'first' if start is None else f'{start:g} ms'} .. {'last' if end is None else f'{end:g} ms'}]"

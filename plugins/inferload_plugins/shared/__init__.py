@@ -9,4 +9,6 @@ another's. Modules:
 - ``sweep_summary``: the sweep summary of a directory, also of a sweep variation's directory that holds
   only ``trialNN/``, read by ``inferload compare`` and ``inferload plot``; the order of a summary's table
   rows (a search's by load), for the sweep's console table and report.html.
+- ``fixed_schedule_options``: the ``--fixed-schedule*`` options, declared by the timed arrival pattern's
+  plugin and read by the replay flow too.
 """

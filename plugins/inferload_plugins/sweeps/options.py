@@ -45,7 +45,7 @@ def check_sweep_options(config: ProfileConfig, options: SweepOptions) -> None:
         return
     if config.goodput is None:
         raise ValueError("--search-max-load needs --goodput SLOs ('time_to_first_token:500 ...')")
-    if config.fixed_schedule:
+    if config.timed_load is not None:
         raise ValueError("--search-max-load varies --request-rate or --concurrency, but a --fixed-schedule "
                          "replay's load is the trace's; replay at several --fixed-schedule-speedup values")
 

@@ -60,9 +60,23 @@ SWEEPABLE: dict[str, type] = {
     "osl": int,
     "osl_stddev": float,
     "num_dataset_entries": int,
-    "rerank_documents": int,
 }
-"""The load and dataset flags that take a comma-separated list (a sweep axis), with their value type."""
+"""The core's load and dataset flags that take a comma-separated list (a sweep axis), with their value type;
+a plugin's number option does with ``Flag(sweep=True)`` (:func:`sweepable_options`)."""
+
+
+def sweepable_options(registry: PluginRegistry) -> dict[str, type]:
+    """The enabled plugins' number options that take a list (``Flag(sweep=True)``: ``--rerank-documents``),
+    with their value type."""
+    from inferload.plugin_options import flag_of, value_kind
+
+    found: dict[str, type] = {}
+    for spec in registry.all("options").values():
+        for name, info in spec.model.model_fields.items():
+            _, number = value_kind(info)
+            if flag_of(info).sweep and number is not None:
+                found[name] = number
+    return found
 
 HEADLINE: tuple[tuple[str, str], ...] = (
     ("request_throughput", "avg"),
@@ -145,10 +159,12 @@ class Variation:
 
 
 def split_axes(
-    cli: Mapping[str, Any], config_file: str | os.PathLike[str] | None = None
+    cli: Mapping[str, Any], config_file: str | os.PathLike[str] | None = None,
+    plugin_axes: Mapping[str, type] | None = None,
 ) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """``(axes, scalars)``: the sweepable values given as lists (sweep axes, CLI flags first in flag
-    order, then environment and config-file lists in :data:`SWEEPABLE` order) and the CLI's other values.
+    order, then environment and config-file lists in :data:`SWEEPABLE` order, then ``plugin_axes``': the
+    plugins' options of :func:`sweepable_options`) and the CLI's other values.
 
     A list reaches a sweep from any of the three sources, with the usual precedence (CLI >
     ``INFERLOAD_<FLAG>`` > ``-f FILE``): on the command line ``--concurrency 1,4,16``; in the environment
@@ -161,7 +177,7 @@ def split_axes(
     scalars = {name: value for name, value in cli.items() if name not in axes}
     file_values = read_config_file(config_file) if config_file else {}
     environ = {key.upper(): value for key, value in os.environ.items()}
-    for name, kind in SWEEPABLE.items():
+    for name, kind in {**SWEEPABLE, **(plugin_axes or {})}.items():
         if name in cli:
             continue
         env = next((n for n in env_names(name) if n.upper() in environ), None)

@@ -114,7 +114,7 @@ def run(count: int) -> dict[str, float]:
         with _timed(figures, "summary sections"):
             add_summary_sections(registry, SectionContext(state=state, config=config, registry=registry,
                                                           endpoint=endpoint, records=aggregator.records,
-                                                          inputs=[]), summary)
+                                                          inputs=[], **_whole(accumulator)), summary)
         context = ExportContext(state=state, config=config, records=aggregator.records, metrics=metrics,
                                 summary=summary, inputs=[], artifact_dir=workdir, accumulator=accumulator,
                                 console=io.StringIO())
@@ -134,6 +134,12 @@ def _timed(figures: dict[str, float], name: str) -> Iterator[None]:
     yield
     figures[f"{name} s"] = time.perf_counter() - wall
     figures[f"{name} CPU s"] = time.process_time() - cpu
+
+
+def _whole(accumulator: MetricsAccumulator) -> dict[str, MetricsAccumulator]:
+    """The ``accumulator`` argument of ``SectionContext`` where this checkout has it (not before it)."""
+    fields = getattr(SectionContext, "__dataclass_fields__", {})
+    return {"accumulator": accumulator} if "accumulator" in fields else {}
 
 
 def _takes_bytes() -> bool:

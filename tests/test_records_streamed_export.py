@@ -43,7 +43,7 @@ from inferload_plugins.exporters.jsonl_records import export_jsonl
 from inferload_plugins.exporters.sessions import session_report
 from inferload_plugins.summaries.load_segments import segment_report
 from inferload_plugins.summaries.output_length import check_output_length
-from inferload_plugins.summaries.steady_state import steady_state
+from inferload_plugins.summaries.steady_state import _less_outside, steady_state
 
 MS = 1_000_000
 API_KEY = "sk-streamed-SECRET-424242"
@@ -216,6 +216,11 @@ def test_steady_state_sessions_and_segments_from_the_columns_equal_the_records_i
     assert bounds is not None and bounds == steady_window(stored, run_config)
     from_columns = steady_state(store, run_config, registry, bounds)
     assert from_columns == steady_state(stored, run_config, registry, bounds)
+    # the run's own exact columns less the requests outside the window (the ramp-up and the drain: a
+    # warmup, cancelled requests, metric errors and failures among them): the same section, bit for bit
+    whole = aggregator.accumulator
+    assert _less_outside(store.columns, whole, registry, run_config, bounds) is not None
+    assert steady_state(store, run_config, registry, bounds, whole=whole) == from_columns
     assert from_columns["window"]["request_count"] > RECORDS // 2
     assert "inter_chunk_latency" in from_columns["metrics"]
     if goodput:

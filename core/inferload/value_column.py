@@ -206,6 +206,16 @@ class ValueColumn:
         values.update(zip(inside, _bisect_rank_values(runs, inside, removed), strict=True))
         return _stats_block(count, moments, values)
 
+    def values_at(self, ranks: list[int]) -> list[float]:
+        """The values at 0-based ``ranks`` of every value so far in sorted order (NaN last, as numpy
+        sorts), each exact, without sorting the column (see :func:`rank_values`)."""
+        import numpy as np
+
+        tail = np.frombuffer(self.tail[:], dtype=np.float64)
+        nan_tail = np.isnan(tail)
+        runs = [*self._run_arrays(), np.sort(tail[~nan_tail])]
+        return rank_values(runs, ranks, len(self) - self._nan - int(nan_tail.sum()))
+
     def mean(self) -> float:
         """The mean of every value so far (0.0 when empty)."""
         count = len(self)

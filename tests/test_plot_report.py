@@ -241,9 +241,10 @@ def test_charts_stream_the_jsonl_and_draw_what_the_records_in_memory_gave(
                    "output_sequence_length": {"value": rng.randrange(1, 64), "unit": "tokens"}}
         if i % 17 == 0:
             del metrics["time_to_first_token"]
-        records.append({"metadata": {"benchmark_phase": "warmup" if i < 20 else "profiling",
-                                     "request_start_ns": None if i % 251 == 0 else start,
-                                     "request_end_ns": None if i % 313 == 0 else start + rng.randrange(10**9)},
+        end = None if i % 313 == 0 else start + rng.randrange(10**9)
+        phase = "warmup" if i < 20 else "profiling"
+        records.append({"metadata": {"benchmark_phase": phase, "request_end_ns": end,
+                                     "request_start_ns": None if i % 251 == 0 else start},
                         "metrics": metrics, "error": {"type": "http"} if i % 29 == 0 else None})
     jsonl = tmp_path / "profile_export.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in records) + "\n")

@@ -5,9 +5,10 @@ pipe) in 64-record batches as pickled bytes, as a worker sends them, then runs w
 after the last record: the final statistics, the summary sections (steady state, output length) and
 every exporter (JSONL, CSV, JSON, sessions …). Prints the parent's CPU per record while records arrive,
 and the seconds each part of the end took (wall clock and this process's CPU: on a shared machine the CPU
-figure is the steadier), with the size of ``profile_export.jsonl``; ``--repeat N`` runs it N times and
-prints min / median / max of each figure. Runs against any checkout of the engine whose aggregator takes
-a batch of records (the code before issue 17 too), so one script gives the before and after figures:
+figure is the steadier), the process's peak RSS at the last record and after the end, with the size of
+``profile_export.jsonl``; ``--repeat N`` runs it N times and prints min / median / max of each figure.
+Runs against any checkout of the engine whose aggregator takes a batch of records (the code before issue
+17 too), so one script gives the before and after figures:
 
     python bench/bench_run_end.py --records 200000 --repeat 3
     PYTHONPATH=/tmp/main/core:/tmp/main/plugins python bench/bench_run_end.py  # a `git archive main` copy
@@ -36,6 +37,8 @@ outside the window (3c2eae6), min / median / max:
 - summary sections, CPU: 1.185 / 1.207 / 1.213 -> 0.147 / 0.192 / 0.230 s (wall 3.45 / 3.56 / 20.1 ->
   0.44 / 1.00 / 1.99 s): ~0.4 µs per request left, the chunked passes over the record columns (the
   window's start, the window's counts and the values outside it);
+- peak RSS of the process (one run each, ``ru_maxrss``): 86.6 MB at the last record -> 101.6 MB after
+  the end, against 85.4 -> 94.2 MB (the window's values no longer fill new columns' in-memory tails);
 - unchanged: final statistics, CPU 0.355 / 0.378 / 0.407 -> 0.339 / 0.346 / 0.398 s; exporters, CPU
   0.032 / 0.035 / 0.058 -> 0.029 / 0.036 / 0.055 s; ingest 17.6 / 18.6 / 18.7 -> 17.4 / 17.7 / 19.0 µs
   per record.
@@ -128,7 +131,8 @@ def run(count: int) -> dict[str, float]:
             aggregator.on_records("worker_0", progress, payload, first + BATCH)
         ingest = (time.process_time() - cpu - worker) / count * 1e6
         state.lifecycle = Lifecycle.COMPLETING
-        figures: dict[str, float] = {"ingest CPU µs/record": ingest}
+        figures: dict[str, float] = {"ingest CPU µs/record": ingest,
+                                     "peak RSS MB at the last record": _peak_mb()}
         with _timed(figures, "final statistics"):
             metrics = accumulator.final()
         summary = build_summary(state, accumulator, metrics, config=config)
@@ -142,6 +146,7 @@ def run(count: int) -> dict[str, float]:
                                 console=io.StringIO())
         with _timed(figures, "exporters"):
             run_exporters(registry, context)
+        figures["peak RSS MB after the end"] = _peak_mb()
         figures["profile_export.jsonl MB"] = (workdir / "profile_export.jsonl").stat().st_size / 2**20
         aggregator.records.close()
     finally:
@@ -156,6 +161,14 @@ def _timed(figures: dict[str, float], name: str) -> Iterator[None]:
     yield
     figures[f"{name} s"] = time.perf_counter() - wall
     figures[f"{name} CPU s"] = time.process_time() - cpu
+
+
+def _peak_mb() -> float:
+    """This process's peak RSS so far, MB (Linux: ``ru_maxrss`` is in KiB); a later run of ``--repeat``
+    starts from the earlier runs' peak."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _whole(accumulator: MetricsAccumulator) -> dict[str, MetricsAccumulator]:

@@ -41,6 +41,7 @@ from inferload.steady_window import steady_window
 from inferload.types import MetricSpec
 from inferload_plugins.exporters.jsonl_records import export_jsonl
 from inferload_plugins.exporters.sessions import session_report
+from inferload_plugins.summaries import steady_state as steady_state_module
 from inferload_plugins.summaries.load_segments import segment_report
 from inferload_plugins.summaries.output_length import check_output_length
 from inferload_plugins.summaries.steady_state import _less_outside, steady_state
@@ -219,7 +220,10 @@ def test_steady_state_sessions_and_segments_from_the_columns_equal_the_records_i
     # the run's own exact columns less the requests outside the window (the ramp-up and the drain: a
     # warmup, cancelled requests, metric errors and failures among them): the same section, bit for bit
     whole = aggregator.accumulator
-    assert _less_outside(store.columns, whole, registry, run_config, bounds) is not None
+    assert not isinstance(_less_outside(store.columns, whole, registry, run_config, bounds), str)
+    assert steady_state(store, run_config, registry, bounds, whole=whole) == from_columns
+    monkeypatch.setattr(steady_state_module, "_OUTSIDE_VALUES", 0)  # too many outside: the window by itself
+    assert isinstance(_less_outside(store.columns, whole, registry, run_config, bounds), str)
     assert steady_state(store, run_config, registry, bounds, whole=whole) == from_columns
     assert from_columns["window"]["request_count"] > RECORDS // 2
     assert "inter_chunk_latency" in from_columns["metrics"]

@@ -12,12 +12,14 @@ window of millions of requests takes seconds; else from the records read back.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferload import hookimpl
 from inferload.engine.aggregator import spool_dir
+from inferload.engine.run_log import TIMING_LOGGER
 from inferload.record_columns import OK, RecordColumns
 from inferload.record_columns import PROFILING as PROFILING_FLAG
 from inferload.record_store import batches_with_values
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
     from inferload.registry import PluginRegistry
     from inferload.steady_window import SteadyWindow
 
+
+timing_log = logging.getLogger(f"{TIMING_LOGGER}.steady_state")
+"""Which way the window was computed: in the run's log file (the console only with -v)."""
 
 _OUTSIDE_VALUES = 1 << 21
 """Metric values of the requests outside the window held (16 MiB) at most while the window is computed as
@@ -65,7 +70,9 @@ def steady_state(
     usable = isinstance(columns, RecordColumns) and columns.tags == accumulator.record_tags
     if usable and whole is not None and whole.record_tags == accumulator.record_tags:
         less = _less_outside(columns, whole, registry, config, bounds)
-        if less is not None:
+        if isinstance(less, str):
+            timing_log.info("steady state: the window computed by itself (%s)", less)
+        else:
             accumulator, inside, record_stats = less
             return _section(bounds, accumulator.final(end - start, record_stats) if inside else {}, inside)
     if usable:
@@ -97,12 +104,12 @@ def _section(bounds: SteadyWindow, metrics: dict[str, dict[str, Any]], inside: i
 def _less_outside(
     columns: RecordColumns, whole: MetricsAccumulator, registry: PluginRegistry, config: ProfileConfig,
     bounds: SteadyWindow,
-) -> tuple[MetricsAccumulator, int, dict[str, dict[str, Any]]] | None:
+) -> tuple[MetricsAccumulator, int, dict[str, dict[str, Any]]] | str:
     """The window's accumulator (counts, span, goodput from the columns' masks; no values), its request
     count and its metrics' exact stats, taken from the whole run's value columns less the values of the
-    successful requests outside the window (the ramp-up and the drain: few). None, to compute the window
-    by itself, when those are more than :data:`_OUTSIDE_VALUES`, hold an inf or NaN, or the whole run's
-    columns do not hold exactly the window's values plus them."""
+    successful requests outside the window (the ramp-up and the drain: few). Else why not, in words (the
+    window is then computed by itself): those are more than :data:`_OUTSIDE_VALUES`, hold an inf or NaN,
+    or the whole run's columns do not hold exactly the window's values plus them."""
     import numpy as np
 
     from inferload.metrics_engine import MetricsAccumulator
@@ -123,14 +130,17 @@ def _less_outside(
                 held += left_out.size
             window_values[position] += int(chunk.counts(position)[ok & window].sum())
         if held > _OUTSIDE_VALUES:
-            return None
+            return f"the requests outside the window hold over {_OUTSIDE_VALUES:,} values"
     excluded = {tag: np.concatenate(parts) if parts else np.zeros(0)
                 for tag, parts in zip(tags, outside, strict=True)}
     if any(whole.value_count(tag) - excluded[tag].size != n
            for tag, n in zip(tags, window_values, strict=True)):
-        return None
+        return "the run's value columns do not hold the window's values plus those outside it"
     record_stats = whole.stats_without(excluded)
-    return None if record_stats is None else (accumulator, inside, record_stats)
+    if record_stats is None:
+        return "an inf or NaN among the values outside the window"
+    timing_log.info("steady state: the whole run less %s values of requests outside the window", f"{held:,}")
+    return accumulator, inside, record_stats
 
 
 @hookimpl

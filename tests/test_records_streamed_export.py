@@ -39,6 +39,7 @@ from inferload.registry import LoadRules, PluginRegistry, load_plugins
 from inferload.runstate import PhaseProgress, RunInfo, RunState
 from inferload.steady_window import steady_window
 from inferload.types import MetricSpec
+from inferload_plugins.exporters import sessions as sessions_exporter
 from inferload_plugins.exporters.jsonl_records import export_jsonl
 from inferload_plugins.exporters.sessions import session_report
 from inferload_plugins.summaries import steady_state as steady_state_module
@@ -208,6 +209,7 @@ def test_steady_state_sessions_and_segments_from_the_columns_equal_the_records_i
 ) -> None:
     monkeypatch.setattr(record_columns, "CHUNK_ROWS", chunk_rows)  # chunk boundaries inside the run
     monkeypatch.setattr(record_columns, "BUFFER_ROWS", 200)  # and buffers written mid-run
+    monkeypatch.setattr(sessions_exporter, "TURN_SPILL_VALUES", 7)  # each turn's values in many sorted runs
     run_config = config(**({"goodput": goodput} if goodput else {}))
     aggregator, _ = run_through_aggregator(registry, tmp_path, run_config)
     store = aggregator.records

@@ -382,3 +382,30 @@ def test_lines_from_measured_values_equal_the_record_line_dicts_byte_for_byte(ca
     expected = encode_lines(records, map(metrics_of, records, values), scrub)
     assert encode_measured_lines(records, values, tag_units, metrics_of, scrub) == expected
     assert expected.count(b"\n") == len(records)
+
+
+@pytest.mark.parametrize("chunk_rows", [97, 1 << 20], ids=["chunks of 97 rows", "one chunk"])
+def test_report_charts_from_the_columns_equal_those_from_the_jsonl(
+    registry: PluginRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    import numpy as np
+
+    from inferload_plugins.plotting.charts import CDF_METRICS, RunData, RunSeries, per_second
+
+    monkeypatch.setattr(record_columns, "CHUNK_ROWS", chunk_rows)
+    aggregator, _ = run_through_aggregator(registry, tmp_path)
+    out = tmp_path / "artifacts"
+    out.mkdir()
+    export_jsonl(export_context(aggregator.records, aggregator.accumulator, out))
+    # --report at the end of the run reads the columns; `inferload plot` later reads the JSONL
+    from_lines = RunData("r", out, {}, RunSeries.read(out / "profile_export.jsonl"))
+    assert aggregator.records.columns is not None
+    from_columns = RunData("r", out, {}, RunSeries.from_columns(aggregator.records.columns))
+    lines, columns = per_second(from_lines), per_second(from_columns)
+    assert lines.keys() == columns.keys() and lines["errors"].sum() > 0
+    for key in lines:
+        np.testing.assert_array_equal(columns[key], lines[key])
+    for tag, _ in CDF_METRICS:
+        np.testing.assert_array_equal(from_columns.cdf(tag), from_lines.cdf(tag))
+    assert from_lines.cdf("time_to_first_token")[0].size > RECORDS // 2
+    aggregator.records.close()

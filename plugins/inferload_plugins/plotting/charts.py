@@ -12,13 +12,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inferload.errors import UsageError
 from inferload.number_text import plain_number
 from inferload_plugins.shared.sweep_summary import read_sweep_summary
+
+if TYPE_CHECKING:
+    from inferload.record_columns import RecordColumns
 
 CDF_METRICS = (("time_to_first_token", "TTFT"), ("inter_token_latency", "ITL"),
                ("request_latency", "request latency"))
@@ -59,6 +62,36 @@ class RunSeries:
         series.flush()
         return series
 
+    @classmethod
+    def from_columns(cls, columns: RecordColumns) -> RunSeries:
+        """The series of a run still in progress of its end, from its record columns
+        (:class:`inferload.record_columns.RecordColumns`, the same requests in the same order as its
+        JSONL): equal to :meth:`read` of the JSONL, with no line parsed."""
+        from inferload.record_columns import OK, PROFILING
+
+        series = cls()
+        tags = columns.tags
+        where = {tag: tags.index(tag) for tag in (*series.values, "output_sequence_length",
+                                                  "time_to_first_token") if tag in tags}
+        for chunk in columns.chunks():
+            profiling = chunk.has(PROFILING)
+            if not profiling.any():
+                continue
+            ok = profiling & chunk.has(OK)
+            for tag, column in series.values.items():
+                if tag in where:
+                    column.extend_array(chunk.values(where[tag], ok & chunk.present(where[tag])))
+            rows = np.zeros(int(np.count_nonzero(profiling)), dtype=_ROW)
+            rows["start"], rows["end"] = chunk.start_wall_ns[profiling], chunk.end_wall_ns[profiling]
+            rows["failed"] = ~ok[profiling]
+            rows["ttft"] = math.nan
+            for tag, field_name in (("output_sequence_length", "osl"), ("time_to_first_token", "ttft")):
+                if tag in where:
+                    present = profiling & chunk.present(where[tag])
+                    rows[field_name][present[profiling]] = chunk.values(where[tag], present)
+            series._write(rows)
+        return series
+
     def add(self, record: dict[str, Any]) -> None:
         """Take in one JSONL record (any phase)."""
         meta = record.get("metadata") or {}
@@ -81,16 +114,20 @@ class RunSeries:
 
     def flush(self) -> None:
         """Write the rows held in memory to the spool file."""
-        if not self._pending:
-            return
+        if self._pending:
+            self._write(np.array(self._pending, dtype=_ROW))
+            self._pending = []
+
+    def _write(self, rows: np.ndarray) -> None:
+        """Append ``rows`` (of :data:`_ROW`) to the spool file."""
         if self._file is None:
             import tempfile
 
             self._file = tempfile.TemporaryFile(prefix="inferload-plot-")  # noqa: SIM115 - lives with us
-        np.array(self._pending, dtype=_ROW).tofile(self._file)
+        self._file.seek(self.rows * _ROW.itemsize)
+        rows.tofile(self._file)
         self._file.flush()
-        self.rows += len(self._pending)
-        self._pending = []
+        self.rows += len(rows)
 
     def chunks(self) -> Any:
         """The rows in file order, :data:`_SPILL_ROWS` at a time (structured arrays of :data:`_ROW`)."""

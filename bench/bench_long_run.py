@@ -10,7 +10,11 @@ RSS from outside with psutil. Two modes:
   accounted for);
 - soak: ``--soak-minutes M`` runs for M minutes (``--benchmark-duration``) at the highest rate the
   machine sustains (closed loop at ``--concurrency``), samples RSS every ``--sample-sec`` (60 by default
-  in soak mode), and prints the samples and the least-squares slope in MB per hour.
+  in soak mode), and prints the samples.
+
+Both modes end with the least-squares RSS slope in MB per hour over the sending phase only (after the
+first minute, up to the last response) and, apart, the end phase's peak: the end (final statistics,
+summary sections, exporters) raises RSS for its seconds, and a slope over both read as growth.
 
     python bench/bench_long_run.py --requests 1000000
     python bench/bench_long_run.py --soak-minutes 60
@@ -51,7 +55,12 @@ The first run of this branch, at 266e085 (every count column read per chunk), to
 MB, final statistics 2.3 s, summary sections 52.9 s, exporters 0.1 s, 25.1 µs per record.
 In this process at 2 M records (``bench_run_end.py``) the sections take ~0.4 s of CPU per million
 records, ~4 s at 10 M; the 18 s of CPU at 10 M in the real run is not explained yet (the column files,
-~3 GB, read back after 12 GB of JSONL went through the page cache is the first suspect).
+~3 GB, read back after 12 GB of JSONL went through the page cache is the first suspect). Explained
+2026-12-01 (bench_run_end.py's notes): that bench's window held 19 % of its requests (its batches repeated
+their clocks); at ~99 %, as here, it is 2.4 µs of CPU per request, ~24 s at 10 M. Since 3c2eae6 the window
+is the whole run's exact columns less the requests outside it: ~0.4 µs per request in that bench; with
+the CLI (``--requests 200000 --sample-sec 2``, load 9-10, 2026-12-01), steady_state 0.092 s CPU (2.1 s
+wall) for 200,000 requests, every request in the JSONL, peak RSS 93 MB.
 
 At 200,000 records, ``bench_run_end.py`` (load 19-22), the code before issue 17's export change against
 this one: exporters 58.9 s -> 8.5 s (the JSONL no longer recomputes a metric), summary sections 21.3 s ->
@@ -103,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"long run: {' '.join(command[1:])}")
     print(f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f}", flush=True)
     started = time.monotonic()
+    started_ns = time.time_ns()  # the wall clock at ``started``: places the last response among the samples
     samples: list[tuple[float, float]] = []
     cpu_sec = 0.0  # the parent's own CPU (user + system) at its last sample
     try:
@@ -162,17 +172,31 @@ def run(args: argparse.Namespace) -> int:
               f"{float(end.group(2)):.3f} s")
     if sections:
         print(f"  each section: {sections.group(1)}")
+    sending_end = elapsed  # seconds after the start at which the last response arrived
     if last:
         ended = json.loads(last)["metadata"]["request_end_ns"]
+        sending_end = (ended - started_ns) / 1e9
         print(f"end of the run (the last record's response end to the parent's exit): "
               f"{(exited_ns - ended) / 1e9:.1f} s")
     if lines:
         print(f"parent CPU {cpu_sec:.1f} s at its last sample, {cpu_sec / lines * 1e6:.1f} µs per record")
-    settle = min(60.0, elapsed / 4)  # past start-up and warm-up
-    steady = [s for s in samples if s[0] >= settle]
-    print(f"RSS slope after the first {settle:.0f} s: {slope_mb_per_hour(steady):+.1f} MB/hour "
-          f"({len(steady)} samples)")
+    print(sending_and_end(samples, sending_end, settle=min(60.0, elapsed / 4)))
     return 0
+
+
+def sending_and_end(samples: list[tuple[float, float]], sending_end: float, settle: float) -> str:
+    """Two lines on the RSS ``samples`` (seconds from the start, MB): the slope while requests were sent
+    (from ``settle`` s, past start-up and warm-up, to ``sending_end``, the last response), what "flat RSS
+    during a soak" is about; and the peak of the end phase after it (final statistics, summary sections,
+    exporters), which is bounded but not flat and would tilt a slope taken over both."""
+    sending = [s for s in samples if settle <= s[0] <= sending_end]
+    end = [m for t, m in samples if t > sending_end]
+    line = (f"RSS while sending ({settle:.0f} s to {sending_end:.0f} s, {len(sending)} samples): slope "
+            f"{slope_mb_per_hour(sending):+.1f} MB/hour, {min((m for _, m in sending), default=0):.1f} to "
+            f"{max((m for _, m in sending), default=0):.1f} MB")
+    if not end:
+        return line + "\nend phase: no sample after the last response"
+    return line + f"\nend phase (after the last response, {len(end)} samples): peak RSS {max(end):.1f} MB"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,6 +118,26 @@ def test_value_column_stats_match_compute_stats_with_nan_inf_and_signed_zero(
     assert same_stats(column.stats(), compute_stats(values))
 
 
+@pytest.mark.parametrize("spill", [1, 7, 1000])
+def test_value_column_stats_without_some_values_equal_compute_stats_of_the_rest(spill: int) -> None:
+    rng = np.random.default_rng(spill)
+    ties = rng.integers(0, 20, 400).astype(np.float64)  # many equal values, some of them taken out
+    values = np.concatenate([rng.normal(0, 5, 300), ties, [np.nan, np.inf, -0.0, 0.0, 0.0, 1e300, -1e-300]])
+    rng.shuffle(values)
+    column = ValueColumn(spill_values=spill)
+    column.extend(values.tolist())
+    finite = np.flatnonzero(np.isfinite(values))
+    for taken in (0, 1, 37, finite.size // 2, finite.size):
+        out = rng.choice(finite, size=taken, replace=False)
+        kept = np.delete(values, out)
+        assert same_stats(column.stats_without(values[out]), compute_stats(kept))
+    only_finite = ValueColumn(spill_values=spill)
+    only_finite.extend(values[finite].tolist())
+    assert only_finite.stats_without(values[finite]) == {"count": 0}
+    assert column.stats_without(np.array([np.nan])) is None  # an inf or NaN cannot be taken back out
+    assert same_stats(column.stats_without(np.zeros(0)), column.stats())
+
+
 def test_value_column_of_identical_values_and_of_one_value(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(value_column, "SAMPLE_STRIDE", 3)  # every bracket lands in a tie
     for values in ([7.25] * 2000, [3.0], [1.0] * 500 + [2.0] * 500 + [3.0] * 500):

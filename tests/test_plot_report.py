@@ -197,3 +197,77 @@ def test_profile_report_on_a_sweep_writes_the_sweeps_own_report_and_curves(
     assert report.count('<img alt="') == len(names)
     assert "concurrency1" in report and "concurrency2" in report and "(sweep)</h2>" in report
     assert not (root / "plots" / "report.html").exists()  # the page sits beside sweep_summary.json
+
+
+def _per_second_in_memory(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The per-second series as they were computed before the JSONL was streamed: every record in a list."""
+    import math
+
+    import numpy as np
+
+    records = [r for r in records if (r.get("metadata") or {}).get("benchmark_phase") == "profiling"]
+    starts = [r["metadata"]["request_start_ns"] for r in records if r["metadata"].get("request_start_ns")]
+    t0 = min(starts)
+    ends = [r["metadata"].get("request_end_ns") or t0 for r in records]
+    seconds = math.ceil((max(ends) - t0) / 1e9) or 1
+    tokens, errors, ttft_sum, ttft_n = (np.zeros(seconds) for _ in range(4))
+    for record, end in zip(records, ends, strict=True):
+        meta, metrics = record["metadata"], record.get("metrics") or {}
+        end_s = min(seconds - 1, int((end - t0) // 1e9))
+        if record.get("error") is not None:
+            errors[end_s] += 1
+            continue
+        tokens[end_s] += (metrics.get("output_sequence_length") or {}).get("value") or 0
+        ttft = (metrics.get("time_to_first_token") or {}).get("value")
+        if ttft is not None and meta.get("request_start_ns"):
+            start_s = min(seconds - 1, int((meta["request_start_ns"] - t0) // 1e9))
+            ttft_sum[start_s] += ttft
+            ttft_n[start_s] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ttft_ms = np.where(ttft_n > 0, ttft_sum / np.maximum(ttft_n, 1), np.nan)
+    return {"second": np.arange(seconds), "output_tokens": tokens, "ttft_ms": ttft_ms, "errors": errors}
+
+
+def test_charts_stream_the_jsonl_and_draw_what_the_records_in_memory_gave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    import numpy as np
+
+    from inferload_plugins.plotting import charts
+
+    monkeypatch.setattr(charts, "_SPILL_ROWS", 97)  # rows written to the spool file and read back in chunks
+    rng = random.Random(7)
+    records = []
+    for i in range(3000):
+        start = 1_790_000_000_000_000_000 + i * 3_333_333 + rng.randrange(10**6)
+        metrics = {"time_to_first_token": {"value": rng.uniform(5, 90), "unit": "ms"},
+                   "inter_token_latency": {"value": rng.choice([1.5, 2.25, rng.uniform(1, 9)]), "unit": "ms"},
+                   "request_latency": {"value": rng.uniform(50, 900), "unit": "ms"},
+                   "output_sequence_length": {"value": rng.randrange(1, 64), "unit": "tokens"}}
+        if i % 17 == 0:
+            del metrics["time_to_first_token"]
+        end = None if i % 313 == 0 else start + rng.randrange(10**9)
+        phase = "warmup" if i < 20 else "profiling"
+        records.append({"metadata": {"benchmark_phase": phase, "request_end_ns": end,
+                                     "request_start_ns": None if i % 251 == 0 else start},
+                        "metrics": metrics, "error": {"type": "http"} if i % 29 == 0 else None})
+    jsonl = tmp_path / "profile_export.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records) + "\n")
+    run = charts.RunData("r", tmp_path, {}, charts.RunSeries.read(jsonl))
+    expected = _per_second_in_memory(records)
+    got = charts.per_second(run)
+    assert got.keys() == expected.keys()
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key])  # bit for bit: summed in the same order
+    profiling = [r for r in records if r["metadata"]["benchmark_phase"] == "profiling" and r["error"] is None]
+    for tag, _ in charts.CDF_METRICS:
+        values = np.sort([r["metrics"][tag]["value"] for r in profiling if tag in r["metrics"]])
+        for points in (1 << 20, 100):  # every value; then 100 evenly spaced ranks of them
+            monkeypatch.setattr(charts, "CDF_POINTS", points)
+            xs, shares = run.cdf(tag)
+            ranks = np.unique(np.linspace(0, values.size - 1, min(points, values.size)).round().astype(int))
+            np.testing.assert_array_equal(xs, values[ranks])
+            np.testing.assert_array_equal(shares, (ranks + 1) / values.size)
+    assert charts.RunData("empty", tmp_path, {}).cdf("request_latency")[0].size == 0

@@ -39,11 +39,13 @@ from inferload.registry import LoadRules, PluginRegistry, load_plugins
 from inferload.runstate import PhaseProgress, RunInfo, RunState
 from inferload.steady_window import steady_window
 from inferload.types import MetricSpec
+from inferload_plugins.exporters import sessions as sessions_exporter
 from inferload_plugins.exporters.jsonl_records import export_jsonl
 from inferload_plugins.exporters.sessions import session_report
+from inferload_plugins.summaries import steady_state as steady_state_module
 from inferload_plugins.summaries.load_segments import segment_report
 from inferload_plugins.summaries.output_length import check_output_length
-from inferload_plugins.summaries.steady_state import steady_state
+from inferload_plugins.summaries.steady_state import _less_outside, steady_state
 
 MS = 1_000_000
 API_KEY = "sk-streamed-SECRET-424242"
@@ -207,6 +209,7 @@ def test_steady_state_sessions_and_segments_from_the_columns_equal_the_records_i
 ) -> None:
     monkeypatch.setattr(record_columns, "CHUNK_ROWS", chunk_rows)  # chunk boundaries inside the run
     monkeypatch.setattr(record_columns, "BUFFER_ROWS", 200)  # and buffers written mid-run
+    monkeypatch.setattr(sessions_exporter, "TURN_SPILL_VALUES", 7)  # each turn's values in many sorted runs
     run_config = config(**({"goodput": goodput} if goodput else {}))
     aggregator, _ = run_through_aggregator(registry, tmp_path, run_config)
     store = aggregator.records
@@ -216,6 +219,14 @@ def test_steady_state_sessions_and_segments_from_the_columns_equal_the_records_i
     assert bounds is not None and bounds == steady_window(stored, run_config)
     from_columns = steady_state(store, run_config, registry, bounds)
     assert from_columns == steady_state(stored, run_config, registry, bounds)
+    # the run's own exact columns less the requests outside the window (the ramp-up and the drain: a
+    # warmup, cancelled requests, metric errors and failures among them): the same section, bit for bit
+    whole = aggregator.accumulator
+    assert not isinstance(_less_outside(store.columns, whole, registry, run_config, bounds), str)
+    assert steady_state(store, run_config, registry, bounds, whole=whole) == from_columns
+    monkeypatch.setattr(steady_state_module, "_OUTSIDE_VALUES", 0)  # too many outside: the window by itself
+    assert isinstance(_less_outside(store.columns, whole, registry, run_config, bounds), str)
+    assert steady_state(store, run_config, registry, bounds, whole=whole) == from_columns
     assert from_columns["window"]["request_count"] > RECORDS // 2
     assert "inter_chunk_latency" in from_columns["metrics"]
     if goodput:
@@ -371,3 +382,30 @@ def test_lines_from_measured_values_equal_the_record_line_dicts_byte_for_byte(ca
     expected = encode_lines(records, map(metrics_of, records, values), scrub)
     assert encode_measured_lines(records, values, tag_units, metrics_of, scrub) == expected
     assert expected.count(b"\n") == len(records)
+
+
+@pytest.mark.parametrize("chunk_rows", [97, 1 << 20], ids=["chunks of 97 rows", "one chunk"])
+def test_report_charts_from_the_columns_equal_those_from_the_jsonl(
+    registry: PluginRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    import numpy as np
+
+    from inferload_plugins.plotting.charts import CDF_METRICS, RunData, RunSeries, per_second
+
+    monkeypatch.setattr(record_columns, "CHUNK_ROWS", chunk_rows)
+    aggregator, _ = run_through_aggregator(registry, tmp_path)
+    out = tmp_path / "artifacts"
+    out.mkdir()
+    export_jsonl(export_context(aggregator.records, aggregator.accumulator, out))
+    # --report at the end of the run reads the columns; `inferload plot` later reads the JSONL
+    from_lines = RunData("r", out, {}, RunSeries.read(out / "profile_export.jsonl"))
+    assert aggregator.records.columns is not None
+    from_columns = RunData("r", out, {}, RunSeries.from_columns(aggregator.records.columns))
+    lines, columns = per_second(from_lines), per_second(from_columns)
+    assert lines.keys() == columns.keys() and lines["errors"].sum() > 0
+    for key in lines:
+        np.testing.assert_array_equal(columns[key], lines[key])
+    for tag, _ in CDF_METRICS:
+        np.testing.assert_array_equal(from_columns.cdf(tag), from_lines.cdf(tag))
+    assert from_lines.cdf("time_to_first_token")[0].size > RECORDS // 2
+    aggregator.records.close()

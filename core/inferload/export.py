@@ -238,6 +238,9 @@ class SectionContext:
     client_warnings: list[str] = field(default_factory=list)
     """Where a section appends lines for ``client_health.warnings`` (e.g. a metrics source that failed);
     the run's secrets are redacted from them before they are listed."""
+    accumulator: MetricsAccumulator | None = None
+    """The whole run's accumulator (its exact value columns): a section over nearly every request takes
+    its statistics from them less the requests it leaves out (``MetricsAccumulator.stats_without``)."""
 
     @cached_property
     def steady_window(self) -> SteadyWindow | None:

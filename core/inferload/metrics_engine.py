@@ -340,12 +340,14 @@ class MetricsAccumulator:
                     self._feed(tag)
         return out
 
-    def add_rows(self, chunk: RecordChunk, mask: np.ndarray) -> int:
+    def add_rows(self, chunk: RecordChunk, mask: np.ndarray, *, values: bool = True) -> int:
         """Take in the records of ``chunk`` (:class:`~inferload.record_columns.RecordChunk`, columns
         aligned with :attr:`record_tags`) that ``mask`` selects, as :meth:`add` would take them in,
         at numpy speed: warmup rows ignored, failed rows counted as errors, cancelled ones as
         cancelled, the metric values and the goodput of the successful ones. Only what :meth:`final` reads
-        is kept (no error grouping, client lag or read delays). Returns the profiling rows selected."""
+        is kept (no error grouping, client lag or read delays). Returns the profiling rows selected.
+        ``values=False``: the counts, span and goodput only, not the metric values (their statistics are
+        then given to :meth:`final` as ``record_stats``)."""
         import numpy as np
 
         from inferload.record_columns import CANCELLED, FAILED, OK, PROFILING
@@ -360,10 +362,10 @@ class MetricsAccumulator:
         self.request_count += int(np.count_nonzero(ok))
         starts, ends = chunk.start_ns[mask], chunk.end_ns[mask]
         self._track_span(int(starts.min()), int(ends.max()))
-        for position, (tag, _, column) in enumerate(self._computers):
-            values = chunk.values(position, ok)
-            if values.size:
-                column.extend_array(values)
+        for position, (tag, _, column) in enumerate(self._computers if values else ()):
+            taken = chunk.values(position, ok)
+            if taken.size:
+                column.extend_array(taken)
                 if len(column) - self._fed[tag] >= SKETCH_FEED_VALUES:
                     with self._sketch_lock:
                         self._feed(tag)
@@ -514,16 +516,44 @@ class MetricsAccumulator:
         """
         return self._results(self.observed_duration_ns, final=False)
 
-    def final(self, benchmark_duration_ns: int | None = None) -> dict[str, dict[str, Any]]:
+    def final(
+        self, benchmark_duration_ns: int | None = None,
+        record_stats: Mapping[str, dict[str, Any]] | None = None,
+    ) -> dict[str, dict[str, Any]]:
         """The end-of-run results, tag -> stats block, in display order.
 
         ``benchmark_duration_ns`` is the engine's measure of the profiling phase; by default it is the
-        span from the first request's start to the last response's end.
+        span from the first request's start to the last response's end. ``record_stats``: each record
+        metric's exact stats computed elsewhere (:meth:`stats_without` of another accumulator), used
+        instead of this one's columns.
         """
         duration = self.observed_duration_ns if benchmark_duration_ns is None else benchmark_duration_ns
-        return self._results(duration, final=True)
+        return self._results(duration, final=True, record_stats=record_stats)
 
-    def _results(self, duration_ns: int | None, *, final: bool) -> dict[str, dict[str, Any]]:
+    def value_count(self, tag: str) -> int:
+        """How many values record metric ``tag`` holds (NaN included; a list metric counts each)."""
+        return len(self._columns[tag])
+
+    def stats_without(self, excluded: Mapping[str, np.ndarray]) -> dict[str, dict[str, Any]] | None:
+        """Each record metric's exact final stats (tag -> stats as ``ValueColumn.stats`` gives them) of
+        this run's values less ``excluded`` (tag -> values, a sub-multiset of that metric's values: those
+        of the requests a subset leaves out), for :meth:`final`'s ``record_stats``; None when a metric's
+        excluded values hold an inf or NaN. Costs about what :meth:`final` does, whatever the run's length."""
+        import numpy as np
+
+        out: dict[str, dict[str, Any]] = {}
+        for tag, column in self._columns.items():
+            with self._sketch_lock:
+                stats = column.stats_without(excluded.get(tag, np.zeros(0)))
+            if stats is None:
+                return None
+            out[tag] = stats
+        return out
+
+    def _results(
+        self, duration_ns: int | None, *, final: bool,
+        record_stats: Mapping[str, dict[str, Any]] | None = None,
+    ) -> dict[str, dict[str, Any]]:
         results: dict[str, dict[str, Any]] = {}
         for spec in self.record_specs:
             tag = spec.name
@@ -532,7 +562,10 @@ class MetricsAccumulator:
                 sketch = self._sketches[tag]
                 # final: exact, from the column's sorted runs on disk and its tail (the values the
                 # sketch holds, as the feed just took them all)
-                stats = self._columns[tag].stats() if final else sketch.stats()
+                if record_stats is not None:
+                    stats = record_stats.get(tag, {"count": 0})
+                else:
+                    stats = self._columns[tag].stats() if final else sketch.stats()
             if not stats["count"]:
                 continue
             results[tag] = record_block(spec, stats)

@@ -133,6 +133,15 @@ class ExactMoments:
             setattr(other, name, getattr(self, name))
         return other
 
+    def subtract(self, other: ExactMoments) -> None:
+        """Take out the finite values ``other`` took in (a sub-multiset of this one's): exact, as the sums
+        are integers. ``other`` must hold no inf or NaN (their float sum cannot be taken back out)."""
+        if other.nonfinite:
+            raise ValueError("cannot subtract moments that include inf or NaN values")
+        self.count -= other.count
+        self.scaled_sum -= other.scaled_sum
+        self.scaled_squares -= other.scaled_squares
+
     def add(self, values: Sequence[float] | np.ndarray) -> None:
         """Take in a batch of values."""
         import numpy as np

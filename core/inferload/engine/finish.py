@@ -98,7 +98,7 @@ def finish_run(
     )
     sections_started = time.perf_counter()
     sections = SectionContext(state=state, config=config, registry=registry, endpoint=endpoint,
-                              records=records, inputs=inputs, metrics=metrics)
+                              records=records, inputs=inputs, metrics=metrics, accumulator=accumulator)
     add_summary_sections(registry, sections, summary)
     context = ExportContext(
         state=state,

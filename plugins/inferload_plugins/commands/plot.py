@@ -61,17 +61,23 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
 
 
 def export_report(context: ExportContext) -> list[Path]:
-    """With ``--report``: report.html in the run directory, its charts in ``plots/``. Reads the
+    """With ``--report``: report.html in the run directory, its charts in ``plots/``. Reads the run's
+    record columns (what ``inferload plot`` reads from profile_export.jsonl, no line parsed), else the
     profile_export.jsonl the jsonl exporter wrote before it (exporters run in name order)."""
     if not context.config.options(ReportOptions).report:
         return []
-    from inferload_plugins.plotting.charts import RunData, load_run
+    from inferload.record_columns import RecordColumns
+    from inferload_plugins.plotting.charts import RunData, RunSeries, load_run
     from inferload_plugins.plotting.report import PLOTS, write_report
 
     root = Path(context.artifact_dir)
-    try:
-        data = load_run(root, root.name)
-    except Exception:  # noqa: BLE001 - no profile_export.json on disk (its exporter is disabled)
-        data = RunData(root.name, root, context.summary)
+    columns = getattr(context.records, "columns", None)
+    if isinstance(columns, RecordColumns):
+        data = RunData(root.name, root, context.summary, RunSeries.from_columns(columns))
+    else:
+        try:
+            data = load_run(root, root.name)
+        except Exception:  # noqa: BLE001 - no profile_export.json on disk (its exporter is disabled)
+            data = RunData(root.name, root, context.summary)
     data.summary = context.summary
     return write_report([data], root / PLOTS, page_dir=root)

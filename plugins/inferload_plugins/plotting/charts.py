@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,31 +26,143 @@ from inferload_plugins.shared.completeness import (
 )
 from inferload_plugins.shared.sweep_summary import read_sweep_summary
 
+if TYPE_CHECKING:
+    from inferload.record_columns import RecordColumns
+
 CDF_METRICS = (("time_to_first_token", "TTFT"), ("inter_token_latency", "ITL"),
                ("request_latency", "request latency"))
 
 
+CDF_POINTS = 4096
+"""Steps drawn per CDF line at most: a run with more requests is drawn at this many evenly spaced ranks
+(each an exact value of the run), so a chart costs the same at any run length."""
+_SPILL_ROWS = 1 << 16
+"""Requests of the per-second rows held in memory before they go to the run's spool file."""
+_ROW = np.dtype([("start", "<i8"), ("end", "<i8"), ("failed", "u1"), ("osl", "<f8"), ("ttft", "<f8")])
+"""One profiling request as the per-second series need it: start and end (ns, 0 when absent), failed,
+output tokens (0 when absent) and TTFT (NaN when absent)."""
+
+
+class RunSeries:
+    """What the charts read of a run's ``profile_export.jsonl``, taken in one streamed pass: the CDF
+    metrics' values of the successful profiling requests (disk-backed, exact) and one fixed-width row per
+    profiling request for the per-second series (an anonymous temporary file). Memory is a few buffers,
+    whatever the run's length."""
+
+    def __init__(self) -> None:
+        from inferload.value_column import ValueColumn
+
+        self.values = {tag: ValueColumn() for tag, _ in CDF_METRICS}
+        self.rows = 0
+        self._pending: list[tuple[int, int, bool, float, float]] = []
+        self._file: Any = None
+
+    @classmethod
+    def read(cls, jsonl: Path) -> RunSeries:
+        """The series of the JSONL file ``jsonl``, one line at a time."""
+        series = cls()
+        with jsonl.open(encoding="utf-8") as lines:
+            for line in lines:
+                if line.strip():
+                    series.add(json.loads(line))
+        series.flush()
+        return series
+
+    @classmethod
+    def from_columns(cls, columns: RecordColumns) -> RunSeries:
+        """The series of a run still in progress of its end, from its record columns
+        (:class:`inferload.record_columns.RecordColumns`, the same requests in the same order as its
+        JSONL): equal to :meth:`read` of the JSONL, with no line parsed."""
+        from inferload.record_columns import OK, PROFILING
+
+        series = cls()
+        tags = columns.tags
+        where = {tag: tags.index(tag) for tag in (*series.values, "output_sequence_length",
+                                                  "time_to_first_token") if tag in tags}
+        for chunk in columns.chunks():
+            profiling = chunk.has(PROFILING)
+            if not profiling.any():
+                continue
+            ok = profiling & chunk.has(OK)
+            for tag, column in series.values.items():
+                if tag in where:
+                    column.extend_array(chunk.values(where[tag], ok & chunk.present(where[tag])))
+            rows = np.zeros(int(np.count_nonzero(profiling)), dtype=_ROW)
+            rows["start"], rows["end"] = chunk.start_wall_ns[profiling], chunk.end_wall_ns[profiling]
+            rows["failed"] = ~ok[profiling]
+            rows["ttft"] = math.nan
+            for tag, field_name in (("output_sequence_length", "osl"), ("time_to_first_token", "ttft")):
+                if tag in where:
+                    present = profiling & chunk.present(where[tag])
+                    rows[field_name][present[profiling]] = chunk.values(where[tag], present)
+            series._write(rows)
+        return series
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Take in one JSONL record (any phase)."""
+        meta = record.get("metadata") or {}
+        if meta.get("benchmark_phase") != "profiling":
+            return
+        metrics = record.get("metrics") or {}
+        failed = record.get("error") is not None
+        if not failed:
+            for tag, column in self.values.items():
+                metric = metrics.get(tag)
+                value = metric.get("value") if isinstance(metric, dict) else None
+                if isinstance(value, (int, float)):
+                    column.append(float(value))
+        osl = (metrics.get("output_sequence_length") or {}).get("value")
+        ttft = (metrics.get("time_to_first_token") or {}).get("value")
+        self._pending.append((meta.get("request_start_ns") or 0, meta.get("request_end_ns") or 0, failed,
+                              osl or 0, math.nan if ttft is None else ttft))
+        if len(self._pending) >= _SPILL_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the rows held in memory to the spool file."""
+        if self._pending:
+            self._write(np.array(self._pending, dtype=_ROW))
+            self._pending = []
+
+    def _write(self, rows: np.ndarray) -> None:
+        """Append ``rows`` (of :data:`_ROW`) to the spool file."""
+        if self._file is None:
+            import tempfile
+
+            self._file = tempfile.TemporaryFile(prefix="inferload-plot-")  # noqa: SIM115 - lives with us
+        self._file.seek(self.rows * _ROW.itemsize)
+        rows.tofile(self._file)
+        self._file.flush()
+        self.rows += len(rows)
+
+    def chunks(self) -> Any:
+        """The rows in file order, :data:`_SPILL_ROWS` at a time (structured arrays of :data:`_ROW`)."""
+        self.flush()
+        for first in range(0, self.rows, _SPILL_ROWS):
+            self._file.seek(first * _ROW.itemsize)
+            yield np.fromfile(self._file, dtype=_ROW, count=min(_SPILL_ROWS, self.rows - first))
+
+
 @dataclass
 class RunData:
-    """One run read back from its artifacts."""
+    """One run read back from its artifacts; ``series`` None when it has no ``profile_export.jsonl``."""
 
     name: str
     path: Path
     summary: dict[str, Any]
-    records: list[dict[str, Any]] = field(default_factory=list)
+    series: RunSeries | None = None
 
-    def values(self, tag: str) -> list[float]:
-        """Per-request scalar values of ``tag``, profiling phase, successful requests."""
-        out = []
-        for record in self.profiling():
-            metric = (record.get("metrics") or {}).get(tag)
-            value = metric.get("value") if isinstance(metric, dict) else None
-            if record.get("error") is None and isinstance(value, (int, float)):
-                out.append(float(value))
-        return out
-
-    def profiling(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if (r.get("metadata") or {}).get("benchmark_phase") == "profiling"]
+    def cdf(self, tag: str) -> tuple[np.ndarray, np.ndarray]:
+        """The empirical CDF of ``tag`` (a :data:`CDF_METRICS` tag) over the successful profiling
+        requests: the sorted values and the share of requests at or below each, every value when there
+        are at most :data:`CDF_POINTS`, else the values at that many evenly spaced ranks."""
+        column = None if self.series is None else self.series.values.get(tag)
+        count = 0 if column is None else len(column)
+        if column is None or not count:
+            return np.zeros(0), np.zeros(0)
+        ranks = np.arange(count) if count <= CDF_POINTS else np.unique(
+            np.linspace(0, count - 1, CDF_POINTS).round().astype(np.int64))
+        return np.array(column.values_at(ranks.tolist())), (ranks + 1) / count
 
     @property
     def incomplete_reason(self) -> str | None:
@@ -110,12 +222,8 @@ def load_run(path: Path, name: str) -> RunData:
         summary = json.loads(export.read_text(encoding="utf-8"))
     except ValueError:
         raise UsageError(f"{export} is not valid JSON; re-run the benchmark") from None
-    records = []
     jsonl = path / "profile_export.jsonl"
-    if jsonl.is_file():
-        with jsonl.open(encoding="utf-8") as lines:
-            records = [json.loads(line) for line in lines if line.strip()]
-    return RunData(name, path, summary, records)
+    return RunData(name, path, summary, RunSeries.read(jsonl) if jsonl.is_file() else None)
 
 
 def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Any, Any]:
@@ -172,15 +280,15 @@ def _write(fig: Any, out: Path, name: str) -> Path:
 
 def cdf_chart(runs: Sequence[RunData], tag: str, label: str, out: Path) -> Path | None:
     """Empirical CDF of one per-request latency, one line per run."""
-    series = [(run, np.sort(run.values(tag))) for run in runs]
-    series = [(run, values) for run, values in series if values.size]
+    series = [(run, *run.cdf(tag)) for run in runs]
+    series = [(run, values, shares) for run, values, shares in series if values.size]
     if not series:
         return None
     fig, ax = _figure(f"{label} CDF", f"{label} (ms)", "share of requests")
-    for run, values in series:
-        ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", label=run.label,
+    for run, values, shares in series:
+        ax.step(values, shares, where="post", label=run.label,
                 linestyle="-" if run.incomplete_reason is None else "--")
-    return _write(_finish(fig, ax, legend=True, notes=_run_notes([run for run, _ in series])), out,
+    return _write(_finish(fig, ax, legend=True, notes=_run_notes([run for run, _, _ in series])), out,
                   f"cdf_{tag}.png")
 
 
@@ -189,30 +297,34 @@ def per_second(run: RunData) -> dict[str, np.ndarray]:
     ``output_tokens`` (tokens of requests completed in that second, i.e. output token throughput),
     ``ttft_ms`` (mean TTFT of requests that started in it; NaN when none) and ``errors`` (failed requests
     ending in it)."""
-    records = run.profiling()
-    starts = [r["metadata"]["request_start_ns"] for r in records if r["metadata"].get("request_start_ns")]
-    if not starts:
+    if run.series is None:
         return {}
-    t0 = min(starts)
-    ends = [r["metadata"].get("request_end_ns") or t0 for r in records]
-    seconds = math.ceil((max(ends) - t0) / 1e9) or 1
+    t0 = end_max = None
+    for rows in run.series.chunks():  # the first start and the last end (an absent end counts as t0)
+        starts = rows["start"][rows["start"] != 0]
+        if starts.size:
+            t0 = int(starts.min()) if t0 is None else min(t0, int(starts.min()))
+        ends = rows["end"][rows["end"] != 0]
+        if ends.size:
+            end_max = int(ends.max()) if end_max is None else max(end_max, int(ends.max()))
+    if t0 is None:
+        return {}
+    seconds = math.ceil((max(t0, end_max if end_max is not None else t0) - t0) / 1e9) or 1
     tokens = np.zeros(seconds)
     errors = np.zeros(seconds)
     ttft_sum = np.zeros(seconds)
     ttft_n = np.zeros(seconds)
-    for record, end in zip(records, ends, strict=True):
-        meta, metrics = record["metadata"], record.get("metrics") or {}
-        end_s = min(seconds - 1, int((end - t0) // 1e9))
-        if record.get("error") is not None:
-            errors[end_s] += 1
-            continue
-        osl = (metrics.get("output_sequence_length") or {}).get("value")
-        tokens[end_s] += osl or 0
-        ttft = (metrics.get("time_to_first_token") or {}).get("value")
-        if ttft is not None and meta.get("request_start_ns"):
-            start_s = min(seconds - 1, int((meta["request_start_ns"] - t0) // 1e9))
-            ttft_sum[start_s] += ttft
-            ttft_n[start_s] += 1
+    for rows in run.series.chunks():  # summed in file order, as one loop over the records would
+        end = np.where(rows["end"] != 0, rows["end"], t0)
+        end_s = np.minimum(seconds - 1, ((end - t0).astype(np.float64) // 1e9).astype(np.int64))
+        failed = rows["failed"] != 0
+        np.add.at(errors, end_s[failed], 1)
+        np.add.at(tokens, end_s[~failed], rows["osl"][~failed])
+        timed = ~failed & ~np.isnan(rows["ttft"]) & (rows["start"] != 0)
+        start_s = np.minimum(seconds - 1, ((rows["start"][timed] - t0).astype(np.float64) // 1e9)
+                             .astype(np.int64))
+        np.add.at(ttft_sum, start_s, rows["ttft"][timed])
+        np.add.at(ttft_n, start_s, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         ttft = np.where(ttft_n > 0, ttft_sum / np.maximum(ttft_n, 1), np.nan)
     return {"second": np.arange(seconds), "output_tokens": tokens, "ttft_ms": ttft, "errors": errors}

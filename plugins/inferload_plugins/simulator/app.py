@@ -401,7 +401,7 @@ class SimulatorApp:
             conn.write(wire.response(200, body, keep_alive=req.keep_alive))
             trace.headers_ns = trace.last_chunk_ns = time.time_ns()
             trace.chunk_ns.append(trace.last_chunk_ns)
-            self.metrics.prompt_tokens += emb.prompt_tokens
+            self._encoded(emb, trace)
             self._record(trace)
             return None
         return self._embed(emb, req, conn, trace, fault, error_body)
@@ -421,7 +421,7 @@ class SimulatorApp:
             trace.finished_ns = time.time_ns()
             await self._send_whole(req, conn, trace, body, fault)
             if trace.outcome == "ok":
-                self.metrics.prompt_tokens += emb.prompt_tokens
+                self._encoded(emb, trace)
         except asyncio.CancelledError:
             trace.outcome = "shutdown" if self.stopping else "client_closed"
             raise
@@ -441,6 +441,10 @@ class SimulatorApp:
         )
         if record:
             self._record(trace)
+
+    def _encoded(self, emb: AnyEncoding, trace: Trace) -> None:
+        self.metrics.request_encoded(prompt_tokens=emb.prompt_tokens, received_ns=trace.received_ns,
+                                     scheduled_ns=trace.scheduled_ns, finished_ns=trace.finished_ns)
 
     def _record(self, trace: Trace) -> None:
         if self.truth is not None:

@@ -1,6 +1,7 @@
 """A run set up wrong says so in one fitting line, early, through the real ``inferload profile`` CLI.
 
-Nothing sent (the ``--url`` cannot be reached: refused, unknown host, ``https://`` to a plain-HTTP port):
+Nothing of the run sent (the ``--url`` cannot be reached: refused, unknown host, ``https://`` to a plain-HTTP
+port, ``http://`` to a TLS port):
 one line naming the URL and the fix, exit 1, and no artifact directory touched. Requests sent that all
 failed (401, an unknown model, a wrong path): the first failure's line with its hint while the run goes
 on, the run's one error line at the end, no table of zeros on the console, exit 1, and every record kept
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from profile_fixtures import FAST_SIM, artifact_dir, read_jsonl, start_simulator
-from scripted_server import ScriptedRequest, ScriptedServer, json_response
+from scripted_server import ScriptedRequest, ScriptedServer, json_response, self_signed_tls
 
 RUN = ("-m", "m", "--request-count", "12", "--concurrency", "2", "--isl", "8", "--osl", "2",
        "--ui", "simple", "--api-linger", "0")
@@ -71,6 +72,25 @@ def test_https_to_a_plain_http_port_is_one_line_saying_use_http(run_cli: Any, tm
         result = run_cli("profile", "--url", url, "--artifact-dir", tmp_path / "art", *RUN)
     assert_one_line_and_nothing_written(result, tmp_path / "art", "does not complete a TLS handshake",
                                         "use http:// in --url")
+
+
+def test_http_to_a_tls_port_is_one_line_saying_use_https(run_cli: Any, tmp_path: Path) -> None:
+    tls = self_signed_tls(tmp_path)
+    with ScriptedServer(lambda request, number: json_response(200, {}), tls=tls) as server:
+        host_port = server.url.removeprefix("https://")
+        url = f"http://user:hunter2@{host_port}"
+        result = run_cli("profile", "--url", url, "--artifact-dir", tmp_path / "art", *RUN)
+        assert server.requests == []  # nothing of the run was sent
+    line = assert_one_line_and_nothing_written(
+        result, tmp_path / "art", f"the server at {host_port} speaks TLS; use https:// in --url")
+    assert "hunter2" not in line
+
+
+def test_http_to_a_plain_port_sends_only_the_probe_and_runs(run_cli: Any, tmp_path: Path) -> None:
+    with ScriptedServer(lambda request, number: json_response(400, {"error": "plain"})) as server:
+        result = run_cli("profile", "--url", server.url, "--artifact-dir", tmp_path / "art", *RUN)
+    assert "speaks TLS" not in result.stderr
+    assert len(server.requests) == 12  # the run's requests, every one sent: the probe is not among them
 
 
 def test_an_unreachable_url_leaves_an_earlier_runs_directory_as_it_was(

@@ -1,7 +1,8 @@
 """Checks that cost nothing and come before anything starts: the chosen plugins exist and fit together (the
 progress view, and the API host when ``--api-port`` is given, included),
 the artifact directory can be written, the input file can be read, every goodput SLO names a metric;
-and, costing one connection, that the server at ``--url`` can be reached (:func:`check_reachable`).
+and, costing one connection (and for ``http://`` one ``HEAD /``), that the server at ``--url`` can be
+reached and speaks the URL's scheme (:func:`check_reachable`).
 
 Each failure is a :class:`~inferload.errors.UsageError` (exit 2) naming the input and what to do
 (docs/architecture.md, "Data flow": ``preflight.check_plugins``). Model discovery
@@ -86,12 +87,15 @@ REACH_TIMEOUT_S = 10.0
 
 
 def check_reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> None:
-    """Open one connection to the host and port of ``url`` (and for ``https://`` complete a TLS
-    handshake, the certificate unchecked: requests check it), then close it; nothing is sent.
+    """Open one connection to the host and port of ``url``, tell whether it speaks what the scheme says,
+    then close it. For ``https://``: complete a TLS handshake (the certificate unchecked: requests check
+    it); nothing is sent. For ``http://``: send ``HEAD /`` and read the status line; only when no plain
+    HTTP answer comes, try a TLS handshake on a second connection.
 
     Raises :class:`~inferload.errors.RunFailed` (exit 1) with one line naming the URL (credentials
     redacted), what failed and the fix: a host that does not resolve, a refused connection, no answer
-    within ``timeout`` seconds, or an ``https://`` URL whose port does not speak TLS. Nothing is checked
+    within ``timeout`` seconds, an ``https://`` URL whose port does not speak TLS, or an ``http://`` URL
+    whose port does. Nothing is checked
     when a proxy in the environment (``HTTP_PROXY``/``HTTPS_PROXY``, not bypassed by ``NO_PROXY``) applies
     to ``url``."""
     parts = urlsplit(url)
@@ -117,16 +121,55 @@ def check_reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> None:
                         "port in --url") from None
     with connection:
         if parts.scheme != "https":
+            if not _answers_plain_http(connection, host, timeout) and _completes_tls_handshake(
+                    host, port, timeout):
+                raise RunFailed(f"cannot reach --url {shown}: the server at {where} speaks TLS; use https:// "
+                                "in --url") from None
             return
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
         try:
-            context.wrap_socket(connection, server_hostname=host).close()
+            _tls_handshake(connection, host)
         except (ssl.SSLError, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
             raise RunFailed(f"cannot reach --url {shown}: {where} does not complete a TLS handshake "
                             f"({reason}): it probably speaks plain HTTP; use http:// in --url") from None
+
+
+PLAIN_PROBE_TIMEOUT_S = 3.0
+"""How long the ``http://`` probe waits for the first bytes of an answer to ``HEAD /``."""
+
+
+def _answers_plain_http(connection: socket.socket, host: str, timeout: float) -> bool:
+    """Whether the server answers ``HEAD /`` on ``connection`` with an HTTP status line other than 400.
+
+    A plain-HTTP server does (404, 405, 200: any status is an answer), and sees one ordinary request.
+    A TLS port does not: it sends a TLS alert, closes, stays silent, or (Go, nginx) answers 400 "plain
+    HTTP request sent to HTTPS port"; those cases go on to the TLS handshake probe, which decides."""
+    try:
+        connection.settimeout(min(timeout, PLAIN_PROBE_TIMEOUT_S))
+        connection.sendall(f"HEAD / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        first = connection.recv(12)
+    except OSError:
+        return False
+    return first.startswith(b"HTTP/") and first[9:12] != b"400"
+
+
+def _completes_tls_handshake(host: str, port: int, timeout: float) -> bool:
+    """Whether a fresh connection to ``host:port`` completes a TLS handshake (certificate unchecked)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            _tls_handshake(connection, host)
+    except (ssl.SSLError, OSError):
+        return False
+    return True
+
+
+def _tls_handshake(connection: socket.socket, host: str) -> None:
+    """Complete a TLS handshake on ``connection`` without checking the certificate (requests check it),
+    then close the TLS layer."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.wrap_socket(connection, server_hostname=host).close()
 
 
 def _proxied(scheme: str, host: str) -> bool:

@@ -114,10 +114,12 @@ def refuse_credentials(request: ScriptedRequest, number: int) -> bytes:
 def test_requests_that_all_fail_at_start_say_so_early_in_one_line_and_keep_every_record(
     run_cli: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path, case: str
 ) -> None:
+    # 401: fewer requests than the refusals that end a run early (credentials_watch), so it runs to its end
+    total = 6 if case == "401" else 12
     if case == "401":
         with ScriptedServer(refuse_credentials) as server:
             result = run_cli("profile", "--url", server.url, "--api-key", "sk-wrong-key-123",
-                             "--artifact-dir", tmp_path / "art", *RUN)
+                             "--artifact-dir", tmp_path / "art", *(a if a != "12" else "6" for a in RUN))
         fix = "check --api-key"
     else:
         sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--strict-model",
@@ -132,7 +134,8 @@ def test_requests_that_all_fail_at_start_say_so_early_in_one_line_and_keep_every
     assert result.returncode == 1, result.stderr
     lines = result.stderr.splitlines()
     early = [i for i, line in enumerate(lines) if line.startswith("inferload: WARNING: request ")]
-    final = [i for i, line in enumerate(lines) if "every one of the 12 profiling requests failed" in line]
+    final = [i for i, line in enumerate(lines)
+             if f"every one of the {total} profiling requests failed" in line]
     assert len(early) == 1 and fix in lines[early[0]], lines
     assert len(final) == 1 and fix in lines[final[0]], lines
     progress_end = max(i for i, line in enumerate(lines) if line.startswith("inferload: [profiling]"))
@@ -140,9 +143,44 @@ def test_requests_that_all_fail_at_start_say_so_early_in_one_line_and_keep_every
     assert "sk-wrong-key-123" not in result.stderr
     assert "LLM Metrics" not in result.stdout + result.stderr  # no table of zeros on the console
     run = artifact_dir(tmp_path / "art")
-    assert len(read_jsonl(run / "profile_export.jsonl")) == 12  # every request sent is kept
+    assert len(read_jsonl(run / "profile_export.jsonl")) == total  # every request sent is kept
     assert "LLM Metrics" in (run / "profile_export_console.txt").read_text()
     assert json.loads((run / "profile_export.json").read_text())["is_complete"] is False
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_end_a_long_run_early_with_one_line_and_every_record(
+    run_cli: Any, tmp_path: Path, status: int
+) -> None:
+    def refuse(request: ScriptedRequest, number: int) -> bytes:
+        return json_response(status, {"error": {"message": "Invalid API key sk-wrong-key-123"}})
+
+    with ScriptedServer(refuse) as server:
+        result = run_cli("profile", "--url", server.url, "--api-key", "sk-wrong-key-123", "-m", "m",
+                         "--benchmark-duration", "600", "--concurrency", "2", "--isl", "8", "--osl", "2",
+                         "--ui", "simple", "--api-linger", "0", "--artifact-dir", tmp_path / "art")
+        sent = len(server.requests)
+    assert result.returncode == 1, result.stderr
+    stops = [line for line in result.stderr.splitlines() if "stopped early" in line]
+    assert len(stops) == 1, result.stderr
+    assert f"were refused with HTTP {status} (Invalid API key" in stops[0]
+    assert "--api-key or INFERLOAD_API_KEY" in stops[0]
+    assert "sk-wrong-key-123" not in result.stderr + result.stdout
+    assert "every one of the" not in result.stderr  # the stop line is the run's one error line
+    run = artifact_dir(tmp_path / "art")
+    records = read_jsonl(run / "profile_export.jsonl")
+    assert len(records) == sent >= 8  # every request sent is kept
+    summary = json.loads((run / "profile_export.json").read_text())
+    assert summary["is_complete"] is False and "stopped early" in summary["client_health"]["warnings"][0]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_statuses_that_can_heal_do_not_end_the_run_early(run_cli: Any, tmp_path: Path, status: int) -> None:
+    with ScriptedServer(lambda request, number: json_response(status, {"error": "busy"})) as server:
+        result = run_cli("profile", "--url", server.url, "--artifact-dir", tmp_path / "art", *RUN)
+        assert len(server.requests) == 12
+    assert result.returncode == 1 and "stopped early" not in result.stderr, result.stderr
+    assert "every one of the 12 profiling requests failed" in result.stderr
 
 
 def test_with_wait_for_model_timeout_an_unreachable_url_is_left_to_that_wait(

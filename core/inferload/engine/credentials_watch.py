@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from inferload.hints import REFUSED_CREDENTIALS_FIX, quoted_answer
 from inferload.records import ERROR_CANCELLED, ERROR_HTTP, ERROR_REQUEST_CANCELLED
 
 if TYPE_CHECKING:
@@ -23,8 +24,6 @@ FIRST_FINISHED = 8
 """How many finished requests, all refused, end the run."""
 FIRST_SECONDS = 5.0
 """After this long with fewer than :data:`FIRST_FINISHED` finished, all refused, the run ends too."""
-MESSAGE_CHARS = 200
-"""The server's error text is quoted up to this many characters."""
 
 
 class CredentialsWatch:
@@ -68,11 +67,9 @@ class CredentialsWatch:
         if self.refused < self.first_finished and elapsed < self.first_seconds:
             return None
         self.armed = False
-        message = " ".join(self.message.split())
-        if len(message) > MESSAGE_CHARS:
-            message = message[: MESSAGE_CHARS - 1] + "…"
+        message = quoted_answer(self.message)
         first = (f"the first {self.refused} finished requests" if self.refused >= self.first_finished else
                  f"all {self.refused} requests finished in the first {self.first_seconds:g} s")
         return (f"stopped early: {first} were refused with HTTP {self.status} ({message}): the server does "
-                "not accept the credentials; set the right key with --api-key or INFERLOAD_API_KEY (or fix "
-                "the -H authorization header); every request sent is in the artifacts")
+                f"not accept the credentials; {REFUSED_CREDENTIALS_FIX}; every request sent is in the "
+                "artifacts")

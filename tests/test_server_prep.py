@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from tests.profile_fixtures import stop_process
 
-from scripted_server import ScriptedServer, json_response
+from scripted_server import ScriptedServer, json_response, self_signed_tls
 
 
 class BootingServer:
@@ -194,6 +194,23 @@ def test_refused_credentials_end_the_wait_for_the_model_at_once(
     assert f"refused the credentials of the one-token request (HTTP {status}: " in line
     assert "--api-key or INFERLOAD_API_KEY" in line
     assert key not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("case", ["http-to-tls", "https-to-plain"])
+def test_the_wrong_scheme_ends_the_wait_for_the_model_at_once(
+    run_cli: Any, tmp_path: Path, case: str
+) -> None:
+    tls = self_signed_tls(tmp_path) if case == "http-to-tls" else None
+    with ScriptedServer(lambda request, number: json_response(200, {}), tls=tls) as server:
+        scheme, rest = server.url.split("://")
+        url = f"{'https' if scheme == 'http' else 'http'}://{rest}"
+        result = run_cli("profile", "--url", url, *ARGS, "--wait-for-model-timeout", "600",
+                         "--artifact-dir", tmp_path / "art")
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert f"cannot reach --url {url}: " in line
+    fix = f"the server at {rest} speaks TLS; use https://" if tls else "it probably speaks plain HTTP; use http://"
+    assert fix in line and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("given", [("--reset-kv-cache",), ("--wait-for-model-timeout", "5"),

@@ -120,18 +120,45 @@ def check_reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> None:
         raise RunFailed(f"cannot reach --url {shown}: {where}: {exc.strerror or exc}; check the host and "
                         "port in --url") from None
     with connection:
-        if parts.scheme != "https":
-            if not _answers_plain_http(connection, host, timeout) and _completes_tls_handshake(
-                    host, port, timeout):
-                raise RunFailed(f"cannot reach --url {shown}: the server at {where} speaks TLS; use https:// "
-                                "in --url") from None
-            return
-        try:
-            _tls_handshake(connection, host)
-        except (ssl.SSLError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
-            raise RunFailed(f"cannot reach --url {shown}: {where} does not complete a TLS handshake "
-                            f"({reason}): it probably speaks plain HTTP; use http:// in --url") from None
+        mismatch = _other_scheme(connection, parts.scheme, host, port, timeout)
+    if mismatch is not None:
+        raise RunFailed(f"cannot reach --url {shown}: {mismatch}")
+
+
+def scheme_mismatch(url: str, timeout: float = REACH_TIMEOUT_S) -> str | None:
+    """When the server at ``url`` answers but speaks the other protocol (TLS on an ``http://`` URL's port,
+    plain HTTP on an ``https://`` URL's), what is wrong and the fix, as :func:`check_reachable` says it
+    (``the server at HOST:PORT speaks TLS; use https:// in --url``); None when it speaks the URL's scheme
+    or cannot be reached (not up yet: a caller that waits for the server asks again later), and when a
+    proxy in the environment applies to ``url``."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if _proxied(parts.scheme, host):
+        return None
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            return _other_scheme(connection, parts.scheme, host, port, timeout)
+    except OSError:
+        return None
+
+
+def _other_scheme(connection: socket.socket, scheme: str, host: str, port: int, timeout: float) -> str | None:
+    """The mismatch line of :func:`scheme_mismatch` for an open ``connection`` to ``host:port``."""
+    where = f"{host}:{port}"
+    if scheme != "https":
+        if _answers_plain_http(connection, host, timeout):
+            return None
+        if not _completes_tls_handshake(host, port, timeout):
+            return None
+        return f"the server at {where} speaks TLS; use https:// in --url"
+    try:
+        _tls_handshake(connection, host)
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+        return (f"{where} does not complete a TLS handshake ({reason}): it probably speaks plain HTTP; use "
+                "http:// in --url")
+    return None
 
 
 PLAIN_PROBE_TIMEOUT_S = 3.0

@@ -22,6 +22,7 @@ from scrape_targets import (
     dcgm_body,
     restarting_counter_body,
 )
+from scripted_server import ScriptedServer, json_response, self_signed_tls
 
 __all__ = ["simulator"]
 
@@ -214,6 +215,21 @@ def test_a_counter_that_restarts_inside_the_window_counts_what_it_counted_on_bot
     measured_intervals = len(inside) - (inside[0] is scrapes[0])
     assert series["run"]["total_increase"] == RESTART_STEP * measured_intervals
     assert series["run"]["avg"] > 0 and series["run"]["min"] > 0
+
+
+def test_a_telemetry_url_with_the_wrong_scheme_is_said_once_with_the_fix_and_not_scraped_again(
+    run_cli: Any, simulator: Simulator, tmp_path: Path
+) -> None:
+    with ScriptedServer(lambda request, number: json_response(200, {}), tls=self_signed_tls(tmp_path)) as tls:
+        plain_url = tls.url.replace("https://", "http://") + "/metrics"
+        result, run = profile(run_cli, simulator.url, tmp_path / "art", "--request-count", "10",
+                              "--server-metrics-interval", "0.1", "--gpu-telemetry", plain_url)
+    host_port = tls.url.removeprefix("https://")
+    said = [line for line in result.stderr.splitlines() if "speaks TLS" in line]
+    assert len(said) == 1, result.stderr
+    assert f"the server at {host_port} speaks TLS; use https:// in --gpu-telemetry" in said[0]
+    source = next(s for s in summary_of(run)["server_metrics"]["sources"] if s["kind"] == "gpu")
+    assert (source["status"], source["scrapes_failed"], source["scrapes_ok"]) == ("unavailable", 1, 0)
 
 
 def test_no_server_metrics_scrapes_nothing_and_writes_no_block(

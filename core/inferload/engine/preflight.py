@@ -125,10 +125,11 @@ def check_reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> None:
         raise RunFailed(f"cannot reach --url {shown}: {mismatch}")
 
 
-def scheme_mismatch(url: str, timeout: float = REACH_TIMEOUT_S) -> str | None:
+def scheme_mismatch(url: str, timeout: float = REACH_TIMEOUT_S, flag: str = "--url") -> str | None:
     """When the server at ``url`` answers but speaks the other protocol (TLS on an ``http://`` URL's port,
     plain HTTP on an ``https://`` URL's), what is wrong and the fix, as :func:`check_reachable` says it
-    (``the server at HOST:PORT speaks TLS; use https:// in --url``); None when it speaks the URL's scheme
+    (``the server at HOST:PORT speaks TLS; use https:// in --url``, ``flag`` naming the option that gave
+    ``url``); None when it speaks the URL's scheme
     or cannot be reached (not up yet: a caller that waits for the server asks again later), and when a
     proxy in the environment applies to ``url``."""
     parts = urlsplit(url)
@@ -138,12 +139,13 @@ def scheme_mismatch(url: str, timeout: float = REACH_TIMEOUT_S) -> str | None:
         return None
     try:
         with socket.create_connection((host, port), timeout=timeout) as connection:
-            return _other_scheme(connection, parts.scheme, host, port, timeout)
+            return _other_scheme(connection, parts.scheme, host, port, timeout, flag)
     except OSError:
         return None
 
 
-def _other_scheme(connection: socket.socket, scheme: str, host: str, port: int, timeout: float) -> str | None:
+def _other_scheme(connection: socket.socket, scheme: str, host: str, port: int, timeout: float,
+                  flag: str = "--url") -> str | None:
     """The mismatch line of :func:`scheme_mismatch` for an open ``connection`` to ``host:port``."""
     where = f"{host}:{port}"
     if scheme != "https":
@@ -151,13 +153,13 @@ def _other_scheme(connection: socket.socket, scheme: str, host: str, port: int, 
             return None
         if not _completes_tls_handshake(host, port, timeout):
             return None
-        return f"the server at {where} speaks TLS; use https:// in --url"
+        return f"the server at {where} speaks TLS; use https:// in {flag}"
     try:
         _tls_handshake(connection, host)
     except (ssl.SSLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
         return (f"{where} does not complete a TLS handshake ({reason}): it probably speaks plain HTTP; use "
-                "http:// in --url")
+                f"http:// in {flag}")
     return None
 
 

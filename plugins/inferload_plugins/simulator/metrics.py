@@ -3,7 +3,8 @@
 The hot path only bumps plain integers and bucket counts; prometheus-client is imported on the first
 scrape and reads them through a custom collector, so serving pays no locking and start-up stays fast.
 
-Series (all labelled ``model_name``): ``vllm:num_requests_running``, ``vllm:num_requests_waiting``,
+Series (all labelled ``model_name``): ``vllm:num_requests_running`` (encoder requests in their prefill
+pass included), ``vllm:num_requests_waiting``,
 ``vllm:kv_cache_usage_perc`` (0-1: tokens held by running sequences over max_running_seqs x max_model_len)
 (gauges),
 ``vllm:prompt_tokens_total``, ``vllm:generation_tokens_total``, ``vllm:request_success_total``

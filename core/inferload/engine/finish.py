@@ -82,7 +82,7 @@ def finish_run(
     if stopped_for and not worker_failure:
         # the credentials were refused: the run stopped early, and its line (already logged) is the error
         client_warnings.append(stopped_for)
-        state.error = stopped_for
+        state.error = state.stopped_early = stopped_for
         state.lifecycle = Lifecycle.FAILED  # before the summary, so is_complete says false
     elif all_failed:
         state.error = scrub(all_failed_message(accumulator, config, scrub))

@@ -122,7 +122,7 @@ class PhaseLoop:
         last_refresh = 0.0
         while running:
             self.load.poll()  # the plan's steps and the control routes' commands (may request a stop)
-            if self.stopped_for is None and not self._all_sent(progress) and (
+            if self.stopped_for is None and not signals.count and not self._all_sent(progress) and (
                     refused := aggregator.credentials.verdict()) is not None:
                 self.stopped_for = self.scrub(refused)
                 log.error("%s", self.stopped_for)

@@ -182,7 +182,7 @@ def cancelled_footnote(errors: list[dict[str, Any]], metrics: dict[str, Any]) ->
     """The table's footnote when requests were cancelled: how many of the Error Request Count were cut in
     flight when the run stopped, and how many were cancelled on purpose (Cancelled Request Count), the two
     the live line's ``cancelled`` adds up; None when none was."""
-    cut = sum(entry["count"] for entry in errors if entry["error_details"].get("type") == ERROR_CANCELLED)
+    cut = _cut_in_flight(errors)
     chosen = int((metrics.get("cancelled_request_count") or {}).get("avg") or 0)
     parts = []
     if cut:
@@ -194,12 +194,16 @@ def cancelled_footnote(errors: list[dict[str, Any]], metrics: dict[str, Any]) ->
     return f"{cut + chosen} cancelled: " + "; ".join(parts) if parts else None
 
 
+def _cut_in_flight(errors: list[dict[str, Any]]) -> int:
+    """How many of the ``error_summary`` rows' requests were cancelled in flight by the run's stop."""
+    return sum(entry["count"] for entry in errors if entry["error_details"].get("type") == ERROR_CANCELLED)
+
+
 def _errors_title(errors: list[dict[str, Any]]) -> str:
     """The errors table's title: failed requests apart from those cancelled in flight by the run's stop
     (Ctrl+C, the grace period's end), which the user's stop ended, not the server."""
     total = sum(entry["count"] for entry in errors)
-    cancelled = sum(entry["count"] for entry in errors
-                    if entry["error_details"].get("type") == ERROR_CANCELLED)
+    cancelled = _cut_in_flight(errors)
     failed = total - cancelled
     parts = [f"{failed} failed request{'s' if failed != 1 else ''}"] if failed else []
     if cancelled:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,24 @@ def test_refused_credentials_end_a_long_run_early_with_one_line_and_every_record
     assert len(records) == sent >= 8  # every request sent is kept
     summary = json.loads((run / "profile_export.json").read_text())
     assert summary["is_complete"] is False and "stopped early" in summary["client_health"]["warnings"][0]
+
+
+def test_a_slow_refusing_server_ends_the_run_after_the_first_seconds_with_fewer_refusals(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    def refuse_slowly(request: ScriptedRequest, number: int) -> bytes:
+        time.sleep(1.0)  # one request at a time: fewer than 8 can finish in the first 5 s
+        return json_response(401, {"error": {"message": "Invalid API key"}})
+
+    with ScriptedServer(refuse_slowly) as server:
+        result = run_cli("profile", "--url", server.url, "-m", "m", "--benchmark-duration", "600",
+                         "--concurrency", "1", "--isl", "8", "--osl", "2", "--ui", "none",
+                         "--api-linger", "0", "--artifact-dir", tmp_path / "art")
+        sent = len(server.requests)
+    assert result.returncode == 1, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "stopped early" in line]
+    assert "requests finished in the first 5 s were refused with HTTP 401" in line
+    assert len(read_jsonl(artifact_dir(tmp_path / "art") / "profile_export.jsonl")) == sent < 8
 
 
 @pytest.mark.parametrize("status", [429, 503])

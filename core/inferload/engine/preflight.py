@@ -151,7 +151,8 @@ def _other_scheme(connection: socket.socket, scheme: str, host: str, port: int, 
     if scheme != "https":
         if _answers_plain_http(connection, host, timeout):
             return None
-        if not _completes_tls_handshake(host, port, timeout):
+        # a TLS server answers a ClientHello at once; a plain one that stayed silent to HEAD stays silent
+        if not _completes_tls_handshake(host, port, min(timeout, PLAIN_PROBE_TIMEOUT_S)):
             return None
         return f"the server at {where} speaks TLS; use https:// in {flag}"
     try:
@@ -164,7 +165,8 @@ def _other_scheme(connection: socket.socket, scheme: str, host: str, port: int, 
 
 
 PLAIN_PROBE_TIMEOUT_S = 3.0
-"""How long the ``http://`` probe waits for the first bytes of an answer to ``HEAD /``."""
+"""How long the ``http://`` probe waits for the first bytes of an answer to ``HEAD /``, and then for the
+TLS handshake that decides when none came: an odd server costs the start at most twice this."""
 
 
 def _answers_plain_http(connection: socket.socket, host: str, timeout: float) -> bool:

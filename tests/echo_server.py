@@ -4,7 +4,8 @@ Each POST is answered with a streamed chat completion (chunked SSE) whose conten
 headers and body as JSON; every ``error_every``-th POST gets a 500 whose JSON error message is the
 same echo, so the echo lands in error records too. A GET (the server-metrics scraper's ``GET /metrics``)
 gets the same echo, never a 500, and is not counted among the POSTs: scrapes, whenever they happen,
-do not move which of the run's requests fail. It records every request it received. It runs on its
+do not move which of the run's requests fail. It records every request it received but the start-up
+check's ``HEAD /`` (answered 404). It runs on its
 own event loop in a thread, on 127.0.0.1 and a port the OS picks.
 """
 
@@ -45,6 +46,10 @@ class EchoServer(LoopbackServer):
                 ]
                 length = int(next((v for n, v in headers if n.lower() == "content-length"), "0"))
                 body = await reader.readexactly(length)
+                if method == "HEAD":  # the start-up check's probe of an http:// URL: not the run's
+                    writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                    await writer.drain()
+                    continue
                 self.requests.append(EchoedRequest(method, path, headers, body))
                 # a scrape is echoed too (its body then holds the secrets it was sent with), unnumbered
                 number = None if method == "GET" else sum(r.method != "GET" for r in self.requests)

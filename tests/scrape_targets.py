@@ -39,6 +39,17 @@ def dcgm_body(scrape: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+RESTART_STEP = 5
+"""Each scrape, the restarting counter grows by this much (the scrape across its restart included)."""
+
+
+def restarting_counter_body(scrape: int, restart_at: int) -> str:
+    """A server whose ``jobs_done_total`` counter restarts from 0 (a server restart) before its
+    ``restart_at``-th scrape: 1000 + 5 n before, 5 (n - restart_at + 1) from then on."""
+    value = 1000 + RESTART_STEP * scrape if scrape < restart_at else RESTART_STEP * (scrape - restart_at + 1)
+    return f"# HELP jobs_done_total Jobs done.\n# TYPE jobs_done_total counter\njobs_done_total {value}\n"
+
+
 class ScrapeTarget:
     """A /metrics server; ``respond(n)`` gives (status, body) for the n-th request (0-based), or None to
     drop the connection. ``delay`` sleeps before answering; ``basic`` ('user:pass') requires Basic auth."""

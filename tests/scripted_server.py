@@ -4,17 +4,21 @@
 the bytes it returns. With ``close_after_response`` it closes the connection after each answer *without*
 saying so (no ``Connection: close``), as some servers and proxies do. It records every request it got (the
 raw request line, headers, body and which connection carried it). The server-metrics scraper's
-``GET /metrics`` gets a 404 and is none of these: not recorded, numbered, grouped, nor its connection
-counted. It runs on its own event loop in a thread, on 127.0.0.1 and a port the OS picks.
+``GET /metrics`` and the start-up check's ``HEAD /`` get a 404 and are none of these: not recorded,
+numbered, grouped, nor their connection counted. It runs on its own event loop in a thread, on 127.0.0.1
+and a port the OS picks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
 
 
@@ -51,9 +55,12 @@ NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
 
 def is_scrape(request_line: str) -> bool:
-    """The server-metrics scraper's ``GET {url}/metrics`` (query kept): not one of the run's requests, so
-    a test server answers it 404 and neither records, numbers nor groups it."""
+    """The server-metrics scraper's ``GET {url}/metrics`` (query kept) or the start-up check's ``HEAD /``
+    (an ``http://`` URL's probe for a TLS port): not one of the run's requests, so a test server answers
+    it 404 and neither records, numbers nor groups it."""
     method, _, rest = request_line.partition(" ")
+    if method == "HEAD":
+        return True
     return method == "GET" and rest.split(" ", 1)[0].split("?", 1)[0].endswith("/metrics")
 
 
@@ -74,11 +81,25 @@ def chat_completion(text: str = "hello there") -> bytes:
     })
 
 
+def self_signed_tls(directory: Path) -> ssl.SSLContext:
+    """A server-side TLS context with a fresh self-signed certificate for ``localhost``, made by the
+    ``openssl`` command in ``directory``."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
 class LoopbackServer:
     """Serves ``self._handle`` (an asyncio stream handler) on 127.0.0.1 and a port the OS picks, on its own
-    event loop in a thread, as a context manager; ``self.url`` is set on entry."""
+    event loop in a thread, as a context manager; ``self.url`` is set on entry. With ``tls`` (a server-side
+    context, e.g. :func:`self_signed_tls`) it speaks HTTPS and ``url`` starts ``https://``."""
 
     url: str
+    tls: ssl.SSLContext | None = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         raise NotImplementedError
@@ -87,8 +108,9 @@ class LoopbackServer:
         self._loop = asyncio.new_event_loop()
 
         async def serve() -> None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-            self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
+            scheme = "https" if self.tls else "http"
+            self.url = f"{scheme}://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
@@ -118,6 +140,7 @@ class ScriptedServer(LoopbackServer):
     requests: list[ScriptedRequest] = field(default_factory=list)
     connections: int = 0
     url: str = ""
+    tls: ssl.SSLContext | None = None
 
     async def _group_released(self, number: int) -> None:
         """Wait until the group of request ``number`` is complete (see ``answer_in_groups_of``)."""

@@ -56,6 +56,9 @@ def test_otel_exports_live_then_final_metrics_with_the_runs_resource_attributes(
     completed = [v for _, _, name, attrs, v, _ in points if name == "inferload.requests"
                  and attrs["state"] == "completed"]
     assert completed[-1] == 80
+    cancelled = [v for _, _, name, attrs, v, _ in points if name == "inferload.requests"
+                 and attrs["state"] == "cancelled"]
+    assert cancelled and cancelled[-1] == 0  # counted beside errors, as the live line does
     # the simulator's own series, from the server-metrics scraper
     assert any(name == "inferload.server" and attrs["concept"] == "requests_running"
                for _, _, name, attrs, _, _ in points)

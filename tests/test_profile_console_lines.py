@@ -4,6 +4,7 @@ file), and a dataset line whose figures are what the run sends."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -69,3 +70,22 @@ def test_the_dataset_line_says_what_the_run_sends_from_the_prompts_built(
     assert result.returncode == 0, result.stderr
     said = [text for text in result.stderr.splitlines() if "dataset synthetic:" in text]
     assert said == [f"inferload: INFO: {line}"], result.stderr
+
+
+def test_requests_cut_at_the_grace_period_show_as_cancelled_on_the_live_line_and_under_the_table(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    # closed-loop load keeps 2 requests in flight; the duration's end with no grace period cuts them
+    result = run_cli("profile", "--ui", "simple", "--benchmark-duration", "1.5", "--benchmark-grace-period",
+                     "0", "--concurrency", "2", "--isl", "8", "--osl", "40", "--api-linger", "0",
+                     "--artifact-dir", tmp_path)
+    run = artifact_dir(tmp_path)
+    records = [json.loads(line) for line in (run / "profile_export.jsonl").read_text().splitlines()]
+    cut = sum(1 for r in records if (r.get("error") or {}).get("type") == "cancelled")
+    assert cut >= 1, result.stderr
+    summary = json.loads((run / "profile_export.json").read_text())
+    assert summary["error_request_count"]["avg"] == cut  # the results count them among the errors
+    final = progress_counts(result.stderr)[-1]
+    assert f" {cut} cancelled" in final, final  # ... and the live line says what they were
+    footnote = f"{cut} cancelled: Error Request Count includes {cut} request"
+    assert footnote in (run / "profile_export_console.txt").read_text()

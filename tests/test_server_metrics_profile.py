@@ -13,7 +13,16 @@ import httpx
 import pytest
 
 from profile_fixtures import Simulator, artifact_dir, read_jsonl, simulator, start_simulator, wait_for
-from scrape_targets import ENERGY_STEP_MJ, POWER_W, ScrapeTarget, closed_port_url, dcgm_body
+from scrape_targets import (
+    ENERGY_STEP_MJ,
+    POWER_W,
+    RESTART_STEP,
+    ScrapeTarget,
+    closed_port_url,
+    dcgm_body,
+    restarting_counter_body,
+)
+from scripted_server import ScriptedServer, json_response, self_signed_tls
 
 __all__ = ["simulator"]
 
@@ -183,6 +192,44 @@ def test_dcgm_exporter_gives_per_gpu_power_utilisation_memory_clock_and_energy_p
         gpu["energy_joules"] / summary["total_osl"]["avg"])
     source = next(s for s in summary["server_metrics"]["sources"] if s["kind"] == "gpu")
     assert source["maps"] == ["dcgm"] and source["status"] == "ok"
+
+
+def test_a_counter_that_restarts_inside_the_window_counts_what_it_counted_on_both_sides(
+    run_cli: Any, simulator: Simulator, tmp_path: Path
+) -> None:
+    target = ScrapeTarget(lambda n: (200, restarting_counter_body(n, restart_at=3)))
+    try:
+        _, run = profile(run_cli, simulator.url, tmp_path / "art", "--request-rate", "20", "--request-count",
+                         "20", "--server-metrics-interval", "0.1", "--server-metrics", target.url)
+    finally:
+        target.stop()
+    block = summary_of(run)["server_metrics"]
+    (series,) = block["families"]["jobs_done_total"]["series"]
+    window = block["windows"]["run"]
+    scrapes = [line for line in read_jsonl(run / "server_metrics.jsonl") if line["source"] == target.url]
+    assert len(scrapes) == target.requests > 4 and all(line["ok"] for line in scrapes)
+    inside = [s for s in scrapes if window["start_ns"] <= s["timestamp_ns"] <= window["end_ns"]]
+    totals = [s["series"][0]["total"] for s in inside]
+    assert min(totals) < max(totals) and totals.index(min(totals)) > 0  # the restart is inside the window
+    # Every interval counted RESTART_STEP, the one across the restart too: Prometheus' increase().
+    measured_intervals = len(inside) - (inside[0] is scrapes[0])
+    assert series["run"]["total_increase"] == RESTART_STEP * measured_intervals
+    assert series["run"]["avg"] > 0 and series["run"]["min"] > 0
+
+
+def test_a_telemetry_url_with_the_wrong_scheme_is_said_once_with_the_fix_and_not_scraped_again(
+    run_cli: Any, simulator: Simulator, tmp_path: Path
+) -> None:
+    with ScriptedServer(lambda request, number: json_response(200, {}), tls=self_signed_tls(tmp_path)) as tls:
+        plain_url = tls.url.replace("https://", "http://") + "/metrics"
+        result, run = profile(run_cli, simulator.url, tmp_path / "art", "--request-count", "10",
+                              "--server-metrics-interval", "0.1", "--gpu-telemetry", plain_url)
+    host_port = tls.url.removeprefix("https://")
+    said = [line for line in result.stderr.splitlines() if "speaks TLS" in line]
+    assert len(said) == 1, result.stderr
+    assert f"the server at {host_port} speaks TLS; use https:// in --gpu-telemetry" in said[0]
+    source = next(s for s in summary_of(run)["server_metrics"]["sources"] if s["kind"] == "gpu")
+    assert (source["status"], source["scrapes_failed"], source["scrapes_ok"]) == ("unavailable", 1, 0)
 
 
 def test_no_server_metrics_scrapes_nothing_and_writes_no_block(

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from tests.profile_fixtures import stop_process
 
+from scripted_server import ScriptedServer, json_response, self_signed_tls
+
 
 class BootingServer:
     """OpenAI chat (not streamed) on 127.0.0.1:0 that answers 503 ("model is loading") until it is ready —
@@ -174,6 +176,41 @@ def test_a_model_that_never_loads_fails_the_run_after_the_timeout(
         in lines[-1]
     assert "Traceback" not in result.stderr
     assert all(status == 503 for _, status in server.log)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_end_the_wait_for_the_model_at_once(
+    run_cli: Any, tmp_path: Path, status: int
+) -> None:
+    key = "sk-wrong-S3CR3T-9"
+    with ScriptedServer(lambda request, number: json_response(
+            status, {"error": {"message": f"invalid key {key}"}})) as server:
+        result = run_cli("profile", "--url", server.url, *ARGS, "--api-key", key,
+                         "--wait-for-model-timeout", "600", "--artifact-dir", tmp_path)
+        probes = len(server.requests)
+    assert result.returncode == 1, result.stderr
+    assert probes == 1  # no retry: the wait ended at the first refusal
+    line = result.stderr.strip().splitlines()[-1]
+    assert f"refused the credentials of the one-token request (HTTP {status}: " in line
+    assert "--api-key or INFERLOAD_API_KEY" in line
+    assert key not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("case", ["http-to-tls", "https-to-plain"])
+def test_the_wrong_scheme_ends_the_wait_for_the_model_at_once(
+    run_cli: Any, tmp_path: Path, case: str
+) -> None:
+    tls = self_signed_tls(tmp_path) if case == "http-to-tls" else None
+    with ScriptedServer(lambda request, number: json_response(200, {}), tls=tls) as server:
+        scheme, rest = server.url.split("://")
+        url = f"{'https' if scheme == 'http' else 'http'}://{rest}"
+        result = run_cli("profile", "--url", url, *ARGS, "--wait-for-model-timeout", "600",
+                         "--artifact-dir", tmp_path / "art")
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert f"cannot reach --url {url}: " in line
+    fix = f"the server at {rest} speaks TLS; use https://" if tls else "it probably speaks plain HTTP; use http://"
+    assert fix in line and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("given", [("--reset-kv-cache",), ("--wait-for-model-timeout", "5"),

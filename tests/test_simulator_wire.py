@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from inferload_plugins.simulator.embedded import EmbeddedSimulator
 from inferload_plugins.simulator.text import count_tokens
 from inferload_plugins.simulator.truthlog import read_truth_log
+from profile_fixtures import wait_for
 from simulator_wire import RawExchange, StartSimulator, http_request, post_raw, send_raw
 
 pytest_plugins = ["simulator_fixtures"]
@@ -150,6 +153,45 @@ def test_metrics_expose_vllm_series_that_add_up(start_simulator: StartSimulator)
     for name in ("vllm:e2e_request_latency_seconds_count", "vllm:time_per_output_token_seconds_count",
                  "vllm:request_queue_time_seconds_count"):
         assert samples[(name, model)] == 3
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "engine"])
+def test_metrics_count_encoder_requests_as_finished_requests(
+    start_simulator: StartSimulator, fast: bool
+) -> None:
+    simulator = start_simulator(fast=fast)
+    embeddings = {"model": "m", "input": ["one two", "three"]}
+    assert post_raw(simulator.url, "/v1/embeddings", embeddings).status == 200
+    rerank = {"model": "m", "query": "which", "documents": ["a b", "c"]}
+    assert post_raw(simulator.url, "/v1/rerank", rerank).status == 200
+    post_raw(simulator.url, "/v1/embeddings", embeddings, headers={"x-inferload-fault": "http500"})
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(httpx.get(simulator.url + "/metrics").text)
+               for s in family.samples}
+    model = (("model_name", "inferload-sim"),)
+    assert samples[("vllm:request_success_total", (("finished_reason", "stop"), *model))] == 2
+    assert samples[("vllm:prompt_tokens_total", model)] > 0
+    assert samples[("vllm:e2e_request_latency_seconds_count", model)] == 2
+    assert samples[("vllm:request_queue_time_seconds_count", model)] == 2
+    assert samples[("vllm:time_to_first_token_seconds_count", model)] == 0
+
+
+def test_an_encoder_request_in_its_prefill_pass_counts_as_running(start_simulator: StartSimulator) -> None:
+    simulator = start_simulator(prefill_tokens_per_s=2.0)  # a few tokens: a pass of seconds
+    sent = threading.Thread(target=post_raw, args=(simulator.url, "/v1/embeddings",
+                                                   {"model": "m", "input": "one two three"}))
+    sent.start()
+
+    def running() -> float:
+        text = httpx.get(simulator.url + "/metrics").text
+        return next(s.value for family in text_string_to_metric_families(text) for s in family.samples
+                    if s.name == "vllm:num_requests_running")
+
+    try:
+        wait_for(lambda: running() == 1, timeout=30)
+    finally:
+        sent.join(60)
+    assert running() == 0
 
 
 def test_truth_log_records_each_request_with_its_server_timestamps(

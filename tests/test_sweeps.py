@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 from tests.conftest import build_env
 
+from scripted_server import ScriptedServer, json_response
+
 TINY = ("--request-count", "8", "--osl", "8", "--isl", "16", "--streaming", "--ui", "none")
 
 
@@ -325,3 +327,21 @@ def test_a_sweep_point_cut_by_ctrl_c_is_marked_incomplete_and_compare_fails_on_i
                              env=cli_env(), capture_output=True, text=True, timeout=120)
     assert allowed.returncode == 0, allowed.stderr
     assert f"warning: candidate run {cut} is incomplete: interrupted" in allowed.stderr
+
+
+def test_a_sweep_whose_server_refuses_the_credentials_ends_at_its_first_point(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    refuse = lambda request, number: json_response(401, {"error": {"message": "Invalid API key"}})  # noqa: E731
+    with ScriptedServer(refuse) as server:
+        result = run_cli("profile", "--url", server.url, "-m", "m", "--concurrency", "1,2,4",
+                         "--num-profile-runs", "2", "--benchmark-duration", "600", "--osl", "2", "--isl", "8",
+                         "--ui", "none", "--api-key", "sk-wrong-77", "--artifact-dir", tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("stopped early:") == 1, result.stderr
+    assert "ended at variation 0: the server refuses the credentials, so the 2 variation(s) after it were " \
+        "not run" in result.stderr
+    root = tmp_path / "m-chat-sweep"
+    (row,) = _summary(root)["variations"]  # one point, one trial: the rest would be refused too
+    assert (row["trials"], row["exit_codes"], row["is_complete"]) == (1, [1], False)
+    assert "sk-wrong-77" not in result.stderr

@@ -15,7 +15,19 @@ from inferload.records import (
     ERROR_TIMEOUT,
 )
 
-__all__ = ["hint_for"]
+__all__ = ["REFUSED_CREDENTIALS_FIX", "hint_for", "quoted_answer"]
+
+REFUSED_CREDENTIALS_FIX = ("set the right key with --api-key or INFERLOAD_API_KEY (or fix the -H "
+                           "authorization header)")
+"""What to do when the server refuses the credentials (401, 403) and nothing else will heal it: the end of
+the line that stops a run early (``engine.credentials_watch``) and the ``--wait-for-model-timeout`` wait."""
+
+
+def quoted_answer(text: str, limit: int = 200) -> str:
+    """A server's error text as quoted in a one-line message: whitespace runs made one space, cut to
+    ``limit`` characters with an ellipsis. Redact it first."""
+    answer = " ".join(text.split())
+    return answer if len(answer) <= limit else answer[: limit - 1] + "…"
 
 _UNEXPECTED_FIELD = re.compile(
     r"unexpected|extra (?:fields|inputs)|extra_forbidden|not permitted|unrecognized|unknown (?:field|param)"

@@ -173,6 +173,10 @@ class RunState:
     version: str = ""
     lifecycle: Lifecycle = Lifecycle.CREATED
     error: str | None = None
+    stopped_early: str | None = None
+    """The line that ended the run early because the server refused its credentials
+    (:mod:`inferload.engine.credentials_watch`), also its ``error``; None otherwise. A sweep ends at such a
+    run: every further run would be refused too."""
     phases: dict[str, PhaseProgress] = field(default_factory=dict)
     workers: dict[str, WorkerStats] = field(default_factory=dict)
     live_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)

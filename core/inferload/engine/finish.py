@@ -39,6 +39,7 @@ def finish_run(
     inputs: list[dict[str, Any]],
     cancelled: bool,
     worker_failure: str | None,
+    stopped_for: str | None = None,
     profiling_start_ns: int | None,
     run_log: RunLog,
     scrub: Callable[[str], str],
@@ -47,7 +48,8 @@ def finish_run(
 ) -> bool:
     """Call ``run_stopping``, then compute, check, summarise and export; leave ``state`` finished
     (COMPLETE, CANCELLED or FAILED, artifacts listed, results set) and call ``run_finished``.
-    ``client_warnings`` are the run's own so far (a cache reset that found no path), listed first. Returns
+    ``client_warnings`` are the run's own so far (a cache reset that found no path), listed first.
+    ``stopped_for`` is the line that ended the run early (the credentials refused): the run's error. Returns
     whether every profiling request failed (the run failed though every request is accounted for on
     disk)."""
     from inferload.export import (
@@ -77,7 +79,12 @@ def finish_run(
              time.perf_counter() - final_started)
     client_warnings.extend(registry.hooks.failure_lines())  # plugins that failed so far
     all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
-    if all_failed:
+    if stopped_for and not worker_failure:
+        # the credentials were refused: the run stopped early, and its line (already logged) is the error
+        client_warnings.append(stopped_for)
+        state.error = state.stopped_early = stopped_for
+        state.lifecycle = Lifecycle.FAILED  # before the summary, so is_complete says false
+    elif all_failed:
         state.error = scrub(all_failed_message(accumulator, config, scrub))
         state.lifecycle = Lifecycle.FAILED  # before the summary, so is_complete says false
         log.error("%s", state.error)
@@ -123,6 +130,8 @@ def finish_run(
     state.artifacts_ready = True
     if worker_failure:
         state.error = worker_failure
+        state.lifecycle = Lifecycle.FAILED
+    elif stopped_for:
         state.lifecycle = Lifecycle.FAILED
     elif not cancelled and not all_failed:
         state.lifecycle = Lifecycle.COMPLETE

@@ -62,14 +62,18 @@ class PhaseLoop:
         self.scrub = scrub
         self.load = load
         self._stopping_sent = False
+        self.stopped_for: str | None = None
+        """The line that ended the run early, when its server refused the credentials
+        (:mod:`inferload.engine.credentials_watch`); None otherwise."""
 
     def run(self, phases: Sequence[PhasePlan]) -> int | None:
         """Run ``phases`` in order until one is interrupted or a worker fails; returns the wall-clock
         start (ns) of the first profiling phase, None if none began. The view is closed at the end."""
         profiling_start: int | None = None
+        self.aggregator.credentials.start()
         try:
             for index, plan in enumerate(phases):
-                if self.signals.count or self.pool.failure:
+                if self.signals.count or self.pool.failure or self.stopped_for:
                     break
                 if plan.phase == PROFILING:
                     profiling_start = time.time_ns()
@@ -118,7 +122,11 @@ class PhaseLoop:
         last_refresh = 0.0
         while running:
             self.load.poll()  # the plan's steps and the control routes' commands (may request a stop)
-            if signals.count and not self._stopping_sent:
+            if self.stopped_for is None and not signals.count and not self._all_sent(progress) and (
+                    refused := aggregator.credentials.verdict()) is not None:
+                self.stopped_for = self.scrub(refused)
+                log.error("%s", self.stopped_for)
+            if (signals.count or self.stopped_for) and not self._stopping_sent:
                 self._send_stop(progress)
             if signals.count > 1:
                 pool.broadcast((CANCEL, None))
@@ -166,13 +174,22 @@ class PhaseLoop:
         aggregator.refresh_workers()
         self.view.update(force=True)
 
+    @staticmethod
+    def _all_sent(progress: PhaseProgress) -> bool:
+        """Whether the phase has sent every request it plans (a stop would end nothing early)."""
+        expected = progress.total_expected_requests
+        return expected is not None and progress.requests_sent >= expected
+
     def _send_stop(self, progress: PhaseProgress) -> None:
-        """The first stop signal: no new requests; in-flight ones get the grace period."""
+        """The first stop signal, or the credentials refused: no new requests; in-flight ones get the grace
+        period."""
         deadline = perf_counter_ns() + int(self.grace_sec * 1e9)
         self.pool.broadcast((STOP, deadline))
         self._stopping_sent = True
-        progress.was_cancelled = True
         progress.sent_end_ns = time.time_ns()
+        if not self.signals.count:
+            return  # stopped for refused credentials: said in its own line; the phase was not cancelled
+        progress.was_cancelled = True
         log.warning(
             "interrupted: no new requests; waiting up to %g s for %d in flight (Ctrl+C again to "
             "cancel them now)",

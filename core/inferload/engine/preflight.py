@@ -1,7 +1,8 @@
 """Checks that cost nothing and come before anything starts: the chosen plugins exist and fit together (the
 progress view, and the API host when ``--api-port`` is given, included),
 the artifact directory can be written, the input file can be read, every goodput SLO names a metric;
-and, costing one connection, that the server at ``--url`` can be reached (:func:`check_reachable`).
+and, costing one connection (and for ``http://`` one ``HEAD /``), that the server at ``--url`` can be
+reached and speaks the URL's scheme (:func:`check_reachable`).
 
 Each failure is a :class:`~inferload.errors.UsageError` (exit 2) naming the input and what to do
 (docs/architecture.md, "Data flow": ``preflight.check_plugins``). Model discovery
@@ -86,12 +87,15 @@ REACH_TIMEOUT_S = 10.0
 
 
 def check_reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> None:
-    """Open one connection to the host and port of ``url`` (and for ``https://`` complete a TLS
-    handshake, the certificate unchecked: requests check it), then close it; nothing is sent.
+    """Open one connection to the host and port of ``url``, tell whether it speaks what the scheme says,
+    then close it. For ``https://``: complete a TLS handshake (the certificate unchecked: requests check
+    it); nothing is sent. For ``http://``: send ``HEAD /`` and read the status line; only when no plain
+    HTTP answer comes, try a TLS handshake on a second connection.
 
     Raises :class:`~inferload.errors.RunFailed` (exit 1) with one line naming the URL (credentials
     redacted), what failed and the fix: a host that does not resolve, a refused connection, no answer
-    within ``timeout`` seconds, or an ``https://`` URL whose port does not speak TLS. Nothing is checked
+    within ``timeout`` seconds, an ``https://`` URL whose port does not speak TLS, or an ``http://`` URL
+    whose port does. Nothing is checked
     when a proxy in the environment (``HTTP_PROXY``/``HTTPS_PROXY``, not bypassed by ``NO_PROXY``) applies
     to ``url``."""
     parts = urlsplit(url)
@@ -116,17 +120,87 @@ def check_reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> None:
         raise RunFailed(f"cannot reach --url {shown}: {where}: {exc.strerror or exc}; check the host and "
                         "port in --url") from None
     with connection:
-        if parts.scheme != "https":
-            return
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        try:
-            context.wrap_socket(connection, server_hostname=host).close()
-        except (ssl.SSLError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
-            raise RunFailed(f"cannot reach --url {shown}: {where} does not complete a TLS handshake "
-                            f"({reason}): it probably speaks plain HTTP; use http:// in --url") from None
+        mismatch = _other_scheme(connection, parts.scheme, host, port, timeout)
+    if mismatch is not None:
+        raise RunFailed(f"cannot reach --url {shown}: {mismatch}")
+
+
+def scheme_mismatch(url: str, timeout: float = REACH_TIMEOUT_S, flag: str = "--url") -> str | None:
+    """When the server at ``url`` answers but speaks the other protocol (TLS on an ``http://`` URL's port,
+    plain HTTP on an ``https://`` URL's), what is wrong and the fix, as :func:`check_reachable` says it
+    (``the server at HOST:PORT speaks TLS; use https:// in --url``, ``flag`` naming the option that gave
+    ``url``); None when it speaks the URL's scheme
+    or cannot be reached (not up yet: a caller that waits for the server asks again later), and when a
+    proxy in the environment applies to ``url``."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if _proxied(parts.scheme, host):
+        return None
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            return _other_scheme(connection, parts.scheme, host, port, timeout, flag)
+    except OSError:
+        return None
+
+
+def _other_scheme(connection: socket.socket, scheme: str, host: str, port: int, timeout: float,
+                  flag: str = "--url") -> str | None:
+    """The mismatch line of :func:`scheme_mismatch` for an open ``connection`` to ``host:port``."""
+    where = f"{host}:{port}"
+    if scheme != "https":
+        if _answers_plain_http(connection, host, timeout):
+            return None
+        # a TLS server answers a ClientHello at once; a plain one that stayed silent to HEAD stays silent
+        if not _completes_tls_handshake(host, port, min(timeout, PLAIN_PROBE_TIMEOUT_S)):
+            return None
+        return f"the server at {where} speaks TLS; use https:// in {flag}"
+    try:
+        _tls_handshake(connection, host)
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+        return (f"{where} does not complete a TLS handshake ({reason}): it probably speaks plain HTTP; use "
+                f"http:// in {flag}")
+    return None
+
+
+PLAIN_PROBE_TIMEOUT_S = 3.0
+"""How long the ``http://`` probe waits for the first bytes of an answer to ``HEAD /``, and then for the
+TLS handshake that decides when none came: an odd server costs the start at most twice this."""
+
+
+def _answers_plain_http(connection: socket.socket, host: str, timeout: float) -> bool:
+    """Whether the server answers ``HEAD /`` on ``connection`` with an HTTP status line other than 400.
+
+    A plain-HTTP server does (404, 405, 200: any status is an answer), and sees one ordinary request.
+    A TLS port does not: it sends a TLS alert, closes, stays silent, or (Go, nginx) answers 400 "plain
+    HTTP request sent to HTTPS port"; those cases go on to the TLS handshake probe, which decides."""
+    try:
+        connection.settimeout(min(timeout, PLAIN_PROBE_TIMEOUT_S))
+        connection.sendall(f"HEAD / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        first = connection.recv(12)
+    except OSError:
+        return False
+    return first.startswith(b"HTTP/") and first[9:12] != b"400"
+
+
+def _completes_tls_handshake(host: str, port: int, timeout: float) -> bool:
+    """Whether a fresh connection to ``host:port`` completes a TLS handshake (certificate unchecked)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            _tls_handshake(connection, host)
+    except (ssl.SSLError, OSError):
+        return False
+    return True
+
+
+def _tls_handshake(connection: socket.socket, host: str) -> None:
+    """Complete a TLS handshake on ``connection`` without checking the certificate (requests check it),
+    then close the TLS layer."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.wrap_socket(connection, server_hostname=host).close()
 
 
 def _proxied(scheme: str, host: str) -> bool:

@@ -200,6 +200,7 @@ class ProfileRun:
             inputs=payloads.inputs,
             cancelled=cancelled,
             worker_failure=self.pool.failure,
+            stopped_for=loop.stopped_for,
             profiling_start_ns=profiling_start,
             run_log=self.run_log,
             scrub=self.scrub,
@@ -208,7 +209,7 @@ class ProfileRun:
         )
         aggregator.records.close()
         linger(self.api_server, self.config.api_linger, self.signals)
-        if self.pool.failure or all_failed:
+        if self.pool.failure or all_failed or loop.stopped_for:
             return EXIT_RUN_FAILED
         return self.signals.exit_code if cancelled else EXIT_OK
 

@@ -453,7 +453,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     variations = expand(axes, sweeps.max_variations) if axes else []
     endpoint, _, _ = check_plugins(config, registry)
     if config.url is not None and not _waits_for_server(config, registry):
-        # one connection, nothing sent, before any line of the run and before the artifact directory:
+        # one connection (for http:// one HEAD /), before any line of the run and the artifact directory:
         # an unreachable --url is one line and exit 1, with nothing left behind (docs/profile.md)
         from inferload.engine.preflight import REACH_TIMEOUT_S, check_reachable
 

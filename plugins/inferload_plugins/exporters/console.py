@@ -105,9 +105,10 @@ def renderables(context: Any, width: int = FILE_WIDTH) -> list[Any]:
     for tag in ordered:
         block = metrics[tag]
         table.add_row(metric_label(tag, block), *(_cell(block, column) for column in columns))
+    errors = context.summary.get("error_summary") or []
+    table.caption = cancelled_footnote(errors, metrics)
     out: list[Any] = [header(context), table]
 
-    errors = context.summary.get("error_summary") or []
     if errors:
         error_table = Table(title=_errors_title(errors))
         for column, justify in (("count", "right"), ("type", "left"), ("code", "right"), ("message", "left")):
@@ -180,12 +181,32 @@ def register_exporters() -> list[ExporterSpec]:
                          filenames=(FILENAME,), export=export_console)]
 
 
+def cancelled_footnote(errors: list[dict[str, Any]], metrics: dict[str, Any]) -> str | None:
+    """The table's footnote when requests were cancelled: how many of the Error Request Count were cut in
+    flight when the run stopped, and how many were cancelled on purpose (Cancelled Request Count), the two
+    the live line's ``cancelled`` adds up; None when none was."""
+    cut = _cut_in_flight(errors)
+    chosen = int((metrics.get("cancelled_request_count") or {}).get("avg") or 0)
+    parts = []
+    if cut:
+        parts.append(f"Error Request Count includes {cut} request{'s' if cut != 1 else ''} cancelled in "
+                     "flight when the run stopped")
+    if chosen:
+        parts.append(f"{chosen} request{'s were' if chosen != 1 else ' was'} cancelled on purpose "
+                     "(Cancelled Request Count, --request-cancellation-rate)")
+    return f"{cut + chosen} cancelled: " + "; ".join(parts) if parts else None
+
+
+def _cut_in_flight(errors: list[dict[str, Any]]) -> int:
+    """How many of the ``error_summary`` rows' requests were cancelled in flight by the run's stop."""
+    return sum(entry["count"] for entry in errors if entry["error_details"].get("type") == ERROR_CANCELLED)
+
+
 def _errors_title(errors: list[dict[str, Any]]) -> str:
     """The errors table's title: failed requests apart from those cancelled in flight by the run's stop
     (Ctrl+C, the grace period's end), which the user's stop ended, not the server."""
     total = sum(entry["count"] for entry in errors)
-    cancelled = sum(entry["count"] for entry in errors
-                    if entry["error_details"].get("type") == ERROR_CANCELLED)
+    cancelled = _cut_in_flight(errors)
     failed = total - cancelled
     parts = [f"{failed} failed request{'s' if failed != 1 else ''}"] if failed else []
     if cancelled:

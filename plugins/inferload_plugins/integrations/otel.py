@@ -4,7 +4,7 @@ From ``run_started`` on, an SDK ``MeterProvider`` with a periodic reader (its ow
 ``OTEL_METRIC_EXPORT_INTERVAL`` ms, default 1000 here) exports three observable gauges read from the
 RunState: ``inferload.metric`` with attributes ``metric`` (the tag, e.g. ``time_to_first_token``), ``unit``,
 ``stat`` (avg, p50, p90, p99) and ``scope`` (``live`` during the run, ``final`` once the summary exists);
-``inferload.requests`` (attribute ``state``: sent, completed, errors of the profiling phase); and
+``inferload.requests`` (attribute ``state``: sent, completed, errors, cancelled of the profiling phase); and
 ``inferload.server`` (attributes ``concept``, ``family``, ``source`` and the series' labels) from each
 server-metrics source's latest scrape. Metric tags appear during the run, so they are attributes of one
 instrument (an instrument cannot be created while the SDK collects). ``run_finished`` exports once more (the
@@ -131,6 +131,7 @@ def run_started(state: RunState) -> None:
             yield Observation(phase.requests_sent, {"state": "sent"})
             yield Observation(phase.requests_completed, {"state": "completed"})
             yield Observation(phase.request_errors, {"state": "errors"})
+            yield Observation(phase.requests_cancelled, {"state": "cancelled"})
 
     def server(_options: Any) -> Iterator[Any]:
         store = state.plugin_state("server-metrics")

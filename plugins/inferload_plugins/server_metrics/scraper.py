@@ -90,11 +90,30 @@ class _Poller(threading.Thread):
         except Exception as exc:  # noqa: BLE001 - any failure is a gap, never the run's end
             error = str(exc) if isinstance(exc, ScrapeError) else f"{type(exc).__name__}: {exc}"
             error = redact_url(error)[:300] if error else type(exc).__name__
+            if not isinstance(exc, ScrapeError):
+                error = self._other_scheme() or error
             if self.store.failed(self.label, error, timestamp):
                 quiet = self.discovered and not self.store.sources[self.label].scrapes_ok
                 (log.info if quiet else log.warning)(
                     "%s from %s: scrape failed (%s); the run goes on and the gap is recorded",
                     "GPU telemetry" if self.kind == "gpu" else "server metrics", self.label, error)
+
+    def _other_scheme(self) -> str | None:
+        """At a URL the user gave, failing at its first scrape below HTTP: when the source speaks the other
+        protocol than its scheme (TLS on http://, plain on https://), that and the fix, and it is not
+        scraped again (it would fail the same way every time); else None. A discovered source shares
+        --url's scheme, which the start-up check has tested."""
+        from inferload.engine.preflight import scheme_mismatch
+
+        source = self.store.sources[self.label]
+        if self.discovered or source.scrapes_ok or source.scrapes_failed:
+            return None
+        flag = "--gpu-telemetry" if self.kind == "gpu" else "--server-metrics"
+        mismatch = scheme_mismatch(self.url, self.timeout, flag=flag)
+        if mismatch is None:
+            return None
+        self.absent = True
+        return f"{mismatch}; not scraped again"
 
     def _not_exposed(self, status: int, timestamp: int) -> None:
         """Record the one failed scrape of a source that exposes nothing, say so in one line, stop."""

@@ -152,8 +152,13 @@ def wait_for_model(
 ) -> float:
     """Send ``body`` (a one-token request) to ``url`` until it answers 2xx; returns the seconds waited.
     Connection errors and non-2xx answers are retried every 0.5 s; after ``--wait-for-model-timeout``
-    seconds a RunFailed (exit 1) names the server and the last answer."""
+    seconds a RunFailed (exit 1) names the server and the last answer. A 401 or 403 is a RunFailed at
+    once: a server that answers already checks credentials, and waiting will not change its mind; so is a
+    server that speaks the other protocol than the URL's scheme (TLS on ``http://``, plain on ``https://``).
+    """
     import httpx
+
+    from inferload.engine.preflight import scheme_mismatch
 
     timeout = float(config.options(ServerPrepOptions).wait_for_model_timeout or 0)
     started = time.monotonic()
@@ -168,10 +173,27 @@ def wait_for_model(
                     log.info("the model answered a one-token request after %.1f s", waited)
                     return waited
                 last = f"HTTP {response.status_code}"
+                if response.status_code in (401, 403):
+                    raise RunFailed(_refused(config, url, response.status_code, response.text))
             except httpx.HTTPError as exc:
                 last = type(exc).__name__
+                # a server that is up but speaks TLS to an http:// URL (or plain HTTP to https://) fails the
+                # same way on every try: say so now rather than after the timeout
+                if (mismatch := scheme_mismatch(url, _REQUEST_TIMEOUT_S)) is not None:
+                    shown = redact_url(config.url or url)
+                    raise RunFailed(f"cannot reach --url {shown}: {mismatch}") from None
             if time.monotonic() - started >= timeout:
                 raise RunFailed(f"the server at {redact_url(url)} did not answer a one-token request "
                                 f"within --wait-for-model-timeout {timeout:g} s (last: {last}); "
                                 "is the model loaded?")
             time.sleep(_POLL_S)
+
+
+def _refused(config: ProfileConfig, url: str, status: int, text: str) -> str:
+    """The line for a one-token probe whose credentials the server refused, its answer quoted (redacted)."""
+    from inferload.hints import REFUSED_CREDENTIALS_FIX, quoted_answer
+    from inferload.redact import redact_text
+
+    answer = quoted_answer(redact_text(text, config.secret_values()))
+    return (f"the server at {redact_url(url)} refused the credentials of the one-token request "
+            f"(HTTP {status}: {answer or 'no body'}); {REFUSED_CREDENTIALS_FIX}")

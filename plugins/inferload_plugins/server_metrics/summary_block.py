@@ -196,7 +196,7 @@ def _window_stats(scrapes: Sequence[Mapping[str, Any]], bounds: tuple[int, int],
         stats = sample_stats(slot["values"])
         if slot["totals"]:
             first = before.get(key, 0.0 if key[0] in sources_before else slot["totals"][0])
-            stats["total_increase"] = max(0.0, slot["totals"][-1] - first)
+            stats["total_increase"] = counter_increase(first, slot["totals"])
             since = sources_before.get(key[0], slot["stamps"][0])
             seconds = (slot["stamps"][-1] - since) / 1e9
             if slot["type"] == "counter" and seconds > 0:
@@ -204,6 +204,21 @@ def _window_stats(scrapes: Sequence[Mapping[str, Any]], bounds: tuple[int, int],
         if stats["count"] or slot["totals"]:
             result[key] = stats
     return result
+
+
+def counter_increase(first: float, totals: Iterable[float]) -> float:
+    """How much a counter counted from ``first`` through ``totals`` (its successive scraped values), as
+    Prometheus' ``increase()`` reckons it: a drop is a reset (the server restarted), so the value after
+    the drop is what it counted since, and nothing is ever negative.
+
+    >>> counter_increase(10.0, [15.0, 3.0, 7.0])
+    12.0
+    """
+    increase, previous = 0.0, first
+    for total in totals:
+        increase += total - previous if total >= previous else total
+        previous = total
+    return increase
 
 
 def _merged_histogram(series: Sequence[Mapping[str, Any]], window: str) -> dict[str, Any] | None:

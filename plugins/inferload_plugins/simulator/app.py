@@ -78,6 +78,9 @@ class SimulatorApp:
         count_tokens("")  # loads the counting tokenizer now, so the first request's TTFT does not pay for it
         self.truth: TruthLog | None = None
         self.in_flight = 0
+        self.encoding = 0
+        """Encoder requests (embeddings, rerank) in their prefill pass: running, outside the engine's
+        batch."""
         self.stopping = False
         self._routes: dict[str, dict[bytes, Callable[[Request, Connection], Handler | None]]] = {
             "/v1/chat/completions": {b"POST": self._chat},
@@ -111,8 +114,9 @@ class SimulatorApp:
 
     def _gauges(self) -> tuple[int, int, float]:
         if self.engine is None:
-            return self.in_flight, 0, 0.0
-        return len(self.engine.running), len(self.engine.waiting), self.engine.kv_cache_usage()
+            return self.in_flight + self.encoding, 0, 0.0
+        return (len(self.engine.running) + self.encoding, len(self.engine.waiting),
+                self.engine.kv_cache_usage())
 
     # -- routing -----------------------------------------------------------------------------------
 
@@ -401,7 +405,7 @@ class SimulatorApp:
             conn.write(wire.response(200, body, keep_alive=req.keep_alive))
             trace.headers_ns = trace.last_chunk_ns = time.time_ns()
             trace.chunk_ns.append(trace.last_chunk_ns)
-            self.metrics.prompt_tokens += emb.prompt_tokens
+            self._encoded(emb, trace)
             self._record(trace)
             return None
         return self._embed(emb, req, conn, trace, fault, error_body)
@@ -415,13 +419,17 @@ class SimulatorApp:
             if await self._before_body(req, conn, trace, fault, error_body):
                 return
             trace.scheduled_ns = time.time_ns()
-            if not self.config.fast:
-                await asyncio.sleep(emb.prompt_tokens / self.config.prefill_tokens_per_s)
+            self.encoding += 1
+            try:
+                if not self.config.fast:
+                    await asyncio.sleep(emb.prompt_tokens / self.config.prefill_tokens_per_s)
+            finally:
+                self.encoding -= 1
             body = emb.body(self.config.seed)
             trace.finished_ns = time.time_ns()
             await self._send_whole(req, conn, trace, body, fault)
             if trace.outcome == "ok":
-                self.metrics.prompt_tokens += emb.prompt_tokens
+                self._encoded(emb, trace)
         except asyncio.CancelledError:
             trace.outcome = "shutdown" if self.stopping else "client_closed"
             raise
@@ -441,6 +449,10 @@ class SimulatorApp:
         )
         if record:
             self._record(trace)
+
+    def _encoded(self, emb: AnyEncoding, trace: Trace) -> None:
+        self.metrics.request_encoded(prompt_tokens=emb.prompt_tokens, received_ns=trace.received_ns,
+                                     scheduled_ns=trace.scheduled_ns, finished_ns=trace.finished_ns)
 
     def _record(self, trace: Trace) -> None:
         if self.truth is not None:

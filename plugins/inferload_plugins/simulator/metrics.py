@@ -3,11 +3,13 @@
 The hot path only bumps plain integers and bucket counts; prometheus-client is imported on the first
 scrape and reads them through a custom collector, so serving pays no locking and start-up stays fast.
 
-Series (all labelled ``model_name``): ``vllm:num_requests_running``, ``vllm:num_requests_waiting``,
+Series (all labelled ``model_name``): ``vllm:num_requests_running`` (encoder requests in their prefill
+pass included), ``vllm:num_requests_waiting``,
 ``vllm:kv_cache_usage_perc`` (0-1: tokens held by running sequences over max_running_seqs x max_model_len)
 (gauges),
 ``vllm:prompt_tokens_total``, ``vllm:generation_tokens_total``, ``vllm:request_success_total``
-(+ ``finished_reason``), ``vllm:prefix_cache_queries_total`` and ``vllm:prefix_cache_hits_total`` (prompt
+(+ ``finished_reason``; an encoder request counts as ``stop``),
+``vllm:prefix_cache_queries_total`` and ``vllm:prefix_cache_hits_total`` (prompt
 tokens looked up in / served from the prefix cache; with ``--kv-cache-blocks``) (counters),
 ``vllm:time_to_first_token_seconds``,
 ``vllm:time_per_output_token_seconds``, ``vllm:e2e_request_latency_seconds``,
@@ -91,6 +93,16 @@ class ServerMetrics:
         self.e2e.observe((finished_ns - received_ns) / 1e9)
         if completion_tokens > 1:
             self.tpot.observe((finished_ns - first_token_ns) / 1e9 / (completion_tokens - 1))
+
+    def request_encoded(self, *, prompt_tokens: int, received_ns: int, scheduled_ns: int,
+                        finished_ns: int) -> None:
+        """Account one completed encoder request (embeddings, rerank) as vLLM does a pooling request: its
+        prompt tokens, one ``request_success{finished_reason="stop"}``, its queue time and end-to-end
+        latency (no token, so no TTFT or TPOT observation). Times are ``time.time_ns()``."""
+        self.prompt_tokens += prompt_tokens
+        self.success["stop"] = self.success.get("stop", 0) + 1
+        self.queue.observe((scheduled_ns - received_ns) / 1e9)
+        self.e2e.observe((finished_ns - received_ns) / 1e9)
 
     def prefix_cache_looked_up(self, tokens: int, hits: int) -> None:
         """Account one prompt's prefix-cache lookup: ``tokens`` looked up, ``hits`` of them cached."""

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferload.artifact_files import artifact_dir_for, clear_run_dir, model_dir_name, write_artifact
 from inferload.config import ProfileConfig, flag_name
-from inferload.errors import EXIT_OK, UsageError
+from inferload.errors import EXIT_OK, EXIT_RUN_FAILED, UsageError
 from inferload.export import json_safe
 from inferload.number_text import plain_number
 from inferload_plugins.shared.completeness import (
@@ -326,7 +326,8 @@ class Sweep:
 
     def run(self, variations: Sequence[Variation], kind: str) -> int:
         """Validate every variation, then run them all; write the summary; the exit code of the sweep
-        (0 unless a run was interrupted, which ends the sweep with its code)."""
+        (0 unless a run was interrupted, which ends the sweep with its code, or stopped early because the
+        server refused the credentials, which ends it with 1)."""
         for variation in variations:
             self.config_for(variation.values)  # bad input fails before any server starts
         self.open(kind, len(variations))
@@ -335,6 +336,11 @@ class Sweep:
                 code = self.run_variation(variation, len(variations))
                 if code >= 128:
                     return code
+                if self.state is not None and self.state.stopped_early:
+                    left = len(variations) - variation.index - 1
+                    log.error("sweep %s ended at variation %d: the server refuses the credentials, so the "
+                              "%d variation(s) after it were not run", self.sweep_id, variation.index, left)
+                    return EXIT_RUN_FAILED
             return EXIT_OK
         finally:
             self.close()
@@ -426,7 +432,7 @@ class Sweep:
                                   "is_complete": reason is None, "incomplete_reason": reason,
                                   "run_dir": run_dir.relative_to(self.directory).as_posix() or ".",
                                   "benchmark_id": self.state.run_info.benchmark_id})
-            if code >= 128:
+            if code >= 128 or self.state.stopped_early:
                 break
         return code
 

@@ -7,8 +7,8 @@ The live numbers come from ``RunState.live_metrics``:
 | 2 errors``: the percentiles (TTFT, ITL, output token throughput per user) come from the live sketch
 (within 0.5 % of the exact value, docs/metrics.md), ``tok/s`` is the run's output token throughput over
 the span observed so far (the request rate is already in the progress counts), and the error count is
-the profiling phase's failed requests. A figure the run has no value for yet is left out, never shown as
-0.
+the profiling phase's failed requests (cancelled ones are in the progress counts). A figure the run has
+no value for yet is left out, never shown as 0.
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ def percentile_text(label: str, block: Mapping[str, Any] | None, unit: str) -> s
 
 
 def progress_line(state: RunState, with_phase: bool = True) -> str:
-    """``[profiling] 14/20 requests, 70%, 16 sent, 5.1 req/s`` (``starting`` before the first phase); the
-    phase name is left out with ``with_phase=False``, the total and percentage when the phase has none."""
+    """``[profiling] 14/20 requests, 70%, 16 sent, 2 errors, 3 cancelled, 5.1 req/s`` (``starting`` before
+    the first phase); the phase name is left out with ``with_phase=False``, the total and percentage when
+    the phase has none. ``cancelled`` (shown once there is one) counts the requests cut in flight when the
+    run stopped (Ctrl+C, the grace period's end: ``error_request_count`` in the results counts them too)
+    and those cancelled on purpose (``--request-cancellation-rate``: ``cancelled_request_count``);
+    ``errors`` the other failed requests."""
     phase = state.current_phase
     if phase is None:
         return "starting"
@@ -56,6 +60,8 @@ def progress_line(state: RunState, with_phase: bool = True) -> str:
     parts.append(f"{phase.requests_sent} sent")
     if phase.request_errors:
         parts.append(f"{phase.request_errors} errors")
+    if phase.requests_cancelled:
+        parts.append(f"{phase.requests_cancelled} cancelled")
     if rate:
         parts.append(f"{rate:,.1f} req/s")
     return ", ".join(parts)

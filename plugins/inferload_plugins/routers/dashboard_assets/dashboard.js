@@ -118,7 +118,9 @@
       figures.className = "figures";
       const expected = p.total_expected_requests ? `/${p.total_expected_requests}` : "";
       figures.textContent = `${p.requests_completed}${expected} completed, ${p.requests_sent} sent, ` +
-        `${p.request_errors} errors, ${fmt(p.requests_per_second, 1)} req/s` +
+        `${p.request_errors} errors, ` +
+        (p.requests_cancelled ? `${p.requests_cancelled} cancelled, ` : "") +
+        `${fmt(p.requests_per_second, 1)} req/s` +
         (p.requests_eta_sec ? `, ETA ${fmt(p.requests_eta_sec, 0)} s` : "");
       box.append(title, bar, figures);
       return box;

@@ -60,6 +60,32 @@ def test_sse_event_without_data_is_not_dispatched_and_partial_last_line_is_dropp
     assert parser.close() == [(1, b"", b"x")]
 
 
+@pytest.mark.parametrize(
+    ("read", "events"),
+    [
+        (b"data: a\n\ndata:b\n\ndata:  c\n\n", [b"a", b"b", b" c"]),
+        (b"data:\n\ndata: b\n\n", [b"", b"b"]),
+        (b"data: a\n\n\n\ndata: b\n\n", [b"a", b"b"]),
+        (b"data: a\n\n\ndata: b\n\n", [b"a", b"b"]),
+        (b"data: a\ndata: b\n\ndata: c\n\n", [b"a\nb", b"c"]),
+        (b"data: a\n\n: keep-alive\n\ndata: b\n\n", [b"a", b"b"]),
+    ],
+)
+def test_sse_read_of_whole_events_gives_each_event_with_the_read_time(
+    read: bytes, events: list[bytes]
+) -> None:
+    # a short stream read at once (the protocol transport hands a read's HTTP chunks over as one)
+    parser = SSEParser()
+    assert parser.feed(read, 9) == [(9, b"", data) for data in events]
+    assert parser.feed(b"data: d\n\n", 10) == [(10, b"", b"d")]
+    assert parser.pending() == b""
+
+
+def test_sse_read_of_whole_events_keeps_event_names() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: a\n\nevent: error\ndata: b\n\n", 3) == [(3, b"", b"a"), (3, b"error", b"b")]
+
+
 def test_chat_stream_keeps_reasoning_apart_and_reads_usage() -> None:
     parser = SSEJSONParser(ChatAdapter().parser(True)._extract)
     chunks = [

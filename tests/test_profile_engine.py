@@ -211,3 +211,33 @@ def test_rate_schedule_is_shared_round_robin_between_workers() -> None:
     plan = PhasePlan("profiling", 10, 5, None, None, [0, 1, 2, 3, 4])
     assert list(plan.worker_schedule(0, 2)) == [(10, 0), (12, 2), (14, 4)]
     assert list(plan.worker_schedule(1, 2)) == [(11, 1), (13, 3)]
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected", "error"),
+    [
+        ({"prompt_tokens": 8, "completion_tokens": 4, "total_tokens": 12}, (8, 4, 12), None),
+        ({"prompt_tokens": 8, "completion_tokens": -1, "total_tokens": 7}, (8, None, None),
+         "completion_tokens"),
+        ({"prompt_tokens": True, "completion_tokens": 4, "total_tokens": 12}, (None, None, None),
+         "prompt_tokens"),
+        ({"prompt_tokens": 8, "completion_tokens": 4.0, "total_tokens": 12}, (8, None, None),
+         "completion_tokens"),
+        ({"prompt_tokens": 8, "completion_tokens": 4, "completion_tokens_details": {"reasoning_tokens": 2}},
+         (8, 4, None), None),
+        ({"prompt_tokens": 2**70, "completion_tokens": 0, "total_tokens": 2**70}, (2**70, 0, 2**70), None),
+    ],
+)
+def test_usage_counts_are_copied_only_when_they_are_non_negative_integers(
+    usage: dict[str, object], expected: tuple[object, ...], error: str | None
+) -> None:
+    from inferload.endpoint import apply_usage
+
+    record = _record()
+    problem = apply_usage(record, usage)
+    assert (record.usage_prompt_tokens, record.usage_completion_tokens, record.usage_total_tokens) == expected
+    if error is None:
+        assert problem is None
+    else:
+        assert problem is not None and problem.type == ERROR_MALFORMED
+        assert f"usage.{error} is" in problem.message

@@ -35,6 +35,9 @@ _READ_SIZE = 256 * 1024
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 """Linux's socket option (and control-message type) for receive times as a ``struct timespec``."""
 _TIMESPEC = struct.Struct("@qq")
+_TIMESPEC_SIZE = _TIMESPEC.size
+_unpack_timespec = _TIMESPEC.unpack_from
+_SOL_SOCKET = socket.SOL_SOCKET
 _CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
 KERNEL_TIMESTAMPS_ENV = "INFERLOAD_KERNEL_TIMESTAMPS"
 """Set to ``0`` to stamp reads in user space even where the kernel could stamp them (to compare the two)."""
@@ -73,8 +76,8 @@ class _KernelClock:
             self.offset = realtime_offset_ns()
             self.refresh_at = read_ns + OFFSET_REFRESH_NS
         for level, kind, data in ancillary:
-            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
-                seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+            if kind == _SO_TIMESTAMPNS and level == _SOL_SOCKET and len(data) >= _TIMESPEC_SIZE:
+                seconds, nanoseconds = _unpack_timespec(data)
                 if seconds:
                     ts = seconds * 1_000_000_000 + nanoseconds - self.offset
                     if ts <= read_ns:

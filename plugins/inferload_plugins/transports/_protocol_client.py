@@ -411,7 +411,10 @@ class ProtocolTransport(BaseTransport):
             tail = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
             if len(self._tails) < _MAX_CACHED_BODIES:
                 self._tails[body] = tail
-        if headers:
+        if len(headers) == 1:  # the worker's own X-Request-Id: no list, join and second encode for it
+            ((name, value),) = headers.items()
+            message = b"".join((self._head, f"{name}: {value}\r\n".encode("latin-1"), tail))
+        elif headers:
             extra = "".join([f"{name}: {value}\r\n" for name, value in headers.items()]).encode("latin-1")
             message = b"".join((self._head, extra, tail))
         else:

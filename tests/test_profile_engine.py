@@ -241,3 +241,23 @@ def test_usage_counts_are_copied_only_when_they_are_non_negative_integers(
     else:
         assert problem is not None and problem.type == ERROR_MALFORMED
         assert f"usage.{error} is" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("delta", "expected"),
+    [
+        ({"content": "x"}, ("x", None)),
+        ({"content": ""}, ("", None)),
+        ({"content": None}, (None, None)),
+        ({"content": "x", "reasoning_content": "r"}, ("x", "r")),
+        ({"content": "x", "role": "assistant"}, ("x", None)),
+        ({"reasoning": "r"}, (None, "r")),
+        ({"content": [{"type": "text", "text": "t"}]}, ("t", None)),
+    ],
+)
+def test_chat_delta_reads_answer_and_reasoning(
+    delta: dict[str, object], expected: tuple[object, object]
+) -> None:
+    from inferload_plugins.endpoints.chat import _delta
+
+    assert _delta({"choices": [{"delta": delta}]}) == expected

@@ -61,10 +61,11 @@ with about six other builds and a soak (load average 8-14), so by parts and by i
 
 - by parts (``bench/bench_worker_path.py``, process CPU, min/median/max of 7): the receive path of one
   response 18.81 / 18.90 / 19.03 -> 14.89 / 14.95 / 15.16 µs (a read's HTTP chunks handed to the sink as
-  one, whole one-line SSE events split in one pass, the three-count usage copied directly); the batch to
+  one, whole one-line SSE events split in one pass, the three-count usage copied directly), ~14.4 with a
+  chat delta of text alone returned at once (cc219c7); the batch to
   the parent 1.58 / 1.60 / 1.76 -> 1.23 / 1.24 / 1.25 µs per record (parent's unpickling unchanged,
   0.93 -> 0.91); the kernel stamp 0.35 -> 0.32 µs; the request's own header ~0.35 µs less (timeit);
-  about 4.7 µs of user-space CPU per request in all;
+  about 5 µs of user-space CPU per request in all;
 - instructions (callgrind, one worker, c256, ``inferload profile`` against this server; the worker's
   count of a 3,000-request run minus a 1,000-request one, over 2,000, so start-up cancels; libc's
   ``memset`` left out, which under valgrind counts each connection's 256 KiB read buffer byte by byte and

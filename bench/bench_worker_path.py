@@ -23,13 +23,16 @@ about six other builds and a soak (load average 9-11), niced; µs per item, min 
 - receive, before (da79894): 18.81 / 18.90 / 19.03; a read's HTTP chunks handed to the sink as one and
   whole one-line SSE events split in one pass (c2bc60e): 15.85 / 16.04 / 16.20 (another run of the
   parent: 16.09 / 16.15 / 16.51); the three-count usage copied directly (554412a): 14.89 / 14.95 / 15.16;
+  a chat delta of text alone returned at once (cc219c7), medians of two runs each 14.63, 14.85 -> 14.38,
+  14.36;
 - batch encode 1.58 / 1.60 / 1.76 -> 1.23 / 1.24 / 1.25 per record (the batch pickled as field tuples,
   f3583a4); batch decode, in the parent, 0.92 / 0.93 / 0.94 -> 0.91 / 0.91 / 0.98;
 - kernel stamp 0.346 / 0.348 / 0.353 -> 0.314 / 0.317 / 0.320 (305c475);
 - request id 0.338 / 0.343 / 0.360, left as it is: handing ids out in blocks would save at most that
   (under 1 % of a request) and change the cross-worker id order.
 
-So about 4.4 µs of user-space CPU per request less in the worker (receive 3.9, encode 0.4, stamp 0.03).
+So about 4.8 µs of user-space CPU per request less in the worker (receive 4.4, encode 0.4, stamp 0.03),
+and ~0.35 µs more from the request's own header (timeit, bench_client.py's notes).
 Instruction counts of the whole worker (callgrind, one worker, concurrency 256, the difference between a
 1,000- and a 3,000-request run over 2,000, so start-up cancels): see bench_client.py's notes.
 """

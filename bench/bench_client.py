@@ -56,15 +56,15 @@ runs meeting the target for each, worker CPU per request):
 Notes: worker CPU per request at concurrency 256 (issue 17 item 3, target 40 µs). Before this work, on a
 quiet machine (``bench/run.py client --repeat 5 -- --only ceiling --transports protocol``), c256 kernel
 stamps 42.5 / 43.5 / 45.5 µs (min/median/max), user-space stamps 39.5 / 40.0 / 42.5, c32 38 / 40 / 43.5,
-parent 19.0 / 19.6 / 21.0. The changes of 2026-12-01 (c2bc60e..81c7a03), measured on a machine shared
-with about six other builds and a soak (load average 8-14), so by parts and by instruction counts:
+parent 19.0 / 19.6 / 21.0. The changes of 2026-12-01 (c2bc60e..cc219c7), measured on a machine shared
+with about six other builds and a soak (load average 4-14), so by parts and by instruction counts first:
 
 - by parts (``bench/bench_worker_path.py``, process CPU, min/median/max of 7): the receive path of one
   response 18.81 / 18.90 / 19.03 -> 14.89 / 14.95 / 15.16 µs (a read's HTTP chunks handed to the sink as
   one, whole one-line SSE events split in one pass, the three-count usage copied directly), ~14.4 with a
-  chat delta of text alone returned at once (cc219c7); the batch to
-  the parent 1.58 / 1.60 / 1.76 -> 1.23 / 1.24 / 1.25 µs per record (parent's unpickling unchanged,
-  0.93 -> 0.91); the kernel stamp 0.35 -> 0.32 µs; the request's own header ~0.35 µs less (timeit);
+  chat delta of text alone returned at once (cc219c7); the batch to the parent 1.58 / 1.60 / 1.76 ->
+  1.23 / 1.24 / 1.25 µs per record (parent's unpickling unchanged, 0.93 -> 0.91); the kernel stamp
+  0.35 -> 0.32 µs; the request's own header ~0.35 µs less (timeit);
   about 5 µs of user-space CPU per request in all;
 - instructions (callgrind, one worker, c256, ``inferload profile`` against this server; the worker's
   count of a 3,000-request run minus a 1,000-request one, over 2,000, so start-up cancels; libc's
@@ -72,9 +72,12 @@ with about six other builds and a soak (load average 8-14), so by parts and by i
   varied with how many connections a run opened): 289.6 k per request before, 227.1 k at f3583a4,
   233.8 k at a3c341d (-19 %; the two after-figures, 3 % apart with one more saving in the second, show
   the method's own spread); the parent's 390.6 k per record -> 409.8 k, 377.8 k (unchanged within that);
-- the end-to-end figure, niced and interleaved on that machine (2 runs each, kernel stamps, c256):
-  before 49.5, 52.5 µs; after (a3c341d) 45.0, 48.5 µs; user-space stamps 47.5, 50.0 -> 47.0, 46.0;
-  direction only: the load moved every figure by more than the change;
+- end to end, niced, base (da79894) and after (33e0a13) interleaved, 5 runs each at load 4-7
+  (``bench_client.py --only ceiling --transports protocol --stamps kernel`` with each tree on
+  PYTHONPATH), min/median/max: c256 worker 47.5 / 49.5 / 50.0 -> 38.0 / 42.0 / 46.5 µs, parent 22.7 /
+  24.4 / 25.9 -> 20.0 / 22.0 / 26.9; c32 worker 39.5 / 47.0 / 50.0 -> 35.0 / 42.0 / 43.0. The base reads
+  ~6 µs above its quiet figure here: the quiet re-run decides the target (two earlier pairs at load
+  8-14 read 49.5, 52.5 -> 45.0, 48.5 at c256);
 - one read buffer per transport instead of one per connection (81c7a03): peak worker RSS of a 20,000-
   request c256 run 113 -> 48 MB.
 

@@ -78,6 +78,9 @@ with about six other builds and a soak (load average 4-14), so by parts and by i
   24.4 / 25.9 -> 20.0 / 22.0 / 26.9; c32 worker 39.5 / 47.0 / 50.0 -> 35.0 / 42.0 / 43.0. The base reads
   ~6 µs above its quiet figure here: the quiet re-run decides the target (two earlier pairs at load
   8-14 read 49.5, 52.5 -> 45.0, 48.5 at c256);
+- the issue's own command on the final tree (ec5c9fe), ``bench/run.py client --repeat 3 -- --only ceiling
+  --transports protocol``, niced, load 3-5: c256 kernel 38.5 / 41.0 / 42.0 µs, user-space 34.0 / 37.5 /
+  45.5; c32 kernel 34.0 / 36.5 / 39.0; parent at c256 20.6 / 22.7 / 23.0;
 - one read buffer per transport instead of one per connection (81c7a03): peak worker RSS of a 20,000-
   request c256 run 113 -> 48 MB.
 

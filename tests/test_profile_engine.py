@@ -60,6 +60,32 @@ def test_sse_event_without_data_is_not_dispatched_and_partial_last_line_is_dropp
     assert parser.close() == [(1, b"", b"x")]
 
 
+@pytest.mark.parametrize(
+    ("read", "events"),
+    [
+        (b"data: a\n\ndata:b\n\ndata:  c\n\n", [b"a", b"b", b" c"]),
+        (b"data:\n\ndata: b\n\n", [b"", b"b"]),
+        (b"data: a\n\n\n\ndata: b\n\n", [b"a", b"b"]),
+        (b"data: a\n\n\ndata: b\n\n", [b"a", b"b"]),
+        (b"data: a\ndata: b\n\ndata: c\n\n", [b"a\nb", b"c"]),
+        (b"data: a\n\n: keep-alive\n\ndata: b\n\n", [b"a", b"b"]),
+    ],
+)
+def test_sse_read_of_whole_events_gives_each_event_with_the_read_time(
+    read: bytes, events: list[bytes]
+) -> None:
+    # a short stream read at once (the protocol transport hands a read's HTTP chunks over as one)
+    parser = SSEParser()
+    assert parser.feed(read, 9) == [(9, b"", data) for data in events]
+    assert parser.feed(b"data: d\n\n", 10) == [(10, b"", b"d")]
+    assert parser.pending() == b""
+
+
+def test_sse_read_of_whole_events_keeps_event_names() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: a\n\nevent: error\ndata: b\n\n", 3) == [(3, b"", b"a"), (3, b"error", b"b")]
+
+
 def test_chat_stream_keeps_reasoning_apart_and_reads_usage() -> None:
     parser = SSEJSONParser(ChatAdapter().parser(True)._extract)
     chunks = [
@@ -185,3 +211,53 @@ def test_rate_schedule_is_shared_round_robin_between_workers() -> None:
     plan = PhasePlan("profiling", 10, 5, None, None, [0, 1, 2, 3, 4])
     assert list(plan.worker_schedule(0, 2)) == [(10, 0), (12, 2), (14, 4)]
     assert list(plan.worker_schedule(1, 2)) == [(11, 1), (13, 3)]
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected", "error"),
+    [
+        ({"prompt_tokens": 8, "completion_tokens": 4, "total_tokens": 12}, (8, 4, 12), None),
+        ({"prompt_tokens": 8, "completion_tokens": -1, "total_tokens": 7}, (8, None, None),
+         "completion_tokens"),
+        ({"prompt_tokens": True, "completion_tokens": 4, "total_tokens": 12}, (None, None, None),
+         "prompt_tokens"),
+        ({"prompt_tokens": 8, "completion_tokens": 4.0, "total_tokens": 12}, (8, None, None),
+         "completion_tokens"),
+        ({"prompt_tokens": 8, "completion_tokens": 4, "completion_tokens_details": {"reasoning_tokens": 2}},
+         (8, 4, None), None),
+        ({"prompt_tokens": 2**70, "completion_tokens": 0, "total_tokens": 2**70}, (2**70, 0, 2**70), None),
+    ],
+)
+def test_usage_counts_are_copied_only_when_they_are_non_negative_integers(
+    usage: dict[str, object], expected: tuple[object, ...], error: str | None
+) -> None:
+    from inferload.endpoint import apply_usage
+
+    record = _record()
+    problem = apply_usage(record, usage)
+    assert (record.usage_prompt_tokens, record.usage_completion_tokens, record.usage_total_tokens) == expected
+    if error is None:
+        assert problem is None
+    else:
+        assert problem is not None and problem.type == ERROR_MALFORMED
+        assert f"usage.{error} is" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("delta", "expected"),
+    [
+        ({"content": "x"}, ("x", None)),
+        ({"content": ""}, ("", None)),
+        ({"content": None}, (None, None)),
+        ({"content": "x", "reasoning_content": "r"}, ("x", "r")),
+        ({"content": "x", "role": "assistant"}, ("x", None)),
+        ({"reasoning": "r"}, (None, "r")),
+        ({"content": [{"type": "text", "text": "t"}]}, ("t", None)),
+    ],
+)
+def test_chat_delta_reads_answer_and_reasoning(
+    delta: dict[str, object], expected: tuple[object, object]
+) -> None:
+    from inferload_plugins.endpoints.chat import _delta
+
+    assert _delta({"choices": [{"delta": delta}]}) == expected

@@ -377,6 +377,15 @@ def apply_usage(record: RequestRecord, usage: Any) -> RequestError | None:
         return None
     if not isinstance(usage, dict):
         return RequestError(ERROR_MALFORMED, f"usage is {_shown(usage)}, not an object")
+    if len(usage) == 3:  # the common usage, the three counts only: no field list to build (hot path)
+        prompt, completion, total = usage.get("prompt_tokens"), usage.get("completion_tokens"), \
+            usage.get("total_tokens")
+        if type(prompt) is int and type(completion) is int and type(total) is int \
+                and prompt >= 0 and completion >= 0 and total >= 0:
+            record.usage_prompt_tokens = prompt
+            record.usage_completion_tokens = completion
+            record.usage_total_tokens = total
+            return None
     details = usage.get("completion_tokens_details") or {}
     prompt_details = usage.get("prompt_tokens_details") or {}
     fields = [(usage, key, attr) for key, attr in _USAGE_FIELDS]

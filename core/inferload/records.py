@@ -166,3 +166,25 @@ class RequestRecord:
 
 _error_fields = attrgetter(*(f.name for f in fields(RequestError)))
 _record_fields = attrgetter(*(f.name for f in fields(RequestRecord)))
+
+
+def records_from_rows(rows: list[tuple[Any, ...]]) -> list[RequestRecord]:
+    """Records from their field tuples (in field order): what a pickled :class:`RecordRows` unpickles to."""
+    return [RequestRecord(*row) for row in rows]
+
+
+class RecordRows:
+    """A batch of records that pickles as one list of field tuples and unpickles to the list of records.
+
+    ``pickle.loads`` of it gives ``list[RequestRecord]``, as a pickled list of records does, so readers
+    of stored batches need not know; the pickling side makes one C-level pass over the records instead
+    of a Python ``__reduce__`` call and a ``REDUCE`` per record: 1.60 -> 1.20 µs per record in the worker
+    (bench/bench_client.py notes), the parent's unpickling unchanged (0.93 -> 0.92 µs)."""
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: list[RequestRecord]) -> None:
+        self.records = records
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return records_from_rows, (list(map(_record_fields, self.records)),)

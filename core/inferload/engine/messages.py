@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from inferload.records import RecordRows, RequestRecord
+
 PHASE, STOP, CANCEL, EXIT, LOAD = "phase", "stop", "cancel", "exit", "load"
 READY, RECORDS, PHASE_DONE, FAILED = "ready", "records", "phase_done", "failed"
 STATS = "stats"
@@ -124,7 +126,11 @@ class LoadCommand:
 
 
 def encode_batch(records: list[Any]) -> bytes:
-    """A worker's record batch as the bytes the parent stores unchanged (pickled once, in the worker)."""
+    """A worker's record batch as the bytes the parent stores unchanged (pickled once, in the worker);
+    ``pickle.loads`` gives the list of records back. Plain records go as field tuples
+    (:class:`~inferload.records.RecordRows`); a batch with anything else is pickled as the list it is."""
+    if all(type(record) is RequestRecord for record in records):
+        return pickle.dumps(RecordRows(records), protocol=pickle.HIGHEST_PROTOCOL)
     return pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
 
 

@@ -51,16 +51,16 @@ class SSEParser:
         if b"\r" in data:
             self._cr = data.endswith(b"\r")
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        elif (
-            not self._buf
-            and data.startswith(b"data:")
-            and data.find(b"\n", 5) == len(data) - 2
-            and data.endswith(b"\n")
-        ):
-            # the common read: exactly one event of one data line (what an HTTP chunk usually carries),
-            # its value cut out with one copy
-            self._fresh = False
-            return [(ts_ns, b"", data[6:-2] if data[5] == 32 else data[5:-2])]  # 32: the optional space
+        elif not self._buf and data.startswith(b"data:") and data.endswith(b"\n\n"):
+            # the common read: whole events of one data line each (an HTTP chunk usually carries one, a
+            # read of a short stream all of them), each value cut out with one copy
+            if data.find(b"\n", 5) == len(data) - 2:
+                self._fresh = False
+                return [(ts_ns, b"", data[6:-2] if data[5] == 32 else data[5:-2])]  # 32: the optional space
+            events = _single_line_events(data, ts_ns)
+            if events is not None:
+                self._fresh = False
+                return events
         if self._fresh and data:
             self._fresh = False
             if data[:3] == _BOM:
@@ -106,6 +106,19 @@ class SSEParser:
             return []
         event = _event_of(buf[:end])
         return [] if event is None else [(self._start_ns, event[0], event[1])]
+
+
+def _single_line_events(data: bytes, ts_ns: int) -> list[SSEEvent] | None:
+    """The events of ``data`` when it is whole events of one ``data:`` line each, else None (framing the
+    general path must read: other fields, several lines, empty lines between events)."""
+    blocks = data.split(b"\n\n")
+    blocks.pop()  # the empty tail after the last blank line
+    events: list[SSEEvent] = []
+    for block in blocks:
+        if block[:5] != b"data:" or b"\n" in block:
+            return None
+        events.append((ts_ns, b"", block[6:] if block[5:6] == b" " else block[5:]))
+    return events
 
 
 def _event_of(block: bytes) -> tuple[bytes, bytes] | None:

@@ -55,6 +55,8 @@ def _output(part: dict[str, Any]) -> tuple[str | None, str | None]:
     """(answer, reasoning) of a ``delta`` or ``message``: text or typed-block content, tool-call names and
     argument fragments (output, as in AIPerf), and ``reasoning_content``/``reasoning`` kept apart."""
     content = part.get("content")
+    if content.__class__ is str and len(part) == 1:  # a delta of text alone (most of a stream): done
+        return content, None
     if content is None or content.__class__ is str:  # the common delta: no call for it
         answer, reasoning = content, None
     else:

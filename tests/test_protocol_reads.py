@@ -1,0 +1,98 @@
+"""The protocol transport hands each read's body to the sink as one piece, over real loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+from inferload.engine.transport import TransportError
+from inferload.records import ERROR_MALFORMED
+from inferload_plugins.transports._protocol_client import ProtocolTransport
+
+EVENTS = [b"data: %d\n\n" % i for i in range(4)]
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    + b"".join(b"%x\r\n%s\r\n" % (len(event), event) for event in EVENTS)
+    + b"0\r\n\r\n"
+)
+
+
+@pytest.fixture
+def one_write_server() -> Any:
+    """Answers each request on a connection with RESPONSE, written with one ``sendall``; the requests'
+    bytes are kept in ``one_write_server.received``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            while data := conn.recv(65536):
+                received.append(data)
+                conn.sendall(RESPONSE)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    yield url, received
+    listener.close()
+
+
+class Sink:
+    def __init__(self, fail: bool = False) -> None:
+        self.reads: list[bytes] = []
+        self.fail = fail
+
+    def on_headers(self, status: int, ts_ns: int) -> None:
+        self.status = status
+
+    def on_body(self, data: bytes, ts_ns: int) -> None:
+        if self.fail:
+            raise RuntimeError("sink bug")
+        self.reads.append(bytes(data))
+
+
+def _request(url: str, sink: Sink, headers: dict[str, str] | None = None) -> tuple[int, int]:
+    async def main() -> tuple[int, int]:
+        transport = ProtocolTransport(url=url, headers={"A": "run"}, max_connections=1, connect_timeout=5.0)
+        await transport.prepare()
+        try:
+            return await transport.request(b"{}", headers or {}, sink)
+        finally:
+            await transport.close()
+
+    return asyncio.run(main())
+
+
+def test_the_chunks_of_one_read_reach_the_sink_together_and_in_order(one_write_server: Any) -> None:
+    sink = Sink()
+    sent, received = _request(one_write_server[0], sink)
+    assert sink.status == 200
+    assert b"".join(sink.reads) == b"".join(EVENTS)
+    assert len(sink.reads) <= 2  # one read carries them all unless loopback split the write
+    assert received == len(RESPONSE) and sent > 0
+
+
+def test_a_sink_that_raises_fails_the_request_as_malformed(one_write_server: Any) -> None:
+    with pytest.raises(TransportError) as caught:
+        _request(one_write_server[0], Sink(fail=True))
+    assert caught.value.kind == ERROR_MALFORMED
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"X-Request-Id": "id-1"}, {"X-Request-Id": "id-2", "X-Session-Id": "s"}]
+)
+def test_per_request_headers_follow_the_runs_own_before_the_body(one_write_server: Any, headers: Any) -> None:
+    url, received = one_write_server
+    sent, _ = _request(url, Sink(), headers)
+    request = b"".join(received)
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0].startswith(b"POST / HTTP/1.1") and body == b"{}" and sent == len(request)
+    extra = [f"{name}: {value}".encode() for name, value in headers.items()]
+    assert lines[-1 - len(extra) : -1] == extra and lines[-1] == b"Content-Length: 2"
+    assert b"A: run" in lines

@@ -173,9 +173,11 @@ class PhaseLoop:
         self._stopping_sent = True
         progress.was_cancelled = True
         progress.sent_end_ns = time.time_ns()
+        stopped_by, second = self.signals.first_stop()
         log.warning(
-            "interrupted: no new requests; waiting up to %g s for %d in flight (Ctrl+C again to "
-            "cancel them now)",
+            "interrupted by %s: no new requests; waiting up to %g s for %d in flight (%s)",
+            stopped_by,
             self.grace_sec,
             max(0, progress.requests_sent - progress.requests_completed - progress.requests_cancelled),
+            second,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,3 +203,49 @@ def test_a_model_the_server_does_not_list_is_warned_and_the_run_goes_on(
     listed = profile(run_cli, simulator.url, tmp_path / "right", "-m", "inferload-sim",
                      "--request-count", "3", "--osl", "3")
     assert listed.returncode == 0 and "not among the models" not in listed.stderr, listed.stderr
+
+
+@pytest.fixture
+def not_http() -> Iterator[str]:
+    """A server that answers every connection with a line that is not HTTP, then closes it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                try:
+                    connection.recv(65536)
+                    connection.sendall(b"\x1b[31mGARBAGE\r\n\r\n")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    done.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_a_model_list_that_is_not_http_is_one_line_or_no_line(
+    run_cli: Any, not_http: str, tmp_path: Path
+) -> None:
+    # without --model: discovery fails in one line naming the kind of answer, never echoing it
+    result = profile(run_cli, not_http, tmp_path / "discover", "--request-count", "2")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"inferload: error: no --model given and GET {not_http}/v1/models failed (not an HTTP answer: "
+        "BadStatusLine); check --url or give --model NAME"]
+    # with --model: the list check says nothing and stops nothing; the run's requests tell
+    result = profile(run_cli, not_http, tmp_path / "given", "-m", "m", "--request-count", "2")
+    assert "Traceback" not in result.stderr and "not among the models" not in result.stderr, result.stderr
+    assert "model-listed-check" not in result.stderr
+    _, _, records = load_run(tmp_path / "given")
+    assert len(records) == 2 and all(r["error"] is not None for r in records)

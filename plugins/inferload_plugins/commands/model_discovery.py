@@ -9,6 +9,7 @@ redacted) and the fix (``--model NAME``; ``--api-key`` for a 401 or 403), so the
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 from typing import TYPE_CHECKING
 
@@ -67,8 +68,10 @@ def discover_model(config: ProfileConfig, endpoint: EndpointSpec) -> str:
         raise UsageError(
             f"no --model given and GET {shown} answered HTTP {exc.code}; give --model NAME"
         ) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        # a garbled answer (not HTTP) is named by its kind, never echoed
+        reason = (f"not an HTTP answer: {type(exc).__name__}" if isinstance(exc, http.client.HTTPException)
+                  else getattr(exc, "reason", exc))
         raise UsageError(
             f"no --model given and GET {shown} failed ({reason}); check --url or give --model NAME"
         ) from None

@@ -11,6 +11,7 @@ not a list, an empty list): the run's requests will tell."""
 
 from __future__ import annotations
 
+import http.client
 import logging
 import urllib.error
 from typing import TYPE_CHECKING
@@ -55,8 +56,8 @@ def unlisted_model_warning(config: ProfileConfig, endpoint: EndpointSpec) -> str
         return _CHECKED[key]
     try:
         models = model_ids(get_body(url, headers, LIST_CHECK_TIMEOUT_S))
-    except (urllib.error.URLError, OSError, ValueError):
-        models = None
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+        models = None  # a before_load failure would stop the run: a garbled answer is only no list
     warning = None
     if models and config.model not in models:
         listed = ", ".join(repr(m) for m in models[:5])

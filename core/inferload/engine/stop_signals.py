@@ -67,7 +67,7 @@ class StopSignals:
         /api/control/stop"``), and what a second one does: the drain line says both, so a run that
         ``timeout`` or a supervisor stopped does not tell the user to press Ctrl+C."""
         if self.by_api:
-            return "POST /api/control/stop", "a second stop or Ctrl+C cancels them now"
+            return "POST /api/control/stop", "Ctrl+C or SIGTERM cancels them now"  # a second POST is a 409
         if self.last == signal.SIGINT:
             return "Ctrl+C (SIGINT)", "Ctrl+C again cancels them now"
         name = signal.Signals(self.last).name

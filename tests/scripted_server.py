@@ -4,9 +4,9 @@
 the bytes it returns. With ``close_after_response`` it closes the connection after each answer *without*
 saying so (no ``Connection: close``), as some servers and proxies do. It records every request it got (the
 raw request line, headers, body and which connection carried it). The server-metrics scraper's
-``GET /metrics`` and the start-up check's ``HEAD /`` get a 404 and are none of these: not recorded,
-numbered, grouped, nor their connection counted. It runs on its own event loop in a thread, on 127.0.0.1
-and a port the OS picks.
+``GET /metrics``, the model-list check's ``GET /v1/models`` and the start-up check's ``HEAD /`` get a 404
+and are none of these: not recorded, numbered, grouped, nor their connection counted. It runs on its own
+event loop in a thread, on 127.0.0.1 and a port the OS picks.
 """
 
 from __future__ import annotations
@@ -55,13 +55,13 @@ NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
 
 def is_scrape(request_line: str) -> bool:
-    """The server-metrics scraper's ``GET {url}/metrics`` (query kept) or the start-up check's ``HEAD /``
-    (an ``http://`` URL's probe for a TLS port): not one of the run's requests, so a test server answers
-    it 404 and neither records, numbers nor groups it."""
+    """The server-metrics scraper's ``GET {url}/metrics``, the model-list check's ``GET {url}/v1/models``
+    (query kept) or the start-up check's ``HEAD /`` (an ``http://`` URL's probe for a TLS port): not one of
+    the run's requests, so a test server answers it 404 and neither records, numbers nor groups it."""
     method, _, rest = request_line.partition(" ")
     if method == "HEAD":
         return True
-    return method == "GET" and rest.split(" ", 1)[0].split("?", 1)[0].endswith("/metrics")
+    return method == "GET" and rest.split(" ", 1)[0].split("?", 1)[0].endswith(("/metrics", "/models"))
 
 
 def json_response(status: int, obj: Any, *, reason: str = "OK") -> bytes:

@@ -167,3 +167,42 @@ def test_compare_against_a_run_whose_every_request_failed_exits_3_naming_it(
         f"inferload: error: candidate run {candidate} is incomplete: every one of its 30 profiling requests "
         "failed; re-run it, or give --allow-incomplete to compare it anyway")
     assert run_cli("compare", runs["a"], runs["a"], *GATE[:2]).returncode == 0  # complete: the gate's code
+
+
+def few_requests_copy(run: Path, dest: Path, count: int, first_slower: float) -> Path:
+    """``run``'s first ``count`` profiling requests as a run of their own, the first one's latency
+    ``first_slower`` times as long, with the summary's ``request_latency.avg`` their mean: a large change
+    resting on a handful of requests."""
+    dest.mkdir(parents=True)
+    records = [json.loads(line) for line in (run / "profile_export.jsonl").read_text().splitlines()]
+    kept = [r for r in records if r["metadata"].get("benchmark_phase", "profiling") == "profiling"
+            and not r["error"]][:count]
+    kept[0]["metrics"]["request_latency"]["value"] *= first_slower
+    (dest / "profile_export.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    summary = json.loads((run / "profile_export.json").read_text())
+    values = [r["metrics"]["request_latency"]["value"] for r in kept]
+    summary["request_latency"]["avg"] = sum(values) / len(values)
+    (dest / "profile_export.json").write_text(json.dumps(summary))
+    return dest
+
+
+def test_a_threshold_too_close_to_call_on_six_requests_is_inconclusive_not_ok(
+    run_cli: Any, runs: dict[str, Path], tmp_path: Path
+) -> None:
+    base = few_requests_copy(runs["a"], tmp_path / "base", 6, 1.0)
+    cand = few_requests_copy(runs["a"], tmp_path / "cand", 6, 20.0)  # one slow request in six: +300 % or so
+    gate = ("--max-regression", "request_latency.avg:5%")
+    result = run_cli("compare", base, cand, *gate, "-o", tmp_path / "compare.json")
+    assert result.returncode == 0, result.stdout + result.stderr  # the rule: noise alone never fails
+    doc = json.loads((tmp_path / "compare.json").read_text())
+    row = next(r for r in doc["comparisons"][0]["rows"] if r["metric"] == "request_latency.avg")
+    assert row["regression"] > 0.05 and row["ci_low"] <= 0 and row["samples"] == [6, 6]
+    assert row["verdict"] == "inconclusive" and doc["breaches"] == [] and doc["passed"]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("request_latency.avg "))
+    assert line.endswith(" inconclusive") and " ok" not in line
+    said = [line for line in result.stderr.splitlines() if line.startswith("inferload: inconclusive: ")]
+    assert len(said) == 1 and doc["inconclusive"] == [said[0].removeprefix("inferload: inconclusive: ")]
+    assert "(6 vs 6 requests)" in said[0] and "--request-count" in said[0] and "--num-profile-runs" in said[0]
+    strict = run_cli("compare", base, cand, *gate, "--strict", "-o", tmp_path / "strict.json")
+    assert strict.returncode == 4, strict.stdout + strict.stderr
+    assert json.loads((tmp_path / "strict.json").read_text())["passed"] is False

@@ -176,6 +176,9 @@ def test_stop_ends_the_run_like_sigint_with_complete_artifacts(live: Any) -> Non
     assert len(records) == sent == sum(s["requests_sent"] for s in export["load_segments"])  # all accounted
     assert {"profile_export.csv", "inputs.json"} <= {p.name for p in run.run_dir().iterdir()}
     assert "stop requested over the control API" in run.stderr
+    # the drain line names what stopped the run and what still cancels (a second POST stop is refused)
+    assert ("interrupted by POST /api/control/stop: no new requests" in run.stderr
+            and "(Ctrl+C or SIGTERM cancels them now)" in run.stderr), run.stderr
 
 
 def test_the_token_is_never_written_or_served(live: Any, tmp_path: Path) -> None:

@@ -124,8 +124,9 @@ def test_json_summary_has_aiperf_layout(registry: PluginRegistry, tmp_path: Path
     assert data["goodput"] == {"unit": "requests/sec", "avg": 2.0}
     assert data["error_summary"] == [{"error_details": {"code": 401, "type": "http_error",
                                                         "message": "401 Unauthorized: bad key <redacted>"},
-                                      "count": 1, "hint": "the server refused the credentials; check "
-                                                          "--api-key or the -H authorization header"}]
+                                      "count": 1, "hint": "the server refused the credentials; give or "
+                                                          "check --api-key (or INFERLOAD_API_KEY) or the -H "
+                                                          "authorization header"}]
     assert data["was_cancelled"] is False and data["is_complete"] is True
     assert data["start_time"] < data["end_time"]
     assert "T" in data["start_time"]

@@ -219,3 +219,18 @@ def test_output_length_check_counts_only_requests_that_asked_and_names_a_client_
                                generic_tokenizer="builtin")["warning"] is None  # type: ignore[index]
     assert check_output_length([_record(0, None, 5, 5)], length_field=None, ignore_eos=False,
                                generic_tokenizer="builtin") is None
+
+
+def test_a_client_count_by_the_generic_tokenizer_is_called_approximate_even_within_tolerance() -> None:
+    # llama-cpp-python sends no usage in streams: 33.4 counted against 32 asked is close, but not exact
+    records = [_record(0, 32, None, 33), _record(1, 32, None, 34)]
+    check = check_output_length(records, length_field="max_tokens", ignore_eos=False,
+                                generic_tokenizer="builtin")
+    assert check is not None and check["within_tolerance"] and check["counted_by"] == "client"
+    assert check["warning"] == (
+        "output length approximate: the server sent no usage, so OSL (33.5 against 32.0 asked, 2 requests) "
+        "and ISL are counts of --tokenizer builtin, an approximation of the model's tokenizer; give "
+        "--tokenizer the model's tokenizer.json (or Hugging Face name) for exact counts")
+    # the model's own tokenizer given: the count is the model's, nothing to say
+    assert check_output_length(records, length_field="max_tokens", ignore_eos=False,
+                               generic_tokenizer=None)["warning"] is None  # type: ignore[index]

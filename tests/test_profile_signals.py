@@ -78,6 +78,12 @@ def test_a_signal_to_the_process_group_drains_every_request_into_the_records(
     assert process.returncode == 128 + signum, stderr
     assert "exited unexpectedly" not in stderr and "lost" not in stderr, stderr
     assert "Traceback" not in stderr
+    # the drain line names the signal that arrived (not Ctrl+C for a SIGTERM); internal timings stay
+    # in the log file
+    named = "Ctrl+C (SIGINT)" if signum == signal.SIGINT else signal.Signals(signum).name
+    assert f"interrupted by {named}: no new requests" in stderr, stderr
+    assert "Ctrl+C again" not in stderr or signum == signal.SIGINT
+    assert "summary section times" not in stderr
     run = artifact_dir(tmp_path / "art")
     written = {p.name for p in run.iterdir()}
     assert {"profile_export.json", "profile_export.csv", "profile_export.jsonl", "inputs.json"} <= written

@@ -167,9 +167,11 @@ def test_no_secret_reaches_any_artifact_route_log_or_console(
     # the secrets really travelled: the server saw them, and its echoes came back in answers and errors
     sent = [f"{name}: {value}" for request in server.requests for name, value in request.headers]
     sent_bodies = b"".join(request.body for request in server.requests)
-    # the 12 requests, plus the server-metrics scraper's GET /metrics (sent with the same secret headers)
+    # the 12 requests, plus the server-metrics scraper's GET /metrics and the model-list check's GET
+    # /v1/models (both sent with the same secret headers; the echoed list names no model: nothing said)
     assert len([request for request in server.requests if request.method == "POST"]) == 12
-    assert {request.path for request in server.requests if request.method == "GET"} == {"/metrics"}
+    got = {request.path for request in server.requests if request.method == "GET"}
+    assert got == {"/metrics", "/v1/models"}
     assert any(secret in line or secret.encode() in sent_bodies for line in sent for secret in secrets)
     # the default relative artifact dir: every export listed and served, and scrubbed on disk
     assert {
@@ -256,10 +258,12 @@ def test_an_endpoint_types_api_key_header_is_sent_by_every_transport_and_never_w
             )
         # the echo answers in OpenAI's stream shape, so the run fails; what it sent and wrote is the point
         assert "Traceback" not in result.stderr, result.stderr
-        # the benchmark's requests; the rest are the server-metrics scraper's GETs of /metrics
+        # the benchmark's requests; the rest are the server-metrics scraper's GETs of /metrics and the
+        # model-list check's GET /v1/models
         posts = [r for r in server.requests if r.method == "POST"]
         assert len(posts) == 4, (transport, result.stderr)
-        assert {r.path for r in server.requests if r.method != "POST"} <= {"/metrics"}, transport
+        others = {r.path for r in server.requests if r.method != "POST"}
+        assert others <= {"/metrics", "/v1/models"}, transport
         for request in posts:
             headers: dict[str, list[str]] = {}
             for name, value in request.headers:

@@ -318,3 +318,29 @@ def test_a_source_answering_404_or_501_at_its_first_scrape_is_said_once_and_not_
     sources = {s["url"]: s for s in summary_of(run)["server_metrics"]["sources"]}
     assert sources[absent.url]["scrapes_failed"] == 1 and sources[absent.url]["status"] == "unavailable"
     assert sources[gone_later.url]["status"] == "gaps"
+
+
+LLAMA_CPP_501 = ('{"error": {"code": 501, "message": "This server does not support metrics endpoint. '
+                 'Start it with `--metrics`", "type": "not_supported_error"}}')
+
+
+@pytest.mark.parametrize(("status", "body", "why"), [
+    (501, LLAMA_CPP_501, "the server says 'This server does not support metrics endpoint. Start it with "
+                         "`--metrics`'; the server exposes none (--no-server-metrics skips this)"),
+    (404, '{"detail": "Not Found"}', "the server exposes none (--no-server-metrics skips this)"),
+], ids=["llama.cpp", "fastapi"])
+def test_the_discovered_metrics_line_names_only_the_switch_the_server_itself_names(
+    run_cli: Any, tmp_path: Path, status: int, body: str, why: str
+) -> None:
+    # every route answers alike (the requests fail): only the discovered /metrics line matters here
+    server = ScrapeTarget(lambda n: (status, body))
+    base = server.url.removesuffix("/metrics")
+    try:
+        result = run_cli("profile", "--url", base, "-m", "m", *LOAD, "--request-count", "1",
+                         "--artifact-dir", tmp_path / "art")
+    finally:
+        server.stop()
+    said = [line for line in result.stderr.splitlines() if "server metrics:" in line]
+    line = f"inferload: INFO: server metrics: {server.url} answered {status}; {why} — not scraped"
+    assert said == [line], result.stderr
+    assert "llama.cpp" not in result.stderr

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferload import __version__
 from inferload.artifact_files import open_artifact, write_artifact
+from inferload.engine.run_log import timing_log
 from inferload.json_codec import json_safe
 from inferload.metrics_engine import MetricsAccumulator, is_aggregate
 from inferload.records import RequestRecord
@@ -282,7 +283,7 @@ def add_summary_sections(registry: PluginRegistry, context: SectionContext, summ
         if isinstance(warning, str) and warning:
             log.warning("%s", warning)
             summary["measurement_warnings"].append(warning)
-    log.info("summary section times: %s", ", ".join(took))
+    timing_log.info("summary section times: %s", ", ".join(took))
 
 
 def clock_offsets(state: RunState) -> dict[str, dict[str, Any]]:

@@ -69,7 +69,8 @@ def hint_for(kind: str, code: int | None, message: str) -> str | None:
     if code == 404:
         return "nothing answers at that path; check the path in --url, --endpoint and --endpoint-type"
     if code in (401, 403):
-        return "the server refused the credentials; check --api-key or the -H authorization header"
+        return ("the server refused the credentials; give or check --api-key (or INFERLOAD_API_KEY) or the "
+                "-H authorization header")
     if kind == ERROR_CONNECTION:
         return _connection_hint(code, message)
     if kind == ERROR_INCOMPLETE:

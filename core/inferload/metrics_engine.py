@@ -702,17 +702,16 @@ class MetricsAccumulator:
         warnings = []
         gaps = self._columns.get("inter_chunk_latency")
         total = len(gaps) if gaps is not None else 0
+        delay = self.read_delay_stats()
         if total >= MERGED_GAP_MIN_SAMPLE and gaps is not None:
             merged = gaps.count_below(MERGED_GAP_MS)
             if merged / total >= MERGED_GAP_WARN_SHARE:
                 warnings.append(
                     f"merged reads: {merged:,} of {total:,} inter-chunk gaps ({merged / total:.1%}) are "
-                    f"under {MERGED_GAP_MS * 1000:.0f} µs, chunks the client read together and stamped as "
-                    "one; "
-                    f"ITL and inter-chunk latency are distorted (a 0 gap, then a long one); "
-                    f"{_READ_ADVICE}"
+                    f"under {MERGED_GAP_MS * 1000:.0f} µs: chunks that reached the client in one socket read "
+                    "share one stamp, so ITL and inter-chunk latency are distorted (a 0 gap, then a long "
+                    f"one); {self._merged_cause(gaps, merged, delay)}"
                 )
-        delay = self.read_delay_stats()
         if delay and delay["count"] >= READ_DELAY_MIN_SAMPLE and delay["p99"] > READ_DELAY_WARN_MS:
             warnings.append(
                 f"slow reads: response bytes waited up to {delay['p99']:.1f} ms (p99 of {delay['count']:,} "
@@ -720,6 +719,28 @@ class MetricsAccumulator:
                 f"{_READ_ADVICE}"
             )
         return warnings
+
+    def _merged_cause(self, gaps: Any, merged: int, delay: Mapping[str, Any] | None) -> str:
+        """Which side merged the chunks, by what the run measured (docs/metrics.md, "Merged reads").
+
+        With kernel receive stamps (``read_delay`` measured) the client read late when its reads waited
+        (``read_delay`` p99) at least as long as the median gap between chunks that were not merged: a wait
+        that long holds two chunks. A shorter wait cannot merge chunks spaced like the rest, so the server
+        sent them together (several events per write or segment, or writes microseconds apart). With
+        user-space stamps nothing tells the two apart, and the line says both."""
+        if delay is None or not delay.get("count"):
+            return ("either the client read late or the server sent them together (this transport stamps "
+                    "reads in user space and cannot tell: the protocol transport over http:// on Linux "
+                    f"can); if the client was busy, {_READ_ADVICE}")
+        wait = float(delay["p99"])
+        apart = len(gaps) - merged
+        if apart and (gaps.count_below(wait) - merged) * 2 >= apart:
+            return (f"the client read late: received bytes waited up to {wait:.2f} ms (read delay p99) in "
+                    f"the socket, at least the median gap between chunks; {self._overload_advice()}")
+        return (f"the client read promptly (read delay p99 {wait:.2f} ms, under the median gap between "
+                "chunks), so the server sent these chunks together (several events per write, or writes "
+                "microseconds apart): ITL here measures how the server writes, not its token steps, and no "
+                "client setting changes it")
 
     def _slower_schedule(self) -> str:
         """How to send on a slower schedule, by what timed this run: ``lower --request-rate`` or what the

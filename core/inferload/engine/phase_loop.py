@@ -190,9 +190,11 @@ class PhaseLoop:
         if not self.signals.count:
             return  # stopped for refused credentials: said in its own line; the phase was not cancelled
         progress.was_cancelled = True
+        stopped_by, second = self.signals.first_stop()
         log.warning(
-            "interrupted: no new requests; waiting up to %g s for %d in flight (Ctrl+C again to "
-            "cancel them now)",
+            "interrupted by %s: no new requests; waiting up to %g s for %d in flight (%s)",
+            stopped_by,
             self.grace_sec,
             max(0, progress.requests_sent - progress.requests_completed - progress.requests_cancelled),
+            second,
         )

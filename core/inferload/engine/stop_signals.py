@@ -33,6 +33,8 @@ class StopSignals:
         self.preparing = True
         """True until the runner starts its workers (it sets this False just before)."""
         self._previous: dict[int, Any] = {}
+        self.by_api = False
+        """The first stop came from ``POST /api/control/stop`` (:meth:`request_stop`), not a signal."""
 
     def install(self) -> None:
         """Handle the stop signals from now on, remembering the handlers they had."""
@@ -56,7 +58,20 @@ class StopSignals:
     def request_stop(self) -> None:
         """A stop asked for by other means than a signal (``POST /api/control/stop``): counts as one
         SIGINT, so the run drains as after Ctrl+C."""
+        if not self.count:
+            self.by_api = True
         self.count += 1
+
+    def first_stop(self) -> tuple[str, str]:
+        """What stopped the run, as the console names it (``"SIGTERM"``, ``"Ctrl+C (SIGINT)"``, ``"POST
+        /api/control/stop"``), and what a second one does: the drain line says both, so a run that
+        ``timeout`` or a supervisor stopped does not tell the user to press Ctrl+C."""
+        if self.by_api:
+            return "POST /api/control/stop", "Ctrl+C or SIGTERM cancels them now"  # a second POST is a 409
+        if self.last == signal.SIGINT:
+            return "Ctrl+C (SIGINT)", "Ctrl+C again cancels them now"
+        name = signal.Signals(self.last).name
+        return name, f"a second {name} (or Ctrl+C) cancels them now"
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.count += 1

@@ -1,7 +1,8 @@
 """`inferload compare BASELINE CANDIDATE`: per-metric change with a confidence interval, verdicts against
 ``--max-regression`` thresholds, a console table and, with ``-o FILE``, the JSON; exit 1 when a threshold is
-breached, so CI can gate a release on it, and exit 3 when a compared run is incomplete (its figures cover
-part of its load: :data:`EXIT_INCOMPLETE`) unless ``--allow-incomplete``. Reads inferload runs, trials and
+breached, so CI can gate a release on it, exit 3 when a compared run is incomplete (its figures cover
+part of its load: :data:`EXIT_INCOMPLETE`) unless ``--allow-incomplete``, and with ``--strict`` exit 4
+when a verdict is inconclusive (:data:`EXIT_INCONCLUSIVE`). Reads inferload runs, trials and
 sweeps, and AIPerf's ``profile_export_aiperf.json``. Definitions: docs/compare.md."""
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 EXIT_BREACH = 1
 """A ``--max-regression`` threshold is breached."""
+EXIT_INCONCLUSIVE = 4
+"""With ``--strict``: a threshold's verdict is ``inconclusive`` (beyond it by the point estimate, but its
+interval reaches no change), and none is breached."""
 EXIT_INCOMPLETE = 3
 """A compared run is incomplete (interrupted, every request failed, a worker lost): its verdicts rest on
 part of its load, so the gate does not pass on them; checked before the thresholds."""
@@ -32,7 +36,8 @@ def register_commands() -> list[CommandSpec]:
         CommandSpec(
             name="compare",
             description="Compare two runs or sweeps (A/B): change per metric with a confidence interval; "
-            "exit 1 when a --max-regression threshold is breached, 3 when a compared run is incomplete",
+            "exit 1 when a --max-regression threshold is breached, 3 when a compared run is incomplete, 4 "
+            "with --strict when a verdict is inconclusive",
             add_arguments=add_arguments,
             run=run,
         )
@@ -56,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-incomplete", action="store_true",
                         help="compare incomplete runs (interrupted, or every request failed) with a warning "
                         "instead of exit 3")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 4 when a --max-regression verdict is inconclusive (beyond the threshold, "
+                        "but its interval reaches no change: too few samples to tell) and none is breached")
     parser.add_argument("-o", "--output", default=None, metavar="FILE",
                         help="also write the comparison as JSON to FILE (default: the console only)")
 
@@ -70,6 +78,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
         compare_metric,
         lower_is_better,
         parse_thresholds,
+        undecided_line,
         verdict,
     )
 
@@ -140,10 +149,14 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
         raise UsageError(f"--max-regression names {', '.join(missing)}, which is not in both runs")
     breaches = [f"{c['variation'] + ': ' if c['variation'] else ''}{row['metric']}"
                 for c in comparisons for row in c["rows"] if row["verdict"] == "breach"]
+    undecided = [undecided_line(row, c["variation"])
+                 for c in comparisons for row in c["rows"] if row["verdict"] == "inconclusive"]
     doc = {"baseline": str(args.baseline), "candidate": str(args.candidate),
            "confidence_level": args.confidence_level, "thresholds": thresholds,
-           "comparisons": comparisons, "breaches": breaches, "incomplete": incomplete,
-           "passed": not breaches and not gated, "warnings": [*lines, *unmatched]}
+           "comparisons": comparisons, "breaches": breaches, "inconclusive": undecided,
+           "incomplete": incomplete, "strict": args.strict,
+           "passed": not breaches and not gated and not (args.strict and undecided),
+           "warnings": [*lines, *unmatched]}
     sys.stdout.write(render(doc))
     if args.output is not None:
         output = Path(args.output).expanduser().absolute()
@@ -151,13 +164,17 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
         sys.stderr.write(f"inferload: comparison written to {output}\n")
     for line in unmatched:
         sys.stderr.write(f"inferload: warning: {line}\n")
+    for line in undecided:
+        sys.stderr.write(f"inferload: inconclusive: {line}\n")
     if breaches:
         sys.stderr.write(f"inferload: regression beyond threshold: {', '.join(breaches)}\n")
     if gated:
         return refuse_incomplete()
     for line in lines:
         sys.stderr.write(f"inferload: warning: {line} (compared anyway: --allow-incomplete)\n")
-    return EXIT_BREACH if breaches else 0
+    if breaches:
+        return EXIT_BREACH
+    return EXIT_INCONCLUSIVE if args.strict and undecided else 0
 
 
 def render(doc: dict[str, Any]) -> str:

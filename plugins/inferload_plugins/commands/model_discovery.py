@@ -4,20 +4,18 @@ profile command, ``commands/profile.py``, its only caller).
 The endpoint type says where its server lists models (:attr:`inferload.types.EndpointSpec.models_path`,
 ``GET /v1/models`` by default, in OpenAI's ``{"data": [{"id": ...}]}`` shape). One model: it is used.
 None, several, or no answer: a :class:`~inferload.errors.UsageError` naming the URL (credentials
-redacted) and the fix (``--model NAME``), so the CLI exits 2 with one line.
+redacted) and the fix (``--model NAME``; ``--api-key`` for a 401 or 403), so the CLI exits 2 with one line.
 """
 
 from __future__ import annotations
 
-import json
-import ssl
+import http.client
 import urllib.error
-import urllib.request
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from inferload import __version__
 from inferload.errors import UsageError
 from inferload.redact import redact_url
+from inferload_plugins.shared.model_list import get_body, list_request, model_ids
 
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
@@ -55,27 +53,25 @@ def discover_model(config: ProfileConfig, endpoint: EndpointSpec) -> str:
     The request carries the run's headers (``--api-key`` as the endpoint sends it, ``-H``), so a server
     that needs credentials for its model list gets them.
     """
-    from inferload.urls import request_url
-
     if endpoint.models_path is None:
         raise UsageError(
             f"--endpoint-type {endpoint.name} cannot list the server's models; give --model NAME"
         )
-    url = request_url(config.base_url or "", endpoint.models_path)
+    url, headers = list_request(config, endpoint.models_path, endpoint)
     shown = redact_url(url)
-    headers = {"Accept": "application/json", "User-Agent": f"inferload/{__version__}"}
-    headers.update(config.headers_for(endpoint))
-    request = urllib.request.Request(url, headers=headers, method="GET")
-    context = ssl.create_default_context() if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(request, timeout=DISCOVERY_TIMEOUT_S, context=context) as response:
-            body = response.read(1 << 20)
+        body = get_body(url, headers, DISCOVERY_TIMEOUT_S)
     except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise UsageError(f"no --model given and GET {shown} answered HTTP {exc.code}; "
+                             f"{credentials_fix(headers)}") from None
         raise UsageError(
             f"no --model given and GET {shown} answered HTTP {exc.code}; give --model NAME"
         ) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        # a garbled answer (not HTTP) is named by its kind, never echoed
+        reason = (f"not an HTTP answer: {type(exc).__name__}" if isinstance(exc, http.client.HTTPException)
+                  else getattr(exc, "reason", exc))
         raise UsageError(
             f"no --model given and GET {shown} failed ({reason}); check --url or give --model NAME"
         ) from None
@@ -90,20 +86,14 @@ def discover_model(config: ProfileConfig, endpoint: EndpointSpec) -> str:
     raise UsageError(f"no --model given and the server serves several: {listed}; pick one with --model NAME")
 
 
-def model_ids(body: bytes) -> list[str] | None:
-    """The model ids of a model-list body: OpenAI's ``{"data": [{"id"}]}`` (also Ollama's ``{"models":
-    [{"name"}]}`` and a TGI ``/info`` ``{"model_id"}``), or None when the body is none of these."""
-    try:
-        obj: Any = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(obj, dict):
-        return None
-    if isinstance(obj.get("data"), list):
-        return [str(m["id"]) for m in obj["data"] if isinstance(m, dict) and m.get("id")]
-    if isinstance(obj.get("models"), list):
-        return [str(m.get("name") or m.get("model")) for m in obj["models"]
-                if isinstance(m, dict) and (m.get("name") or m.get("model"))]
-    if isinstance(obj.get("model_id"), str):
-        return [obj["model_id"]]
-    return None
+AUTH_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
+"""Header names that carry credentials in the endpoint types' APIs (OpenAI, Anthropic, Azure)."""
+
+
+def credentials_fix(headers: dict[str, str]) -> str:
+    """What to do about a 401 or 403 from a request that carried ``headers``: give a key when none was sent,
+    else check the one sent. Giving ``--model`` would not help: every request would be refused alike."""
+    if not AUTH_HEADERS & {name.lower() for name in headers}:
+        return "the server wants credentials: give --api-key KEY (or set INFERLOAD_API_KEY)"
+    return ("the server refused the credentials: check --api-key (or INFERLOAD_API_KEY) or the -H "
+            "authorization header")

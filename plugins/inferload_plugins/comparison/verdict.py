@@ -6,7 +6,8 @@ statistic. Its interval: a percentile bootstrap over per-request values when eac
 otherwise (aggregates of a single run such as throughput). A *regression* is the change in the worse
 direction (up for latencies, down for throughputs). A threshold ``tag.stat:5%`` is breached when the
 regression exceeds 5 % and its interval (when there is one) lies wholly on the regression side of 0: noise
-alone never fails a gate.
+alone never fails a gate. A regression beyond the threshold whose interval reaches 0 or past it is
+*inconclusive*, not ``ok``: the samples are too few (or too spread) to tell; ``compare --strict`` fails on it.
 """
 
 from __future__ import annotations
@@ -62,22 +63,26 @@ def compare_metric(
     base_value, cand_value = float(np.mean(base_points)), float(np.mean(cand_points))
     row: dict[str, Any] = {"metric": f"{tag}.{stat}", "unit": base[0].blocks[tag].get("unit"),
                            "baseline": base_value, "candidate": cand_value, "ci_low": None, "ci_high": None,
-                           "interval_over": None}
+                           "interval_over": None, "samples": None}
     row["change"] = cand_value / base_value - 1 if base_value else math.nan
     if len(base) == 1 and len(cand) == 1:
         base_values, cand_values = base[0].values(tag), cand[0].values(tag)
         if len(base_values) >= 2 and len(cand_values) >= 2:
             _, low, high = bootstrap_change(base_values, cand_values, stat, level)
-            row.update(ci_low=low, ci_high=high, interval_over="requests")
+            row.update(ci_low=low, ci_high=high, interval_over="requests",
+                       samples=[len(base_values), len(cand_values)])
     elif len(base_points) >= 2 and len(cand_points) >= 2:
         _, low, high = bootstrap_change(base_points, cand_points, "avg", level)
-        row.update(ci_low=low, ci_high=high, interval_over="trials")
+        row.update(ci_low=low, ci_high=high, interval_over="trials",
+                   samples=[len(base_points), len(cand_points)])
     return row
 
 
 def verdict(row: dict[str, Any], lower_better: bool, limit: float | None) -> dict[str, Any]:
-    """``row`` with ``regression`` (the change in the worse direction) and ``verdict``: ``breach``,
-    ``ok`` or ``-`` (no threshold)."""
+    """``row`` with ``regression`` (the change in the worse direction) and ``verdict``: ``breach`` (beyond
+    ``limit`` and its interval wholly on the regression side of 0), ``inconclusive`` (beyond ``limit`` by
+    the point estimate, but its interval reaches 0: too few or too spread samples to tell), ``ok`` or ``-``
+    (no threshold)."""
     sign = 1 if lower_better else -1
     regression = sign * row["change"]
     bounds = [sign * row[k] for k in ("ci_low", "ci_high") if row[k] is not None and math.isfinite(row[k])]
@@ -87,6 +92,19 @@ def verdict(row: dict[str, Any], lower_better: bool, limit: float | None) -> dic
     if limit is None:
         row["verdict"] = "-"
     else:
-        row["verdict"] = "breach" if (math.isfinite(regression) and regression > limit and significant) \
-            else "ok"
+        beyond = math.isfinite(regression) and regression > limit
+        row["verdict"] = "ok" if not beyond else "breach" if significant else "inconclusive"
     return row
+
+
+def undecided_line(row: dict[str, Any], variation: str | None) -> str:
+    """The one line of an ``inconclusive`` row: the change, its interval, the sample sizes and what would
+    decide it."""
+    where = f"{variation}: " if variation else ""
+    n_base, n_cand = row["samples"] or (0, 0)
+    over = row["interval_over"] or "requests"
+    more = ("more requests per run (--request-count) on both sides, or several trials (--num-profile-runs)"
+            if over == "requests" else "more trials (--num-profile-runs) on both sides")
+    return (f"{where}{row['metric']} changed {row['change']:+.1%}, beyond its {row['threshold']:.0%} limit, "
+            f"but its interval [{row['ci_low']:+.1%}, {row['ci_high']:+.1%}] reaches no change ({n_base} vs "
+            f"{n_cand} {over}): too few samples to tell; {more} would decide it")

@@ -1,5 +1,6 @@
-"""inputs.json: the exact request bodies the run sent, in AIPerf's ``{"data": [{session_id, payloads}]}``
-layout, so a run can be inspected or replayed."""
+"""inputs.json: the request body of every prompt the dataset built (sent or not: a run of 6 requests over
+100 prompts lists 100), in AIPerf's ``{"data": [{session_id, payloads}]}`` layout, so a run can be inspected
+or replayed. A record's ``metadata.conversation_id`` is its entry's ``session_id`` (docs/profile.md)."""
 
 from __future__ import annotations
 
@@ -39,5 +40,6 @@ def export_inputs(context: Any) -> list[Path]:
 
 @hookimpl
 def register_exporters() -> list[ExporterSpec]:
-    return [ExporterSpec(name="inputs", description="The exact request payloads sent, as JSON",
+    return [ExporterSpec(name="inputs",
+                         description="The request body of every prompt built (sent or not), as JSON",
                          filenames=(FILENAME,), export=export_inputs)]

@@ -12,7 +12,8 @@ the first request goes out: no request is ever delayed by a scrape.
 A failed scrape (refused, timeout after max(1 s, 2 x interval), HTTP status other than 200, a body that is
 not Prometheus text) is recorded as a gap in the store; the first failure of a source is logged once as a
 warning (as info for the discovered ``{url}/metrics`` that never answered: many servers have none).
-A source whose first scrape answers 404 or 501 exposes no metrics: one line says so and it is not scraped
+A source whose first scrape answers 404 or 501 exposes no metrics: one line says so, quoting the server's
+own error message when its body has one (llama.cpp's names its ``--metrics`` switch), and it is not scraped
 again (a later 404, after scrapes that worked, is a gap like any other failure).
 """
 
@@ -82,7 +83,7 @@ class _Poller(threading.Thread):
         try:
             response = client.get(self.url)
             if response.status_code in NOT_EXPOSED and not self.store.sources[self.label].scrapes_ok:
-                self._not_exposed(response.status_code, timestamp)
+                self._not_exposed(response.status_code, timestamp, server_says(response.content))
                 return
             if response.status_code != 200:
                 raise ScrapeError(f"HTTP {response.status_code}")
@@ -115,15 +116,46 @@ class _Poller(threading.Thread):
         self.absent = True
         return f"{mismatch}; not scraped again"
 
-    def _not_exposed(self, status: int, timestamp: int) -> None:
-        """Record the one failed scrape of a source that exposes nothing, say so in one line, stop."""
+    def _not_exposed(self, status: int, timestamp: int, message: str | None) -> None:
+        """Record the one failed scrape of a source that exposes nothing, say so in one line, stop. The
+        server's own error message, when its body has one, is quoted: it names the server's own switch
+        (llama.cpp: "Start it with `--metrics`"), where a hint of ours could name a flag the server lacks."""
         self.absent = True
         self.store.failed(self.label, f"HTTP {status}: exposes no metrics, not scraped again", timestamp)
         what = "GPU telemetry" if self.kind == "gpu" else "server metrics"
-        why = ("the server exposes none (llama.cpp needs --metrics; --no-server-metrics skips this)"
+        why = ("the server exposes none (--no-server-metrics skips this)"
                if self.discovered else "nothing is exposed there; check the URL")
+        if message:
+            why = f"the server says {message!r}; {why}"
         (said.info if self.discovered else said.warning)(
             "%s: %s answered %d; %s — not scraped", what, self.label, status, why)
+
+
+_REASONS = {"", "not found", "not implemented"}
+"""Messages that only repeat the status (FastAPI's ``{"detail": "Not Found"}``): not worth quoting."""
+
+
+def server_says(body: bytes, limit: int = 160) -> str | None:
+    """The message of a JSON error body (``{"error": {"message"}}``, ``{"error": "..."}``, ``{"message"}``,
+    ``{"detail"}``: llama.cpp, OpenAI-style and FastAPI servers), on one line and at most ``limit``
+    characters, redacted; None for any other body, and for one that only repeats the status."""
+    import json
+
+    try:
+        obj = json.loads(body[:65536])
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    error = obj.get("error")
+    message = error.get("message") if isinstance(error, dict) else error
+    message = message if isinstance(message, str) else obj.get("message", obj.get("detail"))
+    if not isinstance(message, str) or message.strip().lower().rstrip(".") in _REASONS:
+        return None
+    text = " ".join(message.split())
+    text = "".join(c for c in text if c.isprintable())
+    text = redact_url(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @hookimpl

@@ -6,6 +6,8 @@ another's. Modules:
 
 - ``confidence``: Student-t and bootstrap intervals, used by the profile command's sweeps
   (``--num-profile-runs``) and by ``inferload compare``'s verdicts.
+- ``model_list``: the server's model list (its URL, headers and ids), asked by the profile command's model
+  discovery and by the ``model-listed-check`` diagnostics plugin.
 - ``sweep_summary``: the sweep summary of a directory, also of a sweep variation's directory that holds
   only ``trialNN/``, read by ``inferload compare`` and ``inferload plot``; the order of a summary's table
   rows (a search's by load), for the sweep's console table and report.html.

@@ -43,7 +43,9 @@ def check_output_length(
     "difference_pct", "counted_by", "within_tolerance", "warning"}``: averages in tokens, the signed
     difference of the means in percent of the asked mean, ``counted_by`` ``"server"`` when every measured
     length is the server's ``usage.completion_tokens`` (else ``"client"``, the --tokenizer count), and
-    ``warning`` the plain-language message (None within :data:`TOLERANCE`). ``length_field`` (the body
+    ``warning`` the plain-language message: a miss beyond :data:`TOLERANCE`, or within it a count made by the
+    generic tokenizer because the server sent no usage (approximate: says so and names ``--tokenizer``);
+    else None. ``length_field`` (the body
     field that carried the length, one of :data:`LENGTH_FIELDS`) and ``ignore_eos`` say what was sent, and
     ``generic_tokenizer`` names the --tokenizer when it is the catalogue's generic default rather than the
     model's own (None otherwise), to name the likely cause and the flag to try.
@@ -76,6 +78,14 @@ def check_output_length(
             f"output length missed: asked {requested_avg:.1f} tokens on average (--osl), measured "
             f"{measured_avg:.1f} ({difference * 100:+.0f}%, {count} requests); "
             + _likely_cause(difference > 0, length_field, ignore_eos, by_client, generic_tokenizer)
+        )
+    elif by_client and generic_tokenizer is not None:
+        # within tolerance, yet not a token count of the model's: the user must not read it as exact
+        warning = (
+            f"output length approximate: the server sent no usage, so OSL ({measured_avg:.1f} against "
+            f"{requested_avg:.1f} asked, {count} requests) and ISL are counts of --tokenizer "
+            f"{generic_tokenizer}, an approximation of the model's tokenizer; give --tokenizer the model's "
+            "tokenizer.json (or Hugging Face name) for exact counts"
         )
     return {
         "requests": count,

@@ -174,9 +174,9 @@ class RunState:
     lifecycle: Lifecycle = Lifecycle.CREATED
     error: str | None = None
     stopped_early: str | None = None
-    """The line that ended the run early because the server refused its credentials
-    (:mod:`inferload.engine.credentials_watch`), also its ``error``; None otherwise. A sweep ends at such a
-    run: every further run would be refused too."""
+    """The line that ended the run early because a run guard stopped it (:mod:`inferload.engine.guards`:
+    the credentials refused, the server gone), also its ``error``; None otherwise. A sweep ends at such a
+    run: every further run would fail the same way."""
     phases: dict[str, PhaseProgress] = field(default_factory=dict)
     workers: dict[str, WorkerStats] = field(default_factory=dict)
     live_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)

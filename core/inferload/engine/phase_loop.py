@@ -63,14 +63,16 @@ class PhaseLoop:
         self.load = load
         self._stopping_sent = False
         self.stopped_for: str | None = None
-        """The line that ended the run early, when its server refused the credentials
-        (:mod:`inferload.engine.credentials_watch`); None otherwise."""
+        """The line that ended the run early, when a run guard stopped it (:mod:`inferload.engine.guards`:
+        the credentials refused, the server gone); None otherwise."""
+        self.stop_exit_code = 1
+        """The exit code of the guard that stopped the run."""
 
     def run(self, phases: Sequence[PhasePlan]) -> int | None:
         """Run ``phases`` in order until one is interrupted or a worker fails; returns the wall-clock
         start (ns) of the first profiling phase, None if none began. The view is closed at the end."""
         profiling_start: int | None = None
-        self.aggregator.credentials.start()
+        self.aggregator.guards.start()
         try:
             for index, plan in enumerate(phases):
                 if self.signals.count or self.pool.failure or self.stopped_for:
@@ -123,8 +125,8 @@ class PhaseLoop:
         while running:
             self.load.poll()  # the plan's steps and the control routes' commands (may request a stop)
             if self.stopped_for is None and not signals.count and not self._all_sent(progress) and (
-                    refused := aggregator.credentials.verdict()) is not None:
-                self.stopped_for = self.scrub(refused)
+                    stop := aggregator.guards.verdict()) is not None:
+                self.stopped_for, self.stop_exit_code = self.scrub(stop.reason), stop.exit_code
                 log.error("%s", self.stopped_for)
             if (signals.count or self.stopped_for) and not self._stopping_sent:
                 self._send_stop(progress)
@@ -181,14 +183,14 @@ class PhaseLoop:
         return expected is not None and progress.requests_sent >= expected
 
     def _send_stop(self, progress: PhaseProgress) -> None:
-        """The first stop signal, or the credentials refused: no new requests; in-flight ones get the grace
+        """The first stop signal, or a run guard's stop: no new requests; in-flight ones get the grace
         period."""
         deadline = perf_counter_ns() + int(self.grace_sec * 1e9)
         self.pool.broadcast((STOP, deadline))
         self._stopping_sent = True
         progress.sent_end_ns = time.time_ns()
         if not self.signals.count:
-            return  # stopped for refused credentials: said in its own line; the phase was not cancelled
+            return  # stopped by a run guard: said in its own line; the phase was not cancelled
         progress.was_cancelled = True
         log.warning(
             "interrupted: no new requests; waiting up to %g s for %d in flight (Ctrl+C again to "

@@ -86,12 +86,14 @@ class PhaseProgress:
         return self.requests_completed / elapsed if elapsed > 0 else None
 
     def percent(self, now_ns: int | None = None) -> float | None:
-        """Completion in percent, by request count or else by elapsed duration; a finished phase is 100
-        unless it was cut short (``was_cancelled``: Ctrl+C), which keeps the share it reached."""
+        """Completion in percent, by request count (the finished ones, cancelled included, as the progress
+        line's count) or else by elapsed duration; a finished phase is 100 unless it was cut short
+        (``was_cancelled``: Ctrl+C), which keeps the share it reached."""
         if self.finished and not self.was_cancelled:
             return 100.0
         if self.total_expected_requests:
-            return min(100.0, 100.0 * self.requests_completed / self.total_expected_requests)
+            done = self.requests_completed + self.requests_cancelled
+            return min(100.0, 100.0 * done / self.total_expected_requests)
         if self.expected_duration_sec:
             return min(100.0, 100.0 * self.elapsed_sec(now_ns) / self.expected_duration_sec)
         return None

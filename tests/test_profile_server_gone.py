@@ -46,16 +46,19 @@ def run_and_kill_server(inferload_exe: Path, cli_env: Any, tmp_path: Path, *load
     return subprocess.CompletedProcess(run.args, run.returncode, stdout, stderr)
 
 
-@pytest.mark.parametrize("load", [("--concurrency", "2"), ("--request-rate", "20")],
-                         ids=["concurrency", "request-rate"])
+@pytest.mark.parametrize(("load", "duration", "outcome"), [
+    (("--concurrency", "2"), "600", "stopped early"),  # a closed loop spinning on refusals: stopped at once
+    (("--request-rate", "20"), "600", "stopped early"),  # an open loop: after 2 s of refusals
+    (("--request-rate", "10"), "2", "the run failed"),  # dead in the last 2 s: the run ends, and failed
+], ids=["concurrency", "request-rate", "dead-at-the-end"])
 def test_a_server_killed_mid_run_ends_it_early_with_one_line_exit_1_and_every_record(
-    inferload_exe: Path, cli_env: Any, tmp_path: Path, load: tuple[str, str]
+    inferload_exe: Path, cli_env: Any, tmp_path: Path, load: tuple[str, str], duration: str, outcome: str
 ) -> None:
-    result = run_and_kill_server(inferload_exe, cli_env, tmp_path, *load)
+    result = run_and_kill_server(inferload_exe, cli_env, tmp_path, *load, duration=duration)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
-    (line,) = [line for line in result.stderr.splitlines() if "stopped early" in line]
-    assert line.startswith("inferload: ERROR: stopped early: the server stopped accepting connections ")
+    (line,) = [line for line in result.stderr.splitlines() if "the server stopped accepting" in line]
+    assert line.startswith(f"inferload: ERROR: {outcome}: the server stopped accepting connections ")
     assert " s into the run: all " in line and "failed with a connection error (" in line
     assert "request(s) had succeeded before" in line and "every request sent is in the artifacts" in line
     run = artifact_dir(tmp_path / "art")

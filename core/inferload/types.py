@@ -487,8 +487,9 @@ class RunGuardSpec(PluginSpec):
     records, its ``verdict(now)`` is asked every pass of the phase loop and returns None or a
     :class:`~inferload.engine.guards.GuardStop` (one line, exit code). The first stop ends the run: no new
     requests, the ones in flight finish within the grace period, every record is kept, ``is_complete`` is
-    false. A guard that raises (in ``create``, ``observe`` or ``verdict``) is reported and dropped; the run
-    goes on. ``--disable-plugin`` turns a guard off.
+    false. An optional ``at_end(now)`` has the final word on a phase that ended by itself
+    (:class:`~inferload.engine.guards.FinalWord`). A guard that raises (in any of them) is reported and
+    dropped; the run goes on. ``--disable-plugin`` turns a guard off.
     """
 
     category: ClassVar[str] = "run_guard"

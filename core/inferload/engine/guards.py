@@ -6,7 +6,8 @@ batch of finished records as the batch arrives (never per record or per chunk) a
 of the phase loop, whether the run must stop. The first :class:`GuardStop` wins: the phase loop stops
 sending as a stop signal does, the requests in flight finish within the grace period, every record is
 kept, and the run ends with the guard's one line as its error, ``is_complete`` false and the guard's exit
-code. A guard that raises is reported (``registry.hooks.report``) and dropped; the run and the other guards
+code. A guard may also have the final word on a phase that ended by itself (:class:`FinalWord`). A
+guard that raises is reported (``registry.hooks.report``) and dropped; the run and the other guards
 go on.
 """
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from inferload.records import RequestRecord
     from inferload.registry import PluginRegistry
 
-__all__ = ["GuardStop", "RunGuard", "RunGuards"]
+__all__ = ["FinalWord", "GuardStop", "RunGuard", "RunGuards"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,16 @@ class RunGuard(Protocol):
     def verdict(self, now: float) -> GuardStop | None:
         """None to go on, or why the run must stop. Asked every pass of the phase loop (about every
         50 ms), with or without new records, until a guard stops the run: keep it cheap."""
+
+
+class FinalWord(Protocol):
+    """What a guard may also have: ``at_end(now)``, asked once when a phase ended by itself (its count
+    sent, its duration over) with every record in and no guard's stop: a GuardStop then fails the run
+    (exit code, ``is_complete`` false) though nothing was left to stop, e.g. its server went away in its
+    last seconds."""
+
+    def at_end(self, now: float) -> GuardStop | None:
+        """None, or why the run that just ended failed."""
 
 
 class RunGuards:
@@ -79,12 +90,23 @@ class RunGuards:
 
     def verdict(self) -> GuardStop | None:
         """The first guard's (in name order) stop, or None."""
+        return self._first("verdict")
+
+    def at_end(self) -> GuardStop | None:
+        """The first guard's (in name order) final word on a phase that ended by itself, or None."""
+        return self._first("at_end")
+
+    def _first(self, method: str) -> GuardStop | None:
+        """Ask each guard that has ``method`` until one returns a stop; drop one that raises."""
         if not self.guards:
             return None
         now = time.monotonic() - self._started
         for name, guard in list(self.guards):
+            ask = getattr(guard, method, None)
+            if ask is None:
+                continue
             try:
-                stop = guard.verdict(now)
+                stop = ask(now)
             except Exception as exc:  # noqa: BLE001
                 self._drop(name, exc)
                 continue

@@ -18,6 +18,7 @@ from inferload.runstate import PhaseProgress
 
 if TYPE_CHECKING:
     from inferload.engine.aggregator import RecordAggregator
+    from inferload.engine.guards import GuardStop
     from inferload.engine.load_driver import LoadDriver
     from inferload.engine.schedule import PhasePlan
     from inferload.engine.stop_signals import StopSignals
@@ -124,10 +125,8 @@ class PhaseLoop:
         last_refresh = 0.0
         while running:
             self.load.poll()  # the plan's steps and the control routes' commands (may request a stop)
-            if self.stopped_for is None and not signals.count and not self._all_sent(progress) and (
-                    stop := aggregator.guards.verdict()) is not None:
-                self.stopped_for, self.stop_exit_code = self.scrub(stop.reason), stop.exit_code
-                log.error("%s", self.stopped_for)
+            if self.stopped_for is None and not signals.count and not self._all_sent(progress):
+                self._stopped_by(aggregator.guards.verdict())
             if (signals.count or self.stopped_for) and not self._stopping_sent:
                 self._send_stop(progress)
             if signals.count > 1:
@@ -172,9 +171,17 @@ class PhaseLoop:
             progress.timeout_triggered = True  # ended by --benchmark-duration, not by its request count
         if signals.count:
             progress.was_cancelled = True
+        elif self.stopped_for is None and not pool.failure:
+            self._stopped_by(aggregator.guards.at_end())  # a guard's final word on a phase that ended
         aggregator.refresh_live_metrics()
         aggregator.refresh_workers()
         self.view.update(force=True)
+
+    def _stopped_by(self, stop: GuardStop | None) -> None:
+        """A run guard's stop, if any: its line (secrets scrubbed) logged once and kept as the run's end."""
+        if stop is not None:
+            self.stopped_for, self.stop_exit_code = self.scrub(stop.reason), stop.exit_code
+            log.error("%s", self.stopped_for)
 
     @staticmethod
     def _all_sent(progress: PhaseProgress) -> bool:

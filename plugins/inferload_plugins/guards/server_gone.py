@@ -1,14 +1,16 @@
 """Run guard ``server-gone``: ends a run whose server stopped accepting connections (killed, crashed, its
-port closed). Once the requests that finished last all failed with a connection error (refused, reset,
-closed before the response was complete), none succeeding in between, for :data:`WINDOW_SECONDS` seconds
-(and at least :data:`MIN_FAILURES` of them) or :data:`BURST_FAILURES` in a row (four per request the run
-keeps in flight, if more), the run stops sending and ends with one line: when the failures
-began, the latest one's error, how many requests had succeeded before. Exit code 1, ``is_complete`` false,
-every request sent kept (docs/profile.md, "When the server cannot be used").
+port closed). Once the requests that finished last all failed with a connection error before any HTTP
+status came back (refused, reset, closed before the response began), none succeeding in between, for
+:data:`WINDOW_SECONDS` seconds (and at least :data:`MIN_FAILURES` of them) or :data:`BURST_FAILURES` in a
+row (four per request the run keeps in flight, if more), the run stops sending and ends with one line:
+when the failures began, the latest one's error, how many requests had succeeded before. Exit code 1,
+``is_complete`` false, every request sent kept (docs/profile.md, "When the server cannot be used").
 
 Any other outcome, a success or a failure that shows the server is there (an HTTP status, 429 and 5xx
 included, a timeout, a malformed or empty answer), ends the streak: those can heal and never stop a run.
-Cancelled requests do not count either way.
+Cancelled requests do not count either way, nor do responses cut after their status (the server was
+there when it answered; one that always drops its streams mid-response ends as a run whose requests all
+failed, not as a server gone).
 
 A closed-loop run (``--concurrency``) does not back off on a refused connection: the refusal comes back at
 once, so the workers send as fast as the loop turns (thousands of requests a second on loopback) until
@@ -79,6 +81,8 @@ class ServerGone:
             if error is None:
                 self.succeeded += 1
                 self.failures = 0
+            elif error.type == ERROR_CONNECTION and error.code is not None:
+                continue  # cut after its HTTP status: the server was there; neither sign either way
             elif error.type == ERROR_CONNECTION:
                 if not self.failures:
                     self.since = now

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from profile_fixtures import artifact_dir
+from profile_fixtures import artifact_dir, read_jsonl, start_simulator
 
 SMALL = ("--isl", "8", "--osl", "2", "--api-linger", "0")
 TIMING = ("worker process(es) ready", "final statistics of", "summary sections took")
@@ -89,3 +92,40 @@ def test_requests_cut_at_the_grace_period_show_as_cancelled_on_the_live_line_and
     assert f" {cut} cancelled" in final, final  # ... and the live line says what they were
     footnote = f"{cut} cancelled: Error Request Count includes {cut} request"
     assert footnote in (run / "profile_export_console.txt").read_text()
+
+
+def test_after_two_ctrl_cs_the_live_line_agrees_with_the_results_table(
+    inferload_exe: Path, cli_env: Any, tmp_path: Path
+) -> None:
+    # a trial saw `9/40 requests, 15%, 9 sent, 0 errors`; the table said 6 requests, 3 errors, 3 cancelled
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, "--decode-step-s", "0.05",
+                          "--decode-step-per-seq-s", "0", "--served-model-name", "m")
+    try:
+        run = subprocess.Popen(
+            [str(inferload_exe), "profile", "--url", sim.url, "-m", "m", "--streaming", "--isl", "8", "--osl",
+             "20", "--request-count", "40", "--concurrency", "3", "--ui", "simple", "--api-linger", "0",
+             "--artifact-dir", str(tmp_path / "art")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+        deadline = time.monotonic() + 60
+        while len(sim.truth()) < 4 and time.monotonic() < deadline:  # some finished, 3 in flight
+            time.sleep(0.05)
+        run.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        sim.stop()
+    assert run.returncode == 130, stderr
+    final = progress_counts(stderr)[-1]
+    match = re.search(r"\] (\d+)/40 requests, (\d+)%, (\d+) sent", final)
+    assert match, final
+    done, pct, sent = map(int, match.groups())
+    assert pct == round(100 * done / 40) and done == sent, final  # every request sent has finished
+    records = read_jsonl(artifact_dir(tmp_path / "art") / "profile_export.jsonl")
+    cut = sum(1 for r in records if (r.get("error") or {}).get("type") == "cancelled")
+    errors = sum(1 for r in records if r.get("error")) - cut
+    assert len(records) == done and cut >= 1, final
+    assert f" {cut} cancelled" in final and (f" {errors} errors" in final) == bool(errors), final
+    summary = json.loads((artifact_dir(tmp_path / "art") / "profile_export.json").read_text())
+    assert summary["request_count"]["avg"] == done - cut - errors
+    assert summary["error_request_count"]["avg"] == cut + errors

@@ -115,7 +115,7 @@ def refuse_credentials(request: ScriptedRequest, number: int) -> bytes:
 def test_requests_that_all_fail_at_start_say_so_early_in_one_line_and_keep_every_record(
     run_cli: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path, case: str
 ) -> None:
-    # 401: fewer requests than the refusals that end a run early (credentials_watch), so it runs to its end
+    # 401: fewer requests than the refusals that end a run early (guard-credentials), so it runs to its end
     total = 6 if case == "401" else 12
     if case == "401":
         with ScriptedServer(refuse_credentials) as server:

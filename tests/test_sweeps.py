@@ -339,8 +339,8 @@ def test_a_sweep_whose_server_refuses_the_credentials_ends_at_its_first_point(
                          "--ui", "none", "--api-key", "sk-wrong-77", "--artifact-dir", tmp_path)
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("stopped early:") == 1, result.stderr
-    assert "ended at variation 0: the server refuses the credentials, so the 2 variation(s) after it were " \
-        "not run" in result.stderr
+    assert "ended at variation 0: its run stopped early (the line above says why), so the 2 variation(s) " \
+        "after it were not run" in result.stderr
     root = tmp_path / "m-chat-sweep"
     (row,) = _summary(root)["variations"]  # one point, one trial: the rest would be refused too
     assert (row["trials"], row["exit_codes"], row["is_complete"]) == (1, [1], False)

@@ -20,7 +20,8 @@ __all__ = ["REFUSED_CREDENTIALS_FIX", "hint_for", "quoted_answer"]
 REFUSED_CREDENTIALS_FIX = ("set the right key with --api-key or INFERLOAD_API_KEY (or fix the -H "
                            "authorization header)")
 """What to do when the server refuses the credentials (401, 403) and nothing else will heal it: the end of
-the line that stops a run early (``engine.credentials_watch``) and the ``--wait-for-model-timeout`` wait."""
+the line that stops a run early (the run guard ``inferload_plugins.guards.credentials``) and the
+``--wait-for-model-timeout`` wait."""
 
 
 def quoted_answer(text: str, limit: int = 200) -> str:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         OptionsSpec,
         RequestFlowSpec,
         RouterSpec,
+        RunGuardSpec,
         RunStateSpec,
         ServerMetricMapSpec,
         SimulatorRouteSpec,
@@ -475,6 +476,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "summary_section": "register_summary_sections",
     "run_state": "register_run_states",
     "request_flow": "register_request_flows",
+    "run_guard": "register_run_guards",
     "api_host": "register_api_hosts",
     "view": "register_views",
 }
@@ -550,4 +552,33 @@ def register_request_flows() -> list[RequestFlowSpec]:
                 return FlowPlan(worker=Abandon())
             return [RequestFlowSpec(name="abandon", description="Abandon every 10th request",
                                     prepare=prepare)]
+    """
+
+
+@hookspec
+def register_run_guards() -> list[RunGuardSpec]:
+    """Run guards: checks that end a run early, with one line and an exit code, once its finished records
+    show that going on would only add failures (:mod:`inferload.engine.guards`). Each gets every batch of
+    finished records and is asked every pass of the phase loop; every record sent is kept.
+
+    Example::
+
+        @hookimpl
+        def register_run_guards():
+            class TooManyTimeouts:  # stop once 50 requests timed out and none succeeded
+                def __init__(self):
+                    self.timeouts, self.succeeded = 0, False
+
+                def observe(self, records, now):
+                    self.succeeded |= any(r.error is None for r in records)
+                    self.timeouts += sum(1 for r in records if r.error and r.error.type == "timeout")
+
+                def verdict(self, now):
+                    if self.timeouts >= 50 and not self.succeeded:
+                        return GuardStop(f"stopped early: 50 requests timed out in {now:.0f} s, none "
+                                         "succeeded; raise --request-timeout-seconds")
+                    return None
+
+            return [RunGuardSpec(name="timeouts", description="Stop when only timeouts come back",
+                                 create=lambda config: TooManyTimeouts())]
     """

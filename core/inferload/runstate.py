@@ -86,12 +86,14 @@ class PhaseProgress:
         return self.requests_completed / elapsed if elapsed > 0 else None
 
     def percent(self, now_ns: int | None = None) -> float | None:
-        """Completion in percent, by request count or else by elapsed duration; a finished phase is 100
-        unless it was cut short (``was_cancelled``: Ctrl+C), which keeps the share it reached."""
+        """Completion in percent, by request count (the finished ones, cancelled included, as the progress
+        line's count) or else by elapsed duration; a finished phase is 100 unless it was cut short
+        (``was_cancelled``: Ctrl+C), which keeps the share it reached."""
         if self.finished and not self.was_cancelled:
             return 100.0
         if self.total_expected_requests:
-            return min(100.0, 100.0 * self.requests_completed / self.total_expected_requests)
+            done = self.requests_completed + self.requests_cancelled
+            return min(100.0, 100.0 * done / self.total_expected_requests)
         if self.expected_duration_sec:
             return min(100.0, 100.0 * self.elapsed_sec(now_ns) / self.expected_duration_sec)
         return None
@@ -174,9 +176,9 @@ class RunState:
     lifecycle: Lifecycle = Lifecycle.CREATED
     error: str | None = None
     stopped_early: str | None = None
-    """The line that ended the run early because the server refused its credentials
-    (:mod:`inferload.engine.credentials_watch`), also its ``error``; None otherwise. A sweep ends at such a
-    run: every further run would be refused too."""
+    """The line that ended the run early because a run guard stopped it (:mod:`inferload.engine.guards`:
+    the credentials refused, the server gone), also its ``error``; None otherwise. A sweep ends at such a
+    run: every further run would fail the same way."""
     phases: dict[str, PhaseProgress] = field(default_factory=dict)
     workers: dict[str, WorkerStats] = field(default_factory=dict)
     live_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from inferload.dataset import Conversation, Tokenizer
     from inferload.endpoint import EndpointAdapter
     from inferload.engine.executor import Executor
+    from inferload.engine.guards import RunGuard
     from inferload.engine.transport import Transport
     from inferload.export import ExportContext, SectionContext
     from inferload.registry import PluginRegistry
@@ -484,6 +485,25 @@ class RequestFlowSpec(PluginSpec):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RunGuardSpec(PluginSpec):
+    """A check that ends a run early when going on would only add failures: the credentials refused, the
+    server gone (:mod:`inferload.engine.guards`, docs/plugins.md "Run guards").
+
+    ``create(config)`` is called once per run in the parent, before the first request, and returns a
+    :class:`~inferload.engine.guards.RunGuard`: its ``observe(records, now)`` gets every batch of finished
+    records, its ``verdict(now)`` is asked every pass of the phase loop and returns None or a
+    :class:`~inferload.engine.guards.GuardStop` (one line, exit code). The first stop ends the run: no new
+    requests, the ones in flight finish within the grace period, every record is kept, ``is_complete`` is
+    false. An optional ``at_end(now)`` has the final word on a phase that ended by itself
+    (:class:`~inferload.engine.guards.FinalWord`). A guard that raises (in any of them) is reported and
+    dropped; the run goes on. ``--disable-plugin`` turns a guard off.
+    """
+
+    category: ClassVar[str] = "run_guard"
+    create: Callable[[ProfileConfig], RunGuard]
+
+
+@dataclass(frozen=True, kw_only=True)
 class ApiHostSpec(PluginSpec):
     """The server of the live HTTP API (``--api-port``): it serves every ``api_router`` plugin's routes.
 
@@ -540,6 +560,7 @@ SPEC_TYPES: tuple[type[PluginSpec], ...] = (
     SummarySectionSpec,
     RunStateSpec,
     RequestFlowSpec,
+    RunGuardSpec,
     ApiHostSpec,
     ViewSpec,
 )

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inferload.engine.credentials_watch import CredentialsWatch
+from inferload.engine.guards import RunGuards
 from inferload.engine.messages import decode_batch
 from inferload.export import secret_values
 from inferload.record_lines import encode_measured_lines
@@ -59,8 +59,8 @@ class RecordAggregator:
         """One primed ``psutil.Process`` per worker, reused: cpu_percent measures since its previous call."""
         self._cpu_sampled_at: dict[str, float] = {}
         self._live_dirty = False
-        self.credentials = CredentialsWatch()
-        """Whether the run's first finished requests were all refused (401/403): the phase loop asks."""
+        self.guards = RunGuards(registry, getattr(state, "config", None))
+        """The run's ``run_guard`` plugins, fed every batch here; the phase loop asks them whether to stop."""
 
     def add_worker(self, worker_id: str, pid: int | None, ready_ns: int | None = None) -> None:
         """A worker reported ready (``ready_ns``: wall-clock ns its transport set-up ended)."""
@@ -125,7 +125,7 @@ class RecordAggregator:
         if not batch:
             return
         records, data = decode_batch(batch)
-        self.credentials.observe(records)
+        self.guards.observe(records)
         errors = cancelled = 0
         for record in records:
             if record.error is not None:

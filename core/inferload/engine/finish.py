@@ -49,7 +49,7 @@ def finish_run(
     """Call ``run_stopping``, then compute, check, summarise and export; leave ``state`` finished
     (COMPLETE, CANCELLED or FAILED, artifacts listed, results set) and call ``run_finished``.
     ``client_warnings`` are the run's own so far (a cache reset that found no path), listed first.
-    ``stopped_for`` is the line that ended the run early (the credentials refused): the run's error. Returns
+    ``stopped_for`` is the line of the run guard that ended the run early: the run's error. Returns
     whether every profiling request failed (the run failed though every request is accounted for on
     disk)."""
     from inferload.export import (
@@ -80,7 +80,7 @@ def finish_run(
     client_warnings.extend(registry.hooks.failure_lines())  # plugins that failed so far
     all_failed = bool(accumulator.error_count) and not accumulator.request_count and not cancelled
     if stopped_for and not worker_failure:
-        # the credentials were refused: the run stopped early, and its line (already logged) is the error
+        # a run guard stopped the run early, and its line (already logged) is the error
         client_warnings.append(stopped_for)
         state.error = state.stopped_early = stopped_for
         state.lifecycle = Lifecycle.FAILED  # before the summary, so is_complete says false

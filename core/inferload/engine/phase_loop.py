@@ -18,6 +18,7 @@ from inferload.runstate import PhaseProgress
 
 if TYPE_CHECKING:
     from inferload.engine.aggregator import RecordAggregator
+    from inferload.engine.guards import GuardStop
     from inferload.engine.load_driver import LoadDriver
     from inferload.engine.schedule import PhasePlan
     from inferload.engine.stop_signals import StopSignals
@@ -63,14 +64,16 @@ class PhaseLoop:
         self.load = load
         self._stopping_sent = False
         self.stopped_for: str | None = None
-        """The line that ended the run early, when its server refused the credentials
-        (:mod:`inferload.engine.credentials_watch`); None otherwise."""
+        """The line that ended the run early, when a run guard stopped it (:mod:`inferload.engine.guards`:
+        the credentials refused, the server gone); None otherwise."""
+        self.stop_exit_code = 1
+        """The exit code of the guard that stopped the run."""
 
     def run(self, phases: Sequence[PhasePlan]) -> int | None:
         """Run ``phases`` in order until one is interrupted or a worker fails; returns the wall-clock
         start (ns) of the first profiling phase, None if none began. The view is closed at the end."""
         profiling_start: int | None = None
-        self.aggregator.credentials.start()
+        self.aggregator.guards.start()
         try:
             for index, plan in enumerate(phases):
                 if self.signals.count or self.pool.failure or self.stopped_for:
@@ -122,10 +125,8 @@ class PhaseLoop:
         last_refresh = 0.0
         while running:
             self.load.poll()  # the plan's steps and the control routes' commands (may request a stop)
-            if self.stopped_for is None and not signals.count and not self._all_sent(progress) and (
-                    refused := aggregator.credentials.verdict()) is not None:
-                self.stopped_for = self.scrub(refused)
-                log.error("%s", self.stopped_for)
+            if self.stopped_for is None and not signals.count and not self._all_sent(progress):
+                self._stopped_by(aggregator.guards.verdict())
             if (signals.count or self.stopped_for) and not self._stopping_sent:
                 self._send_stop(progress)
             if signals.count > 1:
@@ -170,9 +171,17 @@ class PhaseLoop:
             progress.timeout_triggered = True  # ended by --benchmark-duration, not by its request count
         if signals.count:
             progress.was_cancelled = True
+        elif self.stopped_for is None and not pool.failure:
+            self._stopped_by(aggregator.guards.at_end())  # a guard's final word on a phase that ended
         aggregator.refresh_live_metrics()
         aggregator.refresh_workers()
         self.view.update(force=True)
+
+    def _stopped_by(self, stop: GuardStop | None) -> None:
+        """A run guard's stop, if any: its line (secrets scrubbed) logged once and kept as the run's end."""
+        if stop is not None:
+            self.stopped_for, self.stop_exit_code = self.scrub(stop.reason), stop.exit_code
+            log.error("%s", self.stopped_for)
 
     @staticmethod
     def _all_sent(progress: PhaseProgress) -> bool:
@@ -181,14 +190,14 @@ class PhaseLoop:
         return expected is not None and progress.requests_sent >= expected
 
     def _send_stop(self, progress: PhaseProgress) -> None:
-        """The first stop signal, or the credentials refused: no new requests; in-flight ones get the grace
+        """The first stop signal, or a run guard's stop: no new requests; in-flight ones get the grace
         period."""
         deadline = perf_counter_ns() + int(self.grace_sec * 1e9)
         self.pool.broadcast((STOP, deadline))
         self._stopping_sent = True
         progress.sent_end_ns = time.time_ns()
         if not self.signals.count:
-            return  # stopped for refused credentials: said in its own line; the phase was not cancelled
+            return  # stopped by a run guard: said in its own line; the phase was not cancelled
         progress.was_cancelled = True
         stopped_by, second = self.signals.first_stop()
         log.warning(

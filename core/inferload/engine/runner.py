@@ -209,7 +209,9 @@ class ProfileRun:
         )
         aggregator.records.close()
         linger(self.api_server, self.config.api_linger, self.signals)
-        if self.pool.failure or all_failed or loop.stopped_for:
+        if loop.stopped_for and not self.pool.failure:
+            return loop.stop_exit_code
+        if self.pool.failure or all_failed:
             return EXIT_RUN_FAILED
         return self.signals.exit_code if cancelled else EXIT_OK
 

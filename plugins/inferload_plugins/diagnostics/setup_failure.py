@@ -3,7 +3,7 @@ refused credentials (401, 403), nothing at the path or no such model (404), or n
 first such failure, before any request of the run has succeeded, is logged once with its (redacted)
 message and the hint naming the flag to change; a long run then need not end to tell the user. The run
 goes on (unless its first finished requests were all refused with 401/403: the engine then ends it,
-``inferload.engine.credentials_watch``); the error summary counts every such request at the end."""
+``inferload_plugins.guards.credentials``); the error summary counts every such request at the end."""
 
 from __future__ import annotations
 

@@ -326,8 +326,8 @@ class Sweep:
 
     def run(self, variations: Sequence[Variation], kind: str) -> int:
         """Validate every variation, then run them all; write the summary; the exit code of the sweep
-        (0 unless a run was interrupted, which ends the sweep with its code, or stopped early because the
-        server refused the credentials, which ends it with 1)."""
+        (0 unless a run was interrupted, which ends the sweep with its code, or stopped early by a run
+        guard, e.g. the server refused the credentials or went away, which ends it with 1)."""
         for variation in variations:
             self.config_for(variation.values)  # bad input fails before any server starts
         self.open(kind, len(variations))
@@ -338,8 +338,9 @@ class Sweep:
                     return code
                 if self.state is not None and self.state.stopped_early:
                     left = len(variations) - variation.index - 1
-                    log.error("sweep %s ended at variation %d: the server refuses the credentials, so the "
-                              "%d variation(s) after it were not run", self.sweep_id, variation.index, left)
+                    log.error("sweep %s ended at variation %d: its run stopped early (the line above says "
+                              "why), so the %d variation(s) after it were not run", self.sweep_id,
+                              variation.index, left)
                     return EXIT_RUN_FAILED
             return EXIT_OK
         finally:

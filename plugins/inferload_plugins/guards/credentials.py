@@ -1,21 +1,25 @@
-"""Ends a run whose server refuses its credentials: once the run's first :data:`FIRST_FINISHED` finished
-requests (or, when fewer finished in its first :data:`FIRST_SECONDS` seconds, all of those) failed with
-401 or 403 and none succeeded, every further request would fail the same way, so the run stops early
-instead of going on for the whole ``--benchmark-duration`` (docs/profile.md, "When the server cannot be
-used"). A status that can heal (429, 5xx), a connection error or any success first disarms the watch for
-the rest of the run. Cancelled requests are not finished requests and do not count.
+"""Run guard ``credentials``: ends a run whose server refuses its credentials. Once the run's first
+:data:`FIRST_FINISHED` finished requests (or, when fewer finished in its first :data:`FIRST_SECONDS`
+seconds, all of those) failed with 401 or 403 and none succeeded, every further request would fail the
+same way, so the run stops early instead of going on for the whole ``--benchmark-duration``
+(docs/profile.md, "When the server cannot be used"). A status that can heal (429, 5xx), a connection error
+or any success first disarms the watch for the rest of the run. Cancelled requests are not finished
+requests and do not count.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from inferload import hookimpl
+from inferload.engine.guards import GuardStop
 from inferload.hints import REFUSED_CREDENTIALS_FIX, quoted_answer
 from inferload.records import ERROR_CANCELLED, ERROR_HTTP, ERROR_REQUEST_CANCELLED
+from inferload.types import RunGuardSpec
 
 if TYPE_CHECKING:
+    from inferload.config import ProfileConfig
     from inferload.records import RequestRecord
 
 AUTH_STATUSES = (401, 403)
@@ -26,9 +30,20 @@ FIRST_SECONDS = 5.0
 """After this long with fewer than :data:`FIRST_FINISHED` finished, all refused, the run ends too."""
 
 
+@hookimpl
+def register_run_guards() -> list[RunGuardSpec]:
+    return [RunGuardSpec(name="credentials", description="Stop a run whose first finished requests were "
+                         "all refused with 401/403", create=make_watch)]
+
+
+def make_watch(config: ProfileConfig) -> CredentialsWatch:
+    """One watch per run."""
+    return CredentialsWatch()
+
+
 class CredentialsWatch:
     """Watches the run's first finished requests (:meth:`observe`, per batch in the parent) and says when
-    they show the credentials refused (:meth:`verdict`)."""
+    they show the credentials refused (:meth:`verdict`): a :class:`~inferload.engine.guards.RunGuard`."""
 
     def __init__(self, first_finished: int = FIRST_FINISHED, first_seconds: float = FIRST_SECONDS) -> None:
         self.first_finished = first_finished
@@ -38,13 +53,8 @@ class CredentialsWatch:
         self.refused = 0
         self.status: int | None = None
         self.message = ""
-        self._started: float | None = None
 
-    def start(self) -> None:
-        """The run starts sending: the :data:`FIRST_SECONDS` clock starts."""
-        self._started = time.monotonic()
-
-    def observe(self, records: Iterable[RequestRecord]) -> None:
+    def observe(self, records: Iterable[RequestRecord], now: float = 0.0) -> None:
         """Look at a batch of finished (or cancelled) records until the watch is disarmed."""
         if not self.armed:
             return
@@ -59,17 +69,17 @@ class CredentialsWatch:
                 self.status, self.message = error.code, error.message
             self.refused += 1
 
-    def verdict(self) -> str | None:
-        """The one line that ends the run, once the watch has seen enough refusals; then None forever."""
+    def verdict(self, now: float) -> GuardStop | None:
+        """The stop that ends the run (``now``: seconds since it began sending), once the watch has seen
+        enough refusals; then None forever."""
         if not self.armed or not self.refused:
             return None
-        elapsed = time.monotonic() - self._started if self._started is not None else 0.0
-        if self.refused < self.first_finished and elapsed < self.first_seconds:
+        if self.refused < self.first_finished and now < self.first_seconds:
             return None
         self.armed = False
         message = quoted_answer(self.message)
         first = (f"the first {self.refused} finished requests" if self.refused >= self.first_finished else
                  f"all {self.refused} requests finished in the first {self.first_seconds:g} s")
-        return (f"stopped early: {first} were refused with HTTP {self.status} ({message}): the server does "
-                f"not accept the credentials; {REFUSED_CREDENTIALS_FIX}; every request sent is in the "
-                "artifacts")
+        return GuardStop(f"stopped early: {first} were refused with HTTP {self.status} ({message}): the "
+                         f"server does not accept the credentials; {REFUSED_CREDENTIALS_FIX}; every request "
+                         "sent is in the artifacts")

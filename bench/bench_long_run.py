@@ -67,6 +67,41 @@ this one: exporters 58.9 s -> 8.5 s (the JSONL no longer recomputes a metric), s
 22.2 s (the steady-state window still adds every value of the window to new columns), parent CPU while
 records arrive 13.8 -> 21.8 µs per record (each line is encoded on arrival, ~5.6 µs; the second pickling
 of each batch, ~1.6 µs, is gone).
+
+What made RSS creep in the 1-hour soak (issue 17 item 1, "flat RSS"), 2026-12-01. The soak on da79894
+(``--soak-minutes 60``, ~7,000 requests/s, 25.2 M requests) went 86 MB at 1 min to 98.5 MB at 60 min,
+slope +10.4 MB/hour over the sending phase. A shorter run with the parent under tracemalloc (a
+sitecustomize hook, not committed, snapshots at 120 s and 300 s; the parent slowed to ~370 requests/s
+under it) compared by line, top growth sites other than the sawtooth of the value columns' tails:
+
+- ``record_store.py`` ``_Spool.append``: ``self.ends.append(...)``, an 8-byte end offset per batch in each
+  of three spools (records, values, JSONL lines); appending 200,000 batches kept 25.4 bytes per batch.
+  A batch is at most 64 records (``_SEND_SLICE``), so 25.2 M requests are >= 394 k batches: ~10 MB an
+  hour at 7 k requests/s, the whole measured slope. Fixed in 978b163: records and values are stored
+  length-framed and read in order, the lines file bare; the store keeps a size and a count, 0 bytes per
+  batch (the same 200,000 appends).
+- ``server_metrics/store.py`` ``failed``: the bench server answers ``GET /metrics`` with its SSE stream,
+  not Prometheus text, so the discovered source fails every second and each attempt is kept (one
+  ``scrapes`` entry, exported as a line of server_metrics.jsonl, as docs/server-metrics.md says): 340-470
+  bytes each, ~1.2-1.7 MB an hour at the default 1 s interval, whatever the request rate. Left as it is.
+  Against a real server the same list keeps every row of every good scrape: measured in-process, 81
+  series (40 counters, 40 gauges, one histogram) keep ~44 kB per scrape, ~150 MB an hour at 1 s: the
+  structure to put on disk next (what ``RecordStore`` does for records) for a soak against vLLM/SGLang.
+- the other sites were one-off or in flight: each value column's file opened at its first spill (+65 kB,
+  at 120-300 s only because tracemalloc slowed the run), the batches being unpickled (+71 kB), and below
+  6 kB each over those 180 s (sketches, stats, metric functions); worker stats, logging, the load
+  segments and the /api/timeline series (only with --api-port; at most MAX_POINTS = 7,200) did not show.
+
+Short soaks (``--soak-minutes 8 --sample-sec 20``, niced, 2 CPUs shared with other builds), minutes
+apart: after 978b163 (load 5.8 to 5.1), 4,958,433 requests (~10.3 k/s), every one in the JSONL, slope +5.2
+± 17.2 MB/hour (± one standard error, 22 samples 60-480 s), 82.9 to 92.5 MB, lowest RSS per 2-minute
+block 82.9 83.1 83.2 84.8 MB; before (978b163's parent, the same tree otherwise), 6,539,836 requests
+(~13.6 k/s, load 4.9 to 2.4), every one in the JSONL, slope +28.8 ± 8.0 MB/hour, 89.8 to 95.9 MB, lowest per
+block 89.8 89.9 91.6 92.1 MB. An 8-minute slope cannot resolve ~10 MB/hour (the sawtooth of the columns'
+tails is +-5 MB, and the removed offsets were ~2.6 MB over that before run's 102 k batches; its lowest
+RSS rose 2.3 MB, the after run's 1.9 MB): the figure that settles it is the per-batch one above, and a
+60-minute soak, not run here (in the one on da79894 the lowest RSS per 10 minutes rose 86.1 89.7 91.8
+92.9 95.4 97.0 MB).
 """
 
 from __future__ import annotations

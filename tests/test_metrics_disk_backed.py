@@ -204,6 +204,30 @@ def test_record_store_reader_sees_complete_batches_while_a_writer_appends(tmp_pa
     assert [r.request_id for r in store] == list(range(len(records)))
 
 
+def test_record_store_pairs_each_batch_with_its_values_and_copies_the_lines_bare(tmp_path: Any) -> None:
+    # the store keeps no offset per batch (a 1-hour soak grew ~10 MB by them): records and values are
+    # read back in step from their length-framed files, and the JSONL file holds the lines and nothing else
+    rng = random.Random(5)
+    records = [random_record(rng, i) for i in range(2000)]
+    store = RecordStore(spool_dir=tmp_path)
+    sizes = [1, 64, 3, 0, 257, 64]
+    start = 0
+    while start < len(records):
+        size = sizes[start % len(sizes)] or 1
+        batch = records[start:start + size]
+        store.append(batch, values=[(r.request_id, None) for r in batch],
+                     lines=b"".join(b'{"id":%d}\n' % r.request_id for r in batch))
+        start += size
+    for _ in range(2):
+        pairs = [(r.request_id, v) for batch, values in store.measured()
+                 for r, v in zip(batch, values, strict=True)]
+        assert pairs == [(i, (i, None)) for i in range(len(records))]
+    with open(tmp_path / "lines.jsonl", "wb") as handle:
+        store.copy_lines(handle)
+    expected = b"".join(b'{"id":%d}\n' % i for i in range(len(records)))
+    assert (tmp_path / "lines.jsonl").read_bytes() == expected
+
+
 def _event_sweep_start(spans: list[tuple[int, int]], target: int) -> int | None:
     """The steady-state start by the definition itself: sweep start (+1) and end (-1) events in time
     order, an end before a start at the same instant, and take the first instant ``target`` are in flight."""

@@ -55,13 +55,15 @@ NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
 
 def is_scrape(request_line: str) -> bool:
-    """The server-metrics scraper's ``GET {url}/metrics``, the model-list check's ``GET {url}/v1/models``
-    (query kept) or the start-up check's ``HEAD /`` (an ``http://`` URL's probe for a TLS port): not one of
+    """The server-metrics scraper's ``GET {url}/metrics``, the model-list check's GET of the endpoint type's
+    ``models_path`` (``/v1/models``, Ollama's ``/api/tags``, TGI's and TEI's ``/info``; query kept) or the
+    start-up check's ``HEAD /`` (an ``http://`` URL's probe for a TLS port): not one of
     the run's requests, so a test server answers it 404 and neither records, numbers nor groups it."""
     method, _, rest = request_line.partition(" ")
     if method == "HEAD":
         return True
-    return method == "GET" and rest.split(" ", 1)[0].split("?", 1)[0].endswith(("/metrics", "/models"))
+    return method == "GET" and rest.split(" ", 1)[0].split("?", 1)[0].endswith(
+        ("/metrics", "/models", "/api/tags", "/info"))
 
 
 def json_response(status: int, obj: Any, *, reason: str = "OK") -> bytes:

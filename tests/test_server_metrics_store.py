@@ -175,3 +175,56 @@ def test_a_window_counter_rate_is_its_increase_over_its_time_and_a_short_last_in
     assert run["avg"] == pytest.approx(2763 / 3.015)
     assert run["max"] == pytest.approx(860.0) and run["min"] == pytest.approx(860.0)
     assert run["count"] == 3  # the three full intervals; the 15 ms one is too short for a rate
+
+
+def scripted_run(tmp_path: Path) -> tuple[str, str]:
+    """A scripted run's server_metrics.jsonl and server_metrics block (JSON, keys sorted): a server source
+    and a DCGM source interleaved, a two-scrape gap, a reset, a late last scrape."""
+    import json
+
+    from inferload.export import ExportContext, json_safe
+    from inferload.registry import LoadRules, load_plugins
+    from inferload.runstate import PhaseProgress, RunInfo, RunState
+    from inferload_plugins.exporters.server_metrics_jsonl import FILENAME, export_server_metrics
+    from scrape_targets import dcgm_body
+
+    store = ServerMetricsStore([MAP, *load_plugins(LoadRules()).all("server_metric_map").values()])
+    store.add_source("http://srv/metrics", "server", discovered=True)
+    store.add_source("http://gpu/metrics", "gpu")
+    for n in range(12):
+        at = n * S + 1_000
+        if n in (4, 5):
+            store.failed("http://srv/metrics", "HTTP 503", at)
+        else:
+            tokens = (n if n < 8 else n - 8) * 100
+            store.ingest("http://srv/metrics", body(tokens, n, (n, 2 * n, 3 * n)), at)
+        store.ingest("http://gpu/metrics", dcgm_body(n), at + 500_000)
+    store.ingest("http://srv/metrics", body(600, 12, (12, 24, 36)), 11 * S + 20_000_000)
+    state = RunState(run_info=RunInfo(benchmark_id="b", random_seed=1, cli_command=""), config=None,
+                     artifact_dir=tmp_path, started_ns=S // 2, ended_ns=11 * S + 30_000_000,
+                     phases={"warmup": PhaseProgress(phase="warmup", phase_index=0, start_ns=S // 2,
+                                                     requests_end_ns=2 * S),
+                             "profiling": PhaseProgress(phase="profiling", phase_index=1, start_ns=2 * S)},
+                     plugin_states={"server-metrics": store})
+    context = ExportContext(state=state, config=None, records=[], metrics={}, summary={}, inputs=[],
+                            artifact_dir=tmp_path, accumulator=None, secrets=("unused",))  # type: ignore[arg-type]
+    export_server_metrics(context)
+    windows = {**state.windows(), "steady_state": (3 * S, 9 * S)}
+    client = {"time_to_first_token": {"count": 5, "avg": 90.0, "p50": 80.0, "p90": 120.0, "p99": 150.0},
+              "total_osl": {"avg": 300.0}}
+    block = server_metrics_block(store, windows, client)
+    return (tmp_path / FILENAME).read_text(encoding="utf-8"), json.dumps(json_safe(block), sort_keys=True)
+
+
+def test_the_jsonl_file_and_the_summary_block_of_a_scripted_run_stay_byte_identical(tmp_path: Path) -> None:
+    """Captured on the store that kept every scrape in memory (before the spool): the same bytes now."""
+    import hashlib
+
+    jsonl, block = scripted_run(tmp_path)
+    assert len(jsonl.splitlines()) == 25
+    assert hashlib.sha256(jsonl.encode()).hexdigest() == JSONL_SHA256
+    assert hashlib.sha256(block.encode()).hexdigest() == BLOCK_SHA256
+
+
+JSONL_SHA256 = "7913580af5c182646e5696202895ff7aee0c42654f0c247cad3ca4d1660e9808"
+BLOCK_SHA256 = "bff64700ce9ddb52a39a25bf36e8483403e96be6c770fed8d4035765188cd30c"

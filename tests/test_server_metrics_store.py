@@ -40,7 +40,7 @@ srv:ttft_seconds_count {inf}
 
 
 def rows(store: ServerMetricsStore) -> dict[str, dict]:
-    return {row["family"]: row for row in store.scrapes[-1]["series"]}
+    return {row["family"]: row for row in store.latest()[-1]["series"]}
 
 
 def test_counters_become_per_second_rates_and_a_reset_starts_over() -> None:
@@ -107,7 +107,7 @@ def test_failures_form_gaps_closed_by_the_next_good_scrape() -> None:
     assert store.failed("u", "boom", S) is True
     assert store.failed("u", "boom again", 2 * S) is False
     store.ingest("u", "up 1\n", 3 * S)
-    (source,) = store.snapshot()[0]
+    (source,) = store.source_dicts()
     assert source["gaps"] == [{"start_ns": S, "end_ns": 3 * S, "scrapes_missed": 2, "error": "boom"}]
     assert source["status"] == "gaps"
     assert store.warnings() == ["server metrics from u: 2 of 4 scrapes failed (boom); the gaps are in "
@@ -119,7 +119,7 @@ def test_a_discovered_endpoint_that_never_answered_is_not_a_warning() -> None:
     store.add_source("http://h/metrics", "server", discovered=True)
     store.failed("http://h/metrics", "HTTP 404", 0)
     assert store.warnings() == []
-    assert store.snapshot()[0][0]["status"] == "unavailable"
+    assert store.source_dicts()[0]["status"] == "unavailable"
 
 
 def test_the_discovered_source_keeps_the_url_query_at_the_end() -> None:
@@ -154,7 +154,7 @@ def test_a_counter_that_appears_after_the_baseline_counts_from_zero_over_the_who
     store.ingest("u", "# TYPE other gauge\nother 1\n", 0)  # the baseline: the token counter is not there yet
     for second, tokens in ((1, 8), (2, 20), (3, 50)):
         store.ingest("u", body(tokens, 0, (0, 0, 0)), second * S)
-    first = {row["family"]: row for row in store.scrapes[1]["series"]}["srv:tokens_total"]
+    first = {row["family"]: row for row in list(store.scrapes())[1]["series"]}["srv:tokens_total"]
     assert first["rate"] == pytest.approx(8.0)  # from 0, not missing
     block = server_metrics_block(store, {"profiling": (S // 2, 3 * S)})
     assert block["families"]["srv:tokens_total"]["series"][0]["profiling"]["total_increase"] == 50
@@ -228,3 +228,34 @@ def test_the_jsonl_file_and_the_summary_block_of_a_scripted_run_stay_byte_identi
 
 JSONL_SHA256 = "7913580af5c182646e5696202895ff7aee0c42654f0c247cad3ca4d1660e9808"
 BLOCK_SHA256 = "bff64700ce9ddb52a39a25bf36e8483403e96be6c770fed8d4035765188cd30c"
+
+
+def test_scrapes_are_spooled_to_a_file_streamed_back_in_order_and_deleted_on_close(tmp_path: Path) -> None:
+    store = ServerMetricsStore([MAP], spool_dir=tmp_path)
+    store.add_source("u", "server")
+    assert list(store.scrapes()) == [] and not any(tmp_path.iterdir())  # no file before the first scrape
+    store.ingest("u", body(0, 0, (0, 0, 0)), 0)
+    store.failed("u", "boom", S)
+    store.ingest("u", body(10, 1, (1, 1, 1)), 2 * S)
+    (spool,) = tmp_path.iterdir()
+    assert [(s["timestamp_ns"], s["ok"]) for s in store.scrapes()] == [(0, True), (S, False), (2 * S, True)]
+    mark = store.mark()
+    store.ingest("u", body(20, 2, (2, 2, 2)), 3 * S)
+    assert len(list(store.scrapes(mark))) == 3  # a reader's passes all see the scrapes of its mark
+    assert store.scrape_count == 4
+    assert [s["timestamp_ns"] for s in store.latest()] == [3 * S]  # held in memory, not read back
+    store.close()
+    assert not spool.exists()
+    assert list(store.scrapes()) == [] and store.latest()[0]["timestamp_ns"] == 3 * S
+
+
+def test_a_spool_never_closed_is_deleted_with_its_store(tmp_path: Path) -> None:
+    import gc
+
+    store = ServerMetricsStore([MAP], spool_dir=tmp_path)
+    store.add_source("u", "server")
+    store.failed("u", "boom", 0)
+    assert any(tmp_path.iterdir())
+    del store
+    gc.collect()
+    assert not any(tmp_path.iterdir())

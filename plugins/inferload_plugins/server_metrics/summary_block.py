@@ -6,7 +6,7 @@ docs/server-metrics.md; the steady-state window is the one of docs/metrics.md ("
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from inferload_plugins.server_metrics.histograms import QUANTILES, merge_histograms, sample_stats
@@ -29,7 +29,13 @@ def server_metrics_block(store: ServerMetricsStore, windows: Mapping[str, tuple[
     p99 of the observations made in the window. ``comparison`` puts the server's TTFT/ITL/latency
     beside the client's (``client_metrics``: the final metric blocks) over the profiling window.
     """
-    sources, scrapes = store.snapshot()
+    mark = store.mark()  # every pass reads the same scrapes while scraping may go on
+    sources = store.source_dicts()
+    count = store.scrape_count
+
+    def scrapes() -> Iterator[dict[str, Any]]:
+        return store.scrapes(mark)
+
     families: dict[str, dict[str, Any]] = {}
     for window, bounds in windows.items():
         if bounds is None:
@@ -41,9 +47,9 @@ def server_metrics_block(store: ServerMetricsStore, windows: Mapping[str, tuple[
             by_labels[window] = stats
     for entry in families.values():
         entry["series"] = list(entry["series"].values())
-    gpu = [s for s in scrapes if s["kind"] == "gpu"]
+    gpu = any(s["kind"] == "gpu" and s["scrapes_ok"] + s["scrapes_failed"] for s in sources)
     block: dict[str, Any] = {
-        "interval_count": len(scrapes),
+        "interval_count": count,
         "sources": sources,
         "windows": {name: _window_dict(bounds) for name, bounds in windows.items()},
         "families": dict(sorted(families.items())),
@@ -126,7 +132,7 @@ the source's previous good scrape) is at least this share of the source's median
 scrape 15 ms after the previous one divides a few counts by 15 ms, which is noise, not a rate."""
 
 
-def _short_intervals(scrapes: Sequence[Mapping[str, Any]]) -> set[int]:
+def _short_intervals(scrapes: Iterable[Mapping[str, Any]]) -> set[int]:
     """Indexes (into ``scrapes``) of good scrapes that end an interval too short for a rate
     (:data:`MIN_RATE_INTERVAL_SHARE` of the source's median interval)."""
     previous: dict[str, int] = {}
@@ -147,28 +153,29 @@ def _short_intervals(scrapes: Sequence[Mapping[str, Any]]) -> set[int]:
     return short
 
 
-def _window_stats(scrapes: Sequence[Mapping[str, Any]], bounds: tuple[int, int],
+def _window_stats(scrapes: Callable[[], Iterable[Mapping[str, Any]]], bounds: tuple[int, int],
                   meanings: Mapping[str, tuple[str, FamilyMeaning]]) -> dict[tuple, dict[str, Any]]:
-    """Per (source, family, labels): the stats of the scrapes whose timestamp lies in ``bounds``.
+    """Per (source, family, labels): the stats of the scrapes whose timestamp lies in ``bounds``;
+    ``scrapes()`` streams every scrape in arrival order (called once per pass).
 
     A counter's ``avg`` is exact: its increase over the window divided by the seconds between the two
     scrapes that measured it (docs/server-metrics.md, "Counter rates"), not a mean of interval rates."""
     start, end = bounds
-    short = _short_intervals(scrapes)
+    short = _short_intervals(scrapes())
     values: dict[tuple, dict[str, Any]] = {}
     # A counter's increase over the window runs from its total in the source's last good scrape at or
     # before the window's start (0 if that scrape lacked the series: it had counted nothing yet), so what
     # was counted between the start and the first scrape inside the window is not lost.
     before: dict[tuple, float] = {}
     sources_before: dict[str, int] = {}  # source -> timestamp of its last good scrape at or before start
-    for scrape in scrapes:
+    for scrape in scrapes():
         if scrape["ok"] and scrape["timestamp_ns"] <= start:
             sources_before[scrape["source"]] = scrape["timestamp_ns"]
             for row in scrape["series"]:
                 if "total" in row:
                     key = (scrape["source"], row["family"], tuple(sorted(row["labels"].items())))
                     before[key] = row["total"]
-    for index, scrape in enumerate(scrapes):
+    for index, scrape in enumerate(scrapes()):
         if not scrape["ok"] or not start <= scrape["timestamp_ns"] <= end:
             continue
         for row in scrape["series"]:

@@ -31,16 +31,18 @@ def server_metrics_block(store: ServerMetricsStore, windows: Mapping[str, tuple[
     """
     mark = store.mark()  # every pass reads the same scrapes while scraping may go on
     sources = store.source_dicts()
-    count = store.scrape_count
 
     def scrapes() -> Iterator[dict[str, Any]]:
         return store.scrapes(mark)
+
+    short, count = _short_intervals(scrapes())  # once: it does not depend on the window
 
     families: dict[str, dict[str, Any]] = {}
     for window, bounds in windows.items():
         if bounds is None:
             continue
-        for (source, family, labels), stats in _window_stats(scrapes, bounds, store.meanings).items():
+        for (source, family, labels), stats in _window_stats(scrapes, short, bounds,
+                                                                    store.meanings).items():
             entry = families.setdefault(family, _family_header(family, store.meanings))
             by_labels = entry["series"].setdefault((source, labels), {"source": source,
                                                                        "labels": dict(labels)})
@@ -132,12 +134,14 @@ the source's previous good scrape) is at least this share of the source's median
 scrape 15 ms after the previous one divides a few counts by 15 ms, which is noise, not a rate."""
 
 
-def _short_intervals(scrapes: Iterable[Mapping[str, Any]]) -> set[int]:
+def _short_intervals(scrapes: Iterable[Mapping[str, Any]]) -> tuple[set[int], int]:
     """Indexes (into ``scrapes``) of good scrapes that end an interval too short for a rate
-    (:data:`MIN_RATE_INTERVAL_SHARE` of the source's median interval)."""
+    (:data:`MIN_RATE_INTERVAL_SHARE` of the source's median interval), and how many scrapes there are."""
     previous: dict[str, int] = {}
     intervals: dict[str, list[tuple[int, int]]] = {}
+    count = 0
     for index, scrape in enumerate(scrapes):
+        count = index + 1
         if not scrape["ok"]:
             continue
         source, stamp = scrape["source"], scrape["timestamp_ns"]
@@ -150,18 +154,19 @@ def _short_intervals(scrapes: Iterable[Mapping[str, Any]]) -> set[int]:
         median = lengths[len(lengths) // 2] if len(lengths) % 2 else (
             lengths[len(lengths) // 2 - 1] + lengths[len(lengths) // 2]) / 2
         short.update(index for index, length in pairs if length < MIN_RATE_INTERVAL_SHARE * median)
-    return short
+    return short, count
 
 
-def _window_stats(scrapes: Callable[[], Iterable[Mapping[str, Any]]], bounds: tuple[int, int],
-                  meanings: Mapping[str, tuple[str, FamilyMeaning]]) -> dict[tuple, dict[str, Any]]:
+def _window_stats(scrapes: Callable[[], Iterable[Mapping[str, Any]]], short: set[int],
+                  bounds: tuple[int, int], meanings: Mapping[str, tuple[str, FamilyMeaning]]
+                  ) -> dict[tuple, dict[str, Any]]:
     """Per (source, family, labels): the stats of the scrapes whose timestamp lies in ``bounds``;
-    ``scrapes()`` streams every scrape in arrival order (called once per pass).
+    ``scrapes()`` streams every scrape in arrival order (called once per pass); ``short`` are the indexes
+    of :func:`_short_intervals`.
 
     A counter's ``avg`` is exact: its increase over the window divided by the seconds between the two
     scrapes that measured it (docs/server-metrics.md, "Counter rates"), not a mean of interval rates."""
     start, end = bounds
-    short = _short_intervals(scrapes())
     values: dict[tuple, dict[str, Any]] = {}
     # A counter's increase over the window runs from its total in the source's last good scrape at or
     # before the window's start (0 if that scrape lacked the series: it had counted nothing yet), so what

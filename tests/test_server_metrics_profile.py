@@ -232,6 +232,23 @@ def test_a_telemetry_url_with_the_wrong_scheme_is_said_once_with_the_fix_and_not
     assert (source["status"], source["scrapes_failed"], source["scrapes_ok"]) == ("unavailable", 1, 0)
 
 
+def test_the_scrape_spool_is_gone_when_the_run_ends_and_the_jsonl_holds_every_scrape(
+    run_cli: Any, simulator: Simulator, tmp_path: Path
+) -> None:
+    # The store spools each scrape to a temporary file (TMPDIR) instead of keeping it in memory.
+    spool_dir = tmp_path / "tmp"
+    spool_dir.mkdir()
+    result = run_cli("profile", "--url", simulator.url, "-m", "m", *LOAD, "--request-count", "10",
+                     "--server-metrics-interval", "0.1", "--artifact-dir", tmp_path / "art",
+                     env={"TMPDIR": str(spool_dir)})
+    assert result.returncode == 0, result.stderr
+    run = artifact_dir(tmp_path / "art")
+    lines = read_jsonl(run / "server_metrics.jsonl")
+    assert len(lines) == summary_of(run)["server_metrics"]["interval_count"] >= 2
+    assert [line["timestamp_ns"] for line in lines] == sorted(line["timestamp_ns"] for line in lines)
+    assert not list(spool_dir.glob("inferload-server-metrics-*"))
+
+
 def test_no_server_metrics_scrapes_nothing_and_writes_no_block(
     run_cli: Any, simulator: Simulator, tmp_path: Path
 ) -> None:

@@ -40,7 +40,7 @@ srv:ttft_seconds_count {inf}
 
 
 def rows(store: ServerMetricsStore) -> dict[str, dict]:
-    return {row["family"]: row for row in store.scrapes[-1]["series"]}
+    return {row["family"]: row for row in store.latest()[-1]["series"]}
 
 
 def test_counters_become_per_second_rates_and_a_reset_starts_over() -> None:
@@ -107,7 +107,7 @@ def test_failures_form_gaps_closed_by_the_next_good_scrape() -> None:
     assert store.failed("u", "boom", S) is True
     assert store.failed("u", "boom again", 2 * S) is False
     store.ingest("u", "up 1\n", 3 * S)
-    (source,) = store.snapshot()[0]
+    (source,) = store.source_dicts()
     assert source["gaps"] == [{"start_ns": S, "end_ns": 3 * S, "scrapes_missed": 2, "error": "boom"}]
     assert source["status"] == "gaps"
     assert store.warnings() == ["server metrics from u: 2 of 4 scrapes failed (boom); the gaps are in "
@@ -119,7 +119,7 @@ def test_a_discovered_endpoint_that_never_answered_is_not_a_warning() -> None:
     store.add_source("http://h/metrics", "server", discovered=True)
     store.failed("http://h/metrics", "HTTP 404", 0)
     assert store.warnings() == []
-    assert store.snapshot()[0][0]["status"] == "unavailable"
+    assert store.source_dicts()[0]["status"] == "unavailable"
 
 
 def test_the_discovered_source_keeps_the_url_query_at_the_end() -> None:
@@ -154,7 +154,7 @@ def test_a_counter_that_appears_after_the_baseline_counts_from_zero_over_the_who
     store.ingest("u", "# TYPE other gauge\nother 1\n", 0)  # the baseline: the token counter is not there yet
     for second, tokens in ((1, 8), (2, 20), (3, 50)):
         store.ingest("u", body(tokens, 0, (0, 0, 0)), second * S)
-    first = {row["family"]: row for row in store.scrapes[1]["series"]}["srv:tokens_total"]
+    first = {row["family"]: row for row in list(store.scrapes())[1]["series"]}["srv:tokens_total"]
     assert first["rate"] == pytest.approx(8.0)  # from 0, not missing
     block = server_metrics_block(store, {"profiling": (S // 2, 3 * S)})
     assert block["families"]["srv:tokens_total"]["series"][0]["profiling"]["total_increase"] == 50
@@ -175,3 +175,87 @@ def test_a_window_counter_rate_is_its_increase_over_its_time_and_a_short_last_in
     assert run["avg"] == pytest.approx(2763 / 3.015)
     assert run["max"] == pytest.approx(860.0) and run["min"] == pytest.approx(860.0)
     assert run["count"] == 3  # the three full intervals; the 15 ms one is too short for a rate
+
+
+def scripted_run(tmp_path: Path) -> tuple[str, str]:
+    """A scripted run's server_metrics.jsonl and server_metrics block (JSON, keys sorted): a server source
+    and a DCGM source interleaved, a two-scrape gap, a reset, a late last scrape."""
+    import json
+
+    from inferload.export import ExportContext, json_safe
+    from inferload.registry import LoadRules, load_plugins
+    from inferload.runstate import PhaseProgress, RunInfo, RunState
+    from inferload_plugins.exporters.server_metrics_jsonl import FILENAME, export_server_metrics
+    from scrape_targets import dcgm_body
+
+    store = ServerMetricsStore([MAP, *load_plugins(LoadRules()).all("server_metric_map").values()])
+    store.add_source("http://srv/metrics", "server", discovered=True)
+    store.add_source("http://gpu/metrics", "gpu")
+    for n in range(12):
+        at = n * S + 1_000
+        if n in (4, 5):
+            store.failed("http://srv/metrics", "HTTP 503", at)
+        else:
+            tokens = (n if n < 8 else n - 8) * 100
+            store.ingest("http://srv/metrics", body(tokens, n, (n, 2 * n, 3 * n)), at)
+        store.ingest("http://gpu/metrics", dcgm_body(n), at + 500_000)
+    store.ingest("http://srv/metrics", body(600, 12, (12, 24, 36)), 11 * S + 20_000_000)
+    state = RunState(run_info=RunInfo(benchmark_id="b", random_seed=1, cli_command=""), config=None,
+                     artifact_dir=tmp_path, started_ns=S // 2, ended_ns=11 * S + 30_000_000,
+                     phases={"warmup": PhaseProgress(phase="warmup", phase_index=0, start_ns=S // 2,
+                                                     requests_end_ns=2 * S),
+                             "profiling": PhaseProgress(phase="profiling", phase_index=1, start_ns=2 * S)},
+                     plugin_states={"server-metrics": store})
+    context = ExportContext(state=state, config=None, records=[], metrics={}, summary={}, inputs=[],
+                            artifact_dir=tmp_path, accumulator=None, secrets=("unused",))  # type: ignore[arg-type]
+    export_server_metrics(context)
+    windows = {**state.windows(), "steady_state": (3 * S, 9 * S)}
+    client = {"time_to_first_token": {"count": 5, "avg": 90.0, "p50": 80.0, "p90": 120.0, "p99": 150.0},
+              "total_osl": {"avg": 300.0}}
+    block = server_metrics_block(store, windows, client)
+    return (tmp_path / FILENAME).read_text(encoding="utf-8"), json.dumps(json_safe(block), sort_keys=True)
+
+
+def test_the_jsonl_file_and_the_summary_block_of_a_scripted_run_stay_byte_identical(tmp_path: Path) -> None:
+    """Captured on the store that kept every scrape in memory (before the spool): the same bytes now."""
+    import hashlib
+
+    jsonl, block = scripted_run(tmp_path)
+    assert len(jsonl.splitlines()) == 25
+    assert hashlib.sha256(jsonl.encode()).hexdigest() == JSONL_SHA256
+    assert hashlib.sha256(block.encode()).hexdigest() == BLOCK_SHA256
+
+
+JSONL_SHA256 = "7913580af5c182646e5696202895ff7aee0c42654f0c247cad3ca4d1660e9808"
+BLOCK_SHA256 = "bff64700ce9ddb52a39a25bf36e8483403e96be6c770fed8d4035765188cd30c"
+
+
+def test_scrapes_are_spooled_to_a_file_streamed_back_in_order_and_deleted_on_close(tmp_path: Path) -> None:
+    store = ServerMetricsStore([MAP], spool_dir=tmp_path)
+    store.add_source("u", "server")
+    assert list(store.scrapes()) == [] and not any(tmp_path.iterdir())  # no file before the first scrape
+    store.ingest("u", body(0, 0, (0, 0, 0)), 0)
+    store.failed("u", "boom", S)
+    store.ingest("u", body(10, 1, (1, 1, 1)), 2 * S)
+    (spool,) = tmp_path.iterdir()
+    assert [(s["timestamp_ns"], s["ok"]) for s in store.scrapes()] == [(0, True), (S, False), (2 * S, True)]
+    mark = store.mark()
+    store.ingest("u", body(20, 2, (2, 2, 2)), 3 * S)
+    assert len(list(store.scrapes(mark))) == 3  # a reader's passes all see the scrapes of its mark
+    assert store.scrape_count == 4
+    assert [s["timestamp_ns"] for s in store.latest()] == [3 * S]  # held in memory, not read back
+    store.close()
+    assert not spool.exists()
+    assert list(store.scrapes()) == [] and store.latest()[0]["timestamp_ns"] == 3 * S
+
+
+def test_a_spool_never_closed_is_deleted_with_its_store(tmp_path: Path) -> None:
+    import gc
+
+    store = ServerMetricsStore([MAP], spool_dir=tmp_path)
+    store.add_source("u", "server")
+    store.failed("u", "boom", 0)
+    assert any(tmp_path.iterdir())
+    del store
+    gc.collect()
+    assert not any(tmp_path.iterdir())

@@ -22,16 +22,15 @@ FILENAME = "server_metrics.jsonl"
 
 
 def export_server_metrics(context: Any) -> list[Path]:
-    """Write the scrapes the store holds; nothing when no source was scraped."""
+    """Write the scrapes the store spooled, streamed in time order; nothing when no source was scraped."""
     state = context.state
     store = state.plugin_state("server-metrics")
     if store is None or not store.sources:
         return []
-    _, scrapes = store.snapshot()
     phases = [(p.start_ns, p.requests_end_ns, p.phase) for p in state.phases.values() if p.start_ns]
     origin = state.started_ns or 0
     with context.open(FILENAME) as out:
-        for scrape in sorted(scrapes, key=lambda s: s["timestamp_ns"]):
+        for scrape in store.scrapes_in_time_order():
             at = scrape["timestamp_ns"]
             phase = next((name for start, end, name in phases if start <= at <= (end or at)), None)
             line = {"timestamp_ns": at, "t_sec": (at - origin) / 1e9, "phase": phase, **scrape}

@@ -33,7 +33,7 @@ def view(state: RunState) -> dict[str, Any]:
     from inferload.export import json_safe
 
     store = state.plugin_state("server-metrics")
-    sources, _ = store.snapshot() if store is not None else ([], [])
+    sources = store.source_dicts() if store is not None else []
     latest = store.latest() if store is not None else []
     config = state.config
     results = state.results or {}

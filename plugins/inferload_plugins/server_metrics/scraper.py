@@ -219,8 +219,12 @@ def run_stopping(state: RunState) -> None:
 
 @hookimpl
 def run_finished(state: RunState) -> None:
-    """Stop pollers still running (a run that ended without ``run_stopping``)."""
+    """Stop pollers still running (a run that ended without ``run_stopping``), then delete the store's
+    spool: the artifacts that read every scrape are written by now."""
     _stop(state)
+    store = state.plugin_state(STATE_NAME)
+    if store is not None:
+        store.close()
 
 
 def _stop(state: RunState) -> None:

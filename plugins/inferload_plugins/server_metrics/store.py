@@ -14,12 +14,24 @@ What the store keeps for each scrape, per series (family name plus labels):
 Known families carry a *meaning* from a ``server_metric_map`` plugin (what it measures, the unit, the
 scale from the exposed unit), e.g. ``vllm:time_to_first_token_seconds`` is ``time_to_first_token`` in ms.
 Unknown families are kept raw. Definitions of every figure: ``docs/server-metrics.md``.
+
+Memory stays bounded at any run length: each scrape (ok or failed) is appended to a spool (JSON lines in a
+temporary file) as it arrives; memory holds only the per-source status, the per-series state rates and
+deltas need, and each source's latest good scrape. Readers that need every scrape (server_metrics.jsonl,
+the summary block) stream the spool with :meth:`ServerMetricsStore.scrapes`; :meth:`~ServerMetricsStore.close`
+deletes it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import json
+import os
+import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,13 +85,21 @@ class SourceStatus:
                 "first_error": self.first_error, "maps": list(self.maps), "gaps": list(self.gaps)}
 
 
-class ServerMetricsStore:
-    """Every scrape of the run, in arrival order; thread-safe (scraper threads write, readers copy).
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
-    ``maps`` are the ``server_metric_map`` specs that give known families their meaning.
+
+class ServerMetricsStore:
+    """Every scrape of the run, in arrival order, spooled to a temporary file; thread-safe (scraper threads
+    write, readers stream what was written when they started).
+
+    ``maps`` are the ``server_metric_map`` specs that give known families their meaning; ``spool_dir`` is
+    where the spool goes (the system's temporary directory when None).
     """
 
-    def __init__(self, maps: Iterable[ServerMetricMapSpec] = ()) -> None:
+    def __init__(self, maps: Iterable[ServerMetricMapSpec] = (),
+                 spool_dir: str | os.PathLike[str] | None = None) -> None:
         self._lock = threading.Lock()
         self._meanings: dict[str, tuple[str, FamilyMeaning]] = {}
         for spec in maps:
@@ -89,8 +109,12 @@ class ServerMetricsStore:
                 if not family.endswith("_total"):
                     self._meanings.setdefault(f"{family}_total", (spec.name, meaning))
         self.sources: dict[str, SourceStatus] = {}
-        self.scrapes: list[dict[str, Any]] = []
-        """One entry per scrape attempt: ``{timestamp_ns, source, kind, ok, error?, series: [...]}``."""
+        self._spool_dir = spool_dir
+        self._spool: Any = None  # the append handle, opened with the first scrape
+        self._spool_path: str | None = None
+        self._spool_bytes = 0
+        self._count = 0
+        self._latest: dict[str, dict[str, Any]] = {}
         self._series: dict[tuple[str, str, tuple[tuple[str, str], ...]], _Series] = {}
         self._last_ok_ns: dict[str, int] = {}
 
@@ -136,8 +160,10 @@ class ServerMetricsStore:
             if source.gaps and source.gaps[-1]["end_ns"] is None:
                 source.gaps[-1]["end_ns"] = timestamp_ns
             self._last_ok_ns[url] = timestamp_ns
-            self.scrapes.append({"timestamp_ns": timestamp_ns, "source": url, "kind": source.kind,
-                                 "ok": True, "series": rows})
+            scrape = {"timestamp_ns": timestamp_ns, "source": url, "kind": source.kind, "ok": True,
+                      "series": rows}
+            self._latest[url] = scrape
+            self._append(scrape)
         return len(rows)
 
     def failed(self, url: str, error: str, timestamp_ns: int) -> bool:
@@ -153,9 +179,23 @@ class ServerMetricsStore:
                                     "error": error})
             else:
                 gap["scrapes_missed"] += 1
-            self.scrapes.append({"timestamp_ns": timestamp_ns, "source": url, "kind": source.kind,
-                                 "ok": False, "error": error, "series": []})
+            self._append({"timestamp_ns": timestamp_ns, "source": url, "kind": source.kind,
+                          "ok": False, "error": error, "series": []})
         return first
+
+    def _append(self, scrape: Mapping[str, Any]) -> None:
+        """Spool one scrape (the lock is held)."""
+        if self._spool is None:
+            fd, self._spool_path = tempfile.mkstemp(prefix="inferload-server-metrics-", suffix=".jsonl",
+                                                    dir=self._spool_dir)
+            self._spool = os.fdopen(fd, "wb")
+            # deleted when the store is collected or the process exits, if close() was never reached
+            self._finalizer = weakref.finalize(self, _unlink, self._spool_path)
+        data = json.dumps(scrape).encode() + b"\n"
+        self._spool.write(data)
+        self._spool.flush()
+        self._spool_bytes += len(data)
+        self._count += 1
 
     def _rows(self, url: str, family: Mapping[str, Any], dt: float | None) -> list[dict[str, Any]]:
         name, kind = family["name"], family["type"]
@@ -193,26 +233,74 @@ class ServerMetricsStore:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def snapshot(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(sources as dicts, scrapes so far) — copies, safe to serialise while scraping goes on."""
+    def source_dicts(self) -> list[dict[str, Any]]:
+        """Every source as a dict (:meth:`SourceStatus.as_dict`) — copies, safe to serialise while
+        scraping goes on."""
         with self._lock:
-            return [s.as_dict() for s in self.sources.values()], list(self.scrapes)
+            return [s.as_dict() for s in self.sources.values()]
+
+    def mark(self) -> int:
+        """Where the spool ends now: pass it to :meth:`scrapes` so that several passes see the same
+        scrapes while scraping goes on."""
+        with self._lock:
+            return self._spool_bytes
+
+    @property
+    def scrape_count(self) -> int:
+        """How many scrape attempts (ok or failed) were recorded."""
+        with self._lock:
+            return self._count
+
+    def scrapes(self, mark: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every scrape attempt up to ``mark`` (default: those recorded so far), in arrival order, read
+        back from the spool one at a time: ``{timestamp_ns, source, kind, ok, error?, series: [...]}``."""
+        with self._lock:
+            end = self._spool_bytes if mark is None else mark
+            path = self._spool_path
+        if path is None or not end:
+            return
+        with open(path, "rb") as spool:
+            read = 0
+            for line in spool:
+                read += len(line)
+                if read > end:
+                    return
+                yield json.loads(line)
+
+    def scrapes_in_time_order(self, mark: int | None = None) -> Iterator[dict[str, Any]]:
+        """:meth:`scrapes` ordered by ``timestamp_ns`` (ties in arrival order), streamed: each source's
+        scrapes arrive in time order (one poller per source), so this merges one pass per source."""
+        end = self.mark() if mark is None else mark
+        with self._lock:
+            urls = list(self.sources)
+
+        def of(url: str) -> Iterator[tuple[int, int, dict[str, Any]]]:
+            for index, scrape in enumerate(self.scrapes(end)):
+                if scrape["source"] == url:
+                    yield scrape["timestamp_ns"], index, scrape
+
+        for _, _, scrape in heapq.merge(*(of(url) for url in urls)):
+            yield scrape
 
     def latest(self) -> list[dict[str, Any]]:
-        """The last successful scrape of each source."""
-        _, scrapes = self.snapshot()
-        last: dict[str, dict[str, Any]] = {}
-        for scrape in scrapes:
-            if scrape["ok"]:
-                last[scrape["source"]] = scrape
-        return list(last.values())
+        """The last successful scrape of each source (held in memory; no spool read)."""
+        with self._lock:
+            return list(self._latest.values())
+
+    def close(self) -> None:
+        """Delete the spool (after the last reader); the sources and latest scrapes stay readable."""
+        with self._lock:
+            spool, self._spool = self._spool, None
+            if spool is not None:
+                spool.close()
+                self._finalizer()
+            self._spool_path, self._spool_bytes = None, 0
 
     def warnings(self) -> list[str]:
         """One line per source that failed: an explicit one always, a discovered one only when it had
         answered before (a server without ``/metrics`` is not a fault)."""
         lines = []
-        sources, _ = self.snapshot()
-        for source in sources:
+        for source in self.source_dicts():
             if not source["scrapes_failed"] or (source["discovered"] and not source["scrapes_ok"]):
                 continue
             total = source["scrapes_ok"] + source["scrapes_failed"]

@@ -6,7 +6,7 @@ docs/server-metrics.md; the steady-state window is the one of docs/metrics.md ("
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from inferload_plugins.server_metrics.histograms import QUANTILES, merge_histograms, sample_stats
@@ -29,21 +29,29 @@ def server_metrics_block(store: ServerMetricsStore, windows: Mapping[str, tuple[
     p99 of the observations made in the window. ``comparison`` puts the server's TTFT/ITL/latency
     beside the client's (``client_metrics``: the final metric blocks) over the profiling window.
     """
-    sources, scrapes = store.snapshot()
+    mark = store.mark()  # every pass reads the same scrapes while scraping may go on
+    sources = store.source_dicts()
+
+    def scrapes() -> Iterator[dict[str, Any]]:
+        return store.scrapes(mark)
+
+    short, count = _short_intervals(scrapes())  # once: it does not depend on the window
+
     families: dict[str, dict[str, Any]] = {}
     for window, bounds in windows.items():
         if bounds is None:
             continue
-        for (source, family, labels), stats in _window_stats(scrapes, bounds, store.meanings).items():
+        for (source, family, labels), stats in _window_stats(scrapes, short, bounds,
+                                                                    store.meanings).items():
             entry = families.setdefault(family, _family_header(family, store.meanings))
             by_labels = entry["series"].setdefault((source, labels), {"source": source,
                                                                        "labels": dict(labels)})
             by_labels[window] = stats
     for entry in families.values():
         entry["series"] = list(entry["series"].values())
-    gpu = [s for s in scrapes if s["kind"] == "gpu"]
+    gpu = any(s["kind"] == "gpu" and s["scrapes_ok"] + s["scrapes_failed"] for s in sources)
     block: dict[str, Any] = {
-        "interval_count": len(scrapes),
+        "interval_count": count,
         "sources": sources,
         "windows": {name: _window_dict(bounds) for name, bounds in windows.items()},
         "families": dict(sorted(families.items())),
@@ -126,12 +134,14 @@ the source's previous good scrape) is at least this share of the source's median
 scrape 15 ms after the previous one divides a few counts by 15 ms, which is noise, not a rate."""
 
 
-def _short_intervals(scrapes: Sequence[Mapping[str, Any]]) -> set[int]:
+def _short_intervals(scrapes: Iterable[Mapping[str, Any]]) -> tuple[set[int], int]:
     """Indexes (into ``scrapes``) of good scrapes that end an interval too short for a rate
-    (:data:`MIN_RATE_INTERVAL_SHARE` of the source's median interval)."""
+    (:data:`MIN_RATE_INTERVAL_SHARE` of the source's median interval), and how many scrapes there are."""
     previous: dict[str, int] = {}
     intervals: dict[str, list[tuple[int, int]]] = {}
+    count = 0
     for index, scrape in enumerate(scrapes):
+        count = index + 1
         if not scrape["ok"]:
             continue
         source, stamp = scrape["source"], scrape["timestamp_ns"]
@@ -144,31 +154,33 @@ def _short_intervals(scrapes: Sequence[Mapping[str, Any]]) -> set[int]:
         median = lengths[len(lengths) // 2] if len(lengths) % 2 else (
             lengths[len(lengths) // 2 - 1] + lengths[len(lengths) // 2]) / 2
         short.update(index for index, length in pairs if length < MIN_RATE_INTERVAL_SHARE * median)
-    return short
+    return short, count
 
 
-def _window_stats(scrapes: Sequence[Mapping[str, Any]], bounds: tuple[int, int],
-                  meanings: Mapping[str, tuple[str, FamilyMeaning]]) -> dict[tuple, dict[str, Any]]:
-    """Per (source, family, labels): the stats of the scrapes whose timestamp lies in ``bounds``.
+def _window_stats(scrapes: Callable[[], Iterable[Mapping[str, Any]]], short: set[int],
+                  bounds: tuple[int, int], meanings: Mapping[str, tuple[str, FamilyMeaning]]
+                  ) -> dict[tuple, dict[str, Any]]:
+    """Per (source, family, labels): the stats of the scrapes whose timestamp lies in ``bounds``;
+    ``scrapes()`` streams every scrape in arrival order (called once per pass); ``short`` are the indexes
+    of :func:`_short_intervals`.
 
     A counter's ``avg`` is exact: its increase over the window divided by the seconds between the two
     scrapes that measured it (docs/server-metrics.md, "Counter rates"), not a mean of interval rates."""
     start, end = bounds
-    short = _short_intervals(scrapes)
     values: dict[tuple, dict[str, Any]] = {}
     # A counter's increase over the window runs from its total in the source's last good scrape at or
     # before the window's start (0 if that scrape lacked the series: it had counted nothing yet), so what
     # was counted between the start and the first scrape inside the window is not lost.
     before: dict[tuple, float] = {}
     sources_before: dict[str, int] = {}  # source -> timestamp of its last good scrape at or before start
-    for scrape in scrapes:
+    for scrape in scrapes():
         if scrape["ok"] and scrape["timestamp_ns"] <= start:
             sources_before[scrape["source"]] = scrape["timestamp_ns"]
             for row in scrape["series"]:
                 if "total" in row:
                     key = (scrape["source"], row["family"], tuple(sorted(row["labels"].items())))
                     before[key] = row["total"]
-    for index, scrape in enumerate(scrapes):
+    for index, scrape in enumerate(scrapes()):
         if not scrape["ok"] or not start <= scrape["timestamp_ns"] <= end:
             continue
         for row in scrape["series"]:

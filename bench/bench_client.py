@@ -88,6 +88,19 @@ Left as they are: the request id counter (a lock and a shared integer, 0.31-0.34
 ids would save at most that and change the cross-worker id order); the tokenizer count (~0.5 µs, one
 regex pass); a compact fixed-layout batch encoding (the parent stores the worker's pickled bytes and
 reads them back: the field-tuple pickle kept that format for ~0.4 µs of the ~1.6).
+
+The quiet re-run, 2026-12-01, main at 4107a30 (everything above merged; load 0.9 at the start, nothing
+else running), ``bench/run.py client --repeat 5 -- --only ttft,ceiling --transports protocol`` (242 s):
+c256 kernel stamps 43.0 / 43.5 / 53.0 µs, user-space 39.5 / 43.0 / 45.5; c32 kernel 35.5 / 40.0 / 49.0;
+c1 86.7 / 96.7 / 116.7; parent at c256 24.1 / 24.8 / 25.9. This machine read slower than the day
+before: the base (da79894) against main, interleaved right after, 5 runs each, c256 kernel worker 47.0 /
+48.5 / 54.0 -> 42.0 / 45.0 / 48.0 µs (the base read 43.5 median on the quiet machine of 2026-11-30). So
+the changes are ~4 µs (~9 %) and the target of 40 µs at every repeat is not met on this machine. TTFT
+error, kernel stamps, against the server's read (5 runs): c1 mean 0.060 / 0.081 / 0.099 ms, p99 0.133 /
+0.202 / 2.330; c64 0.057 / 0.089 / 0.168, p99 0.337 / 0.533 / 4.825; c256 0.166 / 0.266 / 0.528, p99
+0.805 / 1.549 / 11.767 (4 of 5 runs meet the target; the fifth's worst socket wait p99 12.97 ms: bytes
+queued in the client's socket while its one loop was on-CPU 59.5 % and runnable-but-waiting 17 %);
+against the server's kernel receive stamp 5 of 5 at every concurrency.
 """
 
 from __future__ import annotations

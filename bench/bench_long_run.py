@@ -102,6 +102,20 @@ tails is +-5 MB, and the removed offsets were ~2.6 MB over that before run's 102
 RSS rose 2.3 MB, the after run's 1.9 MB): the figure that settles it is the per-batch one above, and a
 60-minute soak, not run here (in the one on da79894 the lowest RSS per 10 minutes rose 86.1 89.7 91.8
 92.9 95.4 97.0 MB).
+
+Since then (2026-12-01): the server-metrics store spools every scrape to a temporary file (smstore, merged
+59b9155; bench_server_metrics.py --memory: 98 kB kept per scrape of a vLLM-shaped exposition before, none
+after). The 1-hour soak itself, on da79894 (before the two fixes above), niced beside six builds (load 2-11):
+25,200,907 requests in 3,696 s, every one in the JSONL (31.3 GB), none failed; parent RSS 86.1 MB at 1 min,
+98.5 MB at 60 min, 86.1-108.2 MB while sending, 132 MB in the end phase; slope over the sending phase
++10.4 MB/hour (first half +15.2, second half +4.2), which the record store's per-batch offsets account
+for; final statistics of the 25.2 M records 10.9 s; summary sections 73.7 s (steady_state 72.0 s: before
+3c2eae6). The 10 M run on 5593417 (the steady state less the outside merged, the record store's offsets
+not yet), niced beside builds (load 3.5 at the start, 4.3 at the end): 1,379 s, 10,000,000 of 10,000,000
+in the JSONL (12.4 GB), none failed; RSS curve (MB, 0 % .. 100 %) 3 86 89 91 96 91 95 91 93 98 103,
+84.6-108.6 MB while sending (slope +30.9 MB/hour over 23 minutes), peak 175.3 MB in the end phase; final
+statistics 2.0 s; summary sections 5.2 s (32.5 s before; steady_state 4.9 s wall, 3.4 s CPU); exporters
+0.06 s; the last response to the parent's exit 10.3 s (39.8 s before); parent CPU 26.0 µs per record.
 """
 
 from __future__ import annotations

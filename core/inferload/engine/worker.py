@@ -672,7 +672,16 @@ class Worker:
     def _queue_load(self, change: LoadCommand) -> None:
         """Put ``change`` in force at its instant (at once when that has passed)."""
         bisect.insort(self.load_queue, change, key=lambda queued: queued.at_ns)
-        self._at(change.at_ns, self._apply_due_loads)
+        self._at(change.at_ns, partial(self._load_due, change))
+
+    def _load_due(self, change: LoadCommand) -> None:
+        """``change``'s timer: put what is due in force. A loop timer may run up to ~1 ms before
+        ``perf_counter_ns`` reaches its instant (uvloop counts in whole ms); a change it finds not yet due
+        is looked at again 1 ms after its instant, as nothing else would: a paused worker's slots and
+        schedule wait on :attr:`unpaused` and make no send decision that would apply a resume."""
+        self._apply_due_loads()
+        if any(queued is change for queued in self.load_queue):
+            self._at(change.at_ns + 1_000_000, partial(self._load_due, change))
 
     def _apply_due_loads(self) -> None:
         now = perf_counter_ns()

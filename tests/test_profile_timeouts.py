@@ -61,9 +61,11 @@ class StallingServer:
                         if name.strip().lower() == b"content-length":
                             length = int(value)
                     if len(data) >= head_end + 4 + length:
-                        is_get = data.startswith(b"GET ")
+                        probe = data.startswith((b"GET ", b"HEAD "))
                         data = data[head_end + 4 + length:]
-                        if is_get:  # the server-metrics scraper's GET /metrics: not a request to stall
+                        # the scraper's GET /metrics, the model-list check's GET, the start-up HEAD /:
+                        # not requests of the run, none to stall
+                        if probe:
                             conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
                             continue
                         self.requests += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -96,3 +97,77 @@ def test_per_request_headers_follow_the_runs_own_before_the_body(one_write_serve
     extra = [f"{name}: {value}".encode() for name, value in headers.items()]
     assert lines[-1 - len(extra) : -1] == extra and lines[-1] == b"Content-Length: 2"
     assert b"A: run" in lines
+
+
+BURST = 16
+"""Connections whose responses arrive in one instant, as a continuous-batching server emits its streams'."""
+
+
+class TimedSink:
+    """Keeps, per body read, the time the transport read it and the time it reached the sink (parsed)."""
+
+    def __init__(self) -> None:
+        self.read_ns: list[int] = []
+        self.parsed_ns: list[int] = []
+
+    def on_headers(self, status: int, ts_ns: int) -> None:
+        self.status = status
+
+    def on_body_read(self, data: bytes, ts_ns: int, read_ns: int) -> None:
+        self.read_ns.append(read_ns or ts_ns)  # read_ns is 0 when ts_ns is itself the user-space read time
+        self.parsed_ns.append(time.perf_counter_ns())
+
+    def on_body(self, data: bytes, ts_ns: int) -> None:  # pragma: no cover - on_body_read is preferred
+        raise AssertionError("on_body_read expected")
+
+
+@pytest.mark.parametrize("stamps", ["kernel", "user"])
+def test_every_socket_found_readable_is_read_before_any_is_parsed(
+    stamps: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BURST responses become readable while the client's loop is busy; when it gets to them it reads
+    and stamps every one before it parses any, so no socket waits unread behind the others' parsing."""
+    if stamps == "user":
+        monkeypatch.setenv("INFERLOAD_KERNEL_TIMESTAMPS", "0")
+    listener = socket.create_server(("127.0.0.1", 0), backlog=BURST)
+    all_asked, loop_busy, all_sent = threading.Event(), threading.Event(), threading.Event()
+
+    def serve() -> None:
+        conns = [listener.accept()[0] for _ in range(BURST)]
+        for conn in conns:
+            conn.recv(65536)
+        all_asked.set()
+        loop_busy.wait(10)
+        for conn in conns:
+            conn.sendall(RESPONSE)
+        all_sent.set()
+        for conn in conns:
+            conn.recv(1)  # until the client closes
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    sinks = [TimedSink() for _ in range(BURST)]
+
+    async def main() -> None:
+        transport = ProtocolTransport(url=url, headers={}, max_connections=BURST, connect_timeout=5.0)
+        await transport.prepare()
+        assert await transport.warm(BURST) == BURST
+        try:
+            requests = [asyncio.ensure_future(transport.request(b"{}", {}, sink)) for sink in sinks]
+            await asyncio.get_running_loop().run_in_executor(None, all_asked.wait, 10)
+            loop_busy.set()
+            all_sent.wait(10)  # the loop held (blocking on purpose) until every response is in its socket
+            await asyncio.gather(*requests)
+        finally:
+            await transport.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        listener.close()
+    assert all(sink.status == 200 for sink in sinks)
+    reads = sorted(ns for sink in sinks for ns in sink.read_ns)
+    parses = sorted(ns for sink in sinks for ns in sink.parsed_ns)
+    assert len(reads) == BURST  # one read each: every response was whole in its socket
+    assert reads[-1] < parses[0]

@@ -7,6 +7,13 @@ waited in the socket buffer while the event loop was busy keep the time they arr
 loop got to them. The user-space read time is passed along too (:meth:`_Connection.feed`). Over TLS, where
 the kernel sees only ciphertext, when the kernel gives no stamp, or with ``INFERLOAD_KERNEL_TIMESTAMPS=0``,
 a read is stamped in user space right after it returns, before any parsing.
+
+Reads first, parsing after (:class:`_ReadQueue`): when the loop wakes with many sockets readable at once
+(at high concurrency a continuous-batching server emits every stream's next chunk in the same instant),
+every one of them is read and stamped before any is parsed. Parsing as each was read would leave the
+last socket of such a burst unread for the whole burst's parsing; a chunk that arrives in the meantime
+then shares a read with the one before it, and a read carries one time, its last segment's, so the
+earlier chunk would be timed late (docs/metrics.md, "Merged reads").
 """
 
 from __future__ import annotations
@@ -87,15 +94,47 @@ class _KernelClock:
         return read_ns
 
 
+class _ReadQueue:
+    """The reads of one loop iteration, parsed once every readable socket has been read; one per transport.
+
+    A connection's reads are parsed in the order they were taken; before a connection is told of its end
+    (EOF, an error) the queue is drained, so what it read before that is parsed first."""
+
+    __slots__ = ("_items", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: list[tuple[_Connection, Any, int, int]] = []
+
+    def add(self, conn: _Connection, data: Any, ts_ns: int, read_ns: int) -> None:
+        """Queue ``data`` (bytes the caller no longer touches) for ``conn``; parsed in :meth:`drain`, which
+        the loop runs once the callbacks of the sockets it found readable have all run."""
+        items = self._items
+        if not items:
+            self._loop.call_soon(self.drain)
+        items.append((conn, data, ts_ns, read_ns))
+
+    def drain(self) -> None:
+        """Parse every queued read, in order."""
+        items = self._items
+        if not items:
+            return
+        self._items = []
+        for conn, data, ts_ns, read_ns in items:
+            conn.feed(data, ts_ns, read_ns)
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; parses responses with httptools as bytes arrive."""
 
     __slots__ = (
-        "_body", "_complete", "_parser", "closed", "deliver", "ends_at_eof", "keep_alive", "read_ns",
+        "_body", "_complete", "_parser", "closed", "deliver", "ends_at_eof", "keep_alive", "queue", "read_ns",
         "received", "sink", "transport", "ts", "waiter",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, queue: _ReadQueue | None = None) -> None:
+        """``queue``: where reads wait to be parsed (:class:`_ReadQueue`); None parses each read at once."""
+        self.queue = queue
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self.sink: ResponseSink | None = None
@@ -122,7 +161,11 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.feed(data, perf_counter_ns(), 0)  # the arrival time, before any parsing
+        ts_ns = perf_counter_ns()  # the arrival time, before any parsing
+        if self.queue is not None:
+            self.queue.add(self, data, ts_ns, 0)
+        else:
+            self.feed(data, ts_ns, 0)
 
     def feed(self, data: Any, ts_ns: int, read_ns: int) -> None:
         """Bytes read at ``ts_ns`` (``read_ns``: the user-space read time when ``ts_ns`` is the kernel's
@@ -166,6 +209,8 @@ class _Connection(asyncio.Protocol):
             self._fail(TransportError(f"invalid HTTP response: {exc}", ERROR_MALFORMED))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.queue is not None:
+            self.queue.drain()  # what was read before the end is parsed before it
         self.closed = True
         if exc is None and self.ends_at_eof and self.waiter is not None and not self.waiter.done():
             # httptools has no "end of input" call: a close-delimited body ends here, cleanly. A body cut
@@ -184,6 +229,8 @@ class _Connection(asyncio.Protocol):
         # The server will send nothing more: whatever happens to the response in progress, this
         # connection never goes back to the pool (a server that closes after each response without
         # saying "Connection: close").
+        if self.queue is not None:
+            self.queue.drain()
         self.keep_alive = False
         self.closed = True
         return None
@@ -254,7 +301,11 @@ class _StampedSocket:
             self._protocol.eof_received()
             self._lost(None)
             return
-        self._protocol.feed(self._view[:size], self._clock.stamp(ancillary, read_ns), read_ns)
+        protocol, ts_ns = self._protocol, self._clock.stamp(ancillary, read_ns)
+        if protocol.queue is not None:  # parsed once every readable socket is read: copied out of the buffer
+            protocol.queue.add(protocol, self._view[:size].tobytes(), ts_ns, read_ns)
+        else:
+            protocol.feed(self._view[:size], ts_ns, read_ns)
 
     def write(self, data: bytes) -> None:
         """Send ``data``; what the socket does not take now goes when it is writable again, in order."""
@@ -336,6 +387,13 @@ class ProtocolTransport(BaseTransport):
         self._addresses: list[tuple[Any, ...]] = []
         self._read_buffer: bytearray | None = None
         """The one read buffer of every kernel-stamped connection (:class:`_StampedSocket`)."""
+        self._queue: _ReadQueue | None = None
+        """The reads of the loop's current iteration, waiting to be parsed (:class:`_ReadQueue`)."""
+
+    def _read_queue(self, loop: asyncio.AbstractEventLoop) -> _ReadQueue:
+        if self._queue is None:
+            self._queue = _ReadQueue(loop)
+        return self._queue
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -343,8 +401,9 @@ class ProtocolTransport(BaseTransport):
             if self.kernel_clock is not None:
                 conn = await asyncio.wait_for(self._connect_stamped(loop), self.connect_timeout)
             else:
+                queue = self._read_queue(loop)
                 _, conn = await asyncio.wait_for(
-                    loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl),
+                    loop.create_connection(lambda: _Connection(queue), self._host, self._port, ssl=self._ssl),
                     self.connect_timeout,
                 )
         except (OSError, asyncio.TimeoutError) as exc:
@@ -374,7 +433,7 @@ class ProtocolTransport(BaseTransport):
                     raise
                 error = exc
                 continue
-            conn = _Connection()
+            conn = _Connection(self._read_queue(loop))
             if self._read_buffer is None:
                 self._read_buffer = bytearray(_READ_SIZE)
             _StampedSocket(loop, sock, conn, self.kernel_clock, self._read_buffer)  # type: ignore[arg-type]

@@ -127,7 +127,7 @@ class SSEJSONParser:
             self._head = None
         else:
             self._head = head
-            seen = sniff_json(stripped) if b"\n" in stripped else None
+            seen = sniff_json(stripped) if 10 in stripped else None  # 10: LF, as an int (sse.py's _LF)
             if seen is not None:
                 raise StopResponse(_not_sse(seen, "a JSON line, no SSE event"))
 

@@ -91,3 +91,17 @@ def test_fast_path_reads_the_bench_stream_as_expected() -> None:
     assert (record.usage_prompt_tokens, record.usage_completion_tokens, record.client_output_tokens) == (
         8, 4, 4
     )
+
+
+def test_chat_delta_fast_case_gives_what_output_gives() -> None:
+    """The chat adapter's ``_delta`` answers a delta of text alone itself, without ``_output``: the same."""
+    from inferload_plugins.endpoints.chat import _delta, _output
+
+    deltas: list[dict[str, object]] = [
+        {"content": "a"}, {"content": ""}, {"content": None}, {"content": "a", "role": "assistant"},
+        {"reasoning_content": "r"}, {"content": "a", "reasoning": "r"},
+        {"content": [{"type": "text", "text": "t"}]},
+        {"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": "{}"}}]}, {},
+    ]
+    for delta in deltas:
+        assert _delta({"choices": [{"index": 0, "delta": delta}]}) == _output(delta), delta

@@ -25,6 +25,13 @@ about six other builds and a soak (load average 9-11), niced; µs per item, min 
   parent: 16.09 / 16.15 / 16.51); the three-count usage copied directly (554412a): 14.89 / 14.95 / 15.16;
   a chat delta of text alone returned at once (cc219c7), medians of two runs each 14.63, 14.85 -> 14.38,
   14.36;
+- receive, 2026-12-01 later (branch parse, load average 3-3.7), in instructions (callgrind, PYTHONHASHSEED=0,
+  1,200 minus 200 runs) per response: 158,556 (770474e) -> about 157,400 (_event: msgspec direct, one
+  get; a run without the fixed seed) ->
+  144,118 (newline tests as ``10 in data``: ``b"\\n" in data`` raises and clears a TypeError inside
+  CPython 3.11) -> 142,711 (builtin count summed in C) -> 141,689 (chat text delta without _output);
+  CPU 14.03 / 19.68 / 23.43 (a noisy run) -> 12.49 / 12.76 / 14.22; another pair 13.89 / 14.05 / 14.74 ->
+  12.90 / 13.29 / 15.63;
 - batch encode 1.58 / 1.60 / 1.76 -> 1.23 / 1.24 / 1.25 per record (the batch pickled as field tuples,
   f3583a4); batch decode, in the parent, 0.92 / 0.93 / 0.94 -> 0.91 / 0.91 / 0.98;
 - kernel stamp 0.346 / 0.348 / 0.353 -> 0.314 / 0.317 / 0.320 (305c475);

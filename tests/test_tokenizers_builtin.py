@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pickle
+import random
 
 import pytest
 
 from inferload.dataset import Tokenizer, resolve_tokenizer
 from inferload.registry import PluginRegistry, load_plugins
-from inferload_plugins.tokenizers.builtin import BYTE_CHUNK_BASE
+from inferload_plugins.tokenizers.builtin import BYTE_CHUNK_BASE, BuiltinTokenizer
 
 TEXTS = [
     "",
@@ -80,3 +81,16 @@ def test_counting_a_long_streamed_answer_equals_encoding_it(tokenizer: Tokenizer
     ids = tokenizer.encode(answer)
     assert tokenizer.count(answer) == len(ids) > 4 * tokenizer.count("The server streamed this answer") > 0
     assert tokenizer.decode(ids) == answer
+
+
+def test_count_equals_encode_length_on_many_random_texts_seen_once_and_again() -> None:
+    """count() has a fast path for text whose pieces it has all counted before (summed in C) and a
+    general one: both must give len(encode()), on first sight and on repeats, whatever the text."""
+    rng = random.Random(3)
+    tokenizer = BuiltinTokenizer()
+    alphabet = "abcdeTHE the answered questions  \n\t0123456789.,!?-'\"日本é\u00a0\U0001f600"
+    words = ["the", " model", " answered", "tok", "0", " 42", "\n\n", " questions", "xyzzy", "ing"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(2000)]
+    texts += ["".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(2000)]
+    for text in texts + texts[::-1]:
+        assert tokenizer.count(text) == len(tokenizer.encode(text)), text

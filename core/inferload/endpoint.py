@@ -21,8 +21,11 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from msgspec import DecodeError
+
 from inferload.dialects import StopResponse, likely_endpoint_type, other_dialect, sniff_json
 from inferload.engine.sse import SSEParser
+from inferload.json_codec import _decode as _msgspec_decode
 from inferload.json_codec import loads as json_loads
 from inferload.records import (
     ERROR_EMPTY,
@@ -124,7 +127,7 @@ class SSEJSONParser:
             self._head = None
         else:
             self._head = head
-            seen = sniff_json(stripped) if b"\n" in stripped else None
+            seen = sniff_json(stripped) if 10 in stripped else None  # 10: LF, as an int (sse.py's _LF)
             if seen is not None:
                 raise StopResponse(_not_sse(seen, "a JSON line, no SSE event"))
 
@@ -137,7 +140,10 @@ class SSEJSONParser:
             self._done = True
             return
         try:
-            obj = json_loads(payload)
+            try:
+                obj = _msgspec_decode(payload)  # json_codec.loads inlined (its common case): one call less
+            except DecodeError:
+                obj = json_loads(payload)
         except ValueError:
             if self._error is None:
                 self._error = RequestError(ERROR_MALFORMED, f"stream event is not JSON: {payload[:80]!r}")
@@ -148,21 +154,22 @@ class SSEJSONParser:
                     ERROR_MALFORMED, f"stream event is not an object: {payload[:80]!r}"
                 )
             return
-        if "choices" not in obj and not (self._chunk_ns or self._usage or self._finished):
+        get = obj.get  # bound once: this method looks up up to four keys per event (hot path)
+        choices = get("choices")
+        if choices is None and "choices" not in obj and not (self._chunk_ns or self._usage or self._finished):
             # an event before the first output without choices: another API's, if its shape says so
-            guess = likely_endpoint_type(obj) if obj.get("error") is None and "usage" not in obj else None
+            guess = likely_endpoint_type(obj) if get("error") is None and "usage" not in obj else None
             if guess is not None:
                 raise StopResponse(other_dialect(obj, "a stream event of another API", payload))
-        if obj.get("error") is not None:
+        if get("error") is not None:
             if self._error is None:
                 self._error = server_error(obj)
             return
-        usage = obj.get("usage")
+        usage = get("usage")
         if usage:
             self._usage = usage
         try:
             answer, reasoning = self._extract(obj)
-            choices = obj.get("choices")
             if choices and choices[0].get("finish_reason"):
                 self._finished = True
         except (KeyError, IndexError, TypeError, AttributeError):

@@ -71,7 +71,12 @@ def _delta(obj: dict[str, Any]) -> tuple[str | None, str | None]:
     choices = obj.get("choices")
     if not choices:
         return None, None  # e.g. the final usage-only event
-    return _output(choices[0].get("delta") or {})
+    delta = choices[0].get("delta") or {}
+    content = delta.get("content")
+    if content.__class__ is str and len(delta) == 1:
+        # _output's first case, inlined: a delta of text alone (most of a stream) costs no second call
+        return content, None
+    return _output(delta)
 
 
 def _message(obj: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -36,7 +36,7 @@ _SUFFIXES = (
     "ed", "er", "es", "ly", "al", "s", "d", "y",
 )
 _OTHER_COUNTS_MAX = 65_536
-"""Out-of-vocabulary pieces whose counts are remembered (then forgotten all at once): bounded memory."""
+"""Pieces whose counts are remembered (then forgotten all at once): bounded memory."""
 _WHITESPACE = (" ", "  ", "   ", "    ", "\n", "\n\n", " \n", "\t", "\n    ", "\n  ")
 
 
@@ -74,8 +74,8 @@ class BuiltinTokenizer:
         self.name = NAME
         self._tokens, self._ids = _vocabulary()
         self._other_counts: dict[str, int] = {}
-        """Token counts of pieces outside the vocabulary, as :meth:`count` worked them out: text repeats its
-        words, and the suffix search is most of the cost of counting a long prompt."""
+        """Token counts of pieces :meth:`count` has seen (1 for a vocabulary piece), as it worked them out:
+        text repeats its words, and the suffix search is most of the cost of counting a long prompt."""
 
     @property
     def vocab_size(self) -> int:
@@ -118,24 +118,32 @@ class BuiltinTokenizer:
         return out.decode("utf-8", errors="replace")
 
     def count(self, text: str) -> int:
-        """``len(encode(text))`` without building the id list: one regex pass and a dict probe per piece."""
-        ids = self._ids
+        """``len(encode(text))`` without building the id list: one regex pass and a dict probe per piece.
+
+        Fast path: when every piece has been counted before (text repeats its words), the counts are read
+        and summed in C, with no Python code per piece: a 4-token chat answer's count in the worker's
+        receive path, callgrind, about 3,000 instructions less (commit message)."""
         known = self._other_counts
+        pieces = _PIECE.findall(text)
+        try:
+            return sum(map(known.__getitem__, pieces))
+        except KeyError:
+            pass
+        ids = self._ids
         total = 0
-        for piece in _PIECE.findall(text):
-            if piece in ids:
-                total += 1
-                continue
-            pieces = known.get(piece)
-            if pieces is None:
-                if self._stem_and_suffix(piece) is not None:
-                    pieces = 2
+        for piece in pieces:
+            tokens = known.get(piece)
+            if tokens is None:
+                if piece in ids:
+                    tokens = 1
+                elif self._stem_and_suffix(piece) is not None:
+                    tokens = 2
                 else:
-                    pieces = -(-len(piece.encode("utf-8")) // _CHUNK)
+                    tokens = -(-len(piece.encode("utf-8")) // _CHUNK)
                 if len(known) >= _OTHER_COUNTS_MAX:
                     known.clear()
-                known[piece] = pieces
-            total += pieces
+                known[piece] = tokens
+            total += tokens
         return total
 
     def _stem_and_suffix(self, piece: str) -> tuple[int, int] | None:

@@ -1,0 +1,107 @@
+"""The SSE parser's and the chat stream parser's fast paths (whole one-line ``data:`` events in one read,
+the int-operand newline tests, ``_event``'s direct msgspec decode) give what the general path gives: each
+stream is fed whole (fast paths) and one byte per read (general path only), and the results compared."""
+
+from __future__ import annotations
+
+import random
+
+from inferload.engine.sse import SSEParser
+from inferload.records import RequestRecord
+from inferload_plugins.endpoints.chat import ChatAdapter
+from inferload_plugins.tokenizers.builtin import BuiltinTokenizer
+
+_CHAT_EVENTS = [
+    b'data: {"choices":[{"index":0,"delta":{"content":"tok"}}]}\n\n',
+    b'data:{"choices":[{"index":0,"delta":{"content":" two words"}}]}\n\n',
+    b'data: {"choices":[{"index":0,"delta":{"reasoning_content":"think"}}]}\n\n',
+    b'data: {"choices":[{"index":0,"delta":{"content":null,"tool_calls":[{"index":0,"function":'
+    b'{"name":"f","arguments":"{\\"a\\":1}"}}]}}]}\n\n',
+    b'data: {"choices":[{"index":0,"delta":{"content":"\\ud800 lone"}}]}\n\n',
+    b'data: {"choices":[{"index":0,"delta":{"content":"n"},"x":NaN,"y":Infinity}]}\n\n',
+    b'data: {"choices":[{"index":0,"delta":{"content":"big"},"n":123456789012345678901234567890}]}\n\n',
+    b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+    b'data: {"choices":[],"usage":{"prompt_tokens":8,"completion_tokens":4,"total_tokens":12}}\n\n',
+    b'data: {"usage":{"prompt_tokens":8,"completion_tokens":4,"total_tokens":12,'
+    b'"completion_tokens_details":{"reasoning_tokens":1}}}\n\n',
+    b'data: {"error":{"message":"boom","code":500}}\n\n',
+    b"event: error\ndata: overloaded\n\n",
+    b"data: not json\n\n",
+    b"data: [1, 2]\n\n",
+    b": comment\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"c\"}}]}\n\n",
+    b'data: {"choices":[{"index":0,\ndata: "delta":{"content":"split"}}]}\n\n',
+    b'data: {"choices":[{"index":0,"delta":{"content":"crlf"}}]}\r\n\r\n',
+    b'data: {"choices":[{"index":0,"delta":{"content":"cr"}}]}\r\r',
+    b"data: [DONE]\n\n",
+]
+
+
+def _streams(count: int) -> list[bytes]:
+    rng = random.Random(17)
+    streams = [b"".join(_CHAT_EVENTS[:4]) + _CHAT_EVENTS[-1]]
+    for _ in range(count):
+        streams.append(b"".join(rng.choice(_CHAT_EVENTS) for _ in range(rng.randint(1, 8))))
+    return streams
+
+
+def _events(reads: list[bytes]) -> list[tuple[int, bytes, bytes]]:
+    parser = SSEParser()
+    events = []
+    for read in reads:
+        events += parser.feed(read, 7)
+    return events + parser.close()
+
+
+def _record(reads: list[bytes]) -> RequestRecord:
+    # a lone surrogate in the answer makes the builtin tokenizer's count raise UnicodeEncodeError (as
+    # before these fast paths): such streams are compared without client-side counts
+    tokenizer = None if b"\\ud800" in b"".join(reads) else BuiltinTokenizer()
+    record = RequestRecord(1, "profiling", "worker_0", "c", "x", 0, 0, 0, 0, 8, 4)
+    parser = ChatAdapter().parser(True)
+    for read in reads:
+        parser.feed(read, 7)
+    parser.finish(record, tokenizer)
+    return record
+
+
+def test_sse_events_are_the_same_fed_whole_or_byte_by_byte() -> None:
+    for stream in _streams(300):
+        bytewise = [stream[i : i + 1] for i in range(len(stream))]
+        assert _events([stream]) == _events(bytewise), stream
+        cut = len(stream) // 2
+        assert _events([stream[:cut], stream[cut:]]) == _events(bytewise), stream
+
+
+def test_chat_records_are_the_same_fed_whole_or_byte_by_byte() -> None:
+    for stream in _streams(300):
+        bytewise = [stream[i : i + 1] for i in range(len(stream))]
+        assert _record([stream]).as_dict() == _record(bytewise).as_dict(), stream
+
+
+def test_fast_path_reads_the_bench_stream_as_expected() -> None:
+    stream = b"".join(_CHAT_EVENTS[:2]) + _CHAT_EVENTS[8] + _CHAT_EVENTS[-1]
+    assert _events([stream]) == [
+        (7, b"", b'{"choices":[{"index":0,"delta":{"content":"tok"}}]}'),
+        (7, b"", b'{"choices":[{"index":0,"delta":{"content":" two words"}}]}'),
+        (7, b"", _CHAT_EVENTS[8][6:-2]),
+        (7, b"", b"[DONE]"),
+    ]
+    record = _record([stream])
+    assert record.error is None and record.chunk_ns == [7, 7]
+    assert (record.usage_prompt_tokens, record.usage_completion_tokens, record.client_output_tokens) == (
+        8, 4, 4
+    )
+
+
+def test_chat_delta_fast_case_gives_what_output_gives() -> None:
+    """The chat adapter's ``_delta`` answers a delta of text alone itself, without ``_output``: the same."""
+    from inferload_plugins.endpoints.chat import _delta, _output
+
+    deltas: list[dict[str, object]] = [
+        {"content": "a"}, {"content": ""}, {"content": None}, {"content": "a", "role": "assistant"},
+        {"reasoning_content": "r"}, {"content": "a", "reasoning": "r"},
+        {"content": [{"type": "text", "text": "t"}]},
+        {"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": "{}"}}]}, {},
+    ]
+    for delta in deltas:
+        assert _delta({"choices": [{"index": 0, "delta": delta}]}) == _output(delta), delta

@@ -94,3 +94,12 @@ def test_count_equals_encode_length_on_many_random_texts_seen_once_and_again() -
     texts += ["".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(2000)]
     for text in texts + texts[::-1]:
         assert tokenizer.count(text) == len(tokenizer.encode(text)), text
+
+
+def test_a_lone_surrogate_is_counted_not_an_error() -> None:
+    """JSON may carry a lone surrogate escape ("\\ud800"), and a server streaming an emoji as escapes can
+    split its pair across two events: the answer text then holds surrogates, which UTF-8 cannot encode.
+    They count as their 3-byte (surrogatepass) form, never as a client error that loses the request."""
+    tokenizer = BuiltinTokenizer()
+    for text in ("\ud800", "ok \udfff done", "\ud83d" + "\ude00", "x\ud800y" * 3):
+        assert tokenizer.count(text) == len(tokenizer.encode(text)) > 0

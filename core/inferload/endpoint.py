@@ -266,6 +266,23 @@ class JSONBodyParser:
             record.error = RequestError(ERROR_EMPTY, "the response carried no output text")
 
 
+def count_text(tokenizer: Tokenizer, text: str) -> int:
+    """``tokenizer.count(text)`` of a response's text, which may hold surrogates: JSON can carry a lone
+    ``\\ud800`` escape, and a server that escapes an emoji can split its pair across two stream events
+    (each decodes to a lone surrogate; joined, a pair that UTF-8 cannot encode). Where the tokenizer
+    refuses such text (``UnicodeError``; a Rust tokenizer's binding raises ``TypeError``), pairs are joined
+    into their character and lone surrogates read as U+FFFD, and it counts that: the request keeps its
+    measurements instead of becoming a client error. Any other failure is the tokenizer's, raised."""
+    try:
+        return tokenizer.count(text)
+    except (UnicodeError, TypeError):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return tokenizer.count(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
+        raise
+
+
 def record_body(
     record: RequestRecord, tokenizer: Tokenizer | None, usage: Any, answer: str | None, reasoning: str | None
 ) -> RequestError | None:
@@ -274,9 +291,9 @@ def record_body(
     Returns the usage's ``malformed_response`` error, if any, for the caller to rank."""
     usage_error = apply_usage(record, usage)
     if tokenizer is not None and answer is not None:
-        record.client_output_tokens = tokenizer.count(answer) if answer else 0
+        record.client_output_tokens = count_text(tokenizer, answer) if answer else 0
         if reasoning:
-            record.client_reasoning_tokens = tokenizer.count(reasoning)
+            record.client_reasoning_tokens = count_text(tokenizer, reasoning)
     check_usage(record, 1 if answer or reasoning else 0)
     return usage_error
 
@@ -297,9 +314,9 @@ def record_stream(
     record.first_answer_ns = first_answer_ns
     usage_error = apply_usage(record, usage)
     if tokenizer is not None:
-        record.client_output_tokens = tokenizer.count("".join(answer)) if answer else 0
+        record.client_output_tokens = count_text(tokenizer, "".join(answer)) if answer else 0
         if reasoning:
-            record.client_reasoning_tokens = tokenizer.count("".join(reasoning))
+            record.client_reasoning_tokens = count_text(tokenizer, "".join(reasoning))
     check_usage(record, len(chunk_ns))
     return usage_error
 

@@ -95,7 +95,7 @@ class BuiltinTokenizer:
             if split is not None:
                 ids += split
                 continue
-            raw = piece.encode("utf-8")
+            raw = piece.encode("utf-8", "surrogatepass")  # a lone surrogate (valid JSON text) is 3 bytes
             for start in range(0, len(raw), _CHUNK):
                 chunk = raw[start : start + _CHUNK]
                 ids.append(BYTE_CHUNK_BASE + ((len(chunk) - 1) << 24) + int.from_bytes(chunk, "big"))
@@ -139,7 +139,7 @@ class BuiltinTokenizer:
                 elif self._stem_and_suffix(piece) is not None:
                     tokens = 2
                 else:
-                    tokens = -(-len(piece.encode("utf-8")) // _CHUNK)
+                    tokens = -(-len(piece.encode("utf-8", "surrogatepass")) // _CHUNK)
                 if len(known) >= _OTHER_COUNTS_MAX:
                     known.clear()
                 known[piece] = tokens

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.offline_tokenizers import tokenizer  # noqa: F401 - the fixture, under each tokenizer
 
 from inferload.records import RequestRecord
 from inferload_plugins.endpoints.chat import ChatAdapter
-from tests.offline_tokenizers import tokenizer  # noqa: F401 - the fixture, under each tokenizer
 
 
 def _event(content: str) -> bytes:

@@ -12,7 +12,7 @@ import pytest
 
 from inferload.engine.transport import TransportError
 from inferload.records import ERROR_MALFORMED
-from inferload_plugins.transports._protocol_client import ProtocolTransport
+from inferload_plugins.transports._protocol_client import SWEEP_AFTER_NS, ProtocolTransport
 
 EVENTS = [b"data: %d\n\n" % i for i in range(4)]
 RESPONSE = (
@@ -171,3 +171,72 @@ def test_every_socket_found_readable_is_read_before_any_is_parsed(
     parses = sorted(ns for sink in sinks for ns in sink.parsed_ns)
     assert len(reads) == BURST  # one read each: every response was whole in its socket
     assert reads[-1] < parses[0]
+
+
+HEAD_AND_FIRST = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    + b"%x\r\n%s\r\n" % (len(EVENTS[0]), EVENTS[0])
+)
+REST = b"%x\r\n%s\r\n0\r\n\r\n" % (len(EVENTS[1]), EVENTS[1])
+
+
+def test_sockets_that_become_readable_while_the_loop_parses_are_read_by_a_sweep() -> None:
+    """Kernel-stamped reads: BURST streams' first chunks are parsed in one long drain (the first parse
+    holds the loop, as a slow round of parsing would); their second chunks arrive during it. A sweep reads
+    and stamps them there, before the rest of the drain, instead of after it at the loop's next poll."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=BURST)
+    all_asked, loop_busy, all_sent = threading.Event(), threading.Event(), threading.Event()
+    first_parsed, rest_sent = threading.Event(), threading.Event()
+
+    def serve() -> None:
+        conns = [listener.accept()[0] for _ in range(BURST)]
+        for conn in conns:
+            conn.recv(65536)
+        all_asked.set()
+        loop_busy.wait(10)
+        for conn in conns:
+            conn.sendall(HEAD_AND_FIRST)
+        all_sent.set()
+        first_parsed.wait(10)
+        for conn in conns:
+            conn.sendall(REST)
+        rest_sent.set()
+        for conn in conns:
+            conn.recv(1)
+            conn.close()
+
+    class HoldingSink(TimedSink):
+        def on_body_read(self, data: bytes, ts_ns: int, read_ns: int) -> None:
+            super().on_body_read(data, ts_ns, read_ns)
+            if not first_parsed.is_set():  # the drain's first parse: hold the loop past a sweep's due time
+                first_parsed.set()
+                rest_sent.wait(10)
+                time.sleep(2 * SWEEP_AFTER_NS / 1e9)
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    sinks = [HoldingSink() for _ in range(BURST)]
+
+    async def main() -> int:
+        transport = ProtocolTransport(url=url, headers={}, max_connections=BURST, connect_timeout=5.0)
+        await transport.prepare()
+        assert transport.kernel_clock is not None  # plain HTTP on Linux
+        assert await transport.warm(BURST) == BURST
+        try:
+            requests = [asyncio.ensure_future(transport.request(b"{}", {}, sink)) for sink in sinks]
+            await asyncio.get_running_loop().run_in_executor(None, all_asked.wait, 10)
+            loop_busy.set()
+            all_sent.wait(10)
+            await asyncio.gather(*requests)
+            return transport._queue.sweeps if transport._queue is not None else 0
+        finally:
+            await transport.close()
+
+    try:
+        sweeps = asyncio.run(main())
+    finally:
+        listener.close()
+    assert all(len(sink.read_ns) == 2 for sink in sinks)  # one read per part: the parts were sent apart
+    last_first_parse = max(sink.parsed_ns[0] for sink in sinks)
+    assert all(sink.read_ns[1] < last_first_parse for sink in sinks)  # read inside the drain
+    assert sweeps >= 1

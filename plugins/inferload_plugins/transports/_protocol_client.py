@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import socket
 import ssl
 import struct
@@ -94,17 +95,40 @@ class _KernelClock:
         return read_ns
 
 
+SWEEP_AFTER_NS = 1_000_000
+"""Longest time the loop goes on parsing and running requests without looking at its kernel-stamped sockets
+(:meth:`_ReadQueue.sweep`): well under the gap between two tokens of a fast server (5 ms in the client
+bench), so a chunk is read before the next one can arrive and merge with it."""
+
+
 class _ReadQueue:
     """The reads of one loop iteration, parsed once every readable socket has been read; one per transport.
 
     A connection's reads are parsed in the order they were taken; before a connection is told of its end
-    (EOF, an error) the queue is drained, so what it read before that is parsed first."""
+    (EOF, an error) the queue is drained, so what it read before that is parsed first. Draining may be
+    re-entered (a read taken while draining ends its connection): the inner call goes on from the same
+    place, so order holds.
 
-    __slots__ = ("_items", "_loop")
+    With kernel-stamped sockets (:class:`_StampedSocket`) the queue also watches them with an epoll of its
+    own, and while the loop is busy with other work — a long drain, or requests ending and the next ones
+    being sent — it reads and stamps every socket that became readable once :data:`SWEEP_AFTER_NS` has
+    passed since they were last read (:meth:`sweep`): the loop itself looks at its sockets only between
+    two rounds of ready callbacks, and at concurrency 256 one round of requests ending and new ones being
+    sent can take longer than the gap between two tokens."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    __slots__ = ("_epoll", "_items", "_loop", "_next", "_sockets", "sweeps", "swept_ns")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stamped: bool = False) -> None:
         self._loop = loop
         self._items: list[tuple[_Connection, Any, int, int]] = []
+        self._next = 0
+        """The index of the next item to parse (draining)."""
+        self._epoll: Any = select.epoll() if stamped and hasattr(select, "epoll") else None
+        self._sockets: dict[int, _StampedSocket] = {}
+        self.swept_ns = 0
+        """When a watched socket was last read (by the loop's callback or a sweep)."""
+        self.sweeps = 0
+        """Sweeps that found sockets to read."""
 
     def add(self, conn: _Connection, data: Any, ts_ns: int, read_ns: int) -> None:
         """Queue ``data`` (bytes the caller no longer touches) for ``conn``; parsed in :meth:`drain`, which
@@ -115,13 +139,51 @@ class _ReadQueue:
         items.append((conn, data, ts_ns, read_ns))
 
     def drain(self) -> None:
-        """Parse every queued read, in order."""
+        """Parse every queued read, in order, sweeping when one is due."""
         items = self._items
-        if not items:
-            return
-        self._items = []
-        for conn, data, ts_ns, read_ns in items:
+        epoll = self._epoll
+        while self._next < len(items):
+            conn, data, ts_ns, read_ns = items[self._next]
+            self._next += 1
             conn.feed(data, ts_ns, read_ns)
+            if epoll is not None and perf_counter_ns() - self.swept_ns >= SWEEP_AFTER_NS:
+                self.sweep()
+        items.clear()
+        self._next = 0
+
+    def due(self) -> None:
+        """Sweep if one is due (called before each request is sent: while a round of requests ends and the
+        next ones go out, the loop reads nothing)."""
+        if self._epoll is not None and perf_counter_ns() - self.swept_ns >= SWEEP_AFTER_NS:
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Read (and stamp) every watched socket that is readable now; the reads join the queue."""
+        self.swept_ns = perf_counter_ns()
+        ready = self._epoll.poll(0)
+        if ready:
+            self.sweeps += 1
+            sockets = self._sockets
+            for fd, _ in ready:
+                sock = sockets.get(fd)
+                if sock is not None:
+                    sock.read()
+
+    def watch(self, sock: _StampedSocket, fd: int) -> None:
+        if self._epoll is not None:
+            self._epoll.register(fd, select.EPOLLIN)
+            self._sockets[fd] = sock
+
+    def unwatch(self, fd: int) -> None:
+        if self._sockets.pop(fd, None) is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._epoll.unregister(fd)
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._sockets.clear()
+            self._epoll.close()
+            self._epoll = None
 
 
 class _Connection(asyncio.Protocol):
@@ -286,9 +348,12 @@ class _StampedSocket:
         self._pending = b""
         self.closing = False
         protocol.connection_made(self)
-        loop.add_reader(self._fd, self._readable)
+        loop.add_reader(self._fd, self.read)
+        if protocol.queue is not None:
+            protocol.queue.watch(self, self._fd)
 
-    def _readable(self) -> None:
+    def read(self) -> None:
+        """Read what the socket holds (the loop's reader callback, and :meth:`_ReadQueue.sweep`)."""
         try:
             size, ancillary, _, _ = self._sock.recvmsg_into(self._buffers, self._ancillary)
         except (BlockingIOError, InterruptedError):
@@ -302,8 +367,10 @@ class _StampedSocket:
             self._lost(None)
             return
         protocol, ts_ns = self._protocol, self._clock.stamp(ancillary, read_ns)
-        if protocol.queue is not None:  # parsed once every readable socket is read: copied out of the buffer
-            protocol.queue.add(protocol, self._view[:size].tobytes(), ts_ns, read_ns)
+        queue = protocol.queue
+        if queue is not None:  # parsed once every readable socket is read: copied out of the buffer
+            queue.swept_ns = read_ns
+            queue.add(protocol, self._view[:size].tobytes(), ts_ns, read_ns)
         else:
             protocol.feed(self._view[:size], ts_ns, read_ns)
 
@@ -348,6 +415,8 @@ class _StampedSocket:
         if not self.closing:
             self.closing = True
             self._loop.remove_reader(self._fd)
+            if self._protocol.queue is not None:
+                self._protocol.queue.unwatch(self._fd)
             if self._pending:
                 self._loop.remove_writer(self._fd)
             self._sock.close()
@@ -392,7 +461,7 @@ class ProtocolTransport(BaseTransport):
 
     def _read_queue(self, loop: asyncio.AbstractEventLoop) -> _ReadQueue:
         if self._queue is None:
-            self._queue = _ReadQueue(loop)
+            self._queue = _ReadQueue(loop, stamped=self.kernel_clock is not None)
         return self._queue
 
     async def _connect(self) -> _Connection:
@@ -455,6 +524,8 @@ class ProtocolTransport(BaseTransport):
     async def request(self, body: bytes, headers: Mapping[str, str], sink: ResponseSink) -> tuple[int, int]:
         # BaseTransport.with_stale_retry's rule (its stale()), inline: no closure, Attempt and two
         # coroutine frames per request on the hot path
+        if self._queue is not None:
+            self._queue.due()  # before a connection is taken: a sweep may find one the server closed
         conn = self._pooled()
         if conn is not None:
             try:
@@ -522,3 +593,6 @@ class ProtocolTransport(BaseTransport):
             conn.close()
         self._all.clear()
         self._idle.clear()
+        if self._queue is not None:
+            self._queue.close()
+            self._queue = None

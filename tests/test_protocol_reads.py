@@ -121,6 +121,59 @@ class TimedSink:
         raise AssertionError("on_body_read expected")
 
 
+class BurstServer:
+    """BURST keep-alive connections, each answered with ``parts`` in order: the first part to every
+    connection once all requests are in and the client's loop is held (``loop_busy``; ``all_sent`` then
+    lets it go), each later part once ``go_on`` is set (``part_sent`` after it)."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self.parts = parts
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=BURST)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+        self.all_asked, self.loop_busy, self.all_sent = (threading.Event() for _ in range(3))
+        self.go_on, self.part_sent = threading.Event(), threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conns = [self.listener.accept()[0] for _ in range(BURST)]
+        for conn in conns:
+            conn.recv(65536)
+        self.all_asked.set()
+        self.loop_busy.wait(10)
+        for index, part in enumerate(self.parts):
+            if index:
+                self.go_on.wait(10)
+            for conn in conns:
+                conn.sendall(part)
+            (self.part_sent if index else self.all_sent).set()
+        for conn in conns:
+            conn.recv(1)  # until the client closes
+            conn.close()
+
+    def run(self, sinks: list[TimedSink]) -> int:
+        """Send one request per sink over BURST warm connections, holding the loop (blocking, on purpose)
+        until the first part is in every socket; returns the sweeps the transport's read queue made."""
+
+        async def main() -> int:
+            transport = ProtocolTransport(url=self.url, headers={}, max_connections=BURST, connect_timeout=5)
+            await transport.prepare()
+            assert await transport.warm(BURST) == BURST
+            try:
+                requests = [asyncio.ensure_future(transport.request(b"{}", {}, sink)) for sink in sinks]
+                await asyncio.get_running_loop().run_in_executor(None, self.all_asked.wait, 10)
+                self.loop_busy.set()
+                self.all_sent.wait(10)
+                await asyncio.gather(*requests)
+                return transport._queue.sweeps if transport._queue is not None else 0
+            finally:
+                await transport.close()
+
+        try:
+            return asyncio.run(main())
+        finally:
+            self.listener.close()
+
+
 @pytest.mark.parametrize("stamps", ["kernel", "user"])
 def test_every_socket_found_readable_is_read_before_any_is_parsed(
     stamps: str, monkeypatch: pytest.MonkeyPatch
@@ -129,43 +182,8 @@ def test_every_socket_found_readable_is_read_before_any_is_parsed(
     and stamps every one before it parses any, so no socket waits unread behind the others' parsing."""
     if stamps == "user":
         monkeypatch.setenv("INFERLOAD_KERNEL_TIMESTAMPS", "0")
-    listener = socket.create_server(("127.0.0.1", 0), backlog=BURST)
-    all_asked, loop_busy, all_sent = threading.Event(), threading.Event(), threading.Event()
-
-    def serve() -> None:
-        conns = [listener.accept()[0] for _ in range(BURST)]
-        for conn in conns:
-            conn.recv(65536)
-        all_asked.set()
-        loop_busy.wait(10)
-        for conn in conns:
-            conn.sendall(RESPONSE)
-        all_sent.set()
-        for conn in conns:
-            conn.recv(1)  # until the client closes
-            conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
     sinks = [TimedSink() for _ in range(BURST)]
-
-    async def main() -> None:
-        transport = ProtocolTransport(url=url, headers={}, max_connections=BURST, connect_timeout=5.0)
-        await transport.prepare()
-        assert await transport.warm(BURST) == BURST
-        try:
-            requests = [asyncio.ensure_future(transport.request(b"{}", {}, sink)) for sink in sinks]
-            await asyncio.get_running_loop().run_in_executor(None, all_asked.wait, 10)
-            loop_busy.set()
-            all_sent.wait(10)  # the loop held (blocking on purpose) until every response is in its socket
-            await asyncio.gather(*requests)
-        finally:
-            await transport.close()
-
-    try:
-        asyncio.run(main())
-    finally:
-        listener.close()
+    BurstServer([RESPONSE]).run(sinks)
     assert all(sink.status == 200 for sink in sinks)
     reads = sorted(ns for sink in sinks for ns in sink.read_ns)
     parses = sorted(ns for sink in sinks for ns in sink.parsed_ns)
@@ -184,58 +202,18 @@ def test_sockets_that_become_readable_while_the_loop_parses_are_read_by_a_sweep(
     """Kernel-stamped reads: BURST streams' first chunks are parsed in one long drain (the first parse
     holds the loop, as a slow round of parsing would); their second chunks arrive during it. A sweep reads
     and stamps them there, before the rest of the drain, instead of after it at the loop's next poll."""
-    listener = socket.create_server(("127.0.0.1", 0), backlog=BURST)
-    all_asked, loop_busy, all_sent = threading.Event(), threading.Event(), threading.Event()
-    first_parsed, rest_sent = threading.Event(), threading.Event()
-
-    def serve() -> None:
-        conns = [listener.accept()[0] for _ in range(BURST)]
-        for conn in conns:
-            conn.recv(65536)
-        all_asked.set()
-        loop_busy.wait(10)
-        for conn in conns:
-            conn.sendall(HEAD_AND_FIRST)
-        all_sent.set()
-        first_parsed.wait(10)
-        for conn in conns:
-            conn.sendall(REST)
-        rest_sent.set()
-        for conn in conns:
-            conn.recv(1)
-            conn.close()
+    server = BurstServer([HEAD_AND_FIRST, REST])
 
     class HoldingSink(TimedSink):
         def on_body_read(self, data: bytes, ts_ns: int, read_ns: int) -> None:
             super().on_body_read(data, ts_ns, read_ns)
-            if not first_parsed.is_set():  # the drain's first parse: hold the loop past a sweep's due time
-                first_parsed.set()
-                rest_sent.wait(10)
+            if not server.go_on.is_set():  # the drain's first parse: hold the loop past a sweep's due time
+                server.go_on.set()
+                server.part_sent.wait(10)
                 time.sleep(2 * SWEEP_AFTER_NS / 1e9)
 
-    threading.Thread(target=serve, daemon=True).start()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
     sinks = [HoldingSink() for _ in range(BURST)]
-
-    async def main() -> int:
-        transport = ProtocolTransport(url=url, headers={}, max_connections=BURST, connect_timeout=5.0)
-        await transport.prepare()
-        assert transport.kernel_clock is not None  # plain HTTP on Linux
-        assert await transport.warm(BURST) == BURST
-        try:
-            requests = [asyncio.ensure_future(transport.request(b"{}", {}, sink)) for sink in sinks]
-            await asyncio.get_running_loop().run_in_executor(None, all_asked.wait, 10)
-            loop_busy.set()
-            all_sent.wait(10)
-            await asyncio.gather(*requests)
-            return transport._queue.sweeps if transport._queue is not None else 0
-        finally:
-            await transport.close()
-
-    try:
-        sweeps = asyncio.run(main())
-    finally:
-        listener.close()
+    sweeps = server.run(sinks)
     assert all(len(sink.read_ns) == 2 for sink in sinks)  # one read per part: the parts were sent apart
     last_first_parse = max(sink.parsed_ns[0] for sink in sinks)
     assert all(sink.read_ns[1] < last_first_parse for sink in sinks)  # read inside the drain

@@ -112,8 +112,8 @@ class EventStreamParser:
         if not self._line:
             self._line_ns = ts_ns
         self._line += data
-        while b"\n" in self._line:
-            line, self._line = self._line.split(b"\n", 1)
+        while (end := self._line.find(b"\n")) >= 0:  # find, not `in`: see engine/sse.py on `b"\n" in`
+            line, self._line = self._line[:end], self._line[end + 1 :]
             if line.strip():
                 self._decode(self._line_ns, "", line)
             self._line_ns = ts_ns
@@ -125,8 +125,8 @@ class EventStreamParser:
         if head[:1] not in (b"{", b"["):
             return
         seen = sniff_json(head)
-        if seen is not None and (final or b"\n" in head):
-            whole = final and b"\n" not in head.rstrip()
+        if seen is not None and (final or 10 in head):  # 10: LF, as an int (engine/sse.py)
+            whole = final and 10 not in head.rstrip()
             what = "a whole JSON body where a stream was expected" if whole else "a JSON line, no SSE event"
             raise unexpected(seen[0], what, seen[1])
         if final:

@@ -8,9 +8,14 @@ that is not a number is reported and the run goes on without the guard."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from profile_fixtures import FAST_SIM, artifact_dir, read_jsonl, start_simulator
 
@@ -69,3 +74,96 @@ def test_a_run_with_room_is_untouched_and_the_guard_can_be_disabled_or_misconfig
         assert summary["is_complete"] is True
     assert "INFERLOAD_DISK_RESERVE_MB='lots': give the free space to keep in MiB" in bad.stderr
     assert "the run goes on without it" in bad.stderr
+
+
+FILE_SIZE_LIMIT = 3_000_000
+"""RLIMIT_FSIZE of the run (bytes): its JSONL spool (~1.3 kB a request) passes it after ~2,300 requests,
+every other file of a short run stays under it."""
+
+
+def limited_file_size() -> None:
+    """In the run's process, before it starts: files may not grow past :data:`FILE_SIZE_LIMIT` (a write
+    beyond fails with EFBIG, as a full disk fails with ENOSPC; SIGXFSZ ignored, so the write fails rather
+    than the process dying)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+
+def check_write_failure_end(result: Any, run: Path, reason: str, fix: str, *, summary_written: bool) -> None:
+    """The end of a run whose record spool could not be written: exit 1, one line naming the spool, no
+    traceback, every JSONL line whole and the stored count as said, every request sent counted."""
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "Logging error" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "could not write the record store" in line]
+    match = re.fullmatch(
+        r"inferload: ERROR: stopped early: could not write the record store's temporary file "
+        rf"\(inferload-(?:lines|records|values)-\) in {re.escape(str(run))}: {reason}; {re.escape(fix)}; the "
+        r"([\d,]+) request\(s\) stored before are in profile_export.jsonl; those that finish after are "
+        r"counted in the statistics only", line)
+    assert match, line
+    stored = int(match.group(1).replace(",", ""))
+    records = read_jsonl(run / "profile_export.jsonl")  # every line whole: none torn by the full disk
+    assert len(records) == stored > 0
+    sent = int(re.findall(r"^inferload: \[profiling\] (\d+)(?:/\d+)? requests", result.stderr, re.M)[-1])
+    assert "records arrived (a worker was lost)" not in result.stderr
+    if summary_written:
+        summary = json.loads((run / "profile_export.json").read_text())
+        assert summary["is_complete"] is False and summary["was_cancelled"] is False
+        warnings = summary["client_health"]["warnings"]
+        assert line.removeprefix("inferload: ERROR: ") in warnings
+        assert summary["request_count"]["avg"] == sent  # every request sent is counted
+        missing = [w for w in warnings if w.endswith("finished after the disk was full are counted in the "
+                                                     "statistics but missing from profile_export.jsonl")]
+        expected = (f"{sent - stored} request(s) that finished after the disk was full are counted in the "
+                    "statistics but missing from profile_export.jsonl")
+        assert missing == ([expected] if sent > stored else [])
+
+
+def test_a_spool_the_os_refuses_to_write_ends_the_run_with_one_line_naming_it_and_keeps_the_rest(
+    inferload_exe: Path, cli_env: Any, tmp_path: Path
+) -> None:
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--served-model-name", "m")
+    try:
+        result = subprocess.run(
+            [str(inferload_exe), "profile", "--url", sim.url, *COMMON, "--benchmark-duration", "60",
+             "--artifact-dir", str(tmp_path / "art")],
+            capture_output=True, text=True, timeout=180, env=cli_env(), preexec_fn=limited_file_size)
+    finally:
+        sim.stop()
+    check_write_failure_end(result, artifact_dir(tmp_path / "art"), "File too large",
+                            "raise the file-size limit (ulimit -f)", summary_written=True)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB tmpfs: a real disk that fills up (needs root; skipped otherwise)."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+                          capture_output=True, text=True) if os.geteuid() == 0 else None
+    if made is None or made.returncode != 0:
+        pytest.skip("a small tmpfs needs root (mount -t tmpfs)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_disk_that_fills_up_past_the_guard_ends_the_run_cleanly_with_its_summary(
+    run_cli: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path, small_tmpfs: Path
+) -> None:
+    # the guard off (as when another process fills the disk faster than it looks): the writes fail
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--served-model-name", "m")
+    try:
+        result = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "120",
+                         "--disable-plugin", "guard-disk-space", "--artifact-dir", small_tmpfs / "art",
+                         timeout=240)
+    finally:
+        sim.stop()
+    # the end reserve gave the end its room back: the summary is written, with the line
+    check_write_failure_end(result, artifact_dir(small_tmpfs / "art"), "No space left on device",
+                            "free space there or give --artifact-dir on a disk with more room",
+                            summary_written=True)

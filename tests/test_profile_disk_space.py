@@ -167,3 +167,23 @@ def test_a_disk_that_fills_up_past_the_guard_ends_the_run_cleanly_with_its_summa
     check_write_failure_end(result, artifact_dir(small_tmpfs / "art"), "No space left on device",
                             "free space there or give --artifact-dir on a disk with more room",
                             summary_written=True)
+
+
+def test_a_nearly_full_temporary_directory_of_its_own_ends_the_run_naming_tmpdir(
+    run_cli: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path, small_tmpfs: Path
+) -> None:
+    # the artifact directory's disk has room for a 100 MiB reserve; TMPDIR's 16 MiB holds less than the
+    # 16 MiB kept there (the server-metrics spool grows there)
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--served-model-name", "m")
+    try:
+        result = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "60",
+                         "--artifact-dir", tmp_path / "art", timeout=180,
+                         env={"INFERLOAD_DISK_RESERVE_MB": "100", "TMPDIR": str(small_tmpfs)})
+    finally:
+        sim.stop()
+    assert result.returncode == 1, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "the disk is nearly full" in line]
+    assert f"free in the temporary directory {small_tmpfs}, under the 16.8 MB kept for the end" in line, line
+    assert "free space there or point TMPDIR at a disk with more room" in line
+    summary = json.loads((artifact_dir(tmp_path / "art") / "profile_export.json").read_text())
+    assert summary["is_complete"] is False

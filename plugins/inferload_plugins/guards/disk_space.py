@@ -8,7 +8,9 @@ What it watches: the file systems a run writes to while it sends, each once (by 
   made): the run's files, and the record store's and the value columns' anonymous temporary spools, which
   live in the run directory (:func:`inferload.engine.aggregator.spool_dir`);
 - the system's temporary directory (``TMPDIR``, :func:`tempfile.gettempdir`): the server-metrics store's
-  spool, and the record spools of a run whose directory does not exist yet.
+  spool, and the record spools of a run whose directory does not exist yet; on a file system of its own
+  it keeps the smaller reserve :data:`TEMP_RESERVE_BYTES` (16 MiB), as nothing of the end is written
+  there.
 
 How: ``os.statvfs`` of each, at most every :data:`CHECK_SECONDS` seconds (in :meth:`DiskSpace.verdict`,
 never per record), and the space available to this user (``f_bavail``, bytes). When one has less than the
@@ -49,6 +51,10 @@ RESERVE_BYTES = 256 * 2**20
 """Free space (bytes) the run leaves on each watched file system for its end."""
 RESERVE_ENV = "INFERLOAD_DISK_RESERVE_MB"
 """The environment variable that sets the reserve, in MiB (0: stop only when nothing is left)."""
+TEMP_RESERVE_BYTES = 16 * 2**20
+"""The reserve on the temporary directory's file system when it is not the artifact directory's: only the
+server-metrics spool grows there (a few kB a scrape) and the end reads it, not writes it, so the smaller of
+this and the reserve (a small ``/tmp`` must not stop every run)."""
 CHECK_SECONDS = 0.5
 """Least time between two looks at the free space (``os.statvfs`` per watched directory)."""
 
@@ -76,11 +82,12 @@ def reserve_bytes(environ: dict[str, str] | os._Environ[str] = os.environ) -> in
 
 def make_guard(config: ProfileConfig) -> DiskSpace:
     """One guard per run, watching the artifact directory and the temporary directory."""
+    reserve = reserve_bytes()
     watched = [(Path(config.artifact_dir), "the artifact directory", "give --artifact-dir on a disk with "
-                "more room"),
+                "more room", reserve),
                (Path(tempfile.gettempdir()), "the temporary directory", "point TMPDIR at a disk with more "
-                "room")]
-    return DiskSpace(watched, reserve_bytes())
+                "room", min(reserve, TEMP_RESERVE_BYTES))]
+    return DiskSpace(watched)
 
 
 def existing(path: Path) -> Path:
@@ -114,15 +121,15 @@ def spell(size: float) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if abs(size) >= scale:
             value = size / scale
-            return f"{value:.1f} {unit}" if value < 10 else f"{value:,.0f} {unit}"
+            return f"{value:.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
     return f"{size:.0f} bytes"
 
 
 class _Watched:
     """One file system: the directory named in the stop line, and its free space at the start."""
 
-    def __init__(self, path: Path, role: str, fix: str) -> None:
-        self.path, self.role, self.fix = existing(path), role, fix
+    def __init__(self, path: Path, role: str, fix: str, reserve: int) -> None:
+        self.path, self.role, self.fix, self.reserve = existing(path), role, fix, reserve
         self.device = os.stat(self.path).st_dev
         self.free_at_start = free_bytes(self.path)
         self.copies_jsonl = role == "the artifact directory" and not can_hold_unnamed(self.path)
@@ -131,16 +138,15 @@ class _Watched:
 
 class DiskSpace:
     """Looks at the free space of the watched file systems every :data:`CHECK_SECONDS` (a
-    :class:`~inferload.engine.guards.RunGuard`); ``watched`` is ``(directory, role, fix)`` per directory,
-    the first of those on one file system kept."""
+    :class:`~inferload.engine.guards.RunGuard`); ``watched`` is ``(directory, role, fix, reserve)`` per
+    directory (the reserve in bytes), the first of those on one file system kept."""
 
-    def __init__(self, watched: Sequence[tuple[Path, str, str]], reserve: int,
+    def __init__(self, watched: Sequence[tuple[Path, str, str, int]],
                  check_seconds: float = CHECK_SECONDS) -> None:
-        self.reserve = reserve
         self.check_seconds = check_seconds
         self.watched: list[_Watched] = []
-        for path, role, fix in watched:
-            one = _Watched(path, role, fix)
+        for path, role, fix, reserve in watched:
+            one = _Watched(path, role, fix, reserve)
             if all(one.device != other.device for other in self.watched):
                 self.watched.append(one)
         self._checked = time.monotonic()  # the last look: the free space at the start was just read
@@ -159,7 +165,7 @@ class DiskSpace:
                 free = free_bytes(one.path)
             except OSError:
                 continue  # gone or unreadable: the writes themselves will say so
-            need = self.reserve
+            need = one.reserve
             if one.copies_jsonl:
                 need += max(0, one.free_at_start - free)
             if free < need:

@@ -18,6 +18,12 @@ reader computes it again at the end of the run:
   (:attr:`RecordStore.columns`, :mod:`inferload.record_columns`), so a reader that selects a subset of the
   records (steady-state window, load segments, turns) computes its statistics with numpy over a mask.
 
+A disk that refuses a write (full, over quota or the file-size limit) never leaves a half-written batch:
+:meth:`RecordStore.append` cuts every spool back to where the batch began and raises the
+:class:`~inferload.spool_write.SpoolWriteError` naming the spool (``unstored`` counts the batch's records);
+every batch stored before stays readable and the JSONL lines whole. A failed write of the columns stops
+the columns only (``write_error``; ``columns`` is then None and readers use the records).
+
 Pickle because the records are ours and never leave the process: a batch round-trips exactly (every field,
 errors included) at ~1 µs per record each way, where JSON would cost several times that and lose types.
 """

@@ -16,6 +16,10 @@ bit for bit:
 
 NaN values are counted, never written to a run: like numpy's sort, they rank after every other value.
 
+A spill the disk refuses (:class:`~inferload.spool_write.SpoolWriteError`, kept in ``write_error``) leaves
+the file as it was and the values in the tail, whose threshold doubles before the next try: the statistics
+stay exact, memory grows until the run, told by ``write_error``, stops.
+
 The file format was chosen by measurement (see the commit that added it): numpy raw appends and an Arrow IPC
 stream wrote 10 M sorted values equally fast (~1 s), but reading one rank back costs ~0.15 ms from a
 memory map against ~90 ms to open and read the Arrow stream, which loads every batch.

@@ -1,9 +1,11 @@
 """A disk that fills up ends the run before it is full (run guard ``disk-space``), through the real
 ``inferload profile`` CLI against a real simulator process. The free space is made short for real by
-asking the guard to keep more than the disk has (``INFERLOAD_DISK_RESERVE_MB``): one line naming the
-directory, its free space and the fix, exit 1, ``is_complete`` false, every request sent in the JSONL and
-the statistics computed from them. A run with room is untouched, the guard can be disabled, and a reserve
-that is not a number is reported and the run goes on without the guard."""
+asking the guard to keep more than the disk has (``--disk-reserve-mb``, ``INFERLOAD_DISK_RESERVE_MB``):
+one line naming the directory, its free space and the fix, exit 1, ``is_complete`` false, every request
+sent in the JSONL and the statistics computed from them. A run with room is untouched, the guard can be
+disabled, and a reserve that is not a number >= 0 is a usage error. A disk that refuses a write anyway (a
+file-size limit; a full tmpfs when run as root) ends the run with one line naming the file and keeps what
+the disk holds."""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def test_a_disk_short_of_the_reserve_ends_the_run_early_with_one_line_exit_1_and
     (line,) = [line for line in result.stderr.splitlines() if "the disk is nearly full" in line]
     assert line.startswith("inferload: ERROR: stopped early: the disk is nearly full: ")
     assert f"free in the artifact directory {tmp_path / 'art'}, under the " in line
-    assert "kept for the end of the run (INFERLOAD_DISK_RESERVE_MB); free space there or give " \
+    assert "kept for the end of the run (--disk-reserve-mb); free space there or give " \
            "--artifact-dir on a disk with more room; every request sent is in the artifacts" in line
     run = artifact_dir(tmp_path / "art")
     summary = json.loads((run / "profile_export.json").read_text())
@@ -53,7 +55,7 @@ def test_a_disk_short_of_the_reserve_ends_the_run_early_with_one_line_exit_1_and
     assert summary["request_count"]["avg"] == len(records)  # the results are those of what was recorded
 
 
-def test_a_run_with_room_is_untouched_and_the_guard_can_be_disabled_or_misconfigured(
+def test_a_run_with_room_is_untouched_the_guard_can_be_disabled_and_a_bad_reserve_is_refused(
     run_cli: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path
 ) -> None:
     sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--served-model-name", "m")
@@ -61,19 +63,28 @@ def test_a_run_with_room_is_untouched_and_the_guard_can_be_disabled_or_misconfig
         roomy = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "2",
                         "--artifact-dir", tmp_path / "roomy", env={"INFERLOAD_DISK_RESERVE_MB": "0"})
         disabled = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "2",
-                           "--disable-plugin", "guard-disk-space", "--artifact-dir", tmp_path / "off",
-                           env={"INFERLOAD_DISK_RESERVE_MB": HUGE_RESERVE_MB})
+                           "--disable-plugin", "guard-disk-space", "--artifact-dir", tmp_path / "off")
+        # the reserve belongs to the guard: given while the guard is off, it is refused
+        orphan = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "2",
+                         "--disable-plugin", "guard-disk-space", "--artifact-dir", tmp_path / "orphan",
+                         env={"INFERLOAD_DISK_RESERVE_MB": HUGE_RESERVE_MB})
         bad = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "2",
                       "--artifact-dir", tmp_path / "bad", env={"INFERLOAD_DISK_RESERVE_MB": "lots"})
+        negative = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "2",
+                           "--artifact-dir", tmp_path / "negative", "--disk-reserve-mb", "-1")
     finally:
         sim.stop()
-    for result, where in ((roomy, "roomy"), (disabled, "off"), (bad, "bad")):
+    for result, where in ((roomy, "roomy"), (disabled, "off")):
         assert result.returncode == 0, result.stderr
         assert "stopped early" not in result.stderr
         summary = json.loads((artifact_dir(tmp_path / where) / "profile_export.json").read_text())
         assert summary["is_complete"] is True
-    assert "INFERLOAD_DISK_RESERVE_MB='lots': give the free space to keep in MiB" in bad.stderr
-    assert "the run goes on without it" in bad.stderr
+    # a reserve that is not a number >= 0 is a usage error, before the artifact directory is touched
+    for result, where in ((bad, "bad"), (negative, "negative"), (orphan, "orphan")):
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr and not (tmp_path / where).exists()
+    assert "INFERLOAD_DISK_RESERVE_MB" in bad.stderr and "--disk-reserve-mb" in negative.stderr
+    assert "belongs to plugin guard-disk-space, which is disabled" in orphan.stderr
 
 
 FILE_SIZE_LIMIT = 3_000_000
@@ -177,8 +188,8 @@ def test_a_nearly_full_temporary_directory_of_its_own_ends_the_run_naming_tmpdir
     sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--served-model-name", "m")
     try:
         result = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "60",
-                         "--artifact-dir", tmp_path / "art", timeout=180,
-                         env={"INFERLOAD_DISK_RESERVE_MB": "100", "TMPDIR": str(small_tmpfs)})
+                         "--artifact-dir", tmp_path / "art", "--disk-reserve-mb", "100", timeout=180,
+                         env={"TMPDIR": str(small_tmpfs)})
     finally:
         sim.stop()
     assert result.returncode == 1, result.stderr

@@ -18,11 +18,11 @@ reserve, the run stops as the other guards stop it: no new requests, the request
 the grace period, every request sent is a record, statistics are computed from what was recorded,
 ``is_complete`` false, exit code 1, and one line naming the directory, its free space and the fix.
 
-The reserve, bytes: :data:`RESERVE_BYTES` (256 MiB) by default, or ``INFERLOAD_DISK_RESERVE_MB``
-(mebibytes, a number >= 0; not a number is a ValueError when the guard is made: reported, and the run goes
-on without the guard). The end of a run writes a few hundred kB (``profile_export.json``, ``.csv``, the
-console table, ``server_metrics.jsonl``; ``profile_export.jsonl`` is the record store's spool given a
-name, no copy) plus the grace period's records; where the artifact directory cannot hold unnamed files
+The reserve: ``--disk-reserve-mb`` (``INFERLOAD_DISK_RESERVE_MB``, ``disk-reserve-mb`` in a ``-f`` file;
+MiB, a number >= 0, 0: stop only when nothing is left; anything else is a usage error, exit 2), by default
+:data:`RESERVE_MIB` (256). The end of a run writes a few hundred kB (``profile_export.json``, ``.csv``, the
+console table, ``server_metrics.jsonl``; ``profile_export.jsonl`` is the record store's spool given a name,
+no copy) plus the grace period's records; where the artifact directory cannot hold unnamed files
 (``O_TMPFILE``: not Linux, some network file systems) the JSONL is copied at the end instead, and the
 reserve there grows by the space the run used on that disk so far (of which the JSONL is about 2/3).
 
@@ -37,20 +37,21 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import BaseModel, Field
 
 from inferload import hookimpl
 from inferload.engine.guards import GuardStop
-from inferload.types import RunGuardSpec
+from inferload.plugin_options import Flag
+from inferload.types import OptionsSpec, RunGuardSpec
 
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
     from inferload.records import RequestRecord
 
-RESERVE_BYTES = 256 * 2**20
-"""Free space (bytes) the run leaves on each watched file system for its end."""
-RESERVE_ENV = "INFERLOAD_DISK_RESERVE_MB"
-"""The environment variable that sets the reserve, in MiB (0: stop only when nothing is left)."""
+RESERVE_MIB = 256.0
+"""Free space (MiB) the run leaves by default on the artifact directory's file system for its end."""
 TEMP_RESERVE_BYTES = 16 * 2**20
 """The reserve on the temporary directory's file system when it is not the artifact directory's: only the
 server-metrics spool grows there (a few kB a scrape) and the end reads it, not writes it, so the smaller of
@@ -59,30 +60,30 @@ CHECK_SECONDS = 0.5
 """Least time between two looks at the free space (``os.statvfs`` per watched directory)."""
 
 
+class DiskSpaceOptions(BaseModel):
+    """``--disk-reserve-mb``."""
+
+    disk_reserve_mb: Annotated[float, Flag(metavar="MIB")] = Field(
+        RESERVE_MIB, ge=0, allow_inf_nan=False,
+        description="stop the run before the artifact directory's disk has less free space than this, "
+                    "kept for the run's end (MiB; 0: only when nothing is left)")
+
+
 @hookimpl
 def register_run_guards() -> list[RunGuardSpec]:
     return [RunGuardSpec(name="disk-space", description="Stop a run before the disk it writes to is full, "
-                         "leaving room for its end (256 MiB, INFERLOAD_DISK_RESERVE_MB)", create=make_guard)]
+                         "leaving room for its end (--disk-reserve-mb, 256 MiB)", create=make_guard)]
 
 
-def reserve_bytes(environ: dict[str, str] | os._Environ[str] = os.environ) -> int:
-    """The reserve, bytes: ``INFERLOAD_DISK_RESERVE_MB`` (MiB) when set, else :data:`RESERVE_BYTES`;
-    ValueError for a value that is not a number >= 0."""
-    text = environ.get(RESERVE_ENV, "").strip()
-    if not text:
-        return RESERVE_BYTES
-    try:
-        mib = float(text)
-    except ValueError:
-        mib = -1.0
-    if not mib >= 0:  # NaN too
-        raise ValueError(f"{RESERVE_ENV}={text!r}: give the free space to keep in MiB, a number >= 0")
-    return int(mib * 2**20)
+@hookimpl
+def register_options() -> list[OptionsSpec]:
+    return [OptionsSpec(name="disk-space", description="The disk-space guard", model=DiskSpaceOptions,
+                        title="Disk space (docs/profile.md, Long runs and disk space)")]
 
 
 def make_guard(config: ProfileConfig) -> DiskSpace:
     """One guard per run, watching the artifact directory and the temporary directory."""
-    reserve = reserve_bytes()
+    reserve = int(config.options(DiskSpaceOptions).disk_reserve_mb * 2**20)
     watched = [(Path(config.artifact_dir), "the artifact directory", "give --artifact-dir on a disk with "
                 "more room", reserve),
                (Path(tempfile.gettempdir()), "the temporary directory", "point TMPDIR at a disk with more "
@@ -172,6 +173,6 @@ class DiskSpace:
                 return GuardStop(
                     f"stopped early: the disk is nearly full: {spell(free)} free in {one.role} "
                     f"{one.path}, under the {spell(need)} kept for the end of the run "
-                    f"({RESERVE_ENV}); free space there or {one.fix}; every request sent is in the "
+                    f"(--disk-reserve-mb); free space there or {one.fix}; every request sent is in the "
                     "artifacts")
         return None

@@ -12,6 +12,7 @@ beside it. Where a run's directory is
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -57,10 +58,20 @@ def open_artifact(
             yield handle
         os.chmod(temp, 0o644)
         os.replace(temp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if exc.filename is None and exc.errno in _DISK_FULL:  # a write to the handle: name the file
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""The errors of a write the disk could not take (full, over quota, over the file-size limit)."""
 
 
 def write_artifact(root: Path, name: str | os.PathLike[str], data: str | bytes) -> Path:

@@ -463,6 +463,13 @@ class MetricsAccumulator:
         return {tag: {"value": value, "unit": unit}
                 for (tag, unit), value in zip(self._tag_units, values, strict=True) if value is not None}
 
+    def write_error(self) -> OSError | None:
+        """The first failed spill of a value column (a full disk; its values stayed in memory), or None."""
+        for column in (*self._columns.values(), self._schedule_lag_ms, self._read_delay_ms):
+            if column.write_error is not None:
+                return column.write_error
+        return None
+
     def _feed(self, tag: str) -> None:
         """Pass the values appended to ``tag``'s column since the last feed to its sketch (lock held)."""
         if not self._live:

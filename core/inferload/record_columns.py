@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferload.records import ERROR_REQUEST_CANCELLED, RequestRecord
 from inferload.records import PROFILING as PROFILING_PHASE
+from inferload.spool_write import describe, write_all
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,7 +77,8 @@ class _Column:
         if self.file is None:
             self.file = tempfile.TemporaryFile(prefix="inferload-columns-", dir=self.spool_dir)  # noqa: SIM115
         data = self.buffer.tobytes()
-        os.pwrite(self.file.fileno(), data, self.stored * self.buffer.itemsize)
+        write_all(self.file.fileno(), data, self.stored * self.buffer.itemsize,
+                  describe("a record column's temporary file (inferload-columns-)", self.spool_dir))
         self.stored += len(self.buffer)
         self.buffer = array(self.typecode)
 

@@ -18,12 +18,19 @@ reader computes it again at the end of the run:
   (:attr:`RecordStore.columns`, :mod:`inferload.record_columns`), so a reader that selects a subset of the
   records (steady-state window, load segments, turns) computes its statistics with numpy over a mask.
 
+A disk that refuses a write (full, over quota or the file-size limit) never leaves a half-written batch:
+:meth:`RecordStore.append` cuts every spool back to where the batch began and raises the
+:class:`~inferload.spool_write.SpoolWriteError` naming the spool (``unstored`` counts the batch's records);
+every batch stored before stays readable and the JSONL lines whole. A failed write of the columns stops
+the columns only (``write_error``; ``columns`` is then None and readers use the records).
+
 Pickle because the records are ours and never leave the process: a batch round-trips exactly (every field,
 errors included) at ~1 µs per record each way, where JSON would cost several times that and lose types.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import tempfile
@@ -34,6 +41,7 @@ from typing import IO, Any
 
 from inferload.record_columns import RecordColumns
 from inferload.records import RequestRecord
+from inferload.spool_write import describe, write_all
 
 MeasuredValues = tuple[Any, ...] | None
 """One record's metric values, aligned with the run's record metrics (None where a metric does not apply);
@@ -63,9 +71,17 @@ class _Spool:
             self.file = self._open()
         if self.framed:
             data = len(data).to_bytes(_FRAME, "little") + data
-        os.pwrite(self.file.fileno(), data, self.size)  # positional: readers never share an offset
+        # positional: readers never share an offset; all of it or a SpoolWriteError naming the spool
+        write_all(self.file.fileno(), data, self.size, describe(f"the record store's temporary file "
+                                                                f"({self.prefix})", self.spool_dir))
         self.size += len(data)
         self.count += 1
+
+    def truncate(self, size: int, count: int) -> None:
+        """Cut the file back to ``size`` bytes holding ``count`` blobs (undo a batch's appends)."""
+        if self.file is not None and self.size != size:
+            os.ftruncate(self.file.fileno(), size)
+        self.size, self.count = size, count
 
     def _open(self) -> Any:
         """An anonymous file, deleted by the OS when closed or when the process ends."""
@@ -138,6 +154,13 @@ class RecordStore:
         self._columns: RecordColumns | None = None
         self._count = 0
         self._lock = threading.Lock()
+        self.unstored = 0
+        """Records :meth:`append` could not write (a full disk): not in the store, counted by whoever
+        computed statistics from them."""
+        self.write_error: OSError | None = None
+        """The first failed write of the columns (a full disk): the batch was stored, the columns stopped.
+        A failed write of the records, values or lines is raised by :meth:`append` instead, the batch not
+        stored."""
         self.value_tags: tuple[str, ...] | None = None
         """The record metrics the stored values are aligned with (``MetricsAccumulator.record_tags``)."""
         batch = list(records)
@@ -173,19 +196,34 @@ class RecordStore:
         extra = None if values is None else pickle.dumps(list(values), protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
             batches = self._records.count
-            self._records.append(data)
-            if extra is not None and self._measured_batches == batches:
-                self._values.append(extra)
-                self._measured_batches += 1
-            if lines is not None and self._lined_batches == batches:
-                self._lines.append(lines)
-                self._lined_batches += 1
+            before = [(spool, spool.size, spool.count)
+                      for spool in (self._records, self._values, self._lines)]
+            measured, lined = self._measured_batches, self._lined_batches
+            try:
+                self._records.append(data)
+                if extra is not None and self._measured_batches == batches:
+                    self._values.append(extra)
+                    self._measured_batches += 1
+                if lines is not None and self._lined_batches == batches:
+                    self._lines.append(lines)
+                    self._lined_batches += 1
+            except OSError:  # a full disk: the batch is not stored at all, what was stored stays whole
+                for spool, size, count in before:
+                    with contextlib.suppress(OSError):
+                        spool.truncate(size, count)
+                self._measured_batches, self._lined_batches = measured, lined
+                self.unstored += len(records)
+                raise
+            self._count += len(records)
             if values is not None and self.value_tags is not None and self._columned_batches == batches:
                 if self._columns is None:
                     self._columns = RecordColumns(self.value_tags, self.spool_dir)
-                self._columns.append(records, values)
-                self._columned_batches += 1
-            self._count += len(records)
+                try:
+                    self._columns.append(records, values)
+                except OSError as exc:  # the columns stay behind the records for good (``columns``:
+                    self.write_error = self.write_error or exc  # None, readers use the records)
+                else:
+                    self._columned_batches += 1
 
     @property
     def has_values(self) -> bool:
@@ -268,7 +306,7 @@ class RecordStore:
                 self._columns.close()
             self._columns = None
             self._measured_batches = self._lined_batches = self._columned_batches = 0
-            self._count = 0
+            self._count = self.unstored = 0
 
 
 

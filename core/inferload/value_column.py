@@ -16,6 +16,10 @@ bit for bit:
 
 NaN values are counted, never written to a run: like numpy's sort, they rank after every other value.
 
+A spill the disk refuses (:class:`~inferload.spool_write.SpoolWriteError`, kept in ``write_error``) leaves
+the file as it was and the values in the tail, whose threshold doubles before the next try: the statistics
+stay exact, memory grows until the run, told by ``write_error``, stops.
+
 The file format was chosen by measurement (see the commit that added it): numpy raw appends and an Arrow IPC
 stream wrote 10 M sorted values equally fast (~1 s), but reading one rank back costs ~0.15 ms from a
 memory map against ~90 ms to open and read the Arrow stream, which loads every batch.
@@ -30,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inferload.spool_write import describe, write_all
 from inferload.stats import ExactMoments, interpolate, percentile_ranks
 
 if TYPE_CHECKING:
@@ -81,6 +86,9 @@ class ValueColumn:
         self._nan = 0
         self.moments = ExactMoments()
         """Exact sums of the spilled values (the tail is added when stats are asked for)."""
+        self.write_error: OSError | None = None
+        """The first failed spill (a full disk, :class:`~inferload.spool_write.SpoolWriteError`): the
+        values it held stayed in memory, none were lost."""
 
     def __len__(self) -> int:
         return self.spilled + len(self.tail)
@@ -95,12 +103,13 @@ class ValueColumn:
         if len(values) < room:
             self.tail.extend(values)
             return
-        self.tail.extend(values[:room])
-        self.spill()
-        for start in range(room, len(values), self.spill_values):
-            self.tail.extend(values[start:start + self.spill_values])
+        start = 0
+        while start < len(values):  # room is read again each time: a failed spill raises the threshold
+            self.tail.extend(values[start:start + room])
+            start += room
             if len(self.tail) >= self.spill_values:
                 self.spill()
+            room = self.spill_values - len(self.tail)
 
     def extend_array(self, values: np.ndarray) -> None:
         """Append a float64 numpy array: what :meth:`extend` does, at numpy speed (no Python float per
@@ -124,24 +133,30 @@ class ValueColumn:
         with self._lock:
             if self._before_spill is not None:
                 self._before_spill()
-            values = np.frombuffer(self.tail, dtype=np.float64).copy()
-            self.moments.add(values)
-            nan = np.isnan(values)
-            if nan.any():
-                self._nan += int(nan.sum())
-                values = values[~nan]
+            everything = np.frombuffer(self.tail, dtype=np.float64).copy()
+            nan = np.isnan(everything)
+            values = everything[~nan] if nan.any() else everything
             if values.size:
                 values.sort()
-                if self._file is None:
-                    # anonymous, deleted by the OS when closed or when the process ends
-                    self._file = tempfile.TemporaryFile(  # noqa: SIM115 - lives as long as the column
-                        prefix="inferload-values-", dir=self.spool_dir
-                    )
-                self._file.seek(self._stored * 8)
-                self._file.write(values.astype("<f8", copy=False).tobytes())
-                self._file.flush()
+                try:
+                    if self._file is None:
+                        # anonymous, deleted by the OS when closed or when the process ends
+                        self._file = tempfile.TemporaryFile(  # noqa: SIM115 - lives as long as the column
+                            prefix="inferload-values-", dir=self.spool_dir
+                        )
+                    write_all(self._file.fileno(), values.astype("<f8", copy=False).tobytes(),
+                              self._stored * 8, describe("a metric's value column (inferload-values-)",
+                                                         self.spool_dir))
+                except OSError as exc:
+                    # a full disk: the values stay in memory (exact statistics still see them) and the
+                    # next try waits until the tail has doubled; the run's writer stops the run
+                    self.write_error = self.write_error or exc
+                    self.spill_values = 2 * max(self.spill_values, len(self.tail))
+                    return
                 self._runs.append((self._stored, int(values.size)))
                 self._stored += int(values.size)
+            self.moments.add(everything)
+            self._nan += int(nan.sum())
             self.spilled += len(self.tail)
             self.tail = array("d")
 

@@ -8,12 +8,13 @@ It also samples the workers' CPU and memory with psutil for ``/api/workers``.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inferload.engine.guards import RunGuards
+from inferload.engine.guards import GuardStop, RunGuards
 from inferload.engine.messages import decode_batch
 from inferload.export import secret_values
 from inferload.record_lines import encode_measured_lines
@@ -21,6 +22,7 @@ from inferload.record_store import MeasuredValues, RecordStore
 from inferload.records import ERROR_CANCELLED, ERROR_REQUEST_CANCELLED, RequestRecord
 from inferload.redact import redact_text
 from inferload.runstate import PhaseProgress, RunState, WorkerStats
+from inferload.spool_write import EndReserve
 
 if TYPE_CHECKING:
     from inferload.metrics_engine import MetricsAccumulator
@@ -59,6 +61,10 @@ class RecordAggregator:
         """One primed ``psutil.Process`` per worker, reused: cpu_percent measures since its previous call."""
         self._cpu_sampled_at: dict[str, float] = {}
         self._live_dirty = False
+        self.write_error: OSError | None = None
+        """The first batch the record store could not write (a full disk); the run then stops."""
+        self.reserve = EndReserve(spool_dir(state))
+        """Space held on the spools' disk for the end of the run, given back by :meth:`release_reserve`."""
         self.guards = RunGuards(registry, getattr(state, "config", None))
         """The run's ``run_guard`` plugins, fed every batch here; the phase loop asks them whether to stop."""
 
@@ -144,10 +150,34 @@ class RecordAggregator:
             stats.requests_cancelled += cancelled
             stats.request_errors += errors
             stats.last_update_ns = time.time_ns()
-        self.records.append(records, data=None if metric_errors else data, values=values,
-                            lines=self._lines(records, values))
+        if self.write_error is not None:  # the disk was full: what it holds stays whole, the space
+            self.records.unstored += len(records)  # given back by the end reserve is for the end
+        else:
+            try:
+                self.records.append(records, data=None if metric_errors else data, values=values,
+                                    lines=self._lines(records, values))
+            except OSError as exc:  # a full disk: the run stops (write_stop); what was stored stays whole
+                self.write_error = exc
         self._live_dirty = True
         self.registry.hooks.record_batch(state=self.state, records=records)
+
+    def release_reserve(self) -> None:
+        """The run has stopped sending: give back the space held for its end (:class:`EndReserve`)."""
+        self.reserve.release()
+
+    def write_stop(self) -> GuardStop | None:
+        """The run's stop when one of its spools could not be written (a full disk, despite the
+        ``disk-space`` guard: another process filled it, or the guard is off): one line naming the file
+        and what was kept; None while every write succeeded. Cheap: asked every pass of the phase loop."""
+        exc = self.write_error or self.records.write_error or self.accumulator.write_error()
+        if exc is None:
+            return None
+        what = exc.filename or "a file of the run"
+        kept = (f"the {len(self.records):,} request(s) stored before are in profile_export.jsonl; those that "
+                "finish after are counted in the statistics only")
+        fix = ("raise the file-size limit (ulimit -f)" if exc.errno == errno.EFBIG else
+               "free space there or give --artifact-dir on a disk with more room")
+        return GuardStop(f"stopped early: could not write {what}: {exc.strerror or exc}; {fix}; {kept}")
 
     def _lines(self, records: list[RequestRecord], values: list[MeasuredValues]) -> bytes:
         """The batch's profile_export.jsonl lines, from the values just computed (a warmup record's

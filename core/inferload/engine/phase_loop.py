@@ -125,6 +125,8 @@ class PhaseLoop:
         last_refresh = 0.0
         while running:
             self.load.poll()  # the plan's steps and the control routes' commands (may request a stop)
+            if self.stopped_for is None:  # a spool the disk could not take: always ends the run
+                self._stopped_by(aggregator.write_stop())
             if self.stopped_for is None and not signals.count and not self._all_sent(progress):
                 self._stopped_by(aggregator.guards.verdict())
             if (signals.count or self.stopped_for) and not self._stopping_sent:
@@ -169,6 +171,8 @@ class PhaseLoop:
         progress.requests_end_ns = time.time_ns()
         if stop_ns is not None and perf_counter_ns() >= stop_ns:
             progress.timeout_triggered = True  # ended by --benchmark-duration, not by its request count
+        if self.stopped_for is None:
+            self._stopped_by(aggregator.write_stop())  # in the phase's last records
         if signals.count:
             progress.was_cancelled = True
         elif self.stopped_for is None and not pool.failure:

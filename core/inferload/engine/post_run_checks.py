@@ -24,6 +24,12 @@ log = logging.getLogger("inferload.profile")
 def unaccounted_records(state: RunState, records: Collection[RequestRecord]) -> str | None:
     """A warning (also logged) when fewer records arrived than requests were sent (a worker was lost)."""
     sent = sum(p.requests_sent for p in state.phases.values())
+    unstored = getattr(records, "unstored", 0)  # arrived, but the store could not write them (a full disk)
+    if unstored and len(records) + unstored == sent:
+        message = (f"{unstored} request(s) that finished after the disk was full are counted in the "
+                   "statistics but missing from profile_export.jsonl")
+        log.warning("%s", message)
+        return message
     if len(records) == sent:
         return None
     message = f"{sent} requests were sent but {len(records)} records arrived (a worker was lost)"

@@ -8,6 +8,7 @@ over an earlier run's artifacts), closed when the run ends (docs/architecture.md
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterable
@@ -36,6 +37,47 @@ class ConsoleFilter(logging.Filter):
         return record.levelno >= logging.WARNING or not record.name.startswith(TIMING_LOGGER)
 
 
+class _RunLogHandler(logging.FileHandler):
+    """The log file's handler: a write that fails (a full disk) is said once on stderr, in one line
+    naming the file, instead of logging's traceback per record; the file then keeps what it had and gets
+    no more lines (the terminal still does)."""
+
+    failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            self._failed(exc)
+        else:
+            super().handleError(record)
+
+    def flush(self) -> None:
+        if self.failed:
+            return
+        try:
+            super().flush()
+        except OSError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        """Say once, on stderr, that the file could not be written; write no more to it."""
+        import sys
+
+        if self.failed:
+            return
+        self.failed = True
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"inferload: WARNING: could not write the log file {self.baseFilename}: "
+                             f"{exc.strerror or exc}; it keeps what it had, the rest is on the terminal "
+                             "only\n")
+
+
 class RunLog:
     """The log file of one run in ``run_dir``, with ``secrets`` filtered out of every handler."""
 
@@ -51,7 +93,7 @@ class RunLog:
         kept = clear_run_dir(self.run_dir)
         path = artifact_path(self.run_dir, LOG_FILE)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644))
-        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+        handler = _RunLogHandler(path, mode="a", encoding="utf-8")
         handler.setLevel(
             logging.DEBUG if logging.getLogger("inferload").isEnabledFor(logging.DEBUG) else logging.INFO
         )
@@ -79,5 +121,6 @@ class RunLog:
             self._filter = None
         if self._handler is not None:
             logging.getLogger("inferload").removeHandler(self._handler)
-            self._handler.close()
+            with contextlib.suppress(OSError):  # a full disk: the last flush fails, said once already
+                self._handler.close()
             self._handler = None

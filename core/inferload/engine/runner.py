@@ -189,6 +189,7 @@ class ProfileRun:
                          LoadDriver(self.config, state.control, self.pool, self.signals))
         profiling_start = loop.run(phases)
         self.pool.stop(aggregator)
+        aggregator.release_reserve()  # the end's room on a disk that filled up while the run sent
         cancelled = bool(self.signals.count)
         all_failed = finish_run(
             state=state,

@@ -101,6 +101,36 @@ error, kernel stamps, against the server's read (5 runs): c1 mean 0.060 / 0.081 
 0.805 / 1.549 / 11.767 (4 of 5 runs meet the target; the fifth's worst socket wait p99 12.97 ms: bytes
 queued in the client's socket while its one loop was on-CPU 59.5 % and runnable-but-waiting 17 %);
 against the server's kernel receive stamp 5 of 5 at every concurrency.
+
+Reads first, then sweeps (2026-12-01, second session; a new machine of the same kind, quiet, load 0.5-1.0
+at the start of each measurement). The issue's command on 770474e read worse here than on the machine
+before: c256 kernel stamps, error vs read mean 0.318 / 0.500 / 3.296 ms, p99 5.584 / 5.949 / 15.116 (0 of 5
+runs meeting the target), vs kernel rx p99 0.004 / 5.611 / 14.938 (1 of 5); worker CPU c256 kernel 44.0 /
+48.5 / 59.0 µs, user 39.0 / 43.0 / 56.0. Where the time went: the streams of this bench run in lockstep
+(the server's TTFT and token gaps are exact), so 256 first chunks arrive in one instant, and the client's
+socket wait was 2.2 ms at the median and 7.5 ms at p99; once it passes the 5 ms token gap, the kernel
+merges the next chunk into the unread one and the read carries the later chunk's stamp (+5 ms, the p99's
+value). perf sched showed the parent (same CPU) delaying the worker's wake-ups by up to 4-5 ms too.
+Changes, each measured interleaved with the base (3-4 runs each, ``bench_client.py --only ttft``):
+
+- the protocol transport reads and stamps every socket found readable before it parses any (b07d645):
+  socket wait p99 7.4-8.5 -> 4.7-5.6 ms;
+- and, with kernel stamps, sweeps its sockets (an epoll of its own) once 1 ms has passed since one was
+  last read, between two parses and before each send (0868d43): socket wait p99 3.2-5.3 ms, kernel rx p99
+  0.002-0.003 ms in 3 of 4 runs (a helper's tests running beside);
+- the parse path, 10.6 % fewer instructions per response (callgrind; the parse branch, bench_worker_path);
+- tried and dropped: the parent at nice 10 or SCHED_BATCH, a 0.1 ms EEVDF slice (sched_setattr) for the
+  parent or the worker: no better, the parent's short slice clearly worse (worker runq 29-38 %).
+
+The issue's command on 250dbdc, quiet (243 s): c256 kernel stamps, error vs read mean 0.202 / 0.294 /
+0.347 ms, p99 1.151 / 1.387 / 2.638, max 2.192 / 3.226 / 4.666 (5 of 5 runs meeting the target); vs
+kernel rx mean -0.002 / -0.001 / -0.000, p99 0.001 / 0.003 / 0.004 (5 of 5); socket wait p99 2.471 /
+3.161 / 4.829 ms. c64 and c1: 5 of 5 both truths. User-space stamps at c256: 3 of 5 (read), 4 of 5
+(kernel rx): their stamp is taken after the read, so the wait itself is in it. Worker CPU per request,
+c256: kernel stamps 39.0 / 44.5 / 47.0 µs, user-space 37.0 / 40.0 / 50.0; c32 kernel 33.5 / 35.5 / 36.0;
+parent at c256 21.0 / 23.8 / 25.9. Per request at c256 the worker makes one ``sendto`` and one ``recvmsg``
+(strace -c), so the kernel-stamped path's extra is its Python read callback (recvmsg_into with ancillary
+data, the stamp, a copy out of the shared buffer), against uvloop's C read in user-space mode.
 """
 
 from __future__ import annotations

@@ -24,35 +24,49 @@ from profile_fixtures import FAST_SIM, artifact_dir, read_jsonl, start_simulator
 COMMON = ("-m", "m", "--endpoint-type", "chat", "--streaming", "--isl", "8", "--osl", "4", "--ui", "simple",
           "--api-linger", "0", "--concurrency", "2")
 HUGE_RESERVE_MB = str(2**40)
-"""An exabyte: more than any disk holds, so the guard trips at its first look."""
+"""An exabyte: more than any disk holds (refused as a usage error, or where the guard is off, unused)."""
 
 
-def test_a_disk_short_of_the_reserve_ends_the_run_early_with_one_line_exit_1_and_every_record(
+def reserve_over_free(path: Path) -> str:
+    """A reserve (MiB) larger than ``path``'s disk has free but smaller than the whole disk: the guard
+    trips at its first look, before anything is sent."""
+    stat = os.statvfs(path)
+    return str(stat.f_blocks * stat.f_frsize // 2**20 - 1)
+
+
+def test_a_disk_short_of_the_reserve_at_the_start_ends_the_run_before_anything_is_sent(
     run_cli: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path
 ) -> None:
     sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--served-model-name", "m")
     try:
         result = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "60",
                          "--artifact-dir", tmp_path / "art", timeout=180,
-                         env={"INFERLOAD_DISK_RESERVE_MB": HUGE_RESERVE_MB})
+                         env={"INFERLOAD_DISK_RESERVE_MB": reserve_over_free(tmp_path)})
+        whole = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "60",
+                        "--artifact-dir", tmp_path / "whole",
+                        env={"INFERLOAD_DISK_RESERVE_MB": HUGE_RESERVE_MB})
+        overflow = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "60",
+                           "--artifact-dir", tmp_path / "overflow", "--disk-reserve-mb", "1e308")
     finally:
         sim.stop()
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     (line,) = [line for line in result.stderr.splitlines() if "the disk is nearly full" in line]
     assert line.startswith("inferload: ERROR: stopped early: the disk is nearly full: ")
-    assert f"free in the artifact directory {tmp_path / 'art'}, under the " in line
-    assert "kept for the end of the run (--disk-reserve-mb); free space there or give " \
+    assert f"MiB free in the artifact directory {tmp_path / 'art'}, under the " in line
+    assert "MiB kept for the end of the run (--disk-reserve-mb); free space there or give " \
            "--artifact-dir on a disk with more room; every request sent is in the artifacts" in line
     run = artifact_dir(tmp_path / "art")
     summary = json.loads((run / "profile_export.json").read_text())
     assert summary["is_complete"] is False and summary["was_cancelled"] is False
     assert summary["client_health"]["warnings"][0] == line.removeprefix("inferload: ERROR: ")
-    records = read_jsonl(run / "profile_export.jsonl")
-    sent = re.findall(r"^inferload: \[profiling\] (\d+)(?:/\d+)? requests", result.stderr, re.MULTILINE)
-    assert len(records) == int(sent[-1])  # every request sent is a record
-    assert not [r for r in records if r.get("error")]  # the server was fine: the disk stopped the run
-    assert summary["request_count"]["avg"] == len(records)  # the results are those of what was recorded
+    assert read_jsonl(run / "profile_export.jsonl") == []  # looked before the first request: none sent
+    # a reserve the disk could never keep is a usage error, before anything starts
+    for refused, where in ((whole, "whole"), (overflow, "overflow")):
+        assert refused.returncode == 2, refused.stderr
+        assert "Traceback" not in refused.stderr and not (tmp_path / where).exists()
+        assert "--disk-reserve-mb" in refused.stderr or "INFERLOAD_DISK_RESERVE_MB" in refused.stderr
+    assert "is more than the whole disk of" in whole.stderr
 
 
 def test_a_run_with_room_is_untouched_the_guard_can_be_disabled_and_a_bad_reserve_is_refused(
@@ -194,7 +208,7 @@ def test_a_nearly_full_temporary_directory_of_its_own_ends_the_run_naming_tmpdir
         sim.stop()
     assert result.returncode == 1, result.stderr
     (line,) = [line for line in result.stderr.splitlines() if "the disk is nearly full" in line]
-    assert f"free in the temporary directory {small_tmpfs}, under the 16.8 MB kept for the end" in line, line
+    assert f"free in the temporary directory {small_tmpfs}, under the 16.0 MiB kept for the end" in line, line
     assert "free space there or point TMPDIR at a disk with more room" in line
     summary = json.loads((artifact_dir(tmp_path / "art") / "profile_export.json").read_text())
     assert summary["is_complete"] is False

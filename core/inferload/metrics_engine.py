@@ -722,8 +722,9 @@ class MetricsAccumulator:
         if delay and delay["count"] >= READ_DELAY_MIN_SAMPLE and delay["p99"] > READ_DELAY_WARN_MS:
             warnings.append(
                 f"slow reads: response bytes waited up to {delay['p99']:.1f} ms (p99 of {delay['count']:,} "
-                f"requests) in the socket before the client read them; TTFT and ITL include that wait; "
-                f"{_READ_ADVICE}"
+                "requests) in the socket before the client read them; their kernel receive stamps keep "
+                "that wait out of TTFT and ITL, but chunks that arrive closer together than it share one "
+                f"read and one stamp (docs/metrics.md, \"Merged reads\"); {_READ_ADVICE}"
             )
         return warnings
 

@@ -136,7 +136,11 @@ def finish_run(
     elif not cancelled and not all_failed:
         state.lifecycle = Lifecycle.COMPLETE
     registry.hooks.run_finished(state=state)
-    log.info("artifacts written to %s", state.artifact_dir)
+    if failed:
+        log.warning("artifacts in %s, without what %d exporter(s) could not write (%s): see the warnings "
+                    "above", state.artifact_dir, len(failed), ", ".join(failed))
+    else:
+        log.info("artifacts written to %s", state.artifact_dir)
     return all_failed
 
 

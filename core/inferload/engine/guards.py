@@ -2,8 +2,9 @@
 ``run_guard`` plugins, docs/plugins.md "Run guards").
 
 Each :class:`~inferload.types.RunGuardSpec` makes one :class:`RunGuard` per run. The parent feeds it every
-batch of finished records as the batch arrives (never per record or per chunk) and asks it, once per pass
-of the phase loop, whether the run must stop. The first :class:`GuardStop` wins: the phase loop stops
+batch of finished records as the batch arrives (never per record or per chunk) and asks it, once before
+the first request and then once per pass of the phase loop, whether the run must stop (a stop before the
+first request sends nothing). The first :class:`GuardStop` wins: the phase loop stops
 sending as a stop signal does, the requests in flight finish within the grace period, every record is
 kept, and the run ends with the guard's one line as its error, ``is_complete`` false and the guard's exit
 code. A guard may also have the final word on a phase that ended by itself (:class:`FinalWord`). A
@@ -44,8 +45,9 @@ class RunGuard(Protocol):
         """A batch of finished records (warmup and profiling; cancelled ones included)."""
 
     def verdict(self, now: float) -> GuardStop | None:
-        """None to go on, or why the run must stop. Asked every pass of the phase loop (about every
-        50 ms), with or without new records, until a guard stops the run: keep it cheap."""
+        """None to go on, or why the run must stop. Asked once before the first request (``now`` 0, no
+        records yet) and then every pass of the phase loop (about every 50 ms), with or without new
+        records, until a guard stops the run: keep it cheap."""
 
 
 class FinalWord(Protocol):

@@ -74,6 +74,8 @@ class PhaseLoop:
         start (ns) of the first profiling phase, None if none began. The view is closed at the end."""
         profiling_start: int | None = None
         self.aggregator.guards.start()
+        # asked once before anything is sent: a guard may see the run cannot go on (the disk already full)
+        self._stopped_by(self.aggregator.guards.verdict())
         try:
             for index, plan in enumerate(phases):
                 if self.signals.count or self.pool.failure or self.stopped_for:

@@ -12,7 +12,8 @@ What it watches: the file systems a run writes to while it sends, each once (by 
   it keeps the smaller reserve :data:`TEMP_RESERVE_BYTES` (16 MiB), as nothing of the end is written
   there.
 
-How: ``os.statvfs`` of each, at most every :data:`CHECK_SECONDS` seconds (in :meth:`DiskSpace.verdict`,
+How: ``os.statvfs`` of each, before the first request (a disk already short of the reserve: nothing is
+sent) and then at most every :data:`CHECK_SECONDS` seconds (in :meth:`DiskSpace.verdict`,
 never per record), and the space available to this user (``f_bavail``, bytes). When one has less than the
 reserve, the run stops as the other guards stop it: no new requests, the requests in flight finish within
 the grace period, every request sent is a record, statistics are computed from what was recorded,
@@ -57,6 +58,9 @@ TEMP_RESERVE_BYTES = 16 * 2**20
 server-metrics spool grows there (a few kB a scrape) and the end reads it, not writes it, so the smaller of
 this and the reserve (a small ``/tmp`` must not stop every run)."""
 CHECK_SECONDS = 0.5
+MAX_RESERVE_MIB = float(2**40)
+"""The largest ``--disk-reserve-mb`` taken (1 EiB); a reserve larger than the artifact directory's whole
+file system is refused too (:func:`check_reserve`)."""
 """Least time between two looks at the free space (``os.statvfs`` per watched directory)."""
 
 
@@ -64,7 +68,7 @@ class DiskSpaceOptions(BaseModel):
     """``--disk-reserve-mb``."""
 
     disk_reserve_mb: Annotated[float, Flag(metavar="MIB")] = Field(
-        RESERVE_MIB, ge=0, allow_inf_nan=False,
+        RESERVE_MIB, ge=0, le=MAX_RESERVE_MIB, allow_inf_nan=False,
         description="stop the run before the artifact directory's disk has less free space than this, "
                     "kept for the run's end (MiB; 0: only when nothing is left)")
 
@@ -78,7 +82,21 @@ def register_run_guards() -> list[RunGuardSpec]:
 @hookimpl
 def register_options() -> list[OptionsSpec]:
     return [OptionsSpec(name="disk-space", description="The disk-space guard", model=DiskSpaceOptions,
-                        title="Disk space (docs/profile.md, Long runs and disk space)")]
+                        title="Disk space (docs/profile.md, Long runs and disk space)", check=check_reserve)]
+
+
+def check_reserve(config: ProfileConfig, options: DiskSpaceOptions) -> None:
+    """A reserve larger than the artifact directory's whole file system could never be kept: a usage
+    error (ValueError), not a run stopped at once as "nearly full"."""
+    path = existing(Path(config.artifact_dir))
+    try:
+        stat = os.statvfs(path)
+    except OSError:
+        return  # unreadable: the artifact directory's own check says so
+    total = stat.f_blocks * stat.f_frsize
+    if options.disk_reserve_mb * 2**20 > total:
+        raise ValueError(f"--disk-reserve-mb {options.disk_reserve_mb:g} is more than the whole disk of "
+                         f"{path} ({mib(total)}); give at most a part of it")
 
 
 def make_guard(config: ProfileConfig) -> DiskSpace:
@@ -117,13 +135,10 @@ def can_hold_unnamed(path: Path) -> bool:
     return True
 
 
-def spell(size: float) -> str:
-    """A byte count for people: ``812 MB``, ``1.4 GB`` (powers of 1000, as ``df -H``)."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(size) >= scale:
-            value = size / scale
-            return f"{value:.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
-    return f"{size:.0f} bytes"
+def mib(size: float) -> str:
+    """A byte count in the unit of ``--disk-reserve-mb``: ``812 MiB``, ``8.8 MiB``, ``1,434 MiB``."""
+    value = size / 2**20
+    return f"{value:.1f} MiB" if value < 100 else f"{value:,.0f} MiB"
 
 
 class _Watched:
@@ -150,7 +165,7 @@ class DiskSpace:
             one = _Watched(path, role, fix, reserve)
             if all(one.device != other.device for other in self.watched):
                 self.watched.append(one)
-        self._checked = time.monotonic()  # the last look: the free space at the start was just read
+        self._checked = float("-inf")  # the first verdict looks at once (asked before anything is sent)
 
     def observe(self, records: Sequence[RequestRecord], now: float) -> None:
         """Nothing per batch: the free space is looked at in :meth:`verdict`."""
@@ -169,10 +184,10 @@ class DiskSpace:
             need = one.reserve
             if one.copies_jsonl:
                 need += max(0, one.free_at_start - free)
-            if free < need:
+            if free < need or not free:  # a reserve of 0: stop when nothing at all is left
                 return GuardStop(
-                    f"stopped early: the disk is nearly full: {spell(free)} free in {one.role} "
-                    f"{one.path}, under the {spell(need)} kept for the end of the run "
+                    f"stopped early: the disk is nearly full: {mib(free)} free in {one.role} "
+                    f"{one.path}, under the {mib(need)} kept for the end of the run "
                     f"(--disk-reserve-mb); free space there or {one.fix}; every request sent is in the "
                     "artifacts")
         return None

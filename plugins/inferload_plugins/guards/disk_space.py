@@ -94,7 +94,7 @@ def check_reserve(config: ProfileConfig, options: DiskSpaceOptions) -> None:
     except OSError:
         return  # unreadable: the artifact directory's own check says so
     total = stat.f_blocks * stat.f_frsize
-    if options.disk_reserve_mb * 2**20 > total:
+    if total and options.disk_reserve_mb * 2**20 > total:  # 0: a pseudo file system (/proc), not a disk
         raise ValueError(f"--disk-reserve-mb {options.disk_reserve_mb:g} is more than the whole disk of "
                          f"{path} ({mib(total)}); give at most a part of it")
 

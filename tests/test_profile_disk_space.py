@@ -177,17 +177,23 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def profile_against_simulator(run_cli: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path, *args: Any,
+                              **kwargs: Any) -> Any:
+    """``inferload profile`` (COMMON, ``args``) against a fast simulator started for it, stopped after."""
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--served-model-name", "m")
+    try:
+        return run_cli("profile", "--url", sim.url, *COMMON, *args, **kwargs)
+    finally:
+        sim.stop()
+
+
 def test_a_disk_that_fills_up_past_the_guard_ends_the_run_cleanly_with_its_summary(
     run_cli: Any, inferload_exe: Path, cli_env: Any, tmp_path: Path, small_tmpfs: Path
 ) -> None:
     # the guard off (as when another process fills the disk faster than it looks): the writes fail
-    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--served-model-name", "m")
-    try:
-        result = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "120",
-                         "--disable-plugin", "guard-disk-space", "--artifact-dir", small_tmpfs / "art",
-                         timeout=240)
-    finally:
-        sim.stop()
+    result = profile_against_simulator(run_cli, inferload_exe, cli_env, tmp_path,
+                                       "--benchmark-duration", "120", "--disable-plugin", "guard-disk-space",
+                                       "--artifact-dir", small_tmpfs / "art", timeout=240)
     # the end reserve gave the end its room back: the summary is written, with the line
     check_write_failure_end(result, artifact_dir(small_tmpfs / "art"), "No space left on device",
                             "free space there or give --artifact-dir on a disk with more room",
@@ -199,13 +205,10 @@ def test_a_nearly_full_temporary_directory_of_its_own_ends_the_run_naming_tmpdir
 ) -> None:
     # the artifact directory's disk has room for a 100 MiB reserve; TMPDIR's 16 MiB holds less than the
     # 16 MiB kept there (the server-metrics spool grows there)
-    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--served-model-name", "m")
-    try:
-        result = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "60",
-                         "--artifact-dir", tmp_path / "art", "--disk-reserve-mb", "100", timeout=180,
-                         env={"TMPDIR": str(small_tmpfs)})
-    finally:
-        sim.stop()
+    result = profile_against_simulator(run_cli, inferload_exe, cli_env, tmp_path,
+                                       "--benchmark-duration", "60", "--artifact-dir", tmp_path / "art",
+                                       "--disk-reserve-mb", "100", timeout=180,
+                                       env={"TMPDIR": str(small_tmpfs)})
     assert result.returncode == 1, result.stderr
     (line,) = [line for line in result.stderr.splitlines() if "the disk is nearly full" in line]
     assert f"free in the temporary directory {small_tmpfs}, under the 16.0 MiB kept for the end" in line, line

@@ -4,8 +4,8 @@ Runs the real CLI against the minimal SSE server of bench_client.py (4 tokens pe
 bench_long_run.py does, and samples every 0.2 s the files the inferload processes hold open
 (``/proc/<pid>/fd``: the run's anonymous temporary spools show as ``#<inode> (deleted)``), keeping each
 one's largest size, and the free space of the artifact directory's file system. Prints each file's
-largest size in bytes per request (the JSONL record count), their sum, the peak ``df`` delta, and the
-artifact files left at the end.
+largest size in bytes per request (profile_export.json's request count), their sum, the peak ``df``
+delta, and the artifact files left at the end.
 
     python bench/bench_disk_footprint.py --requests 200000
 
@@ -18,11 +18,16 @@ per-token values 24.0 and 23.6; 2,041 B/request in all, beside the end reserve (
 2,051 B/request with the reserve, 2,009 without; after the run 1,298.7 B/request stays (the JSONL and
 ~50 kB of other files). ``--duration 20`` before the end reserve (306,331 requests): 2,026 in all,
 ``df`` delta 2,031.
+
+2026-12-01, main after d503094, quiet (load 1.1), ``--export-level summary`` (no JSONL line encoded or
+stored), 200,000 requests: 785.1 B/request in all (the JSONL spool gone, every other file as above),
+peak ``df`` delta 788.5 B/request; after the run 0.3 B/request (the summary files, ~60 kB).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import stat
@@ -67,13 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200_000, help="--request-count (0: --duration)")
     parser.add_argument("--duration", type=float, default=0.0, help="--benchmark-duration, seconds")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--export-level", choices=("summary", "records"), default="records",
+                        help="the run's --export-level (summary: no profile_export.jsonl)")
     args = parser.parse_args(argv)
     server = Server()
     work = Path(tempfile.mkdtemp(prefix="inferload-footprint-"))
     load = (["--benchmark-duration", str(args.duration)] if args.duration else
             ["--request-count", str(args.requests)])
     command = [inferload_script(), "profile", "--url", server.url, "-m", "bench", "--streaming", "--isl", "8",
-               "--concurrency", str(args.concurrency), *load, "--ui", "none", "--artifact-dir", str(work)]
+               "--concurrency", str(args.concurrency), *load, "--ui", "none", "--artifact-dir", str(work),
+               "--export-level", args.export_level]
     largest: dict[tuple[int, str], int] = {}
     try:
         before = shutil.disk_usage(work).free
@@ -89,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"inferload exited {process.returncode}: {stderr[-2000:]}")
             return 1
         (run_dir,) = [p for p in work.iterdir() if p.is_dir()]
-        with (run_dir / "profile_export.jsonl").open("rb") as handle:
-            records = sum(1 for _ in handle)
+        summary = json.loads((run_dir / "profile_export.json").read_text())
+        records = int(summary["request_count"]["avg"])  # no warmup here: every request is a profiling one
         print(f"{records:,} records; files held open while the run went on (largest size):")
         total = 0
         for (_, target), size in sorted(largest.items(), key=lambda item: -item[1]):

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -130,6 +130,9 @@ class ProfileConfig(BaseSettings):
         None, description="SLOs 'tag:value tag:value' (ms for latencies); a list or mapping in a file"
     )
     artifact_dir: Path = Field(Path("artifacts"))
+    export_level: Literal["summary", "records"] = Field(
+        "records", description="Files written: summary (aggregates only) or records (+ a line per request)"
+    )
     workers: int | None = Field(None, ge=1, description="Worker processes (default: as useful for the cores)")
 
     ui: str | None = Field(None, description="Progress view: a view plugin or none (checked at run start)")

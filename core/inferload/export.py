@@ -299,18 +299,36 @@ def clock_offsets(state: RunState) -> dict[str, dict[str, Any]]:
     }
 
 
+def export_level(config: Any) -> str:
+    """The run's ``--export-level`` (:data:`~inferload.types.EXPORT_LEVELS`); ``records`` when the config
+    has none (a context built by hand)."""
+    return getattr(config, "export_level", None) or "records"
+
+
+def record_lines_wanted(registry: PluginRegistry, config: Any) -> bool:
+    """Whether an exporter that will run at the config's export level reads the ``profile_export.jsonl``
+    lines the engine stores as batches arrive (``ExporterSpec.record_lines``)."""
+    level = export_level(config)
+    return any(spec.record_lines and spec.runs_at(level) for spec in registry.all("exporter").values())
+
+
 def run_exporters(registry: PluginRegistry, context: ExportContext) -> tuple[list[str], list[str]]:
     """Run every exporter plugin; return (paths written relative to the artifact dir, failed exporters).
 
     Exporters run in name order, each isolated: an exception is logged with the exporter's name and the
-    rest still run. A returned path outside the artifact directory is ignored with a warning, so the API
-    never lists or serves a file this run did not put there.
+    rest still run; one whose ``level`` is above the run's ``--export-level`` is not run. A returned path
+    outside the artifact directory is ignored with a warning, so the API never lists or serves a file this
+    run did not put there.
     """
     written: list[str] = []
     failed: list[str] = []
     root = context.artifact_dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
+    level = export_level(context.config)
     for name, spec in sorted(registry.all("exporter").items()):
+        if not spec.runs_at(level):
+            log.debug("exporter %r not run: its files are written at --export-level %s", name, spec.level)
+            continue
         try:
             paths = spec.export(context) or []
             if isinstance(paths, (str, Path)):

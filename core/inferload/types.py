@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 _ROUTE = re.compile(r"^[A-Z]+ /\S*$")
 
+EXPORT_LEVELS = ("summary", "records")
+"""``--export-level`` values, least to most (AIPerf's names; its third, ``raw``, request and response
+bodies, has no exporter here): ``summary``, aggregate files only; ``records``, also a line per request."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class PluginSpec:
@@ -169,11 +173,30 @@ class ExporterSpec(PluginSpec):
     ``export(context)`` gets an :class:`inferload.export.ExportContext` (run state, records, final metrics,
     the profile_export.json summary, inputs, ``artifact_dir``) and returns the paths it wrote inside
     ``artifact_dir`` (may be empty). ``filenames`` lists them for ``inferload plugins``.
+
+    ``level``: the least ``--export-level`` (AIPerf's flag) at which it runs, one of
+    :data:`EXPORT_LEVELS`: ``"summary"`` (aggregate files and the console: runs always) or ``"records"``
+    (a file with a line or row per request, skipped by ``--export-level summary``).
+    ``record_lines``: it reads the ``profile_export.jsonl`` lines the engine encodes as each batch arrives
+    (``RecordStore.copy_lines``/``link_lines``); the engine encodes and stores them (~1.3 kB of disk a
+    request) only when an exporter that will run says so.
     """
 
     category: ClassVar[str] = "exporter"
     export: Callable[[ExportContext], Sequence[str | Path]]
     filenames: Sequence[str] = ()
+    level: str = "summary"
+    record_lines: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.level not in EXPORT_LEVELS:
+            raise ValueError(f"ExporterSpec {self.name!r}: level {self.level!r} is not one of "
+                             f"{', '.join(EXPORT_LEVELS)}")
+
+    def runs_at(self, export_level: str) -> bool:
+        """Whether this exporter runs at ``export_level`` (one of :data:`EXPORT_LEVELS`)."""
+        return EXPORT_LEVELS.index(self.level) <= EXPORT_LEVELS.index(export_level)
 
     def provides(self) -> list[str]:
         return [self.name] + [f"file {name}" for name in self.filenames]

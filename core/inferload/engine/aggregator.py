@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferload.engine.guards import GuardStop, RunGuards
 from inferload.engine.messages import decode_batch
-from inferload.export import secret_values
+from inferload.export import record_lines_wanted, secret_values
 from inferload.record_lines import encode_measured_lines
 from inferload.record_store import MeasuredValues, RecordStore
 from inferload.records import ERROR_CANCELLED, ERROR_REQUEST_CANCELLED, RequestRecord
@@ -54,6 +54,9 @@ class RecordAggregator:
         """Every record so far, on disk in arrival order, with its metric values and JSONL line."""
         self.records.value_tags = accumulator.record_tags
         self._secrets = secret_values(state.config)
+        self._store_lines = record_lines_wanted(registry, getattr(state, "config", None))
+        """Whether an exporter that will run reads the JSONL lines (none at ``--export-level summary``, or
+        with the JSONL exporter disabled): then they are neither encoded nor stored."""
         """The run's secret values, scrubbed from error messages in the JSONL lines."""
         self.sent_by_worker: dict[str, int] = {}
         self._sent_before_phase: dict[str, int] = {}
@@ -155,7 +158,7 @@ class RecordAggregator:
         else:
             try:
                 self.records.append(records, data=None if metric_errors else data, values=values,
-                                    lines=self._lines(records, values))
+                                    lines=self._lines(records, values) if self._store_lines else None)
             except OSError as exc:  # a full disk: the run stops (write_stop); what was stored stays whole
                 self.write_error = exc
         self._live_dirty = True
@@ -173,7 +176,8 @@ class RecordAggregator:
         if exc is None:
             return None
         what = exc.filename or "a file of the run"
-        kept = (f"the {len(self.records):,} request(s) stored before are in profile_export.jsonl; those that "
+        where = "are in profile_export.jsonl" if self._store_lines else "are in every file of the run"
+        kept = (f"the {len(self.records):,} request(s) stored before {where}; those that "
                 "finish after are counted in the statistics only")
         fix = ("raise the file-size limit (ulimit -f)" if exc.errno == errno.EFBIG else
                "free space there or give --artifact-dir on a disk with more room")

@@ -26,8 +26,10 @@ def unaccounted_records(state: RunState, records: Collection[RequestRecord]) -> 
     sent = sum(p.requests_sent for p in state.phases.values())
     unstored = getattr(records, "unstored", 0)  # arrived, but the store could not write them (a full disk)
     if unstored and len(records) + unstored == sent:
+        missing = ("missing from profile_export.jsonl" if getattr(records, "has_lines", False)
+                   else "not stored")
         message = (f"{unstored} request(s) that finished after the disk was full are counted in the "
-                   "statistics but missing from profile_export.jsonl")
+                   f"statistics but {missing}")
         log.warning("%s", message)
         return message
     if len(records) == sent:

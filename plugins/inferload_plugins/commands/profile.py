@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from inferload import hookimpl
-from inferload.types import CommandSpec, OptionsSpec
+from inferload.types import EXPORT_LEVELS, CommandSpec, OptionsSpec
 from inferload.view import view_choices
 from inferload_plugins.sweeps.options import SWEEP_OPTIONS, SweepOptions
 from inferload_plugins.sweeps.sweep import single_value, sweep_value
@@ -275,6 +275,11 @@ def add_arguments(parser: argparse.ArgumentParser, registry: PluginRegistry | No
         "--goodput", default=_S, metavar="'TAG:VALUE ...'", help="SLOs, e.g. 'time_to_first_token:100'"
     )
     out.add_argument("--artifact-dir", default=_S, metavar="DIR", help="default ./artifacts")
+    out.add_argument(
+        "--export-level", "--profile-export-level", dest="export_level", choices=EXPORT_LEVELS, default=_S,
+        help="records (default): also profile_export.jsonl, a line per request (~1.3 kB each); summary: "
+        "the aggregate files and the table only, for long runs (AIPerf's flag)",
+    )
     out.add_argument("--run-label", default=_S, metavar="TEXT", help="written as run_info.run_label")
     out.add_argument(
         "--ui",

@@ -4,7 +4,8 @@ order; the line's layout is :mod:`inferload.record_lines` (docs/profile.md, "Art
 During a run the engine encodes each record's line once, when its batch arrives, and keeps the lines
 beside the records: this exporter gives that file its name (a hard link, where the OS allows: O(1)) or
 copies it (O(N) in bytes); no metric is computed again. Records without stored lines (an export context
-built from a list) get theirs built here, line for line the same.
+built from a list) get theirs built here, line for line the same. Written at ``--export-level records``
+(the default), not at ``summary``: the engine then encodes and stores no line either.
 """
 
 from __future__ import annotations
@@ -60,4 +61,4 @@ def _link_stored_lines(artifact_dir: Path, records: Any) -> bool:
 @hookimpl
 def register_exporters() -> list[ExporterSpec]:
     return [ExporterSpec(name="jsonl", description="One JSON line per request: metadata, metrics, error",
-                         filenames=(FILENAME,), export=export_jsonl)]
+                         filenames=(FILENAME,), export=export_jsonl, level="records", record_lines=True)]

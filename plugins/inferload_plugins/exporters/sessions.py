@@ -8,7 +8,7 @@ Written only when the run had sessions (records with a ``session_id``); profilin
   conversation grows.
 * ``sessions``: ``session_count``, stats of ``session_duration`` (ms, the first turn's start to the last
   turn's end, failed turns included) and ``turns_completed`` (successful turns per session); and
-  ``per_session``, one row per session started, in start order.
+  ``per_session``, one row per session started, in start order (left out at ``--export-level summary``).
 
 Definitions in docs/metrics.md, "Sessions".
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from inferload import hookimpl
-from inferload.export import json_safe
+from inferload.export import export_level, json_safe
 from inferload.record_columns import IN_SESSION, OK, RecordColumns
 from inferload.record_columns import PROFILING as PROFILING_FLAG
 from inferload.record_store import batches_with_values
@@ -186,6 +186,8 @@ def export_sessions(context: Any) -> list[Path]:
     report = session_report(context.records, context.accumulator)
     if report is None:
         return []
+    if export_level(context.config) == "summary":
+        del report["per_session"]  # a row per session: written at --export-level records
     return [context.write_text(FILENAME, json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")]
 
 

@@ -100,6 +100,9 @@ def build_report(items: Sequence[RunData | SweepData], images: Sequence[Path]) -
     """The whole page: title, charts, then each sweep's table and each run's section. Everything the page
     shows comes from the artifacts, whose secrets the run already redacted."""
     body = ["<h1>inferload report</h1>", "<h2>charts</h2>", *(image(p) for p in images)]
+    if not images and all(isinstance(item, RunData) and item.series is None for item in items):
+        body.append("<p>No chart: the per-request charts read profile_export.jsonl, which a run writes at "
+                    "<code>--export-level records</code> (the default), not at <code>summary</code></p>")
     for item in items:
         if isinstance(item, SweepData):
             body.append(f"<h2>sweep {html.escape(str(item.summary.get('sweep_id')))} "

@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     load = ["--request-count", str(args.requests)] if not args.soak_minutes else [
         "--benchmark-duration", str(args.soak_minutes * 60), "--benchmark-grace-period", "5"]
     command = [inferload_script(), "profile", "--url", server.url, "-m", "bench", "--streaming", "--isl", "8",
-               "--concurrency", str(args.concurrency), *load, "--ui", "none", "--artifact-dir", str(workdir)]
+               "--concurrency", str(args.concurrency), *load, "--ui", "none", "--artifact-dir", str(workdir),
+               "--export-level", args.export_level]
     if args.workers:
         command += ["--workers", str(args.workers)]
     print(f"long run: {' '.join(command[1:])}")
@@ -192,18 +193,26 @@ def run(args: argparse.Namespace) -> int:
         sections = re.search(r"summary section times: (.*)", log)
         lines = profiling = failed = 0
         last = b""
-        with (run_dir / "profile_export.jsonl").open("rb") as handle:
-            for line in handle:
-                last = line
-                lines += 1
-                profiling += b'"benchmark_phase":"profiling"' in line
-                failed += not line.rstrip().endswith(b'"error":null}')
-        jsonl_mb = (run_dir / "profile_export.jsonl").stat().st_size / 2**20
+        jsonl = run_dir / "profile_export.jsonl"
+        if jsonl.is_file():
+            with jsonl.open("rb") as handle:
+                for line in handle:
+                    last = line
+                    lines += 1
+                    profiling += b'"benchmark_phase":"profiling"' in line
+                    failed += not line.rstrip().endswith(b'"error":null}')
+            jsonl_mb = jsonl.stat().st_size / 2**20
+        else:  # --export-level summary: the counts from the summary, the end from the log
+            summary = json.loads((run_dir / "profile_export.json").read_text())
+            failed = int((summary.get("error_request_count") or {}).get("avg") or 0)
+            lines = profiling = int(summary["request_count"]["avg"]) + failed
+            jsonl_mb = 0.0
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     peak = max(m for _, m in samples)
-    print(f"finished in {elapsed:.0f} s, {lines:,} JSONL records (warmup included), {profiling:,} of them "
+    source = "JSONL records" if last else "requests (profile_export.json's counts, no JSONL)"
+    print(f"finished in {elapsed:.0f} s, {lines:,} {source} (warmup included), {profiling:,} of them "
           f"profiling, {failed:,} with an error, {jsonl_mb:,.0f} MB; load average at end "
           f"{os.getloadavg()[0]:.1f}")
     if not args.soak_minutes:
@@ -222,6 +231,13 @@ def run(args: argparse.Namespace) -> int:
     if sections:
         print(f"  each section: {sections.group(1)}")
     sending_end = elapsed  # seconds after the start at which the last response arrived
+    if final and not last:  # no JSONL: the final statistics begin right after the last response
+        stamp = re.search(r"^(\S+ \S+),(\d+) INFO inferload.timing: final statistics", log, re.MULTILINE)
+        if stamp:
+            at = time.mktime(time.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S")) + int(stamp.group(2)) / 1e3
+            sending_end = at - started_ns / 1e9
+            print(f"end of the run (final statistics begun to the parent's exit): "
+                  f"{exited_ns / 1e9 - at:.1f} s")
     if last:
         ended = json.loads(last)["metadata"]["request_end_ns"]
         sending_end = (ended - started_ns) / 1e9
@@ -255,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0, help="--workers (default: inferload's choice)")
     parser.add_argument("--soak-minutes", type=float, default=0.0, help="soak mode: run this long")
     parser.add_argument("--sample-sec", type=float, default=None, help="RSS sample interval")
+    parser.add_argument("--export-level", choices=("summary", "records"), default="records",
+                        help="the run's --export-level (summary: no JSONL, ~0.79 kB of disk a request)")
     args = parser.parse_args(argv)
     if args.sample_sec is None:
         args.sample_sec = 60.0 if args.soak_minutes else 1.0

@@ -47,6 +47,9 @@ def test_a_disk_short_of_the_reserve_at_the_start_ends_the_run_before_anything_i
                         env={"INFERLOAD_DISK_RESERVE_MB": HUGE_RESERVE_MB})
         overflow = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "60",
                            "--artifact-dir", tmp_path / "overflow", "--disk-reserve-mb", "1e308")
+        summary_level = run_cli("profile", "--url", sim.url, *COMMON, "--benchmark-duration", "60",
+                                "--artifact-dir", tmp_path / "summary", "--export-level", "summary",
+                                env={"INFERLOAD_DISK_RESERVE_MB": reserve_over_free(tmp_path)})
     finally:
         sim.stop()
     assert result.returncode == 1, result.stderr
@@ -55,7 +58,12 @@ def test_a_disk_short_of_the_reserve_at_the_start_ends_the_run_before_anything_i
     assert line.startswith("inferload: ERROR: stopped early: the disk is nearly full: ")
     assert f"MiB free in the artifact directory {tmp_path / 'art'}, under the " in line
     assert "MiB kept for the end of the run (--disk-reserve-mb); free space there or give " \
-           "--artifact-dir on a disk with more room; every request sent is in the artifacts" in line
+           "--artifact-dir on a disk with more room (or --export-level summary: no line per request, " \
+           "~60 % less disk); every request sent is in the artifacts" in line
+    # a run that writes no line per request is not told to stop writing them
+    assert summary_level.returncode == 1, summary_level.stderr
+    assert "on a disk with more room; every request sent is in the artifacts" in summary_level.stderr
+    assert "--export-level summary:" not in summary_level.stderr
     run = artifact_dir(tmp_path / "art")
     summary = json.loads((run / "profile_export.json").read_text())
     assert summary["is_complete"] is False and summary["was_cancelled"] is False
@@ -196,7 +204,8 @@ def test_a_disk_that_fills_up_past_the_guard_ends_the_run_cleanly_with_its_summa
                                        "--artifact-dir", small_tmpfs / "art", timeout=240)
     # the end reserve gave the end its room back: the summary is written, with the line
     check_write_failure_end(result, artifact_dir(small_tmpfs / "art"), "No space left on device",
-                            "free space there or give --artifact-dir on a disk with more room",
+                            "free space there or give --artifact-dir on a disk with more room (or "
+                            "--export-level summary: no line per request)",
                             summary_written=True)
 
 

@@ -180,7 +180,8 @@ class RecordAggregator:
         kept = (f"the {len(self.records):,} request(s) stored before {where}; those that "
                 "finish after are counted in the statistics only")
         fix = ("raise the file-size limit (ulimit -f)" if exc.errno == errno.EFBIG else
-               "free space there or give --artifact-dir on a disk with more room")
+               "free space there or give --artifact-dir on a disk with more room"
+               + (" (or --export-level summary: no line per request)" if self._store_lines else ""))
         return GuardStop(f"stopped early: could not write {what}: {exc.strerror or exc}; {fix}; {kept}")
 
     def _lines(self, records: list[RequestRecord], values: list[MeasuredValues]) -> bytes:

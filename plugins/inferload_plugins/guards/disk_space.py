@@ -102,11 +102,17 @@ def check_reserve(config: ProfileConfig, options: DiskSpaceOptions) -> None:
 def make_guard(config: ProfileConfig) -> DiskSpace:
     """One guard per run, watching the artifact directory and the temporary directory."""
     reserve = int(config.options(DiskSpaceOptions).disk_reserve_mb * 2**20)
-    watched = [(Path(config.artifact_dir), "the artifact directory", "give --artifact-dir on a disk with "
-                "more room", reserve),
+    lines = config.export_level == "records"
+    fix = "give --artifact-dir on a disk with more room" + (SUMMARY_LEVEL_FIX if lines else "")
+    watched = [(Path(config.artifact_dir), "the artifact directory", fix, reserve),
                (Path(tempfile.gettempdir()), "the temporary directory", "point TMPDIR at a disk with more "
                 "room", min(reserve, TEMP_RESERVE_BYTES))]
-    return DiskSpace(watched)
+    return DiskSpace(watched, jsonl=lines)
+
+
+SUMMARY_LEVEL_FIX = " (or --export-level summary: no line per request, ~60 % less disk)"
+"""Said with the artifact directory's fix when the run writes profile_export.jsonl (docs/profile.md,
+"Long runs and disk space": ~2.05 kB a request while sending at ``records``, ~0.79 kB at ``summary``)."""
 
 
 def existing(path: Path) -> Path:
@@ -144,25 +150,27 @@ def mib(size: float) -> str:
 class _Watched:
     """One file system: the directory named in the stop line, and its free space at the start."""
 
-    def __init__(self, path: Path, role: str, fix: str, reserve: int) -> None:
+    def __init__(self, path: Path, role: str, fix: str, reserve: int, *, jsonl: bool = True) -> None:
         self.path, self.role, self.fix, self.reserve = existing(path), role, fix, reserve
         self.device = os.stat(self.path).st_dev
         self.free_at_start = free_bytes(self.path)
-        self.copies_jsonl = role == "the artifact directory" and not can_hold_unnamed(self.path)
+        self.copies_jsonl = jsonl and role == "the artifact directory" and not can_hold_unnamed(self.path)
         """The JSONL will be copied at the end (no unnamed files here): the reserve grows with the run."""
 
 
 class DiskSpace:
     """Looks at the free space of the watched file systems every :data:`CHECK_SECONDS` (a
     :class:`~inferload.engine.guards.RunGuard`); ``watched`` is ``(directory, role, fix, reserve)`` per
-    directory (the reserve in bytes), the first of those on one file system kept."""
+    directory (the reserve in bytes), the first of those on one file system kept; ``jsonl``: the run
+    writes profile_export.jsonl (``--export-level records``), which is copied at the end where the artifact
+    directory takes no unnamed file."""
 
     def __init__(self, watched: Sequence[tuple[Path, str, str, int]],
-                 check_seconds: float = CHECK_SECONDS) -> None:
+                 check_seconds: float = CHECK_SECONDS, *, jsonl: bool = True) -> None:
         self.check_seconds = check_seconds
         self.watched: list[_Watched] = []
         for path, role, fix, reserve in watched:
-            one = _Watched(path, role, fix, reserve)
+            one = _Watched(path, role, fix, reserve, jsonl=jsonl)
             if all(one.device != other.device for other in self.watched):
                 self.watched.append(one)
         self._checked = float("-inf")  # the first verdict looks at once (asked before anything is sent)

@@ -6,6 +6,8 @@ through the real aggregator and plugin registry."""
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,61 @@ def test_records_level_is_the_default_and_writes_every_request_line(
     assert len(lines) == 43  # warmup included
     summary = json.loads((run_dir / "profile_export.json").read_text())
     assert summary["input_config"]["export_level"] == "records"
+
+
+@pytest.fixture(scope="module")
+def two_runs(run_cli: Any, simulator_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One run at each level against the same simulator: ``{level: run directory}``."""
+    runs = {}
+    for level in EXPORT_LEVELS:
+        root = tmp_path_factory.mktemp(level)
+        result = run_cli("profile", "--url", simulator_url, *COMMON, "--export-level", level,
+                         "--artifact-dir", root)
+        assert result.returncode == 0, result.stderr
+        runs[level] = artifact_dir(root)
+    return runs
+
+
+def test_compare_says_a_summary_level_run_gives_no_interval_over_requests(
+    run_cli: Any, two_runs: dict[str, Path]
+) -> None:
+    warning = (f"inferload: warning: {two_runs['summary']} has no profile_export.jsonl (a run at "
+               "--export-level summary): no confidence interval over its requests, so a change is judged "
+               "without one")
+    mixed = run_cli("compare", two_runs["summary"], two_runs["records"])
+    assert mixed.returncode == 0, mixed.stderr
+    assert warning in mixed.stderr and str(two_runs["records"]) not in mixed.stderr
+    both = run_cli("compare", two_runs["records"], two_runs["records"])
+    assert both.returncode == 0 and "no confidence interval" not in both.stderr
+    assert "[" in both.stdout  # the records-level runs do get intervals
+
+
+def test_plot_says_which_run_is_left_out_of_the_per_request_charts(
+    run_cli: Any, two_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    result = run_cli("plot", two_runs["summary"], two_runs["records"], "-o", tmp_path)
+    assert result.returncode == 0, result.stderr
+    line = (f"{two_runs['summary']}: not in the per-request charts (CDFs, time series): it has no "
+            "profile_export.jsonl (a run at --export-level summary, or with the JSONL exporter disabled)")
+    assert f"inferload: warning: {line}" in result.stderr
+    assert str(two_runs["records"]) + ":" not in result.stderr
+    assert line in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "cdf_request_latency.png").is_file()  # drawn from the records-level run
+
+
+def test_the_disk_guard_suggests_the_summary_level_only_where_the_jsonl_is_written(
+    run_cli: Any, simulator_url: str, tmp_path: Path
+) -> None:
+    stat = os.statvfs(tmp_path)
+    over_free = str(stat.f_bavail * stat.f_frsize // 2**20 + 2000)
+    hint = "(or --export-level summary: no line per request, ~60 % less disk)"
+    no_jsonl = ("--disable-plugin", "exporter-jsonl")
+    for name, extra, hinted in (("records", (), True), ("no-jsonl", no_jsonl, False)):
+        result = run_cli("profile", "--url", simulator_url, *COMMON, *extra, "--artifact-dir",
+                         tmp_path / name, "--disk-reserve-mb", over_free)
+        assert result.returncode == 1, result.stderr
+        assert "the disk is nearly full" in result.stderr
+        assert (hint in result.stderr) is hinted, result.stderr
 
 
 @pytest.mark.parametrize(("how", "message"), [
@@ -186,5 +243,14 @@ def test_a_third_party_exporter_runs_from_its_declared_level(
 def test_an_exporter_spec_with_an_unknown_level_is_refused_naming_it() -> None:
     with pytest.raises(ValueError, match="ExporterSpec 'x': level 'raw' is not one of summary, records"):
         ExporterSpec(name="x", description="d", export=lambda context: [], level="raw")
+    with pytest.raises(ValueError, match=r"ExporterSpec 'z': record_lines=True .* needs level='records'"):
+        ExporterSpec(name="z", description="d", export=lambda context: [], record_lines=True)
     spec = ExporterSpec(name="y", description="d", export=lambda context: [])
     assert spec.level == "summary" and spec.runs_at("summary") and spec.runs_at("records")
+
+
+def test_inferload_plugins_names_the_level_of_a_records_level_file(run_cli: Any) -> None:
+    result = run_cli("plugins")
+    assert result.returncode == 0, result.stderr
+    assert "file profile_export.jsonl (--export-level records)" in result.stdout
+    assert re.search(r"file profile_export.json +inferload", result.stdout)  # summary level: no mark

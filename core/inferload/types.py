@@ -179,7 +179,8 @@ class ExporterSpec(PluginSpec):
     (a file with a line or row per request, skipped by ``--export-level summary``).
     ``record_lines``: it reads the ``profile_export.jsonl`` lines the engine encodes as each batch arrives
     (``RecordStore.copy_lines``/``link_lines``); the engine encodes and stores them (~1.3 kB of disk a
-    request) only when an exporter that will run says so.
+    request) only when an exporter that will run says so. ValueError for an unknown level, or for
+    ``record_lines`` without ``level="records"``.
     """
 
     category: ClassVar[str] = "exporter"
@@ -193,13 +194,17 @@ class ExporterSpec(PluginSpec):
         if self.level not in EXPORT_LEVELS:
             raise ValueError(f"ExporterSpec {self.name!r}: level {self.level!r} is not one of "
                              f"{', '.join(EXPORT_LEVELS)}")
+        if self.record_lines and self.level != "records":
+            raise ValueError(f"ExporterSpec {self.name!r}: record_lines=True reads a line per request, "
+                             "so it needs level='records' (--export-level summary stores none)")
 
     def runs_at(self, export_level: str) -> bool:
         """Whether this exporter runs at ``export_level`` (one of :data:`EXPORT_LEVELS`)."""
         return EXPORT_LEVELS.index(self.level) <= EXPORT_LEVELS.index(export_level)
 
     def provides(self) -> list[str]:
-        return [self.name] + [f"file {name}" for name in self.filenames]
+        level = "" if self.level == "summary" else f" (--export-level {self.level})"
+        return [self.name] + [f"file {name}{level}" for name in self.filenames]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -512,7 +517,9 @@ class RunGuardSpec(PluginSpec):
     """A check that ends a run early when going on would only add failures: the credentials refused, the
     server gone (:mod:`inferload.engine.guards`, docs/plugins.md "Run guards").
 
-    ``create(config)`` is called once per run in the parent, before the first request, and returns a
+    ``create(config)`` (or ``create(config, registry)``, when it takes a second parameter: the run's
+    :class:`~inferload.registry.PluginRegistry`) is called once per run in the parent, before the first
+    request, and returns a
     :class:`~inferload.engine.guards.RunGuard`: its ``observe(records, now)`` gets every batch of finished
     records, its ``verdict(now)`` is asked every pass of the phase loop and returns None or a
     :class:`~inferload.engine.guards.GuardStop` (one line, exit code). The first stop ends the run: no new
@@ -523,7 +530,7 @@ class RunGuardSpec(PluginSpec):
     """
 
     category: ClassVar[str] = "run_guard"
-    create: Callable[[ProfileConfig], RunGuard]
+    create: Callable[..., RunGuard]
 
 
 @dataclass(frozen=True, kw_only=True)

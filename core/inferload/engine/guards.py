@@ -14,6 +14,7 @@ go on.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,7 +72,9 @@ class RunGuards:
             return
         for name, spec in sorted(registry.all("run_guard").items()):
             try:
-                self.guards.append((name, spec.create(config)))
+                takes_registry = len(inspect.signature(spec.create).parameters) >= 2
+                guard = spec.create(config, registry) if takes_registry else spec.create(config)
+                self.guards.append((name, guard))
             except Exception as exc:  # noqa: BLE001 - one plugin's guard must not cost the run
                 self._report(name, exc)
 

@@ -104,6 +104,7 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
                  for side, units, other in (("baseline", base_units, cand_units),
                                             ("candidate", cand_units, base_units))
                  for key in units if key not in other]
+    unmatched += no_request_values(base_units, cand_units)
     gated = bool(incomplete) and not args.allow_incomplete
 
     def refuse_incomplete() -> int:
@@ -175,6 +176,21 @@ def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     if breaches:
         return EXIT_BREACH
     return EXIT_INCONCLUSIVE if args.strict and undecided else 0
+
+
+def no_request_values(base_units: dict[str, list[Any]], cand_units: dict[str, list[Any]]) -> list[str]:
+    """A warning per single run compared with a single run that has no ``profile_export.jsonl`` (written
+    at ``--export-level records``, not ``summary``): its statistics get no interval over requests, so a
+    change beyond a threshold is judged on the change alone, noise included (docs/compare.md)."""
+    paths: dict[str, None] = {}
+    for key in base_units.keys() & cand_units.keys():
+        pair = (base_units[key], cand_units[key])
+        if all(len(unit) == 1 for unit in pair):
+            for (run,) in pair:
+                if run.records_file is not None and not run.records_file.is_file():
+                    paths[str(run.records_file.parent)] = None
+    return [f"{path} has no profile_export.jsonl (a run at --export-level summary): no confidence interval "
+            "over its requests, so a change is judged without one, noise included" for path in sorted(paths)]
 
 
 def render(doc: dict[str, Any]) -> str:

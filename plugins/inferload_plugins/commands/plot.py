@@ -50,11 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, registry: PluginRegistry) -> int:
     from inferload_plugins.plotting.charts import load
-    from inferload_plugins.plotting.report import PLOTS, write_report
+    from inferload_plugins.plotting.report import PLOTS, runs_without_requests, write_report
 
     # a UsageError names a directory with no results; each run is named as the user typed its directory
     items = [load(Path(d).expanduser(), name=d) for d in args.dirs]
     out = Path(args.output).expanduser() if args.output else Path(args.dirs[0]).expanduser() / PLOTS
+    for line in runs_without_requests(items):
+        sys.stderr.write(f"inferload: warning: {line}\n")
     for path in write_report(items, out):
         sys.stdout.write(f"{path}\n")
     return 0

@@ -44,12 +44,14 @@ from pydantic import BaseModel, Field
 
 from inferload import hookimpl
 from inferload.engine.guards import GuardStop
+from inferload.export import record_lines_wanted
 from inferload.plugin_options import Flag
 from inferload.types import OptionsSpec, RunGuardSpec
 
 if TYPE_CHECKING:
     from inferload.config import ProfileConfig
     from inferload.records import RequestRecord
+    from inferload.registry import PluginRegistry
 
 RESERVE_MIB = 256.0
 """Free space (MiB) the run leaves by default on the artifact directory's file system for its end."""
@@ -99,10 +101,10 @@ def check_reserve(config: ProfileConfig, options: DiskSpaceOptions) -> None:
                          f"{path} ({mib(total)}); give at most a part of it")
 
 
-def make_guard(config: ProfileConfig) -> DiskSpace:
+def make_guard(config: ProfileConfig, registry: PluginRegistry) -> DiskSpace:
     """One guard per run, watching the artifact directory and the temporary directory."""
     reserve = int(config.options(DiskSpaceOptions).disk_reserve_mb * 2**20)
-    lines = config.export_level == "records"
+    lines = record_lines_wanted(registry, config)  # the run writes profile_export.jsonl
     fix = "give --artifact-dir on a disk with more room" + (SUMMARY_LEVEL_FIX if lines else "")
     watched = [(Path(config.artifact_dir), "the artifact directory", fix, reserve),
                (Path(tempfile.gettempdir()), "the temporary directory", "point TMPDIR at a disk with more "

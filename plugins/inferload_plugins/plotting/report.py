@@ -96,13 +96,20 @@ def run_section(run: RunData) -> str:
     return "\n".join(parts)
 
 
+def runs_without_requests(items: Sequence[RunData | SweepData]) -> list[str]:
+    """A line per run that has no per-request values (no ``profile_export.jsonl``: a run at
+    ``--export-level summary``, or with the JSONL exporter disabled), left out of the per-request charts."""
+    runs = [run for item in items for run in (item.runs if isinstance(item, SweepData) else [item])]
+    return [f"{run.name}: not in the per-request charts (CDFs, time series): it has no profile_export.jsonl "
+            "(a run at --export-level summary, or with the JSONL exporter disabled)"
+            for run in runs if run.series is None]
+
+
 def build_report(items: Sequence[RunData | SweepData], images: Sequence[Path]) -> str:
     """The whole page: title, charts, then each sweep's table and each run's section. Everything the page
     shows comes from the artifacts, whose secrets the run already redacted."""
     body = ["<h1>inferload report</h1>", "<h2>charts</h2>", *(image(p) for p in images)]
-    if not images and all(isinstance(item, RunData) and item.series is None for item in items):
-        body.append("<p>No chart: the per-request charts read profile_export.jsonl, which a run writes at "
-                    "<code>--export-level records</code> (the default), not at <code>summary</code></p>")
+    body.extend(f'<p class="incomplete">{html.escape(line)}</p>' for line in runs_without_requests(items))
     for item in items:
         if isinstance(item, SweepData):
             body.append(f"<h2>sweep {html.escape(str(item.summary.get('sweep_id')))} "

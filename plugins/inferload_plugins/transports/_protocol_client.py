@@ -116,7 +116,7 @@ class _ReadQueue:
     two rounds of ready callbacks, and at concurrency 256 one round of requests ending and new ones being
     sent can take longer than the gap between two tokens."""
 
-    __slots__ = ("_epoll", "_items", "_loop", "_next", "_sockets", "sweeps", "swept_ns")
+    __slots__ = ("_epoll", "_items", "_loop", "_next", "_sockets", "sweeps", "swept_ns", "watching")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, stamped: bool = False) -> None:
         self._loop = loop
@@ -129,6 +129,9 @@ class _ReadQueue:
         """When a watched socket was last read (by the loop's callback or a sweep)."""
         self.sweeps = 0
         """Sweeps that found sockets to read."""
+        self.watching = self._epoll is not None
+        """Whether sockets are watched for sweeps: the transport then sweeps, when one is due, before each
+        request is sent (while a round of requests ends and the next ones go out, the loop reads nothing)."""
 
     def add(self, conn: _Connection, data: Any, ts_ns: int, read_ns: int) -> None:
         """Queue ``data`` (bytes the caller no longer touches) for ``conn``; parsed in :meth:`drain`, which
@@ -150,12 +153,6 @@ class _ReadQueue:
                 self.sweep()
         items.clear()
         self._next = 0
-
-    def due(self) -> None:
-        """Sweep if one is due (called before each request is sent: while a round of requests ends and the
-        next ones go out, the loop reads nothing)."""
-        if self._epoll is not None and perf_counter_ns() - self.swept_ns >= SWEEP_AFTER_NS:
-            self.sweep()
 
     def sweep(self) -> None:
         """Read (and stamp) every watched socket that is readable now; the reads join the queue."""
@@ -184,6 +181,7 @@ class _ReadQueue:
             self._sockets.clear()
             self._epoll.close()
             self._epoll = None
+            self.watching = False
 
 
 class _Connection(asyncio.Protocol):
@@ -325,8 +323,8 @@ class _StampedSocket:
     (``write``, ``abort``, ``is_closing``) of one :class:`_Connection`, which it feeds each read with its
     kernel receive time and its user-space read time."""
 
-    __slots__ = ("_ancillary", "_buffers", "_clock", "_fd", "_loop", "_pending", "_protocol", "_sock",
-                 "_view", "closing")
+    __slots__ = ("_buffer", "_buffers", "_clock", "_fd", "_loop", "_pending", "_protocol", "_recvmsg_into",
+                 "_send", "_sock", "_view", "closing")
 
     def __init__(
         self,
@@ -342,9 +340,9 @@ class _StampedSocket:
         worker at concurrency 256 does not hold 64 MiB of them."""
         self._loop, self._sock, self._protocol, self._clock = loop, sock, protocol, clock
         self._fd = sock.fileno()
-        self._buffers = (buffer,)
+        self._buffer, self._buffers = buffer, (buffer,)
         self._view = memoryview(buffer)
-        self._ancillary = _CMSG_SPACE
+        self._recvmsg_into, self._send = sock.recvmsg_into, sock.send
         self._pending = b""
         self.closing = False
         protocol.connection_made(self)
@@ -353,9 +351,13 @@ class _StampedSocket:
             protocol.queue.watch(self, self._fd)
 
     def read(self) -> None:
-        """Read what the socket holds (the loop's reader callback, and :meth:`_ReadQueue.sweep`)."""
+        """Read what the socket holds (the loop's reader callback, and :meth:`_ReadQueue.sweep`).
+
+        The hot path of a kernel-stamped worker (one call per response at high concurrency): the read
+        joins the queue inline (:meth:`_ReadQueue.add`), copied out of the shared buffer by one bytearray
+        slice (a memoryview slice and its ``tobytes`` made two objects)."""
         try:
-            size, ancillary, _, _ = self._sock.recvmsg_into(self._buffers, self._ancillary)
+            size, ancillary, _, _ = self._recvmsg_into(self._buffers, _CMSG_SPACE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -366,11 +368,15 @@ class _StampedSocket:
             self._protocol.eof_received()
             self._lost(None)
             return
-        protocol, ts_ns = self._protocol, self._clock.stamp(ancillary, read_ns)
+        ts_ns = self._clock.stamp(ancillary, read_ns)
+        protocol = self._protocol
         queue = protocol.queue
         if queue is not None:  # parsed once every readable socket is read: copied out of the buffer
             queue.swept_ns = read_ns
-            queue.add(protocol, self._view[:size].tobytes(), ts_ns, read_ns)
+            items = queue._items
+            if not items:
+                queue._loop.call_soon(queue.drain)
+            items.append((protocol, self._buffer[:size], ts_ns, read_ns))
         else:
             protocol.feed(self._view[:size], ts_ns, read_ns)
 
@@ -382,7 +388,7 @@ class _StampedSocket:
             self._pending += data
             return
         try:
-            sent = self._sock.send(data)
+            sent = self._send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError as exc:
@@ -524,8 +530,9 @@ class ProtocolTransport(BaseTransport):
     async def request(self, body: bytes, headers: Mapping[str, str], sink: ResponseSink) -> tuple[int, int]:
         # BaseTransport.with_stale_retry's rule (its stale()), inline: no closure, Attempt and two
         # coroutine frames per request on the hot path
-        if self._queue is not None:
-            self._queue.due()  # before a connection is taken: a sweep may find one the server closed
+        queue = self._queue
+        if queue is not None and queue.watching and perf_counter_ns() - queue.swept_ns >= SWEEP_AFTER_NS:
+            queue.sweep()  # before a connection is taken: a sweep may find one the server closed
         conn = self._pooled()
         if conn is not None:
             try:

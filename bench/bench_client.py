@@ -131,6 +131,56 @@ c256: kernel stamps 39.0 / 44.5 / 47.0 µs, user-space 37.0 / 40.0 / 50.0; c32 k
 parent at c256 21.0 / 23.8 / 25.9. Per request at c256 the worker makes one ``sendto`` and one ``recvmsg``
 (strace -c), so the kernel-stamped path's extra is its Python read callback (recvmsg_into with ancillary
 data, the stamp, a copy out of the shared buffer), against uvloop's C read in user-space mode.
+
+Item 3, 2026-12-01, third session (branch cpu, from d503094; a 1-hour soak and other builds on the machine,
+load average 3.5-6.6 throughout, everything of this session niced, so instruction counts first). Where a
+c256 worker's CPU goes (one worker, kernel stamps, the ceiling's server; ``perf record -g``, strace -c,
+py-spy): the kernel 27 % (``sendto`` 15 %: on loopback it carries the request into the server's socket,
+TCP receive included; ``recvmsg`` 3 %, of which ``put_cmsg`` for the stamp 0.1 %; epoll 2.5 %, the
+sweeps' ``epoll_wait`` 1.3 % of it; the batches' ``sendmsg`` to the parent 0.4 %; preemption ~5 %), user
+space 73 %. py-spy's 12 % in ParentPipe._write is the worker waiting runnable while the parent (same CPU)
+runs, not CPU. User space, callgrind (one worker, c256, ``inferload profile`` against this server,
+5,000 minus 1,000 requests over 4,000, PYTHONHASHSEED=0; libc ``memset`` and the OpenBLAS thread's spin,
+which only valgrind's serialised threads show in a worker, left out): 219.7 k instructions per request
+at d503094 (a 3,000 minus 1,000 pair: 218.5 k): the receive path ~142 k (bench_worker_path), the record's
+share of the batch pickle ~18.7 k (bench_worker_path's batch: 41 attrgetter reads ~5.5 k, the big ints'
+``save_long`` ~3.7 k), the request's building, sending and stamped read the rest. Changes, each measured
+by callgrind on its own path, then the whole worker:
+
+- the stamped read (787172e): the read joins the queue inline, copied by one bytearray slice (was a
+  memoryview slice and ``tobytes``), ``recvmsg_into`` and ``send`` bound once, the sweep's due check inline
+  in ``request``: one send plus one ``_StampedSocket.read`` 20,427 -> 19,478 instructions;
+- the request id (7618cfb): the shared counter's lock taken with its own acquire/release, not ``with``
+  (two Python calls of multiprocessing's SemLock wrapper): 515 -> 133 ns per take (timeit, loaded);
+- one coroutine per exchange (bf48c85): ``_exchange`` folded into ``request``: 1,239 instructions per
+  await less (callgrind of one coroutine level);
+- the whole worker: 219.7 k -> 212.8 k (the first two) -> 212.7 k (all three) per request, -3.2 %
+  (the method's spread is ~1 k, so the third is not seen there); with user-space stamps
+  (INFERLOAD_KERNEL_TIMESTAMPS=0), same method, 200.3 k -> 197.1 k. So what kernel stamps add in user
+  space went from 19.4 k to 15.7 k instructions per request (~7 % of it): ~5.5 k of bytecode in the eval
+  loop (read, stamp, the Python write, the sweeps and their due checks, the read delay), ~1.3 k of
+  big-int arithmetic on ns times (multi-digit ints: ``x_sub``, ``k_mul``, allocations), ~1.5 k in
+  ``recvmsg_into``'s argument parsing and ancillary tuples, the rest allocation and ``perf_counter_ns``.
+
+Tried and dropped: ``recvmsg(256 KiB)`` returning bytes (no copy): 29.8 against 9.6 µs per send and read,
+glibc serving each 256 KiB allocation with mmap; ``recvmsg(64 KiB)``: -1,100 instructions per read but a
+smaller read size (more reads, other stamps, for a large backlog); the stamp's common case inlined in the
+read: -400 more, a copy of _KernelClock.stamp; ``encode_batch``'s plain-record test in C (map/frozenset
+instead of a generator): 18,680 -> 18,772 per record, no gain; ``_Connection._deliver`` folded into
+``feed``: 141,807 -> 141,834 per response (bench_worker_path receive), no gain. Left: the batch pickle
+(a compact encoding changes what the parent stores and reads back), ``asyncio.current_task`` (Python in
+3.11; its dict is private), ``Event.is_set`` per slot turn, the record's 41-field constructor (~0.8 µs).
+End to end, ``bench_client.py --only ceiling --transports protocol`` with d503094 and bf48c85 on PYTHONPATH,
+run alternately, 6 runs each, niced, load average 3.0-4.9 (a soak beside): c256 kernel stamps, worker
+47.0 / 54.5 / 72.5 -> 41.5 / 57.5 / 72.5 µs (the first three pairs alone 47.0 / 48.5 / 49.5 -> 41.5 /
+41.5 / 55.0), user-space stamps 43.5 / 54.2 / 66.0 -> 41.5 / 45.0 / 79.0, c32 kernel 44.5 / 55.0 / 65.5 ->
+37.0 / 50.8 / 64.0; the parent, whose code did not change, 26.0 / 32.9 / 43.6 -> 23.5 / 35.4 / 44.0. On
+this machine the noise is several times the change, so the instruction counts above are its measure:
+about 3 % of the worker's user-space CPU, 2-2.5 % of its CPU with the kernel's share. Issue 17's 40 µs
+at the quiet median (44.5 before) needs ~10 %: not reached by this session. What is left is spread thin
+(no single part above ~7 % of a request but the receive path's parse, ~65 %, and the kernel's
+``sendto``); the next candidates measured here: the kernel-stamped extras listed above (15.7 k), the
+batch pickle (~18.7 k a record in bench_worker_path's batch) and the chat stream's per-event decode.
 """
 
 from __future__ import annotations

@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from inferload_plugins.transports._protocol_client import _SO_TIMESTAMPNS, KERNEL_TIMESTAMPS_ENV, _KernelClock
+from inferload_plugins.transports._protocol_client import (
+    _SO_TIMESTAMPNS,
+    KERNEL_TIMESTAMPS_ENV,
+    _Connection,
+    _KernelClock,
+    _ReadQueue,
+    _StampedSocket,
+)
 from profile_fixtures import load_run, profile, start_simulator
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_TIMESTAMPNS is Linux's")
@@ -124,6 +131,101 @@ def test_a_read_without_a_usable_kernel_stamp_takes_the_user_space_read_time() -
     assert clock.stamp([(socket.SOL_SOCKET, _SO_TIMESTAMPNS, future)], read_ns) == read_ns
     assert clock.stamp([(socket.SOL_SOCKET, _SO_TIMESTAMPNS, bytes(16))], read_ns) == read_ns  # zero
     assert (clock.kernel_reads, clock.user_reads) == (0, 3)
+
+
+class _Loop:
+    """What a :class:`_StampedSocket` asks of its loop, and the drains its reads schedule."""
+
+    def __init__(self) -> None:
+        self.soon: list[Any] = []
+
+    def add_reader(self, fd: int, callback: Any) -> None:
+        pass
+
+    def remove_reader(self, fd: int) -> None:
+        pass
+
+    def call_soon(self, callback: Any) -> None:
+        self.soon.append(callback)
+
+
+def _stamped_read(
+    ancillary: list[Any], data: bytes = b"HTTP/1.1 200 OK\r\n", clock: _KernelClock | None = None
+) -> tuple[Any, ...]:
+    """One :meth:`_StampedSocket.read` whose ``recvmsg_into`` returns ``data`` and ``ancillary``: the queued
+    read ``(bytes, ts_ns, read_ns)`` as the queue holds it, the clock, and the time just before the read."""
+    loop = _Loop()
+    queue = _ReadQueue(loop)  # type: ignore[arg-type]
+    clock = clock or _KernelClock()
+    buffer = bytearray(64)
+    left, right = socket.socketpair()
+    with left, right:
+        stamped = _StampedSocket(loop, left, _Connection(queue), clock, buffer)  # type: ignore[arg-type]
+
+        def recvmsg_into(buffers: Any, ancbufsize: int) -> tuple[int, list[Any], int, None]:
+            buffers[0][: len(data)] = data
+            return len(data), ancillary, 0, None
+
+        stamped._recvmsg_into = recvmsg_into  # type: ignore[method-assign]
+        before = time.perf_counter_ns()
+        stamped.read()
+        buffer[:] = bytes(len(buffer))  # the next read reuses the buffer: the queued read is a copy
+        ((_, queued, ts_ns, read_ns),) = queue._items
+        assert loop.soon == [queue.drain]
+    return bytes(queued), ts_ns, read_ns, clock, before
+
+
+def _timespec(clock: _KernelClock, perf_ns: int) -> bytes:
+    return struct.pack("@qq", *divmod(perf_ns + clock.offset, 10**9))
+
+
+def test_a_socket_read_takes_the_kernel_stamp_of_its_one_control_message() -> None:
+    clock = _KernelClock()
+    arrived = time.perf_counter_ns() - 5_000_000
+    message = [(socket.SOL_SOCKET, _SO_TIMESTAMPNS, _timespec(clock, arrived))]
+    data, ts_ns, read_ns, clock, before = _stamped_read(message)
+    assert data == b"HTTP/1.1 200 OK\r\n"
+    assert abs(ts_ns - arrived) < 1_000_000  # the offset, re-measured by the read's own clock
+    assert ts_ns < before <= read_ns
+    assert (clock.kernel_reads, clock.user_reads) == (1, 0)
+
+
+@pytest.mark.parametrize("case", ["none", "future", "zero", "short", "other level"])
+def test_a_socket_read_without_a_usable_stamp_takes_its_read_time(case: str) -> None:
+    clock = _KernelClock()
+    message = {
+        "none": [],
+        "future": [(socket.SOL_SOCKET, _SO_TIMESTAMPNS, _timespec(clock, time.perf_counter_ns() + 10**9))],
+        "zero": [(socket.SOL_SOCKET, _SO_TIMESTAMPNS, bytes(16))],
+        "short": [(socket.SOL_SOCKET, _SO_TIMESTAMPNS, bytes(8))],
+        "other level": [(socket.IPPROTO_TCP, _SO_TIMESTAMPNS, _timespec(clock, time.perf_counter_ns()))],
+    }[case]
+    _, ts_ns, read_ns, clock, _ = _stamped_read(message)
+    assert ts_ns == read_ns
+    assert (clock.kernel_reads, clock.user_reads) == (0, 1)
+
+
+def test_a_socket_read_finds_the_stamp_among_several_control_messages() -> None:
+    clock = _KernelClock()
+    arrived = time.perf_counter_ns() - 5_000_000
+    ancillary = [
+        (socket.SOL_SOCKET, 99, b"other"),
+        (socket.SOL_SOCKET, _SO_TIMESTAMPNS, _timespec(clock, arrived)),
+    ]
+    _, ts_ns, read_ns, clock, _ = _stamped_read(ancillary)
+    assert abs(ts_ns - arrived) < 1_000_000 and ts_ns < read_ns
+    assert (clock.kernel_reads, clock.user_reads) == (1, 0)
+
+
+def test_a_socket_read_due_for_a_new_clock_offset_measures_it_and_keeps_the_stamp() -> None:
+    clock = _KernelClock()
+    clock.refresh_at, clock.offset = 0, clock.offset + 10**9  # due, and 1 s off: only a refresh fixes it
+    arrived = time.perf_counter_ns() - 5_000_000
+    message = [(socket.SOL_SOCKET, _SO_TIMESTAMPNS, _timespec(clock, arrived - 10**9))]
+    _, ts_ns, read_ns, _, _ = _stamped_read(message, clock=clock)
+    assert clock.refresh_at > read_ns
+    assert abs(ts_ns - arrived) < 1_000_000
+    assert (clock.kernel_reads, clock.user_reads) == (1, 0)
 
 
 def test_read_delay_is_exported_per_request(tmp_path: Path) -> None:

@@ -262,6 +262,9 @@ class Worker:
         """Add to a perf_counter_ns() time for wall-clock ns (one anchor per process)."""
         self.timeout_ns = int(init.request_timeout * 1e9)
         self.ids_lock = init.counter.get_lock()
+        self.ids_acquire, self.ids_release = self.ids_lock.acquire, self.ids_lock.release
+        self.stop_exchange = self._stop_exchange
+        """:meth:`_stop_exchange` bound once, for every request's exchange (no bound method per request)."""
         raw = getattr(init.counter, "get_obj", None)
         self.ids: Any = init.counter if raw is None else raw()
         """The shared counter's value, read and set under :attr:`ids_lock` (:meth:`next_id`): for a
@@ -428,11 +431,14 @@ class Worker:
     def next_id(self, end_id: int | None) -> int | None:
         """The next id from the counter all workers share (concurrency mode), None once ``end_id`` is
         reached: each id is taken exactly once across the run's workers."""
-        with self.ids_lock:
+        self.ids_acquire()  # the lock's own C methods: ``with lock`` adds two Python calls (~0.4 µs)
+        try:
             taken = self.ids.value
             if end_id is not None and taken >= end_id:
                 return None
             self.ids.value = taken + 1
+        finally:
+            self.ids_release()
         return taken
 
     async def _slot(self, cmd: PhaseCommand) -> None:
@@ -535,7 +541,7 @@ class Worker:
             record.session_id, record.turn_index = request.session_id, request.turn_index
             headers.update(request.headers)
         exchange = _Exchange(record, self.adapter.parser(init.streaming), self.wall_offset)
-        exchange.stop = self._stop_exchange
+        exchange.stop = self.stop_exchange
         task = asyncio.current_task(self.loop)
         self.inflight[exchange] = task  # type: ignore[assignment]
         self.sent += 1

@@ -116,7 +116,7 @@ class _ReadQueue:
     two rounds of ready callbacks, and at concurrency 256 one round of requests ending and new ones being
     sent can take longer than the gap between two tokens."""
 
-    __slots__ = ("_epoll", "_items", "_loop", "_next", "_sockets", "sweeps", "swept_ns")
+    __slots__ = ("_epoll", "_items", "_loop", "_next", "_sockets", "sweeps", "swept_ns", "watching")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, stamped: bool = False) -> None:
         self._loop = loop
@@ -129,6 +129,9 @@ class _ReadQueue:
         """When a watched socket was last read (by the loop's callback or a sweep)."""
         self.sweeps = 0
         """Sweeps that found sockets to read."""
+        self.watching = self._epoll is not None
+        """Whether sockets are watched for sweeps: the transport then sweeps, when one is due, before each
+        request is sent (while a round of requests ends and the next ones go out, the loop reads nothing)."""
 
     def add(self, conn: _Connection, data: Any, ts_ns: int, read_ns: int) -> None:
         """Queue ``data`` (bytes the caller no longer touches) for ``conn``; parsed in :meth:`drain`, which
@@ -150,12 +153,6 @@ class _ReadQueue:
                 self.sweep()
         items.clear()
         self._next = 0
-
-    def due(self) -> None:
-        """Sweep if one is due (called before each request is sent: while a round of requests ends and the
-        next ones go out, the loop reads nothing)."""
-        if self._epoll is not None and perf_counter_ns() - self.swept_ns >= SWEEP_AFTER_NS:
-            self.sweep()
 
     def sweep(self) -> None:
         """Read (and stamp) every watched socket that is readable now; the reads join the queue."""
@@ -184,6 +181,7 @@ class _ReadQueue:
             self._sockets.clear()
             self._epoll.close()
             self._epoll = None
+            self.watching = False
 
 
 class _Connection(asyncio.Protocol):
@@ -325,8 +323,8 @@ class _StampedSocket:
     (``write``, ``abort``, ``is_closing``) of one :class:`_Connection`, which it feeds each read with its
     kernel receive time and its user-space read time."""
 
-    __slots__ = ("_ancillary", "_buffers", "_clock", "_fd", "_loop", "_pending", "_protocol", "_sock",
-                 "_view", "closing")
+    __slots__ = ("_buffer", "_buffers", "_clock", "_fd", "_loop", "_pending", "_protocol", "_recvmsg_into",
+                 "_send", "_sock", "_view", "closing")
 
     def __init__(
         self,
@@ -342,9 +340,9 @@ class _StampedSocket:
         worker at concurrency 256 does not hold 64 MiB of them."""
         self._loop, self._sock, self._protocol, self._clock = loop, sock, protocol, clock
         self._fd = sock.fileno()
-        self._buffers = (buffer,)
+        self._buffer, self._buffers = buffer, (buffer,)
         self._view = memoryview(buffer)
-        self._ancillary = _CMSG_SPACE
+        self._recvmsg_into, self._send = sock.recvmsg_into, sock.send
         self._pending = b""
         self.closing = False
         protocol.connection_made(self)
@@ -353,9 +351,13 @@ class _StampedSocket:
             protocol.queue.watch(self, self._fd)
 
     def read(self) -> None:
-        """Read what the socket holds (the loop's reader callback, and :meth:`_ReadQueue.sweep`)."""
+        """Read what the socket holds (the loop's reader callback, and :meth:`_ReadQueue.sweep`).
+
+        The hot path of a kernel-stamped worker (one call per response at high concurrency): the read
+        joins the queue inline (:meth:`_ReadQueue.add`), copied out of the shared buffer by one bytearray
+        slice (a memoryview slice and its ``tobytes`` made two objects)."""
         try:
-            size, ancillary, _, _ = self._sock.recvmsg_into(self._buffers, self._ancillary)
+            size, ancillary, _, _ = self._recvmsg_into(self._buffers, _CMSG_SPACE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -366,11 +368,15 @@ class _StampedSocket:
             self._protocol.eof_received()
             self._lost(None)
             return
-        protocol, ts_ns = self._protocol, self._clock.stamp(ancillary, read_ns)
+        ts_ns = self._clock.stamp(ancillary, read_ns)
+        protocol = self._protocol
         queue = protocol.queue
         if queue is not None:  # parsed once every readable socket is read: copied out of the buffer
             queue.swept_ns = read_ns
-            queue.add(protocol, self._view[:size].tobytes(), ts_ns, read_ns)
+            items = queue._items
+            if not items:
+                queue._loop.call_soon(queue.drain)
+            items.append((protocol, self._buffer[:size], ts_ns, read_ns))
         else:
             protocol.feed(self._view[:size], ts_ns, read_ns)
 
@@ -382,7 +388,7 @@ class _StampedSocket:
             self._pending += data
             return
         try:
-            sent = self._sock.send(data)
+            sent = self._send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError as exc:
@@ -522,33 +528,16 @@ class ProtocolTransport(BaseTransport):
         return len(opened)
 
     async def request(self, body: bytes, headers: Mapping[str, str], sink: ResponseSink) -> tuple[int, int]:
-        # BaseTransport.with_stale_retry's rule (its stale()), inline: no closure, Attempt and two
-        # coroutine frames per request on the hot path
-        if self._queue is not None:
-            self._queue.due()  # before a connection is taken: a sweep may find one the server closed
-        conn = self._pooled()
-        if conn is not None:
-            try:
-                return await self._exchange(conn, body, headers, sink)
-            except TransportError as exc:
-                if not self.stale(exc, reused=True):
-                    raise
-        return await self._exchange(await self._connect(), body, headers, sink)
+        """One request and its response on a pooled connection, or a new one; the connection goes back to
+        the pool only when the response ended cleanly and the server neither asked for nor began a close.
 
-    def _pooled(self) -> _Connection | None:
-        """An idle keep-alive connection the server has not closed, or None (dropping closed ones)."""
-        while self._idle:
-            candidate = self._idle.pop()
-            if not candidate.closed:
-                return candidate
-            self._all.discard(candidate)
-        return None
-
-    async def _exchange(
-        self, conn: _Connection, body: bytes, headers: Mapping[str, str], sink: ResponseSink
-    ) -> tuple[int, int]:
-        """One request and its response on ``conn``; the connection goes back to the pool only when the
-        response ended cleanly and the server neither asked for nor began a close."""
+        BaseTransport.with_stale_retry's rule (its stale()), inline: a pooled connection that fails before a
+        byte of the response arrived is retried once on a new one. One coroutine for the whole exchange: no
+        closure, Attempt or inner coroutine per request on the hot path (each coroutine level costs ~1,200
+        instructions per request, callgrind)."""
+        queue = self._queue
+        if queue is not None and queue.watching and perf_counter_ns() - queue.swept_ns >= SWEEP_AFTER_NS:
+            queue.sweep()  # before a connection is taken: a sweep may find one the server closed
         tail = self._tails.get(body)
         if tail is None:
             tail = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
@@ -565,28 +554,47 @@ class ProtocolTransport(BaseTransport):
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        conn.sink, conn.waiter, conn.received, conn.ends_at_eof = sink, loop.create_future(), 0, False
-        conn.deliver = getattr(sink, "on_body_read", None)
-        try:
-            on_sent = getattr(sink, "on_sent", None)
-            if on_sent is not None:
-                on_sent(perf_counter_ns())  # the request's start: immediately before its first byte
-            conn.transport.write(message)  # type: ignore[union-attr]
-            await conn.waiter
-        except BaseException as exc:
-            conn.close()  # cancelled, timed out or failed mid-response: never reuse this connection
-            self._all.discard(conn)
-            if isinstance(exc, TransportError):
+        conn = self._pooled()
+        reused = conn is not None
+        if conn is None:
+            conn = await self._connect()
+        while True:
+            conn.sink, conn.waiter, conn.received, conn.ends_at_eof = sink, loop.create_future(), 0, False
+            conn.deliver = getattr(sink, "on_body_read", None)
+            try:
+                on_sent = getattr(sink, "on_sent", None)
+                if on_sent is not None:
+                    on_sent(perf_counter_ns())  # the request's start: immediately before its first byte
+                conn.transport.write(message)  # type: ignore[union-attr]
+                await conn.waiter
+            except BaseException as exc:
+                conn.close()  # cancelled, timed out or failed mid-response: never reuse this connection
+                self._all.discard(conn)
+                conn.sink = conn.waiter = conn.deliver = None
+                if not isinstance(exc, TransportError):
+                    raise
                 exc.bytes_sent, exc.bytes_received = len(message), conn.received
-            raise
-        finally:
-            conn.sink = conn.waiter = conn.deliver = None
-        if conn.keep_alive and not conn.closed:
-            self._idle.append(conn)
-        else:
-            conn.close()
-            self._all.discard(conn)
-        return len(message), conn.received
+                if not self.stale(exc, reused=reused):
+                    raise
+            else:
+                conn.sink = conn.waiter = conn.deliver = None
+                if conn.keep_alive and not conn.closed:
+                    self._idle.append(conn)
+                else:
+                    conn.close()
+                    self._all.discard(conn)
+                return len(message), conn.received
+            reused = False  # the keep-alive race: once more, on a new connection
+            conn = await self._connect()
+
+    def _pooled(self) -> _Connection | None:
+        """An idle keep-alive connection the server has not closed, or None (dropping closed ones)."""
+        while self._idle:
+            candidate = self._idle.pop()
+            if not candidate.closed:
+                return candidate
+            self._all.discard(candidate)
+        return None
 
     async def close(self) -> None:
         for conn in list(self._all):

@@ -181,6 +181,13 @@ at the quiet median (44.5 before) needs ~10 %: not reached by this session. What
 (no single part above ~7 % of a request but the receive path's parse, ~65 %, and the kernel's
 ``sendto``); the next candidates measured here: the kernel-stamped extras listed above (15.7 k), the
 batch pickle (~18.7 k a record in bench_worker_path's batch) and the chat stream's per-event decode.
+
+After the merge (334c3f9), base d503094 and main alternated by PYTHONPATH, 10 pairs, nothing else running
+(load 1.1-1.5, right after a 1-hour soak): c256 kernel stamps, worker CPU base 39.5 / 47.0 / 56.5 ->
+38.5 / 43.5 / 69.0 µs (min/median/max), the paired differences' median -1.5 µs; user-space stamps 35.0 /
+43.0 / 51.0 -> 35.5 / 39.8 / 52.5. Runs of one tree a minute apart moved by up to 25 µs (the machine,
+not the code: both trees read ~39 in the same minutes and ~55 in others), so these figures cannot settle
+a 3 % change; the instruction counts do. The issue's 40 µs at c256 with kernel stamps: not met.
 """
 
 from __future__ import annotations

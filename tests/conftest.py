@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,22 @@ import pytest
 from inferload import ENTRY_POINT_GROUP
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _children_start_with_default_stop_signals() -> None:
+    """The tests' inferload processes start as from an interactive shell, however pytest was started:
+    a signal ignored here (pytest run under ``nohup``, or as ``cmd &`` in a script) would stay ignored in
+    every child, which inferload honours (engine/stop_signals.py). A handled signal is reset to its
+    default by ``exec``; so a Ctrl+C still stops pytest and a hangup still leaves it running."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGHUP, signal.SIGQUIT):
+        if signal.getsignal(signum) == signal.SIG_IGN:
+            signal.signal(signum, lambda *_: None)
+
+
+_children_start_with_default_stop_signals()
+
 THIRDPARTY_SOURCE = REPO_ROOT / "tests" / "thirdparty_plugin"
 
 EnvOverrides = Mapping[str, "str | None"]

@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from profile_fixtures import (
+    FAST_SIM,
     Simulator,
     artifact_dir,
     interrupt_group_when,
@@ -154,3 +155,32 @@ def _streamed_tokens(sim: Simulator) -> float:
     text = httpx.get(f"{sim.url}/metrics", timeout=10).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith("vllm:generation_tokens_total"))
+
+
+def _ignore_sighup() -> None:
+    """What ``nohup`` does before it runs its command."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def test_a_run_started_ignoring_sighup_as_under_nohup_outlives_a_hangup(
+    inferload_exe: Path, cli_env: Any, tmp_path: Path
+) -> None:
+    sim = start_simulator(inferload_exe, cli_env(), tmp_path, *FAST_SIM, "--served-model-name", "m")
+    try:
+        process = subprocess.Popen(
+            [str(inferload_exe), "profile", "--url", sim.url, "-m", "m", "--streaming", "--concurrency", "2",
+             "--request-count", "400", "--osl", "20", "--isl", "8", "--ui", "none", "--artifact-dir",
+             str(tmp_path / "art")],
+            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            preexec_fn=_ignore_sighup)
+        wait_for(lambda: len(sim.truth()) >= 5, timeout=60)
+        assert process.poll() is None, "the run ended before the hangup: nothing tested"
+        os.killpg(process.pid, signal.SIGHUP)  # the terminal went away
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        sim.stop()
+    assert process.returncode == 0, stderr
+    assert "interrupted" not in stderr and "SIGHUP" not in stderr
+    summary = json.loads((artifact_dir(tmp_path / "art") / "profile_export.json").read_text())
+    assert summary["is_complete"] is True and summary["was_cancelled"] is False
+    assert summary["request_count"]["avg"] == 400

@@ -8,6 +8,10 @@ signal raises :class:`~inferload.errors.Interrupted` at once (exit 128 + its num
 never ends a line, or a long dataset build, stops on Ctrl+C or SIGTERM. Workers ignore
 all three (a signal to the process group reaches them too) and wait for the parent's word
 (docs/architecture.md, "Data flow").
+
+A signal the process was started ignoring stays ignored, as the shell meant it: ``nohup`` ignores SIGHUP
+(a soak started with it outlives the terminal), and a shell without job control starts a background
+command (``cmd &`` in a script) ignoring SIGINT and SIGQUIT.
 """
 
 from __future__ import annotations
@@ -37,11 +41,15 @@ class StopSignals:
         """The first stop came from ``POST /api/control/stop`` (:meth:`request_stop`), not a signal."""
 
     def install(self) -> None:
-        """Handle the stop signals from now on, remembering the handlers they had."""
+        """Handle the stop signals from now on, remembering the handlers they had; one that is ignored
+        (``SIG_IGN``) stays ignored."""
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in STOP_SIGNALS:
-            self._previous[signum] = signal.getsignal(signum)
+            previous = signal.getsignal(signum)
+            if previous == signal.SIG_IGN:  # ignored when we started (nohup, a background job): keep it so
+                continue
+            self._previous[signum] = previous
             signal.signal(signum, self._on_signal)
 
     def restore(self) -> None:

@@ -73,7 +73,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from inferload.config import ProfileConfig
@@ -125,12 +125,12 @@ def run(count: int) -> dict[str, float]:
         # the pipe's payloads, made outside the clock: a worker's work, not the parent's; made again for
         # each 1,024 requests with later start times (the same timings, so the same pickled sizes)
         as_bytes = _takes_bytes()
+        encode = _worker_encoding()
         cpu, sent, worker = time.process_time(), [], 0.0
         for n, first in enumerate(range(0, count, BATCH)):
             if n % 16 == 0:
                 made = time.process_time()
-                sent = [pickle.dumps(batch(start, first), protocol=pickle.HIGHEST_PROTOCOL)
-                        for start in range(0, 1024, 64)]
+                sent = [encode(batch(start, first)) for start in range(0, 1024, 64)]
                 worker += time.process_time() - made
             data = sent[n % 16]
             # before: Connection.recv unpickled the records; now the parent gets the worker's bytes
@@ -185,10 +185,19 @@ def _whole(accumulator: MetricsAccumulator) -> dict[str, MetricsAccumulator]:
 
 
 def _takes_bytes() -> bool:
-    """Whether this checkout's workers send pickled bytes (so the parent receives those, not records)."""
+    """Whether this checkout's workers send encoded bytes (so the parent receives those, not records)."""
     import inferload.engine.messages as messages
 
     return hasattr(messages, "encode_batch")
+
+
+def _worker_encoding() -> Callable[[list[RequestRecord]], bytes]:
+    """How this checkout's workers encode a batch (``encode_batch``; a pickled list before it existed)."""
+    import inferload.engine.messages as messages
+
+    return getattr(messages, "encode_batch", None) or (
+        lambda records: pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import pytest
 from inferload import hookimpl, record_columns
 from inferload.config import ProfileConfig
 from inferload.engine.aggregator import RecordAggregator
-from inferload.engine.messages import encode_batch
+from inferload.engine.messages import decode_batch, encode_batch
 from inferload.engine.post_run_checks import log_timeouts
 from inferload.export import ExportContext, _scrub_files
 from inferload.load_control import CONCURRENCY, LoadSegment, LoadTarget
@@ -132,9 +132,7 @@ def run_through_aggregator(
 
 
 def as_sent(sent: list[bytes]) -> list[RequestRecord]:
-    import pickle
-
-    return [record for batch in sent for record in pickle.loads(batch)]
+    return [record for batch in sent for record in decode_batch(batch)[0]]
 
 
 def export_context(store: Any, accumulator: MetricsAccumulator, tmp_path: Path) -> ExportContext:

@@ -2,7 +2,7 @@
 
 The parent never keeps a run's records in memory. Each batch from a worker is stored on the end of an
 anonymous temporary file (deleted by the OS when closed, or when the process ends however it ends) as the
-pickled bytes the worker sent, unchanged (:func:`inferload.engine.messages.encode_batch`); readers iterate
+bytes the worker sent, unchanged (:func:`inferload.records.pack_records`); readers iterate
 over the file a batch at a time, so memory is one batch whatever the run's length. Exporters and the
 post-run checks read ``RecordStore`` where they used to read a list: it iterates in arrival order, has
 ``len()`` and can be iterated again.
@@ -24,8 +24,10 @@ A disk that refuses a write (full, over quota or the file-size limit) never leav
 every batch stored before stays readable and the JSONL lines whole. A failed write of the columns stops
 the columns only (``write_error``; ``columns`` is then None and readers use the records).
 
-Pickle because the records are ours and never leave the process: a batch round-trips exactly (every field,
-errors included) at ~1 µs per record each way, where JSON would cost several times that and lose types.
+MessagePack field rows (pickle where they cannot carry a value exactly) because the records are ours and
+never leave the run: a batch round-trips exactly (every field, errors included) in well under 1 µs per
+record each way, where JSON would cost several times that and lose types. The metric values beside them
+are pickled (numbers of any kind, tuples kept as tuples).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from inferload.record_columns import RecordColumns
-from inferload.records import RequestRecord
+from inferload.records import RequestRecord, pack_records, unpack_records
 from inferload.spool_write import describe, write_all
 
 MeasuredValues = tuple[Any, ...] | None
@@ -183,16 +185,16 @@ class RecordStore:
     ) -> None:
         """Add one batch (in order) at the end of the store.
 
-        ``data``: the batch's pickled bytes when the caller has them (as a worker sent them), stored as
-        they are; otherwise ``records`` are pickled here. ``values``: one :data:`MeasuredValues` per record;
-        ``lines``: the batch's ``profile_export.jsonl`` lines, each ending in ``\\n``. A batch without
-        ``values`` (or ``lines``) makes the store say it has none from then on
-        (:attr:`has_values`, :attr:`has_lines`), so a reader never gets a partial set.
+        ``data``: the batch's :func:`~inferload.records.pack_records` bytes when the caller has them (as a
+        worker sent them), stored as they are; otherwise ``records`` are encoded here. ``values``: one
+        :data:`MeasuredValues` per record; ``lines``: the batch's ``profile_export.jsonl`` lines, each
+        ending in ``\\n``. A batch without ``values`` (or ``lines``) makes the store say it has none from
+        then on (:attr:`has_values`, :attr:`has_lines`), so a reader never gets a partial set.
         """
         if not records:
             return
         if data is None:
-            data = pickle.dumps(list(records), protocol=pickle.HIGHEST_PROTOCOL)
+            data = pack_records(list(records))
         extra = None if values is None else pickle.dumps(list(values), protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
             batches = self._records.count
@@ -253,7 +255,7 @@ class RecordStore:
                 if self._records.file is None:
                     return
                 data, offset = self._records.read_at(offset)
-            yield pickle.loads(data)
+            yield unpack_records(data)
 
     def measured(self) -> Iterator[tuple[list[RequestRecord], list[MeasuredValues]]]:
         """Each batch with its records' stored metric values; ValueError unless :attr:`has_values`."""
@@ -266,7 +268,7 @@ class RecordStore:
                     return
                 data, offset = self._records.read_at(offset)
                 extra, extra_offset = self._values.read_at(extra_offset)
-            yield pickle.loads(data), pickle.loads(extra)
+            yield unpack_records(data), pickle.loads(extra)
 
     def copy_lines(self, handle: IO[bytes]) -> int:
         """Write every stored JSONL line, in arrival order, to the binary ``handle``; returns the bytes

@@ -4,7 +4,7 @@ Parent -> worker: ``(PHASE, PhaseCommand)``, ``(STOP, grace_deadline_ns)`` (stop
 requests at the deadline), ``(CANCEL, None)`` (cancel in-flight now), ``(LOAD, LoadCommand)`` (a new load
 target from a given instant), ``(EXIT, None)``.
 Worker -> parent: ``(READY, WorkerReady)``, ``(RECORDS, batch, sent_in_phase)`` (``batch``: the records
-pickled once by the worker, :func:`encode_batch`, which the parent stores as they are; or a list of
+encoded once by the worker, :func:`encode_batch`, which the parent stores as they are; or a list of
 :class:`~inferload.records.RequestRecord`, as an executor that rewrites records delivers them),
 ``(PHASE_DONE, phase, sent_in_phase)``, ``(FAILED, message)``, and from an executor whose workers run
 where the parent cannot sample them (another machine), ``(STATS, {WorkerStats field: value})``.
@@ -12,13 +12,12 @@ where the parent cannot sample them (another machine), ``(STATS, {WorkerStats fi
 
 from __future__ import annotations
 
-import pickle
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from inferload.records import RecordRows, RequestRecord
+from inferload.records import pack_records, unpack_records
 
 PHASE, STOP, CANCEL, EXIT, LOAD = "phase", "stop", "cancel", "exit", "load"
 READY, RECORDS, PHASE_DONE, FAILED = "ready", "records", "phase_done", "failed"
@@ -126,16 +125,14 @@ class LoadCommand:
 
 
 def encode_batch(records: list[Any]) -> bytes:
-    """A worker's record batch as the bytes the parent stores unchanged (pickled once, in the worker);
-    ``pickle.loads`` gives the list of records back. Plain records go as field tuples
-    (:class:`~inferload.records.RecordRows`); a batch with anything else is pickled as the list it is."""
-    if all(type(record) is RequestRecord for record in records):
-        return pickle.dumps(RecordRows(records), protocol=pickle.HIGHEST_PROTOCOL)
-    return pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+    """A worker's record batch as the bytes the parent stores unchanged (encoded once, in the worker, by
+    :func:`~inferload.records.pack_records`); :func:`~inferload.records.unpack_records` gives the list of
+    records back."""
+    return pack_records(records)
 
 
 def decode_batch(batch: bytes | list[Any]) -> tuple[list[Any], bytes | None]:
-    """A ``RECORDS`` message's batch as ``(records, pickled bytes or None)``: either form is accepted."""
+    """A ``RECORDS`` message's batch as ``(records, encoded bytes or None)``: either form is accepted."""
     if isinstance(batch, bytes):
-        return pickle.loads(batch), batch
+        return unpack_records(batch), batch
     return batch, None

@@ -32,6 +32,10 @@ _CHAT_EVENTS = [
     b'data: {"choices":[{"index":0,\ndata: "delta":{"content":"split"}}]}\n\n',
     b'data: {"choices":[{"index":0,"delta":{"content":"crlf"}}]}\r\n\r\n',
     b'data: {"choices":[{"index":0,"delta":{"content":"cr"}}]}\r\r',
+    b"retry: 100\n\n",
+    b'id: 4\ndata: {"choices":[{"index":0,"delta":{"content":"with id"}}]}\n\n',
+    b"\n",
+    b'data: {"choices":[{"index":0,"delta":{"content":"data: inside"}}]}\n\n',
     b"data: [DONE]\n\n",
 ]
 
@@ -103,3 +107,30 @@ def test_chat_delta_fast_case_gives_what_output_gives() -> None:
     ]
     for delta in deltas:
         assert _delta({"choices": [{"index": 0, "delta": delta}]}) == _output(delta), delta
+
+
+def test_whole_data_gives_what_feed_gives_or_nothing_at_all() -> None:
+    """``SSEParser.whole_data`` (the common read cut in one pass) answers only for reads of whole one-line
+    ``data:`` events, with their values, and otherwise reads nothing, so ``feed`` goes on as before."""
+    for stream in _streams(300):
+        for reads in ([stream], [stream[: len(stream) // 2], stream[len(stream) // 2 :]]):
+            fast, general = SSEParser(), SSEParser()
+            got: list[bytes] = []
+            for read in reads:
+                values = fast.whole_data(read)
+                if values is None:
+                    got += [value for _, _, value in fast.feed(read, 7)]
+                else:
+                    expected = general.feed(read, 7)
+                    assert all(kind == b"" for _, kind, _ in expected), read
+                    assert values == [value for _, _, value in expected], read
+                    got += values
+                    continue
+                general.feed(read, 7)
+            assert got + [v for _, _, v in fast.close()] == [v for _, _, v in _events(reads)], stream
+    for read in (b"data: a\n\nretry: 1\n\ndata: b\n\n", b"data: a\n\n: ping\n\n", b"data: a\n\n\n",
+                 b"data: a\ndata: b\n\n", b"data: a\n\ndata:b\n\n", b"data: a\r\n\r\n", b"data: a\n"):
+        assert SSEParser().whole_data(read) is None, read
+    assert SSEParser().whole_data(b"data: a\n\ndata: \n\ndata: [DONE]\n\n") == [b"a", b"", b"[DONE]"]
+    pending = SSEParser()
+    assert pending.feed(b"data: a", 7) == [] and pending.whole_data(b"data: b\n\n") is None

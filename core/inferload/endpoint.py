@@ -114,6 +114,12 @@ class SSEJSONParser:
     def feed(self, data: bytes, ts_ns: int) -> None:
         if self._head is not None:
             self._sniff(data)
+        values = self._sse.whole_data(data)
+        if values is not None:  # the common read: data-only events, one call each and no event tuples
+            on_data = self._data
+            for payload in values:
+                on_data(ts_ns, payload)
+            return
         for event_ns, event_type, payload in self._sse.feed(data, ts_ns):
             self._event(event_ns, event_type, payload)
 
@@ -136,6 +142,10 @@ class SSEJSONParser:
             if self._error is None:
                 self._error = _stream_error(payload)
             return
+        self._data(ts_ns, payload)
+
+    def _data(self, ts_ns: int, payload: bytes) -> None:
+        """An event of the default type (``message``), which arrived at ``ts_ns``."""
         if payload == b"[DONE]":
             self._done = True
             return

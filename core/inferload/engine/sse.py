@@ -45,6 +45,23 @@ class SSEParser:
         self._fresh = True
         """Nothing read yet (a BOM may open the stream)."""
 
+    def whole_data(self, data: bytes) -> list[bytes] | None:
+        """The common read, cut in one pass: the ``data`` values of ``data`` when it is whole events of
+        one ``data: `` line each (LF line ends) and nothing of an earlier read is pending, in order; the
+        events are then read (they share this read's time, as :meth:`feed` would give them). None, having
+        read nothing, for any other read: :meth:`feed` it.
+
+        ``data[6:-2]`` split at every ``"\\n\\ndata: "`` gives one value per event; a line break anywhere
+        else (another field, a comment, a multi-line event, an extra blank line) makes the count of LFs
+        differ from two per value, as no value of a single-line event holds one."""
+        if self._buf or self._cr or data[:6] != b"data: " or data[-2:] != b"\n\n" or _CR in data:
+            return None
+        values = data[6:-2].split(b"\n\ndata: ")
+        if data.count(_LF) != 2 * len(values):
+            return None
+        self._fresh = False
+        return values
+
     def feed(self, data: bytes, ts_ns: int) -> list[SSEEvent]:
         """Add one chunk that arrived at ``ts_ns``; return ``(first_byte_ns, event_type, data)`` per
         complete event, in order."""

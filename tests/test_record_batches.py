@@ -59,8 +59,8 @@ def test_an_empty_batch_is_an_empty_list() -> None:
 def _plain(i: int) -> RequestRecord:
     """A record of the kinds a run makes: 64-bit times, a failed one's error, a server's timings."""
     base = 10**18 + i
-    record = RequestRecord(i, "profiling", f"worker_{i % 2}", f"conv-{i}", f"id-{i}", base, base + 1, base + 9,
-                           base - 7, 8, 4)
+    record = RequestRecord(i, "profiling", f"worker_{i % 2}", f"conv-{i}", f"id-{i}", base, base + 1,
+                           base + 9, base - 7, 8, 4)
     record.status, record.ack_ns, record.chunk_ns = 200, base + 2, [base + 3, base + 4, 2**64 - 1]
     record.usage_prompt_tokens, record.usage_completion_tokens, record.usage_total_tokens = 8, 4, 12
     record.client_output_tokens, record.bytes_sent, record.bytes_received = 4, 300, 600

@@ -134,3 +134,79 @@ def test_whole_data_gives_what_feed_gives_or_nothing_at_all() -> None:
     assert SSEParser().whole_data(b"data: a\n\ndata: \n\ndata: [DONE]\n\n") == [b"a", b"", b"[DONE]"]
     pending = SSEParser()
     assert pending.feed(b"data: a", 7) == [] and pending.whole_data(b"data: b\n\n") is None
+
+
+def _random_chat_event(rng: random.Random) -> bytes:
+    """One ``data:`` event of a random chat-like shape: what servers send, and what they should not."""
+    import json
+
+    deltas: list[object] = [
+        {}, {"content": "x"}, {"content": " two words"}, {"content": ""}, {"content": None},
+        {"role": "assistant", "content": ""}, {"role": "assistant"},
+        {"content": [{"type": "text", "text": "t"}]},
+        {"reasoning_content": "r"}, {"reasoning": ""}, {"reasoning_content": None, "content": "a"},
+        {"reasoning": "why"}, {"content": "a", "reasoning": "b"}, {"content": "a", "reasoning_content": "b"},
+        {"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": "{}"}}]}, {"tool_calls": []},
+        {"content": 5}, None, "x", {"content": "é \u2603", "tool_calls": None},
+    ]
+    def choice() -> object:
+        if rng.random() < 0.1:
+            return rng.choice([1, "c", None, []])
+        out: dict[str, object] = {"index": 0}
+        if rng.random() < 0.9:
+            out["delta"] = rng.choice(deltas)
+        if rng.random() < 0.5:
+            out["finish_reason"] = rng.choice([None, "stop", "", 0, "length"])
+        if rng.random() < 0.3:
+            out["logprobs"] = None
+        return out
+
+    event: dict[str, object] = {}
+    if rng.random() < 0.5:
+        event.update(id="chatcmpl-1", object="chat.completion.chunk", created=1733000000, model="m")
+    roll = rng.random()
+    if roll < 0.75:
+        event["choices"] = [choice()]
+    elif roll < 0.85:
+        event["choices"] = []
+    elif roll < 0.9:
+        event["choices"] = [choice(), choice()]
+    elif roll < 0.95:
+        event["choices"] = rng.choice([None, "s", 3])
+    if rng.random() < 0.2:
+        counts = {"prompt_tokens": 8, "completion_tokens": 4, "total_tokens": 12}
+        cached = {**counts, "prompt_tokens_details": {"cached_tokens": 2}}
+        event["usage"] = rng.choice([None, {}, 5, counts, cached])
+    if rng.random() < 0.08:
+        event["error"] = rng.choice([None, False, {"message": "boom", "code": 500}, "bad"])
+    text = json.dumps(event, ensure_ascii=rng.random() < 0.5)
+    if rng.random() < 0.1:  # what msgspec refuses or reads apart: NaN, a 30-digit int, a lone surrogate
+        extra = rng.choice(['"x":NaN', '"n":123456789012345678901234567890', '"s":"\\ud800"'])
+        text = "{" + extra + ("," + text[1:] if text != "{}" else "}")
+    return b"data: " + text.encode() + b"\n\n"
+
+
+def test_the_chat_parsers_fast_reader_reads_every_event_as_the_general_path_does() -> None:
+    """The chat adapter's parser (with its ``fast`` reader of plain events) and the general parser alone
+    make the same record and answer text of every stream: the fast reader answers only what it reads
+    exactly, and leaves the rest to the general path."""
+    from inferload.endpoint import SSEJSONParser
+    from inferload_plugins.endpoints.chat import _delta, _plain_event
+
+    rng = random.Random(29)
+    tokenizer = BuiltinTokenizer()
+    read_fast = 0
+    for _ in range(1500):
+        events = [_random_chat_event(rng) for _ in range(rng.randint(1, 6))]
+        read_fast += sum(_plain_event(event[6:-2]) is not None for event in events)
+        stream = b"".join(events) + (b"data: [DONE]\n\n" if rng.random() < 0.7 else b"")
+        records, texts = [], []
+        for parser in (ChatAdapter().parser(True), SSEJSONParser(_delta)):
+            record = RequestRecord(1, "profiling", "worker_0", "c", "x", 0, 0, 0, 0, 8, 4)
+            for read in ([stream] if rng.random() < 0.5 else [stream[:7], stream[7:]]):
+                parser.feed(read, 7)
+            parser.finish(record, tokenizer)
+            records.append(record.as_dict())
+            texts.append(parser.answer_text())
+        assert records[0] == records[1] and texts[0] == texts[1], stream
+    assert read_fast > 1000  # the fast reader did read most events: the comparison is not vacuous

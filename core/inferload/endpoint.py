@@ -45,6 +45,14 @@ if TYPE_CHECKING:
 Extract = Callable[[dict[str, Any]], "tuple[str | None, str | None]"]
 """From one decoded response object (or stream event) to (answer text, reasoning text)."""
 
+FastRead = Callable[[bytes], "tuple[str | None, Any, Any] | None"]
+"""An endpoint's optional quick reader of its most common stream events (:class:`SSEJSONParser`'s
+``fast``): from one event's data to ``(answer text or None, finish_reason, usage)`` when the event is
+plainly of that shape — an object with no ``error``, no reasoning and nothing else ``extract`` would read
+as output — else None, and the general path (decode to a dict, ``extract``) reads it. Whatever it answers
+must be exactly what the general path would make of the event; it is there to skip building the dicts of
+fields nobody reads (a typed ``msgspec`` decode does)."""
+
 
 class ResponseParser(Protocol):
     """Collects one response. ``feed`` runs per body read, so it must stay cheap."""
@@ -87,6 +95,7 @@ class SSEJSONParser:
         "_done",
         "_error",
         "_extract",
+        "_fast",
         "_finished",
         "_first_answer_ns",
         "_head",
@@ -96,8 +105,13 @@ class SSEJSONParser:
         "_usage",
     )
 
-    def __init__(self, extract: Extract, *, require_output: bool = True) -> None:
+    def __init__(
+        self, extract: Extract, *, require_output: bool = True, fast: FastRead | None = None
+    ) -> None:
+        """``extract`` reads answer and reasoning from an event's object; ``fast`` (:data:`FastRead`), when
+        the endpoint has one, reads its plain events without building that object."""
         self._extract = extract
+        self._fast = fast
         self._require_output = require_output
         self._sse = SSEParser()
         self._chunk_ns: list[int] = []
@@ -149,6 +163,21 @@ class SSEJSONParser:
         if payload == b"[DONE]":
             self._done = True
             return
+        fast = self._fast
+        if fast is not None:
+            read = fast(payload)
+            if read is not None:  # a plain event: what the general path below makes of it, for less
+                answer, finish_reason, usage = read
+                if usage:
+                    self._usage = usage
+                if finish_reason:
+                    self._finished = True
+                if answer:
+                    self._chunk_ns.append(ts_ns)
+                    if self._first_answer_ns is None:
+                        self._first_answer_ns = ts_ns
+                    self._answer.append(answer)
+                return
         try:
             try:
                 obj = _msgspec_decode(payload)  # json_codec.loads inlined (its common case): one call less

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from inferload.engine.sse import SSEParser
 from inferload.records import RequestRecord
 from inferload_plugins.endpoints.chat import ChatAdapter
@@ -136,8 +138,9 @@ def test_whole_data_gives_what_feed_gives_or_nothing_at_all() -> None:
     assert pending.feed(b"data: a", 7) == [] and pending.whole_data(b"data: b\n\n") is None
 
 
-def _random_chat_event(rng: random.Random) -> bytes:
-    """One ``data:`` event of a random chat-like shape: what servers send, and what they should not."""
+def _random_chat_event(rng: random.Random, completions: bool = False) -> bytes:
+    """One ``data:`` event of a random chat-like (or ``completions``-like) shape: what servers send, and
+    what they should not."""
     import json
 
     deltas: list[object] = [
@@ -153,7 +156,11 @@ def _random_chat_event(rng: random.Random) -> bytes:
         if rng.random() < 0.1:
             return rng.choice([1, "c", None, []])
         out: dict[str, object] = {"index": 0}
-        if rng.random() < 0.9:
+        if completions:
+            part = rng.choice(deltas)
+            if isinstance(part, dict):
+                out.update({("text" if key == "content" else key): value for key, value in part.items()})
+        elif rng.random() < 0.9:
             out["delta"] = rng.choice(deltas)
         if rng.random() < 0.5:
             out["finish_reason"] = rng.choice([None, "stop", "", 0, "length"])
@@ -186,22 +193,26 @@ def _random_chat_event(rng: random.Random) -> bytes:
     return b"data: " + text.encode() + b"\n\n"
 
 
-def test_the_chat_parsers_fast_reader_reads_every_event_as_the_general_path_does() -> None:
-    """The chat adapter's parser (with its ``fast`` reader of plain events) and the general parser alone
-    make the same record and answer text of every stream: the fast reader answers only what it reads
-    exactly, and leaves the rest to the general path."""
+@pytest.mark.parametrize("endpoint", ["chat", "completions"])
+def test_the_fast_reader_reads_every_event_as_the_general_path_does(endpoint: str) -> None:
+    """The endpoint's stream parser (with its ``fast`` reader of plain events) and the general parser
+    alone make the same record and answer text of every stream: the fast reader answers only what it
+    reads exactly, and leaves the rest to the general path."""
     from inferload.endpoint import SSEJSONParser
-    from inferload_plugins.endpoints.chat import _delta, _plain_event
+    from inferload_plugins.endpoints import chat, completions
 
+    module = chat if endpoint == "chat" else completions
+    extract = chat._delta if endpoint == "chat" else completions._text
     rng = random.Random(29)
     tokenizer = BuiltinTokenizer()
     read_fast = 0
     for _ in range(1500):
-        events = [_random_chat_event(rng) for _ in range(rng.randint(1, 6))]
-        read_fast += sum(_plain_event(event[6:-2]) is not None for event in events)
+        events = [_random_chat_event(rng, endpoint == "completions") for _ in range(rng.randint(1, 6))]
+        read_fast += sum(module._plain_event(event[6:-2]) is not None for event in events)
         stream = b"".join(events) + (b"data: [DONE]\n\n" if rng.random() < 0.7 else b"")
         records, texts = [], []
-        for parser in (ChatAdapter().parser(True), SSEJSONParser(_delta)):
+        adapter = chat.ChatAdapter() if endpoint == "chat" else completions.CompletionsAdapter()
+        for parser in (adapter.parser(True), SSEJSONParser(extract)):
             record = RequestRecord(1, "profiling", "worker_0", "c", "x", 0, 0, 0, 0, 8, 4)
             for read in ([stream] if rng.random() < 0.5 else [stream[:7], stream[7:]]):
                 parser.feed(read, 7)
@@ -210,3 +221,26 @@ def test_the_chat_parsers_fast_reader_reads_every_event_as_the_general_path_does
             texts.append(parser.answer_text())
         assert records[0] == records[1] and texts[0] == texts[1], stream
     assert read_fast > 1000  # the fast reader did read most events: the comparison is not vacuous
+
+
+def test_output_that_is_not_text_is_a_malformed_response_not_a_client_error() -> None:
+    """A number where a server should send text (``text``, ``reasoning_content``) fails the request as
+    ``malformed_response``, streamed or not; it used to raise in ``finish`` (a ``client_error``)."""
+    from inferload.records import ERROR_MALFORMED
+    from inferload_plugins.endpoints.completions import CompletionsAdapter
+
+    bodies = [
+        (CompletionsAdapter(), b'{"choices":[{"index":0,"text":5}]}'),
+        (CompletionsAdapter(), b'{"choices":[{"index":0,"text":"a","reasoning_content":7}]}'),
+        (ChatAdapter(), b'{"choices":[{"index":0,"delta":{"content":"a","reasoning_content":[1]}}]}'),
+    ]
+    for adapter, body in bodies:
+        for streaming in (True, False):
+            record = RequestRecord(1, "profiling", "worker_0", "c", "x", 0, 0, 0, 0, 8, 4)
+            parser = adapter.parser(streaming)
+            data = b"data: " + body + b"\n\ndata: [DONE]\n\n" if streaming else body
+            if not streaming:
+                data = data.replace(b'"delta"', b'"message"')
+            parser.feed(data, 7)
+            parser.finish(record, BuiltinTokenizer())
+            assert record.error is not None and record.error.type == ERROR_MALFORMED, (body, streaming)

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+import msgspec
 from msgspec import DecodeError
 
 from inferload.dialects import StopResponse, likely_endpoint_type, other_dialect, sniff_json
@@ -51,7 +53,49 @@ FastRead = Callable[[bytes], "tuple[str | None, Any, Any] | None"]
 plainly of that shape — an object with no ``error``, no reasoning and nothing else ``extract`` would read
 as output — else None, and the general path (decode to a dict, ``extract``) reads it. Whatever it answers
 must be exactly what the general path would make of the event; it is there to skip building the dicts of
-fields nobody reads (a typed ``msgspec`` decode does)."""
+fields nobody reads (a typed ``msgspec`` decode does). :func:`plain_event_reader` makes one."""
+
+ChoiceT = TypeVar("ChoiceT")
+
+
+class PlainEvent(msgspec.Struct, Generic[ChoiceT], gc=False):
+    """An OpenAI-style stream event as a :func:`plain_event_reader` decodes it: ``choices`` (required) of
+    the endpoint's own choice type, ``error`` and ``usage``; every other field skipped without being built."""
+
+    choices: list[ChoiceT]
+    error: Any = None
+    usage: Any = None
+
+
+def plain_event_reader(choice_type: type[Any], text: str) -> FastRead:
+    """A :data:`FastRead` for events whose ``choices`` are of ``choice_type``: a ``msgspec.Struct`` of a
+    choice as a plain event has it — its text as ``str | None``, its ``finish_reason``, and every field
+    that would make the event not plain (reasoning, tool calls, ...) typed ``None``, so the decode refuses
+    an event that has anything there (the general path then reads it). ``text`` is the attribute path of
+    the text in the first choice (``"delta.content"``), which is what extract functions read (the other
+    choices are checked for shape only). An event without choices is read for its ``usage``; one with an
+    ``error``, or JSON msgspec refuses, is left to the general path.
+
+    About half the CPU of that path for a content event (0.82 -> 0.39 µs for the client bench's chat
+    event, 1.10 -> 0.49 for one with vLLM's ``id``/``object``/``created``/``model``/``logprobs``; timeit,
+    commit message): the checks are the decoder's, and no Python function runs per event but this one."""
+    decode = msgspec.json.Decoder(PlainEvent[choice_type]).decode  # type: ignore[valid-type]
+    text_and_finish = attrgetter(text, "finish_reason")
+
+    def read(data: bytes) -> tuple[str | None, Any, Any] | None:
+        try:
+            event = decode(data)
+        except DecodeError:  # ValidationError included: not of this shape
+            return None
+        if event.error is not None:
+            return None
+        choices = event.choices
+        if not choices:
+            return None, None, event.usage
+        answer, finish_reason = text_and_finish(choices[0])
+        return answer, finish_reason, event.usage
+
+    return read
 
 
 class ResponseParser(Protocol):
@@ -208,7 +252,7 @@ class SSEJSONParser:
         if usage:
             self._usage = usage
         try:
-            answer, reasoning = self._extract(obj)
+            answer, reasoning = _texts(self._extract(obj))
             if choices and choices[0].get("finish_reason"):
                 self._finished = True
         except (KeyError, IndexError, TypeError, AttributeError):
@@ -254,6 +298,18 @@ class SSEJSONParser:
             )
 
 
+def _texts(texts: tuple[Any, Any]) -> tuple[str | None, str | None]:
+    """An ``extract`` function's ``(answer, reasoning)``, each text or None; TypeError (the response's
+    ``malformed_response``) for anything else a server put there, e.g. a number as ``text``."""
+    answer, reasoning = texts
+    if (answer is not None and answer.__class__ is not str) or (
+        reasoning is not None and reasoning.__class__ is not str
+    ):
+        odd = answer if answer is not None and answer.__class__ is not str else reasoning
+        raise TypeError(f"output text is {type(odd).__name__}, not a string")
+    return answer, reasoning
+
+
 def _not_sse(seen: tuple[Any, bytes], what: str) -> RequestError:
     """The error of a JSON body or line where SSE was expected: the server's own error when it is one,
     else ``malformed_response`` naming the likely endpoint type."""
@@ -291,7 +347,7 @@ class JSONBodyParser:
             if obj.get("error") is not None:
                 record.error = server_error(obj)
                 return
-            answer, reasoning = self._extract(obj)
+            answer, reasoning = _texts(self._extract(obj))
             self._answer = answer or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             record.error = RequestError(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from inferload import hookimpl
-from inferload.endpoint import JSONBodyParser, SSEJSONParser
+from inferload.endpoint import JSONBodyParser, SSEJSONParser, plain_event_reader
 from inferload.types import EndpointSpec
 
 
@@ -44,7 +46,9 @@ class CompletionsAdapter:
         return body
 
     def parser(self, streaming: bool) -> Any:
-        return SSEJSONParser(_text) if streaming else JSONBodyParser(_text_or_empty, require_output=True)
+        if streaming:
+            return SSEJSONParser(_text, fast=_plain_event)
+        return JSONBodyParser(_text_or_empty, require_output=True)
 
 
 def _text(obj: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -53,6 +57,21 @@ def _text(obj: dict[str, Any]) -> tuple[str | None, str | None]:
         return None, None
     choice = choices[0]
     return choice.get("text"), choice.get("reasoning_content") or choice.get("reasoning")
+
+
+class _PlainChoice(msgspec.Struct, gc=False):
+    """A completion choice of text (or none) alone: anything in a field typed None makes the decoder
+    refuse the event (``_text`` then reads it); other fields are not read."""
+
+    text: str | None = None
+    reasoning_content: None = None
+    reasoning: None = None
+    finish_reason: Any = None
+
+
+_plain_event = plain_event_reader(_PlainChoice, "text")
+"""The stream parser's ``fast`` reader of a plain completions event (``inferload.endpoint.FastRead``): one
+whose first choice is text (or none) without reasoning."""
 
 
 def _text_or_empty(obj: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -52,12 +52,14 @@ class SSEParser:
         read nothing, for any other read: :meth:`feed` it.
 
         ``data[6:-2]`` split at every ``"\\n\\ndata: "`` gives one value per event; a line break anywhere
-        else (another field, a comment, a multi-line event, an extra blank line) makes the count of LFs
-        differ from two per value, as no value of a single-line event holds one."""
+        else (another field, a comment, a multi-line event, an extra blank line) is left inside a value,
+        where no value of a single-line event holds one: the values joined are searched for one LF (one
+        ``memchr``; ``bytes.count`` of the LFs walked the read byte by byte, ~1,700 instructions a bench
+        response, callgrind)."""
         if self._buf or self._cr or data[:6] != b"data: " or data[-2:] != b"\n\n" or _CR in data:
             return None
         values = data[6:-2].split(b"\n\ndata: ")
-        if data.count(_LF) != 2 * len(values):
+        if _LF in b"".join(values):
             return None
         self._fresh = False
         return values

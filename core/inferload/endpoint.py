@@ -18,7 +18,7 @@ built-in endpoints and contrib's vendor adapters all parse with it, the worker m
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -173,10 +173,8 @@ class SSEJSONParser:
         if self._head is not None:
             self._sniff(data)
         values = self._sse.whole_data(data)
-        if values is not None:  # the common read: data-only events, one call each and no event tuples
-            on_data = self._data
-            for payload in values:
-                on_data(ts_ns, payload)
+        if values is not None:  # the common read: data-only events, no event tuples
+            self._values(ts_ns, values)
             return
         for event_ns, event_type, payload in self._sse.feed(data, ts_ns):
             self._event(event_ns, event_type, payload)
@@ -200,28 +198,36 @@ class SSEJSONParser:
             if self._error is None:
                 self._error = _stream_error(payload)
             return
-        self._data(ts_ns, payload)
+        self._values(ts_ns, (payload,))
+
+    def _values(self, ts_ns: int, payloads: Sequence[bytes]) -> None:
+        """The data of events of the default type (``message``) that arrived at ``ts_ns``, in order: each
+        read by the endpoint's fast reader when it is plain (what :meth:`_data` makes of it, for less),
+        else by :meth:`_data`. One call for a read's events: no Python call per plain event but the
+        reader's."""
+        fast = self._fast
+        for payload in payloads:
+            if payload == b"[DONE]":
+                self._done = True
+                continue
+            if fast is not None:
+                read = fast(payload)
+                if read is not None:
+                    answer, finish_reason, usage = read
+                    if usage:
+                        self._usage = usage
+                    if finish_reason:
+                        self._finished = True
+                    if answer:
+                        self._chunk_ns.append(ts_ns)
+                        if self._first_answer_ns is None:
+                            self._first_answer_ns = ts_ns
+                        self._answer.append(answer)
+                    continue
+            self._data(ts_ns, payload)
 
     def _data(self, ts_ns: int, payload: bytes) -> None:
-        """An event of the default type (``message``), which arrived at ``ts_ns``."""
-        if payload == b"[DONE]":
-            self._done = True
-            return
-        fast = self._fast
-        if fast is not None:
-            read = fast(payload)
-            if read is not None:  # a plain event: what the general path below makes of it, for less
-                answer, finish_reason, usage = read
-                if usage:
-                    self._usage = usage
-                if finish_reason:
-                    self._finished = True
-                if answer:
-                    self._chunk_ns.append(ts_ns)
-                    if self._first_answer_ns is None:
-                        self._first_answer_ns = ts_ns
-                    self._answer.append(answer)
-                return
+        """One event's data, read the general way: decoded to a dict, then the endpoint's ``extract``."""
         try:
             try:
                 obj = _msgspec_decode(payload)  # json_codec.loads inlined (its common case): one call less

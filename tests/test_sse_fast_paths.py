@@ -186,11 +186,13 @@ def _random_chat_event(rng: random.Random, completions: bool = False) -> bytes:
         event["usage"] = rng.choice([None, {}, 5, counts, cached])
     if rng.random() < 0.08:
         event["error"] = rng.choice([None, False, {"message": "boom", "code": 500}, "bad"])
-    text = json.dumps(event, ensure_ascii=rng.random() < 0.5)
-    if rng.random() < 0.1:  # what msgspec refuses or reads apart: NaN, a 30-digit int, a lone surrogate
-        extra = rng.choice(['"x":NaN', '"n":123456789012345678901234567890', '"s":"\\ud800"'])
-        text = "{" + extra + ("," + text[1:] if text != "{}" else "}")
-    return b"data: " + text.encode() + b"\n\n"
+    text = json.dumps(event, ensure_ascii=rng.random() < 0.5).encode()
+    if rng.random() < 0.15:  # what msgspec refuses or reads apart: NaN, a 30-digit int, a lone surrogate,
+        # bytes that are not UTF-8 (in a field the fast reader skips), a UTF-8-encoded surrogate
+        extra = rng.choice([b'"x":NaN', b'"n":123456789012345678901234567890', b'"s":"\\ud800"',
+                            b'"id":"\xff"', b'"m":"\xe2\x82"', b'"r":"\xed\xa0\x80"', b'"\xc0\x80":1'])
+        text = b"{" + extra + (b"," + text[1:] if text != b"{}" else b"}")
+    return b"data: " + text + b"\n\n"
 
 
 @pytest.mark.parametrize("endpoint", ["chat", "completions"])
@@ -224,16 +226,24 @@ def test_the_fast_reader_reads_every_event_as_the_general_path_does(endpoint: st
 
 
 def test_output_that_is_not_text_is_a_malformed_response_not_a_client_error() -> None:
-    """A number where a server should send text (``text``, ``reasoning_content``) fails the request as
-    ``malformed_response``, streamed or not; it used to raise in ``finish`` (a ``client_error``)."""
+    """Anything but text or null where a server should send text (``text``, ``reasoning_content``,
+    ``reasoning``: a number, false, a list, an object) fails the request as ``malformed_response``,
+    streamed or not; it used to raise in ``finish`` (a ``client_error``), or be read as no text."""
+    import json
+
     from inferload.records import ERROR_MALFORMED
     from inferload_plugins.endpoints.completions import CompletionsAdapter
 
-    bodies = [
-        (CompletionsAdapter(), b'{"choices":[{"index":0,"text":5}]}'),
-        (CompletionsAdapter(), b'{"choices":[{"index":0,"text":"a","reasoning_content":7}]}'),
-        (ChatAdapter(), b'{"choices":[{"index":0,"delta":{"content":"a","reasoning_content":[1]}}]}'),
-    ]
+    odd = (b"5", b"0", b"false", b"[]", b"{}", b"[1]")
+    bodies = [(CompletionsAdapter(), b'{"choices":[{"index":0,"text":%s}]}' % value) for value in odd]
+    for field in (b"reasoning_content", b"reasoning"):
+        for value in odd:
+            pair = (field, value)
+            bodies.append((CompletionsAdapter(), b'{"choices":[{"index":0,"text":"a","%s":%s}]}' % pair))
+            chat_body = b'{"choices":[{"index":0,"delta":{"content":"a","%s":%s}}]}' % pair
+            bodies.append((ChatAdapter(), chat_body))
+    for _, body in bodies:
+        json.loads(body)  # each is JSON: what fails it is the value, not the syntax
     for adapter, body in bodies:
         for streaming in (True, False):
             record = RequestRecord(1, "profiling", "worker_0", "c", "x", 0, 0, 0, 0, 8, 4)

@@ -12,6 +12,7 @@ from inferload.endpoint import (
     SSEJSONParser,
     content_text,
     plain_event_reader,
+    reasoning_text,
     tool_call_text,
 )
 from inferload.types import EndpointSpec
@@ -74,7 +75,7 @@ def _output(part: dict[str, Any]) -> tuple[str | None, str | None]:
     tool_calls = part.get("tool_calls")
     if tool_calls:
         answer = (answer or "") + (tool_call_text(tool_calls) or "")
-    return answer, reasoning or part.get("reasoning_content") or part.get("reasoning")
+    return answer, reasoning or reasoning_text(part)
 
 
 def _delta(obj: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from inferload import hookimpl
-from inferload.endpoint import JSONBodyParser, SSEJSONParser, plain_event_reader
+from inferload.endpoint import JSONBodyParser, SSEJSONParser, plain_event_reader, reasoning_text
 from inferload.types import EndpointSpec
 
 
@@ -56,7 +56,7 @@ def _text(obj: dict[str, Any]) -> tuple[str | None, str | None]:
     if not choices:
         return None, None
     choice = choices[0]
-    return choice.get("text"), choice.get("reasoning_content") or choice.get("reasoning")
+    return choice.get("text"), reasoning_text(choice)
 
 
 class _PlainChoice(msgspec.Struct, gc=False):
@@ -76,7 +76,8 @@ whose first choice is text (or none) without reasoning."""
 
 def _text_or_empty(obj: dict[str, Any]) -> tuple[str | None, str | None]:
     choice = obj["choices"][0]
-    return choice.get("text") or "", choice.get("reasoning_content") or choice.get("reasoning")
+    text = choice.get("text")
+    return ("" if text is None else text), reasoning_text(choice)
 
 
 def is_completion(obj: object) -> bool:

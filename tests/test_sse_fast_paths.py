@@ -254,3 +254,31 @@ def test_output_that_is_not_text_is_a_malformed_response_not_a_client_error() ->
             parser.feed(data, 7)
             parser.finish(record, BuiltinTokenizer())
             assert record.error is not None and record.error.type == ERROR_MALFORMED, (body, streaming)
+
+
+def test_the_first_read_is_sniffed_for_json_as_the_full_check_does() -> None:
+    """``feed``'s quick look at a body's first byte decides as ``_sniff`` would: for every first byte
+    before a JSON line of another dialect, both stop the request or both go on."""
+    from inferload.dialects import StopResponse
+
+    line = b'{"model":"m","response":"hi","done":false}\n'
+    for byte in range(256):
+        outcomes = []
+        for quick in (True, False):
+            parser = ChatAdapter().parser(True)
+            try:
+                if quick:
+                    parser.feed(bytes([byte]) + line, 7)
+                else:
+                    parser._sniff(bytes([byte]) + line)
+                outcomes.append("went on")
+            except StopResponse:
+                outcomes.append("stopped")
+        assert outcomes[0] == outcomes[1], byte
+    parser = ChatAdapter().parser(True)
+    try:
+        parser.feed(b"\x0c" + line, 7)
+    except StopResponse:
+        pass
+    else:
+        raise AssertionError("a JSON line after a form feed was not seen")

@@ -128,6 +128,12 @@ class EndpointAdapter(Protocol):
         ...
 
 
+_MAY_OPEN_JSON = frozenset((b"", b"{", b"[", b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c"))
+"""The first byte of a body that may be a JSON line (``bytes.lstrip``'s whitespace first: the next byte
+decides), or none yet:
+:meth:`SSEJSONParser._sniff` looks further; any other first byte shows the body is not JSON."""
+
+
 class SSEJSONParser:
     """An OpenAI-style stream: ``data: {json}`` events, an optional ``usage`` event, then ``data: [DONE]``.
 
@@ -176,8 +182,12 @@ class SSEJSONParser:
         """The body's first bytes until they show SSE (then None) or JSON of another dialect."""
 
     def feed(self, data: bytes, ts_ns: int) -> None:
-        if self._head is not None:
-            self._sniff(data)
+        head = self._head
+        if head is not None:
+            if not head and data[:1] not in _MAY_OPEN_JSON:  # the common first read: "data: ..."
+                self._head = None
+            else:
+                self._sniff(data)
         values = self._sse.whole_data(data)
         if values is not None:  # the common read: data-only events, no event tuples
             self._values(ts_ns, values)

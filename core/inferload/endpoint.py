@@ -130,8 +130,8 @@ class EndpointAdapter(Protocol):
 
 _MAY_OPEN_JSON = frozenset((b"", b"{", b"[", b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c"))
 """The first byte of a body that may be a JSON line (``bytes.lstrip``'s whitespace first: the next byte
-decides), or none yet:
-:meth:`SSEJSONParser._sniff` looks further; any other first byte shows the body is not JSON."""
+decides), or none yet: :meth:`SSEJSONParser._sniff` looks further; any other first byte shows the body
+is not JSON."""
 
 
 class SSEJSONParser:
@@ -324,12 +324,16 @@ def _texts(texts: tuple[Any, Any]) -> tuple[str | None, str | None]:
     """An ``extract`` function's ``(answer, reasoning)``, each text or None; TypeError (the response's
     ``malformed_response``) for anything else a server put there, e.g. a number as ``text``."""
     answer, reasoning = texts
-    if (answer is not None and answer.__class__ is not str) or (
-        reasoning is not None and reasoning.__class__ is not str
-    ):
-        odd = answer if answer is not None and answer.__class__ is not str else reasoning
-        raise TypeError(f"output text is {type(odd).__name__}, not a string")
+    _require_text(answer, "output text")
+    _require_text(reasoning, "reasoning")
     return answer, reasoning
+
+
+def _require_text(value: Any, what: str) -> None:
+    """TypeError naming ``what`` unless ``value`` is text or None (read as the response's
+    ``malformed_response``)."""
+    if value is not None and value.__class__ is not str:
+        raise TypeError(f"{what} is a {type(value).__name__}, not text")
 
 
 def _not_sse(seen: tuple[Any, bytes], what: str) -> RequestError:
@@ -595,9 +599,8 @@ def reasoning_text(part: dict[str, Any]) -> str | None:
     ``reasoning`` (newer vLLM, OpenRouter), an empty string counting as none; TypeError (the response's
     ``malformed_response``) when either holds something other than text or null."""
     content, other = part.get("reasoning_content"), part.get("reasoning")
-    for value in (content, other):
-        if value is not None and value.__class__ is not str:
-            raise TypeError(f"reasoning is a {type(value).__name__}, not text")
+    _require_text(content, "reasoning")
+    _require_text(other, "reasoning")
     return content or other or None
 
 
